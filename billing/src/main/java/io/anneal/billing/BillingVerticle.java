@@ -1,0 +1,101 @@
+package io.anneal.billing;
+
+import io.anneal.billing.ledger.LedgerRefusal;
+import io.anneal.billing.ledger.Settlement;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.receipt.NodeKeys;
+import io.anneal.billing.receipt.ReceiptVerifier;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.GroupCommitWriter;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.Message;
+import io.vertx.core.json.JsonObject;
+import java.security.PublicKey;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Logger;
+
+/**
+ * Settles receipts from the bus exactly once: verifies the node's signature over the batch root,
+ * then charges, pays and releases in one ledger transaction keyed by the receipt id. A second
+ * delivery of the same receipt answers with the first settlement.
+ */
+public final class BillingVerticle extends VerticleBase {
+  private static final Logger LOG = Logger.getLogger(BillingVerticle.class.getName());
+
+  private final GroupCommitWriter writer;
+  private final Map<String, Long> classPrices;
+  private final Map<String, PublicKey> nodeKeys = new ConcurrentHashMap<>();
+  private final Counter settled;
+  private final Counter duplicates;
+  private final Counter badSignatures;
+  private final Counter refused;
+
+  public BillingVerticle(GroupCommitWriter writer, Map<String, Long> classPrices, MeterRegistry registry) {
+    this.writer = writer;
+    this.classPrices = Map.copyOf(classPrices);
+    this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
+    this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
+    this.badSignatures = Counter.builder("anneal.billing.settlements").tag("result", "bad-signature").register(registry);
+    this.refused = Counter.builder("anneal.billing.settlements").tag("result", "refused").register(registry);
+  }
+
+  @Override
+  public Future<?> start() {
+    vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
+    return Future.succeededFuture();
+  }
+
+  private void onReceipt(Message<JsonObject> msg) {
+    SignedReceipt sr;
+    try {
+      sr = ReceiptJson.decode(msg.body());
+    } catch (IllegalArgumentException e) {
+      refused.increment();
+      msg.fail(400, e.getMessage());
+      return;
+    }
+    String nodeId = sr.receipt().nodeId();
+    Future.fromCompletionStage(keyOf(nodeId), vertx.getOrCreateContext()).compose(key -> {
+      if (key.isEmpty() || !ReceiptVerifier.verify(sr, key.get())) {
+        String why = key.isEmpty() ? "unknown node " + nodeId : "bad signature from node " + nodeId;
+        badSignatures.increment();
+        LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
+        return Future.fromCompletionStage(writer.submit(c -> {
+          SqlLedger.recordRefusedReceipt(c, sr.receipt().receiptId(), nodeId, why);
+          return Settlement.refused(sr.receipt().receiptId(), sr.receipt().jobId(),
+              key.isEmpty() ? LedgerRefusal.UNKNOWN_NODE : LedgerRefusal.BAD_SIGNATURE);
+        }), vertx.getOrCreateContext());
+      }
+      return Future.fromCompletionStage(writer.submit(c -> SqlLedger.settle(c, sr, classPrices)), vertx.getOrCreateContext());
+    }).onSuccess(s -> {
+      if (s.settled()) {
+        (s.duplicate() ? duplicates : settled).increment();
+      } else if (s.refusal() != LedgerRefusal.BAD_SIGNATURE && s.refusal() != LedgerRefusal.UNKNOWN_NODE) {
+        refused.increment();
+      }
+      msg.reply(new JsonObject()
+          .put("receiptId", s.receiptId())
+          .put("jobId", s.jobId())
+          .put("settled", s.settled())
+          .put("duplicate", s.duplicate())
+          .put("chargeUact", s.chargeUact())
+          .put("refundUact", s.refundUact())
+          .put("txId", s.txId())
+          .put("refusal", s.refusal() == null ? null : s.refusal().name()));
+    }).onFailure(e -> msg.fail(500, "settlement failed: " + e.getMessage()));
+  }
+
+  private java.util.concurrent.CompletableFuture<Optional<PublicKey>> keyOf(String nodeId) {
+    PublicKey cached = nodeKeys.get(nodeId);
+    if (cached != null) return java.util.concurrent.CompletableFuture.completedFuture(Optional.of(cached));
+    return writer.submit(c -> SqlLedger.nodeKey(c, nodeId).map(NodeKeys::decodePublic)).thenApply(k -> {
+      k.ifPresent(key -> nodeKeys.put(nodeId, key));
+      return k;
+    });
+  }
+}

@@ -1,0 +1,7 @@
+package io.anneal.billing.ledger;
+
+/** Why the ledger refused an operation. Refusals change nothing. */
+public enum LedgerRefusal {
+  INSUFFICIENT_FUNDS, DUPLICATE, NO_OPEN_ESCROW, UNKNOWN_NODE, BAD_SIGNATURE, CIRCUIT_BREAKER, BELOW_MINIMUM_MINT,
+  ORACLE_UNHEALTHY, INVALID_AMOUNT
+}

@@ -1,0 +1,477 @@
+package io.anneal.billing.ledger;
+
+import io.anneal.billing.bme.Bme;
+import io.anneal.billing.bme.BmeException;
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.BreakerState;
+import io.anneal.billing.bme.Direction;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.bme.Quote;
+import io.anneal.billing.bme.Status;
+import io.anneal.billing.bme.StatusUpdate;
+import io.anneal.billing.merkle.MerkleTree;
+import io.anneal.billing.receipt.SignedReceipt;
+import java.math.BigInteger;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Base64;
+
+/**
+ * The ledger on SQL (H2 or PostgreSQL, one SQL text). Every method works inside the caller's
+ * transaction on the given connection and never commits: the caller (a group-commit writer) does.
+ * A refused operation leaves the connection's transaction as it found it.
+ */
+public final class SqlLedger {
+  private static final BigInteger NANOS_PER_HOUR = BigInteger.valueOf(3_600_000_000_000L);
+  private static final HexFormat HEX = HexFormat.of();
+
+  private SqlLedger() {}
+
+  // ---------------------------------------------------------------- postings
+
+  /**
+   * Records one balanced transaction. Returns its id, or empty when {@code ref} was recorded before
+   * (nothing is written then). Throws {@link Refused} with INSUFFICIENT_FUNDS, after undoing its own
+   * partial updates, when a debit would take a non-negative account below zero.
+   */
+  public static Optional<Long> post(Connection c, String kind, String ref, List<Posting> postings) throws SQLException {
+    checkBalanced(postings);
+    if (txIdByRef(c, ref).isPresent()) return Optional.empty();
+    List<Posting> applied = new ArrayList<>();
+    for (Posting p : postings) {
+      if (!applyBalance(c, p)) {
+        for (Posting done : applied) applyBalance(c, new Posting(done.account(), done.denom(), -done.amount()));
+        throw new Refused(LedgerRefusal.INSUFFICIENT_FUNDS, p.account() + " has less than " + -p.amount() + " " + p.denom());
+      }
+      applied.add(p);
+    }
+    long txId;
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO ledger_tx (kind, ref) VALUES (?, ?)", new String[] {"id"})) {
+      ps.setString(1, kind);
+      ps.setString(2, ref);
+      ps.executeUpdate();
+      try (ResultSet rs = ps.getGeneratedKeys()) {
+        rs.next();
+        txId = rs.getLong(1);
+      }
+    }
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO posting (tx_id, account, denom, amount) VALUES (?, ?, ?, ?)")) {
+      for (Posting p : postings) {
+        ps.setLong(1, txId);
+        ps.setString(2, p.account());
+        ps.setString(3, p.denom());
+        ps.setLong(4, p.amount());
+        ps.addBatch();
+      }
+      ps.executeBatch();
+    }
+    return Optional.of(txId);
+  }
+
+  /** An expected refusal: the operation changed nothing. */
+  public static final class Refused extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+    private final LedgerRefusal reason;
+
+    public Refused(LedgerRefusal reason, String message) {
+      super(message, null, false, false);
+      this.reason = reason;
+    }
+
+    public LedgerRefusal reason() {
+      return reason;
+    }
+  }
+
+  static void checkBalanced(List<Posting> postings) {
+    // an empty transaction is allowed: it records that something (e.g. a free job) was settled
+    Map<String, Long> sums = new HashMap<>();
+    for (Posting p : postings) sums.merge(p.denom(), p.amount(), Math::addExact);
+    sums.forEach((denom, sum) -> {
+      if (sum != 0) throw new IllegalArgumentException("unbalanced transaction: " + denom + " sums to " + sum);
+    });
+  }
+
+  private static boolean applyBalance(Connection c, Posting p) throws SQLException {
+    boolean checked = !Accounts.mayGoNegative(p.account()) && p.amount() < 0;
+    String sql = checked
+        ? "UPDATE balance SET amount = amount + ? WHERE account = ? AND denom = ? AND amount >= ?"
+        : "UPDATE balance SET amount = amount + ? WHERE account = ? AND denom = ?";
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      ps.setLong(1, p.amount());
+      ps.setString(2, p.account());
+      ps.setString(3, p.denom());
+      if (checked) ps.setLong(4, -p.amount());
+      if (ps.executeUpdate() == 1) return true;
+    }
+    if (checked) return false;
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO balance (account, denom, amount) VALUES (?, ?, ?)")) {
+      ps.setString(1, p.account());
+      ps.setString(2, p.denom());
+      ps.setLong(3, p.amount());
+      ps.executeUpdate();
+    }
+    return true;
+  }
+
+  public static Optional<Long> txIdByRef(Connection c, String ref) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT id FROM ledger_tx WHERE ref = ?")) {
+      ps.setString(1, ref);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? Optional.of(rs.getLong(1)) : Optional.empty();
+      }
+    }
+  }
+
+  public static long balance(Connection c, String account, String denom) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT amount FROM balance WHERE account = ? AND denom = ?")) {
+      ps.setString(1, account);
+      ps.setString(2, denom);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? rs.getLong(1) : 0L;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- escrow
+
+  /** Maximum cost of a job: GPUs × seconds at the quoted price, rounded up to a whole uact. */
+  public static long maxCostUact(int gpus, long maxSeconds, long priceUactPerGpuHour) {
+    BigInteger[] qr = BigInteger.valueOf(gpus).multiply(BigInteger.valueOf(maxSeconds))
+        .multiply(BigInteger.valueOf(priceUactPerGpuHour)).divideAndRemainder(BigInteger.valueOf(3600));
+    return qr[0].add(qr[1].signum() > 0 ? BigInteger.ONE : BigInteger.ZERO).longValueExact();
+  }
+
+  /** Charge for measured GPU time (nanoseconds summed over GPUs), rounded down to a whole uact. */
+  public static long chargeUact(long gpuNanos, long priceUactPerGpuHour) {
+    return BigInteger.valueOf(gpuNanos).multiply(BigInteger.valueOf(priceUactPerGpuHour)).divide(NANOS_PER_HOUR)
+        .longValueExact();
+  }
+
+  /** Moves the job's maximum cost from the tenant's ACT into escrow. Refused if the tenant is short. */
+  public static void hold(Connection c, EscrowHold h) throws SQLException {
+    if (h.amountUact() > 0) {
+      Optional<Long> tx = post(c, "escrow.hold", "hold:" + h.jobId(), List.of(
+          new Posting(Accounts.tenant(h.tenantId()), "uact", -h.amountUact()),
+          new Posting(Accounts.escrow(h.tenantId()), "uact", h.amountUact())));
+      if (tx.isEmpty()) throw new Refused(LedgerRefusal.DUPLICATE, "job " + h.jobId() + " already holds escrow");
+    }
+    try (PreparedStatement ps = c.prepareStatement(
+        "INSERT INTO escrow (job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus, state)"
+            + " VALUES (?, ?, ?, ?, ?, ?, 'OPEN')")) {
+      ps.setString(1, h.jobId());
+      ps.setString(2, h.tenantId());
+      ps.setLong(3, h.amountUact());
+      ps.setLong(4, h.priceUactPerGpuHour());
+      ps.setString(5, h.gpuClass());
+      ps.setInt(6, h.gpus());
+      ps.executeUpdate();
+    }
+  }
+
+  /** Returns the whole escrow of a job that never ran (cancelled while queued). Idempotent. */
+  public static boolean release(Connection c, String jobId) throws SQLException {
+    Optional<EscrowHold> h = openEscrow(c, jobId);
+    if (h.isEmpty()) return false;
+    if (h.get().amountUact() > 0) {
+      post(c, "escrow.release", "release:" + jobId, List.of(
+          new Posting(Accounts.escrow(h.get().tenantId()), "uact", -h.get().amountUact()),
+          new Posting(Accounts.tenant(h.get().tenantId()), "uact", h.get().amountUact())));
+    }
+    setEscrowState(c, jobId, "RELEASED");
+    return true;
+  }
+
+  public static Optional<EscrowHold> openEscrow(Connection c, String jobId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus FROM escrow WHERE job_id = ? AND state = 'OPEN'")) {
+      ps.setString(1, jobId);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) return Optional.empty();
+        return Optional.of(new EscrowHold(jobId, rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getString(4), rs.getInt(5)));
+      }
+    }
+  }
+
+  private static void setEscrowState(Connection c, String jobId, String state) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("UPDATE escrow SET state = ? WHERE job_id = ?")) {
+      ps.setString(1, state);
+      ps.setString(2, jobId);
+      ps.executeUpdate();
+    }
+  }
+
+  // ---------------------------------------------------------------- settlement
+
+  /**
+   * Settles a verified receipt exactly once: charges the measured usage out of the job's escrow,
+   * pays the provider, returns the rest to the tenant, and records the settlement, all in the
+   * caller's transaction. A receipt id seen before returns the first settlement, marked duplicate.
+   */
+  public static Settlement settle(Connection c, SignedReceipt sr, Map<String, Long> classPrices) throws SQLException {
+    var r = sr.receipt();
+    Optional<Settlement> prior = settlementOf(c, r.receiptId());
+    if (prior.isPresent()) return prior.get();
+    Optional<EscrowHold> hold = openEscrow(c, r.jobId());
+    if (hold.isEmpty()) return Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
+    EscrowHold h = hold.get();
+    if (!h.tenantId().equals(r.tenantId())) {
+      return Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
+    }
+    // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
+    long price = Math.min(h.priceUactPerGpuHour(), classPrices.getOrDefault(r.gpuClass(), h.priceUactPerGpuHour()));
+    long charge = Math.min(chargeUact(r.deviceNanos(), price), h.amountUact());
+    long refund = h.amountUact() - charge;
+    List<Posting> postings = new ArrayList<>(3);
+    if (h.amountUact() > 0) postings.add(new Posting(Accounts.escrow(h.tenantId()), "uact", -h.amountUact()));
+    if (charge > 0) postings.add(new Posting(Accounts.provider(r.nodeId()), "uact", charge));
+    if (refund > 0) postings.add(new Posting(Accounts.tenant(h.tenantId()), "uact", refund));
+    long txId = post(c, "settle", r.receiptId(), postings).orElseThrow();
+    try (PreparedStatement ps = c.prepareStatement(
+        "INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id, charge_uact, refund_uact,"
+            + " receipt_body, batch_root, proof, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+      ps.setString(1, r.receiptId());
+      ps.setString(2, r.jobId());
+      ps.setString(3, r.tenantId());
+      ps.setString(4, r.nodeId());
+      ps.setLong(5, txId);
+      ps.setLong(6, charge);
+      ps.setLong(7, refund);
+      ps.setString(8, new String(r.canonicalBytes(), java.nio.charset.StandardCharsets.UTF_8));
+      ps.setString(9, HEX.formatHex(sr.batchRoot()));
+      ps.setString(10, encodeProof(sr.proof()));
+      ps.setString(11, Base64.getEncoder().encodeToString(sr.signature()));
+      ps.executeUpdate();
+    }
+    setEscrowState(c, r.jobId(), "SETTLED");
+    return new Settlement(r.receiptId(), r.jobId(), charge, refund, txId, false, null);
+  }
+
+  public static Optional<Settlement> settlementOf(Connection c, String receiptId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT job_id, charge_uact, refund_uact, tx_id FROM settlement WHERE receipt_id = ?")) {
+      ps.setString(1, receiptId);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) return Optional.empty();
+        return Optional.of(new Settlement(receiptId, rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), true, null));
+      }
+    }
+  }
+
+  /** The settlement rows of a job, with the stored signed receipt, for the receipts API. */
+  public static List<Map<String, Object>> settlementsOfJob(Connection c, String jobId) throws SQLException {
+    List<Map<String, Object>> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT receipt_id, node_id, tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature,"
+            + " settled_at FROM settlement WHERE job_id = ? ORDER BY settled_at")) {
+      ps.setString(1, jobId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Map<String, Object> m = new LinkedHashMap<>();
+          m.put("receiptId", rs.getString(1));
+          m.put("nodeId", rs.getString(2));
+          m.put("txId", rs.getLong(3));
+          m.put("chargeUact", rs.getLong(4));
+          m.put("refundUact", rs.getLong(5));
+          m.put("receiptBody", rs.getString(6));
+          m.put("batchRoot", rs.getString(7));
+          m.put("proof", rs.getString(8));
+          m.put("signature", rs.getString(9));
+          m.put("settledAt", rs.getTimestamp(10).toInstant().toString());
+          out.add(m);
+        }
+      }
+    }
+    return out;
+  }
+
+  public static List<Posting> postingsOf(Connection c, long txId) throws SQLException {
+    List<Posting> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT account, denom, amount FROM posting WHERE tx_id = ? ORDER BY id")) {
+      ps.setLong(1, txId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) out.add(new Posting(rs.getString(1), rs.getString(2), rs.getLong(3)));
+      }
+    }
+    return out;
+  }
+
+  /** Proof steps as text: {@code L:<hex>} or {@code R:<hex>} joined by commas. */
+  public static String encodeProof(List<MerkleTree.Step> proof) {
+    StringBuilder sb = new StringBuilder();
+    for (MerkleTree.Step s : proof) {
+      if (sb.length() > 0) sb.append(',');
+      sb.append(s.siblingOnLeft() ? "L:" : "R:").append(HEX.formatHex(s.sibling()));
+    }
+    return sb.toString();
+  }
+
+  public static List<MerkleTree.Step> decodeProof(String text) {
+    List<MerkleTree.Step> out = new ArrayList<>();
+    if (text == null || text.isEmpty()) return out;
+    for (String part : text.split(",")) {
+      if (part.length() < 3 || part.charAt(1) != ':' || (part.charAt(0) != 'L' && part.charAt(0) != 'R')) {
+        throw new IllegalArgumentException("bad proof step '" + part + "'");
+      }
+      out.add(new MerkleTree.Step(HEX.parseHex(part.substring(2)), part.charAt(0) == 'L'));
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- nodes
+
+  /** Registers a node's key on first sight; a different key for a known node is refused. */
+  public static boolean registerNode(Connection c, String nodeId, String publicKeyB64) throws SQLException {
+    Optional<String> known = nodeKey(c, nodeId);
+    if (known.isPresent()) return known.get().equals(publicKeyB64);
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO node_key (node_id, public_key) VALUES (?, ?)")) {
+      ps.setString(1, nodeId);
+      ps.setString(2, publicKeyB64);
+      ps.executeUpdate();
+    }
+    return true;
+  }
+
+  public static Optional<String> nodeKey(Connection c, String nodeId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT public_key FROM node_key WHERE node_id = ?")) {
+      ps.setString(1, nodeId);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? Optional.of(rs.getString(1)) : Optional.empty();
+      }
+    }
+  }
+
+  public static void recordRefusedReceipt(Connection c, String receiptId, String nodeId, String reason) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO refused_receipt (receipt_id, node_id, reason) VALUES (?, ?, ?)")) {
+      ps.setString(1, receiptId);
+      ps.setString(2, nodeId);
+      ps.setString(3, reason);
+      ps.executeUpdate();
+    }
+  }
+
+  // ---------------------------------------------------------------- BME (first cut)
+
+  /** Funds the vault from the community pool (the seed). Idempotent on {@code ref}. */
+  public static boolean fundVault(Connection c, String ref, long uakt) throws SQLException {
+    if (uakt <= 0) throw new Refused(LedgerRefusal.INVALID_AMOUNT, "fund amount must be > 0");
+    return post(c, "bme.fund", ref, List.of(
+        new Posting(Accounts.COMMUNITY_POOL, "uakt", -uakt), new Posting(Accounts.VAULT, "uakt", uakt))).isPresent();
+  }
+
+  /**
+   * Records an AKT deposit for a tenant and converts it to ACT at once at the oracle price, with
+   * the spec's quote arithmetic (mint spread, minimum mint, remint credits). Idempotent on
+   * {@code ref}. Refused, with nothing written, when the breaker halts mints.
+   */
+  public static MintResult depositAndMint(Connection c, String tenantId, String ref, long uakt, OracleSnapshot oracle,
+      BmeParams params) throws SQLException {
+    if (uakt <= 0) return MintResult.refused(LedgerRefusal.INVALID_AMOUNT, "deposit must be > 0 uakt");
+    if (txIdByRef(c, "deposit:" + ref).isPresent()) {
+      return new MintResult(uakt, 0, 0, 0, null, true, null, "deposit already recorded");
+    }
+    SupplyView s = supply(c);
+    try {
+      Bme.admit(Status.valueOf(s.status()), Direction.AKT_TO_ACT, oracle);
+    } catch (BmeException e) {
+      return MintResult.refused(e.code() == io.anneal.billing.bme.BmeError.ORACLE_UNHEALTHY
+          ? LedgerRefusal.ORACLE_UNHEALTHY : LedgerRefusal.CIRCUIT_BREAKER, e.getMessage());
+    }
+    Quote q;
+    try {
+      q = Bme.quote(Direction.AKT_TO_ACT, BigInteger.valueOf(uakt), oracle, params, null);
+    } catch (BmeException e) {
+      LedgerRefusal why = switch (e.code()) {
+        case MINIMUM_MINT, EPSILON -> LedgerRefusal.BELOW_MINIMUM_MINT;
+        case ORACLE_UNHEALTHY, ZERO_PRICE -> LedgerRefusal.ORACLE_UNHEALTHY;
+        default -> LedgerRefusal.INVALID_AMOUNT;
+      };
+      return MintResult.refused(why, e.getMessage());
+    }
+    String tenant = Accounts.tenant(tenantId);
+    long mint = q.mintAmount().longValueExact();
+    long spread = q.spreadAmount().longValueExact();
+    long user = q.userAmount().longValueExact();
+    post(c, "deposit", "deposit:" + ref, List.of(
+        new Posting(Accounts.EXTERNAL_CHAIN, "uakt", -uakt), new Posting(tenant, "uakt", uakt)));
+    List<Posting> mintPostings = new ArrayList<>();
+    mintPostings.add(new Posting(tenant, "uakt", -uakt));
+    mintPostings.add(new Posting(Accounts.VAULT, "uakt", uakt));
+    mintPostings.add(new Posting(Accounts.ACT_ISSUANCE, "uact", -mint));
+    if (user > 0) mintPostings.add(new Posting(tenant, "uact", user));
+    if (spread > 0) mintPostings.add(new Posting(Accounts.ENGINE, "uact", spread));
+    post(c, "bme.mint", "mint:" + ref, mintPostings);
+    try (PreparedStatement ps = c.prepareStatement(
+        "UPDATE bme_state SET remint_credits = remint_credits + ?, total_minted_uact = total_minted_uact + ? WHERE id = 1")) {
+      ps.setLong(1, uakt);
+      ps.setLong(2, mint);
+      ps.executeUpdate();
+    }
+    updateBreaker(c, oracle, params);
+    return new MintResult(uakt, mint, spread, user, q.swapRate().toString(), false, null, null);
+  }
+
+  /** Re-evaluates the circuit breaker from the ledger (bme-spec 7.1) and stores a change. */
+  public static StatusUpdate updateBreaker(Connection c, OracleSnapshot oracle, BmeParams params) throws SQLException {
+    SupplyView s = supply(c);
+    BreakerState stored = new BreakerState(Status.valueOf(s.status()), Status.valueOf(s.previousStatus()), s.epochHeightDiff());
+    StatusUpdate u = Bme.nextStatus(stored, BigInteger.valueOf(s.vaultAkt()), BigInteger.ZERO,
+        BigInteger.valueOf(s.actSupply()), oracle, params);
+    if (u.changed()) {
+      try (PreparedStatement ps = c.prepareStatement(
+          "UPDATE bme_state SET status = ?, previous_status = ?, epoch_height_diff = ? WHERE id = 1")) {
+        ps.setString(1, u.state().status().name());
+        ps.setString(2, u.state().previousStatus().name());
+        ps.setLong(3, u.state().epochHeightDiff());
+        ps.executeUpdate();
+      }
+    }
+    return u;
+  }
+
+  public static SupplyView supply(Connection c) throws SQLException {
+    long vault = balance(c, Accounts.VAULT, "uakt");
+    long actSupply = -balance(c, Accounts.ACT_ISSUANCE, "uact");
+    long engine = balance(c, Accounts.ENGINE, "uact");
+    long escrowed;
+    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(amount_uact), 0) FROM escrow WHERE state = 'OPEN'");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      escrowed = rs.getLong(1);
+    }
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT remint_credits, total_minted_uact, total_minted_uakt, total_burned_uact, status, previous_status,"
+            + " epoch_height_diff FROM bme_state WHERE id = 1");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return new SupplyView(vault, actSupply, engine, rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4),
+          rs.getString(5), rs.getString(6), rs.getLong(7), escrowed);
+    }
+  }
+
+  /** Ensures the balance rows of a new tenant exist (so that debits can be checked by UPDATE). */
+  public static void openTenantAccounts(Connection c, String tenantId) throws SQLException {
+    for (String acct : List.of(Accounts.tenant(tenantId), Accounts.escrow(tenantId))) {
+      for (String denom : List.of("uact", "uakt")) {
+        try (PreparedStatement ps = c.prepareStatement(
+            "INSERT INTO balance (account, denom, amount) SELECT ?, ?, 0 WHERE NOT EXISTS"
+                + " (SELECT 1 FROM balance WHERE account = ? AND denom = ?)")) {
+          ps.setString(1, acct);
+          ps.setString(2, denom);
+          ps.setString(3, acct);
+          ps.setString(4, denom);
+          ps.executeUpdate();
+        }
+      }
+    }
+  }
+}

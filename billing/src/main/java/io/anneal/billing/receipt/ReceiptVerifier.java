@@ -1,0 +1,24 @@
+package io.anneal.billing.receipt;
+
+import io.anneal.billing.merkle.MerkleTree;
+import java.security.GeneralSecurityException;
+import java.security.PublicKey;
+import java.security.Signature;
+
+/** Checks that a receipt is in its batch and that the batch root carries the node's signature. */
+public final class ReceiptVerifier {
+  private ReceiptVerifier() {}
+
+  public static boolean verify(SignedReceipt r, PublicKey nodeKey) {
+    if (!MerkleTree.verify(r.leafHash(), r.proof(), r.batchRoot())) return false;
+    try {
+      Signature s = Signature.getInstance("Ed25519");
+      s.initVerify(nodeKey);
+      s.update(r.batchRoot());
+      return s.verify(r.signature());
+    } catch (GeneralSecurityException | IllegalArgumentException e) {
+      // Ed25519 verify() may throw ("Invalid point") instead of returning false on a corrupted signature.
+      return false;
+    }
+  }
+}

@@ -1,0 +1,122 @@
+package io.anneal.billing.sql;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.SQLException;
+import javax.sql.DataSource;
+import org.flywaydb.core.Flyway;
+
+/**
+ * The SQL store: H2 file database by default, PostgreSQL when a URL is given. Same SQL text on
+ * both. Schemas are owned by Flyway, one history table per module.
+ */
+public final class Database implements AutoCloseable {
+  private final HikariDataSource ds;
+  private final String url;
+  private final String schema;
+  private final boolean postgres;
+
+  private Database(String jdbcUrl, String schema, int poolSize) {
+    this.url = jdbcUrl;
+    this.schema = schema;
+    this.postgres = jdbcUrl.startsWith("jdbc:postgresql:");
+    HikariConfig cfg = new HikariConfig();
+    cfg.setJdbcUrl(jdbcUrl);
+    cfg.setMaximumPoolSize(poolSize);
+    cfg.setMinimumIdle(1);
+    cfg.setPoolName("anneal-db");
+    cfg.setAutoCommit(true);
+    if (schema != null) {
+      cfg.setSchema(schema);
+      if (postgres) cfg.setConnectionInitSql("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"");
+    }
+    this.ds = new HikariDataSource(cfg);
+  }
+
+  /** H2 file database {@code anneal} in {@code dataDir}. */
+  public static Database h2File(Path dataDir, int poolSize) {
+    String file = dataDir.toAbsolutePath().resolve("anneal").toString();
+    return new Database("jdbc:h2:file:" + file
+        + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH", null, poolSize);
+  }
+
+  /** In-memory H2, for tests. */
+  public static Database h2Memory(String name, int poolSize) {
+    return new Database("jdbc:h2:mem:" + name
+        + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;DB_CLOSE_DELAY=-1", null, poolSize);
+  }
+
+  /**
+   * Opens a database from a user-facing URL: {@code postgresql://user@host:port/db},
+   * {@code jdbc:postgresql:...} or {@code jdbc:h2:...}. {@code schema} may be null.
+   */
+  public static Database open(String url, String schema, int poolSize) {
+    return new Database(toJdbc(url), schema, poolSize);
+  }
+
+  static String toJdbc(String url) {
+    if (url.startsWith("jdbc:")) return url;
+    if (url.startsWith("postgresql://") || url.startsWith("postgres://")) {
+      String rest = url.substring(url.indexOf("://") + 3);
+      String user = null;
+      int at = rest.indexOf('@');
+      if (at >= 0) {
+        user = rest.substring(0, at);
+        rest = rest.substring(at + 1);
+      }
+      String jdbc = "jdbc:postgresql://" + rest;
+      if (user != null && !user.isEmpty()) {
+        String password = null;
+        int colon = user.indexOf(':');
+        if (colon >= 0) {
+          password = user.substring(colon + 1);
+          user = user.substring(0, colon);
+        }
+        jdbc += (jdbc.contains("?") ? "&" : "?") + "user=" + user + (password != null ? "&password=" + password : "");
+      }
+      return jdbc;
+    }
+    throw new IllegalArgumentException("unsupported --db-url '" + url
+        + "': use postgresql://user@host:port/db or a jdbc: URL");
+  }
+
+  /** Applies the migrations under {@code classpath:<location>}, tracked in {@code historyTable}. */
+  public void migrate(String location, String historyTable) {
+    var cfg = Flyway.configure().dataSource(ds).locations("classpath:" + location).table(historyTable)
+        .baselineOnMigrate(true).baselineVersion("0");
+    if (schema != null) cfg = cfg.schemas(schema).defaultSchema(schema).createSchemas(true);
+    cfg.load().migrate();
+  }
+
+  public DataSource dataSource() {
+    return ds;
+  }
+
+  public Connection connection() throws SQLException {
+    return ds.getConnection();
+  }
+
+  public boolean postgres() {
+    return postgres;
+  }
+
+  /** URL without credentials, for logs. */
+  public String describe() {
+    return url.replaceAll("password=[^&;]*", "password=***") + (schema != null ? " (schema " + schema + ")" : "");
+  }
+
+  /** Drops the schema (tests on a shared PostgreSQL). */
+  public void dropSchema() throws SQLException {
+    if (schema == null || !postgres) return;
+    try (Connection c = ds.getConnection(); var st = c.createStatement()) {
+      st.execute("DROP SCHEMA IF EXISTS \"" + schema + "\" CASCADE");
+    }
+  }
+
+  @Override
+  public void close() {
+    ds.close();
+  }
+}

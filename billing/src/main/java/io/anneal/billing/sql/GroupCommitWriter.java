@@ -1,0 +1,158 @@
+package io.anneal.billing.sql;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One writer thread that commits many small operations per transaction (group commit). Callers
+ * never block: each submitted operation gets a future that completes after its transaction has
+ * committed. If a batch fails, each of its operations is retried in a transaction of its own, so
+ * one bad operation fails alone and the others still commit.
+ *
+ * <p>Operations report expected refusals (insufficient funds, duplicate) as values, and throw only
+ * for real failures; an operation must not commit or roll back itself.
+ */
+public final class GroupCommitWriter implements AutoCloseable {
+  /** A unit of work inside a transaction. */
+  @FunctionalInterface
+  public interface Op<T> {
+    T apply(Connection c) throws SQLException;
+  }
+
+  private record Pending<T>(Op<T> op, CompletableFuture<T> future) {
+    void run(Connection c) throws SQLException {
+      complete(op.apply(c));
+    }
+
+    @SuppressWarnings("unchecked")
+    void complete(Object value) {
+      future.complete((T) value);
+    }
+  }
+
+  private static final Logger LOG = Logger.getLogger(GroupCommitWriter.class.getName());
+  private static final Pending<Object> POISON = new Pending<>(c -> null, new CompletableFuture<>());
+
+  private final Database db;
+  private final int maxBatch;
+  private final LinkedBlockingQueue<Pending<?>> queue = new LinkedBlockingQueue<>();
+  private final Thread thread;
+  private volatile boolean closed;
+  private volatile long committedOps;
+  private volatile long commits;
+
+  public GroupCommitWriter(Database db, String name, int maxBatch) {
+    this.db = db;
+    this.maxBatch = maxBatch;
+    this.thread = new Thread(this::loop, name);
+    this.thread.setDaemon(true);
+    this.thread.start();
+  }
+
+  public <T> CompletableFuture<T> submit(Op<T> op) {
+    CompletableFuture<T> f = new CompletableFuture<>();
+    if (closed) {
+      f.completeExceptionally(new IllegalStateException("store is closed"));
+      return f;
+    }
+    queue.add(new Pending<>(op, f));
+    return f;
+  }
+
+  public int backlog() {
+    return queue.size();
+  }
+
+  public long committedOps() {
+    return committedOps;
+  }
+
+  public long commits() {
+    return commits;
+  }
+
+  private void loop() {
+    List<Pending<?>> batch = new ArrayList<>(maxBatch);
+    while (true) {
+      batch.clear();
+      try {
+        Pending<?> first = queue.poll(1, TimeUnit.SECONDS);
+        if (first == null) {
+          if (closed) return;
+          continue;
+        }
+        batch.add(first);
+        queue.drainTo(batch, maxBatch - 1);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+      boolean stop = batch.remove(POISON);
+      if (!batch.isEmpty()) commit(batch);
+      if (stop) {
+        // drain whatever arrived before close() flipped the flag
+        List<Pending<?>> rest = new ArrayList<>();
+        queue.drainTo(rest);
+        rest.remove(POISON);
+        if (!rest.isEmpty()) commit(rest);
+        return;
+      }
+    }
+  }
+
+  private void commit(List<Pending<?>> batch) {
+    try (Connection c = db.connection()) {
+      c.setAutoCommit(false);
+      List<Object> results = new ArrayList<>(batch.size());
+      try {
+        for (Pending<?> p : batch) {
+          results.add(p.op().apply(c));
+        }
+        c.commit();
+      } catch (SQLException | RuntimeException e) {
+        rollbackQuietly(c);
+        if (batch.size() == 1) {
+          batch.get(0).future().completeExceptionally(e);
+          LOG.log(Level.WARNING, "store write failed", e);
+          return;
+        }
+        for (Pending<?> p : batch) commit(List.of(p));
+        return;
+      }
+      for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results.get(i));
+      committedOps += batch.size();
+      commits++;
+    } catch (SQLException e) {
+      LOG.log(Level.WARNING, "store connection failed", e);
+      for (Pending<?> p : batch) p.future().completeExceptionally(e);
+    }
+  }
+
+  private static void rollbackQuietly(Connection c) {
+    try {
+      c.rollback();
+    } catch (SQLException ignored) {
+      // the connection is returned to the pool and reset there
+    }
+  }
+
+  /** Stops accepting work, commits what is queued, and waits for the writer to finish. */
+  @Override
+  public void close() {
+    if (closed) return;
+    closed = true;
+    queue.add(POISON);
+    try {
+      thread.join(TimeUnit.SECONDS.toMillis(30));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+}

@@ -1,0 +1,85 @@
+package io.anneal.billing.tools;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
+/** {@code anneal bme replay FILE.json [--check]}: recompute (or check) a vector document. */
+public final class BmeCli {
+  private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+  private BmeCli() {}
+
+  public static int run(String[] args, PrintStream out, PrintStream err) {
+    if (args.length < 2 || !args[0].equals("replay")) {
+      err.println("usage: anneal bme replay FILE.json [--check]");
+      return 2;
+    }
+    boolean check = args.length > 2 && args[2].equals("--check");
+    if (args.length > 3 || (args.length == 3 && !check)) {
+      err.println("usage: anneal bme replay FILE.json [--check]");
+      return 2;
+    }
+    JsonNode doc;
+    try {
+      doc = JSON.readTree(Files.readString(Path.of(args[1])));
+    } catch (IOException e) {
+      err.println("bme replay: cannot read " + args[1] + ": " + e.getMessage());
+      return 2;
+    }
+    try {
+      ObjectNode result = VectorReplay.replay(doc);
+      if (!check) {
+        out.println(JSON.writeValueAsString(result));
+        return 0;
+      }
+      List<String> diffs = new ArrayList<>();
+      Iterator<JsonNode> computed = result.get("vectors").elements();
+      for (JsonNode v : (ArrayNode) doc.get("vectors")) {
+        JsonNode got = computed.next().get("expect");
+        compare(v.path("id").asText(), "expect", v.get("expect"), got, diffs);
+      }
+      if (diffs.isEmpty()) {
+        out.println("bme replay: all " + doc.get("vectors").size() + " vectors match");
+        return 0;
+      }
+      diffs.forEach(err::println);
+      err.println("bme replay: " + diffs.size() + " difference(s)");
+      return 1;
+    } catch (VectorReplay.VectorException e) {
+      err.println("bme replay: " + e.getMessage());
+      return 2;
+    } catch (IOException e) {
+      err.println("bme replay: " + e.getMessage());
+      return 2;
+    }
+  }
+
+  /** Compares every key present in {@code want}, exactly. */
+  static void compare(String id, String path, JsonNode want, JsonNode got, List<String> diffs) {
+    if (want == null) return;
+    if (want.isObject()) {
+      for (Iterator<String> it = want.fieldNames(); it.hasNext(); ) {
+        String k = it.next();
+        compare(id, path + "." + k, want.get(k), got == null ? null : got.get(k), diffs);
+      }
+    } else if (want.isArray()) {
+      if (got == null || !got.isArray() || got.size() != want.size()) {
+        diffs.add(id + " " + path + ": expected " + want + ", got " + got);
+        return;
+      }
+      for (int i = 0; i < want.size(); i++) compare(id, path + "[" + i + "]", want.get(i), got.get(i), diffs);
+    } else if (got == null || !want.equals(got)) {
+      diffs.add(id + " " + path + ": expected " + want + ", got " + got);
+    }
+  }
+}

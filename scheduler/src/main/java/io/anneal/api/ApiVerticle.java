@@ -1,0 +1,542 @@
+package io.anneal.api;
+
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.ledger.Accounts;
+import io.anneal.billing.ledger.EscrowHold;
+import io.anneal.billing.ledger.LedgerRefusal;
+import io.anneal.billing.ledger.MintResult;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.ledger.SupplyView;
+import io.anneal.bus.Addresses;
+import io.anneal.config.AnnealConfig;
+import io.anneal.job.Ids;
+import io.anneal.job.JobSpec;
+import io.anneal.job.JobState;
+import io.anneal.metrics.Metrics;
+import io.anneal.sched.JobMessages;
+import io.anneal.store.JobRecord;
+import io.anneal.store.JobStore;
+import io.anneal.store.TenantStore;
+import io.anneal.store.TenantStore.Tenant;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.ServerWebSocket;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import io.vertx.ext.web.handler.StaticHandler;
+import java.math.BigDecimal;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Logger;
+
+/** REST and WebSocket surface of CONTRACT.md, the web UI and the operational endpoints. */
+public final class ApiVerticle extends VerticleBase {
+  private static final Logger LOG = Logger.getLogger(ApiVerticle.class.getName());
+  static final String PROBLEM_JSON = "application/problem+json";
+
+  private final AnnealConfig config;
+  private final JobStore store;
+  private final TenantStore tenants;
+  private final Metrics metrics;
+  private final PrometheusMeterRegistry prometheus;
+  private final OracleSnapshot oracle;
+  private final BmeParams bmeParams;
+  private final AtomicBoolean ready;
+  private final Map<String, Tenant> tenantByKey = new ConcurrentHashMap<>();
+  private final Map<String, Set<WsSession>> sessionsByTenant = new ConcurrentHashMap<>();
+  private volatile FleetShape shape = FleetShape.EMPTY;
+  private HttpServer server;
+  private volatile boolean accepting = true;
+
+  public ApiVerticle(AnnealConfig config, JobStore store, TenantStore tenants, Metrics metrics,
+      PrometheusMeterRegistry prometheus, OracleSnapshot oracle, BmeParams bmeParams, AtomicBoolean ready) {
+    this.config = config;
+    this.store = store;
+    this.tenants = tenants;
+    this.metrics = metrics;
+    this.prometheus = prometheus;
+    this.oracle = oracle;
+    this.bmeParams = bmeParams;
+    this.ready = ready;
+  }
+
+  public int port() {
+    return server.actualPort();
+  }
+
+  /** Refuses new jobs from now on (shutdown). */
+  public void stopAccepting() {
+    accepting = false;
+  }
+
+  boolean hasFleet() {
+    return !shape.empty();
+  }
+
+  @Override
+  public Future<?> start() {
+    vertx.eventBus().<JsonObject>consumer(Addresses.FLEET_SHAPE, m -> shape = FleetShape.from(m.body()));
+    vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
+    Router router = Router.router(vertx);
+    router.get("/health").handler(rc -> rc.json(new JsonObject().put("status", "UP")));
+    router.get("/ready").handler(rc -> {
+      boolean ok = ready.get() && hasFleet() && accepting;
+      rc.response().setStatusCode(ok ? 200 : 503);
+      rc.json(new JsonObject().put("status", ok ? "READY" : "NOT_READY").put("fleet", hasFleet()));
+    });
+    router.get("/metrics").handler(rc -> rc.response().putHeader("content-type", "text/plain; version=0.0.4; charset=utf-8")
+        .end(prometheus.scrape()));
+    router.route("/api/*").handler(BodyHandler.create().setBodyLimit(config.maxRequestBytes()).setHandleFileUploads(false));
+    router.post("/api/v1/jobs").handler(this::postJob);
+    router.get("/api/v1/jobs").handler(this::listJobs);
+    router.get("/api/v1/jobs/:id").handler(this::getJob);
+    router.delete("/api/v1/jobs/:id").handler(this::cancelJob);
+    router.get("/api/v1/gpus").handler(this::gpus);
+    router.get("/api/v1/supply").handler(this::supply);
+    router.get("/api/v1/receipts/:jobId").handler(this::receipt);
+    router.get("/api/v1/me").handler(this::me);
+    router.post("/api/v1/tenants").handler(this::createTenant);
+    router.post("/api/v1/tenants/:id/deposits").handler(this::deposit);
+    router.get("/api/v1/tenants/:id/balance").handler(this::balance);
+    router.route("/api/*").handler(rc -> fail(rc, Problem.notFound("no such endpoint: " + rc.request().method() + " " + rc.request().path())));
+    router.route("/*").handler(StaticHandler.create("webroot").setCachingEnabled(false));
+    router.route().failureHandler(this::onFailure);
+
+    HttpServerOptions opts = new HttpServerOptions().setPort(config.httpPort()).setHost("0.0.0.0")
+        .setMaxWebSocketFrameSize(config.maxRequestBytes()).setMaxWebSocketMessageSize(config.maxRequestBytes());
+    server = vertx.createHttpServer(opts);
+    server.webSocketHandler(this::onWebSocket);
+    server.requestHandler(router);
+    return server.listen().onSuccess(s -> LOG.info("HTTP listening on port " + s.actualPort()));
+  }
+
+  // ------------------------------------------------------------------ errors
+
+  private void onFailure(RoutingContext rc) {
+    Throwable t = rc.failure();
+    Problem p;
+    if (t instanceof Problem prob) {
+      p = prob;
+    } else if (rc.statusCode() == 413) {
+      p = new Problem("payload-too-large", 413, "Request too large", "the body exceeds " + config.maxRequestBytes() + " bytes");
+    } else if (t instanceof JobStore.StoreException || (t != null && t.getCause() instanceof JobStore.StoreException)) {
+      LOG.warning("store failure on " + rc.request().path() + ": " + t.getMessage());
+      p = new Problem("unavailable", 503, "Store unavailable", "the job store did not answer; nothing was written, retry later");
+    } else if (rc.statusCode() > 0 && rc.statusCode() < 500) {
+      p = new Problem("http-" + rc.statusCode(), rc.statusCode(), "Request refused", t == null ? null : t.getMessage());
+    } else {
+      LOG.log(java.util.logging.Level.WARNING, "internal error on " + rc.request().path(), t);
+      p = new Problem("internal", 500, "Internal error", "the request failed inside the service; see its log");
+    }
+    if (rc.response().ended()) return;
+    rc.response().setStatusCode(p.status()).putHeader("content-type", PROBLEM_JSON);
+    if (p.status() == 503 && p.slug().equals("overloaded")) rc.response().putHeader("Retry-After", "1");
+    rc.response().end(p.toJson().encode());
+  }
+
+  private static void fail(RoutingContext rc, Throwable t) {
+    if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) t = t.getCause();
+    rc.fail(t);
+  }
+
+  private static JsonObject parseBody(Buffer body) {
+    if (body == null || body.length() == 0) throw Problem.malformedJson("the request body is empty; a JSON object is expected");
+    String text = body.toString(java.nio.charset.StandardCharsets.UTF_8).stripLeading();
+    if (!text.startsWith("{")) throw Problem.malformedJson("a JSON object is expected");
+    try {
+      return new JsonObject(text);
+    } catch (DecodeException | ClassCastException e) {
+      throw Problem.malformedJson("the body is not valid JSON: " + e.getMessage());
+    }
+  }
+
+  private static void checkFields(JsonObject o, Set<String> allowed) {
+    JsonArray errors = new JsonArray();
+    for (String k : o.fieldNames()) {
+      if (!allowed.contains(k)) {
+        errors.add(new JsonObject().put("field", k).put("code", "unknown-field").put("message", "unknown field '" + k + "'"));
+      }
+    }
+    if (!errors.isEmpty()) throw Problem.invalid("unknown-field", "Unknown field", errors);
+  }
+
+  // ------------------------------------------------------------------ auth
+
+  private static Optional<String> bearer(String header) {
+    if (header == null || !header.regionMatches(true, 0, "Bearer ", 0, 7)) return Optional.empty();
+    String key = header.substring(7).trim();
+    return key.isEmpty() ? Optional.empty() : Optional.of(key);
+  }
+
+  private Future<Tenant> tenantOf(String apiKey) {
+    if (apiKey == null) return Future.failedFuture(Problem.unauthorized());
+    Tenant cached = tenantByKey.get(apiKey);
+    if (cached != null) return Future.succeededFuture(cached);
+    return Future.fromCompletionStage(tenants.byKey(apiKey), vertx.getOrCreateContext()).compose(t -> {
+      if (t.isEmpty()) return Future.failedFuture(Problem.unauthorized());
+      tenantByKey.put(apiKey, t.get());
+      return Future.succeededFuture(t.get());
+    });
+  }
+
+  private Future<Tenant> tenant(RoutingContext rc) {
+    return tenantOf(bearer(rc.request().getHeader("Authorization")).orElse(null));
+  }
+
+  private Future<Void> admin(RoutingContext rc) {
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
+    return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
+        .compose(ok -> ok ? Future.<Void>succeededFuture() : Future.failedFuture(Problem.forbidden("an admin key is required")));
+  }
+
+  // ------------------------------------------------------------------ jobs
+
+  /** Validates, prices, escrows and durably queues one job; shared by REST and WebSocket. */
+  Future<JsonObject> submit(Tenant tenant, JsonObject body, String idempotencyKey) {
+    if (!accepting) return Future.failedFuture(new Problem("shutting-down", 503, "Shutting down", "this node is stopping; retry on another"));
+    JobSpec.Parsed parsed = JobSpec.parse(body.getMap(), new JobSpec.Limits(config.maxGpusPerJob(), config.maxSecondsPerJob()));
+    if (!parsed.ok()) {
+      JsonArray errors = new JsonArray();
+      boolean unknown = false;
+      for (JobSpec.FieldError e : parsed.errors()) {
+        errors.add(new JsonObject().put("field", e.field()).put("code", e.code()).put("message", e.message()));
+        unknown |= e.code().equals("unknown-field");
+      }
+      metrics.jobsRefused.increment();
+      return Future.failedFuture(unknown ? Problem.invalid("unknown-field", "Unknown field", errors)
+          : Problem.invalid("invalid-job", "Invalid job", errors));
+    }
+    JobSpec spec = parsed.spec();
+    FleetShape fs = shape;
+    if (fs.queued() >= config.maxQueuedJobs()) {
+      metrics.jobsRefused.increment();
+      return Future.failedFuture(new Problem("overloaded", 503, "Overloaded, retry after 1 s",
+          "the queue holds " + fs.queued() + " jobs (limit " + config.maxQueuedJobs() + ")"));
+    }
+    if (!fs.kinds().contains(spec.kind())) {
+      metrics.jobsRefused.increment();
+      return Future.failedFuture(new Problem("unsupported-kind", 422, "Kind not available",
+          "no node of this fleet runs '" + spec.kind() + "' jobs yet (available: " + String.join(", ", fs.kinds()) + ")"));
+    }
+    String cls = null;
+    long price = -1;
+    int largest = 0;
+    for (Map.Entry<String, int[]> e : fs.classes().entrySet()) {
+      largest = Math.max(largest, e.getValue()[0]);
+      if (spec.gpuClass() != null && !spec.gpuClass().equals(e.getKey())) continue;
+      if (e.getValue()[0] < spec.gpus() || fs.memoryMiB().get(e.getKey()) < spec.memoryMiB()) continue;
+      Long p = config.pricesUactPerGpuHour().get(e.getKey());
+      if (p == null) continue;
+      if (p > price) {
+        price = p;
+        cls = e.getKey();
+      }
+    }
+    if (cls == null) {
+      metrics.jobsRefused.increment();
+      String what = spec.gpuClass() == null ? "" : " of class " + spec.gpuClass();
+      return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
+          "the job asks for " + spec.gpus() + " GPU(s)" + what
+              + (spec.memoryMiB() > 0 ? " with " + spec.memoryMiB() + " MiB each" : "")
+              + "; the largest node has " + largest + " GPU(s) (classes: " + String.join(", ", fs.classes().keySet()) + ")"));
+    }
+    final long quoted = price;
+    final String quotedClass = cls;
+    long escrow = SqlLedger.maxCostUact(spec.gpus(), spec.maxSeconds(), quoted);
+    long now = System.currentTimeMillis();
+    String id = Ids.next("j_");
+    JobRecord rec = new JobRecord(id, tenant.id(), spec.kind(), new JsonObject(spec.toMap()).encode(), spec.gpus(),
+        spec.gpuClass(), spec.priority(), spec.maxSeconds(), JobState.QUEUED, null, null, null, null, null, 0, null, escrow, quoted,
+        null, null, now, 0, 0, 0);
+    EscrowHold hold = new EscrowHold(id, tenant.id(), escrow, quoted, quotedClass, spec.gpus());
+    return Future.fromCompletionStage(store.submit(rec, idempotencyKey, hold), vertx.getOrCreateContext()).compose(r -> {
+      if (!r.accepted()) {
+        metrics.jobsRefused.increment();
+        if (r.refusal() == LedgerRefusal.INSUFFICIENT_FUNDS) {
+          return Future.failedFuture(new Problem("insufficient-funds", 402, "Not enough ACT",
+              "the job may cost up to " + escrow + " uact (" + spec.gpus() + " GPU x " + spec.maxSeconds() + " s at "
+                  + quoted + " uact/GPU-hour); deposit AKT or lower maxSeconds",
+              new JsonObject().put("requiredUact", escrow)));
+        }
+        return Future.failedFuture(new Problem("refused", 409, "Refused", r.detail()));
+      }
+      JsonObject out = new JsonObject().put("id", r.jobId()).put("state", r.state().name());
+      if (r.duplicate()) return Future.succeededFuture(out.put("duplicate", true));
+      metrics.jobsSubmitted.increment();
+      JsonObject msg = JobMessages.fromRecord(rec);
+      vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg);
+      return Future.succeededFuture(out.put("escrowUact", escrow).put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass));
+    });
+  }
+
+  private void postJob(RoutingContext rc) {
+    tenant(rc).compose(t -> submit(t, parseBody(rc.body().buffer()), rc.request().getHeader("Idempotency-Key")))
+        .onSuccess(out -> {
+          rc.response().setStatusCode(out.getBoolean("duplicate", false) ? 200 : 202)
+              .putHeader("Location", "/api/v1/jobs/" + out.getString("id"));
+          rc.json(out);
+        })
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private void listJobs(RoutingContext rc) {
+    tenant(rc).compose(t -> Future.fromCompletionStage(store.jobsOfTenant(t.id(), 200), vertx.getOrCreateContext()))
+        .onSuccess(list -> {
+          JsonArray a = new JsonArray();
+          list.forEach(j -> a.add(JobMessages.toApi(j)));
+          rc.json(new JsonObject().put("jobs", a));
+        })
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private Future<JobRecord> ownJob(Tenant t, String jobId) {
+    return Future.fromCompletionStage(store.job(jobId), vertx.getOrCreateContext()).compose(j -> {
+      if (j.isEmpty() || !j.get().tenantId().equals(t.id())) return Future.failedFuture(Problem.notFound("no job " + jobId));
+      return Future.succeededFuture(j.get());
+    });
+  }
+
+  private void getJob(RoutingContext rc) {
+    tenant(rc).compose(t -> ownJob(t, rc.pathParam("id")))
+        .onSuccess(j -> rc.json(JobMessages.toApi(j)))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private Future<JsonObject> cancel(Tenant t, String jobId) {
+    return ownJob(t, jobId).compose(j -> vertx.eventBus()
+        .<JsonObject>request(Addresses.JOB_CANCEL, new JsonObject().put("jobId", jobId).put("tenantId", t.id()))
+        .map(m -> new JsonObject().put("id", jobId).put("result", m.body().getString("result"))));
+  }
+
+  private void cancelJob(RoutingContext rc) {
+    tenant(rc).compose(t -> cancel(t, rc.pathParam("id")))
+        .onSuccess(out -> rc.response().setStatusCode(202).end(out.encode()))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private void gpus(RoutingContext rc) {
+    vertx.eventBus().<JsonObject>request(Addresses.FLEET, new JsonObject())
+        .onSuccess(m -> rc.json(m.body()))
+        .onFailure(e -> fail(rc, new Problem("unavailable", 503, "Scheduler unavailable", e.getMessage())));
+  }
+
+  // ------------------------------------------------------------------ billing views
+
+  static JsonObject supplyJson(SupplyView s, OracleSnapshot oracle) {
+    JsonObject o = new JsonObject()
+        .put("vaultAkt", s.vaultAkt()).put("actSupply", s.actSupply()).put("engineAct", s.engineAct())
+        .put("remintCredits", s.remintCredits()).put("escrowedUact", s.escrowedUact())
+        .put("totalMinted", new JsonObject().put("uact", s.totalMintedUact()).put("uakt", s.totalMintedUakt()))
+        .put("totalBurned", new JsonObject().put("uact", s.totalBurnedUact()).put("uakt", 0))
+        .put("status", s.status()).put("previousStatus", s.previousStatus())
+        .put("epochHeightDiff", s.epochHeightDiff())
+        .put("oracle", new JsonObject().put("healthy", oracle.healthy()).put("priceAkt", oracle.priceAkt().toString())
+            .put("source", "fixed"));
+    try {
+      var cr = io.anneal.billing.bme.Bme.collateralRatio(java.math.BigInteger.valueOf(s.vaultAkt()),
+          java.math.BigInteger.ZERO, java.math.BigInteger.valueOf(s.actSupply()), oracle);
+      o.put("collateralRatio", cr.ratio().toString()).put("crBps", cr.bps());
+    } catch (io.anneal.billing.bme.BmeException e) {
+      o.putNull("collateralRatio").putNull("crBps");
+    }
+    return o;
+  }
+
+  private void supply(RoutingContext rc) {
+    Future.fromCompletionStage(store.read(SqlLedger::supply), vertx.getOrCreateContext())
+        .onSuccess(s -> rc.json(supplyJson(s, oracle)))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private void receipt(RoutingContext rc) {
+    String jobId = rc.pathParam("jobId");
+    tenant(rc).compose(t -> ownJob(t, jobId))
+        .compose(j -> Future.fromCompletionStage(store.read(c -> SqlLedger.settlementsOfJob(c, jobId)), vertx.getOrCreateContext())
+            .map(rows -> {
+              JsonObject out = new JsonObject().put("jobId", jobId).put("state", j.state().name());
+              if (rows.isEmpty()) {
+                return out.put("settled", false).put("receipt", (Object) null);
+              }
+              Map<String, Object> row = rows.get(rows.size() - 1);
+              out.put("settled", true)
+                  .put("receipt", new JsonObject().put("receiptId", row.get("receiptId")).put("body", row.get("receiptBody"))
+                      .put("nodeId", row.get("nodeId")).put("batchRoot", row.get("batchRoot")).put("proof", row.get("proof"))
+                      .put("signature", row.get("signature")).put("signatureAlgorithm", "Ed25519"))
+                  .put("settlement", new JsonObject().put("txId", row.get("txId")).put("chargeUact", row.get("chargeUact"))
+                      .put("refundUact", row.get("refundUact")).put("settledAt", row.get("settledAt")));
+              return out;
+            }))
+        .onSuccess(rc::json)
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private void me(RoutingContext rc) {
+    tenant(rc).compose(t -> Future.fromCompletionStage(store.read(c -> new long[] {
+            SqlLedger.balance(c, Accounts.tenant(t.id()), "uact"), SqlLedger.balance(c, Accounts.escrow(t.id()), "uact"),
+            SqlLedger.balance(c, Accounts.tenant(t.id()), "uakt")}), vertx.getOrCreateContext())
+        .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", balanceJson(b))))
+        .onSuccess(rc::json)
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private static JsonObject balanceJson(long[] b) {
+    return new JsonObject().put("uact", b[0]).put("escrowUact", b[1]).put("uakt", b[2])
+        .put("act", BigDecimal.valueOf(b[0], 6).toPlainString());
+  }
+
+  private void createTenant(RoutingContext rc) {
+    admin(rc).compose(v -> {
+      JsonObject body = parseBody(rc.body().buffer());
+      checkFields(body, Set.of("name", "apiKey"));
+      String name = body.getValue("name") instanceof String s ? s.trim() : null;
+      if (name == null || !name.matches("[A-Za-z0-9_.@-]{1,100}")) {
+        throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "name")
+            .put("code", "invalid").put("message", "name must be 1-100 characters of letters, digits, _ . @ -")));
+      }
+      String key = body.getValue("apiKey") instanceof String s && s.length() >= 16 ? s : null;
+      if (body.containsKey("apiKey") && key == null) {
+        throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "apiKey")
+            .put("code", "invalid").put("message", "apiKey must be a string of at least 16 characters")));
+      }
+      String apiKey = key != null ? key : "ak_" + Ids.next("").substring(12) + Ids.next("").substring(12);
+      return Future.fromCompletionStage(tenants.create(name, apiKey), vertx.getOrCreateContext()).map(t -> {
+        if (t.isEmpty()) throw new Problem("conflict", 409, "Tenant exists", "a tenant named '" + name + "' (or that key) exists");
+        return new JsonObject().put("id", t.get().id()).put("name", name).put("apiKey", apiKey);
+      });
+    }).onSuccess(o -> rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(o.encode()))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private void deposit(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    admin(rc).compose(v -> {
+      JsonObject body = parseBody(rc.body().buffer());
+      checkFields(body, Set.of("akt", "reference"));
+      long uakt = parseAkt(body.getValue("akt"));
+      String ref = body.getValue("reference") instanceof String s && !s.isBlank() ? s
+          : Optional.ofNullable(rc.request().getHeader("Idempotency-Key")).orElse(Ids.next("d_"));
+      return Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()).compose(t -> {
+        if (t.isEmpty()) throw Problem.notFound("no tenant " + tenantId);
+        return Future.fromCompletionStage(deposit(tenantId, ref, uakt), vertx.getOrCreateContext());
+      });
+    }).onSuccess(r -> rc.response().setStatusCode(r.duplicate() ? 200 : 201).putHeader("content-type", "application/json")
+        .end(mintJson(r).encode()))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  CompletableFuture<MintResult> deposit(String tenantId, String ref, long uakt) {
+    return store.writer().submit(c -> SqlLedger.depositAndMint(c, tenantId, ref, uakt, oracle, bmeParams)).thenApply(r -> {
+      if (r.refusal() != null) {
+        int status = r.refusal() == LedgerRefusal.CIRCUIT_BREAKER || r.refusal() == LedgerRefusal.ORACLE_UNHEALTHY ? 503 : 422;
+        throw new Problem("bme-refused", status, "Deposit not converted", r.refusal() + ": " + r.detail());
+      }
+      return r;
+    });
+  }
+
+  static JsonObject mintJson(MintResult r) {
+    return new JsonObject().put("depositedUakt", r.depositedUakt()).put("mintedUact", r.mintedUact())
+        .put("spreadUact", r.spreadUact()).put("creditedUact", r.creditedUact()).put("swapRate", r.swapRate())
+        .put("duplicate", r.duplicate());
+  }
+
+  /** AKT as a decimal string or number with at most 6 decimals, > 0. */
+  static long parseAkt(Object v) {
+    BigDecimal akt;
+    try {
+      akt = v instanceof String s ? new BigDecimal(s.trim()) : v instanceof Number n ? new BigDecimal(n.toString()) : null;
+    } catch (NumberFormatException e) {
+      akt = null;
+    }
+    if (akt == null || akt.signum() <= 0 || akt.stripTrailingZeros().scale() > 6 || akt.compareTo(BigDecimal.valueOf(1_000_000_000L)) > 0) {
+      throw Problem.invalid("invalid-deposit", "Invalid deposit", new JsonArray().add(new JsonObject().put("field", "akt")
+          .put("code", "invalid").put("message", "akt must be a positive amount with at most 6 decimals, e.g. \"100\"")));
+    }
+    return akt.movePointRight(6).longValueExact();
+  }
+
+  private void balance(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) {
+      fail(rc, Problem.unauthorized());
+      return;
+    }
+    Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
+        .compose(isAdmin -> isAdmin ? Future.succeededFuture() : tenantOf(key.get()).compose(t -> t.id().equals(tenantId)
+            ? Future.succeededFuture() : Future.failedFuture(Problem.forbidden("a tenant may read only its own balance"))))
+        .compose(v -> Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()))
+        .compose(t -> {
+          if (t.isEmpty()) return Future.failedFuture(Problem.notFound("no tenant " + tenantId));
+          return Future.fromCompletionStage(store.read(c -> new long[] {SqlLedger.balance(c, Accounts.tenant(tenantId), "uact"),
+              SqlLedger.balance(c, Accounts.escrow(tenantId), "uact"), SqlLedger.balance(c, Accounts.tenant(tenantId), "uakt")}),
+              vertx.getOrCreateContext());
+        })
+        .onSuccess(b -> rc.json(balanceJson(b).put("tenantId", tenantId)))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  // ------------------------------------------------------------------ WebSocket
+
+  private void onWebSocket(ServerWebSocket ws) {
+    if (!"/api/v1/ws".equals(ws.path())) {
+      ws.close((short) 1008, "unknown path; use /api/v1/ws");
+      return;
+    }
+    WsSession session = new WsSession(ws, this);
+    Optional<String> key = bearer(ws.headers().get("Authorization"));
+    if (key.isPresent()) {
+      ws.pause();
+      tenantOf(key.get()).onComplete(ar -> {
+        if (ar.succeeded()) {
+          session.authenticated(ar.result());
+        } else {
+          session.sendError(null, ar.cause());
+          ws.close((short) 1008, "unauthorized");
+        }
+        ws.resume();
+      });
+    }
+  }
+
+  Future<Tenant> authenticate(String apiKey) {
+    return tenantOf(apiKey);
+  }
+
+  Future<JsonObject> cancelFor(Tenant t, String jobId) {
+    return cancel(t, jobId);
+  }
+
+  void register(WsSession s) {
+    sessionsByTenant.computeIfAbsent(s.tenant().id(), k -> ConcurrentHashMap.newKeySet()).add(s);
+  }
+
+  void unregister(WsSession s) {
+    if (s.tenant() == null) return;
+    Set<WsSession> set = sessionsByTenant.get(s.tenant().id());
+    if (set != null) set.remove(s);
+  }
+
+  private void forwardEvent(JsonObject ev) {
+    Set<WsSession> set = sessionsByTenant.get(ev.getString("tenantId"));
+    if (set == null || set.isEmpty()) return;
+    JsonObject out = ev.copy();
+    out.remove("tenantId");
+    String text = out.encode();
+    for (WsSession s : set) s.maybeSend(ev.getString("jobId"), text);
+  }
+}

@@ -1,0 +1,27 @@
+package io.anneal.api;
+
+import io.vertx.core.json.JsonObject;
+import java.util.Map;
+import java.util.Set;
+
+/** What the API knows of the fleet to refuse, at submit, a job that can never run. */
+record FleetShape(Map<String, int[]> classes, Map<String, Long> memoryMiB, Set<String> kinds, int queued) {
+  static final FleetShape EMPTY = new FleetShape(Map.of(), Map.of(), Set.of(), 0);
+
+  static FleetShape from(JsonObject o) {
+    Map<String, int[]> classes = new java.util.TreeMap<>();
+    Map<String, Long> mem = new java.util.TreeMap<>();
+    JsonObject c = o.getJsonObject("classes", new JsonObject());
+    for (String cls : c.fieldNames()) {
+      classes.put(cls, new int[] {c.getJsonObject(cls).getInteger("maxPerNode")});
+      mem.put(cls, c.getJsonObject(cls).getLong("memoryMiB"));
+    }
+    Set<String> kinds = new java.util.TreeSet<>();
+    o.getJsonArray("kinds").forEach(k -> kinds.add((String) k));
+    return new FleetShape(classes, mem, kinds, o.getInteger("queued", 0));
+  }
+
+  boolean empty() {
+    return classes.isEmpty();
+  }
+}

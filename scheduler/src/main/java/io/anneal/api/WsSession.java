@@ -1,0 +1,116 @@
+package io.anneal.api;
+
+import io.anneal.store.TenantStore.Tenant;
+import io.vertx.core.http.ServerWebSocket;
+import io.vertx.core.json.DecodeException;
+import io.vertx.core.json.JsonObject;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * One WebSocket connection (CONTRACT.md): authenticates by header or by a first {@code auth}
+ * message, then takes {@code submit}, {@code subscribe} and {@code cancel} messages.
+ */
+final class WsSession {
+  private final ServerWebSocket ws;
+  private final ApiVerticle api;
+  private Tenant tenant;
+  private boolean all;
+  private final Set<String> jobs = new HashSet<>();
+
+  WsSession(ServerWebSocket ws, ApiVerticle api) {
+    this.ws = ws;
+    this.api = api;
+    ws.textMessageHandler(this::onText);
+    ws.binaryMessageHandler(b -> sendError(null, new Problem("malformed-message", 400, "Binary frames are not accepted",
+        "send JSON text frames")));
+    ws.closeHandler(v -> api.unregister(this));
+  }
+
+  Tenant tenant() {
+    return tenant;
+  }
+
+  void authenticated(Tenant t) {
+    this.tenant = t;
+    api.register(this);
+    ws.writeTextMessage(new JsonObject().put("type", "authenticated").put("tenantId", t.id()).put("name", t.name()).encode());
+  }
+
+  void maybeSend(String jobId, String text) {
+    if (all || jobs.contains(jobId)) ws.writeTextMessage(text);
+  }
+
+  void sendError(String requestId, Throwable t) {
+    if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) t = t.getCause();
+    Problem p = t instanceof Problem pr ? pr : new Problem("internal", 500, "Internal error", "the request failed inside the service");
+    JsonObject o = new JsonObject().put("type", "error").put("requestId", requestId).put("error", p.toJson());
+    if (!ws.isClosed()) ws.writeTextMessage(o.encode());
+  }
+
+  private void onText(String text) {
+    JsonObject msg;
+    try {
+      msg = new JsonObject(text);
+    } catch (DecodeException | ClassCastException e) {
+      sendError(null, Problem.malformedJson("the message is not a JSON object: " + e.getMessage()));
+      return;
+    }
+    String type = msg.getValue("type") instanceof String s ? s : null;
+    String requestId = msg.getValue("requestId") instanceof String s ? s : null;
+    if ("auth".equals(type)) {
+      String key = msg.getValue("apiKey") instanceof String s ? s : null;
+      api.authenticate(key).onSuccess(this::authenticated).onFailure(e -> sendError(requestId, e));
+      return;
+    }
+    if (tenant == null) {
+      sendError(requestId, Problem.unauthorized());
+      return;
+    }
+    if (type == null) {
+      sendError(requestId, new Problem("malformed-message", 400, "Unknown message", "a message needs a string 'type'"));
+      return;
+    }
+    switch (type) {
+      case "submit" -> {
+        Object job = msg.getValue("job");
+        if (!(job instanceof JsonObject j)) {
+          sendError(requestId, new Problem("malformed-message", 400, "Missing job", "submit needs a 'job' object"));
+          return;
+        }
+        String idem = msg.getValue("idempotencyKey") instanceof String s ? s : null;
+        api.submit(tenant, j, idem).onSuccess(out -> {
+          JsonObject ack = new JsonObject().put("type", "accepted").put("requestId", requestId).put("jobId", out.getString("id"))
+              .put("state", out.getString("state"));
+          if (out.containsKey("escrowUact")) ack.put("escrowUact", out.getLong("escrowUact"));
+          if (Boolean.TRUE.equals(msg.getValue("subscribe"))) jobs.add(out.getString("id"));
+          ws.writeTextMessage(ack.encode());
+        }).onFailure(e -> sendError(requestId, e));
+      }
+      case "subscribe" -> {
+        Object jobId = msg.getValue("jobId");
+        if (jobId == null) {
+          all = true;
+        } else if (jobId instanceof String s) {
+          jobs.add(s);
+        } else {
+          sendError(requestId, new Problem("malformed-message", 400, "Bad jobId", "jobId must be a string"));
+          return;
+        }
+        ws.writeTextMessage(new JsonObject().put("type", "subscribed").put("requestId", requestId)
+            .put("jobId", jobId).encode());
+      }
+      case "cancel" -> {
+        if (!(msg.getValue("jobId") instanceof String jobId)) {
+          sendError(requestId, new Problem("malformed-message", 400, "Bad jobId", "cancel needs a string jobId"));
+          return;
+        }
+        api.cancelFor(tenant, jobId).onSuccess(out -> ws.writeTextMessage(new JsonObject().put("type", "cancel")
+            .put("requestId", requestId).put("jobId", jobId).put("result", out.getString("result")).encode()))
+            .onFailure(e -> sendError(requestId, e));
+      }
+      default -> sendError(requestId, new Problem("malformed-message", 400, "Unknown message type",
+          "type must be auth, submit, subscribe or cancel, not '" + type + "'"));
+    }
+  }
+}

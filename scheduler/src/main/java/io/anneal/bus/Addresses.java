@@ -1,0 +1,34 @@
+package io.anneal.bus;
+
+/**
+ * Every event-bus address of the service, declared once. Bodies are JSON objects whose fields are
+ * documented here; {@code v} is the message version where a body may change shape.
+ */
+public final class Addresses {
+  /** send: a node's devices and kinds, {@code {nodeId, backend, kinds[], devices[{index,gpuClass,memoryMiB,simulated,...}]}}. */
+  public static final String NODE_REGISTER = "anneal.scheduler.node-register";
+  /** send: a new durable QUEUED job, {@code {id, tenantId, kind, spec, gpus, gpuClass, memoryMiB, priority, maxSeconds, submittedAt}}. */
+  public static final String JOB_SUBMITTED = "anneal.scheduler.job-submitted";
+  /** request: {@code {jobId, tenantId}} → {@code {result: cancelled|cancelling|not-found|finished}}. */
+  public static final String JOB_CANCEL = "anneal.scheduler.job-cancel";
+  /** send: GPUs of a job are free again, {@code {jobId, nodeId, devices[]}}. */
+  public static final String GPUS_RELEASED = "anneal.scheduler.gpus-released";
+  /** request: {@code {}} → the fleet view (nodes, devices with free/used, per-class totals, queue depth). */
+  public static final String FLEET = "anneal.scheduler.fleet";
+  /** publish: the fleet's shape for admission checks, {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], queued}}. */
+  public static final String FLEET_SHAPE = "anneal.fleet.shape";
+  /** publish: a job event for subscribers, {@code {type: "job", jobId, tenantId, state, ...}}. */
+  public static final String JOB_EVENTS = "anneal.job.events";
+
+  private Addresses() {}
+
+  /** send: run a placed job on this node, {@code {job..., nodeId, devices[], attempt}}. */
+  public static String workerRun(String nodeId) {
+    return "anneal.worker." + nodeId + ".run";
+  }
+
+  /** send: cancel a running job on this node, {@code {jobId}}. */
+  public static String workerCancel(String nodeId) {
+    return "anneal.worker." + nodeId + ".cancel";
+  }
+}

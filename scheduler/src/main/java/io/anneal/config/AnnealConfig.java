@@ -1,0 +1,73 @@
+package io.anneal.config;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/** The whole runtime configuration, read once at start (file, then environment, then flags). */
+public record AnnealConfig(
+    int httpPort,
+    Path dataDir,
+    String dbUrl,
+    int dbPoolSize,
+    Set<String> roles,
+    String nodeId,
+    boolean cluster,
+    int clusterPort,
+    String clusterMembers,
+    String gpuBackend,
+    int cpuDevices,
+    String simulatedGpus,
+    int maxGpusPerJob,
+    long maxSecondsPerJob,
+    int maxQueuedJobs,
+    int maxRequestBytes,
+    Map<String, Long> pricesUactPerGpuHour,
+    String oraclePriceAkt,
+    long vaultSeedAkt,
+    int drainSeconds,
+    String adminKey,
+    String demoTenant) {
+
+  public static final Set<String> ALL_ROLES = Set.of("api", "scheduler", "worker", "billing");
+
+  public AnnealConfig {
+    roles = Set.copyOf(roles);
+    pricesUactPerGpuHour = Map.copyOf(pricesUactPerGpuHour);
+  }
+
+  public boolean hasRole(String role) {
+    return roles.contains(role);
+  }
+
+  /** The configuration as printed at start: secrets are replaced by whether they are set. */
+  public Map<String, Object> printable() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("http.port", httpPort);
+    m.put("dataDir", dataDir.toAbsolutePath().normalize());
+    m.put("db.url", dbUrl.isEmpty() ? "(H2 file in dataDir)" : dbUrl.replaceAll(":[^:@/]*@", ":***@"));
+    m.put("db.poolSize", dbPoolSize);
+    m.put("roles", String.join(",", new java.util.TreeSet<>(roles)));
+    m.put("node.id", nodeId.isEmpty() ? "(from dataDir)" : nodeId);
+    m.put("cluster", cluster);
+    if (cluster) {
+      m.put("cluster.port", clusterPort);
+      m.put("cluster.members", clusterMembers);
+    }
+    m.put("gpu.backend", gpuBackend);
+    m.put("gpu.cpuDevices", cpuDevices);
+    m.put("gpu.simulated", simulatedGpus.isEmpty() ? "-" : simulatedGpus);
+    m.put("limits.maxGpusPerJob", maxGpusPerJob);
+    m.put("limits.maxSecondsPerJob", maxSecondsPerJob);
+    m.put("limits.maxQueuedJobs", maxQueuedJobs);
+    m.put("limits.maxRequestBytes", maxRequestBytes);
+    m.put("pricing", new java.util.TreeMap<>(pricesUactPerGpuHour));
+    m.put("bme.oraclePriceAkt", oraclePriceAkt);
+    m.put("bme.vaultSeedAkt", vaultSeedAkt);
+    m.put("shutdown.drainSeconds", drainSeconds);
+    m.put("ANNEAL_ADMIN_KEY", adminKey.isEmpty() ? "not set" : "set");
+    m.put("ANNEAL_DEMO_TENANT", demoTenant.isEmpty() ? "not set" : "set (" + demoTenant.split(":", 2)[0] + ")");
+    return m;
+  }
+}

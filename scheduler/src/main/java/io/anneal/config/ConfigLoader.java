@@ -1,0 +1,190 @@
+package io.anneal.config;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Builds {@link AnnealConfig} from {@code config/application.yaml} (or the copy inside the jar),
+ * then {@code ANNEAL_*} environment variables, then command-line flags.
+ */
+public final class ConfigLoader {
+  /** A configuration key with its environment variable and flag (flag null: file/env only). */
+  private record Key(String path, String env, String flag) {}
+
+  private static final List<Key> KEYS = List.of(
+      new Key("http.port", "ANNEAL_HTTP_PORT", "--http-port"),
+      new Key("dataDir", "ANNEAL_DATA_DIR", "--data-dir"),
+      new Key("db.url", "ANNEAL_DB_URL", "--db-url"),
+      new Key("db.poolSize", "ANNEAL_DB_POOL_SIZE", null),
+      new Key("roles", "ANNEAL_ROLES", "--roles"),
+      new Key("node.id", "ANNEAL_NODE_ID", "--node-id"),
+      new Key("cluster.port", "ANNEAL_CLUSTER_PORT", "--cluster-port"),
+      new Key("cluster.members", "ANNEAL_CLUSTER_MEMBERS", "--cluster-members"),
+      new Key("gpu.backend", "ANNEAL_GPU_BACKEND", "--gpu-backend"),
+      new Key("gpu.cpuDevices", "ANNEAL_CPU_DEVICES", "--cpu-devices"),
+      new Key("gpu.simulated", "ANNEAL_SIMULATED_GPUS", "--simulated-gpus"),
+      new Key("limits.maxGpusPerJob", "ANNEAL_MAX_GPUS_PER_JOB", null),
+      new Key("limits.maxSecondsPerJob", "ANNEAL_MAX_SECONDS_PER_JOB", null),
+      new Key("limits.maxQueuedJobs", "ANNEAL_MAX_QUEUED_JOBS", "--max-queued-jobs"),
+      new Key("limits.maxRequestBytes", "ANNEAL_MAX_REQUEST_BYTES", null),
+      new Key("bme.oraclePriceAkt", "ANNEAL_ORACLE_PRICE_AKT", "--oracle-price-akt"),
+      new Key("bme.vaultSeedAkt", "ANNEAL_VAULT_SEED_AKT", null),
+      new Key("shutdown.drainSeconds", "ANNEAL_DRAIN_SECONDS", "--drain-seconds"),
+      new Key("config", "ANNEAL_CONFIG", "--config"));
+
+  /** A configuration error meant for the operator. */
+  public static final class ConfigException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    public ConfigException(String message) {
+      super(message);
+    }
+  }
+
+  private ConfigLoader() {}
+
+  public static AnnealConfig load(String[] args, Map<String, String> env) {
+    Map<String, String> flags = new HashMap<>();
+    boolean cluster = false;
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      if (a.equals("--cluster")) {
+        cluster = true;
+        continue;
+      }
+      String name = a;
+      String value = null;
+      int eq = a.indexOf('=');
+      if (a.startsWith("--") && eq > 0) {
+        name = a.substring(0, eq);
+        value = a.substring(eq + 1);
+      }
+      Key key = null;
+      for (Key k : KEYS) {
+        if (name.equals(k.flag())) key = k;
+      }
+      if (key == null) throw new ConfigException("unknown option '" + a + "' (see README: Configuration)");
+      if (value == null) {
+        if (i + 1 >= args.length) throw new ConfigException("option " + name + " needs a value");
+        value = args[++i];
+      }
+      flags.put(key.path(), value);
+    }
+    String configPath = flags.getOrDefault("config", env.getOrDefault("ANNEAL_CONFIG", "config/application.yaml"));
+    Map<String, String> values = readYaml(configPath);
+    Map<String, Long> prices = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, String>> it = values.entrySet().iterator(); it.hasNext(); ) {
+      Map.Entry<String, String> e = it.next();
+      if (e.getKey().startsWith("pricing.")) {
+        prices.put(e.getKey().substring("pricing.".length()), parseLong("pricing." + e.getKey(), e.getValue()));
+        it.remove();
+      }
+    }
+    for (Key k : KEYS) {
+      String v = env.get(k.env());
+      if (v != null) values.put(k.path(), v);
+    }
+    values.putAll(flags);
+    if (env.get("ANNEAL_CLUSTER") != null) cluster = cluster || Boolean.parseBoolean(env.get("ANNEAL_CLUSTER"));
+
+    Set<String> roles = new TreeSet<>();
+    for (String r : values.getOrDefault("roles", "all").split(",")) {
+      String role = r.trim();
+      if (role.equals("all")) {
+        roles.addAll(AnnealConfig.ALL_ROLES);
+      } else if (AnnealConfig.ALL_ROLES.contains(role)) {
+        roles.add(role);
+      } else {
+        throw new ConfigException("unknown role '" + role + "' (api, scheduler, worker, billing, all)");
+      }
+    }
+    String backend = values.getOrDefault("gpu.backend", "auto");
+    if (!Set.of("auto", "jcuda", "cpu", "simulated").contains(backend)) {
+      throw new ConfigException("--gpu-backend must be auto, jcuda, cpu or simulated, not '" + backend + "'");
+    }
+    String demo = env.getOrDefault("ANNEAL_DEMO_TENANT", "");
+    if (!demo.isEmpty() && demo.split(":", -1).length != 3) {
+      throw new ConfigException("ANNEAL_DEMO_TENANT must be name:key:akt, e.g. demo:demo-key:100");
+    }
+    int port = (int) range("http.port", values.getOrDefault("http.port", "8080"), 0, 65535);
+    return new AnnealConfig(
+        port,
+        Path.of(values.getOrDefault("dataDir", "./data")),
+        values.getOrDefault("db.url", ""),
+        (int) range("db.poolSize", values.getOrDefault("db.poolSize", "6"), 2, 200),
+        roles,
+        values.getOrDefault("node.id", ""),
+        cluster,
+        (int) range("cluster.port", values.getOrDefault("cluster.port", "5701"), 1, 65535),
+        values.getOrDefault("cluster.members", "127.0.0.1:5701"),
+        backend,
+        (int) range("gpu.cpuDevices", values.getOrDefault("gpu.cpuDevices", "4"), 1, 1024),
+        values.getOrDefault("gpu.simulated", ""),
+        (int) range("limits.maxGpusPerJob", values.getOrDefault("limits.maxGpusPerJob", "64"), 1, 100_000),
+        range("limits.maxSecondsPerJob", values.getOrDefault("limits.maxSecondsPerJob", "86400"), 1, 30L * 86400),
+        (int) range("limits.maxQueuedJobs", values.getOrDefault("limits.maxQueuedJobs", "1000000"), 1, 100_000_000),
+        (int) range("limits.maxRequestBytes", values.getOrDefault("limits.maxRequestBytes", "1048576"), 1024, 64 << 20),
+        prices,
+        values.getOrDefault("bme.oraclePriceAkt", "0.4823"),
+        range("bme.vaultSeedAkt", values.getOrDefault("bme.vaultSeedAkt", "300000"), 0, 1_000_000_000L),
+        (int) range("shutdown.drainSeconds", values.getOrDefault("shutdown.drainSeconds", "10"), 0, 3600),
+        env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
+        demo);
+  }
+
+  private static Map<String, String> readYaml(String path) {
+    JsonNode root;
+    ObjectMapper yaml = new ObjectMapper(new YAMLFactory());
+    try {
+      Path p = Path.of(path);
+      if (Files.exists(p)) {
+        root = yaml.readTree(p.toFile());
+      } else {
+        try (InputStream in = ConfigLoader.class.getResourceAsStream("/application.yaml")) {
+          if (in == null) throw new ConfigException("no configuration file at " + path + " and none in the jar");
+          root = yaml.readTree(in);
+        }
+      }
+    } catch (IOException e) {
+      throw new ConfigException("cannot read configuration " + path + ": " + e.getMessage());
+    }
+    Map<String, String> out = new LinkedHashMap<>();
+    flatten("", root, out);
+    return out;
+  }
+
+  private static void flatten(String prefix, JsonNode node, Map<String, String> out) {
+    if (node == null || node.isNull()) return;
+    if (node.isObject()) {
+      node.fields().forEachRemaining(e -> flatten(prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(), e.getValue(), out));
+    } else {
+      out.put(prefix, node.asText());
+    }
+  }
+
+  private static long parseLong(String key, String v) {
+    try {
+      return Long.parseLong(v.trim());
+    } catch (NumberFormatException e) {
+      throw new ConfigException(key + " must be an integer, not '" + v + "'");
+    }
+  }
+
+  private static long range(String key, String v, long min, long max) {
+    long x = parseLong(key, v);
+    if (x < min || x > max) throw new ConfigException(key + " must be between " + min + " and " + max + ", not " + x);
+    return x;
+  }
+}

@@ -1,0 +1,135 @@
+package io.anneal.job;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+/** A validated job request (CONTRACT.md "Job spec"). */
+public record JobSpec(
+    String kind, int gpus, String gpuClass, long memoryMiB, int priority, long maxSeconds, Map<String, Object> params) {
+
+  public static final Set<String> KINDS = Set.of("train", "infer", "matmul", "sleep");
+  private static final Set<String> FIELDS = Set.of("kind", "gpus", "gpuClass", "memoryMiB", "priority", "maxSeconds", "params");
+  private static final Pattern CLASS = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
+  private static final Map<String, Set<String>> PARAMS = Map.of(
+      "sleep", Set.of("ms"),
+      "matmul", Set.of("n", "seed"),
+      "train", Set.of("dataset", "data", "layers", "activation", "optimizer", "learningRate", "epochs", "batchSize",
+          "seed", "samples"),
+      "infer", Set.of("modelId", "inputs"));
+
+  /** Server limits that a spec is checked against. */
+  public record Limits(int maxGpus, long maxSeconds) {}
+
+  /** One problem with one field; {@code code} is stable for clients. */
+  public record FieldError(String field, String code, String message) {}
+
+  /** Either a spec or the list of what is wrong with the request. */
+  public record Parsed(JobSpec spec, List<FieldError> errors) {
+    public boolean ok() {
+      return spec != null;
+    }
+  }
+
+  public JobSpec {
+    Objects.requireNonNull(kind, "kind");
+    params = params == null ? Map.of() : java.util.Collections.unmodifiableMap(new LinkedHashMap<>(params));
+  }
+
+  public static Parsed parse(Map<String, Object> json, Limits limits) {
+    List<FieldError> errors = new ArrayList<>();
+    for (String k : json.keySet()) {
+      if (!FIELDS.contains(k)) errors.add(new FieldError(k, "unknown-field", "unknown field '" + k + "'"));
+    }
+    Object kindV = json.get("kind");
+    String kind = null;
+    if (!(kindV instanceof String s) || !KINDS.contains(s)) {
+      errors.add(new FieldError("kind", "invalid", "kind must be one of train, infer, matmul, sleep"));
+    } else {
+      kind = s;
+    }
+    long gpus = integer(json, "gpus", 1, 1, limits.maxGpus(), errors);
+    String gpuClass = null;
+    Object gc = json.get("gpuClass");
+    if (gc != null) {
+      if (gc instanceof String s && CLASS.matcher(s).matches()) {
+        gpuClass = s;
+      } else {
+        errors.add(new FieldError("gpuClass", "invalid", "gpuClass must be a class name such as H100"));
+      }
+    }
+    long memoryMiB = integer(json, "memoryMiB", 0, 0, 16L * 1024 * 1024, errors);
+    long priority = integer(json, "priority", 0, 0, 1000, errors);
+    long maxSeconds = integer(json, "maxSeconds", Math.min(3600, limits.maxSeconds()), 1, limits.maxSeconds(), errors);
+    Map<String, Object> params = Map.of();
+    Object p = json.get("params");
+    if (p != null && !(p instanceof Map)) {
+      errors.add(new FieldError("params", "invalid", "params must be an object"));
+    } else if (p != null) {
+      @SuppressWarnings("unchecked")
+      Map<String, Object> m = (Map<String, Object>) p;
+      params = m;
+    }
+    if (kind != null) checkParams(kind, params, maxSeconds, errors);
+    if (!errors.isEmpty()) return new Parsed(null, List.copyOf(errors));
+    return new Parsed(new JobSpec(kind, (int) gpus, gpuClass, memoryMiB, (int) priority, maxSeconds, params), List.of());
+  }
+
+  private static void checkParams(String kind, Map<String, Object> params, long maxSeconds, List<FieldError> errors) {
+    Set<String> allowed = PARAMS.get(kind);
+    for (String k : params.keySet()) {
+      if (!allowed.contains(k)) {
+        errors.add(new FieldError("params." + k, "unknown-field", "unknown param '" + k + "' for kind " + kind));
+      }
+    }
+    switch (kind) {
+      case "sleep" -> integer(params, "ms", 0, 0, maxSeconds * 1000, errors, "params.");
+      case "matmul" -> {
+        integer(params, "n", 256, 1, 16384, errors, "params.");
+        integer(params, "seed", 1, Long.MIN_VALUE, Long.MAX_VALUE, errors, "params.");
+      }
+      default -> { }
+    }
+  }
+
+  private static long integer(Map<String, Object> m, String key, long dflt, long min, long max, List<FieldError> errors) {
+    return integer(m, key, dflt, min, max, errors, "");
+  }
+
+  private static long integer(Map<String, Object> m, String key, long dflt, long min, long max, List<FieldError> errors,
+      String prefix) {
+    Object v = m.get(key);
+    if (v == null) return dflt;
+    if (!(v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte)) {
+      if (v instanceof Number n && n.doubleValue() == Math.rint(n.doubleValue()) && !(v instanceof Float)) {
+        v = n.longValue();
+      } else {
+        errors.add(new FieldError(prefix + key, "invalid", prefix + key + " must be an integer"));
+        return dflt;
+      }
+    }
+    long x = ((Number) v).longValue();
+    if (x < min || x > max) {
+      errors.add(new FieldError(prefix + key, "out-of-range", prefix + key + " must be between " + min + " and " + max));
+      return dflt;
+    }
+    return x;
+  }
+
+  /** The spec as plain JSON-friendly values, in a stable order. */
+  public Map<String, Object> toMap() {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("kind", kind);
+    m.put("gpus", gpus);
+    if (gpuClass != null) m.put("gpuClass", gpuClass);
+    if (memoryMiB > 0) m.put("memoryMiB", memoryMiB);
+    m.put("priority", priority);
+    m.put("maxSeconds", maxSeconds);
+    m.put("params", params);
+    return m;
+  }
+}

@@ -1,0 +1,36 @@
+package io.anneal.job;
+
+import java.util.EnumSet;
+import java.util.Set;
+
+/** A job's lifecycle. Transitions are named here and nowhere else. */
+public enum JobState {
+  QUEUED, PLACED, RUNNING, SUCCEEDED, FAILED, CANCELLED, PREEMPTED, SETTLED;
+
+  /** States from which a move to {@code this} is allowed. */
+  public Set<JobState> allowedFrom() {
+    return switch (this) {
+      case QUEUED -> EnumSet.of(PLACED, RUNNING, PREEMPTED);
+      case PLACED -> EnumSet.of(QUEUED);
+      case RUNNING -> EnumSet.of(PLACED);
+      case SUCCEEDED, FAILED -> EnumSet.of(RUNNING, PLACED);
+      case CANCELLED -> EnumSet.of(QUEUED, PLACED, RUNNING);
+      case PREEMPTED -> EnumSet.of(PLACED, RUNNING);
+      case SETTLED -> EnumSet.of(SUCCEEDED, FAILED, CANCELLED);
+    };
+  }
+
+  public boolean canMoveTo(JobState next) {
+    return next.allowedFrom().contains(this);
+  }
+
+  /** No further change but settlement: the job has stopped using GPUs. */
+  public boolean finished() {
+    return this == SUCCEEDED || this == FAILED || this == CANCELLED || this == SETTLED;
+  }
+
+  /** Still waiting for a GPU or on one. */
+  public boolean active() {
+    return this == QUEUED || this == PLACED || this == RUNNING || this == PREEMPTED;
+  }
+}

@@ -1,0 +1,85 @@
+package io.anneal.metrics;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.anneal.job.JobState;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+/** Every meter of the service (outside billing's own), declared once, named anneal.component.thing. */
+public final class Metrics {
+  private final MeterRegistry registry;
+  private final Map<JobState, AtomicLong> jobsByState = new EnumMap<>(JobState.class);
+  private final AtomicLong queueDepth = new AtomicLong();
+  private final AtomicLong gpusFree = new AtomicLong();
+  private final AtomicLong gpusTotal = new AtomicLong();
+  private final AtomicLong actOutstanding = new AtomicLong();
+  private final AtomicLong vaultAkt = new AtomicLong();
+  private final AtomicLong aktBurnedForAct = new AtomicLong();
+  private final AtomicLong actMinted = new AtomicLong();
+  private final AtomicLong aktMinted = new AtomicLong();
+  private final AtomicLong actBurned = new AtomicLong();
+  private final AtomicLong escrowed = new AtomicLong();
+  public final Timer placementLatency;
+  public final Counter jobsSubmitted;
+  public final Counter jobsRefused;
+  public final Counter receiptsPublished;
+
+  public Metrics(MeterRegistry registry) {
+    this.registry = registry;
+    for (JobState s : JobState.values()) {
+      AtomicLong v = new AtomicLong();
+      jobsByState.put(s, v);
+      Gauge.builder("anneal.jobs", v, AtomicLong::get).tag("state", s.name()).description("jobs by state")
+          .register(registry);
+    }
+    Gauge.builder("anneal.scheduler.queue.depth", queueDepth, AtomicLong::get).description("jobs waiting for GPUs")
+        .register(registry);
+    Gauge.builder("anneal.gpus.free", gpusFree, AtomicLong::get).register(registry);
+    Gauge.builder("anneal.gpus.total", gpusTotal, AtomicLong::get).register(registry);
+    Gauge.builder("anneal.bme.act.outstanding", actOutstanding, AtomicLong::get).baseUnit("uact")
+        .description("ACT in existence").register(registry);
+    Gauge.builder("anneal.bme.vault.akt", vaultAkt, AtomicLong::get).baseUnit("uakt").register(registry);
+    Gauge.builder("anneal.bme.akt.burned", aktBurnedForAct, AtomicLong::get).baseUnit("uakt")
+        .description("AKT taken out of circulation by mints (remint credits accrued)").register(registry);
+    Gauge.builder("anneal.bme.act.minted", actMinted, AtomicLong::get).baseUnit("uact").register(registry);
+    Gauge.builder("anneal.bme.akt.minted", aktMinted, AtomicLong::get).baseUnit("uakt")
+        .description("AKT newly created by redemptions").register(registry);
+    Gauge.builder("anneal.bme.act.burned", actBurned, AtomicLong::get).baseUnit("uact").register(registry);
+    Gauge.builder("anneal.billing.escrow", escrowed, AtomicLong::get).baseUnit("uact").register(registry);
+    placementLatency = Timer.builder("anneal.scheduler.placement.latency")
+        .description("time from submit to placement").publishPercentileHistogram()
+        .minimumExpectedValue(Duration.ofMillis(1)).maximumExpectedValue(Duration.ofMinutes(10)).register(registry);
+    jobsSubmitted = Counter.builder("anneal.api.jobs.submitted").register(registry);
+    jobsRefused = Counter.builder("anneal.api.jobs.refused").register(registry);
+    receiptsPublished = Counter.builder("anneal.worker.receipts.published").register(registry);
+  }
+
+  public MeterRegistry registry() {
+    return registry;
+  }
+
+  public void jobsByState(Map<JobState, Long> counts) {
+    counts.forEach((s, n) -> jobsByState.get(s).set(n));
+  }
+
+  public void fleet(int free, int total, int queued) {
+    gpusFree.set(free);
+    gpusTotal.set(total);
+    queueDepth.set(queued);
+  }
+
+  public void supply(io.anneal.billing.ledger.SupplyView s) {
+    actOutstanding.set(s.actSupply());
+    vaultAkt.set(s.vaultAkt());
+    aktBurnedForAct.set(s.remintCredits());
+    actMinted.set(s.totalMintedUact());
+    aktMinted.set(s.totalMintedUakt());
+    actBurned.set(s.totalBurnedUact());
+    escrowed.set(s.escrowedUact());
+  }
+}

@@ -1,0 +1,231 @@
+package io.anneal.service;
+
+import io.anneal.api.ApiVerticle;
+import io.anneal.billing.BillingVerticle;
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.ledger.MintResult;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.receipt.NodeKeys;
+import io.anneal.billing.sql.Database;
+import io.anneal.billing.sql.GroupCommitWriter;
+import io.anneal.config.AnnealConfig;
+import io.anneal.gpu.Backends;
+import io.anneal.gpu.GpuBackend;
+import io.anneal.job.Ids;
+import io.anneal.metrics.Metrics;
+import io.anneal.sched.SchedulerVerticle;
+import io.anneal.store.JobStore;
+import io.anneal.store.TenantStore;
+import io.anneal.worker.WorkerVerticle;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.micrometer.MicrometerMetricsFactory;
+import io.vertx.micrometer.MicrometerMetricsOptions;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyPair;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.logging.Logger;
+
+/** One Anneal instance: store, backend, Vert.x and the verticles of its roles. */
+public final class AnnealService {
+  private static final Logger LOG = Logger.getLogger(AnnealService.class.getName());
+
+  private final AnnealConfig config;
+  private final AtomicBoolean ready = new AtomicBoolean();
+  private Database db;
+  private JobStore store;
+  private GpuBackend backend;
+  private Vertx vertx;
+  private ApiVerticle api;
+  private SchedulerVerticle scheduler;
+  private WorkerVerticle worker;
+  private PrometheusMeterRegistry prometheus;
+  private String nodeId;
+  private volatile boolean stopped;
+
+  public AnnealService(AnnealConfig config) {
+    this.config = config;
+  }
+
+  public AnnealConfig config() {
+    return config;
+  }
+
+  /** Starts everything; the returned future completes when the service is ready. */
+  public Future<Void> start() {
+    try {
+      if (config.cluster()) {
+        throw new IllegalStateException("--cluster: clustering over Hazelcast is not built yet; run one instance");
+      }
+      Files.createDirectories(config.dataDir());
+      nodeId = config.nodeId().isEmpty() ? persistentNodeId(config.dataDir()) : config.nodeId();
+      db = config.dbUrl().isEmpty() ? Database.h2File(config.dataDir(), config.dbPoolSize())
+          : Database.open(config.dbUrl(), null, config.dbPoolSize());
+      db.migrate("db/ledger", "flyway_ledger_history");
+      db.migrate("db/jobs", "flyway_jobs_history");
+      LOG.info("store: " + db.describe());
+      store = new JobStore(db);
+      backend = Backends.open(config.gpuBackend(), config.cpuDevices(), Backends.parseSimulated(config.simulatedGpus()));
+      LOG.info("GPU backend: " + backend.name() + " with " + backend.devices().size() + " device(s)");
+    } catch (IOException | RuntimeException e) {
+      closeResources();
+      return Future.failedFuture(e);
+    }
+    prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    vertx = Vertx.builder()
+        .with(new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true)))
+        .withMetrics(new MicrometerMetricsFactory(prometheus))
+        .build();
+    Metrics metrics = new Metrics(prometheus);
+    TenantStore tenants = new TenantStore(store);
+    OracleSnapshot oracle = OracleSnapshot.healthy(config.oraclePriceAkt());
+    BmeParams params = BmeParams.defaults();
+    GroupCommitWriter writer = store.writer();
+
+    Future<Void> seeded = Future.fromCompletionStage(seed(tenants, oracle, params), vertx.getOrCreateContext());
+    return seeded.compose(v -> {
+      Future<String> f = Future.succeededFuture();
+      if (config.hasRole("billing")) {
+        f = f.compose(x -> vertx.deployVerticle(new BillingVerticle(writer, config.pricesUactPerGpuHour(), prometheus)));
+      }
+      if (config.hasRole("scheduler")) {
+        scheduler = new SchedulerVerticle(store, metrics);
+        f = f.compose(x -> vertx.deployVerticle(scheduler));
+      }
+      if (config.hasRole("api")) {
+        api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, params, ready);
+        f = f.compose(x -> vertx.deployVerticle(api));
+      }
+      if (config.hasRole("worker")) {
+        KeyPair key;
+        try {
+          key = NodeKeys.loadOrCreate(config.dataDir());
+        } catch (IOException e) {
+          return Future.failedFuture(e);
+        }
+        worker = new WorkerVerticle(nodeId, backend, key, store, metrics);
+        f = f.compose(x -> vertx.deployVerticle(worker));
+      }
+      return f.mapEmpty();
+    }).compose(v -> {
+      vertx.setPeriodic(1000, id -> refreshGauges(metrics));
+      ready.set(true);
+      return Future.<Void>succeededFuture();
+    }).onFailure(e -> stop());
+  }
+
+  private void refreshGauges(Metrics metrics) {
+    store.countsByState().thenAccept(metrics::jobsByState);
+    store.read(SqlLedger::supply).thenAccept(metrics::supply);
+  }
+
+  /** First-start setup: vault seed, admin key, demo tenant. Each step is idempotent. */
+  private java.util.concurrent.CompletableFuture<Void> seed(TenantStore tenants, OracleSnapshot oracle, BmeParams params) {
+    var w = store.writer();
+    var f = w.submit(c -> {
+      if (config.vaultSeedAkt() > 0) SqlLedger.fundVault(c, "vault-seed", config.vaultSeedAkt() * 1_000_000L);
+      SqlLedger.updateBreaker(c, oracle, params);
+      return null;
+    });
+    f = f.thenCompose(x -> {
+      if (!config.adminKey().isEmpty()) return tenants.addAdminKey(config.adminKey()).thenApply(b -> null);
+      return tenants.anyAdminKey().thenCompose(any -> {
+        if (any) return java.util.concurrent.CompletableFuture.completedFuture(null);
+        String key = "adm_" + Ids.next("").substring(12) + Ids.next("").substring(12);
+        Path file = config.dataDir().resolve("admin.key");
+        try {
+          Files.writeString(file, key + "\n", StandardCharsets.UTF_8);
+        } catch (IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
+        LOG.info("generated an admin key; it is in " + file.toAbsolutePath());
+        return tenants.addAdminKey(key).thenApply(b -> null);
+      });
+    });
+    if (!config.demoTenant().isEmpty()) {
+      String[] p = config.demoTenant().split(":", 3);
+      f = f.thenCompose(x -> tenants.create(p[0], p[1])).thenCompose(t -> {
+        if (t.isEmpty()) {
+          throw new IllegalStateException("ANNEAL_DEMO_TENANT: a tenant named '" + p[0] + "' exists with another key");
+        }
+        long uakt = io.anneal.api.Deposits.parseAkt(p[2]);
+        return w.submit(c -> SqlLedger.depositAndMint(c, t.get().id(), "demo-tenant:" + p[0], uakt, oracle, params))
+            .thenApply(r -> {
+              logDemo(p[0], r);
+              return null;
+            });
+      });
+    }
+    return f.thenApply(x -> null);
+  }
+
+  private static void logDemo(String name, MintResult r) {
+    if (r.refusal() != null) {
+      throw new IllegalStateException("ANNEAL_DEMO_TENANT: the deposit was refused: " + r.refusal() + " " + r.detail());
+    }
+    if (!r.duplicate()) LOG.info("demo tenant '" + name + "' holds " + r.creditedUact() + " uact");
+  }
+
+  private static String persistentNodeId(Path dataDir) throws IOException {
+    Path f = dataDir.resolve("node-id");
+    if (Files.exists(f)) return Files.readString(f, StandardCharsets.UTF_8).trim();
+    String id = "node-" + Ids.next("").substring(20);
+    Files.writeString(f, id + "\n", StandardCharsets.UTF_8);
+    return id;
+  }
+
+  public int httpPort() {
+    return api.port();
+  }
+
+  public String nodeId() {
+    return nodeId;
+  }
+
+  public Vertx vertx() {
+    return vertx;
+  }
+
+  public Database database() {
+    return db;
+  }
+
+  /**
+   * Graceful stop: refuse new jobs, stop placing, let running jobs finish for {@code drainSeconds}
+   * (the rest are re-queued), flush the store, close.
+   */
+  public synchronized void stop() {
+    if (stopped) return;
+    stopped = true;
+    ready.set(false);
+    if (vertx != null) {
+      try {
+        if (api != null) api.stopAccepting();
+        if (scheduler != null) scheduler.stopPlacing();
+        if (worker != null) {
+          worker.drain(config.drainSeconds()).toCompletionStage().toCompletableFuture()
+              .get(config.drainSeconds() + 30L, TimeUnit.SECONDS);
+        }
+        vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+      } catch (Exception e) {
+        LOG.warning("stopping: " + e);
+      }
+    }
+    closeResources();
+    LOG.info("stopped");
+  }
+
+  private void closeResources() {
+    if (store != null) store.close();
+    if (backend != null) backend.close();
+    if (db != null) db.close();
+  }
+}

@@ -1,0 +1,329 @@
+package io.anneal.worker;
+
+import io.anneal.billing.BillingAddresses;
+import io.anneal.billing.ReceiptJson;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.receipt.NodeKeys;
+import io.anneal.billing.receipt.Receipt;
+import io.anneal.billing.receipt.ReceiptSigner;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.bus.Addresses;
+import io.anneal.gpu.GpuBackend;
+import io.anneal.gpu.GpuDevice;
+import io.anneal.gpu.RunControl;
+import io.anneal.gpu.Workload;
+import io.anneal.gpu.WorkloadException;
+import io.anneal.gpu.WorkloadResult;
+import io.anneal.job.JobState;
+import io.anneal.metrics.Metrics;
+import io.anneal.sched.JobMessages;
+import io.anneal.store.JobStore;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.security.KeyPair;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.logging.Logger;
+
+/**
+ * Runs placed jobs on this node's devices, one thread per device (backend calls block), then turns
+ * each finished run into a signed receipt: written to the outbox with the job's final state in one
+ * transaction, sent to billing, re-sent until billing acknowledges it.
+ */
+public final class WorkerVerticle extends VerticleBase {
+  private static final Logger LOG = Logger.getLogger(WorkerVerticle.class.getName());
+  private static final long OUTBOX_RETRY_MS = 3000;
+
+  /** A finished run waiting to be signed with the others of its flush. */
+  private record Finished(JsonObject job, JobState outcome, String error, JsonObject result, Receipt receipt) {}
+
+  private final String nodeId;
+  private final GpuBackend backend;
+  private final KeyPair key;
+  private final JobStore store;
+  private final Metrics metrics;
+  private final ReceiptSigner signer;
+  private final List<ExecutorService> deviceThreads = new ArrayList<>();
+  private final Map<String, RunState> runs = new ConcurrentHashMap<>();
+  private final List<Finished> toSign = new ArrayList<>();
+  private final Set<String> inFlight = new HashSet<>();
+  private boolean flushScheduled;
+  /** Finished runs being signed or written; shutdown waits for them. */
+  private int persisting;
+  private volatile boolean draining;
+
+  private static final class RunState {
+    volatile boolean cancelled;
+    volatile boolean shutdown;
+  }
+
+  public WorkerVerticle(String nodeId, GpuBackend backend, KeyPair key, JobStore store, Metrics metrics) {
+    this.nodeId = nodeId;
+    this.backend = backend;
+    this.key = key;
+    this.store = store;
+    this.metrics = metrics;
+    this.signer = new ReceiptSigner(key.getPrivate());
+  }
+
+  @Override
+  public Future<?> start() {
+    for (GpuDevice d : backend.devices()) {
+      int idx = d.index();
+      deviceThreads.add(Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "anneal-gpu-" + idx);
+        t.setDaemon(true);
+        return t;
+      }));
+    }
+    var bus = vertx.eventBus();
+    bus.<JsonObject>consumer(Addresses.workerRun(nodeId), m -> run(m.body()));
+    bus.<JsonObject>consumer(Addresses.workerCancel(nodeId), m -> {
+      RunState s = runs.get(m.body().getString("jobId"));
+      if (s != null) s.cancelled = true;
+    });
+    String pub = NodeKeys.encodePublic(key.getPublic());
+    return Future.fromCompletionStage(store.writer().submit(c -> SqlLedger.registerNode(c, nodeId, pub)),
+        vertx.getOrCreateContext()).compose(ok -> {
+          if (!ok) {
+            return Future.failedFuture("node " + nodeId + " is registered with another signing key;"
+                + " restore its key in the data dir or start with a new --node-id");
+          }
+          bus.send(Addresses.NODE_REGISTER, registration());
+          vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
+          resendOutbox();
+          return Future.succeededFuture();
+        });
+  }
+
+  private JsonObject registration() {
+    JsonArray devices = new JsonArray();
+    for (GpuDevice d : backend.devices()) {
+      devices.add(new JsonObject().put("index", d.index()).put("gpuClass", d.gpuClass()).put("name", d.name())
+          .put("uuid", d.uuid()).put("memoryMiB", d.memoryMiB()).put("smCount", d.smCount())
+          .put("computeCapability", d.computeCapability()).put("driverVersion", d.driverVersion())
+          .put("simulated", d.simulated()));
+    }
+    JsonArray kinds = new JsonArray();
+    switch (backend.name()) {
+      case "cpu" -> kinds.add("sleep").add("matmul");
+      default -> kinds.add("sleep").add("matmul");
+    }
+    return new JsonObject().put("nodeId", nodeId).put("backend", backend.name()).put("devices", devices).put("kinds", kinds);
+  }
+
+  private void run(JsonObject job) {
+    String jobId = job.getString("id");
+    if (draining) {
+      requeue(job, "node is shutting down");
+      return;
+    }
+    RunState state = new RunState();
+    runs.put(jobId, state);
+    List<Integer> devices = job.getJsonArray("devices").getList();
+    int device = devices.get(0);
+    int gpus = devices.size();
+    long startedAt = System.currentTimeMillis();
+    Workload w = new Workload(jobId, job.getString("kind"), job.getJsonObject("params", new JsonObject()).getMap(),
+        Duration.ofSeconds(job.getLong("maxSeconds")));
+    store.running(jobId, startedAt);
+    vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.RUNNING).put("nodeId", nodeId));
+    var ctx = vertx.getOrCreateContext();
+    RunControl control = new RunControl() {
+      @Override
+      public void progress(Map<String, Object> event) {
+        JsonObject ev = JobMessages.event(job, JobState.RUNNING).put("progress", new JsonObject(event));
+        ctx.runOnContext(v -> vertx.eventBus().publish(Addresses.JOB_EVENTS, ev));
+      }
+
+      @Override
+      public boolean cancelled() {
+        return state.cancelled || state.shutdown;
+      }
+    };
+    deviceThreads.get(device).execute(() -> {
+      WorkloadResult result = null;
+      WorkloadException failure = null;
+      try {
+        result = backend.run(device, w, control);
+      } catch (WorkloadException e) {
+        failure = e;
+      } catch (RuntimeException e) {
+        failure = new WorkloadException(WorkloadException.Reason.DEVICE_FAILURE, "backend error: " + e, 0);
+      }
+      long endedAt = System.currentTimeMillis();
+      WorkloadResult r = result;
+      WorkloadException f = failure;
+      ctx.runOnContext(v -> {
+        try {
+          onRunEnd(job, gpus, startedAt, endedAt, r, f, state);
+        } catch (RuntimeException e) {
+          // never leave a job RUNNING in the store because recording its end failed here
+          LOG.log(java.util.logging.Level.SEVERE, "recording the end of job " + jobId + " failed; re-queuing it", e);
+          requeue(job, "worker error while recording the run: " + e);
+        }
+      });
+    });
+  }
+
+  private void onRunEnd(JsonObject job, int gpus, long startedAt, long endedAt, WorkloadResult r, WorkloadException f,
+      RunState state) {
+    String jobId = job.getString("id");
+    runs.remove(jobId);
+    vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
+        .put("devices", job.getJsonArray("devices")));
+    if (f != null && (state.shutdown || f.reason().infrastructure())) {
+      // not the job's fault: run it again elsewhere or after restart; the lost run is not billed
+      requeue(job, state.shutdown ? "node shut down while running" : f.getMessage());
+      return;
+    }
+    JobState outcome;
+    String error = null;
+    JsonObject result = new JsonObject();
+    long deviceNanos;
+    long wallNanos;
+    long peak = 0;
+    String digest = "";
+    if (f == null) {
+      outcome = JobState.SUCCEEDED;
+      deviceNanos = r.deviceNanos();
+      wallNanos = r.wallNanos();
+      peak = r.peakMemoryBytes();
+      digest = r.digest();
+      result = new JsonObject(new java.util.LinkedHashMap<>(r.summary()));
+      if (!digest.isEmpty()) result.put("digest", digest);
+    } else {
+      outcome = f.reason() == WorkloadException.Reason.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
+      error = f.reason().name() + ": " + f.getMessage();
+      deviceNanos = f.deviceNanosUsed();
+      wallNanos = (endedAt - startedAt) * 1_000_000L;
+    }
+    Receipt receipt = new Receipt(jobId + "/" + job.getInteger("attempt", 0), jobId, job.getString("tenantId"), nodeId,
+        job.getString("gpuClass"), gpus, backend.name().equals("simulated"), Math.multiplyExact(deviceNanos, (long) gpus),
+        wallNanos, peak, startedAt, Math.max(endedAt, startedAt), outcome.name(), digest);
+    toSign.add(new Finished(job, outcome, error, result, receipt));
+    if (!flushScheduled) {
+      flushScheduled = true;
+      vertx.setTimer(5, id -> flush());
+    }
+  }
+
+  /** Signs everything finished since the last flush with one signature, then persists and sends. */
+  private void flush() {
+    flushScheduled = false;
+    List<Finished> batch = new ArrayList<>(toSign);
+    toSign.clear();
+    if (batch.isEmpty()) return;
+    persisting += batch.size();
+    List<Receipt> receipts = new ArrayList<>(batch.size());
+    for (Finished f : batch) receipts.add(f.receipt());
+    vertx.executeBlocking(() -> signer.sign(receipts)).onSuccess(signed -> {
+      for (int i = 0; i < batch.size(); i++) persistAndSend(batch.get(i), signed.get(i));
+    }).onFailure(e -> {
+      persisting -= batch.size();
+      LOG.severe("signing receipts failed: " + e);
+    });
+  }
+
+  private void persistAndSend(Finished f, SignedReceipt sr) {
+    String jobId = f.job().getString("id");
+    JsonObject body = ReceiptJson.encode(sr);
+    Future.fromCompletionStage(store.finished(jobId, f.outcome(), f.error(), f.result().encode(), f.receipt().endedAtMs(),
+        sr.receipt().receiptId(), body.encode()), vertx.getOrCreateContext())
+        .onComplete(ar -> persisting--)
+        .onSuccess(ok -> {
+          if (!ok) return; // the job was moved by someone else (e.g. re-queued); no receipt then
+          JsonObject ev = JobMessages.event(f.job(), f.outcome()).put("outcome", f.outcome().name())
+              .put("result", f.result()).put("deviceMs", sr.receipt().deviceNanos() / 1_000_000.0);
+          if (f.error() != null) ev.put("error", f.error());
+          vertx.eventBus().publish(Addresses.JOB_EVENTS, ev);
+          sendToBilling(f.job(), body);
+        }).onFailure(e -> LOG.severe("could not record the end of job " + jobId + ": " + e.getMessage()));
+  }
+
+  private void sendToBilling(JsonObject job, JsonObject receipt) {
+    String receiptId = receipt.getString("receiptId");
+    if (!inFlight.add(receiptId)) return;
+    metrics.receiptsPublished.increment();
+    vertx.eventBus().<JsonObject>request(BillingAddresses.RECEIPT, receipt, new DeliveryOptions().setSendTimeout(30_000))
+        .onComplete(ar -> {
+          if (ar.failed()) {
+            inFlight.remove(receiptId);
+            LOG.fine("receipt " + receiptId + " not acknowledged yet: " + ar.cause().getMessage());
+            return; // stays in the outbox; resent by resendOutbox
+          }
+          JsonObject ack = ar.result().body();
+          if (!ack.getBoolean("settled")) {
+            inFlight.remove(receiptId);
+            LOG.warning("billing refused receipt " + receiptId + ": " + ack.getString("refusal"));
+            return;
+          }
+          long now = System.currentTimeMillis();
+          Future.fromCompletionStage(store.settled(receipt.getString("jobId"), receiptId, ack.getLong("chargeUact"), now),
+              vertx.getOrCreateContext()).onComplete(done -> {
+                inFlight.remove(receiptId);
+                if (done.succeeded()) {
+                  JsonObject jobRef = job != null ? job
+                      : new JsonObject().put("id", receipt.getString("jobId")).put("tenantId", receipt.getString("tenantId"));
+                  vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(jobRef, JobState.SETTLED)
+                      .put("receiptId", receiptId).put("outcome", receipt.getString("outcome"))
+                      .put("chargeUact", ack.getLong("chargeUact")).put("refundUact", ack.getLong("refundUact")));
+                }
+              });
+        });
+  }
+
+  private void resendOutbox() {
+    Future.fromCompletionStage(store.outbox(500), vertx.getOrCreateContext()).onSuccess(rows -> {
+      for (String[] row : rows) {
+        if (!inFlight.contains(row[0])) sendToBilling(null, new JsonObject(row[2]));
+      }
+    });
+  }
+
+  private void requeue(JsonObject job, String reason) {
+    String jobId = job.getString("id");
+    Future.fromCompletionStage(store.requeue(jobId, reason), vertx.getOrCreateContext()).onSuccess(ok -> {
+      if (ok && !draining) {
+        vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
+        vertx.eventBus().send(Addresses.JOB_SUBMITTED, job.copy().put("attempt", job.getInteger("attempt", 0) + 1));
+      }
+    });
+  }
+
+  /**
+   * Graceful stop: no new runs; running ones get {@code drainSeconds} to finish; the rest are
+   * stopped and re-queued in the store (they run again after restart). Completes when every run
+   * has been recorded.
+   */
+  public Future<Void> drain(int drainSeconds) {
+    draining = true;
+    Promise<Void> done = Promise.promise();
+    long deadline = System.currentTimeMillis() + drainSeconds * 1000L;
+    vertx.setPeriodic(50, id -> {
+      if (System.currentTimeMillis() > deadline) runs.values().forEach(s -> s.shutdown = true);
+      if (runs.isEmpty() && toSign.isEmpty() && !flushScheduled && persisting == 0) {
+        vertx.cancelTimer(id);
+        done.tryComplete();
+      }
+    });
+    return done.future();
+  }
+
+  @Override
+  public Future<?> stop() {
+    deviceThreads.forEach(ExecutorService::shutdownNow);
+    return Future.succeededFuture();
+  }
+}
