@@ -1,0 +1,123 @@
+package io.anneal.billing;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.ledger.Accounts;
+import io.anneal.billing.ledger.EscrowHold;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.ledger.TestDatabases;
+import io.anneal.billing.receipt.NodeKeys;
+import io.anneal.billing.receipt.Receipt;
+import io.anneal.billing.receipt.ReceiptSigner;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.Database;
+import io.anneal.billing.sql.GroupCommitWriter;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.vertx.core.Vertx;
+import io.vertx.core.json.JsonObject;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Billing over the event bus: exactly-once settlement and signature checks. */
+class BillingVerticleTest {
+  private Vertx vertx;
+  private Database db;
+  private GroupCommitWriter writer;
+  private KeyPair node;
+  private SimpleMeterRegistry registry;
+
+  @BeforeEach
+  void setUp() throws Exception {
+    db = TestDatabases.freshH2();
+    writer = new GroupCommitWriter(db, "w", 100);
+    node = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    writer.submit(c -> {
+      SqlLedger.fundVault(c, "seed", 1_000_000_000L);
+      OracleSnapshot o = OracleSnapshot.healthy("0.5");
+      SqlLedger.updateBreaker(c, o, BmeParams.defaults());
+      SqlLedger.openTenantAccounts(c, "t1");
+      SqlLedger.depositAndMint(c, "t1", "d1", 100_000_000L, o, BmeParams.defaults());
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.registerNode(c, "n1", NodeKeys.encodePublic(node.getPublic()));
+      return null;
+    }).get();
+    vertx = Vertx.vertx();
+    registry = new SimpleMeterRegistry();
+    vertx.deployVerticle(new BillingVerticle(writer, Map.of("H100", 3_600_000L), registry))
+        .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    writer.close();
+    db.close();
+  }
+
+  private JsonObject send(JsonObject receipt) throws Exception {
+    return vertx.eventBus().<JsonObject>request(BillingAddresses.RECEIPT, receipt).toCompletionStage().toCompletableFuture()
+        .get(10, TimeUnit.SECONDS).body();
+  }
+
+  private long balance(String account) throws Exception {
+    return writer.submit(c -> SqlLedger.balance(c, account, "uact")).get();
+  }
+
+  private static Receipt receipt() {
+    return new Receipt("j1/0", "j1", "t1", "n1", "H100", 1, false, 2_000_000_000L, 2_000_000_000L, 0, 1, 2, "SUCCEEDED", "ab");
+  }
+
+  @Test
+  void aReceiptDeliveredTwiceSettlesOnce() throws Exception {
+    SignedReceipt sr = new ReceiptSigner(node.getPrivate()).sign(List.of(receipt())).get(0);
+    JsonObject body = ReceiptJson.encode(sr);
+    long tenantBefore = balance(Accounts.tenant("t1"));
+    JsonObject first = send(body);
+    JsonObject second = send(body);
+    assertThat(first.getBoolean("settled")).isTrue();
+    assertThat(first.getBoolean("duplicate")).isFalse();
+    assertThat(first.getLong("chargeUact")).isEqualTo(2_000L);
+    assertThat(second.getBoolean("settled")).isTrue();
+    assertThat(second.getBoolean("duplicate")).isTrue();
+    assertThat(second.getLong("txId")).isEqualTo(first.getLong("txId"));
+    assertThat(balance(Accounts.provider("n1"))).isEqualTo(2_000L);
+    assertThat(balance(Accounts.tenant("t1"))).isEqualTo(tenantBefore + 1_000_000L - 2_000L);
+    assertThat(registry.get("anneal.billing.settlements").tag("result", "duplicate").counter().count()).isEqualTo(1.0);
+  }
+
+  @Test
+  void aReceiptSignedByAnotherKeyIsRefusedAndNeverSettled() throws Exception {
+    KeyPair stranger = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    SignedReceipt forged = new ReceiptSigner(stranger.getPrivate()).sign(List.of(receipt())).get(0);
+    JsonObject reply = send(ReceiptJson.encode(forged));
+    assertThat(reply.getBoolean("settled")).isFalse();
+    assertThat(reply.getString("refusal")).isEqualTo("BAD_SIGNATURE");
+    assertThat(balance(Accounts.provider("n1"))).isZero();
+    assertThat(writer.submit(c -> SqlLedger.openEscrow(c, "j1")).get()).isPresent();
+    assertThat(registry.get("anneal.billing.settlements").tag("result", "bad-signature").counter().count()).isEqualTo(1.0);
+  }
+
+  @Test
+  void aTamperedReceiptFailsItsProof() throws Exception {
+    SignedReceipt sr = new ReceiptSigner(node.getPrivate()).sign(List.of(receipt())).get(0);
+    JsonObject tampered = ReceiptJson.encode(sr).put("deviceNanos", 1L);
+    JsonObject reply = send(tampered);
+    assertThat(reply.getString("refusal")).isEqualTo("BAD_SIGNATURE");
+    assertThat(balance(Accounts.provider("n1"))).isZero();
+  }
+
+  @Test
+  void aReceiptFromAnUnknownNodeIsRefused() throws Exception {
+    Receipt r = new Receipt("j1/0", "j1", "t1", "n9", "H100", 1, false, 1, 1, 0, 1, 2, "SUCCEEDED", "");
+    JsonObject reply = send(ReceiptJson.encode(new ReceiptSigner(node.getPrivate()).sign(List.of(r)).get(0)));
+    assertThat(reply.getString("refusal")).isEqualTo("UNKNOWN_NODE");
+  }
+}

@@ -1,0 +1,67 @@
+package io.anneal.billing.bme;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.billing.tools.BmeCli;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The bme-spec vectors, through the same path as {@code anneal bme replay --check}. */
+class SpecVectorsTest {
+  @TempDir Path tmp;
+
+  private static Path resource(String name) throws URISyntaxException {
+    return Path.of(SpecVectorsTest.class.getResource("/vectors/" + name).toURI());
+  }
+
+  private static int run(PrintStream out, PrintStream err, String... args) {
+    return BmeCli.run(args, out, err);
+  }
+
+  @Test
+  void pureFunctionVectorsOfSection15Pass() throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int rc = run(new PrintStream(out), new PrintStream(err), "replay", resource("spec-pure.json").toString(), "--check");
+    assertThat(err.toString(StandardCharsets.UTF_8)).isEmpty();
+    assertThat(rc).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("all 15 vectors match");
+  }
+
+  @Test
+  void aWrongExpectationIsReportedWithItsVectorAndKey() throws Exception {
+    String doc = Files.readString(resource("spec-pure.json")).replace("\"mintAmount\": \"120575000\"", "\"mintAmount\": \"120575001\"");
+    Path f = tmp.resolve("wrong.json");
+    Files.writeString(f, doc);
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int rc = run(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err), "replay", f.toString(), "--check");
+    assertThat(rc).isEqualTo(1);
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("spec-01 expect.mintAmount: expected \"120575001\", got \"120575000\"");
+  }
+
+  @Test
+  void replayWithoutCheckPrintsTheComputedExpectations() throws Exception {
+    String doc = Files.readString(resource("spec-pure.json")).replace("\"crBps\": \"9523\"", "\"crBps\": \"1\"");
+    Path f = tmp.resolve("in.json");
+    Files.writeString(f, doc);
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    assertThat(run(new PrintStream(out), System.err, "replay", f.toString())).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("\"crBps\" : \"9523\"").doesNotContain("\"crBps\" : \"1\"");
+  }
+
+  @Test
+  void aMalformedVectorNamesTheVectorAndTheKey() throws Exception {
+    Path f = tmp.resolve("bad.json");
+    Files.writeString(f, "{\"schema\":\"anneal-bme-vectors/1\",\"vectors\":[{\"id\":\"v7\",\"op\":\"convert.quote\","
+        + "\"input\":{\"direction\":\"AKT_TO_ACT\",\"oracle\":{\"healthy\":true,\"priceAkt\":\"1\"}}}]}");
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    assertThat(run(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err), "replay", f.toString())).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("vector v7").contains("'amount'");
+  }
+}

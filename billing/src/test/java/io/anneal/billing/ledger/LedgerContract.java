@@ -1,0 +1,225 @@
+package io.anneal.billing.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.receipt.Receipt;
+import io.anneal.billing.receipt.ReceiptSigner;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.Database;
+import io.anneal.billing.sql.GroupCommitWriter;
+import java.security.KeyPairGenerator;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The ledger's contract, run unchanged on every SQL store (H2 and PostgreSQL), in the manner of
+ * JobRunr's StorageProviderTest. Each test checks the double-entry invariant at the end.
+ */
+public abstract class LedgerContract {
+  protected Database db;
+  protected GroupCommitWriter writer;
+  private static final OracleSnapshot ORACLE = OracleSnapshot.healthy("0.5");
+  private static final Map<String, Long> PRICES = Map.of("H100", 3_600_000L);
+
+  protected abstract Database open();
+
+  @BeforeEach
+  void setUp() throws Exception {
+    db = open();
+    writer = new GroupCommitWriter(db, "test-writer", 500);
+    tx(c -> {
+      SqlLedger.fundVault(c, "seed", 1_000_000_000L);
+      SqlLedger.updateBreaker(c, ORACLE, BmeParams.defaults());
+      SqlLedger.openTenantAccounts(c, "t1");
+      return null;
+    });
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    assertBalancedAndConsistent();
+    writer.close();
+    db.dropSchema();
+    db.close();
+  }
+
+  protected <T> T tx(GroupCommitWriter.Op<T> op) throws Exception {
+    return writer.submit(op).get();
+  }
+
+  private long bal(String account) throws Exception {
+    return tx(c -> SqlLedger.balance(c, account, "uact"));
+  }
+
+  /** Every denom's postings sum to zero, and each balance equals the sum of its postings. */
+  private void assertBalancedAndConsistent() throws SQLException {
+    try (Connection c = db.connection(); var st = c.createStatement()) {
+      try (var rs = st.executeQuery("SELECT tx_id, denom, SUM(amount) FROM posting GROUP BY tx_id, denom HAVING SUM(amount) <> 0")) {
+        assertThat(rs.next()).as("an unbalanced ledger transaction").isFalse();
+      }
+      try (var rs = st.executeQuery("SELECT b.account, b.denom, b.amount, COALESCE(SUM(p.amount), 0) FROM balance b"
+          + " LEFT JOIN posting p ON p.account = b.account AND p.denom = b.denom GROUP BY b.account, b.denom, b.amount")) {
+        while (rs.next()) {
+          assertThat(rs.getLong(3)).as("balance of %s %s", rs.getString(1), rs.getString(2)).isEqualTo(rs.getLong(4));
+        }
+      }
+    }
+  }
+
+  private void deposit(long uakt) throws Exception {
+    MintResult r = tx(c -> SqlLedger.depositAndMint(c, "t1", "dep-" + uakt, uakt, ORACLE, BmeParams.defaults()));
+    assertThat(r.refusal()).isNull();
+  }
+
+  private static SignedReceipt receipt(String jobId, long deviceNanos) {
+    java.security.KeyPair kp;
+    try {
+      kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+    Receipt r = new Receipt(jobId + "/0", jobId, "t1", "n1", "H100", 1, false, deviceNanos, deviceNanos, 0, 1000, 2000,
+        "SUCCEEDED", "");
+    return new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0);
+  }
+
+  @Test
+  void depositMintsActAtTheOraclePriceMinusTheSpread() throws Exception {
+    deposit(100_000_000L); // 100 AKT at 0.5 = 50 ACT gross, 0.25 % spread
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(50_000_000L - 125_000L);
+    assertThat(bal(Accounts.ENGINE)).isEqualTo(125_000L);
+    SupplyView s = tx(SqlLedger::supply);
+    assertThat(s.actSupply()).isEqualTo(50_000_000L);
+    assertThat(s.vaultAkt()).isEqualTo(1_100_000_000L);
+    assertThat(s.remintCredits()).isEqualTo(100_000_000L);
+    assertThat(s.totalMintedUact()).isEqualTo(50_000_000L);
+  }
+
+  @Test
+  void aDepositBelowTheMinimumMintIsRefusedAndWritesNothing() throws Exception {
+    MintResult r = tx(c -> SqlLedger.depositAndMint(c, "t1", "small", 19_999_999L, ORACLE, BmeParams.defaults()));
+    assertThat(r.refusal()).isEqualTo(LedgerRefusal.BELOW_MINIMUM_MINT);
+    assertThat(this.<java.util.Optional<Long>>tx(c -> SqlLedger.txIdByRef(c, "deposit:small"))).isEmpty();
+    assertThat(bal(Accounts.tenant("t1"))).isZero();
+  }
+
+  @Test
+  void aDepositIsRecordedOncePerReference() throws Exception {
+    deposit(100_000_000L);
+    MintResult again = tx(c -> SqlLedger.depositAndMint(c, "t1", "dep-100000000", 100_000_000L, ORACLE, BmeParams.defaults()));
+    assertThat(again.duplicate()).isTrue();
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(50_000_000L - 125_000L);
+  }
+
+  @Test
+  void holdMovesTheMaximumCostIntoEscrowAndRefusesWhatTheTenantLacks() throws Exception {
+    deposit(100_000_000L);
+    long have = bal(Accounts.tenant("t1"));
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(have - 1_000_000L);
+    assertThat(bal(Accounts.escrow("t1"))).isEqualTo(1_000_000L);
+    assertThatThrownBy(() -> tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j2", "t1", have, 3_600_000L, "H100", 1));
+      return null;
+    })).hasCauseInstanceOf(SqlLedger.Refused.class);
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(have - 1_000_000L);
+    assertThat(this.<java.util.Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "j2"))).isEmpty();
+  }
+
+  @Test
+  void settlementChargesMeasuredTimePaysTheProviderAndReturnsTheRestOnce() throws Exception {
+    deposit(100_000_000L);
+    long have = bal(Accounts.tenant("t1"));
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    SignedReceipt r = receipt("j1", 250_000_000L); // 0.25 GPU-s at 1 ACT/GPU-hour (1,000 uact/GPU-s) = 250 uact
+    Settlement first = tx(c -> SqlLedger.settle(c, r, PRICES));
+    assertThat(first.settled()).isTrue();
+    assertThat(first.duplicate()).isFalse();
+    assertThat(first.chargeUact()).isEqualTo(250L);
+    assertThat(first.refundUact()).isEqualTo(999_750L);
+    Settlement second = tx(c -> SqlLedger.settle(c, r, PRICES));
+    assertThat(second.duplicate()).isTrue();
+    assertThat(second.chargeUact()).isEqualTo(250L);
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(250L);
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(have - 250L);
+    assertThat(bal(Accounts.escrow("t1"))).isZero();
+  }
+
+  @Test
+  void concurrentDuplicateDeliveriesInOneBatchSettleOnce() throws Exception {
+    deposit(100_000_000L);
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    SignedReceipt r = receipt("j1", 1_000_000_000L);
+    List<CompletableFuture<Settlement>> all = new ArrayList<>();
+    for (int i = 0; i < 20; i++) all.add(writer.submit(c -> SqlLedger.settle(c, r, PRICES)));
+    long firsts = 0;
+    for (var f : all) firsts += f.get().duplicate() ? 0 : 1;
+    assertThat(firsts).isEqualTo(1);
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(1_000L);
+  }
+
+  @Test
+  void aChargeNeverExceedsTheEscrow() throws Exception {
+    deposit(100_000_000L);
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    Settlement s = tx(c -> SqlLedger.settle(c, receipt("j1", 10_000_000_000_000L), PRICES));
+    assertThat(s.chargeUact()).isEqualTo(1_000L);
+    assertThat(s.refundUact()).isZero();
+  }
+
+  @Test
+  void aReceiptWithoutAnOpenEscrowIsRefused() throws Exception {
+    Settlement s = tx(c -> SqlLedger.settle(c, receipt("nope", 1_000L), PRICES));
+    assertThat(s.refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW);
+    assertThat(this.<java.util.Optional<Settlement>>tx(c -> SqlLedger.settlementOf(c, "nope/0"))).isEmpty();
+  }
+
+  @Test
+  void releaseReturnsTheWholeEscrowOnce() throws Exception {
+    deposit(100_000_000L);
+    long have = bal(Accounts.tenant("t1"));
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 5_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    assertThat(this.<Boolean>tx(c -> SqlLedger.release(c, "j1"))).isTrue();
+    assertThat(this.<Boolean>tx(c -> SqlLedger.release(c, "j1"))).isFalse();
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(have);
+  }
+
+  @Test
+  void aNodeKeepsItsFirstKey() throws Exception {
+    assertThat(this.<Boolean>tx(c -> SqlLedger.registerNode(c, "n1", "KEY-A"))).isTrue();
+    assertThat(this.<Boolean>tx(c -> SqlLedger.registerNode(c, "n1", "KEY-A"))).isTrue();
+    assertThat(this.<Boolean>tx(c -> SqlLedger.registerNode(c, "n1", "KEY-B"))).isFalse();
+  }
+
+  @Test
+  void anUnbalancedTransactionIsRejectedBeforeAnythingIsWritten() {
+    assertThatThrownBy(() -> tx(c -> SqlLedger.post(c, "bad", "bad-1",
+        List.of(new Posting(Accounts.tenant("t1"), "uact", 5), new Posting(Accounts.ENGINE, "uact", -4)))))
+        .hasCauseInstanceOf(IllegalArgumentException.class);
+  }
+}

@@ -1,0 +1,44 @@
+package io.anneal.config;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class ConfigLoaderTest {
+  @Test
+  void flagsBeatEnvironmentWhichBeatsTheFile() {
+    AnnealConfig file = ConfigLoader.load(new String[0], Map.of());
+    assertThat(file.httpPort()).isEqualTo(8080);
+    assertThat(file.roles()).containsExactlyInAnyOrder("api", "scheduler", "worker", "billing");
+    assertThat(file.pricesUactPerGpuHour()).containsEntry("H100", 2_500_000L);
+    AnnealConfig env = ConfigLoader.load(new String[0], Map.of("ANNEAL_HTTP_PORT", "9000", "ANNEAL_GPU_BACKEND", "cpu"));
+    assertThat(env.httpPort()).isEqualTo(9000);
+    AnnealConfig flags = ConfigLoader.load(new String[] {"--http-port", "9100", "--roles=api,billing"},
+        Map.of("ANNEAL_HTTP_PORT", "9000"));
+    assertThat(flags.httpPort()).isEqualTo(9100);
+    assertThat(flags.roles()).containsExactlyInAnyOrder("api", "billing");
+  }
+
+  @Test
+  void secretsAreNotPrinted() {
+    AnnealConfig c = ConfigLoader.load(new String[0], Map.of("ANNEAL_ADMIN_KEY", "s3cret-admin",
+        "ANNEAL_DEMO_TENANT", "demo:s3cret-key:100", "ANNEAL_DB_URL", "postgresql://u:pw@h:5432/db"));
+    String printed = c.printable().toString();
+    assertThat(printed).doesNotContain("s3cret").doesNotContain(":pw@").contains("set (demo)");
+  }
+
+  @Test
+  void mistakesAreClearErrors() {
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--http-prot", "1"}, Map.of()))
+        .hasMessageContaining("unknown option '--http-prot'");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--http-port", "70000"}, Map.of()))
+        .hasMessageContaining("http.port must be between 0 and 65535");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--roles", "api,chef"}, Map.of()))
+        .hasMessageContaining("unknown role 'chef'");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_DEMO_TENANT", "demo")))
+        .hasMessageContaining("name:key:akt");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--data-dir"}, Map.of())).hasMessageContaining("needs a value");
+  }
+}

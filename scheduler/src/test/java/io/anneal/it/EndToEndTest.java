@@ -1,0 +1,102 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.billing.ledger.Accounts;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.merkle.MerkleTree;
+import io.anneal.billing.receipt.NodeKeys;
+import io.vertx.core.json.JsonObject;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.Signature;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashSet;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The walking skeleton's promise: jobs over WebSocket, run, receipted, settled, traceable. */
+class EndToEndTest {
+  @TempDir Path dir;
+
+  @Test
+  void twentySleepsAndOneMatmulOverWebSocketAllSettleAndBalancesMoveByTheCharges() throws Exception {
+    try (TestService s = TestService.start(dir); TestService.Ws ws = s.ws(TestService.DEMO_KEY)) {
+      assertThat(ws.nextOfType("authenticated", Duration.ofSeconds(5)).getString("name")).isEqualTo("demo");
+      long before = s.balanceUact();
+      assertThat(before).isPositive();
+      ws.send(new JsonObject().put("type", "subscribe"));
+      ws.nextOfType("subscribed", Duration.ofSeconds(5));
+      for (int i = 0; i < 20; i++) {
+        ws.send(new JsonObject().put("type", "submit").put("requestId", "s" + i)
+            .put("job", new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 30)
+                .put("params", new JsonObject().put("ms", 20 + i))));
+      }
+      ws.send(new JsonObject().put("type", "submit").put("requestId", "m")
+          .put("job", new JsonObject().put("kind", "matmul").put("gpus", 1).put("maxSeconds", 60)
+              .put("params", new JsonObject().put("n", 96).put("seed", 7))));
+      List<String> ids = new ArrayList<>();
+      Set<String> settled = new HashSet<>();
+      String matmulId = null;
+      long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+      while (settled.size() < 21 || ids.size() < 21) {
+        JsonObject m = ws.next(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+        switch (m.getString("type")) {
+          case "accepted" -> {
+            ids.add(m.getString("jobId"));
+            if ("m".equals(m.getString("requestId"))) matmulId = m.getString("jobId");
+          }
+          case "job" -> {
+            if ("SETTLED".equals(m.getString("state"))) settled.add(m.getString("jobId"));
+          }
+          case "error" -> throw new AssertionError("unexpected error " + m);
+          default -> { }
+        }
+      }
+      assertThat(settled).containsExactlyInAnyOrderElementsOf(ids);
+
+      long charged = 0;
+      for (String id : ids) {
+        JsonObject job = s.job(id);
+        assertThat(job.getString("state")).isEqualTo("SETTLED");
+        assertThat(job.getString("outcome")).isEqualTo("SUCCEEDED");
+        charged += job.getLong("chargeUact");
+      }
+      assertThat(charged).isPositive();
+      assertThat(s.balanceUact()).isEqualTo(before - charged);
+      String provider = Accounts.provider(s.service.nodeId());
+      try (var c = s.service.database().connection()) {
+        assertThat(SqlLedger.balance(c, provider, "uact")).isEqualTo(charged);
+      }
+
+      JsonObject matmul = s.job(matmulId);
+      assertThat(matmul.getJsonObject("result").getString("digest")).hasSize(64);
+      JsonObject r = s.json(s.get("/api/v1/receipts/" + matmulId, TestService.DEMO_KEY));
+      assertThat(r.getBoolean("settled")).isTrue();
+      JsonObject receipt = r.getJsonObject("receipt");
+      assertThat(receipt.getString("body")).contains(matmulId).contains(matmul.getJsonObject("result").getString("digest"));
+      assertThat(r.getJsonObject("settlement").getLong("chargeUact")).isEqualTo(matmul.getLong("chargeUact"));
+      assertThat(verify(receipt, dir)).isTrue();
+      JsonObject forged = receipt.copy().put("body", receipt.getString("body").replace("SUCCEEDED", "FAILED"));
+      assertThat(verify(forged, dir)).isFalse();
+    }
+  }
+
+  /** Independent check: leaf hash of the body, up the proof to the root, Ed25519 over the root. */
+  static boolean verify(JsonObject receipt, Path dataDir) throws Exception {
+    byte[] leaf = MerkleTree.leafHash(receipt.getString("body").getBytes(StandardCharsets.UTF_8));
+    byte[] root = HexFormat.of().parseHex(receipt.getString("batchRoot"));
+    if (!MerkleTree.verify(leaf, SqlLedger.decodeProof(receipt.getString("proof")), root)) return false;
+    var key = NodeKeys.decodePublic(Base64.getEncoder().encodeToString(Files.readAllBytes(dataDir.resolve("node-ed25519.pub"))));
+    Signature sig = Signature.getInstance("Ed25519");
+    sig.initVerify(key);
+    sig.update(root);
+    return sig.verify(Base64.getDecoder().decode(receipt.getString("signature")));
+  }
+}

@@ -1,0 +1,155 @@
+package io.anneal.it;
+
+import io.anneal.config.AnnealConfig;
+import io.anneal.config.ConfigLoader;
+import io.anneal.service.AnnealService;
+import io.vertx.core.json.JsonObject;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocket;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+/** Starts a real Anneal instance on a free port for black-box tests, and talks to it like a user. */
+final class TestService implements AutoCloseable {
+  static final String DEMO_KEY = "demo-key-0123456789";
+  static final String ADMIN_KEY = "admin-key-0123456789";
+
+  final AnnealService service;
+  final Path dataDir;
+  final HttpClient http = HttpClient.newHttpClient();
+
+  private TestService(AnnealService service, Path dataDir) {
+    this.service = service;
+    this.dataDir = dataDir;
+  }
+
+  static TestService start(Path dataDir, String... extraArgs) throws Exception {
+    List<String> args = new ArrayList<>(List.of("--http-port", "0", "--data-dir", dataDir.toString(),
+        "--gpu-backend", "cpu"));
+    args.addAll(List.of(extraArgs));
+    Map<String, String> env = new HashMap<>();
+    env.put("ANNEAL_DEMO_TENANT", "demo:" + DEMO_KEY + ":100");
+    env.put("ANNEAL_ADMIN_KEY", ADMIN_KEY);
+    AnnealConfig cfg = ConfigLoader.load(args.toArray(String[]::new), env);
+    AnnealService s = new AnnealService(cfg);
+    s.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    TestService ts = new TestService(s, dataDir);
+    ts.await(Duration.ofSeconds(20), () -> ts.get("/ready", null).statusCode() == 200);
+    return ts;
+  }
+
+  String base() {
+    return "http://127.0.0.1:" + service.httpPort();
+  }
+
+  HttpResponse<String> get(String path, String key) {
+    return send(HttpRequest.newBuilder(URI.create(base() + path)).GET(), key);
+  }
+
+  HttpResponse<String> post(String path, String key, String body) {
+    return send(HttpRequest.newBuilder(URI.create(base() + path)).POST(HttpRequest.BodyPublishers.ofString(body))
+        .header("content-type", "application/json"), key);
+  }
+
+  HttpResponse<String> delete(String path, String key) {
+    return send(HttpRequest.newBuilder(URI.create(base() + path)).DELETE(), key);
+  }
+
+  private HttpResponse<String> send(HttpRequest.Builder b, String key) {
+    if (key != null) b.header("Authorization", "Bearer " + key);
+    try {
+      return http.send(b.timeout(Duration.ofSeconds(20)).build(), HttpResponse.BodyHandlers.ofString());
+    } catch (Exception e) {
+      throw new AssertionError("request failed: " + e, e);
+    }
+  }
+
+  JsonObject json(HttpResponse<String> r) {
+    return new JsonObject(r.body());
+  }
+
+  JsonObject job(String id) {
+    return json(get("/api/v1/jobs/" + id, DEMO_KEY));
+  }
+
+  long balanceUact() {
+    return json(get("/api/v1/me", DEMO_KEY)).getJsonObject("balance").getLong("uact");
+  }
+
+  void await(Duration max, BooleanSupplier condition) throws InterruptedException {
+    long deadline = System.nanoTime() + max.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) throw new AssertionError("condition not met within " + max);
+      TimeUnit.MILLISECONDS.sleep(25);
+    }
+  }
+
+  /** A WebSocket client that queues every text message it receives. */
+  static final class Ws implements WebSocket.Listener, AutoCloseable {
+    final LinkedBlockingQueue<JsonObject> messages = new LinkedBlockingQueue<>();
+    private final StringBuilder partial = new StringBuilder();
+    WebSocket socket;
+
+    @Override
+    public CompletionStage<?> onText(WebSocket ws, CharSequence data, boolean last) {
+      partial.append(data);
+      if (last) {
+        messages.add(new JsonObject(partial.toString()));
+        partial.setLength(0);
+      }
+      ws.request(1);
+      return null;
+    }
+
+    void send(JsonObject msg) {
+      socket.sendText(msg.encode(), true).join();
+    }
+
+    JsonObject next(Duration max) throws InterruptedException {
+      JsonObject m = messages.poll(max.toMillis(), TimeUnit.MILLISECONDS);
+      if (m == null) throw new AssertionError("no WebSocket message within " + max);
+      return m;
+    }
+
+    /** Waits for the next message of the given type, skipping others. */
+    JsonObject nextOfType(String type, Duration max) throws InterruptedException {
+      long deadline = System.nanoTime() + max.toNanos();
+      while (true) {
+        long left = deadline - System.nanoTime();
+        if (left <= 0) throw new AssertionError("no '" + type + "' message within " + max);
+        JsonObject m = next(Duration.ofNanos(left));
+        if (type.equals(m.getString("type"))) return m;
+      }
+    }
+
+    @Override
+    public void close() {
+      if (socket != null) socket.abort();
+    }
+  }
+
+  Ws ws(String keyHeader) throws Exception {
+    Ws listener = new Ws();
+    var builder = http.newWebSocketBuilder();
+    if (keyHeader != null) builder.header("Authorization", "Bearer " + keyHeader);
+    listener.socket = builder.buildAsync(URI.create("ws://127.0.0.1:" + service.httpPort() + "/api/v1/ws"), listener)
+        .get(10, TimeUnit.SECONDS);
+    return listener;
+  }
+
+  @Override
+  public void close() {
+    service.stop();
+  }
+}

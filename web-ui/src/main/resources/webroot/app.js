@@ -1,0 +1,145 @@
+// Anneal web UI: fleet, queue and supply refreshed live; a tenant's jobs streamed over WebSocket.
+'use strict';
+const $ = (id) => document.getElementById(id);
+const fmt = (n) => (n === null || n === undefined) ? '–' : Number(n).toLocaleString('en-US');
+const units = (n) => (n === null || n === undefined) ? '–' : (Number(n) / 1e6).toLocaleString('en-US', { maximumFractionDigits: 6 });
+let apiKey = sessionStorage.getItem('anneal.apiKey') || '';
+let ws = null;
+const jobs = new Map();
+
+async function getJson(path, auth) {
+  const headers = auth && apiKey ? { Authorization: 'Bearer ' + apiKey } : {};
+  const r = await fetch(path, { headers });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw Object.assign(new Error(body.detail || body.title || r.statusText), { problem: body, status: r.status });
+  return body;
+}
+
+async function refreshFleet() {
+  try {
+    const f = await getJson('/api/v1/gpus');
+    $('gpus-free').textContent = fmt(f.free);
+    $('gpus-total').textContent = fmt(f.total);
+    $('queued').textContent = fmt(f.queued);
+    $('running').textContent = fmt(f.running);
+    $('classes').textContent = Object.entries(f.byClass).map(([c, v]) => `${c}: ${v.free}/${v.total} free`).join(' · ');
+    const grid = $('gpu-grid');
+    grid.replaceChildren(...f.gpus.slice(0, 2048).map((g) => {
+      const d = document.createElement('div');
+      d.className = 'gpu' + (g.free ? '' : ' used') + (g.simulated ? ' sim' : '');
+      d.title = `${g.nodeId}/${g.index} ${g.gpuClass}${g.simulated ? ' (simulated)' : ''} — ${g.free ? 'free' : 'running ' + g.jobId}`;
+      return d;
+    }));
+    $('health').textContent = 'live';
+    $('health').className = 'pill ok';
+  } catch (e) {
+    $('health').textContent = 'unreachable';
+    $('health').className = 'pill bad';
+  }
+}
+
+async function refreshSupply() {
+  try {
+    const s = await getJson('/api/v1/supply');
+    $('status').textContent = s.status;
+    $('status').className = s.status;
+    $('cr').textContent = s.crBps === null ? 'n/a (oracle)' : (s.crBps >= 4294967295 ? '≥ 429,496%' : (s.crBps / 100).toLocaleString('en-US') + ' %');
+    $('act-supply').textContent = units(s.actSupply);
+    $('vault').textContent = units(s.vaultAkt);
+    $('remint').textContent = units(s.remintCredits) + ' AKT';
+    $('act-minted').textContent = units(s.totalMinted.uact) + ' / ' + units(s.totalBurned.uact) + ' ACT';
+    $('akt-minted').textContent = units(s.totalMinted.uakt) + ' AKT';
+    $('escrowed').textContent = units(s.escrowedUact) + ' ACT';
+    $('oracle').textContent = (s.oracle.healthy ? '' : 'UNHEALTHY ') + s.oracle.priceAkt.replace(/0+$/, '') + ' (' + s.oracle.source + ')';
+  } catch (e) { /* shown by the health pill */ }
+}
+
+async function refreshMe() {
+  if (!apiKey) return;
+  try {
+    const me = await getJson('/api/v1/me', true);
+    $('who').textContent = 'tenant ' + me.name;
+    $('balance').textContent = `— ${units(me.balance.uact)} ACT available, ${units(me.balance.escrowUact)} ACT in escrow`;
+  } catch (e) {
+    $('who').textContent = e.status === 401 ? 'unknown API key' : e.message;
+  }
+}
+
+function renderJobs() {
+  const rows = [...jobs.values()].sort((a, b) => (b.submittedAt || 0) - (a.submittedAt || 0)).slice(0, 200);
+  $('jobs').querySelector('tbody').replaceChildren(...rows.map((j) => {
+    const tr = document.createElement('tr');
+    const cells = [j.id, j.kind || '', j.state, j.gpus || '', fmt(j.escrowUact), fmt(j.chargeUact), j.receiptId ? 'signed' : ''];
+    cells.forEach((c, i) => {
+      const td = document.createElement('td');
+      td.textContent = c;
+      if (i === 2) td.className = 'state ' + c;
+      if (i === 6 && j.receiptId) {
+        const a = document.createElement('a');
+        a.href = '#'; a.textContent = 'receipt';
+        a.onclick = async (ev) => { ev.preventDefault(); alert(JSON.stringify(await getJson('/api/v1/receipts/' + j.id, true), null, 2)); };
+        td.replaceChildren(a);
+      }
+      tr.appendChild(td);
+    });
+    return tr;
+  }));
+}
+
+async function loadJobs() {
+  const list = await getJson('/api/v1/jobs', true);
+  list.jobs.forEach((j) => jobs.set(j.id, j));
+  renderJobs();
+}
+
+function connectWs() {
+  if (ws) ws.close();
+  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/ws');
+  ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', apiKey }));
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.type === 'authenticated') {
+      ws.send(JSON.stringify({ type: 'subscribe' }));
+      $('submit').hidden = false;
+      $('jobs-hint').hidden = true;
+    } else if (msg.type === 'job') {
+      const j = jobs.get(msg.jobId) || { id: msg.jobId, submittedAt: msg.at };
+      j.state = msg.state;
+      if (msg.chargeUact !== undefined) j.chargeUact = msg.chargeUact;
+      if (msg.receiptId) j.receiptId = msg.receiptId;
+      jobs.set(msg.jobId, j);
+      renderJobs();
+      if (msg.state === 'SETTLED') refreshMe();
+    } else if (msg.type === 'accepted') {
+      $('submit-msg').textContent = 'accepted ' + msg.jobId;
+      getJson('/api/v1/jobs/' + msg.jobId, true).then((j) => { jobs.set(j.id, Object.assign(jobs.get(j.id) || {}, j)); renderJobs(); });
+    } else if (msg.type === 'error') {
+      $('submit-msg').textContent = msg.error.title + (msg.error.detail ? ': ' + msg.error.detail : '');
+    }
+  };
+  ws.onclose = () => setTimeout(() => apiKey && connectWs(), 2000);
+}
+
+$('auth').onsubmit = async (ev) => {
+  ev.preventDefault();
+  apiKey = $('apiKey').value.trim();
+  sessionStorage.setItem('anneal.apiKey', apiKey);
+  jobs.clear();
+  await refreshMe();
+  try { await loadJobs(); connectWs(); } catch (e) { $('jobs-hint').textContent = e.message; }
+};
+
+$('submit').onsubmit = (ev) => {
+  ev.preventDefault();
+  const kind = $('kind').value;
+  const p = Number($('param').value);
+  const job = { kind, gpus: Number($('gpus').value), maxSeconds: Number($('maxSeconds').value),
+    params: kind === 'sleep' ? { ms: p } : { n: p, seed: 1 } };
+  ws.send(JSON.stringify({ type: 'submit', requestId: 'ui-' + Date.now(), job }));
+};
+
+refreshFleet(); refreshSupply();
+setInterval(refreshFleet, 2000);
+setInterval(refreshSupply, 3000);
+setInterval(refreshMe, 5000);
+if (apiKey) { $('apiKey').value = apiKey; $('auth').requestSubmit(); }
