@@ -27,7 +27,27 @@ class EndToEndTest {
 
   @Test
   void twentySleepsAndOneMatmulOverWebSocketAllSettleAndBalancesMoveByTheCharges() throws Exception {
-    try (TestService s = TestService.start(dir); TestService.Ws ws = s.ws(TestService.DEMO_KEY)) {
+    try (TestService s = TestService.start(dir)) {
+      runDemo(s);
+    }
+  }
+
+  @Test
+  void theSameDemoOnPostgreSql() throws Exception {
+    boolean up = io.anneal.billing.ledger.TestDatabases.localPostgresReachable();
+    if (io.anneal.billing.ledger.TestDatabases.requiredByCi() && !up) throw new IllegalStateException("PostgreSQL is down");
+    org.junit.jupiter.api.Assumptions.assumeTrue(up, "local PostgreSQL not reachable");
+    String schema = "e2e_" + Long.toHexString(System.nanoTime());
+    try (TestService s = TestService.start(dir, "--db-url",
+        io.anneal.billing.ledger.TestDatabases.localPostgresUrl() + "&currentSchema=" + schema)) {
+      assertThat(s.service.database().postgres()).isTrue();
+      runDemo(s);
+      s.service.database().dropSchema();
+    }
+  }
+
+  private void runDemo(TestService s) throws Exception {
+    try (TestService.Ws ws = s.ws(TestService.DEMO_KEY)) {
       assertThat(ws.nextOfType("authenticated", Duration.ofSeconds(5)).getString("name")).isEqualTo("demo");
       long before = s.balanceUact();
       assertThat(before).isPositive();

@@ -53,7 +53,13 @@ public final class Database implements AutoCloseable {
    * {@code jdbc:postgresql:...} or {@code jdbc:h2:...}. {@code schema} may be null.
    */
   public static Database open(String url, String schema, int poolSize) {
-    return new Database(toJdbc(url), schema, poolSize);
+    String jdbc = toJdbc(url);
+    if (schema == null) {
+      // a PostgreSQL URL may name its schema: ...?currentSchema=anneal (created by the migrations)
+      java.util.regex.Matcher m = java.util.regex.Pattern.compile("[?&]currentSchema=([A-Za-z0-9_]+)").matcher(jdbc);
+      if (m.find()) schema = m.group(1);
+    }
+    return new Database(jdbc, schema, poolSize);
   }
 
   static String toJdbc(String url) {

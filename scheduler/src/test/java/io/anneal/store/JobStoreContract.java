@@ -1,0 +1,163 @@
+package io.anneal.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.ledger.Accounts;
+import io.anneal.billing.ledger.EscrowHold;
+import io.anneal.billing.ledger.LedgerRefusal;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.sql.Database;
+import io.anneal.job.Ids;
+import io.anneal.job.JobState;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The job store's contract, run unchanged on H2 and on PostgreSQL. */
+public abstract class JobStoreContract {
+  protected Database db;
+  protected JobStore store;
+  protected TenantStore tenants;
+  private String tenantId;
+
+  /** A database with the ledger schema migrated (the jobs schema is migrated here). */
+  protected abstract Database open();
+
+  @BeforeEach
+  void setUp() throws Exception {
+    db = open();
+    db.migrate("db/jobs", "flyway_jobs_history");
+    store = new JobStore(db);
+    tenants = new TenantStore(store);
+    tenantId = tenants.create("acme", "acme-key-0123456789").get().orElseThrow().id();
+    OracleSnapshot o = OracleSnapshot.healthy("0.5");
+    store.writer().submit(c -> {
+      SqlLedger.fundVault(c, "seed", 1_000_000_000L);
+      SqlLedger.updateBreaker(c, o, BmeParams.defaults());
+      return SqlLedger.depositAndMint(c, tenantId, "d1", 100_000_000L, o, BmeParams.defaults());
+    }).get();
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    store.close();
+    db.dropSchema();
+    db.close();
+  }
+
+  private JobRecord job(String id, long escrow) {
+    return new JobRecord(id, tenantId, "sleep", "{\"kind\":\"sleep\",\"params\":{\"ms\":1}}", 1, null, 0, 60,
+        JobState.QUEUED, null, null, null, null, null, 0, null, escrow, 100_000, null, null, System.currentTimeMillis(), 0, 0, 0);
+  }
+
+  private EscrowHold hold(String id, long escrow) {
+    return new EscrowHold(id, tenantId, escrow, 100_000, "cpu", 1);
+  }
+
+  private long balance(String account) throws Exception {
+    return store.read(c -> SqlLedger.balance(c, account, "uact")).get();
+  }
+
+  @Test
+  void aSubmittedJobIsQueuedWithItsEscrowInOneTransaction() throws Exception {
+    long before = balance(Accounts.tenant(tenantId));
+    var r = store.submit(job("j1", 500), null, hold("j1", 500)).get();
+    assertThat(r.accepted()).isTrue();
+    assertThat(store.job("j1").get().orElseThrow().state()).isEqualTo(JobState.QUEUED);
+    assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(before - 500);
+    assertThat(balance(Accounts.escrow(tenantId))).isEqualTo(500);
+  }
+
+  @Test
+  void aJobTheTenantCannotPayForWritesNothing() throws Exception {
+    long before = balance(Accounts.tenant(tenantId));
+    var r = store.submit(job("j1", before + 1), null, hold("j1", before + 1)).get();
+    assertThat(r.refusal()).isEqualTo(LedgerRefusal.INSUFFICIENT_FUNDS);
+    assertThat(store.job("j1").get()).isEmpty();
+    assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(before);
+  }
+
+  @Test
+  void anIdempotencyKeyReturnsTheFirstJobAndHoldsEscrowOnce() throws Exception {
+    long before = balance(Accounts.tenant(tenantId));
+    var first = store.submit(job("j1", 500), "k", hold("j1", 500)).get();
+    var second = store.submit(job("j2", 500), "k", hold("j2", 500)).get();
+    assertThat(second.duplicate()).isTrue();
+    assertThat(second.jobId()).isEqualTo(first.jobId());
+    assertThat(store.job("j2").get()).isEmpty();
+    assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(before - 500);
+  }
+
+  @Test
+  void aJobMovesThroughItsLifecycleAndItsReceiptWaitsInTheOutboxUntilSettled() throws Exception {
+    store.submit(job("j1", 500), null, hold("j1", 500)).get();
+    assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).isTrue();
+    assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).as("placed twice").isFalse();
+    assertThat(store.running("j1", 1000).get()).isTrue();
+    assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 2000, "j1/1", "{\"v\":1}").get()).isTrue();
+    assertThat(store.outbox(10).get()).extracting(row -> row[0]).containsExactly("j1/1");
+    assertThat(store.settled("j1", "j1/1", 7, 3000).get()).isTrue();
+    assertThat(store.outbox(10).get()).isEmpty();
+    JobRecord j = store.job("j1").get().orElseThrow();
+    assertThat(j.state()).isEqualTo(JobState.SETTLED);
+    assertThat(j.outcome()).isEqualTo("SUCCEEDED");
+    assertThat(j.chargeUact()).isEqualTo(7L);
+    assertThat(j.attempt()).isEqualTo(1);
+  }
+
+  @Test
+  void placedAndRunningJobsAreRecoveredAndRequeued() throws Exception {
+    store.submit(job("a", 1), null, hold("a", 1)).get();
+    store.submit(job("b", 1), null, hold("b", 1)).get();
+    store.submit(job("c", 1), null, hold("c", 1)).get();
+    store.placed("b", "n1", "cpu", "[0]").get();
+    store.placed("c", "n1", "cpu", "[1]").get();
+    store.running("c", 5).get();
+    assertThat(store.activeJobsBlocking()).extracting(JobRecord::id).containsExactlyInAnyOrder("a", "b", "c");
+    assertThat(store.requeue("c", "restart").get()).isTrue();
+    assertThat(store.job("c").get().orElseThrow().state()).isEqualTo(JobState.QUEUED);
+    assertThat(store.requeue("a", "restart").get()).as("a queued job is not re-queued").isFalse();
+  }
+
+  @Test
+  void cancellingAQueuedJobReturnsItsEscrowOnce() throws Exception {
+    long before = balance(Accounts.tenant(tenantId));
+    store.submit(job("j1", 500), null, hold("j1", 500)).get();
+    assertThat(store.cancelQueued("j1", 1).get()).isTrue();
+    assertThat(store.cancelQueued("j1", 2).get()).isFalse();
+    assertThat(store.job("j1").get().orElseThrow().state()).isEqualTo(JobState.CANCELLED);
+    assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(before);
+    assertThat(balance(Accounts.escrow(tenantId))).isZero();
+  }
+
+  @Test
+  void manyConcurrentSubmitsAreAllDurableAndEscrowedExactly() throws Exception {
+    long before = balance(Accounts.tenant(tenantId));
+    List<CompletableFuture<JobStore.SubmitResult>> all = new ArrayList<>();
+    for (int i = 0; i < 2000; i++) {
+      String id = Ids.next("j_");
+      all.add(store.submit(job(id, 3), null, hold(id, 3)));
+    }
+    for (var f : all) assertThat(f.get().accepted()).isTrue();
+    assertThat(store.countsByState().get().get(JobState.QUEUED)).isEqualTo(2000L);
+    assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(before - 6000);
+    assertThat(store.writer().commits()).as("group commit batches the writes").isLessThan(2000);
+  }
+
+  @Test
+  void tenantsAreFoundByKeyOnlyThroughTheKeysHash() throws Exception {
+    assertThat(tenants.byKey("acme-key-0123456789").get()).map(TenantStore.Tenant::name).hasValue("acme");
+    assertThat(tenants.byKey("acme-key-01234567890").get()).isEmpty();
+    assertThat(tenants.create("acme", "other-key-0123456789").get()).as("same name, other key").isEmpty();
+    assertThat(tenants.create("acme", "acme-key-0123456789").get()).as("same name and key").isPresent();
+    try (var c = db.connection(); var st = c.createStatement(); var rs = st.executeQuery("SELECT api_key_hash FROM tenant")) {
+      rs.next();
+      assertThat(rs.getString(1)).hasSize(64).doesNotContain("acme-key");
+    }
+  }
+}
