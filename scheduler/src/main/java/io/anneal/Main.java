@@ -57,6 +57,8 @@ public final class Main {
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       System.out.println("Anneal stopping (draining up to " + config.drainSeconds() + " s)...");
       service.stop();
+      // java.util.logging may already be reset by its own shutdown hook: say it on stdout
+      System.out.println("Anneal stopped; the store is flushed.");
       stopped.countDown();
     }, "anneal-shutdown"));
     System.out.println("Anneal is ready at http://localhost:" + service.httpPort() + "/ (node " + service.nodeId() + ")");

@@ -60,15 +60,20 @@ public final class BillingVerticle extends VerticleBase {
       return;
     }
     String nodeId = sr.receipt().nodeId();
-    Future.fromCompletionStage(keyOf(nodeId), vertx.getOrCreateContext()).compose(key -> {
-      if (key.isEmpty() || !ReceiptVerifier.verify(sr, key.get())) {
-        String why = key.isEmpty() ? "unknown node " + nodeId : "bad signature from node " + nodeId;
+    Future.fromCompletionStage(keyOf(nodeId), vertx.getOrCreateContext())
+        .compose(key -> key.isEmpty() ? Future.succeededFuture(key)
+            // an Ed25519 check costs about a millisecond: off the event loop, and once per signed batch
+            : vertx.executeBlocking(() -> verified(sr, key.get()) ? key : Optional.<PublicKey>empty()))
+        .compose(key -> {
+      if (key.isEmpty()) {
+        boolean known = nodeKeys.containsKey(nodeId);
+        String why = known ? "bad signature from node " + nodeId : "unknown node " + nodeId;
         badSignatures.increment();
         LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
         return Future.fromCompletionStage(writer.submit(c -> {
           SqlLedger.recordRefusedReceipt(c, sr.receipt().receiptId(), nodeId, why);
           return Settlement.refused(sr.receipt().receiptId(), sr.receipt().jobId(),
-              key.isEmpty() ? LedgerRefusal.UNKNOWN_NODE : LedgerRefusal.BAD_SIGNATURE);
+              known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE);
         }), vertx.getOrCreateContext());
       }
       return Future.fromCompletionStage(writer.submit(c -> SqlLedger.settle(c, sr, classPrices)), vertx.getOrCreateContext());
@@ -88,6 +93,27 @@ public final class BillingVerticle extends VerticleBase {
           .put("txId", s.txId())
           .put("refusal", s.refusal() == null ? null : s.refusal().name()));
     }).onFailure(e -> msg.fail(500, "settlement failed: " + e.getMessage()));
+  }
+
+  /** Batch roots whose signature was already checked, per node; a receipt then needs only its path. */
+  private final Map<String, Boolean> verifiedRoots = java.util.Collections.synchronizedMap(
+      new java.util.LinkedHashMap<>(1024, 0.75f, true) {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+          return size() > 10_000;
+        }
+      });
+
+  private boolean verified(SignedReceipt sr, PublicKey key) {
+    if (!io.anneal.billing.merkle.MerkleTree.verify(sr.leafHash(), sr.proof(), sr.batchRoot())) return false;
+    String rootKey = sr.receipt().nodeId() + "/" + java.util.HexFormat.of().formatHex(sr.batchRoot()) + "/"
+        + java.util.Base64.getEncoder().encodeToString(sr.signature());
+    if (verifiedRoots.containsKey(rootKey)) return true;
+    boolean ok = ReceiptVerifier.verify(sr, key);
+    if (ok) verifiedRoots.put(rootKey, Boolean.TRUE);
+    return ok;
   }
 
   private java.util.concurrent.CompletableFuture<Optional<PublicKey>> keyOf(String nodeId) {

@@ -39,8 +39,8 @@ public final class Metrics {
     }
     Gauge.builder("anneal.scheduler.queue.depth", queueDepth, AtomicLong::get).description("jobs waiting for GPUs")
         .register(registry);
-    Gauge.builder("anneal.gpus.free", gpusFree, AtomicLong::get).register(registry);
-    Gauge.builder("anneal.gpus.total", gpusTotal, AtomicLong::get).register(registry);
+    Gauge.builder("anneal.fleet.gpus", gpusFree, AtomicLong::get).tag("state", "free").register(registry);
+    Gauge.builder("anneal.fleet.gpus", gpusTotal, AtomicLong::get).tag("state", "all").register(registry);
     Gauge.builder("anneal.bme.act.outstanding", actOutstanding, AtomicLong::get).baseUnit("uact")
         .description("ACT in existence").register(registry);
     Gauge.builder("anneal.bme.vault.akt", vaultAkt, AtomicLong::get).baseUnit("uakt").register(registry);
