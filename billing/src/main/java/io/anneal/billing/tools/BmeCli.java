@@ -78,6 +78,8 @@ public final class BmeCli {
         return;
       }
       for (int i = 0; i < want.size(); i++) compare(id, path + "[" + i + "]", want.get(i), got.get(i), diffs);
+    } else if (want.isNumber() && got != null && got.isNumber()) {
+      if (want.decimalValue().compareTo(got.decimalValue()) != 0) diffs.add(id + " " + path + ": expected " + want + ", got " + got);
     } else if (got == null || !want.equals(got)) {
       diffs.add(id + " " + path + ": expected " + want + ", got " + got);
     }

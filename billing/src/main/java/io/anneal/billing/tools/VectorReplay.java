@@ -11,13 +11,16 @@ import io.anneal.billing.bme.BreakerState;
 import io.anneal.billing.bme.CollateralRatio;
 import io.anneal.billing.bme.Dec;
 import io.anneal.billing.bme.Direction;
+import io.anneal.billing.bme.OracleAggregator;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.bme.Quote;
 import io.anneal.billing.bme.RemintSplit;
 import io.anneal.billing.bme.Status;
 import io.anneal.billing.bme.StatusUpdate;
 import java.math.BigInteger;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -125,21 +128,78 @@ public final class VectorReplay {
         }
       }
       case "oracle.aggregate":
+        return aggregate(in);
       case "scenario":
-        throw new VectorException("op '" + op + "' needs the ticked engine and oracle aggregation, which this build"
-            + " does not have yet");
+        return ScenarioReplay.run(in);
       default:
         throw new VectorException("unknown op '" + op + "'");
     }
   }
 
-  private static String text(JsonNode n, String key) throws VectorException {
+  private static JsonNode aggregate(JsonNode in) throws VectorException {
+    long now = longOf(in, "nowNs");
+    OracleAggregator.Params d = OracleAggregator.Params.defaults();
+    JsonNode op = in.path("oracleParams");
+    OracleAggregator.Params params = new OracleAggregator.Params(
+        op.has("minPriceSources") ? longOf(op, "minPriceSources") : d.minPriceSources(),
+        op.has("maxPriceStaleness") ? longOf(op, "maxPriceStaleness") : d.maxPriceStalenessNs(),
+        op.has("twapWindow") ? longOf(op, "twapWindow") : d.twapWindowNs(),
+        op.has("maxPriceDeviationBps") ? longOf(op, "maxPriceDeviationBps") : d.maxPriceDeviationBps());
+    JsonNode src = in.get("sources");
+    if (src == null || !src.isArray()) throw new VectorException("missing array 'sources'");
+    List<OracleAggregator.Source> sources = new ArrayList<>();
+    for (JsonNode s : src) {
+      List<OracleAggregator.PriceRecord> recs = new ArrayList<>();
+      for (JsonNode r : s.path("records")) {
+        Dec price;
+        try {
+          price = Dec.parse(text(r, "price"));
+        } catch (IllegalArgumentException e) {
+          throw new VectorException("key 'sources[].records[].price': " + e.getMessage());
+        }
+        recs.add(new OracleAggregator.PriceRecord(longOf(r, "tsNs"), r.path("seq").asLong(0), price));
+      }
+      sources.add(new OracleAggregator.Source(s.path("source").asText(), recs));
+    }
+    OracleAggregator.Result r = OracleAggregator.aggregate(now, sources, params);
+    ObjectNode o = F.objectNode().put("numSources", r.numSources()).put("healthy", r.healthy());
+    putDec(o, "twap", r.twap());
+    putDec(o, "median", r.median());
+    putDec(o, "minPrice", r.minPrice());
+    putDec(o, "maxPrice", r.maxPrice());
+    if (r.deviationBps() == null) {
+      o.putNull("deviationBps");
+    } else {
+      o.put("deviationBps", Long.toString(r.deviationBps()));
+    }
+    if (r.failure() != null) o.put("failure", r.failure());
+    return o;
+  }
+
+  private static void putDec(ObjectNode o, String key, Dec d) {
+    if (d == null) {
+      o.putNull(key);
+    } else {
+      o.put(key, d.toString());
+    }
+  }
+
+  static long longOf(JsonNode n, String key) throws VectorException {
+    String s = text(n, key);
+    try {
+      return Long.parseLong(s);
+    } catch (NumberFormatException e) {
+      throw new VectorException("key '" + key + "' must be an integer, got " + s);
+    }
+  }
+
+  static String text(JsonNode n, String key) throws VectorException {
     JsonNode v = n.get(key);
     if (v == null || v.isNull()) throw new VectorException("missing key '" + key + "'");
     return v.asText();
   }
 
-  private static BigInteger amount(JsonNode in, String key) throws VectorException {
+  static BigInteger amount(JsonNode in, String key) throws VectorException {
     String s = text(in, key);
     try {
       BigInteger b = new BigInteger(s);
@@ -150,7 +210,7 @@ public final class VectorReplay {
     }
   }
 
-  private static Direction direction(JsonNode in) throws VectorException {
+  static Direction direction(JsonNode in) throws VectorException {
     String d = text(in, "direction");
     try {
       return Direction.valueOf(d);

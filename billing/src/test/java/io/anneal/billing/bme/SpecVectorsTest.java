@@ -25,6 +25,16 @@ class SpecVectorsTest {
   }
 
   @Test
+  void everyVectorOfAppendixCPasses() throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int rc = run(new PrintStream(out), new PrintStream(err), "replay", resource("spec-appendix-c.json").toString(), "--check");
+    assertThat(err.toString(StandardCharsets.UTF_8)).isEmpty();
+    assertThat(rc).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("all 17 vectors match");
+  }
+
+  @Test
   void pureFunctionVectorsOfSection15Pass() throws Exception {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();
