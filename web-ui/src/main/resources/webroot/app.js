@@ -23,6 +23,7 @@ async function refreshFleet() {
     $('queued').textContent = fmt(f.queued);
     $('running').textContent = fmt(f.running);
     $('classes').textContent = Object.entries(f.byClass).map(([c, v]) => `${c}: ${v.free}/${v.total} free`).join(' · ');
+    $('sim-badge').hidden = !f.gpus.some((g) => g.simulated);
     const grid = $('gpu-grid');
     grid.replaceChildren(...f.gpus.slice(0, 2048).map((g) => {
       const d = document.createElement('div');
