@@ -38,6 +38,11 @@ public final class CpuBackend implements GpuBackend {
   }
 
   @Override
+  public java.util.Set<String> kinds() {
+    return java.util.Set.of("sleep", "matmul");
+  }
+
+  @Override
   public List<GpuDevice> devices() {
     return devices;
   }

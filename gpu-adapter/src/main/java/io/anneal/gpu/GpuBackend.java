@@ -11,6 +11,9 @@ public interface GpuBackend extends AutoCloseable {
   /** {@code cpu}, {@code jcuda} or {@code simulated}. */
   String name();
 
+  /** Job kinds this backend runs (CONTRACT.md: train, infer, matmul, sleep). */
+  java.util.Set<String> kinds();
+
   /** Devices this backend drives, in index order. */
   List<GpuDevice> devices();
 

@@ -37,6 +37,11 @@ public final class SimulatedBackend implements GpuBackend {
   }
 
   @Override
+  public java.util.Set<String> kinds() {
+    return java.util.Set.of("sleep", "matmul");
+  }
+
+  @Override
   public List<GpuDevice> devices() {
     return devices;
   }

@@ -7,6 +7,7 @@ import io.micrometer.core.instrument.Timer;
 import io.anneal.job.JobState;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -57,6 +58,38 @@ public final class Metrics {
     jobsSubmitted = Counter.builder("anneal.api.jobs.submitted").register(registry);
     jobsRefused = Counter.builder("anneal.api.jobs.refused").register(registry);
     receiptsPublished = Counter.builder("anneal.worker.receipts.published").register(registry);
+    placementMeters();
+  }
+
+  private final AtomicLong fragmentation = new AtomicLong();
+  private io.micrometer.core.instrument.MultiGauge utilization;
+  private io.micrometer.core.instrument.MultiGauge queueByTenant;
+
+  private void placementMeters() {
+    Gauge.builder("anneal.scheduler.fragmentation", fragmentation, AtomicLong::get)
+        .description("free GPUs that cannot serve the largest queued job").register(registry);
+    utilization = io.micrometer.core.instrument.MultiGauge.builder("anneal.scheduler.utilization")
+        .description("share of GPUs in use, by class").register(registry);
+    queueByTenant = io.micrometer.core.instrument.MultiGauge.builder("anneal.scheduler.queue.jobs")
+        .description("queued jobs by tenant and priority").register(registry);
+  }
+
+  /** Placement state: fragmentation, utilization per class {free,total}, queue depth per tenant and priority. */
+  public void placement(int frag, Map<String, int[]> byClass, Map<String, Map<Integer, Integer>> depth) {
+    fragmentation.set(frag);
+    List<io.micrometer.core.instrument.MultiGauge.Row<?>> rows = new java.util.ArrayList<>();
+    byClass.forEach((cls, ft) -> rows.add(io.micrometer.core.instrument.MultiGauge.Row.of(
+        io.micrometer.core.instrument.Tags.of("class", cls), ft[1] == 0 ? 0.0 : 1.0 - (double) ft[0] / ft[1])));
+    utilization.register(rows, true);
+    List<io.micrometer.core.instrument.MultiGauge.Row<?>> q = new java.util.ArrayList<>();
+    int[] budget = {200}; // bounded cardinality: the 200 largest entries are enough for a dashboard
+    depth.forEach((tenant, byPrio) -> byPrio.forEach((prio, n) -> {
+      if (budget[0]-- > 0) {
+        q.add(io.micrometer.core.instrument.MultiGauge.Row.of(
+            io.micrometer.core.instrument.Tags.of("tenant", tenant, "priority", Integer.toString(prio)), n));
+      }
+    }));
+    queueByTenant.register(q, true);
   }
 
   public MeterRegistry registry() {

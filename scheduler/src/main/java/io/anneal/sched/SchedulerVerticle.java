@@ -3,10 +3,10 @@ package io.anneal.sched;
 import io.anneal.bus.Addresses;
 import io.anneal.job.JobState;
 import io.anneal.metrics.Metrics;
-import io.anneal.placement.Demand;
+import io.anneal.placement.Assignment;
 import io.anneal.placement.Device;
-import io.anneal.placement.Fleet;
-import io.anneal.placement.Placement;
+import io.anneal.placement.JobRequest;
+import io.anneal.placement.PlacementEngine;
 import io.anneal.store.JobRecord;
 import io.anneal.store.JobStore;
 import io.vertx.core.Future;
@@ -16,12 +16,11 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
 import java.util.logging.Logger;
 
 /**
@@ -32,22 +31,18 @@ import java.util.logging.Logger;
  */
 public final class SchedulerVerticle extends VerticleBase {
   private static final Logger LOG = Logger.getLogger(SchedulerVerticle.class.getName());
-  /** Most queued jobs looked at in one placement pass, so one pass stays short under load. */
-  private static final int SCAN_LIMIT = 2048;
-
-  private record Queued(JsonObject job, int priority, long seq, long enqueuedNanos) {}
+  /** Most placements decided in one pass, so one pass stays short under load. */
+  private static final int MAX_PER_PASS = 4096;
 
   private final JobStore store;
   private final Metrics metrics;
-  private final Fleet fleet = new Fleet();
+  private final PlacementEngine engine = new PlacementEngine(PlacementEngine.Config.defaults());
   private final Set<String> kinds = new TreeSet<>();
-  private final PriorityQueue<Queued> queue = new PriorityQueue<>((a, b) -> a.priority != b.priority
-      ? Integer.compare(b.priority, a.priority) : Long.compare(a.seq, b.seq));
-  private final Map<String, Queued> queuedById = new HashMap<>();
-  private final Set<String> cancelled = new HashSet<>();
-  /** jobId → placement, for jobs PLACED or RUNNING. */
-  private final Map<String, Placement> running = new HashMap<>();
-  private long seq;
+  /** Bus form of every queued or running job, by id (the engine keeps only what placement needs). */
+  private final Map<String, JsonObject> jobs = new HashMap<>();
+  private final Map<String, Long> enqueuedNanos = new HashMap<>();
+  /** "node/index" of simulated devices, so the fleet view never shows them as real. */
+  private final Set<String> simulated = new java.util.HashSet<>();
   private boolean passScheduled;
   private boolean stopping;
 
@@ -65,15 +60,15 @@ public final class SchedulerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
     vertx.setPeriodic(1000, id -> publishShape());
-    return vertx.executeBlocking(store::activeJobsBlocking).map(jobs -> {
-      for (JobRecord j : jobs) {
+    return vertx.executeBlocking(store::activeJobsBlocking).map(recovered -> {
+      for (JobRecord j : recovered) {
         if (j.state() != JobState.QUEUED) {
           // it was on a GPU when this node stopped: the run is lost, the job is not
           store.requeue(j.id(), "re-queued after restart");
         }
         enqueue(JobMessages.fromRecord(j));
       }
-      if (!jobs.isEmpty()) LOG.info("recovered " + jobs.size() + " queued job(s) from the store");
+      if (!recovered.isEmpty()) LOG.info("recovered " + recovered.size() + " queued job(s) from the store");
       return null;
     });
   }
@@ -88,41 +83,52 @@ public final class SchedulerVerticle extends VerticleBase {
     List<Device> devices = new ArrayList<>();
     for (Object o : body.getJsonArray("devices")) {
       JsonObject d = (JsonObject) o;
-      devices.add(new Device(nodeId, d.getInteger("index"), d.getString("gpuClass"), d.getLong("memoryMiB"),
-          d.getBoolean("simulated", false)));
+      devices.add(new Device(d.getString("host", nodeId), d.getInteger("index"), d.getString("gpuClass"),
+          d.getLong("memoryMiB"), d.getBoolean("simulated", false)));
+      if (d.getBoolean("simulated", false)) simulated.add(nodeId + "/" + d.getInteger("index"));
     }
-    fleet.addNode(nodeId, devices);
+    Map<String, String> labels = new HashMap<>();
+    body.getJsonObject("labels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
+    engine.addNode(nodeId, devices, labels);
     body.getJsonArray("kinds").forEach(k -> kinds.add((String) k));
     LOG.info("node " + nodeId + " joined with " + devices.size() + " device(s)");
     publishShape();
     schedulePass();
   }
 
+  private static JobRequest request(JsonObject job) {
+    return new JobRequest(job.getString("id"), job.getString("tenantId"), job.getInteger("priority", 0),
+        job.getInteger("gpus"), job.getString("gpuClass"), job.getLong("memoryMiB", 0L), Map.of(),
+        job.getLong("maxSeconds"), false);
+  }
+
   private void enqueue(JsonObject job) {
     String id = job.getString("id");
-    if (queuedById.containsKey(id) || running.containsKey(id)) return;
-    Queued q = new Queued(job, job.getInteger("priority", 0), seq++, System.nanoTime());
-    queue.add(q);
-    queuedById.put(id, q);
+    if (jobs.containsKey(id)) return;
+    jobs.put(id, job);
+    enqueuedNanos.put(id, System.nanoTime());
+    engine.enqueue(request(job), System.currentTimeMillis());
     schedulePass();
   }
 
   private void onReleased(JsonObject body) {
     String jobId = body.getString("jobId");
-    Placement p = running.remove(jobId);
-    if (p != null) fleet.release(p);
+    if (engine.isRunning(jobId)) {
+      engine.release(jobId, System.currentTimeMillis());
+      jobs.remove(jobId);
+    }
     schedulePass();
   }
 
   private void onCancel(Message<JsonObject> m) {
     String jobId = m.body().getString("jobId");
-    Queued q = queuedById.remove(jobId);
-    if (q != null) {
-      queue.remove(q);
+    if (engine.dequeue(jobId)) {
+      JsonObject job = jobs.remove(jobId);
+      enqueuedNanos.remove(jobId);
       Future.fromCompletionStage(store.cancelQueued(jobId, System.currentTimeMillis()), vertx.getOrCreateContext())
           .onSuccess(ok -> {
             if (ok) {
-              vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(q.job(), JobState.CANCELLED)
+              vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.CANCELLED)
                   .put("outcome", "CANCELLED"));
             }
             m.reply(new JsonObject().put("result", ok ? "cancelled" : "finished"));
@@ -130,10 +136,11 @@ public final class SchedulerVerticle extends VerticleBase {
           .onFailure(e -> m.fail(500, e.getMessage()));
       return;
     }
-    Placement p = running.get(jobId);
-    if (p != null) {
-      cancelled.add(jobId);
-      vertx.eventBus().send(Addresses.workerCancel(p.nodeId()), new JsonObject().put("jobId", jobId));
+    Assignment a = engine.assignmentOf(jobId);
+    if (a != null) {
+      for (Assignment.Part p : a.parts()) {
+        vertx.eventBus().send(Addresses.workerCancel(p.nodeId()), new JsonObject().put("jobId", jobId));
+      }
       m.reply(new JsonObject().put("result", "cancelling"));
       return;
     }
@@ -149,48 +156,35 @@ public final class SchedulerVerticle extends VerticleBase {
     });
   }
 
-  /** One placement pass over the head of the queue, in priority then arrival order. */
+  /** One placement pass; more passes follow while jobs keep being placed. */
   private void placePass() {
-    if (stopping || queue.isEmpty() || fleet.freeGpus() == 0) {
-      updateMetrics();
-      return;
+    if (stopping) return;
+    List<Assignment> placed = engine.schedule(System.currentTimeMillis(), MAX_PER_PASS);
+    long now = System.nanoTime();
+    for (Assignment a : placed) {
+      Long since = enqueuedNanos.remove(a.jobId());
+      if (since != null) metrics.placementLatency.record(now - since, TimeUnit.NANOSECONDS);
+      dispatch(jobs.get(a.jobId()), a);
     }
-    List<Queued> skipped = new ArrayList<>();
-    int scanned = 0;
-    while (!queue.isEmpty() && scanned < SCAN_LIMIT && fleet.freeGpus() > 0) {
-      Queued q = queue.poll();
-      scanned++;
-      JsonObject job = q.job();
-      Demand d = new Demand(job.getInteger("gpus"), job.getString("gpuClass"), job.getLong("memoryMiB", 0L));
-      var placement = fleet.place(d);
-      if (placement.isEmpty()) {
-        skipped.add(q);
-        continue;
-      }
-      queuedById.remove(job.getString("id"));
-      Placement p = placement.get();
-      running.put(job.getString("id"), p);
-      metrics.placementLatency.record(System.nanoTime() - q.enqueuedNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
-      dispatch(job, p);
-    }
-    queue.addAll(skipped);
+    if (placed.size() == MAX_PER_PASS) schedulePass();
     updateMetrics();
   }
 
-  private void dispatch(JsonObject job, Placement p) {
+  private void dispatch(JsonObject job, Assignment a) {
     String jobId = job.getString("id");
-    JsonArray devices = new JsonArray(p.devices());
-    Future.fromCompletionStage(store.placed(jobId, p.nodeId(), p.gpuClass(), devices.encode()), vertx.getOrCreateContext())
+    Assignment.Part part = a.parts().get(0);
+    JsonArray devices = new JsonArray(part.devices());
+    Future.fromCompletionStage(store.placed(jobId, part.nodeId(), a.gpuClass(), devices.encode()), vertx.getOrCreateContext())
         .onComplete(ar -> {
           if (ar.succeeded() && ar.result()) {
-            JsonObject run = job.copy().put("nodeId", p.nodeId()).put("gpuClass", p.gpuClass()).put("devices", devices);
+            JsonObject run = job.copy().put("nodeId", part.nodeId()).put("gpuClass", a.gpuClass()).put("devices", devices);
             vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.PLACED)
-                .put("nodeId", p.nodeId()).put("devices", devices));
-            vertx.eventBus().send(Addresses.workerRun(p.nodeId()), run);
+                .put("nodeId", part.nodeId()).put("devices", devices));
+            vertx.eventBus().send(Addresses.workerRun(part.nodeId()), run);
           } else {
             // cancelled meanwhile, or the store failed: give the GPUs back; a store failure re-queues
-            running.remove(jobId);
-            fleet.release(p);
+            engine.release(jobId, System.currentTimeMillis());
+            jobs.remove(jobId);
             if (ar.failed()) {
               LOG.warning("could not record placement of " + jobId + ": " + ar.cause().getMessage() + "; re-queued");
               enqueue(job);
@@ -201,7 +195,8 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   private void updateMetrics() {
-    metrics.fleet(fleet.freeGpus(), fleet.totalGpus(), queue.size());
+    metrics.fleet(engine.freeGpus(), engine.totalGpus(), engine.queuedCount());
+    metrics.placement(engine.fragmentation(), engine.byClass(), engine.queueDepth());
   }
 
   private void publishShape() {
@@ -210,33 +205,29 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   private JsonObject shape() {
-    Map<String, Map<String, Integer>> perNodeClass = new HashMap<>();
     JsonObject classes = new JsonObject();
-    for (Device d : fleet.devices()) {
-      int n = perNodeClass.computeIfAbsent(d.nodeId(), k -> new HashMap<>()).merge(d.gpuClass(), 1, Integer::sum);
-      JsonObject c = classes.getJsonObject(d.gpuClass());
-      if (c == null) {
-        classes.put(d.gpuClass(), new JsonObject().put("maxPerNode", n).put("memoryMiB", d.memoryMiB()));
-      } else {
-        c.put("maxPerNode", Math.max(c.getInteger("maxPerNode"), n)).put("memoryMiB", Math.max(c.getLong("memoryMiB"), d.memoryMiB()));
-      }
-    }
+    engine.shape().forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0]).put("memoryMiB", (long) v[1])));
     return new JsonObject().put("classes", classes).put("kinds", new JsonArray(new ArrayList<>(kinds)))
-        .put("queued", queue.size());
+        .put("queued", engine.queuedCount());
   }
 
   private JsonObject fleetView() {
-    JsonArray gpus = new JsonArray();
     Map<String, String> jobOn = new HashMap<>();
-    running.forEach((jobId, p) -> p.devices().forEach(i -> jobOn.put(p.nodeId() + "/" + i, jobId)));
-    for (Device d : fleet.devices()) {
-      gpus.add(new JsonObject().put("nodeId", d.nodeId()).put("index", d.index()).put("gpuClass", d.gpuClass())
-          .put("memoryMiB", d.memoryMiB()).put("simulated", d.simulated())
-          .put("free", fleet.isFree(d.nodeId(), d.index())).put("jobId", jobOn.get(d.nodeId() + "/" + d.index())));
+    for (String id : jobs.keySet()) {
+      Assignment a = engine.assignmentOf(id);
+      if (a == null) continue;
+      for (Assignment.Part p : a.parts()) p.devices().forEach(i -> jobOn.put(p.nodeId() + "/" + i, id));
+    }
+    JsonArray gpus = new JsonArray();
+    for (Object[] d : engine.devices()) {
+      String nodeId = (String) d[0];
+      gpus.add(new JsonObject().put("nodeId", nodeId).put("index", d[1]).put("gpuClass", d[2]).put("memoryMiB", d[3])
+          .put("free", d[4]).put("jobId", jobOn.get(nodeId + "/" + d[1])).put("simulated", simulated.contains(nodeId + "/" + d[1])));
     }
     JsonObject byClass = new JsonObject();
-    fleet.byClass().forEach((c, ft) -> byClass.put(c, new JsonObject().put("free", ft[0]).put("total", ft[1])));
-    return new JsonObject().put("gpus", gpus).put("byClass", byClass).put("free", fleet.freeGpus())
-        .put("total", fleet.totalGpus()).put("queued", queue.size()).put("running", running.size());
+    engine.byClass().forEach((c, ft) -> byClass.put(c, new JsonObject().put("free", ft[0]).put("total", ft[1])));
+    return new JsonObject().put("gpus", gpus).put("byClass", byClass).put("free", engine.freeGpus())
+        .put("total", engine.totalGpus()).put("queued", engine.queuedCount()).put("running", engine.runningCount())
+        .put("fragmentation", engine.fragmentation());
   }
 }

@@ -44,6 +44,7 @@ import java.util.logging.Logger;
 public final class WorkerVerticle extends VerticleBase {
   private static final Logger LOG = Logger.getLogger(WorkerVerticle.class.getName());
   private static final long OUTBOX_RETRY_MS = 3000;
+  private static final int SIMULATED_GPUS_PER_HOST = 8;
 
   /** A finished run waiting to be signed with the others of its flush. */
   private record Finished(JsonObject job, JobState outcome, String error, JsonObject result, Receipt receipt) {}
@@ -113,13 +114,11 @@ public final class WorkerVerticle extends VerticleBase {
       devices.add(new JsonObject().put("index", d.index()).put("gpuClass", d.gpuClass()).put("name", d.name())
           .put("uuid", d.uuid()).put("memoryMiB", d.memoryMiB()).put("smCount", d.smCount())
           .put("computeCapability", d.computeCapability()).put("driverVersion", d.driverVersion())
-          .put("simulated", d.simulated()));
+          .put("simulated", d.simulated())
+          // simulated GPUs form virtual machines of 8, like real 8-GPU nodes; a gang stays within one
+          .put("host", d.simulated() ? nodeId + "/h" + (d.index() / SIMULATED_GPUS_PER_HOST) : nodeId));
     }
-    JsonArray kinds = new JsonArray();
-    switch (backend.name()) {
-      case "cpu" -> kinds.add("sleep").add("matmul");
-      default -> kinds.add("sleep").add("matmul");
-    }
+    JsonArray kinds = new JsonArray(new ArrayList<>(backend.kinds()));
     return new JsonObject().put("nodeId", nodeId).put("backend", backend.name()).put("devices", devices).put("kinds", kinds);
   }
 
