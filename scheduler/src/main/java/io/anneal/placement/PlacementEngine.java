@@ -10,7 +10,6 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
 import java.util.TreeMap;
 
 /**
@@ -73,15 +72,52 @@ public final class PlacementEngine {
     }
   }
 
+  /** One tenant's jobs at one priority: plain demands bucketed by size, the rest in FIFO order. */
+  private static final class TenantQueue {
+    final TreeMap<Integer, ArrayDeque<JobRequest>> plain = new TreeMap<>();
+    final ArrayDeque<JobRequest> special = new ArrayDeque<>();
+    int size;
+
+    void add(JobRequest j) {
+      if ("*".equals(plainKey(j))) {
+        plain.computeIfAbsent(j.gpus(), k -> new ArrayDeque<>()).addLast(j);
+      } else {
+        special.addLast(j);
+      }
+      size++;
+    }
+
+    void remove(JobRequest j) {
+      if ("*".equals(plainKey(j))) {
+        ArrayDeque<JobRequest> b = plain.get(j.gpus());
+        if (b.peekFirst() == j) {
+          b.pollFirst();
+        } else {
+          b.remove(j);
+        }
+        if (b.isEmpty()) plain.remove(j.gpus());
+      } else if (special.peekFirst() == j) {
+        special.pollFirst();
+      } else {
+        special.remove(j);
+      }
+      size--;
+    }
+
+    boolean isEmpty() {
+      return size == 0;
+    }
+  }
+
   private static final class Tenant {
     final String id;
     double weight = 1.0;
     int quota = Integer.MAX_VALUE;
     int inUse;
+    /** GPU-seconds used, scaled to {@code usageRefMs} (see {@link #decayFactor}). */
     double usage;
-    long usageAtMs;
     /** priority → FIFO of this tenant's jobs. */
-    final TreeMap<Integer, ArrayDeque<JobRequest>> queues = new TreeMap<>();
+    final TreeMap<Integer, TenantQueue> queues = new TreeMap<>();
 
     Tenant(String id) {
       this.id = id;
@@ -103,6 +139,17 @@ public final class PlacementEngine {
   private final Map<String, Running> running = new HashMap<>();
   private final Map<String, Long> waitingSince = new HashMap<>();
   private Reservation reservation;
+  private long usageRefMs;
+  /** Sizes of queued plain jobs → how many, to know the smallest. */
+  private final TreeMap<Integer, Integer> plainSizes = new TreeMap<>();
+  /** maxSeconds of queued plain jobs → how many, to know the shortest. */
+  private final TreeMap<Long, Integer> plainMaxSeconds = new TreeMap<>();
+  private final Map<String, Long> seqOf = new HashMap<>();
+  private long nextSeq;
+  /** How many special (non-plain) jobs of a tenant one pass looks at. */
+  private static final int SPECIAL_SCAN = 64;
+  /** Queued jobs that are not plain (class-less size) demands: memory, labels, spread, or a class. */
+  private int specialQueued;
   private int totalGpus;
   private int freeGpus;
 
@@ -180,10 +227,13 @@ public final class PlacementEngine {
   public void enqueue(JobRequest j, long nowMs) {
     if (queued.containsKey(j.id()) || running.containsKey(j.id())) return;
     Tenant t = tenant(j.tenant());
-    t.queues.computeIfAbsent(j.priority(), k -> new ArrayDeque<>()).addLast(j);
+    t.queues.computeIfAbsent(j.priority(), k -> new TenantQueue()).add(j);
+    seqOf.put(j.id(), nextSeq++);
     levels.computeIfAbsent(j.priority(), k -> new LinkedHashSet<>()).add(t);
     queued.put(j.id(), j);
     waitingSince.putIfAbsent(j.id(), nowMs);
+    if (!"*".equals(plainKey(j))) specialQueued++;
+    countPlain(j, 1);
   }
 
   /** Removes a queued job; false when it is not queued. */
@@ -191,9 +241,12 @@ public final class PlacementEngine {
     JobRequest j = queued.remove(jobId);
     if (j == null) return false;
     waitingSince.remove(jobId);
+    if (!"*".equals(plainKey(j))) specialQueued--;
+    countPlain(j, -1);
     Tenant t = tenants.get(j.tenant());
-    ArrayDeque<JobRequest> q = t.queues.get(j.priority());
+    TenantQueue q = t.queues.get(j.priority());
     q.remove(j);
+    seqOf.remove(j.id());
     if (q.isEmpty()) {
       t.queues.remove(j.priority());
       LinkedHashSet<Tenant> lv = levels.get(j.priority());
@@ -204,12 +257,23 @@ public final class PlacementEngine {
     return true;
   }
 
-  private double share(Tenant t, long nowMs) {
-    double dt = Math.max(0, nowMs - t.usageAtMs) / 1000.0;
-    double decayed = t.usage * Math.pow(0.5, dt / config.usageHalfLifeSeconds());
-    t.usage = decayed;
-    t.usageAtMs = nowMs;
-    return (decayed + t.inUse) / t.weight;
+  /**
+   * Decayed usage is kept scaled to a reference time, so that one factor per pass decays every
+   * tenant at once: usage(now) = scaledUsage × 0.5^((now − ref) / halfLife).
+   */
+  private double decayFactor(long nowMs) {
+    double halfLives = (nowMs - usageRefMs) / 1000.0 / config.usageHalfLifeSeconds();
+    if (halfLives > 30) { // rebase before the factor underflows
+      double f = Math.pow(0.5, halfLives);
+      for (Tenant t : tenants.values()) t.usage *= f;
+      usageRefMs = nowMs;
+      return 1.0;
+    }
+    return Math.pow(0.5, halfLives);
+  }
+
+  private static double share(Tenant t, double factor) {
+    return (t.usage * factor + t.inUse) / t.weight;
   }
 
   // ------------------------------------------------------------------ decisions
@@ -222,27 +286,51 @@ public final class PlacementEngine {
     int[] scanned = {0};
     // within one pass capacity only shrinks: a plain demand that failed makes every larger one fail too
     Map<String, Integer> failedAt = new HashMap<>();
+    double f = decayFactor(nowMs);
     for (Map.Entry<Integer, LinkedHashSet<Tenant>> level : new ArrayList<>(levels.entrySet())) {
       int priority = level.getKey();
-      PriorityQueue<Object[]> order = new PriorityQueue<>((a, b) -> Double.compare((double) a[1], (double) b[1]));
-      for (Tenant t : level.getValue()) order.add(new Object[] {t, share(t, nowMs)});
-      while (!order.isEmpty() && out.size() < max && scanned[0] < config.maxScanPerPass() && freeGpus > 0) {
-        Tenant t = (Tenant) order.poll()[0];
-        ArrayDeque<JobRequest> q = t.queues.get(priority);
+      Tenant[] ts = level.getValue().toArray(new Tenant[0]);
+      double[] shares = new double[ts.length];
+      for (int x = 0; x < ts.length; x++) shares[x] = share(ts[x], f);
+      while (out.size() < max && scanned[0] < config.maxScanPerPass() && freeGpus > 0) {
+        // the tenant with the smallest share goes next; a linear pick beats a heap for a few hundred tenants
+        int pick = -1;
+        for (int x = 0; x < ts.length; x++) {
+          if (shares[x] != Double.POSITIVE_INFINITY && (pick < 0 || shares[x] < shares[pick])) pick = x;
+        }
+        if (pick < 0) break;
+        if (specialQueued == 0 && (plainExhausted(failedAt) || nothingFits(nowMs))) break; // no queued job can fit
+        Tenant t = ts[pick];
+        shares[pick] = Double.POSITIVE_INFINITY; // done at this level unless it places a job below
+        TenantQueue q = t.queues.get(priority);
         if (q == null || q.isEmpty()) continue;
+        int largest = largestFree();
+        if (largest == 0) break;
+        // candidates in this tenant's FIFO order: the oldest job of each size that could fit, and its
+        // first special jobs; the first that fits runs (smaller jobs backfill around larger ones)
+        List<JobRequest> candidates = new ArrayList<>();
+        for (Map.Entry<Integer, ArrayDeque<JobRequest>> b : q.plain.headMap(largest, true).entrySet()) {
+          candidates.add(b.getValue().peekFirst());
+        }
+        int k = 0;
+        for (JobRequest sj : q.special) {
+          if (k++ >= SPECIAL_SCAN) break;
+          candidates.add(sj);
+        }
+        if (candidates.size() > 1) candidates.sort((x, y) -> Long.compare(seqOf.get(x.id()), seqOf.get(y.id())));
         Assignment a = null;
         JobRequest chosen = null;
         boolean head = true;
-        // the tenant's jobs in FIFO order: the first that fits runs (small jobs backfill holes)
-        for (Iterator<JobRequest> it = q.iterator(); it.hasNext() && scanned[0] < config.maxScanPerPass(); ) {
-          JobRequest j = it.next();
+        for (JobRequest j : candidates) {
+          if (scanned[0] >= config.maxScanPerPass()) break;
           scanned[0]++;
+          scannedTotal++;
           if (t.inUse + j.gpus() > t.quota) {
             head = false;
             continue;
           }
-          // a reservation refuses jobs for reasons other than size, so the shortcut holds only without one
-          String key = reservation == null ? plainKey(j) : null;
+          boolean isReserved = reservation != null && reservation.job().id().equals(j.id());
+          String key = isReserved ? null : shortcutKey(j, nowMs);
           Integer failed = key == null ? null : failedAt.get(key);
           if (failed == null || j.gpus() < failed) {
             a = tryPlace(j, nowMs);
@@ -255,14 +343,84 @@ public final class PlacementEngine {
           if (head) maybeReserve(j, nowMs);
           head = false;
         }
-        if (chosen == null) continue; // nothing of this tenant fits now at this priority
+        if (chosen == null) {
+          continue; // nothing of this tenant fits now at this priority
+        }
         remove(t, priority, chosen);
         commit(chosen, a, nowMs);
         out.add(a);
-        if (t.queues.containsKey(priority)) order.add(new Object[] {t, share(t, nowMs)});
+        if (t.queues.containsKey(priority)) shares[pick] = share(t, f);
       }
     }
     return out;
+  }
+
+  /**
+   * Key under which a failed placement proves that every larger job of the same key fails too in
+   * this pass: plain demands, split by whether the job would end before a reservation starts (on
+   * the reserved host that decides, and within each side refusal is monotone in size).
+   */
+  private String shortcutKey(JobRequest j, long nowMs) {
+    String key = plainKey(j);
+    if (key == null || reservation == null) return key;
+    return key + (nowMs + j.maxSeconds() * 1000 <= reservation.startMs() ? "|ends-before" : "|ends-after");
+  }
+
+  /** True when failures in this pass prove that no plain queued job of any size fits. */
+  private boolean plainExhausted(Map<String, Integer> failedAt) {
+    if (plainSizes.isEmpty()) return true;
+    int smallest = plainSizes.firstKey();
+    if (reservation == null) return failedAt.getOrDefault("*", Integer.MAX_VALUE) <= smallest;
+    return failedAt.getOrDefault("*|ends-before", Integer.MAX_VALUE) <= smallest
+        && failedAt.getOrDefault("*|ends-after", Integer.MAX_VALUE) <= smallest;
+  }
+
+  private void countPlain(JobRequest j, int delta) {
+    if (!"*".equals(plainKey(j))) return;
+    plainSizes.merge(j.gpus(), delta, (a, b) -> a + b == 0 ? null : a + b);
+    plainMaxSeconds.merge(j.maxSeconds(), delta, (a, b) -> a + b == 0 ? null : a + b);
+  }
+
+  /**
+   * O(1) proof, for plain jobs only, that nothing queued fits now: the smallest is larger than every
+   * free block outside the reserved host, and the reserved host admits none of them (too large to
+   * leave the reserved job its GPUs, and none ends before the reservation starts), and the reserved
+   * job itself does not fit yet.
+   */
+  private boolean nothingFits(long nowMs) {
+    if (plainSizes.isEmpty()) return true;
+    int smallest = plainSizes.firstKey();
+    Host reservedHost = reservation == null ? null : reservation.host();
+    if (smallest <= largestFreeExcept(reservedHost)) return false;
+    if (reservation == null) return true;
+    JobRequest rj = reservation.job();
+    if (largestFreeExcept(null) >= rj.gpus()) return false;
+    boolean leavesEnough = smallest <= reservedHost.freeCount - rj.gpus();
+    boolean endsBefore = nowMs + plainMaxSeconds.firstKey() * 1000 <= reservation.startMs();
+    return !leavesEnough && !endsBefore;
+  }
+
+  private int largestFreeExcept(Host skip) {
+    int m = 0;
+    for (TreeMap<Integer, LinkedHashSet<Host>> byFree : index.values()) {
+      for (Map.Entry<Integer, LinkedHashSet<Host>> e = byFree.lastEntry(); e != null && e.getKey() > m;
+          e = byFree.lowerEntry(e.getKey())) {
+        if (e.getValue().size() > 1 || !e.getValue().contains(skip)) {
+          m = e.getKey();
+          break;
+        }
+      }
+    }
+    return m;
+  }
+
+  /** The most free GPUs on any one host, of any class. */
+  private int largestFree() {
+    int m = 0;
+    for (TreeMap<Integer, LinkedHashSet<Host>> byFree : index.values()) {
+      if (!byFree.isEmpty()) m = Math.max(m, byFree.lastKey());
+    }
+    return m;
   }
 
   /** A demand described by class alone (no memory, labels or spread), so that sizes compare; else null. */
@@ -272,14 +430,13 @@ public final class PlacementEngine {
   }
 
   private void remove(Tenant t, int priority, JobRequest j) {
-    ArrayDeque<JobRequest> q = t.queues.get(priority);
-    if (q.peekFirst() == j) {
-      q.pollFirst();
-    } else {
-      q.remove(j);
-    }
+    TenantQueue q = t.queues.get(priority);
+    q.remove(j);
     queued.remove(j.id());
     waitingSince.remove(j.id());
+    seqOf.remove(j.id());
+    if (!"*".equals(plainKey(j))) specialQueued--;
+    countPlain(j, -1);
     if (q.isEmpty()) {
       t.queues.remove(priority);
       LinkedHashSet<Tenant> lv = levels.get(priority);
@@ -288,7 +445,16 @@ public final class PlacementEngine {
     }
   }
 
+  private long scannedTotal;
+  private long attemptsTotal;
+
+  /** Jobs looked at and placement attempts since start: how much work passes do. */
+  public long[] workCounters() {
+    return new long[] {scannedTotal, attemptsTotal};
+  }
+
   private Assignment tryPlace(JobRequest j, long nowMs) {
+    attemptsTotal++;
     boolean reserved = reservation != null && reservation.job().id().equals(j.id());
     Host best = null;
     Iterable<String> classes = j.gpuClass() != null ? List.of(j.gpuClass()) : index.keySet();
@@ -376,7 +542,8 @@ public final class PlacementEngine {
 
   private boolean allowedOnReservedHost(Host h, JobRequest j, long nowMs) {
     if (reservation == null || reservation.host() != h) return true;
-    return h.freeCount - j.gpus() >= reservation.job().gpus() || nowMs + j.maxSeconds() * 1000 <= reservation.startMs();
+    boolean ok = h.freeCount - j.gpus() >= reservation.job().gpus() || nowMs + j.maxSeconds() * 1000 <= reservation.startMs();
+    return ok;
   }
 
   /** Aging: the oldest blocked job past the threshold reserves the host where it can start soonest. */
@@ -435,9 +602,8 @@ public final class PlacementEngine {
       indexAdd(h);
     }
     Tenant t = tenant(r.job().tenant());
-    share(t, nowMs);
     t.inUse -= r.job().gpus();
-    t.usage += r.job().gpus() * Math.max(0, nowMs - r.startMs()) / 1000.0;
+    t.usage += r.job().gpus() * Math.max(0, nowMs - r.startMs()) / 1000.0 / decayFactor(nowMs);
   }
 
   private static int indexOf(Host h, int device) {
@@ -577,8 +743,8 @@ public final class PlacementEngine {
   public Map<String, Map<Integer, Integer>> queueDepth() {
     Map<String, Map<Integer, Integer>> out = new TreeMap<>();
     for (Tenant t : tenants.values()) {
-      for (Map.Entry<Integer, ArrayDeque<JobRequest>> e : t.queues.entrySet()) {
-        out.computeIfAbsent(t.id, k -> new TreeMap<>()).put(e.getKey(), e.getValue().size());
+      for (Map.Entry<Integer, TenantQueue> e : t.queues.entrySet()) {
+        out.computeIfAbsent(t.id, k -> new TreeMap<>()).put(e.getKey(), e.getValue().size);
       }
     }
     return out;

@@ -39,13 +39,13 @@ public final class Database implements AutoCloseable {
   public static Database h2File(Path dataDir, int poolSize) {
     String file = dataDir.toAbsolutePath().resolve("anneal").toString();
     return new Database("jdbc:h2:file:" + file
-        + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH", null, poolSize);
+        + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;QUERY_CACHE_SIZE=256", null, poolSize);
   }
 
   /** In-memory H2, for tests. */
   public static Database h2Memory(String name, int poolSize) {
     return new Database("jdbc:h2:mem:" + name
-        + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;DB_CLOSE_DELAY=-1", null, poolSize);
+        + ";MODE=PostgreSQL;DATABASE_TO_LOWER=TRUE;DEFAULT_NULL_ORDERING=HIGH;DB_CLOSE_DELAY=-1;QUERY_CACHE_SIZE=256", null, poolSize);
   }
 
   /**

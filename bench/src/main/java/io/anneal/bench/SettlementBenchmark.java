@@ -1,0 +1,113 @@
+package io.anneal.bench;
+
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.ledger.Accounts;
+import io.anneal.billing.ledger.EscrowHold;
+import io.anneal.billing.ledger.Settlement;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.receipt.Receipt;
+import io.anneal.billing.receipt.ReceiptSigner;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.Database;
+import io.anneal.billing.sql.GroupCommitWriter;
+import java.nio.file.Files;
+import java.security.KeyPairGenerator;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * Receipts settled exactly once per second into the SQL ledger through the group-commit writer,
+ * with a share of duplicate deliveries mixed in.
+ *
+ * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg [receipts] [duplicateRate]}
+ */
+public final class SettlementBenchmark {
+  private SettlementBenchmark() {}
+
+  public static void main(String[] args) throws Exception {
+    String target = args.length > 0 ? args[0] : "h2";
+    int n = args.length > 1 ? Integer.parseInt(args[1]) : 50_000;
+    double dupRate = args.length > 2 ? Double.parseDouble(args[2]) : 0.1;
+    Database db;
+    if (target.equals("pg")) {
+      String url = System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
+      db = Database.open(url, "bench_" + Long.toHexString(System.nanoTime()), 4);
+    } else {
+      db = Database.h2File(Files.createTempDirectory("anneal-bench"), 4);
+    }
+    db.migrate("db/ledger", "flyway_ledger_history");
+    GroupCommitWriter w = new GroupCommitWriter(db, "bench-writer", 2000);
+    OracleSnapshot oracle = OracleSnapshot.healthy("0.5");
+    var key = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    w.submit(c -> {
+      SqlLedger.fundVault(c, "seed", 1_000_000_000_000L);
+      SqlLedger.updateBreaker(c, oracle, BmeParams.defaults());
+      for (int t = 0; t < 10; t++) {
+        SqlLedger.openTenantAccounts(c, "t" + t);
+        SqlLedger.depositAndMint(c, "t" + t, "d" + t, 1_000_000_000_000L, oracle, BmeParams.defaults());
+      }
+      return null;
+    }).get();
+    List<CompletableFuture<Void>> holds = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      EscrowHold h = new EscrowHold("j" + i, "t" + (i % 10), 1_000_000, 2_500_000, "H100", 1);
+      holds.add(w.submit(c -> {
+        SqlLedger.hold(c, h);
+        return null;
+      }));
+    }
+    for (var f : holds) f.get();
+    // the worker's side: receipts signed in Merkle batches of 1,000 (not part of the measurement)
+    ReceiptSigner signer = new ReceiptSigner(key.getPrivate());
+    List<SignedReceipt> signed = new ArrayList<>(n);
+    for (int b = 0; b < n; b += 1000) {
+      List<Receipt> batch = new ArrayList<>();
+      for (int i = b; i < Math.min(n, b + 1000); i++) {
+        batch.add(new Receipt("j" + i + "/1", "j" + i, "t" + (i % 10), "node-1", "H100", 1, true, 1_000_000_000L + i,
+            1_000_000_000L, 0, 1, 2, "SUCCEEDED", ""));
+      }
+      signed.addAll(signer.sign(batch));
+    }
+    List<SignedReceipt> deliveries = new ArrayList<>(signed);
+    Random rnd = new Random(1);
+    int dups = (int) Math.round(n * dupRate);
+    for (int i = 0; i < dups; i++) deliveries.add(signed.get(rnd.nextInt(n)));
+    Collections.shuffle(deliveries, rnd);
+    Map<String, Long> prices = Map.of("H100", 2_500_000L);
+
+    long commitsBefore = w.commits();
+    long t0 = System.nanoTime();
+    List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
+    for (SignedReceipt r : deliveries) all.add(w.submit(c -> SqlLedger.settle(c, r, prices)));
+    long firsts = 0;
+    long dupSeen = 0;
+    long charged = 0;
+    for (var f : all) {
+      Settlement s = f.get();
+      if (!s.settled()) throw new IllegalStateException("refused: " + s.refusal());
+      if (s.duplicate()) {
+        dupSeen++;
+      } else {
+        firsts++;
+        charged += s.chargeUact();
+      }
+    }
+    double secs = (System.nanoTime() - t0) / 1e9;
+    long provider = w.submit(c -> SqlLedger.balance(c, Accounts.provider("node-1"), "uact")).get();
+    if (firsts != n || provider != charged) {
+      throw new IllegalStateException("exactly-once violated: " + firsts + " first settlements of " + n + ", provider "
+          + provider + " vs charged " + charged);
+    }
+    System.out.printf("%s: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s: %.0f receipts settled/s"
+            + " (%.0f deliveries/s), %d transactions, %d duplicates answered as such, exactly once verified%n",
+        target, n, dups, dupRate * 100, secs, n / secs, deliveries.size() / secs, w.commits() - commitsBefore, dupSeen);
+    w.close();
+    db.dropSchema();
+    db.close();
+  }
+}
