@@ -25,9 +25,14 @@ public final class Backends {
    * @param simulated classes of simulated GPUs to expose (for {@code simulated}, or added beside)
    */
   public static GpuBackend open(String mode, int cpuDevices, List<String> simulated) {
+    return open(mode, cpuDevices, simulated, ModelStore.inMemory());
+  }
+
+  /** As above, with trained models kept in {@code models}. */
+  public static GpuBackend open(String mode, int cpuDevices, List<String> simulated, ModelStore models) {
     switch (mode) {
       case "cpu":
-        return new CpuBackend(cpuDevices);
+        return new CpuBackend(cpuDevices, models);
       case "simulated":
         if (simulated.isEmpty()) {
           throw new UnavailableException("--gpu-backend simulated needs --simulated-gpus N[:CLASS]");
@@ -50,7 +55,7 @@ public final class Backends {
         } else {
           LOG.info("no usable CUDA device (" + r.problem().orElse("none") + "); using the CPU reference backend");
         }
-        return new CpuBackend(cpuDevices);
+        return new CpuBackend(cpuDevices, models);
       }
       default:
         throw new UnavailableException("unknown --gpu-backend '" + mode + "' (auto, jcuda, cpu, simulated)");

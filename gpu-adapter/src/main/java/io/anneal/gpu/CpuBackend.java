@@ -20,7 +20,14 @@ public final class CpuBackend implements GpuBackend {
   private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
   private final List<GpuDevice> devices;
 
+  private final ModelStore models;
+
   public CpuBackend(int deviceCount) {
+    this(deviceCount, ModelStore.inMemory());
+  }
+
+  public CpuBackend(int deviceCount, ModelStore models) {
+    this.models = models;
     if (deviceCount < 1) throw new IllegalArgumentException("deviceCount must be >= 1");
     long memMiB = Math.max(256, Runtime.getRuntime().maxMemory() / (1024 * 1024) / deviceCount);
     List<GpuDevice> list = new ArrayList<>();
@@ -39,7 +46,7 @@ public final class CpuBackend implements GpuBackend {
 
   @Override
   public java.util.Set<String> kinds() {
-    return java.util.Set.of("sleep", "matmul");
+    return java.util.Set.of("sleep", "matmul", "train", "infer");
   }
 
   @Override
@@ -56,6 +63,8 @@ public final class CpuBackend implements GpuBackend {
     return switch (workload.kind()) {
       case "sleep" -> sleep(workload, control, deadline);
       case "matmul" -> matmul(workload, control, deadline);
+      case "train" -> MlpWorkloads.train(workload, control, deadline, models);
+      case "infer" -> MlpWorkloads.infer(workload, control, models);
       default -> throw new WorkloadException(WorkloadException.Reason.JOB_ERROR,
           "the cpu backend cannot run kind '" + workload.kind() + "'", 0);
     };
@@ -115,6 +124,10 @@ public final class CpuBackend implements GpuBackend {
     double gflops = 2.0 * n * n * (double) n / Math.max(cpu, 1);
     return new WorkloadResult(cpu, wall, 3L * n * n * Float.BYTES, Digests.sha256(c),
         Map.of("n", n, "gflops", Math.round(gflops * 100) / 100.0));
+  }
+
+  static long threadCpu() {
+    return THREADS.getCurrentThreadCpuTime();
   }
 
   @Override

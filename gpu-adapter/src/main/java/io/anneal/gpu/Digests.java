@@ -25,6 +25,11 @@ public final class Digests {
     return HexFormat.of().formatHex(md.digest());
   }
 
+  /** Hex SHA-256 of raw bytes. */
+  public static String sha256(byte[] bytes) {
+    return HexFormat.of().formatHex(sha256().digest(bytes));
+  }
+
   static MessageDigest sha256() {
     try {
       return MessageDigest.getInstance("SHA-256");

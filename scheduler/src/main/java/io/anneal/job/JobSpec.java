@@ -92,8 +92,56 @@ public record JobSpec(
         integer(params, "n", 256, 1, 16384, errors, "params.");
         integer(params, "seed", 1, Long.MIN_VALUE, Long.MAX_VALUE, errors, "params.");
       }
+      case "train" -> checkTrain(params, errors);
+      case "infer" -> {
+        Object id = params.get("modelId");
+        if (!(id instanceof String m) || !m.matches("[A-Za-z0-9_.-]{1,100}")) {
+          errors.add(new FieldError("params.modelId", "invalid", "params.modelId must name a trained model, e.g. m_j_..."));
+        }
+        Object in = params.get("inputs");
+        if (!(in instanceof List<?> rows) || rows.isEmpty() || rows.size() > 100_000 || !(rows.get(0) instanceof List)) {
+          errors.add(new FieldError("params.inputs", "invalid", "params.inputs must be 1..100000 rows of numbers"));
+        }
+      }
       default -> { }
     }
+  }
+
+  private static void checkTrain(Map<String, Object> params, List<FieldError> errors) {
+    Object layers = params.get("layers");
+    boolean layersOk = layers instanceof List<?> l && l.size() >= 2 && l.size() <= 10;
+    if (layersOk) {
+      for (Object v : (List<?>) layers) {
+        if (!(v instanceof Integer || v instanceof Long) || ((Number) v).longValue() < 1 || ((Number) v).longValue() > 4096) {
+          layersOk = false;
+        }
+      }
+    }
+    if (!layersOk) {
+      errors.add(new FieldError("params.layers", "invalid", "params.layers must list 2..10 layer sizes of 1..4096, e.g. [2,64,64,3]"));
+    }
+    Object dataset = params.getOrDefault("dataset", "spirals");
+    if (!Set.of("spirals", "blobs", "inline").contains(dataset)) {
+      errors.add(new FieldError("params.dataset", "invalid", "params.dataset must be spirals, blobs or inline"));
+    } else if ("inline".equals(dataset) && !(params.get("data") instanceof Map)) {
+      errors.add(new FieldError("params.data", "invalid", "dataset inline needs params.data {x: [[..]], y: [..]}"));
+    }
+    Object act = params.getOrDefault("activation", "relu");
+    if (!Set.of("relu", "tanh").contains(act)) {
+      errors.add(new FieldError("params.activation", "invalid", "params.activation must be relu or tanh"));
+    }
+    Object opt = params.getOrDefault("optimizer", "adam");
+    if (!Set.of("sgd", "adam").contains(opt)) {
+      errors.add(new FieldError("params.optimizer", "invalid", "params.optimizer must be sgd or adam"));
+    }
+    Object lr = params.get("learningRate");
+    if (lr != null && (!(lr instanceof Number n) || !(n.doubleValue() > 0) || n.doubleValue() > 10)) {
+      errors.add(new FieldError("params.learningRate", "out-of-range", "params.learningRate must be > 0 and <= 10"));
+    }
+    integer(params, "epochs", 100, 1, 100_000, errors, "params.");
+    integer(params, "batchSize", 32, 1, 65_536, errors, "params.");
+    integer(params, "samples", 100, 1, 100_000, errors, "params.");
+    integer(params, "seed", 1, Long.MIN_VALUE, Long.MAX_VALUE, errors, "params.");
   }
 
   private static long integer(Map<String, Object> m, String key, long dflt, long min, long max, List<FieldError> errors) {

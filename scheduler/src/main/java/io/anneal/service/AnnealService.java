@@ -73,7 +73,8 @@ public final class AnnealService {
       db.migrate("db/jobs", "flyway_jobs_history");
       LOG.info("store: " + db.describe());
       store = new JobStore(db);
-      backend = Backends.open(config.gpuBackend(), config.cpuDevices(), Backends.parseSimulated(config.simulatedGpus()));
+      backend = Backends.open(config.gpuBackend(), config.cpuDevices(), Backends.parseSimulated(config.simulatedGpus()),
+          new io.anneal.gpu.FileModelStore(config.dataDir().resolve("models")));
       LOG.info("GPU backend: " + backend.name() + " with " + backend.devices().size() + " device(s)");
     } catch (IOException | RuntimeException e) {
       closeResources();

@@ -134,7 +134,8 @@ public final class WorkerVerticle extends VerticleBase {
     int device = devices.get(0);
     int gpus = devices.size();
     long startedAt = System.currentTimeMillis();
-    Workload w = new Workload(jobId, job.getString("kind"), job.getJsonObject("params", new JsonObject()).getMap(),
+    Workload w = new Workload(jobId, job.getString("tenantId"), job.getString("kind"),
+        plain(job.getJsonObject("params", new JsonObject())),
         Duration.ofSeconds(job.getLong("maxSeconds")));
     store.running(jobId, startedAt);
     vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.RUNNING).put("nodeId", nodeId));
@@ -174,6 +175,12 @@ public final class WorkerVerticle extends VerticleBase {
         }
       });
     });
+  }
+
+  /** Params as plain maps and lists (the backend knows no Vert.x types). */
+  @SuppressWarnings("unchecked")
+  private static Map<String, Object> plain(JsonObject params) {
+    return io.vertx.core.json.Json.decodeValue(params.encode(), Map.class);
   }
 
   private void onRunEnd(JsonObject job, int gpus, long startedAt, long endedAt, WorkloadResult r, WorkloadException f,

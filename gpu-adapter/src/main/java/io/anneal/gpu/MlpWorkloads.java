@@ -1,0 +1,208 @@
+package io.anneal.gpu;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The {@code train} and {@code infer} workloads on the CPU reference math. */
+final class MlpWorkloads {
+  /** Upper bound of progress events per job: loss is streamed every ceil(steps / this) steps. */
+  static final int MAX_PROGRESS_EVENTS = 200;
+
+  private MlpWorkloads() {}
+
+  static WorkloadResult train(Workload w, RunControl control, long deadline, ModelStore models)
+      throws WorkloadException {
+    Map<String, Object> p = w.params();
+    int[] layers = intList(p.get("layers"), "layers");
+    if (layers.length < 2) throw jobError("layers needs at least an input and an output size, e.g. [2,64,3]");
+    String datasetName = str(p, "dataset", "spirals");
+    long seed = num(p, "seed", 1).longValue();
+    Datasets.Data data = switch (datasetName) {
+      case "spirals" -> Datasets.spirals(num(p, "samples", 100).intValue(), layers[layers.length - 1], seed);
+      case "blobs" -> Datasets.blobs(num(p, "samples", 100).intValue(), layers[layers.length - 1], seed);
+      case "inline" -> inline(p.get("data"), layers);
+      default -> throw jobError("dataset must be spirals, blobs or inline");
+    };
+    if (data.features() != layers[0]) {
+      throw jobError("the first layer has " + layers[0] + " inputs but the data has " + data.features() + " features");
+    }
+    Mlp.Activation act = switch (str(p, "activation", "relu")) {
+      case "relu" -> Mlp.Activation.RELU;
+      case "tanh" -> Mlp.Activation.TANH;
+      default -> throw jobError("activation must be relu or tanh");
+    };
+    String optName = str(p, "optimizer", "adam");
+    float lr = num(p, "learningRate", optName.equals("adam") ? 0.01 : 0.1).floatValue();
+    int epochs = num(p, "epochs", 100).intValue();
+    int batch = Math.min(num(p, "batchSize", 32).intValue(), data.rows());
+    if (epochs < 1 || batch < 1 || !(lr > 0)) throw jobError("epochs, batchSize and learningRate must be > 0");
+
+    long cpuStart = CpuBackend.threadCpu();
+    long wallStart = System.nanoTime();
+    Mlp net = new Mlp(layers, act, seed);
+    Mlp.Optimizer opt;
+    try {
+      opt = new Mlp.Optimizer(net, optName, lr);
+    } catch (IllegalArgumentException e) {
+      throw jobError(e.getMessage());
+    }
+    int rows = data.rows();
+    int f = data.features();
+    int[] order = new int[rows];
+    for (int i = 0; i < rows; i++) order[i] = i;
+    SeededData shuffle = new SeededData(seed ^ 0x5DEECE66DL);
+    int stepsPerEpoch = (rows + batch - 1) / batch;
+    long totalSteps = (long) stepsPerEpoch * epochs;
+    long every = Math.max(1, (totalSteps + MAX_PROGRESS_EVENTS - 1) / MAX_PROGRESS_EVENTS);
+    float[] bx = new float[batch * f];
+    int[] by = new int[batch];
+    double epochLoss = 0;
+    long step = 0;
+    for (int e = 0; e < epochs; e++) {
+      for (int i = rows - 1; i > 0; i--) {
+        int j = (int) Long.remainderUnsigned(shuffle.nextLong(), i + 1);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+      }
+      epochLoss = 0;
+      for (int s = 0; s < rows; s += batch) {
+        if (control.cancelled()) throw new WorkloadException(WorkloadException.Reason.CANCELLED, "cancelled", CpuBackend.threadCpu() - cpuStart);
+        if (System.nanoTime() - deadline > 0) {
+          throw new WorkloadException(WorkloadException.Reason.TIMEOUT, "exceeded maxSeconds", CpuBackend.threadCpu() - cpuStart);
+        }
+        int n = Math.min(batch, rows - s);
+        for (int r = 0; r < n; r++) {
+          System.arraycopy(data.x(), order[s + r] * f, bx, r * f, f);
+          by[r] = data.y()[order[s + r]];
+        }
+        float loss = net.step(n == batch ? bx : java.util.Arrays.copyOf(bx, n * f), n == batch ? by : java.util.Arrays.copyOf(by, n), n, opt);
+        if (!Float.isFinite(loss)) throw jobError("training diverged (loss " + loss + "); lower learningRate");
+        epochLoss += loss * n;
+        step++;
+        if (step % every == 0 || step == totalSteps) {
+          Map<String, Object> ev = new LinkedHashMap<>();
+          ev.put("step", step);
+          ev.put("epoch", e + 1);
+          ev.put("loss", Math.round(loss * 1e6) / 1e6);
+          control.progress(ev);
+        }
+      }
+      epochLoss /= rows;
+    }
+    double accuracy = net.accuracy(data.x(), data.y());
+    byte[] model = net.toBytes();
+    String modelId = "m_" + w.jobId();
+    models.put(w.owner(), modelId, model);
+    long cpu = CpuBackend.threadCpu() - cpuStart;
+    Map<String, Object> summary = new LinkedHashMap<>();
+    summary.put("modelId", modelId);
+    summary.put("finalLoss", Math.round(epochLoss * 1e6) / 1e6);
+    summary.put("accuracy", Math.round(accuracy * 1e4) / 1e4);
+    summary.put("steps", step);
+    summary.put("parameters", net.parameterCount());
+    // weights, gradients and two Adam moments, plus a batch of activations and their gradients
+    long activations = 0;
+    for (int size : layers) activations += (long) size * batch;
+    long peak = net.parameterCount() * Float.BYTES * (opt.adam ? 4 : 2) + activations * Float.BYTES * 2;
+    return new WorkloadResult(cpu, System.nanoTime() - wallStart, peak, Digests.sha256(model), summary);
+  }
+
+  static WorkloadResult infer(Workload w, RunControl control, ModelStore models) throws WorkloadException {
+    long cpuStart = CpuBackend.threadCpu();
+    long wallStart = System.nanoTime();
+    String modelId = str(w.params(), "modelId", null);
+    if (modelId == null) throw jobError("infer needs params.modelId");
+    byte[] bytes = models.get(w.owner(), modelId).orElseThrow(() -> jobError("no model " + modelId + " for this tenant"));
+    Mlp net = Mlp.fromBytes(bytes);
+    Object in = w.params().get("inputs");
+    if (!(in instanceof List<?> rowsList) || rowsList.isEmpty()) throw jobError("inputs must be a non-empty list of rows");
+    int f = net.inputs();
+    float[] x = new float[rowsList.size() * f];
+    for (int r = 0; r < rowsList.size(); r++) {
+      if (!(rowsList.get(r) instanceof List<?> row) || row.size() != f) {
+        throw jobError("input row " + r + " must have " + f + " numbers");
+      }
+      for (int c = 0; c < f; c++) {
+        if (!(row.get(c) instanceof Number num)) throw jobError("input row " + r + " has a non-number");
+        x[r * f + c] = num.floatValue();
+      }
+    }
+    int rows = rowsList.size();
+    float[] probs = net.predict(x, rows);
+    int[] classes = Mlp.argmax(probs, rows, net.classes());
+    List<List<Double>> outputs = new ArrayList<>();
+    List<Integer> cls = new ArrayList<>();
+    for (int r = 0; r < rows; r++) {
+      List<Double> o = new ArrayList<>();
+      for (int k = 0; k < net.classes(); k++) o.add(Math.round(probs[r * net.classes() + k] * 1e6) / 1e6);
+      outputs.add(o);
+      cls.add(classes[r]);
+    }
+    Map<String, Object> summary = new LinkedHashMap<>();
+    summary.put("modelId", modelId);
+    summary.put("outputs", outputs);
+    summary.put("classes", cls);
+    long activations = 0;
+    for (int size : net.sizes()) activations += (long) size * rows;
+    long peak = net.parameterCount() * Float.BYTES + activations * Float.BYTES;
+    return new WorkloadResult(CpuBackend.threadCpu() - cpuStart, System.nanoTime() - wallStart, peak,
+        Digests.sha256(probs), summary);
+  }
+
+  private static Datasets.Data inline(Object data, int[] layers) throws WorkloadException {
+    if (!(data instanceof Map<?, ?> m)) throw jobError("dataset inline needs params.data {x: [[..]], y: [..]}");
+    if (!(m.get("x") instanceof List<?> xs) || !(m.get("y") instanceof List<?> ys) || xs.size() != ys.size() || xs.isEmpty()) {
+      throw jobError("data.x and data.y must be non-empty lists of the same length");
+    }
+    int f = layers[0];
+    int k = layers[layers.length - 1];
+    float[] x = new float[xs.size() * f];
+    int[] y = new int[ys.size()];
+    for (int r = 0; r < xs.size(); r++) {
+      if (!(xs.get(r) instanceof List<?> row) || row.size() != f) throw jobError("data.x[" + r + "] must have " + f + " numbers");
+      for (int c = 0; c < f; c++) {
+        if (!(row.get(c) instanceof Number num)) throw jobError("data.x[" + r + "] has a non-number");
+        x[r * f + c] = num.floatValue();
+      }
+      if (!(ys.get(r) instanceof Number label) || label.intValue() < 0 || label.intValue() >= k
+          || label.doubleValue() != label.intValue()) {
+        throw jobError("data.y[" + r + "] must be a class index 0.." + (k - 1));
+      }
+      y[r] = label.intValue();
+    }
+    return new Datasets.Data(x, y, f, k);
+  }
+
+  private static int[] intList(Object v, String name) throws WorkloadException {
+    if (!(v instanceof List<?> l)) throw jobError(name + " must be a list of integers");
+    int[] out = new int[l.size()];
+    for (int i = 0; i < out.length; i++) {
+      if (!(l.get(i) instanceof Number n) || n.doubleValue() != n.intValue() || n.intValue() < 1 || n.intValue() > 4096) {
+        throw jobError(name + " must hold integers 1..4096");
+      }
+      out[i] = n.intValue();
+    }
+    return out;
+  }
+
+  private static String str(Map<String, Object> p, String key, String dflt) throws WorkloadException {
+    Object v = p.get(key);
+    if (v == null) return dflt;
+    if (!(v instanceof String s)) throw jobError(key + " must be a string");
+    return s;
+  }
+
+  private static Number num(Map<String, Object> p, String key, Number dflt) throws WorkloadException {
+    Object v = p.get(key);
+    if (v == null) return dflt;
+    if (!(v instanceof Number n)) throw jobError(key + " must be a number");
+    return n;
+  }
+
+  private static WorkloadException jobError(String message) {
+    return new WorkloadException(WorkloadException.Reason.JOB_ERROR, message, 0);
+  }
+}
