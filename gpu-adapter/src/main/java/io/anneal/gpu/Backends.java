@@ -44,14 +44,18 @@ public final class Backends {
           throw new UnavailableException("--gpu-backend jcuda: " + r.problem().orElse("no device")
               + "; use --gpu-backend auto or cpu on a machine without an NVIDIA GPU");
         }
-        throw new UnavailableException("--gpu-backend jcuda: " + r.deviceCount()
-            + " CUDA device(s) found, but the JCuda workload runner is not built yet (see issue: GPU adapter)");
+        return new JCudaBackend();
       }
       case "auto": {
         JCudaProbe.Result r = JCudaProbe.probe();
         if (r.usable()) {
-          LOG.warning("found " + r.deviceCount() + " CUDA device(s) but the JCuda runner is not built yet;"
-              + " using the CPU reference backend");
+          try {
+            GpuBackend gpu = new JCudaBackend();
+            LOG.info("using " + gpu.devices().size() + " CUDA device(s) through JCuda");
+            return gpu;
+          } catch (UnavailableException e) {
+            LOG.warning("CUDA device(s) found but not usable (" + e.getMessage() + "); using the CPU reference backend");
+          }
         } else {
           LOG.info("no usable CUDA device (" + r.problem().orElse("none") + "); using the CPU reference backend");
         }
