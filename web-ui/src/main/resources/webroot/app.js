@@ -6,6 +6,14 @@ const units = (n) => (n === null || n === undefined) ? '–' : (Number(n) / 1e6)
 let apiKey = sessionStorage.getItem('anneal.apiKey') || '';
 let ws = null;
 const jobs = new Map();
+// states only move forward in the table: a late REST answer must not undo a newer event
+const RANK = { QUEUED: 0, PREEMPTED: 0, PLACED: 1, RUNNING: 2, SUCCEEDED: 3, FAILED: 3, CANCELLED: 3, SETTLED: 4 };
+function merge(id, update) {
+  const cur = jobs.get(id) || { id };
+  const next = Object.assign({}, cur, update);
+  if (cur.state && update.state && RANK[update.state] < RANK[cur.state]) next.state = cur.state;
+  jobs.set(id, next);
+}
 
 async function getJson(path, auth) {
   const headers = auth && apiKey ? { Authorization: 'Bearer ' + apiKey } : {};
@@ -70,11 +78,12 @@ function renderJobs() {
   const rows = [...jobs.values()].sort((a, b) => (b.submittedAt || 0) - (a.submittedAt || 0)).slice(0, 200);
   $('jobs').querySelector('tbody').replaceChildren(...rows.map((j) => {
     const tr = document.createElement('tr');
-    const cells = [j.id, j.kind || '', j.state, j.gpus || '', fmt(j.escrowUact), fmt(j.chargeUact), j.receiptId ? 'signed' : ''];
+    const state = j.state + (j.progress && j.state === 'RUNNING' ? ` (loss ${j.progress.loss})` : '');
+    const cells = [j.id, j.kind || '', state, j.gpus || '', fmt(j.escrowUact), fmt(j.chargeUact), j.receiptId ? 'signed' : ''];
     cells.forEach((c, i) => {
       const td = document.createElement('td');
       td.textContent = c;
-      if (i === 2) td.className = 'state ' + c;
+      if (i === 2) td.className = 'state ' + j.state;
       if (i === 6 && j.receiptId) {
         const a = document.createElement('a');
         a.href = '#'; a.textContent = 'receipt';
@@ -89,7 +98,7 @@ function renderJobs() {
 
 async function loadJobs() {
   const list = await getJson('/api/v1/jobs', true);
-  list.jobs.forEach((j) => jobs.set(j.id, j));
+  list.jobs.forEach((j) => merge(j.id, j));
   renderJobs();
 }
 
@@ -104,16 +113,17 @@ function connectWs() {
       $('submit').hidden = false;
       $('jobs-hint').hidden = true;
     } else if (msg.type === 'job') {
-      const j = jobs.get(msg.jobId) || { id: msg.jobId, submittedAt: msg.at };
-      j.state = msg.state;
-      if (msg.chargeUact !== undefined) j.chargeUact = msg.chargeUact;
-      if (msg.receiptId) j.receiptId = msg.receiptId;
-      jobs.set(msg.jobId, j);
+      const update = { state: msg.state };
+      if (!jobs.has(msg.jobId)) update.submittedAt = msg.at;
+      if (msg.chargeUact !== undefined) update.chargeUact = msg.chargeUact;
+      if (msg.receiptId) update.receiptId = msg.receiptId;
+      if (msg.progress) update.progress = msg.progress;
+      merge(msg.jobId, update);
       renderJobs();
       if (msg.state === 'SETTLED') refreshMe();
     } else if (msg.type === 'accepted') {
       $('submit-msg').textContent = 'accepted ' + msg.jobId;
-      getJson('/api/v1/jobs/' + msg.jobId, true).then((j) => { jobs.set(j.id, Object.assign(jobs.get(j.id) || {}, j)); renderJobs(); });
+      getJson('/api/v1/jobs/' + msg.jobId, true).then((j) => { merge(j.id, j); renderJobs(); });
     } else if (msg.type === 'error') {
       $('submit-msg').textContent = msg.error.title + (msg.error.detail ? ': ' + msg.error.detail : '');
     }
@@ -135,7 +145,8 @@ $('submit').onsubmit = (ev) => {
   const kind = $('kind').value;
   const p = Number($('param').value);
   const job = { kind, gpus: Number($('gpus').value), maxSeconds: Number($('maxSeconds').value),
-    params: kind === 'sleep' ? { ms: p } : { n: p, seed: 1 } };
+    params: kind === 'sleep' ? { ms: p } : kind === 'matmul' ? { n: p, seed: 1 }
+      : { dataset: 'spirals', layers: [2, 64, 64, 3], epochs: p, seed: 1 } };
   ws.send(JSON.stringify({ type: 'submit', requestId: 'ui-' + Date.now(), job }));
 };
 

@@ -43,6 +43,8 @@ public final class SchedulerVerticle extends VerticleBase {
   private final Map<String, Long> enqueuedNanos = new HashMap<>();
   /** "node/index" of simulated devices, so the fleet view never shows them as real. */
   private final Set<String> simulated = new java.util.HashSet<>();
+  /** "node/index" → what the worker reported of the device (name, UUID, SMs, compute capability, driver). */
+  private final Map<String, JsonObject> inventory = new HashMap<>();
   private boolean passScheduled;
   private boolean stopping;
 
@@ -86,6 +88,7 @@ public final class SchedulerVerticle extends VerticleBase {
       devices.add(new Device(d.getString("host", nodeId), d.getInteger("index"), d.getString("gpuClass"),
           d.getLong("memoryMiB"), d.getBoolean("simulated", false)));
       if (d.getBoolean("simulated", false)) simulated.add(nodeId + "/" + d.getInteger("index"));
+      inventory.put(nodeId + "/" + d.getInteger("index"), d.copy());
     }
     Map<String, String> labels = new HashMap<>();
     body.getJsonObject("labels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
@@ -221,7 +224,11 @@ public final class SchedulerVerticle extends VerticleBase {
     JsonArray gpus = new JsonArray();
     for (Object[] d : engine.devices()) {
       String nodeId = (String) d[0];
+      JsonObject reported = inventory.getOrDefault(nodeId + "/" + d[1], new JsonObject());
       gpus.add(new JsonObject().put("nodeId", nodeId).put("index", d[1]).put("gpuClass", d[2]).put("memoryMiB", d[3])
+          .put("name", reported.getString("name")).put("uuid", reported.getString("uuid"))
+          .put("smCount", reported.getInteger("smCount")).put("computeCapability", reported.getString("computeCapability"))
+          .put("driverVersion", reported.getString("driverVersion"))
           .put("free", d[4]).put("jobId", jobOn.get(nodeId + "/" + d[1])).put("simulated", simulated.contains(nodeId + "/" + d[1])));
     }
     JsonObject byClass = new JsonObject();
