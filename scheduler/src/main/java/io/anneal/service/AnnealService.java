@@ -51,8 +51,16 @@ public final class AnnealService {
   private String nodeId;
   private volatile boolean stopped;
 
+  private final GpuBackend injectedBackend;
+
   public AnnealService(AnnealConfig config) {
+    this(config, null);
+  }
+
+  /** With a given backend instead of the one {@code --gpu-backend} names (tests, embedding). */
+  public AnnealService(AnnealConfig config, GpuBackend backend) {
     this.config = config;
+    this.injectedBackend = backend;
   }
 
   public AnnealConfig config() {
@@ -73,7 +81,7 @@ public final class AnnealService {
       db.migrate("db/jobs", "flyway_jobs_history");
       LOG.info("store: " + db.describe());
       store = new JobStore(db);
-      backend = Backends.open(config.gpuBackend(), config.cpuDevices(), Backends.parseSimulated(config.simulatedGpus()),
+      backend = injectedBackend != null ? injectedBackend : Backends.open(config.gpuBackend(), config.cpuDevices(), Backends.parseSimulated(config.simulatedGpus()),
           new io.anneal.gpu.FileModelStore(config.dataDir().resolve("models")));
       LOG.info("GPU backend: " + backend.name() + " with " + backend.devices().size() + " device(s)");
     } catch (IOException | RuntimeException e) {

@@ -45,6 +45,8 @@ public final class WorkerVerticle extends VerticleBase {
   private static final Logger LOG = Logger.getLogger(WorkerVerticle.class.getName());
   private static final long OUTBOX_RETRY_MS = 3000;
   private static final int SIMULATED_GPUS_PER_HOST = 8;
+  /** Infrastructure failures (device errors) are retried this often, then the job fails; job errors never are. */
+  static final int MAX_INFRASTRUCTURE_RETRIES = 3;
 
   /** A finished run waiting to be signed with the others of its flush. */
   private record Finished(JsonObject job, JobState outcome, String error, JsonObject result, Receipt receipt) {}
@@ -189,7 +191,8 @@ public final class WorkerVerticle extends VerticleBase {
     runs.remove(jobId);
     vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
         .put("devices", job.getJsonArray("devices")));
-    if (f != null && (state.shutdown || f.reason().infrastructure())) {
+    boolean retriesLeft = job.getInteger("attempt", 0) < MAX_INFRASTRUCTURE_RETRIES;
+    if (f != null && (state.shutdown || (f.reason().infrastructure() && retriesLeft))) {
       // not the job's fault: run it again elsewhere or after restart; the lost run is not billed
       requeue(job, state.shutdown ? "node shut down while running" : f.getMessage());
       return;
@@ -211,7 +214,8 @@ public final class WorkerVerticle extends VerticleBase {
       if (!digest.isEmpty()) result.put("digest", digest);
     } else {
       outcome = f.reason() == WorkloadException.Reason.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
-      error = f.reason().name() + ": " + f.getMessage();
+      error = f.reason().name() + ": " + f.getMessage()
+          + (f.reason().infrastructure() ? " (after " + MAX_INFRASTRUCTURE_RETRIES + " retries)" : "");
       deviceNanos = f.deviceNanosUsed();
       wallNanos = (endedAt - startedAt) * 1_000_000L;
     }

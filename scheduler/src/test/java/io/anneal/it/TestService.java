@@ -35,6 +35,10 @@ final class TestService implements AutoCloseable {
   }
 
   static TestService start(Path dataDir, String... extraArgs) throws Exception {
+    return start(dataDir, null, extraArgs);
+  }
+
+  static TestService start(Path dataDir, io.anneal.gpu.GpuBackend backend, String... extraArgs) throws Exception {
     List<String> args = new ArrayList<>(List.of("--http-port", "0", "--data-dir", dataDir.toString(),
         "--gpu-backend", "cpu"));
     args.addAll(List.of(extraArgs));
@@ -42,7 +46,7 @@ final class TestService implements AutoCloseable {
     env.put("ANNEAL_DEMO_TENANT", "demo:" + DEMO_KEY + ":100");
     env.put("ANNEAL_ADMIN_KEY", ADMIN_KEY);
     AnnealConfig cfg = ConfigLoader.load(args.toArray(String[]::new), env);
-    AnnealService s = new AnnealService(cfg);
+    AnnealService s = new AnnealService(cfg, backend);
     s.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
     TestService ts = new TestService(s, dataDir);
     ts.await(Duration.ofSeconds(20), () -> ts.get("/ready", null).statusCode() == 200);

@@ -1,0 +1,94 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.gpu.GpuBackend;
+import io.anneal.gpu.GpuDevice;
+import io.anneal.gpu.RunControl;
+import io.anneal.gpu.Workload;
+import io.anneal.gpu.WorkloadException;
+import io.anneal.gpu.WorkloadResult;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Backend faults become clear job outcomes through the whole service; the worker and device stay usable. */
+class FaultMappingTest {
+  @TempDir Path dir;
+
+  /** A backend whose behaviour the job picks: ms 1 = device failure, 2 = out of memory, 3 = job error. */
+  static final class FaultyBackend implements GpuBackend {
+    final AtomicInteger runs = new AtomicInteger();
+
+    @Override
+    public String name() {
+      return "cpu";
+    }
+
+    @Override
+    public Set<String> kinds() {
+      return Set.of("sleep");
+    }
+
+    @Override
+    public List<GpuDevice> devices() {
+      return List.of(new GpuDevice(0, "cpu", "fault injector", "FAKE-0", 1024, 1, "-", "-", false));
+    }
+
+    @Override
+    public WorkloadResult run(int device, Workload w, RunControl control) throws WorkloadException {
+      runs.incrementAndGet();
+      long ms = w.longParam("ms", 0);
+      if (ms == 1) throw new WorkloadException(WorkloadException.Reason.DEVICE_FAILURE, "launch failed (injected)", 5_000_000);
+      if (ms == 2) throw new WorkloadException(WorkloadException.Reason.OUT_OF_MEMORY, "out of memory (injected)", 1_000_000);
+      if (ms == 3) throw new WorkloadException(WorkloadException.Reason.JOB_ERROR, "bad input (injected)", 0);
+      return new WorkloadResult(7_000_000, 7_000_000, 0, "", Map.of());
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  private static String submit(TestService s, long ms) {
+    var r = s.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
+        .put("maxSeconds", 30).put("params", new JsonObject().put("ms", ms)).encode());
+    assertThat(r.statusCode()).isEqualTo(202);
+    return s.json(r).getString("id");
+  }
+
+  @Test
+  void faultsFailTheirJobAloneAreRetriedOnlyWhenNotTheJobsFaultAndAreStillBilledForWhatTheyUsed() throws Exception {
+    FaultyBackend backend = new FaultyBackend();
+    try (TestService s = TestService.start(dir, backend)) {
+      String oom = submit(s, 2);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(oom).getString("state")));
+      JsonObject j = s.job(oom);
+      assertThat(j.getString("outcome")).isEqualTo("FAILED");
+      assertThat(j.getString("error")).startsWith("OUT_OF_MEMORY");
+      assertThat(j.getInteger("attempt")).isEqualTo(1);
+
+      String bad = submit(s, 3);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(bad).getString("state")));
+      assertThat(s.job(bad).getString("error")).startsWith("JOB_ERROR").contains("bad input");
+
+      int before = backend.runs.get();
+      String flaky = submit(s, 1);
+      s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(flaky).getString("state")));
+      JsonObject f = s.job(flaky);
+      assertThat(f.getString("outcome")).isEqualTo("FAILED");
+      assertThat(f.getString("error")).startsWith("DEVICE_FAILURE").contains("after 3 retries");
+      assertThat(backend.runs.get() - before).as("first run + 3 retries").isEqualTo(4);
+
+      // the device still takes work, and a good job is billed for its metered time
+      String ok = submit(s, 50);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(ok).getString("state")));
+      assertThat(s.job(ok).getString("outcome")).isEqualTo("SUCCEEDED");
+    }
+  }
+}
