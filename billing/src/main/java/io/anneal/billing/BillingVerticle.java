@@ -35,7 +35,15 @@ public final class BillingVerticle extends VerticleBase {
   private final Counter badSignatures;
   private final Counter refused;
 
+  private final long epochSeconds;
+
   public BillingVerticle(GroupCommitWriter writer, Map<String, Long> classPrices, MeterRegistry registry) {
+    this(writer, classPrices, registry, 3600);
+  }
+
+  /** @param epochSeconds length of an accounting epoch; ended epochs are closed (totals, Merkle root) */
+  public BillingVerticle(GroupCommitWriter writer, Map<String, Long> classPrices, MeterRegistry registry, long epochSeconds) {
+    this.epochSeconds = epochSeconds;
     this.writer = writer;
     this.classPrices = Map.copyOf(classPrices);
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
@@ -47,6 +55,10 @@ public final class BillingVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
+    long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
+    vertx.setPeriodic(every, id -> writer.submit(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), epochSeconds))
+        .thenAccept(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
+            + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot()))));
     return Future.succeededFuture();
   }
 
@@ -76,7 +88,7 @@ public final class BillingVerticle extends VerticleBase {
               known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE);
         }), vertx.getOrCreateContext());
       }
-      return Future.fromCompletionStage(writer.submit(c -> SqlLedger.settle(c, sr, classPrices)), vertx.getOrCreateContext());
+      return Future.fromCompletionStage(writer.submit(c -> SqlLedger.settle(c, sr, classPrices, System.currentTimeMillis(), epochSeconds)), vertx.getOrCreateContext());
     }).onSuccess(s -> {
       if (s.settled()) {
         (s.duplicate() ? duplicates : settled).increment();

@@ -34,6 +34,7 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.ext.web.handler.StaticHandler;
 import java.math.BigDecimal;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -365,7 +366,14 @@ public final class ApiVerticle extends VerticleBase {
   private void receipt(RoutingContext rc) {
     String jobId = rc.pathParam("jobId");
     tenant(rc).compose(t -> ownJob(t, jobId))
-        .compose(j -> Future.fromCompletionStage(store.read(c -> SqlLedger.settlementsOfJob(c, jobId)), vertx.getOrCreateContext())
+        .compose(j -> Future.fromCompletionStage(store.read(c -> {
+              List<Map<String, Object>> rows = SqlLedger.settlementsOfJob(c, jobId);
+              if (!rows.isEmpty()) {
+                Map<String, Object> last = rows.get(rows.size() - 1);
+                SqlLedger.epochProof(c, (String) last.get("receiptId")).ifPresent(e -> last.put("epoch", e));
+              }
+              return rows;
+            }), vertx.getOrCreateContext())
             .map(rows -> {
               JsonObject out = new JsonObject().put("jobId", jobId).put("state", j.state().name());
               if (rows.isEmpty()) {
@@ -378,6 +386,9 @@ public final class ApiVerticle extends VerticleBase {
                       .put("signature", row.get("signature")).put("signatureAlgorithm", "Ed25519"))
                   .put("settlement", new JsonObject().put("txId", row.get("txId")).put("chargeUact", row.get("chargeUact"))
                       .put("refundUact", row.get("refundUact")).put("settledAt", row.get("settledAt")));
+              @SuppressWarnings("unchecked")
+              Map<String, Object> epoch = (Map<String, Object>) row.get("epoch");
+              if (epoch != null) out.put("epoch", new JsonObject(epoch));
               return out;
             }))
         .onSuccess(rc::json)

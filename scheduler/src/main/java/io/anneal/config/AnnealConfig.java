@@ -27,6 +27,7 @@ public record AnnealConfig(
     String oraclePriceAkt,
     long vaultSeedAkt,
     int drainSeconds,
+    long epochSeconds,
     String adminKey,
     String demoTenant) {
 
@@ -66,6 +67,7 @@ public record AnnealConfig(
     m.put("bme.oraclePriceAkt", oraclePriceAkt);
     m.put("bme.vaultSeedAkt", vaultSeedAkt);
     m.put("shutdown.drainSeconds", drainSeconds);
+    m.put("billing.epochSeconds", epochSeconds);
     m.put("ANNEAL_ADMIN_KEY", adminKey.isEmpty() ? "not set" : "set");
     m.put("ANNEAL_DEMO_TENANT", demoTenant.isEmpty() ? "not set" : "set (" + demoTenant.split(":", 2)[0] + ")");
     return m;

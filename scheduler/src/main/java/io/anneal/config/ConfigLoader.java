@@ -42,6 +42,7 @@ public final class ConfigLoader {
       new Key("bme.oraclePriceAkt", "ANNEAL_ORACLE_PRICE_AKT", "--oracle-price-akt"),
       new Key("bme.vaultSeedAkt", "ANNEAL_VAULT_SEED_AKT", null),
       new Key("shutdown.drainSeconds", "ANNEAL_DRAIN_SECONDS", "--drain-seconds"),
+      new Key("billing.epochSeconds", "ANNEAL_EPOCH_SECONDS", "--epoch-seconds"),
       new Key("config", "ANNEAL_CONFIG", "--config"));
 
   /** A configuration error meant for the operator. */
@@ -140,6 +141,7 @@ public final class ConfigLoader {
         values.getOrDefault("bme.oraclePriceAkt", "0.4823"),
         range("bme.vaultSeedAkt", values.getOrDefault("bme.vaultSeedAkt", "300000"), 0, 1_000_000_000L),
         (int) range("shutdown.drainSeconds", values.getOrDefault("shutdown.drainSeconds", "10"), 0, 3600),
+        range("billing.epochSeconds", values.getOrDefault("billing.epochSeconds", "3600"), 1, 31L * 86400),
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
         demo);
   }

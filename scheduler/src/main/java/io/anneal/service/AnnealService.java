@@ -103,7 +103,7 @@ public final class AnnealService {
     return seeded.compose(v -> {
       Future<String> f = Future.succeededFuture();
       if (config.hasRole("billing")) {
-        f = f.compose(x -> vertx.deployVerticle(new BillingVerticle(writer, config.pricesUactPerGpuHour(), prometheus)));
+        f = f.compose(x -> vertx.deployVerticle(new BillingVerticle(writer, config.pricesUactPerGpuHour(), prometheus, config.epochSeconds())));
       }
       if (config.hasRole("scheduler")) {
         scheduler = new SchedulerVerticle(store, metrics);

@@ -20,6 +20,13 @@ class RestartTest {
     return s.json(r).getString("id");
   }
 
+  /** The signed receipt and its settlement (the epoch part may close in between, which is fine). */
+  private static String receiptAndSettlement(TestService s, String jobId) {
+    JsonObject r = s.json(s.get("/api/v1/receipts/" + jobId, TestService.DEMO_KEY));
+    assertThat(r.getBoolean("settled")).isTrue();
+    return r.getJsonObject("receipt").encode() + r.getJsonObject("settlement").encode();
+  }
+
   @Test
   void jobsBalancesAndReceiptsSurviveAndQueuedJobsRunAfterRestart() throws Exception {
     String done;
@@ -35,12 +42,12 @@ class RestartTest {
       waiting = submit(s, 10);
       assertThat(s.job(waiting).getString("state")).isEqualTo("QUEUED");
       balance = s.balanceUact();
-      receiptBefore = s.get("/api/v1/receipts/" + done, TestService.DEMO_KEY).body();
+      receiptBefore = receiptAndSettlement(s, done);
     }
     try (TestService s = TestService.start(dir, "--cpu-devices", "1")) {
       // what was settled is still there, unchanged
       assertThat(s.job(done).getString("state")).isEqualTo("SETTLED");
-      assertThat(s.get("/api/v1/receipts/" + done, TestService.DEMO_KEY).body()).isEqualTo(receiptBefore);
+      assertThat(receiptAndSettlement(s, done)).isEqualTo(receiptBefore);
       // the running job was re-queued at shutdown; it and the queued one run again
       s.await(Duration.ofSeconds(20), () -> "RUNNING".equals(s.job(longRunning).getString("state")));
       assertThat(s.balanceUact()).isEqualTo(balance);

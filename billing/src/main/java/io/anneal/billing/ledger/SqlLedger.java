@@ -218,6 +218,12 @@ public final class SqlLedger {
    * caller's transaction. A receipt id seen before returns the first settlement, marked duplicate.
    */
   public static Settlement settle(Connection c, SignedReceipt sr, Map<String, Long> classPrices) throws SQLException {
+    return settle(c, sr, classPrices, System.currentTimeMillis(), 3600);
+  }
+
+  /** As above, filing the settlement in the accounting epoch of {@code nowMs} ({@code epochSeconds} long). */
+  public static Settlement settle(Connection c, SignedReceipt sr, Map<String, Long> classPrices, long nowMs,
+      long epochSeconds) throws SQLException {
     var r = sr.receipt();
     Optional<Settlement> prior = settlementOf(c, r.receiptId());
     if (prior.isPresent()) return prior.get();
@@ -238,7 +244,7 @@ public final class SqlLedger {
     long txId = post(c, "settle", r.receiptId(), postings).orElseThrow();
     try (PreparedStatement ps = c.prepareStatement(
         "INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id, charge_uact, refund_uact,"
-            + " receipt_body, batch_root, proof, signature) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+            + " receipt_body, batch_root, proof, signature, epoch, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
       ps.setString(1, r.receiptId());
       ps.setString(2, r.jobId());
       ps.setString(3, r.tenantId());
@@ -250,6 +256,8 @@ public final class SqlLedger {
       ps.setString(9, HEX.formatHex(sr.batchRoot()));
       ps.setString(10, encodeProof(sr.proof()));
       ps.setString(11, Base64.getEncoder().encodeToString(sr.signature()));
+      ps.setLong(12, Math.floorDiv(nowMs, epochSeconds * 1000));
+      ps.setString(13, HEX.formatHex(sr.leafHash()));
       ps.executeUpdate();
     }
     setEscrowState(c, r.jobId(), "SETTLED");
@@ -292,6 +300,140 @@ public final class SqlLedger {
       }
     }
     return out;
+  }
+
+  // ---------------------------------------------------------------- epochs
+
+  /** A closed accounting epoch. {@code burnMintRatio} is null while no AKT was paid out (bme-spec 16.1). */
+  public record EpochClose(long epoch, long epochSeconds, long startsAtMs, long endsAtMs, long receipts, long chargedUact,
+      long actMintedUact, long aktInUakt, long aktOutUakt, String burnMintRatio, String merkleRoot) {}
+
+  /**
+   * Closes every epoch that has ended (before {@code nowMs}), has settlements, and is not closed yet:
+   * totals, the burned-vs-minted ratio, and the Merkle root over its settlements in receipt-id order.
+   */
+  public static List<EpochClose> closeEpochs(Connection c, long nowMs, long epochSeconds) throws SQLException {
+    long current = Math.floorDiv(nowMs, epochSeconds * 1000);
+    List<Long> open = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT s.epoch FROM settlement s WHERE s.epoch < ?"
+        + " AND s.epoch IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch_close e WHERE e.epoch = s.epoch) ORDER BY s.epoch")) {
+      ps.setLong(1, current);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) open.add(rs.getLong(1));
+      }
+    }
+    List<EpochClose> closed = new ArrayList<>();
+    for (long epoch : open) {
+      List<byte[]> leaves = new ArrayList<>();
+      long charged = 0;
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT leaf_hash, charge_uact FROM settlement WHERE epoch = ? ORDER BY receipt_id")) {
+        ps.setLong(1, epoch);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            leaves.add(HEX.parseHex(rs.getString(1)));
+            charged += rs.getLong(2);
+          }
+        }
+      }
+      long start = epoch * epochSeconds * 1000;
+      long end = start + epochSeconds * 1000;
+      long[] mint = flows(c, start, end);
+      String ratio = mint[2] == 0 ? null
+          : io.anneal.billing.bme.Dec.fromInt(mint[1]).quo(io.anneal.billing.bme.Dec.fromInt(mint[2])).toString();
+      EpochClose e = new EpochClose(epoch, epochSeconds, start, end, leaves.size(), charged, mint[0], mint[1], mint[2], ratio,
+          HEX.formatHex(MerkleTree.ofLeafHashes(leaves).root()));
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO epoch_close (epoch, epoch_seconds, starts_at_ms, ends_at_ms,"
+          + " receipts, charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, closed_at_ms)"
+          + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+        ps.setLong(1, e.epoch());
+        ps.setLong(2, e.epochSeconds());
+        ps.setLong(3, e.startsAtMs());
+        ps.setLong(4, e.endsAtMs());
+        ps.setLong(5, e.receipts());
+        ps.setLong(6, e.chargedUact());
+        ps.setLong(7, e.actMintedUact());
+        ps.setLong(8, e.aktInUakt());
+        ps.setLong(9, e.aktOutUakt());
+        ps.setString(10, e.burnMintRatio());
+        ps.setString(11, e.merkleRoot());
+        ps.setLong(12, nowMs);
+        ps.executeUpdate();
+      }
+      closed.add(e);
+    }
+    return closed;
+  }
+
+  /** {ACT minted, AKT taken in by mints, AKT paid out by redemptions} recorded in [start, end). */
+  private static long[] flows(Connection c, long startMs, long endMs) throws SQLException {
+    long[] out = new long[3];
+    try (PreparedStatement ps = c.prepareStatement("SELECT p.account, p.denom, SUM(p.amount) FROM posting p"
+        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'bme.mint' AND t.created_at >= ? AND t.created_at < ?"
+        + " AND p.account IN (?, ?) GROUP BY p.account, p.denom")) {
+      ps.setTimestamp(1, new java.sql.Timestamp(startMs));
+      ps.setTimestamp(2, new java.sql.Timestamp(endMs));
+      ps.setString(3, Accounts.ACT_ISSUANCE);
+      ps.setString(4, Accounts.VAULT);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          if (rs.getString(1).equals(Accounts.ACT_ISSUANCE)) out[0] = -rs.getLong(3);
+          if (rs.getString(1).equals(Accounts.VAULT)) out[1] = rs.getLong(3);
+        }
+      }
+    }
+    return out; // redemptions are not offered yet: AKT out stays 0 and the ratio undefined
+  }
+
+  /** The closed epoch of a settlement and the receipt's inclusion proof in it, or empty while open. */
+  public static Optional<Map<String, Object>> epochProof(Connection c, String receiptId) throws SQLException {
+    long epoch;
+    String leaf;
+    try (PreparedStatement ps = c.prepareStatement("SELECT epoch, leaf_hash FROM settlement WHERE receipt_id = ?")) {
+      ps.setString(1, receiptId);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next() || rs.getObject(1) == null) return Optional.empty();
+        epoch = rs.getLong(1);
+        leaf = rs.getString(2);
+      }
+    }
+    Map<String, Object> out = new LinkedHashMap<>();
+    out.put("epoch", epoch);
+    out.put("leafHash", leaf);
+    try (PreparedStatement ps = c.prepareStatement("SELECT starts_at_ms, ends_at_ms, receipts, charged_uact, act_minted_uact,"
+        + " akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root FROM epoch_close WHERE epoch = ?")) {
+      ps.setLong(1, epoch);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) {
+          out.put("closed", false);
+          return Optional.of(out);
+        }
+        out.put("closed", true);
+        out.put("startsAtMs", rs.getLong(1));
+        out.put("endsAtMs", rs.getLong(2));
+        out.put("receipts", rs.getLong(3));
+        out.put("chargedUact", rs.getLong(4));
+        out.put("actMintedUact", rs.getLong(5));
+        out.put("aktInUakt", rs.getLong(6));
+        out.put("aktOutUakt", rs.getLong(7));
+        out.put("burnMintRatio", rs.getString(8));
+        out.put("merkleRoot", rs.getString(9));
+      }
+    }
+    List<byte[]> leaves = new ArrayList<>();
+    int index = -1;
+    try (PreparedStatement ps = c.prepareStatement("SELECT receipt_id, leaf_hash FROM settlement WHERE epoch = ? ORDER BY receipt_id")) {
+      ps.setLong(1, epoch);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          if (rs.getString(1).equals(receiptId)) index = leaves.size();
+          leaves.add(HEX.parseHex(rs.getString(2)));
+        }
+      }
+    }
+    out.put("index", index);
+    out.put("proof", encodeProof(MerkleTree.ofLeafHashes(leaves).proof(index)));
+    return Optional.of(out);
   }
 
   public static List<Posting> postingsOf(Connection c, long txId) throws SQLException {
