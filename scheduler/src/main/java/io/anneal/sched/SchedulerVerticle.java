@@ -170,7 +170,7 @@ public final class SchedulerVerticle extends VerticleBase {
       dispatch(jobs.get(a.jobId()), a);
     }
     if (placed.size() == MAX_PER_PASS) schedulePass();
-    updateMetrics();
+    // metrics walk every host: they are refreshed by the 1 s timer (publishShape), not per pass
   }
 
   private void dispatch(JsonObject job, Assignment a) {
