@@ -36,6 +36,8 @@ public final class BillingVerticle extends VerticleBase {
   private final Counter refused;
 
   private final long epochSeconds;
+  /** Receipts that reach the writer together settle together, set-based. */
+  private final GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settleKind;
 
   public BillingVerticle(GroupCommitWriter writer, Map<String, Long> classPrices, MeterRegistry registry) {
     this(writer, classPrices, registry, 3600);
@@ -45,6 +47,8 @@ public final class BillingVerticle extends VerticleBase {
   public BillingVerticle(GroupCommitWriter writer, Map<String, Long> classPrices, MeterRegistry registry, long epochSeconds) {
     this.epochSeconds = epochSeconds;
     this.writer = writer;
+    Map<String, Long> prices = Map.copyOf(classPrices);
+    this.settleKind = (c, receipts) -> SqlLedger.settleAll(c, receipts, prices, System.currentTimeMillis(), epochSeconds);
     this.classPrices = Map.copyOf(classPrices);
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
@@ -88,7 +92,7 @@ public final class BillingVerticle extends VerticleBase {
               known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE);
         }), vertx.getOrCreateContext());
       }
-      return Future.fromCompletionStage(writer.submit(c -> SqlLedger.settle(c, sr, classPrices, System.currentTimeMillis(), epochSeconds)), vertx.getOrCreateContext());
+      return Future.fromCompletionStage(writer.submit(settleKind, sr), vertx.getOrCreateContext());
     }).onSuccess(s -> {
       if (s.settled()) {
         (s.duplicate() ? duplicates : settled).increment();

@@ -224,44 +224,192 @@ public final class SqlLedger {
   /** As above, filing the settlement in the accounting epoch of {@code nowMs} ({@code epochSeconds} long). */
   public static Settlement settle(Connection c, SignedReceipt sr, Map<String, Long> classPrices, long nowMs,
       long epochSeconds) throws SQLException {
-    var r = sr.receipt();
-    Optional<Settlement> prior = settlementOf(c, r.receiptId());
-    if (prior.isPresent()) return prior.get();
-    Optional<EscrowHold> hold = openEscrow(c, r.jobId());
-    if (hold.isEmpty()) return Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
-    EscrowHold h = hold.get();
-    if (!h.tenantId().equals(r.tenantId())) {
-      return Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
+    return settleAll(c, List.of(sr), classPrices, nowMs, epochSeconds).get(0);
+  }
+
+  /**
+   * Settles many verified receipts in the caller's transaction with set-based SQL: one read for
+   * earlier settlements, one for open escrows, multi-row inserts, balance changes summed per
+   * account. Exactly-once per receipt id holds within the batch too: a receipt delivered twice in
+   * one batch settles once and the second delivery answers as a duplicate.
+   */
+  public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, Map<String, Long> classPrices,
+      long nowMs, long epochSeconds) throws SQLException {
+    int n = receipts.size();
+    Settlement[] out = new Settlement[n];
+    List<String> ids = new ArrayList<>();
+    List<String> jobIds = new ArrayList<>();
+    for (SignedReceipt sr : receipts) {
+      ids.add(sr.receipt().receiptId());
+      jobIds.add(sr.receipt().jobId());
     }
-    // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
-    long price = Math.min(h.priceUactPerGpuHour(), classPrices.getOrDefault(r.gpuClass(), h.priceUactPerGpuHour()));
-    long charge = Math.min(chargeUact(r.deviceNanos(), price), h.amountUact());
-    long refund = h.amountUact() - charge;
-    List<Posting> postings = new ArrayList<>(3);
-    if (h.amountUact() > 0) postings.add(new Posting(Accounts.escrow(h.tenantId()), "uact", -h.amountUact()));
-    if (charge > 0) postings.add(new Posting(Accounts.provider(r.nodeId()), "uact", charge));
-    if (refund > 0) postings.add(new Posting(Accounts.tenant(h.tenantId()), "uact", refund));
-    long txId = post(c, "settle", r.receiptId(), postings).orElseThrow();
-    try (PreparedStatement ps = c.prepareStatement(
-        "INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id, charge_uact, refund_uact,"
-            + " receipt_body, batch_root, proof, signature, epoch, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
-      ps.setString(1, r.receiptId());
-      ps.setString(2, r.jobId());
-      ps.setString(3, r.tenantId());
-      ps.setString(4, r.nodeId());
-      ps.setLong(5, txId);
-      ps.setLong(6, charge);
-      ps.setLong(7, refund);
-      ps.setString(8, new String(r.canonicalBytes(), java.nio.charset.StandardCharsets.UTF_8));
-      ps.setString(9, HEX.formatHex(sr.batchRoot()));
-      ps.setString(10, encodeProof(sr.proof()));
-      ps.setString(11, Base64.getEncoder().encodeToString(sr.signature()));
-      ps.setLong(12, Math.floorDiv(nowMs, epochSeconds * 1000));
-      ps.setString(13, HEX.formatHex(sr.leafHash()));
-      ps.executeUpdate();
+    Map<String, Settlement> prior = settlementsByIds(c, ids);
+    Map<String, EscrowHold> holds = openEscrows(c, jobIds);
+    Map<String, Integer> firstFresh = new HashMap<>();
+    List<Integer> fresh = new ArrayList<>();
+    List<long[]> amounts = new ArrayList<>(); // {charge, refund, held}
+    for (int i = 0; i < n; i++) {
+      var r = receipts.get(i).receipt();
+      Settlement p = prior.get(r.receiptId());
+      if (p != null) {
+        out[i] = p;
+        continue;
+      }
+      if (firstFresh.containsKey(r.receiptId())) continue; // filled in below as a duplicate of the first
+      EscrowHold h = holds.remove(r.jobId()); // one settlement consumes a job's escrow
+      if (h == null || !h.tenantId().equals(r.tenantId())) {
+        out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
+        continue;
+      }
+      // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
+      long price = Math.min(h.priceUactPerGpuHour(), classPrices.getOrDefault(r.gpuClass(), h.priceUactPerGpuHour()));
+      long charge = Math.min(chargeUact(r.deviceNanos(), price), h.amountUact());
+      firstFresh.put(r.receiptId(), i);
+      fresh.add(i);
+      amounts.add(new long[] {charge, h.amountUact() - charge, h.amountUact()});
     }
-    setEscrowState(c, r.jobId(), "SETTLED");
-    return new Settlement(r.receiptId(), r.jobId(), charge, refund, txId, false, null);
+    if (!fresh.isEmpty()) {
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', ?)")) {
+        for (int i : fresh) {
+          ps.setString(1, receipts.get(i).receipt().receiptId());
+          ps.addBatch();
+        }
+        ps.executeBatch();
+      }
+      Map<String, Long> txIds = txIdsByRefs(c, fresh.stream().map(i -> receipts.get(i).receipt().receiptId()).toList());
+      Map<String, long[]> deltas = new LinkedHashMap<>();
+      try (PreparedStatement ps = c.prepareStatement("INSERT INTO posting (tx_id, account, denom, amount) VALUES (?, ?, ?, ?)")) {
+        for (int f = 0; f < fresh.size(); f++) {
+          var r = receipts.get(fresh.get(f)).receipt();
+          long tx = txIds.get(r.receiptId());
+          long[] a = amounts.get(f);
+          addPosting(ps, deltas, tx, Accounts.escrow(r.tenantId()), -a[2]);
+          addPosting(ps, deltas, tx, Accounts.provider(r.nodeId()), a[0]);
+          addPosting(ps, deltas, tx, Accounts.tenant(r.tenantId()), a[1]);
+        }
+        ps.executeBatch();
+      }
+      applyDeltas(c, deltas);
+      long epoch = Math.floorDiv(nowMs, epochSeconds * 1000);
+      try (PreparedStatement ins = c.prepareStatement(
+              "INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id, charge_uact, refund_uact,"
+                  + " receipt_body, batch_root, proof, signature, epoch, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+          PreparedStatement esc = c.prepareStatement("UPDATE escrow SET state = 'SETTLED' WHERE job_id = ?")) {
+        for (int f = 0; f < fresh.size(); f++) {
+          SignedReceipt sr = receipts.get(fresh.get(f));
+          var r = sr.receipt();
+          long tx = txIds.get(r.receiptId());
+          long[] a = amounts.get(f);
+          ins.setString(1, r.receiptId());
+          ins.setString(2, r.jobId());
+          ins.setString(3, r.tenantId());
+          ins.setString(4, r.nodeId());
+          ins.setLong(5, tx);
+          ins.setLong(6, a[0]);
+          ins.setLong(7, a[1]);
+          ins.setString(8, new String(r.canonicalBytes(), java.nio.charset.StandardCharsets.UTF_8));
+          ins.setString(9, HEX.formatHex(sr.batchRoot()));
+          ins.setString(10, encodeProof(sr.proof()));
+          ins.setString(11, Base64.getEncoder().encodeToString(sr.signature()));
+          ins.setLong(12, epoch);
+          ins.setString(13, HEX.formatHex(sr.leafHash()));
+          ins.addBatch();
+          esc.setString(1, r.jobId());
+          esc.addBatch();
+          out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null);
+        }
+        ins.executeBatch();
+        esc.executeBatch();
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      if (out[i] != null) continue;
+      Settlement first = out[firstFresh.get(receipts.get(i).receipt().receiptId())];
+      out[i] = first.settled()
+          ? new Settlement(first.receiptId(), first.jobId(), first.chargeUact(), first.refundUact(), first.txId(), true, null)
+          : first;
+    }
+    return List.of(out);
+  }
+
+  private static void addPosting(PreparedStatement ps, Map<String, long[]> deltas, long tx, String account, long amount)
+      throws SQLException {
+    if (amount == 0) return;
+    ps.setLong(1, tx);
+    ps.setString(2, account);
+    ps.setString(3, "uact");
+    ps.setLong(4, amount);
+    ps.addBatch();
+    deltas.computeIfAbsent(account, k -> new long[1])[0] += amount;
+  }
+
+  /** Applies summed uact changes per account: one batched UPDATE, then INSERTs for accounts new to the ledger. */
+  private static void applyDeltas(Connection c, Map<String, long[]> deltas) throws SQLException {
+    List<String> accounts = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("UPDATE balance SET amount = amount + ? WHERE account = ? AND denom = 'uact'")) {
+      for (Map.Entry<String, long[]> e : deltas.entrySet()) {
+        if (e.getValue()[0] == 0) continue;
+        ps.setLong(1, e.getValue()[0]);
+        ps.setString(2, e.getKey());
+        ps.addBatch();
+        accounts.add(e.getKey());
+      }
+      int[] counts = ps.executeBatch();
+      try (PreparedStatement ins = c.prepareStatement("INSERT INTO balance (account, denom, amount) VALUES (?, 'uact', ?)")) {
+        boolean any = false;
+        for (int i = 0; i < counts.length; i++) {
+          if (counts[i] == 0) {
+            ins.setString(1, accounts.get(i));
+            ins.setLong(2, deltas.get(accounts.get(i))[0]);
+            ins.addBatch();
+            any = true;
+          }
+        }
+        if (any) ins.executeBatch();
+      }
+    }
+  }
+
+  /** Runs {@code sql} with an IN list of up to 500 values at a time; {@code %s} stands for the placeholders. */
+  private interface RowReader {
+    void read(ResultSet rs) throws SQLException;
+  }
+
+  private static void selectIn(Connection c, String sql, List<String> values, RowReader reader) throws SQLException {
+    List<String> distinct = new ArrayList<>(new java.util.LinkedHashSet<>(values));
+    for (int from = 0; from < distinct.size(); from += 500) {
+      List<String> chunk = distinct.subList(from, Math.min(distinct.size(), from + 500));
+      String marks = String.join(", ", java.util.Collections.nCopies(chunk.size(), "?"));
+      try (PreparedStatement ps = c.prepareStatement(String.format(sql, marks))) {
+        for (int i = 0; i < chunk.size(); i++) ps.setString(i + 1, chunk.get(i));
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) reader.read(rs);
+        }
+      }
+    }
+  }
+
+  private static Map<String, Settlement> settlementsByIds(Connection c, List<String> ids) throws SQLException {
+    Map<String, Settlement> out = new HashMap<>();
+    selectIn(c, "SELECT receipt_id, job_id, charge_uact, refund_uact, tx_id FROM settlement WHERE receipt_id IN (%s)", ids,
+        rs -> out.put(rs.getString(1), new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
+            rs.getLong(5), true, null)));
+    return out;
+  }
+
+  private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds) throws SQLException {
+    Map<String, EscrowHold> out = new HashMap<>();
+    selectIn(c, "SELECT job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus FROM escrow"
+        + " WHERE state = 'OPEN' AND job_id IN (%s)", jobIds,
+        rs -> out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
+            rs.getString(5), rs.getInt(6))));
+    return out;
+  }
+
+  private static Map<String, Long> txIdsByRefs(Connection c, List<String> refs) throws SQLException {
+    Map<String, Long> out = new HashMap<>();
+    selectIn(c, "SELECT ref, id FROM ledger_tx WHERE ref IN (%s)", refs, rs -> out.put(rs.getString(1), rs.getLong(2)));
+    return out;
   }
 
   public static Optional<Settlement> settlementOf(Connection c, String receiptId) throws SQLException {

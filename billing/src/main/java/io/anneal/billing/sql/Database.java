@@ -28,6 +28,8 @@ public final class Database implements AutoCloseable {
     cfg.setMinimumIdle(1);
     cfg.setPoolName("anneal-db");
     cfg.setAutoCommit(true);
+    // pgjdbc turns batched INSERTs into multi-row statements: the set-based write path relies on it
+    if (postgres) cfg.addDataSourceProperty("reWriteBatchedInserts", "true");
     if (schema != null) {
       cfg.setSchema(schema);
       if (postgres) cfg.setConnectionInitSql("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"");

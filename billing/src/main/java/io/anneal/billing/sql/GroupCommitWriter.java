@@ -26,11 +26,17 @@ public final class GroupCommitWriter implements AutoCloseable {
     T apply(Connection c) throws SQLException;
   }
 
-  private record Pending<T>(Op<T> op, CompletableFuture<T> future) {
-    void run(Connection c) throws SQLException {
-      complete(op.apply(c));
-    }
+  /**
+   * A kind of operation that is cheaper done for many inputs at once (set-based SQL): consecutive
+   * submissions of the same kind in a batch are handed over together, in order, and must get one
+   * output each, in the same order.
+   */
+  @FunctionalInterface
+  public interface BatchKind<I, O> {
+    List<O> applyAll(Connection c, List<I> inputs) throws SQLException;
+  }
 
+  private record Pending<T>(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input) {
     @SuppressWarnings("unchecked")
     void complete(Object value) {
       future.complete((T) value);
@@ -38,7 +44,7 @@ public final class GroupCommitWriter implements AutoCloseable {
   }
 
   private static final Logger LOG = Logger.getLogger(GroupCommitWriter.class.getName());
-  private static final Pending<Object> POISON = new Pending<>(c -> null, new CompletableFuture<>());
+  private static final Pending<Object> POISON = new Pending<>(c -> null, new CompletableFuture<>(), null, null);
 
   private final Database db;
   private final int maxBatch;
@@ -62,7 +68,19 @@ public final class GroupCommitWriter implements AutoCloseable {
       f.completeExceptionally(new IllegalStateException("store is closed"));
       return f;
     }
-    queue.add(new Pending<>(op, f));
+    queue.add(new Pending<>(op, f, null, null));
+    return f;
+  }
+
+  /** Submits one input of a batchable kind; completes after the commit with its output. */
+  @SuppressWarnings("unchecked")
+  public <I, O> CompletableFuture<O> submit(BatchKind<I, O> kind, I input) {
+    CompletableFuture<O> f = new CompletableFuture<>();
+    if (closed) {
+      f.completeExceptionally(new IllegalStateException("store is closed"));
+      return f;
+    }
+    queue.add(new Pending<>(null, f, (BatchKind<Object, O>) kind, input));
     return f;
   }
 
@@ -112,8 +130,20 @@ public final class GroupCommitWriter implements AutoCloseable {
       c.setAutoCommit(false);
       List<Object> results = new ArrayList<>(batch.size());
       try {
-        for (Pending<?> p : batch) {
-          results.add(p.op().apply(c));
+        for (int i = 0; i < batch.size(); ) {
+          Pending<?> p = batch.get(i);
+          if (p.kind() == null) {
+            results.add(p.op().apply(c));
+            i++;
+            continue;
+          }
+          int j = i;
+          List<Object> inputs = new ArrayList<>();
+          while (j < batch.size() && batch.get(j).kind() == p.kind()) inputs.add(batch.get(j++).input());
+          List<?> outs = p.kind().applyAll(c, inputs);
+          if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
+          results.addAll(outs);
+          i = j;
         }
         c.commit();
       } catch (SQLException | RuntimeException e) {

@@ -178,6 +178,43 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void aBatchWithDuplicatesAndStrangersSettlesEachReceiptOnce() throws Exception {
+    deposit(100_000_000L);
+    long have = bal(Accounts.tenant("t1"));
+    for (int i = 0; i < 30; i++) {
+      String job = "b" + i;
+      tx(c -> {
+        SqlLedger.hold(c, new EscrowHold(job, "t1", 10_000L, 3_600_000L, "H100", 1));
+        return null;
+      });
+    }
+    GroupCommitWriter.BatchKind<SignedReceipt, Settlement> kind =
+        (c, list) -> SqlLedger.settleAll(c, list, PRICES, System.currentTimeMillis(), 3600);
+    List<CompletableFuture<Settlement>> all = new ArrayList<>();
+    for (int round = 0; round < 3; round++) {
+      for (int i = 0; i < 30; i++) all.add(writer.submit(kind, receipt("b" + i, 1_000_000_000L)));
+    }
+    all.add(writer.submit(kind, receipt("never-held", 1_000L)));
+    long settled = 0;
+    long duplicates = 0;
+    for (var f : all.subList(0, 90)) {
+      Settlement s = f.get();
+      assertThat(s.settled()).isTrue();
+      if (s.duplicate()) {
+        duplicates++;
+      } else {
+        settled++;
+      }
+    }
+    assertThat(settled).isEqualTo(30);
+    assertThat(duplicates).isEqualTo(60);
+    assertThat(all.get(90).get().refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW);
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(30 * 1_000L);
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(have - 30 * 1_000L);
+    assertThat(bal(Accounts.escrow("t1"))).isZero();
+  }
+
+  @Test
   void aChargeNeverExceedsTheEscrow() throws Exception {
     deposit(100_000_000L);
     tx(c -> {
