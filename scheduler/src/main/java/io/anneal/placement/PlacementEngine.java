@@ -749,8 +749,4 @@ public final class PlacementEngine {
     }
     return out;
   }
-
-  Iterator<Host> hostIterator() {
-    return hosts.values().iterator();
-  }
 }

@@ -123,20 +123,27 @@ public final class JobStore implements AutoCloseable {
   // ------------------------------------------------------------------ transitions
 
   /** Moves a job to PLACED on the given node and devices, if it is still QUEUED. */
+  /** {@code state IN (...)} of the states a job may move to {@code target} from (JobState owns the rules). */
+  private static String from(JobState target) {
+    StringBuilder sb = new StringBuilder("state IN (");
+    for (JobState s : target.allowedFrom()) sb.append(sb.length() > 10 ? ", '" : "'").append(s.name()).append('\'');
+    return sb.append(')').toString();
+  }
+
   public CompletableFuture<Boolean> placed(String jobId, String nodeId, String gpuClass, String devices) {
     return writer.submit(c -> update(c, "UPDATE job SET state = 'PLACED', node_id = ?, placed_class = ?, devices = ?,"
-        + " attempt = attempt + 1 WHERE id = ? AND state = 'QUEUED'", nodeId, gpuClass, devices, jobId) == 1);
+        + " attempt = attempt + 1 WHERE id = ? AND " + from(JobState.PLACED), nodeId, gpuClass, devices, jobId) == 1);
   }
 
   public CompletableFuture<Boolean> running(String jobId, long startedAt) {
-    return writer.submit(c -> update(c, "UPDATE job SET state = 'RUNNING', started_at = ? WHERE id = ? AND state = 'PLACED'",
-        startedAt, jobId) == 1);
+    return writer.submit(c -> update(c, "UPDATE job SET state = 'RUNNING', started_at = ? WHERE id = ? AND "
+        + from(JobState.RUNNING), startedAt, jobId) == 1);
   }
 
   /** Puts a placed or running job back in the queue (shutdown, infrastructure failure). */
   public CompletableFuture<Boolean> requeue(String jobId, String reason) {
     return writer.submit(c -> update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?,"
-        + " started_at = NULL WHERE id = ? AND state IN ('PLACED', 'RUNNING')", reason, jobId) == 1);
+        + " started_at = NULL WHERE id = ? AND " + from(JobState.QUEUED), reason, jobId) == 1);
   }
 
   /**
@@ -146,6 +153,7 @@ public final class JobStore implements AutoCloseable {
   public CompletableFuture<Boolean> finished(String jobId, JobState outcome, String error, String resultJson, long endedAt,
       String receiptId, String signedReceiptJson) {
     return writer.submit(c -> {
+      if (!outcome.finished() || outcome == JobState.SETTLED) throw new IllegalArgumentException("not an outcome: " + outcome);
       int n = update(c, "UPDATE job SET state = ?, outcome = ?, error = ?, result = ?, ended_at = ?, receipt_id = ?"
           + " WHERE id = ? AND state IN ('PLACED', 'RUNNING')", outcome.name(), outcome.name(), error, resultJson, endedAt,
           receiptId, jobId);
@@ -162,7 +170,7 @@ public final class JobStore implements AutoCloseable {
     return writer.submit(c -> {
       update(c, "DELETE FROM outbox WHERE receipt_id = ?", receiptId);
       return update(c, "UPDATE job SET state = 'SETTLED', charge_uact = ?, settled_at = ?"
-          + " WHERE id = ? AND state IN ('SUCCEEDED', 'FAILED', 'CANCELLED')", chargeUact, settledAt, jobId) == 1;
+          + " WHERE id = ? AND " + from(JobState.SETTLED), chargeUact, settledAt, jobId) == 1;
     });
   }
 
@@ -170,7 +178,7 @@ public final class JobStore implements AutoCloseable {
   public CompletableFuture<Boolean> cancelQueued(String jobId, long now) {
     return writer.submit(c -> {
       int n = update(c, "UPDATE job SET state = 'CANCELLED', outcome = 'CANCELLED', ended_at = ?"
-          + " WHERE id = ? AND state = 'QUEUED'", now, jobId);
+          + " WHERE id = ? AND state = 'QUEUED'", now, jobId); // of CANCELLED's sources, only QUEUED releases escrow
       if (n == 1) SqlLedger.release(c, jobId);
       return n == 1;
     });
