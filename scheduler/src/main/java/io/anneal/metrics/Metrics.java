@@ -29,6 +29,7 @@ public final class Metrics {
   public final Counter jobsSubmitted;
   public final Counter jobsRefused;
   public final Counter receiptsPublished;
+  public final Counter preemptions;
 
   public Metrics(MeterRegistry registry) {
     this.registry = registry;
@@ -58,6 +59,8 @@ public final class Metrics {
     jobsSubmitted = Counter.builder("anneal.api.jobs.submitted").register(registry);
     jobsRefused = Counter.builder("anneal.api.jobs.refused").register(registry);
     receiptsPublished = Counter.builder("anneal.worker.receipts.published").register(registry);
+    preemptions = Counter.builder("anneal.scheduler.preemptions").description("running jobs stopped for higher priority")
+        .register(registry);
     placementMeters();
   }
 

@@ -651,6 +651,22 @@ public final class PlacementEngine {
     return best;
   }
 
+  /** The oldest job of the highest priority level that has queued jobs (fair-share order aside). */
+  public java.util.Optional<JobRequest> highestPriorityWaiting() {
+    if (levels.isEmpty()) return java.util.Optional.empty();
+    JobRequest best = null;
+    for (Tenant t : levels.firstEntry().getValue()) {
+      TenantQueue q = t.queues.get(levels.firstKey());
+      List<JobRequest> heads = new ArrayList<>();
+      for (ArrayDeque<JobRequest> b : q.plain.values()) heads.add(b.peekFirst());
+      if (!q.special.isEmpty()) heads.add(q.special.peekFirst());
+      for (JobRequest j : heads) {
+        if (best == null || seqOf.get(j.id()) < seqOf.get(best.id())) best = j;
+      }
+    }
+    return java.util.Optional.ofNullable(best);
+  }
+
   // ------------------------------------------------------------------ views
 
   public int totalGpus() {

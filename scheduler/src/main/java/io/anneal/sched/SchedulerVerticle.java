@@ -46,6 +46,11 @@ public final class SchedulerVerticle extends VerticleBase {
   /** "node/index" → what the worker reported of the device (name, UUID, SMs, compute capability, driver). */
   private final Map<String, JsonObject> inventory = new HashMap<>();
   private boolean passScheduled;
+  /** Jobs told to stop for a higher-priority one, until their GPUs are released. */
+  private final Set<String> preempting = new java.util.HashSet<>();
+  /** How often each job was preempted: a job is preempted at most MAX_PREEMPTIONS times. */
+  private final Map<String, Integer> preemptions = new HashMap<>();
+  static final int MAX_PREEMPTIONS = 2;
   private boolean stopping;
 
   public SchedulerVerticle(JobStore store, Metrics metrics) {
@@ -120,6 +125,7 @@ public final class SchedulerVerticle extends VerticleBase {
       engine.release(jobId, System.currentTimeMillis());
       jobs.remove(jobId);
     }
+    preempting.remove(jobId);
     schedulePass();
   }
 
@@ -170,7 +176,33 @@ public final class SchedulerVerticle extends VerticleBase {
       dispatch(jobs.get(a.jobId()), a);
     }
     if (placed.size() == MAX_PER_PASS) schedulePass();
+    preemptIfBlocked();
     // metrics walk every host: they are refreshed by the 1 s timer (publishShape), not per pass
+  }
+
+  /**
+   * When the oldest job of the highest waiting priority cannot be placed, stop lower-priority jobs
+   * on one host to make room (one preemption round at a time; never equal or higher priority, never
+   * a job already preempted MAX_PREEMPTIONS times). Their runs are metered and billed, and they are
+   * re-queued; the freed GPUs go to the highest priority first on the next pass.
+   */
+  private void preemptIfBlocked() {
+    if (!preempting.isEmpty()) return;
+    var head = engine.highestPriorityWaiting();
+    if (head.isEmpty() || head.get().priority() == 0) return;
+    List<String> victims = engine.preemptionVictims(head.get(), preemptions, MAX_PREEMPTIONS);
+    for (String v : victims) {
+      Assignment a = engine.assignmentOf(v);
+      preempting.add(v);
+      preemptions.merge(v, 1, Integer::sum);
+      metrics.preemptions.increment();
+      for (Assignment.Part p : a.parts()) {
+        vertx.eventBus().send(Addresses.workerCancel(p.nodeId()), new JsonObject().put("jobId", v).put("preempt", true));
+      }
+    }
+    if (!victims.isEmpty()) {
+      LOG.info("preempting " + victims + " for " + head.get().id() + " (priority " + head.get().priority() + ")");
+    }
   }
 
   private void dispatch(JsonObject job, Assignment a) {

@@ -165,12 +165,37 @@ public final class JobStore implements AutoCloseable {
     });
   }
 
-  /** Billing acknowledged the receipt: the job is SETTLED and the outbox entry goes. */
-  public CompletableFuture<Boolean> settled(String jobId, String receiptId, long chargeUact, long settledAt) {
+  /**
+   * Billing acknowledged a receipt: the outbox entry goes and the charge is added to the job's; a
+   * final receipt makes the job SETTLED, a preempted run's receipt leaves it where it is (queued or
+   * running again).
+   */
+  public CompletableFuture<Boolean> settled(String jobId, String receiptId, long chargeUact, long settledAt,
+      boolean finalReceipt) {
     return writer.submit(c -> {
-      update(c, "DELETE FROM outbox WHERE receipt_id = ?", receiptId);
-      return update(c, "UPDATE job SET state = 'SETTLED', charge_uact = ?, settled_at = ?"
+      if (update(c, "DELETE FROM outbox WHERE receipt_id = ?", receiptId) == 0) return false; // acknowledged before
+      if (!finalReceipt) {
+        return update(c, "UPDATE job SET charge_uact = COALESCE(charge_uact, 0) + ? WHERE id = ?", chargeUact, jobId) == 1;
+      }
+      return update(c, "UPDATE job SET state = 'SETTLED', charge_uact = COALESCE(charge_uact, 0) + ?, settled_at = ?"
           + " WHERE id = ? AND " + from(JobState.SETTLED), chargeUact, settledAt, jobId) == 1;
+    });
+  }
+
+  /**
+   * A running job was preempted: it goes back to the queue (PREEMPTED, then QUEUED) and the receipt
+   * of the time it used goes to the outbox, in one transaction.
+   */
+  public CompletableFuture<Boolean> preempted(String jobId, String reason, long endedAt, String receiptId,
+      String signedReceiptJson) {
+    return writer.submit(c -> {
+      int n = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, started_at = NULL, error = ?"
+          + " WHERE id = ? AND " + from(JobState.PREEMPTED), reason, jobId);
+      if (n == 1) {
+        update(c, "INSERT INTO outbox (receipt_id, job_id, body, created_at) VALUES (?, ?, ?, ?)", receiptId, jobId,
+            signedReceiptJson, endedAt);
+      }
+      return n == 1;
     });
   }
 

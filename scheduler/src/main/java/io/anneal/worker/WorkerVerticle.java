@@ -69,6 +69,7 @@ public final class WorkerVerticle extends VerticleBase {
   private static final class RunState {
     volatile boolean cancelled;
     volatile boolean shutdown;
+    volatile boolean preempted;
   }
 
   public WorkerVerticle(String nodeId, GpuBackend backend, KeyPair key, JobStore store, Metrics metrics) {
@@ -94,7 +95,10 @@ public final class WorkerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.workerRun(nodeId), m -> run(m.body()));
     bus.<JsonObject>consumer(Addresses.workerCancel(nodeId), m -> {
       RunState s = runs.get(m.body().getString("jobId"));
-      if (s != null) s.cancelled = true;
+      if (s != null) {
+        s.preempted = m.body().getBoolean("preempt", false);
+        s.cancelled = true;
+      }
     });
     String pub = NodeKeys.encodePublic(key.getPublic());
     return Future.fromCompletionStage(store.writer().submit(c -> SqlLedger.registerNode(c, nodeId, pub)),
@@ -213,7 +217,8 @@ public final class WorkerVerticle extends VerticleBase {
       result = new JsonObject(new java.util.LinkedHashMap<>(r.summary()));
       if (!digest.isEmpty()) result.put("digest", digest);
     } else {
-      outcome = f.reason() == WorkloadException.Reason.CANCELLED ? JobState.CANCELLED : JobState.FAILED;
+      outcome = f.reason() != WorkloadException.Reason.CANCELLED ? JobState.FAILED
+          : state.preempted ? JobState.PREEMPTED : JobState.CANCELLED;
       error = f.reason().name() + ": " + f.getMessage()
           + (f.reason().infrastructure() ? " (after " + MAX_INFRASTRUCTURE_RETRIES + " retries)" : "");
       deviceNanos = f.deviceNanosUsed();
@@ -249,6 +254,22 @@ public final class WorkerVerticle extends VerticleBase {
   private void persistAndSend(Finished f, SignedReceipt sr) {
     String jobId = f.job().getString("id");
     JsonObject body = ReceiptJson.encode(sr);
+    if (f.outcome() == JobState.PREEMPTED) {
+      String reason = "preempted by a higher-priority job";
+      Future.fromCompletionStage(store.preempted(jobId, reason, f.receipt().endedAtMs(), sr.receipt().receiptId(),
+          body.encode()), vertx.getOrCreateContext())
+          .onComplete(ar -> persisting--)
+          .onSuccess(ok -> {
+            if (!ok) return;
+            vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(f.job(), JobState.PREEMPTED)
+                .put("deviceMs", sr.receipt().deviceNanos() / 1_000_000.0));
+            vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(f.job(), JobState.QUEUED).put("reason", reason));
+            vertx.eventBus().send(Addresses.JOB_SUBMITTED, f.job().copy().put("attempt", f.job().getInteger("attempt", 0) + 1)
+                .put("preemptions", f.job().getInteger("preemptions", 0) + 1));
+            sendToBilling(f.job(), body);
+          }).onFailure(e -> LOG.severe("could not record the preemption of job " + jobId + ": " + e.getMessage()));
+      return;
+    }
     Future.fromCompletionStage(store.finished(jobId, f.outcome(), f.error(), f.result().encode(), f.receipt().endedAtMs(),
         sr.receipt().receiptId(), body.encode()), vertx.getOrCreateContext())
         .onComplete(ar -> persisting--)
@@ -280,10 +301,11 @@ public final class WorkerVerticle extends VerticleBase {
             return;
           }
           long now = System.currentTimeMillis();
-          Future.fromCompletionStage(store.settled(receipt.getString("jobId"), receiptId, ack.getLong("chargeUact"), now),
-              vertx.getOrCreateContext()).onComplete(done -> {
+          boolean finalReceipt = !"PREEMPTED".equals(receipt.getString("outcome"));
+          Future.fromCompletionStage(store.settled(receipt.getString("jobId"), receiptId, ack.getLong("chargeUact"), now,
+              finalReceipt), vertx.getOrCreateContext()).onComplete(done -> {
                 inFlight.remove(receiptId);
-                if (done.succeeded()) {
+                if (done.succeeded() && done.result() && finalReceipt) {
                   JsonObject jobRef = job != null ? job
                       : new JsonObject().put("id", receipt.getString("jobId")).put("tenantId", receipt.getString("tenantId"));
                   vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(jobRef, JobState.SETTLED)

@@ -101,7 +101,8 @@ public abstract class JobStoreContract {
     assertThat(store.running("j1", 1000).get()).isTrue();
     assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 2000, "j1/1", "{\"v\":1}").get()).isTrue();
     assertThat(store.outbox(10).get()).extracting(row -> row[0]).containsExactly("j1/1");
-    assertThat(store.settled("j1", "j1/1", 7, 3000).get()).isTrue();
+    assertThat(store.settled("j1", "j1/1", 7, 3000, true).get()).isTrue();
+    assertThat(store.settled("j1", "j1/1", 7, 3000, true).get()).as("acknowledged twice").isFalse();
     assertThat(store.outbox(10).get()).isEmpty();
     JobRecord j = store.job("j1").get().orElseThrow();
     assertThat(j.state()).isEqualTo(JobState.SETTLED);

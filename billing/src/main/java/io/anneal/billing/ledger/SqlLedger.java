@@ -256,7 +256,7 @@ public final class SqlLedger {
         continue;
       }
       if (firstFresh.containsKey(r.receiptId())) continue; // filled in below as a duplicate of the first
-      EscrowHold h = holds.remove(r.jobId()); // one settlement consumes a job's escrow
+      EscrowHold h = holds.remove(r.jobId()); // a final settlement consumes the job's escrow
       if (h == null || !h.tenantId().equals(r.tenantId())) {
         out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
         continue;
@@ -266,7 +266,14 @@ public final class SqlLedger {
       long charge = Math.min(chargeUact(r.deviceNanos(), price), h.amountUact());
       firstFresh.put(r.receiptId(), i);
       fresh.add(i);
-      amounts.add(new long[] {charge, h.amountUact() - charge, h.amountUact()});
+      if (isPartial(r)) {
+        // a preempted run: its time is charged now, the rest of the escrow stays for the job's next run
+        amounts.add(new long[] {charge, 0, charge});
+        holds.put(r.jobId(), new EscrowHold(h.jobId(), h.tenantId(), h.amountUact() - charge, h.priceUactPerGpuHour(),
+            h.gpuClass(), h.gpus()));
+      } else {
+        amounts.add(new long[] {charge, h.amountUact() - charge, h.amountUact()});
+      }
     }
     if (!fresh.isEmpty()) {
       try (PreparedStatement ps = c.prepareStatement("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', ?)")) {
@@ -294,7 +301,8 @@ public final class SqlLedger {
       try (PreparedStatement ins = c.prepareStatement(
               "INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id, charge_uact, refund_uact,"
                   + " receipt_body, batch_root, proof, signature, epoch, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-          PreparedStatement esc = c.prepareStatement("UPDATE escrow SET state = 'SETTLED' WHERE job_id = ?")) {
+          PreparedStatement esc = c.prepareStatement("UPDATE escrow SET state = 'SETTLED' WHERE job_id = ?");
+          PreparedStatement part = c.prepareStatement("UPDATE escrow SET amount_uact = amount_uact - ? WHERE job_id = ?")) {
         for (int f = 0; f < fresh.size(); f++) {
           SignedReceipt sr = receipts.get(fresh.get(f));
           var r = sr.receipt();
@@ -314,11 +322,18 @@ public final class SqlLedger {
           ins.setLong(12, epoch);
           ins.setString(13, HEX.formatHex(sr.leafHash()));
           ins.addBatch();
-          esc.setString(1, r.jobId());
-          esc.addBatch();
+          if (isPartial(r)) {
+            part.setLong(1, a[0]);
+            part.setString(2, r.jobId());
+            part.addBatch();
+          } else {
+            esc.setString(1, r.jobId());
+            esc.addBatch();
+          }
           out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null);
         }
         ins.executeBatch();
+        part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
         esc.executeBatch();
       }
     }
@@ -330,6 +345,11 @@ public final class SqlLedger {
           : first;
     }
     return List.of(out);
+  }
+
+  /** A receipt of a run that was preempted: the job runs again, so its escrow stays open. */
+  private static boolean isPartial(io.anneal.billing.receipt.Receipt r) {
+    return "PREEMPTED".equals(r.outcome());
   }
 
   private static void addPosting(PreparedStatement ps, Map<String, long[]> deltas, long tx, String account, long amount)

@@ -1,0 +1,66 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.billing.ledger.Accounts;
+import io.anneal.billing.ledger.SqlLedger;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A higher-priority job preempts a lower one; the preempted run is billed, the job re-queued and run again. */
+class PreemptionTest {
+  @TempDir Path dir;
+
+  private static String submit(TestService s, int priority, long ms) {
+    var r = s.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
+        .put("priority", priority).put("maxSeconds", 120).put("params", new JsonObject().put("ms", ms)).encode());
+    assertThat(r.statusCode()).isEqualTo(202);
+    return s.json(r).getString("id");
+  }
+
+  @Test
+  void aHigherPriorityJobPreemptsALowerOneWhichIsBilledForItsRunAndRunsAgain() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1"); TestService.Ws ws = s.ws(TestService.DEMO_KEY)) {
+      ws.nextOfType("authenticated", Duration.ofSeconds(5));
+      ws.send(new JsonObject().put("type", "subscribe"));
+      long before = s.balanceUact();
+      String low = submit(s, 0, 60_000);
+      s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(low).getString("state")));
+      long startedAt = s.job(low).getLong("startedAt");
+      // let the low job accumulate device time worth charging before it is preempted
+      s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - startedAt >= 300);
+      String high = submit(s, 5, 20);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(high).getString("state")));
+      // the low job was preempted (PREEMPTED then QUEUED) and runs again once the GPU is free
+      boolean sawPreempted = false;
+      while (!sawPreempted) {
+        JsonObject m = ws.nextOfType("job", Duration.ofSeconds(10));
+        sawPreempted = low.equals(m.getString("jobId")) && "PREEMPTED".equals(m.getString("state"));
+      }
+      s.await(Duration.ofSeconds(20), () -> "RUNNING".equals(s.job(low).getString("state")));
+      JsonObject lowJob = s.job(low);
+      assertThat(lowJob.getInteger("attempt")).isEqualTo(2);
+      assertThat(lowJob.getLong("chargeUact")).as("the preempted run is billed").isPositive();
+      long preemptedCharge = lowJob.getLong("chargeUact");
+      s.delete("/api/v1/jobs/" + low, TestService.DEMO_KEY);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(low).getString("state")));
+      lowJob = s.job(low);
+      assertThat(lowJob.getString("outcome")).isEqualTo("CANCELLED");
+      assertThat(lowJob.getLong("chargeUact")).isGreaterThanOrEqualTo(preemptedCharge);
+      long charged = lowJob.getLong("chargeUact") + s.job(high).getLong("chargeUact");
+      assertThat(s.balanceUact()).as("tenant paid exactly what was charged").isEqualTo(before - charged);
+      try (var c = s.service.database().connection()) {
+        assertThat(SqlLedger.balance(c, Accounts.provider(s.service.nodeId()), "uact")).isEqualTo(charged);
+        assertThat(SqlLedger.balance(c, Accounts.escrow(tenantOf(s)), "uact")).as("no escrow left behind").isZero();
+      }
+      assertThat(s.get("/metrics", null).body()).contains("anneal_scheduler_preemptions_total 1.0");
+    }
+  }
+
+  private static String tenantOf(TestService s) {
+    return s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+  }
+}
