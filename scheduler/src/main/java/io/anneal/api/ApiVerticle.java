@@ -53,7 +53,8 @@ public final class ApiVerticle extends VerticleBase {
   private final TenantStore tenants;
   private final Metrics metrics;
   private final PrometheusMeterRegistry prometheus;
-  private final OracleSnapshot oracle;
+  private final java.util.function.Supplier<OracleSnapshot> oracle;
+  private final io.anneal.billing.oracle.OracleState oracleState;
   private final BmeParams bmeParams;
   private final AtomicBoolean ready;
   private final Map<String, Tenant> tenantByKey = new ConcurrentHashMap<>();
@@ -63,13 +64,15 @@ public final class ApiVerticle extends VerticleBase {
   private volatile boolean accepting = true;
 
   public ApiVerticle(AnnealConfig config, JobStore store, TenantStore tenants, Metrics metrics,
-      PrometheusMeterRegistry prometheus, OracleSnapshot oracle, BmeParams bmeParams, AtomicBoolean ready) {
+      PrometheusMeterRegistry prometheus, java.util.function.Supplier<OracleSnapshot> oracle,
+      io.anneal.billing.oracle.OracleState oracleState, BmeParams bmeParams, AtomicBoolean ready) {
     this.config = config;
     this.store = store;
     this.tenants = tenants;
     this.metrics = metrics;
     this.prometheus = prometheus;
     this.oracle = oracle;
+    this.oracleState = oracleState;
     this.bmeParams = bmeParams;
     this.ready = ready;
   }
@@ -337,6 +340,17 @@ public final class ApiVerticle extends VerticleBase {
 
   // ------------------------------------------------------------------ billing views
 
+  private JsonObject oracleJson() {
+    java.time.Instant t = java.time.Instant.now();
+    var r = oracleState.aggregate(t.getEpochSecond() * 1_000_000_000L + t.getNano());
+    JsonObject o = new JsonObject().put("healthy", r.healthy()).put("sources", r.numSources())
+        .put("priceAkt", r.twap() == null ? null : r.twap().toString())
+        .put("median", r.median() == null ? null : r.median().toString())
+        .put("deviationBps", r.deviationBps()).put("failure", r.failure()).put("source", config.oracleSource());
+    if (!oracleState.errors().isEmpty()) o.put("errors", new JsonObject(new java.util.HashMap<>(oracleState.errors())));
+    return o;
+  }
+
   static JsonObject supplyJson(SupplyView s, OracleSnapshot oracle) {
     JsonObject o = new JsonObject()
         .put("vaultAkt", s.vaultAkt()).put("actSupply", s.actSupply()).put("engineAct", s.engineAct())
@@ -345,8 +359,7 @@ public final class ApiVerticle extends VerticleBase {
         .put("totalBurned", new JsonObject().put("uact", s.totalBurnedUact()).put("uakt", 0))
         .put("status", s.status()).put("previousStatus", s.previousStatus())
         .put("epochHeightDiff", s.epochHeightDiff())
-        .put("oracle", new JsonObject().put("healthy", oracle.healthy()).put("priceAkt", oracle.priceAkt().toString())
-            .put("source", "fixed"));
+        ;
     try {
       var cr = io.anneal.billing.bme.Bme.collateralRatio(java.math.BigInteger.valueOf(s.vaultAkt()),
           java.math.BigInteger.ZERO, java.math.BigInteger.valueOf(s.actSupply()), oracle);
@@ -359,7 +372,7 @@ public final class ApiVerticle extends VerticleBase {
 
   private void supply(RoutingContext rc) {
     Future.fromCompletionStage(store.read(SqlLedger::supply), vertx.getOrCreateContext())
-        .onSuccess(s -> rc.json(supplyJson(s, oracle)))
+        .onSuccess(s -> rc.json(supplyJson(s, oracle.get()).put("oracle", oracleJson())))
         .onFailure(e -> fail(rc, e));
   }
 
@@ -450,7 +463,7 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   CompletableFuture<MintResult> deposit(String tenantId, String ref, long uakt) {
-    return store.writer().submit(c -> SqlLedger.depositAndMint(c, tenantId, ref, uakt, oracle, bmeParams)).thenApply(r -> {
+    return store.writer().submit(c -> SqlLedger.depositAndMint(c, tenantId, ref, uakt, oracle.get(), bmeParams)).thenApply(r -> {
       if (r.refusal() != null) {
         int status = r.refusal() == LedgerRefusal.CIRCUIT_BREAKER || r.refusal() == LedgerRefusal.ORACLE_UNHEALTHY ? 503 : 422;
         throw new Problem("bme-refused", status, "Deposit not converted", r.refusal() + ": " + r.detail());

@@ -28,6 +28,12 @@ public record AnnealConfig(
     long vaultSeedAkt,
     int drainSeconds,
     long epochSeconds,
+    long tickSeconds,
+    String oracleSource,
+    String oracleFile,
+    long oracleSeed,
+    long oraclePollSeconds,
+    long oracleMaxStalenessSeconds,
     String adminKey,
     String demoTenant) {
 
@@ -68,6 +74,10 @@ public record AnnealConfig(
     m.put("bme.vaultSeedAkt", vaultSeedAkt);
     m.put("shutdown.drainSeconds", drainSeconds);
     m.put("billing.epochSeconds", epochSeconds);
+    m.put("bme.tickSeconds", tickSeconds);
+    m.put("oracle.source", oracleSource + (oracleSource.equals("file") ? " (" + oracleFile + ")" : ""));
+    m.put("oracle.pollSeconds", oraclePollSeconds);
+    m.put("oracle.maxStalenessSeconds", oracleMaxStalenessSeconds);
     m.put("ANNEAL_ADMIN_KEY", adminKey.isEmpty() ? "not set" : "set");
     m.put("ANNEAL_DEMO_TENANT", demoTenant.isEmpty() ? "not set" : "set (" + demoTenant.split(":", 2)[0] + ")");
     return m;

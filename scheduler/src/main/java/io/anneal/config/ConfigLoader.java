@@ -43,6 +43,12 @@ public final class ConfigLoader {
       new Key("bme.vaultSeedAkt", "ANNEAL_VAULT_SEED_AKT", null),
       new Key("shutdown.drainSeconds", "ANNEAL_DRAIN_SECONDS", "--drain-seconds"),
       new Key("billing.epochSeconds", "ANNEAL_EPOCH_SECONDS", "--epoch-seconds"),
+      new Key("bme.tickSeconds", "ANNEAL_TICK_SECONDS", "--tick-seconds"),
+      new Key("oracle.source", "ANNEAL_ORACLE_SOURCE", "--oracle-source"),
+      new Key("oracle.file", "ANNEAL_ORACLE_FILE", "--oracle-file"),
+      new Key("oracle.seed", "ANNEAL_ORACLE_SEED", null),
+      new Key("oracle.pollSeconds", "ANNEAL_ORACLE_POLL_SECONDS", "--oracle-poll-seconds"),
+      new Key("oracle.maxStalenessSeconds", "ANNEAL_ORACLE_MAX_STALENESS_SECONDS", "--oracle-max-staleness-seconds"),
       new Key("config", "ANNEAL_CONFIG", "--config"));
 
   /** A configuration error meant for the operator. */
@@ -142,8 +148,22 @@ public final class ConfigLoader {
         range("bme.vaultSeedAkt", values.getOrDefault("bme.vaultSeedAkt", "300000"), 0, 1_000_000_000L),
         (int) range("shutdown.drainSeconds", values.getOrDefault("shutdown.drainSeconds", "10"), 0, 3600),
         range("billing.epochSeconds", values.getOrDefault("billing.epochSeconds", "3600"), 1, 31L * 86400),
+        range("bme.tickSeconds", values.getOrDefault("bme.tickSeconds", "6"), 1, 3600),
+        oracleSource(values.getOrDefault("oracle.source", "fixed"), values.getOrDefault("oracle.file", "")),
+        values.getOrDefault("oracle.file", ""),
+        parseLong("oracle.seed", values.getOrDefault("oracle.seed", "1")),
+        range("oracle.pollSeconds", values.getOrDefault("oracle.pollSeconds", "2"), 1, 3600),
+        range("oracle.maxStalenessSeconds", values.getOrDefault("oracle.maxStalenessSeconds", "30"), 1, 86400),
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
         demo);
+  }
+
+  private static String oracleSource(String source, String file) {
+    if (!Set.of("fixed", "file", "simulated").contains(source)) {
+      throw new ConfigException("oracle.source must be fixed, file or simulated, not '" + source + "'");
+    }
+    if (source.equals("file") && file.isBlank()) throw new ConfigException("oracle.source file needs --oracle-file PATH");
+    return source;
   }
 
   private static Map<String, String> readYaml(String path) {

@@ -65,10 +65,25 @@ public final class Metrics {
   }
 
   private final AtomicLong fragmentation = new AtomicLong();
+  private final AtomicLong oracleHealthy = new AtomicLong();
+  private final java.util.concurrent.atomic.AtomicReference<Double> oraclePrice = new java.util.concurrent.atomic.AtomicReference<>(Double.NaN);
+  private final AtomicLong breakerStatus = new AtomicLong();
+
+  /** The oracle's health and aggregate AKT/USD price (NaN when none). */
+  public void oracle(boolean healthy, double price) {
+    oracleHealthy.set(healthy ? 1 : 0);
+    oraclePrice.set(price);
+  }
   private io.micrometer.core.instrument.MultiGauge utilization;
   private io.micrometer.core.instrument.MultiGauge queueByTenant;
 
   private void placementMeters() {
+    Gauge.builder("anneal.bme.oracle.healthy", oracleHealthy, AtomicLong::get).description("1 when the oracle is healthy")
+        .register(registry);
+    Gauge.builder("anneal.bme.oracle.price", oraclePrice, java.util.concurrent.atomic.AtomicReference::get)
+        .description("aggregate AKT/USD price (TWAP)").register(registry);
+    Gauge.builder("anneal.bme.breaker.status", breakerStatus, AtomicLong::get)
+        .description("circuit breaker: 1 HEALTHY, 2 WARNING, 3 HALT_CR, 4 HALT_ORACLE").register(registry);
     Gauge.builder("anneal.scheduler.fragmentation", fragmentation, AtomicLong::get)
         .description("free GPUs that cannot serve the largest queued job").register(registry);
     utilization = io.micrometer.core.instrument.MultiGauge.builder("anneal.scheduler.utilization")
@@ -117,5 +132,6 @@ public final class Metrics {
     aktMinted.set(s.totalMintedUakt());
     actBurned.set(s.totalBurnedUact());
     escrowed.set(s.escrowedUact());
+    breakerStatus.set(io.anneal.billing.bme.Status.valueOf(s.status()).ordinal());
   }
 }

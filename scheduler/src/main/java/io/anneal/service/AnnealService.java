@@ -3,7 +3,14 @@ package io.anneal.service;
 import io.anneal.api.ApiVerticle;
 import io.anneal.billing.BillingVerticle;
 import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleAggregator;
 import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.oracle.FilePriceFeed;
+import io.anneal.billing.oracle.FixedPriceFeed;
+import io.anneal.billing.oracle.OracleState;
+import io.anneal.billing.oracle.PriceFeed;
+import io.anneal.billing.oracle.SimulatedPriceFeed;
+import java.util.function.Supplier;
 import io.anneal.billing.ledger.MintResult;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.receipt.NodeKeys;
@@ -48,6 +55,7 @@ public final class AnnealService {
   private SchedulerVerticle scheduler;
   private WorkerVerticle worker;
   private PrometheusMeterRegistry prometheus;
+  private OracleState oracleState;
   private String nodeId;
   private volatile boolean stopped;
 
@@ -95,11 +103,20 @@ public final class AnnealService {
         .build();
     Metrics metrics = new Metrics(prometheus);
     TenantStore tenants = new TenantStore(store);
-    OracleSnapshot oracle = OracleSnapshot.healthy(config.oraclePriceAkt());
     BmeParams params = BmeParams.defaults();
+    OracleAggregator.Params oracleParams = new OracleAggregator.Params(1, config.oracleMaxStalenessSeconds() * 1_000_000_000L,
+        OracleAggregator.Params.defaults().twapWindowNs(), OracleAggregator.Params.defaults().maxPriceDeviationBps());
+    oracleState = new OracleState(oracleParams);
+    PriceFeed feed = switch (config.oracleSource()) {
+      case "file" -> new FilePriceFeed(Path.of(config.oracleFile()));
+      case "simulated" -> new SimulatedPriceFeed(config.oracleSeed(), Double.parseDouble(config.oraclePriceAkt()), 0.002, 0.01, 0.2);
+      default -> new FixedPriceFeed(io.anneal.billing.bme.Dec.parse(config.oraclePriceAkt()));
+    };
+    pollOracle(feed); // a first price before anything needs one
+    Supplier<OracleSnapshot> oracle = () -> oracleState.snapshot(nowNs());
     GroupCommitWriter writer = store.writer();
 
-    Future<Void> seeded = Future.fromCompletionStage(seed(tenants, oracle, params), vertx.getOrCreateContext());
+    Future<Void> seeded = Future.fromCompletionStage(seed(tenants, oracle.get(), params), vertx.getOrCreateContext());
     return seeded.compose(v -> {
       Future<String> f = Future.succeededFuture();
       if (config.hasRole("billing")) {
@@ -110,7 +127,7 @@ public final class AnnealService {
         f = f.compose(x -> vertx.deployVerticle(scheduler));
       }
       if (config.hasRole("api")) {
-        api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, params, ready);
+        api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, oracleState, params, ready);
         f = f.compose(x -> vertx.deployVerticle(api));
       }
       if (config.hasRole("worker")) {
@@ -126,6 +143,18 @@ public final class AnnealService {
       return f.mapEmpty();
     }).compose(v -> {
       vertx.setPeriodic(1000, id -> refreshGauges(metrics));
+      vertx.setPeriodic(config.oraclePollSeconds() * 1000, id -> vertx.executeBlocking(() -> {
+        pollOracle(feed);
+        return null;
+      }));
+      // the BME tick: the circuit breaker follows the collateral ratio and the oracle's health
+      vertx.setPeriodic(config.tickSeconds() * 1000, id -> store.writer().submit(c -> SqlLedger.updateBreaker(c,
+          oracle.get(), params)).thenAccept(u -> {
+            if (u.changed()) {
+              LOG.warning("circuit breaker: " + u.state().previousStatus() + " -> " + u.state().status()
+                  + (u.cr() == null ? " (oracle unhealthy)" : " (CR " + u.cr().ratio() + ")"));
+            }
+          }));
       ready.set(true);
       return Future.<Void>succeededFuture();
     }).onFailure(e -> stop());
@@ -134,6 +163,23 @@ public final class AnnealService {
   private void refreshGauges(Metrics metrics) {
     store.countsByState().thenAccept(metrics::jobsByState);
     store.read(SqlLedger::supply).thenAccept(metrics::supply);
+    OracleAggregator.Result r = oracleState.aggregate(nowNs());
+    metrics.oracle(r.healthy(), r.twap() == null ? Double.NaN : r.twap().value().doubleValue());
+  }
+
+  private static long nowNs() {
+    java.time.Instant t = java.time.Instant.now();
+    return t.getEpochSecond() * 1_000_000_000L + t.getNano();
+  }
+
+  /** Polls the feed (may block: called at start and on a worker thread); a failure is kept, not thrown. */
+  private void pollOracle(PriceFeed feed) {
+    try {
+      feed.poll(nowNs()).ifPresent(r -> oracleState.record(feed.name(), r));
+    } catch (Exception e) {
+      oracleState.failed(feed.name(), e.getMessage());
+      LOG.warning("oracle source " + feed.name() + " failed: " + e.getMessage());
+    }
   }
 
   /** First-start setup: vault seed, admin key, demo tenant. Each step is idempotent. */
