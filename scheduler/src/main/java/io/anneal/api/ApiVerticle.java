@@ -281,7 +281,7 @@ public final class ApiVerticle extends VerticleBase {
       JsonObject out = new JsonObject().put("id", r.jobId()).put("state", r.state().name());
       if (r.duplicate()) return Future.succeededFuture(out.put("duplicate", true));
       metrics.jobsSubmitted.increment();
-      JsonObject msg = JobMessages.fromRecord(rec);
+      JsonObject msg = JobMessages.fromSpec(rec, spec);
       vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg);
       return Future.succeededFuture(out.put("escrowUact", escrow).put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass));
     });

@@ -20,17 +20,8 @@ public enum JobState {
     };
   }
 
-  public boolean canMoveTo(JobState next) {
-    return next.allowedFrom().contains(this);
-  }
-
   /** No further change but settlement: the job has stopped using GPUs. */
   public boolean finished() {
     return this == SUCCEEDED || this == FAILED || this == CANCELLED || this == SETTLED;
-  }
-
-  /** Still waiting for a GPU or on one. */
-  public boolean active() {
-    return this == QUEUED || this == PLACED || this == RUNNING || this == PREEMPTED;
   }
 }

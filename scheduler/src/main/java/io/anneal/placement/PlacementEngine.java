@@ -685,10 +685,6 @@ public final class PlacementEngine {
     return running.size();
   }
 
-  public boolean isQueued(String jobId) {
-    return queued.containsKey(jobId);
-  }
-
   public boolean isRunning(String jobId) {
     return running.containsKey(jobId);
   }
@@ -700,11 +696,6 @@ public final class PlacementEngine {
 
   public Collection<JobRequest> queuedJobs() {
     return queued.values();
-  }
-
-  public int inUse(String tenant) {
-    Tenant t = tenants.get(tenant);
-    return t == null ? 0 : t.inUse;
   }
 
   public int quota(String tenant) {

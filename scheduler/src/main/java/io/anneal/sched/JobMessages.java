@@ -9,19 +9,28 @@ import io.vertx.core.json.JsonObject;
 public final class JobMessages {
   private JobMessages() {}
 
-  /** The job as the scheduler and worker carry it (Addresses.JOB_SUBMITTED). */
+  /** The job as the scheduler and worker carry it (Addresses.JOB_SUBMITTED), from a stored row. */
   public static JsonObject fromRecord(JobRecord j) {
     JsonObject spec = new JsonObject(j.specJson());
+    return message(j, spec.getLong("memoryMiB", 0L), spec.getJsonObject("params", new JsonObject()));
+  }
+
+  /** The same for a job just admitted, from its validated spec (no JSON round trip). */
+  public static JsonObject fromSpec(JobRecord j, io.anneal.job.JobSpec spec) {
+    return message(j, spec.memoryMiB(), new JsonObject(spec.params()));
+  }
+
+  private static JsonObject message(JobRecord j, long memoryMiB, JsonObject params) {
     return new JsonObject()
         .put("id", j.id())
         .put("tenantId", j.tenantId())
         .put("kind", j.kind())
         .put("gpus", j.gpus())
         .put("gpuClass", j.gpuClass())
-        .put("memoryMiB", spec.getLong("memoryMiB", 0L))
+        .put("memoryMiB", memoryMiB)
         .put("priority", j.priority())
         .put("maxSeconds", j.maxSeconds())
-        .put("params", spec.getJsonObject("params", new JsonObject()))
+        .put("params", params)
         .put("submittedAt", j.submittedAt())
         .put("attempt", j.attempt());
   }

@@ -604,17 +604,6 @@ public final class SqlLedger {
     return Optional.of(out);
   }
 
-  public static List<Posting> postingsOf(Connection c, long txId) throws SQLException {
-    List<Posting> out = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT account, denom, amount FROM posting WHERE tx_id = ? ORDER BY id")) {
-      ps.setLong(1, txId);
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) out.add(new Posting(rs.getString(1), rs.getString(2), rs.getLong(3)));
-      }
-    }
-    return out;
-  }
-
   /** Proof steps as text: {@code L:<hex>} or {@code R:<hex>} joined by commas. */
   public static String encodeProof(List<MerkleTree.Step> proof) {
     StringBuilder sb = new StringBuilder();

@@ -84,10 +84,6 @@ public final class GroupCommitWriter implements AutoCloseable {
     return f;
   }
 
-  public int backlog() {
-    return queue.size();
-  }
-
   public long committedOps() {
     return committedOps;
   }
