@@ -38,6 +38,9 @@ public final class SchedulerVerticle extends VerticleBase {
   private final Metrics metrics;
   private final PlacementEngine engine = new PlacementEngine(PlacementEngine.Config.defaults());
   private final Set<String> kinds = new TreeSet<>();
+  /** Kinds that every node runs (null before the first node); other kinds are placed by label. */
+  private Set<String> kindsEverywhere;
+  private static final String KIND_LABEL = "anneal.kind.";
   /** Bus form of every queued or running job, by id (the engine keeps only what placement needs). */
   private final Map<String, JsonObject> jobs = new HashMap<>();
   private final Map<String, Long> enqueuedNanos = new HashMap<>();
@@ -97,16 +100,28 @@ public final class SchedulerVerticle extends VerticleBase {
     }
     Map<String, String> labels = new HashMap<>();
     body.getJsonObject("labels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
+    Set<String> nodeKinds = new TreeSet<>();
+    body.getJsonArray("kinds").forEach(k -> nodeKinds.add((String) k));
+    // a node runs only its backend's kinds: they are labels, and a job of a kind not every node runs requires one
+    nodeKinds.forEach(k -> labels.put(KIND_LABEL + k, "true"));
     engine.addNode(nodeId, devices, labels);
-    body.getJsonArray("kinds").forEach(k -> kinds.add((String) k));
+    kinds.addAll(nodeKinds);
+    if (kindsEverywhere == null) {
+      kindsEverywhere = new TreeSet<>(nodeKinds);
+    } else {
+      kindsEverywhere.retainAll(nodeKinds);
+    }
     LOG.info("node " + nodeId + " joined with " + devices.size() + " device(s)");
     publishShape();
     schedulePass();
   }
 
-  private static JobRequest request(JsonObject job) {
+  private JobRequest request(JsonObject job) {
+    String kind = job.getString("kind");
+    Map<String, String> needs = kindsEverywhere != null && kindsEverywhere.contains(kind)
+        ? Map.of() : Map.of(KIND_LABEL + kind, "true");
     return new JobRequest(job.getString("id"), job.getString("tenantId"), job.getInteger("priority", 0),
-        job.getInteger("gpus"), job.getString("gpuClass"), job.getLong("memoryMiB", 0L), Map.of(),
+        job.getInteger("gpus"), job.getString("gpuClass"), job.getLong("memoryMiB", 0L), needs,
         job.getLong("maxSeconds"), false);
   }
 
