@@ -409,12 +409,17 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   private void me(RoutingContext rc) {
-    tenant(rc).compose(t -> Future.fromCompletionStage(store.read(c -> new long[] {
-            SqlLedger.balance(c, Accounts.tenant(t.id()), "uact"), SqlLedger.balance(c, Accounts.escrow(t.id()), "uact"),
-            SqlLedger.balance(c, Accounts.tenant(t.id()), "uakt")}), vertx.getOrCreateContext())
+    tenant(rc).compose(t -> balances(t.id())
         .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", balanceJson(b))))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
+  }
+
+  /** {ACT available, ACT in escrow, AKT} of a tenant, in base units. */
+  private Future<long[]> balances(String tenantId) {
+    return Future.fromCompletionStage(store.read(c -> new long[] {SqlLedger.balance(c, Accounts.tenant(tenantId), "uact"),
+        SqlLedger.balance(c, Accounts.escrow(tenantId), "uact"), SqlLedger.balance(c, Accounts.tenant(tenantId), "uakt")}),
+        vertx.getOrCreateContext());
   }
 
   private static JsonObject balanceJson(long[] b) {
@@ -506,9 +511,7 @@ public final class ApiVerticle extends VerticleBase {
         .compose(v -> Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()))
         .compose(t -> {
           if (t.isEmpty()) return Future.failedFuture(Problem.notFound("no tenant " + tenantId));
-          return Future.fromCompletionStage(store.read(c -> new long[] {SqlLedger.balance(c, Accounts.tenant(tenantId), "uact"),
-              SqlLedger.balance(c, Accounts.escrow(tenantId), "uact"), SqlLedger.balance(c, Accounts.tenant(tenantId), "uakt")}),
-              vertx.getOrCreateContext());
+          return balances(tenantId);
         })
         .onSuccess(b -> rc.json(balanceJson(b).put("tenantId", tenantId)))
         .onFailure(e -> fail(rc, e));

@@ -34,9 +34,7 @@ class EndToEndTest {
 
   @Test
   void theSameDemoOnPostgreSql() throws Exception {
-    boolean up = io.anneal.billing.ledger.TestDatabases.localPostgresReachable();
-    if (io.anneal.billing.ledger.TestDatabases.requiredByCi() && !up) throw new IllegalStateException("PostgreSQL is down");
-    org.junit.jupiter.api.Assumptions.assumeTrue(up, "local PostgreSQL not reachable");
+    io.anneal.billing.ledger.TestDatabases.requirePostgres();
     String schema = "e2e_" + Long.toHexString(System.nanoTime());
     try (TestService s = TestService.start(dir, "--db-url",
         io.anneal.billing.ledger.TestDatabases.localPostgresUrl() + "&currentSchema=" + schema)) {

@@ -1,7 +1,5 @@
 package io.anneal.billing.ledger;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
-
 import io.anneal.billing.sql.Database;
 import org.junit.jupiter.api.BeforeAll;
 
@@ -9,11 +7,7 @@ import org.junit.jupiter.api.BeforeAll;
 class PostgresLedgerTest extends LedgerContract {
   @BeforeAll
   static void requirePostgres() {
-    boolean up = TestDatabases.localPostgresReachable();
-    if (TestDatabases.requiredByCi() && !up) {
-      throw new IllegalStateException("CI=true but PostgreSQL is not reachable at " + TestDatabases.localPostgresUrl());
-    }
-    assumeTrue(up, "local PostgreSQL not reachable; the Testcontainers variant covers machines with Docker");
+    TestDatabases.requirePostgres();
   }
 
   @Override

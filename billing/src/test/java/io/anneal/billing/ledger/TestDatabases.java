@@ -25,6 +25,18 @@ public final class TestDatabases {
     }
   }
 
+  /**
+   * For tests that need the local PostgreSQL: skips when it is unreachable, but fails under CI=true,
+   * where .ci/run starts it, so a PostgreSQL suite never silently skips in CI.
+   */
+  public static void requirePostgres() {
+    boolean up = localPostgresReachable();
+    if (requiredByCi() && !up) {
+      throw new IllegalStateException("CI=true but PostgreSQL is not reachable at " + localPostgresUrl());
+    }
+    org.junit.jupiter.api.Assumptions.assumeTrue(up, "local PostgreSQL not reachable at " + localPostgresUrl());
+  }
+
   public static boolean requiredByCi() {
     return "true".equalsIgnoreCase(System.getenv("CI"));
   }
