@@ -49,6 +49,7 @@ public final class BmeEngine {
   private long totalMintedUact;
   private long totalMintedUakt;
   private long totalBurnedUact;
+  private long movedToFund;
   private BreakerState breaker;
   private long mintEpoch;
   private long burnEpoch;
@@ -127,6 +128,29 @@ public final class BmeEngine {
     long[] t = account(to);
     f[0] -= uact;
     t[0] = Math.addExact(t[0], uact);
+  }
+
+  /**
+   * bme-spec 16.3 (ours, used only when the bootstrap fund is on): moves mint-spread ACT the engine
+   * holds into the fund's account. Pending redemptions are not spread and cannot be moved.
+   */
+  public void moveSpreadToFund(String fund, long uact) throws BmeException {
+    if (uact <= 0) throw new BmeException(BmeError.INVALID_AMOUNT, "amount must be > 0");
+    if (spreadHeld() < uact) throw new BmeException(BmeError.INSUFFICIENT_FUNDS, "engine holds " + spreadHeld() + " uact of spread");
+    engineAct -= uact;
+    movedToFund = Math.addExact(movedToFund, uact);
+    long[] f = account(fund);
+    f[0] = Math.addExact(f[0], uact);
+  }
+
+  /** Spread ACT held by the engine: {@code engineAct − pendingAct}. */
+  public long spreadHeld() {
+    return engineAct - pendingAct;
+  }
+
+  /** Spread ACT moved to the bootstrap fund so far (16.3: engineAct = Ms − movedToFund + pendingAct). */
+  public long movedToFund() {
+    return movedToFund;
   }
 
   // ------------------------------------------------------------------ ticks

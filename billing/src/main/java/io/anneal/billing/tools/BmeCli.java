@@ -12,6 +12,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
+import io.anneal.billing.sim.BmeSimulator;
+import io.anneal.billing.sim.Scenario;
+import io.anneal.billing.sim.SimulationResult;
 
 /** {@code anneal bme replay FILE.json [--check]}: recompute (or check) a vector document. */
 public final class BmeCli {
@@ -19,14 +22,19 @@ public final class BmeCli {
 
   private BmeCli() {}
 
+  static final String USAGE = "usage: anneal bme replay FILE.json [--check]\n"
+      + "       anneal bme simulate --scenario NAME [--hours N] [--seed S] [--out DIR] [--no-pricing] [--no-bootstrap]\n"
+      + "         scenarios: " + Scenario.ids();
+
   public static int run(String[] args, PrintStream out, PrintStream err) {
+    if (args.length > 0 && args[0].equals("simulate")) return simulate(args, out, err);
     if (args.length < 2 || !args[0].equals("replay")) {
-      err.println("usage: anneal bme replay FILE.json [--check]");
+      err.println(USAGE);
       return 2;
     }
     boolean check = args.length > 2 && args[2].equals("--check");
     if (args.length > 3 || (args.length == 3 && !check)) {
-      err.println("usage: anneal bme replay FILE.json [--check]");
+      err.println(USAGE);
       return 2;
     }
     JsonNode doc;
@@ -62,6 +70,54 @@ public final class BmeCli {
       err.println("bme replay: " + e.getMessage());
       return 2;
     }
+  }
+
+  /** {@code bme simulate}: runs a scenario, writes NAME.csv and NAME-summary.json, prints the summary. */
+  static int simulate(String[] args, PrintStream out, PrintStream err) {
+    String scenario = null;
+    int hours = 96;
+    long seed = 1;
+    Path dir = Path.of(".");
+    boolean pricing = true;
+    boolean bootstrap = true;
+    try {
+      for (int i = 1; i < args.length; i++) {
+        switch (args[i]) {
+          case "--scenario" -> scenario = value(args, ++i);
+          case "--hours" -> hours = Integer.parseInt(value(args, ++i));
+          case "--seed" -> seed = Long.parseLong(value(args, ++i));
+          case "--out" -> dir = Path.of(value(args, ++i));
+          case "--no-pricing" -> pricing = false;
+          case "--no-bootstrap" -> bootstrap = false;
+          default -> throw new IllegalArgumentException("unknown option " + args[i]);
+        }
+      }
+      if (scenario == null) throw new IllegalArgumentException("--scenario is required");
+      String name = scenario;
+      Scenario sc = Scenario.byId(name).orElseThrow(
+          () -> new IllegalArgumentException("unknown scenario '" + name + "' (one of " + Scenario.ids() + ")"));
+      SimulationResult result = new BmeSimulator(new BmeSimulator.Config(sc, hours, seed, pricing, bootstrap)).run();
+      Files.createDirectories(dir);
+      Path csv = dir.resolve(sc.id() + ".csv");
+      Path summary = dir.resolve(sc.id() + "-summary.json");
+      Files.writeString(csv, result.csv());
+      Files.writeString(summary, JSON.writeValueAsString(result.summary()) + "\n");
+      out.print(result.text());
+      out.println("wrote " + csv + " and " + summary);
+      return 0;
+    } catch (IllegalArgumentException e) {
+      err.println("bme simulate: " + e.getMessage());
+      err.println(USAGE);
+      return 2;
+    } catch (IOException | io.anneal.billing.bme.BmeException e) {
+      err.println("bme simulate: " + e.getMessage());
+      return 1;
+    }
+  }
+
+  private static String value(String[] args, int i) {
+    if (i >= args.length) throw new IllegalArgumentException(args[i - 1] + " needs a value");
+    return args[i];
   }
 
   /** Compares every key present in {@code want}, exactly. */
