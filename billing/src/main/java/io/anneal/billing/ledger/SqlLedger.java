@@ -54,16 +54,24 @@ public final class SqlLedger {
       }
       applied.add(p);
     }
-    long txId;
+    long txId = insertTx(c, kind, ref);
+    insertPostings(c, txId, postings);
+    return Optional.of(txId);
+  }
+
+  private static long insertTx(Connection c, String kind, String ref) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO ledger_tx (kind, ref) VALUES (?, ?)", new String[] {"id"})) {
       ps.setString(1, kind);
       ps.setString(2, ref);
       ps.executeUpdate();
       try (ResultSet rs = ps.getGeneratedKeys()) {
         rs.next();
-        txId = rs.getLong(1);
+        return rs.getLong(1);
       }
     }
+  }
+
+  private static void insertPostings(Connection c, long txId, List<Posting> postings) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO posting (tx_id, account, denom, amount) VALUES (?, ?, ?, ?)")) {
       for (Posting p : postings) {
         ps.setLong(1, txId);
@@ -74,7 +82,6 @@ public final class SqlLedger {
       }
       ps.executeBatch();
     }
-    return Optional.of(txId);
   }
 
   /** An expected refusal: the operation changed nothing. */
@@ -229,9 +236,11 @@ public final class SqlLedger {
 
   /**
    * Settles many verified receipts in the caller's transaction with set-based SQL: one read for
-   * earlier settlements, one for open escrows, multi-row inserts, balance changes summed per
-   * account. Exactly-once per receipt id holds within the batch too: a receipt delivered twice in
-   * one batch settles once and the second delivery answers as a duplicate.
+   * earlier settlements, one for open escrows, one journal entry for the batch whose postings are
+   * summed per account (ADR 0006), one settlement row per receipt as its line item (receipt id,
+   * job, charge, refund, the signed receipt and its proof), escrows closed by one UPDATE per 500
+   * jobs. Exactly-once per receipt id holds within the batch too: a receipt delivered twice in one
+   * batch settles once and the second delivery answers as a duplicate.
    */
   public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, Map<String, Long> classPrices,
       long nowMs, long epochSeconds) throws SQLException {
@@ -276,65 +285,77 @@ public final class SqlLedger {
       }
     }
     if (!fresh.isEmpty()) {
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', ?)")) {
-        for (int i : fresh) {
-          ps.setString(1, receipts.get(i).receipt().receiptId());
-          ps.addBatch();
-        }
-        ps.executeBatch();
-      }
-      Map<String, Long> txIds = txIdsByRefs(c, fresh.stream().map(i -> receipts.get(i).receipt().receiptId()).toList());
+      // one journal entry per batch: postings summed per account; the settlement rows are its line items
       Map<String, long[]> deltas = new LinkedHashMap<>();
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO posting (tx_id, account, denom, amount) VALUES (?, ?, ?, ?)")) {
-        for (int f = 0; f < fresh.size(); f++) {
-          var r = receipts.get(fresh.get(f)).receipt();
-          long tx = txIds.get(r.receiptId());
-          long[] a = amounts.get(f);
-          addPosting(ps, deltas, tx, Accounts.escrow(r.tenantId()), -a[2]);
-          addPosting(ps, deltas, tx, Accounts.provider(r.nodeId()), a[0]);
-          addPosting(ps, deltas, tx, Accounts.tenant(r.tenantId()), a[1]);
-        }
-        ps.executeBatch();
+      for (int f = 0; f < fresh.size(); f++) {
+        var r = receipts.get(fresh.get(f)).receipt();
+        long[] a = amounts.get(f);
+        deltas.computeIfAbsent(Accounts.escrow(r.tenantId()), k -> new long[1])[0] -= a[2];
+        deltas.computeIfAbsent(Accounts.provider(r.nodeId()), k -> new long[1])[0] += a[0];
+        deltas.computeIfAbsent(Accounts.tenant(r.tenantId()), k -> new long[1])[0] += a[1];
       }
-      applyDeltas(c, deltas);
+      deltas.values().removeIf(d -> d[0] == 0);
+      List<Posting> postings = new ArrayList<>();
+      deltas.forEach((account, d) -> postings.add(new Posting(account, "uact", d[0])));
+      long tx = insertTx(c, "settle", "settle:" + receipts.get(fresh.get(0)).receipt().receiptId());
+      if (!postings.isEmpty()) {
+        insertPostings(c, tx, postings);
+        applyDeltas(c, deltas);
+      }
       long epoch = Math.floorDiv(nowMs, epochSeconds * 1000);
-      try (PreparedStatement ins = c.prepareStatement(
-              "INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id, charge_uact, refund_uact,"
-                  + " receipt_body, batch_root, proof, signature, epoch, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-          PreparedStatement esc = c.prepareStatement("UPDATE escrow SET state = 'SETTLED' WHERE job_id = ?");
-          PreparedStatement part = c.prepareStatement("UPDATE escrow SET amount_uact = amount_uact - ? WHERE job_id = ?")) {
-        for (int f = 0; f < fresh.size(); f++) {
+      int m = fresh.size();
+      String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
+      Long[][] nums = new Long[4][m]; // tx_id, charge, refund, epoch
+      List<String> finals = new ArrayList<>();
+      try (PreparedStatement part = c.prepareStatement("UPDATE escrow SET amount_uact = amount_uact - ? WHERE job_id = ?")) {
+        boolean anyPartial = false;
+        for (int f = 0; f < m; f++) {
           SignedReceipt sr = receipts.get(fresh.get(f));
           var r = sr.receipt();
-          long tx = txIds.get(r.receiptId());
           long[] a = amounts.get(f);
-          ins.setString(1, r.receiptId());
-          ins.setString(2, r.jobId());
-          ins.setString(3, r.tenantId());
-          ins.setString(4, r.nodeId());
-          ins.setLong(5, tx);
-          ins.setLong(6, a[0]);
-          ins.setLong(7, a[1]);
-          ins.setString(8, new String(r.canonicalBytes(), java.nio.charset.StandardCharsets.UTF_8));
-          ins.setString(9, HEX.formatHex(sr.batchRoot()));
-          ins.setString(10, encodeProof(sr.proof()));
-          ins.setString(11, Base64.getEncoder().encodeToString(sr.signature()));
-          ins.setLong(12, epoch);
-          ins.setString(13, HEX.formatHex(sr.leafHash()));
-          ins.addBatch();
+          text[0][f] = r.receiptId();
+          text[1][f] = r.jobId();
+          text[2][f] = r.tenantId();
+          text[3][f] = r.nodeId();
+          text[4][f] = new String(r.canonicalBytes(), java.nio.charset.StandardCharsets.UTF_8);
+          text[5][f] = HEX.formatHex(sr.batchRoot());
+          text[6][f] = encodeProof(sr.proof());
+          text[7][f] = Base64.getEncoder().encodeToString(sr.signature());
+          text[8][f] = HEX.formatHex(sr.leafHash());
+          nums[0][f] = tx;
+          nums[1][f] = a[0];
+          nums[2][f] = a[1];
+          nums[3][f] = epoch;
           if (isPartial(r)) {
             part.setLong(1, a[0]);
             part.setString(2, r.jobId());
             part.addBatch();
+            anyPartial = true;
           } else {
-            esc.setString(1, r.jobId());
-            esc.addBatch();
+            finals.add(r.jobId());
           }
           out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null);
         }
-        ins.executeBatch();
-        part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
-        esc.executeBatch();
+        // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
+        try (PreparedStatement ins = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id,"
+            + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash)"
+            + " SELECT * FROM unnest(" + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), ".repeat(3)
+            + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY))")) {
+          int i = 1;
+          for (int k = 0; k < 4; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
+          for (int k = 0; k < 3; k++) ins.setArray(i++, c.createArrayOf("bigint", nums[k]));
+          for (int k = 4; k < 8; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
+          ins.setArray(i++, c.createArrayOf("bigint", nums[3]));
+          ins.setArray(i, c.createArrayOf("varchar", text[8]));
+          ins.executeUpdate();
+        }
+        if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
+      }
+      if (!finals.isEmpty()) {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY(?)")) {
+          ps.setArray(1, c.createArrayOf("varchar", finals.toArray(new String[0])));
+          ps.executeUpdate();
+        }
       }
     }
     for (int i = 0; i < n; i++) {
@@ -350,17 +371,6 @@ public final class SqlLedger {
   /** A receipt of a run that was preempted: the job runs again, so its escrow stays open. */
   private static boolean isPartial(io.anneal.billing.receipt.Receipt r) {
     return "PREEMPTED".equals(r.outcome());
-  }
-
-  private static void addPosting(PreparedStatement ps, Map<String, long[]> deltas, long tx, String account, long amount)
-      throws SQLException {
-    if (amount == 0) return;
-    ps.setLong(1, tx);
-    ps.setString(2, account);
-    ps.setString(3, "uact");
-    ps.setLong(4, amount);
-    ps.addBatch();
-    deltas.computeIfAbsent(account, k -> new long[1])[0] += amount;
   }
 
   /** Applies summed uact changes per account: one batched UPDATE, then INSERTs for accounts new to the ledger. */
@@ -390,28 +400,24 @@ public final class SqlLedger {
     }
   }
 
-  /** Runs {@code sql} with an IN list of up to 500 values at a time; {@code %s} stands for the placeholders. */
   private interface RowReader {
     void read(ResultSet rs) throws SQLException;
   }
 
-  private static void selectIn(Connection c, String sql, List<String> values, RowReader reader) throws SQLException {
-    List<String> distinct = new ArrayList<>(new java.util.LinkedHashSet<>(values));
-    for (int from = 0; from < distinct.size(); from += 500) {
-      List<String> chunk = distinct.subList(from, Math.min(distinct.size(), from + 500));
-      String marks = String.join(", ", java.util.Collections.nCopies(chunk.size(), "?"));
-      try (PreparedStatement ps = c.prepareStatement(String.format(sql, marks))) {
-        for (int i = 0; i < chunk.size(); i++) ps.setString(i + 1, chunk.get(i));
-        try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) reader.read(rs);
-        }
+  /** Runs {@code sql} whose one parameter is {@code = ANY(?)}, bound to the distinct values as one array. */
+  private static void selectAny(Connection c, String sql, List<String> values, RowReader reader) throws SQLException {
+    String[] distinct = new java.util.LinkedHashSet<>(values).toArray(new String[0]);
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      ps.setArray(1, c.createArrayOf("varchar", distinct));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) reader.read(rs);
       }
     }
   }
 
   private static Map<String, Settlement> settlementsByIds(Connection c, List<String> ids) throws SQLException {
     Map<String, Settlement> out = new HashMap<>();
-    selectIn(c, "SELECT receipt_id, job_id, charge_uact, refund_uact, tx_id FROM settlement WHERE receipt_id IN (%s)", ids,
+    selectAny(c, "SELECT receipt_id, job_id, charge_uact, refund_uact, tx_id FROM settlement WHERE receipt_id = ANY(?)", ids,
         rs -> out.put(rs.getString(1), new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
             rs.getLong(5), true, null)));
     return out;
@@ -419,16 +425,10 @@ public final class SqlLedger {
 
   private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds) throws SQLException {
     Map<String, EscrowHold> out = new HashMap<>();
-    selectIn(c, "SELECT job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus FROM escrow"
-        + " WHERE state = 'OPEN' AND job_id IN (%s)", jobIds,
+    selectAny(c, "SELECT job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus FROM escrow"
+        + " WHERE state = 'OPEN' AND job_id = ANY(?)", jobIds,
         rs -> out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
             rs.getString(5), rs.getInt(6))));
-    return out;
-  }
-
-  private static Map<String, Long> txIdsByRefs(Connection c, List<String> refs) throws SQLException {
-    Map<String, Long> out = new HashMap<>();
-    selectIn(c, "SELECT ref, id FROM ledger_tx WHERE ref IN (%s)", refs, rs -> out.put(rs.getString(1), rs.getLong(2)));
     return out;
   }
 

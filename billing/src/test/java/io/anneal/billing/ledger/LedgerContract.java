@@ -215,6 +215,54 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void aPreemptedRunAndTheFinalRunOfOneJobSettleInOneBatchAsOneBalancedJournalEntry() throws Exception {
+    deposit(100_000_000L);
+    long have = bal(Accounts.tenant("t1"));
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("p1", "t1", 10_000L, 3_600_000L, "H100", 1));
+      SqlLedger.hold(c, new EscrowHold("p2", "t1", 10_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    java.security.KeyPair kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    Receipt preempted = new Receipt("p1/0", "p1", "t1", "n1", "H100", 1, false, 2_000_000_000L, 2_000_000_000L, 0, 1000,
+        2000, "PREEMPTED", "");
+    Receipt last = new Receipt("p1/1", "p1", "t1", "n2", "H100", 1, false, 3_000_000_000L, 3_000_000_000L, 0, 3000, 4000,
+        "SUCCEEDED", "");
+    Receipt other = new Receipt("p2/0", "p2", "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1000, 2000,
+        "SUCCEEDED", "");
+    List<SignedReceipt> batch = new ReceiptSigner(kp.getPrivate()).sign(List.of(preempted, last, other));
+    List<Settlement> out = tx(c -> SqlLedger.settleAll(c, batch, PRICES, System.currentTimeMillis(), 3600));
+    assertThat(out).extracting(Settlement::chargeUact).containsExactly(2_000L, 3_000L, 1_000L);
+    assertThat(out).extracting(Settlement::refundUact).containsExactly(0L, 5_000L, 9_000L);
+    assertThat(out).extracting(Settlement::txId).containsOnly(out.get(0).txId());
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(3_000L);
+    assertThat(bal(Accounts.provider("n2"))).isEqualTo(3_000L);
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(have - 6_000L);
+    assertThat(bal(Accounts.escrow("t1"))).isZero();
+    // the entry's postings are the sum of its line items
+    long posted = this.<Long>tx(c -> {
+      try (var ps = c.prepareStatement("SELECT SUM(amount) FROM posting WHERE tx_id = ? AND account LIKE 'provider:%'")) {
+        ps.setLong(1, out.get(0).txId());
+        try (var rs = ps.executeQuery()) {
+          rs.next();
+          return rs.getLong(1);
+        }
+      }
+    });
+    long lineItems = this.<Long>tx(c -> {
+      try (var ps = c.prepareStatement("SELECT SUM(charge_uact) FROM settlement WHERE tx_id = ?")) {
+        ps.setLong(1, out.get(0).txId());
+        try (var rs = ps.executeQuery()) {
+          rs.next();
+          return rs.getLong(1);
+        }
+      }
+    });
+    assertThat(posted).isEqualTo(6_000L).isEqualTo(lineItems);
+    assertThat(this.<Boolean>tx(c -> SqlLedger.openEscrow(c, "p1").isPresent())).isFalse();
+  }
+
+  @Test
   void aChargeNeverExceedsTheEscrow() throws Exception {
     deposit(100_000_000L);
     tx(c -> {
