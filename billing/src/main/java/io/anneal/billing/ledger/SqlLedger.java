@@ -550,7 +550,17 @@ public final class SqlLedger {
         }
       }
     }
-    return out; // redemptions are not offered yet: AKT out stays 0 and the ratio undefined
+    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(p.amount), 0) FROM posting p"
+        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'bme.redeem' AND t.created_at >= ? AND t.created_at < ?"
+        + " AND p.denom = 'uakt' AND p.account LIKE 'provider:%'")) {
+      ps.setTimestamp(1, new java.sql.Timestamp(startMs));
+      ps.setTimestamp(2, new java.sql.Timestamp(endMs));
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        out[2] = rs.getLong(1); // AKT paid to providers by redemptions (bme-spec 16.1 aktOut)
+      }
+    }
+    return out;
   }
 
   /** The closed epoch of a settlement and the receipt's inclusion proof in it, or empty while open. */

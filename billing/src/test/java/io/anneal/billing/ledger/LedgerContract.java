@@ -262,6 +262,133 @@ public abstract class LedgerContract {
     assertThat(this.<Boolean>tx(c -> SqlLedger.openEscrow(c, "p1").isPresent())).isFalse();
   }
 
+  /** Gives provider {@code node} {@code uact} of ACT by settling a job of tenant t1 there (1,000 uact per GPU-second). */
+  private void earn(String node, String job, long uact) throws Exception {
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold(job, "t1", uact, 3_600_000L, "H100", 1));
+      return null;
+    });
+    java.security.KeyPair kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    long nanos = uact * 1_000_000L;
+    Receipt r = new Receipt(job + "/0", job, "t1", node, "H100", 1, false, nanos, nanos, 0, 1000, 2000, "SUCCEEDED", "");
+    Settlement s = tx(c -> SqlLedger.settle(c, new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0), PRICES));
+    assertThat(s.chargeUact()).isEqualTo(uact);
+  }
+
+  private long balAkt(String account) throws Exception {
+    return tx(c -> SqlLedger.balance(c, account, "uakt"));
+  }
+
+  @Test
+  void aPayoutBurnsTheProvidersActAndPaysAktFromRemintCreditsAtTheNextEpoch() throws Exception {
+    deposit(100_000_000L); // 100 AKT in: remint credits 100 AKT
+    earn("n1", "j1", 4_000_000L);
+    earn("n1", "j2", 6_000_000L);
+    SupplyView before = tx(SqlLedger::supply);
+    Redemptions.Requested req = tx(c -> Redemptions.request(c, "n1", 10_000_000L, "p-1", ORACLE, 1_000L));
+    assertThat(req.refusal()).isNull();
+    assertThat(bal(Accounts.provider("n1"))).isZero();
+    assertThat(tx(c -> Redemptions.request(c, "n1", 10_000_000L, "p-1", ORACLE, 1_000L)).duplicate()).isTrue();
+    var outcomes = tx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), 2_000L));
+    // 10 ACT at 0.5 USD/AKT = 20 AKT, all covered by remint credits
+    assertThat(outcomes).singleElement().satisfies(o -> {
+      assertThat(o.state()).isEqualTo("EXECUTED");
+      assertThat(o.paidUakt()).isEqualTo(20_000_000L);
+      assertThat(o.remintIssuedUakt()).isEqualTo(20_000_000L);
+      assertThat(o.freshUakt()).isZero();
+    });
+    SupplyView after = tx(SqlLedger::supply);
+    assertThat(balAkt(Accounts.provider("n1"))).isEqualTo(20_000_000L);
+    assertThat(after.vaultAkt()).isEqualTo(before.vaultAkt() - 20_000_000L);
+    assertThat(after.actSupply()).isEqualTo(before.actSupply() - 10_000_000L);
+    assertThat(after.remintCredits()).isEqualTo(before.remintCredits() - 20_000_000L);
+    assertThat(after.totalBurnedUact()).isEqualTo(before.totalBurnedUact() + 10_000_000L);
+    assertThat(after.engineAct()).isEqualTo(before.engineAct());
+    // the AKT paid traces back to the receipts whose ACT it redeemed
+    assertThat(this.<List<String>>tx(c -> Redemptions.receiptsOf(c, req.id()))).containsExactly("j1/0", "j2/0");
+    assertThat(this.<List<java.util.Map<String, Object>>>tx(c -> Redemptions.ofProvider(c, "n1", 10)))
+        .singleElement().satisfies(m -> assertThat(m).containsEntry("receipts", 2L).containsEntry("state", "EXECUTED"));
+    // the epoch's burned-vs-minted ratio is now defined: 100 AKT in by the mint, 20 AKT out
+    var closed = tx(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis() + 7_200_000L, 3600));
+    assertThat(closed).isNotEmpty();
+    assertThat(closed.stream().mapToLong(SqlLedger.EpochClose::aktOutUakt).sum()).isEqualTo(20_000_000L);
+    assertThat(closed.stream().filter(e -> e.aktOutUakt() > 0).findFirst().orElseThrow().burnMintRatio())
+        .isEqualTo("5.000000000000000000");
+  }
+
+  @Test
+  void whenRemintCreditsRunOutARedemptionMintsFreshAkt() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 10_000_000L);
+    tx(c -> Redemptions.request(c, "n1", 10_000_000L, "p-1", ORACLE, 1_000L));
+    SupplyView before = tx(SqlLedger::supply);
+    // the AKT price fell to 0.05: 10 ACT = 200 AKT gross, 100 from credits, 100 newly minted
+    var outcomes = tx(c -> Redemptions.runEpoch(c, OracleSnapshot.healthy("0.05"), BmeParams.defaults(), 2_000L));
+    assertThat(outcomes).singleElement().satisfies(o -> {
+      assertThat(o.paidUakt()).isEqualTo(200_000_000L);
+      assertThat(o.remintIssuedUakt()).isEqualTo(100_000_000L);
+      assertThat(o.freshUakt()).isEqualTo(100_000_000L);
+    });
+    SupplyView after = tx(SqlLedger::supply);
+    assertThat(after.remintCredits()).isZero();
+    assertThat(after.vaultAkt()).isEqualTo(before.vaultAkt() - 100_000_000L);
+    assertThat(after.totalMintedUakt()).isEqualTo(before.totalMintedUakt() + 100_000_000L);
+    assertThat(balAkt(Accounts.AKT_ISSUANCE)).isEqualTo(-100_000_000L);
+  }
+
+  @Test
+  void aPayoutBeyondTheBalanceOrWhileTheOracleIsDownIsRefusedAndWritesNothing() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 1_000_000L);
+    var tooMuch = tx(c -> Redemptions.request(c, "n1", 1_000_001L, "p-1", ORACLE, 1_000L));
+    assertThat(tooMuch.refusal()).isEqualTo(LedgerRefusal.INSUFFICIENT_FUNDS);
+    assertThat(tx(c -> Redemptions.request(c, "n1", 0, "p-2", ORACLE, 1_000L)).refusal())
+        .isEqualTo(LedgerRefusal.INVALID_AMOUNT);
+    OracleSnapshot down = new OracleSnapshot(false, io.anneal.billing.bme.Dec.ZERO);
+    tx(c -> SqlLedger.updateBreaker(c, down, BmeParams.defaults()));
+    assertThat(tx(c -> Redemptions.request(c, "n1", 1_000_000L, "p-3", down, 1_000L)).refusal())
+        .isEqualTo(LedgerRefusal.ORACLE_UNHEALTHY);
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(1_000_000L);
+    assertThat(this.<Long>tx(Redemptions::pendingCount)).isZero();
+    assertThat(this.<Integer>tx(c -> Redemptions.requestAll(c, 1, down, 1_000L))).isZero();
+  }
+
+  @Test
+  void aPayoutThatCannotExecuteIsRetriedThenCancelledWithItsActReturned() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 1_000_000L);
+    tx(c -> Redemptions.request(c, "n1", 1_000_000L, "p-1", ORACLE, 1_000L));
+    OracleSnapshot down = new OracleSnapshot(false, io.anneal.billing.bme.Dec.ZERO);
+    assertThat(this.<List<Redemptions.Outcome>>tx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), 2_000L))).isEmpty();
+    assertThat(this.<List<Redemptions.Outcome>>tx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), 3_000L))).isEmpty();
+    var third = tx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), 4_000L));
+    assertThat(third).singleElement().satisfies(o -> {
+      assertThat(o.state()).isEqualTo("CANCELED");
+      assertThat(o.reason()).isEqualTo("MAX_ATTEMPTS");
+    });
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(1_000_000L);
+    assertThat(this.<Long>tx(Redemptions::pendingCount)).isZero();
+  }
+
+  @Test
+  void automaticPayoutsQueueEachProviderOnceAndAnEpochRespectsTheBudget() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 1_000_000L);
+    earn("n2", "j2", 2_000_000L);
+    earn("n3", "j3", 500_000L);
+    assertThat(this.<Integer>tx(c -> Redemptions.requestAll(c, 1_000_000L, ORACLE, 1_000L))).isEqualTo(2);
+    assertThat(this.<Integer>tx(c -> Redemptions.requestAll(c, 1_000_000L, ORACLE, 1_001L))).isZero();
+    earn("n3", "j4", 600_000L);
+    assertThat(this.<Integer>tx(c -> Redemptions.requestAll(c, 1_000_000L, ORACLE, 1_002L))).isEqualTo(1);
+    BmeParams two = new BmeParams(9500, 9000, 10, 10, 25, 0, 2, Map.of("uact", java.math.BigInteger.valueOf(10_000_000)), 3);
+    var first = tx(c -> Redemptions.runEpoch(c, ORACLE, two, 2_000L));
+    assertThat(first).extracting(Redemptions.Outcome::owner).containsExactly("provider:n1", "provider:n2");
+    assertThat(this.<Long>tx(Redemptions::pendingCount)).isEqualTo(1);
+    var second = tx(c -> Redemptions.runEpoch(c, ORACLE, two, 3_000L));
+    assertThat(second).extracting(Redemptions.Outcome::owner).containsExactly("provider:n3");
+    assertThat(balAkt(Accounts.provider("n3"))).isEqualTo(2_200_000L);
+  }
+
   @Test
   void aChargeNeverExceedsTheEscrow() throws Exception {
     deposit(100_000_000L);

@@ -1,0 +1,280 @@
+package io.anneal.billing.ledger;
+
+import io.anneal.billing.bme.Bme;
+import io.anneal.billing.bme.BmeError;
+import io.anneal.billing.bme.BmeException;
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.Direction;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.bme.Quote;
+import io.anneal.billing.bme.RemintSplit;
+import io.anneal.billing.bme.Status;
+import java.math.BigInteger;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Provider payouts on the SQL ledger: ACT→AKT redemptions with bme-spec's rules. A request moves the
+ * provider's ACT to the engine (8.1; allowed while HALT_CR, refused while HALT_ORACLE); each
+ * redemption epoch executes queued requests in owner order within the per-tick budget (9.2), pays
+ * remint credits before minting fresh AKT (10.3), retries retriable failures and cancels fatal ones
+ * or after {@code maxPendingAttempts} with the ACT returned (10.4). Every request records which
+ * settlement journal entries its ACT came from, so each AKT paid traces back to receipts (16.1).
+ */
+public final class Redemptions {
+  private Redemptions() {}
+
+  public record Requested(long id, long uact, boolean duplicate, LedgerRefusal refusal, String detail) {
+    static Requested refused(LedgerRefusal why, String detail) {
+      return new Requested(0, 0, false, why, detail);
+    }
+  }
+
+  /** One executed or cancelled request of an epoch. */
+  public record Outcome(long id, String owner, long uact, String state, long paidUakt, long remintIssuedUakt,
+      long freshUakt, String swapRate, String reason) {}
+
+  /** Queues a payout of {@code uact} of the provider's ACT. Idempotent on {@code ref}; a refusal writes nothing. */
+  public static Requested request(Connection c, String nodeId, long uact, String ref, OracleSnapshot oracle, long nowMs)
+      throws SQLException {
+    if (uact <= 0) return Requested.refused(LedgerRefusal.INVALID_AMOUNT, "payout must be > 0 uact");
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, amount FROM bme_request WHERE ref = ?")) {
+      ps.setString(1, ref);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (rs.next()) return new Requested(rs.getLong(1), rs.getLong(2), true, null, null);
+      }
+    }
+    SupplyView s = SqlLedger.supply(c);
+    try {
+      Bme.admit(Status.valueOf(s.status()), Direction.ACT_TO_AKT, oracle);
+    } catch (BmeException e) {
+      return Requested.refused(e.code() == BmeError.CIRCUIT_BREAKER ? LedgerRefusal.CIRCUIT_BREAKER
+          : LedgerRefusal.ORACLE_UNHEALTHY, e.getMessage());
+    }
+    String owner = Accounts.provider(nodeId);
+    long holds = SqlLedger.balance(c, owner, "uact");
+    if (holds < uact) {
+      return Requested.refused(LedgerRefusal.INSUFFICIENT_FUNDS, owner + " holds " + holds + " uact, asked " + uact);
+    }
+    long after = coveredThrough(c, owner);
+    long through = latestSettlementTx(c, nodeId);
+    SqlLedger.post(c, "bme.redeem-request", "redeem-request:" + ref,
+        List.of(new Posting(owner, "uact", -uact), new Posting(Accounts.ENGINE, "uact", uact)));
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO bme_request (ref, owner, direction, amount, state, attempts,"
+        + " requested_at_ms, covers_tx_after, covers_tx_through) VALUES (?, ?, 'ACT_TO_AKT', ?, 'PENDING', 0, ?, ?, ?)",
+        new String[] {"id"})) {
+      ps.setString(1, ref);
+      ps.setString(2, owner);
+      ps.setLong(3, uact);
+      ps.setLong(4, nowMs);
+      ps.setLong(5, after);
+      ps.setLong(6, Math.max(after, through));
+      ps.executeUpdate();
+      try (ResultSet rs = ps.getGeneratedKeys()) {
+        rs.next();
+        return new Requested(rs.getLong(1), uact, false, null, null);
+      }
+    }
+  }
+
+  /**
+   * Automatic payouts: queues the whole ACT balance of every provider holding at least
+   * {@code minUact} that has no payout pending. Returns how many were queued.
+   */
+  public static int requestAll(Connection c, long minUact, OracleSnapshot oracle, long nowMs) throws SQLException {
+    List<String[]> due = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT b.account, b.amount FROM balance b WHERE b.account LIKE 'provider:%'"
+        + " AND b.denom = 'uact' AND b.amount >= ? AND NOT EXISTS (SELECT 1 FROM bme_request r WHERE r.owner = b.account"
+        + " AND r.state = 'PENDING') ORDER BY b.account")) {
+      ps.setLong(1, Math.max(1, minUact));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) due.add(new String[] {rs.getString(1), Long.toString(rs.getLong(2))});
+      }
+    }
+    int queued = 0;
+    for (String[] d : due) {
+      String node = d[0].substring("provider:".length());
+      Requested r = request(c, node, Long.parseLong(d[1]), "auto:" + node + ":" + nowMs, oracle, nowMs);
+      if (r.refusal() == null && !r.duplicate()) queued++;
+    }
+    return queued;
+  }
+
+  /** A redemption epoch (9.1, 9.2): runs queued requests in owner order within the budget. */
+  public static List<Outcome> runEpoch(Connection c, OracleSnapshot oracle, BmeParams params, long nowMs)
+      throws SQLException {
+    List<long[]> queue = new ArrayList<>(); // id, amount, attempts
+    List<String> owners = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, owner, amount, attempts FROM bme_request"
+        + " WHERE state = 'PENDING' AND direction = 'ACT_TO_AKT' ORDER BY owner, id")) {
+      ps.setMaxRows((int) Math.min(Integer.MAX_VALUE, params.maxEndblockerRecords()));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          queue.add(new long[] {rs.getLong(1), rs.getLong(3), rs.getInt(4)});
+          owners.add(rs.getString(2));
+        }
+      }
+    }
+    List<Outcome> out = new ArrayList<>();
+    for (int i = 0; i < queue.size(); i++) {
+      long id = queue.get(i)[0];
+      long amount = queue.get(i)[1];
+      int attempts = (int) queue.get(i)[2];
+      String owner = owners.get(i);
+      SupplyView s = SqlLedger.supply(c);
+      Quote q;
+      try {
+        q = Bme.quote(Direction.ACT_TO_AKT, BigInteger.valueOf(amount), oracle, params, BigInteger.valueOf(s.actSupply()));
+      } catch (BmeException e) {
+        fail(c, id, owner, amount, attempts, e.code(), params, nowMs).ifPresent(out::add);
+        continue;
+      }
+      RemintSplit split = Bme.remintSplit(q.mintAmount(), q.spreadAmount(), BigInteger.valueOf(s.remintCredits()));
+      long issued = split.remintIssued().longValueExact();
+      long fresh = split.newlyMintedAkt().longValueExact();
+      long user = split.userAmount().longValueExact();
+      if (s.vaultAkt() + fresh - user < 0) {
+        fail(c, id, owner, amount, attempts, BmeError.INSUFFICIENT_FUNDS, params, nowMs).ifPresent(out::add);
+        continue;
+      }
+      List<Posting> postings = new ArrayList<>();
+      postings.add(new Posting(Accounts.ENGINE, "uact", -amount));
+      postings.add(new Posting(Accounts.ACT_ISSUANCE, "uact", amount));
+      if (fresh > 0) postings.add(new Posting(Accounts.AKT_ISSUANCE, "uakt", -fresh));
+      if (fresh - user != 0) postings.add(new Posting(Accounts.VAULT, "uakt", fresh - user));
+      if (user > 0) postings.add(new Posting(owner, "uakt", user));
+      long tx = SqlLedger.post(c, "bme.redeem", "redeem:" + id, postings).orElseThrow();
+      try (PreparedStatement ps = c.prepareStatement("UPDATE bme_state SET remint_credits = remint_credits - ?,"
+          + " total_burned_uact = total_burned_uact + ?, total_minted_uakt = total_minted_uakt + ? WHERE id = 1")) {
+        ps.setLong(1, issued);
+        ps.setLong(2, amount);
+        ps.setLong(3, fresh);
+        ps.executeUpdate();
+      }
+      try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'EXECUTED', decided_at_ms = ?,"
+          + " swap_rate = ?, paid_uakt = ?, remint_issued_uakt = ?, fresh_uakt = ?, tx_id = ? WHERE id = ?")) {
+        ps.setLong(1, nowMs);
+        ps.setString(2, q.swapRate().toString());
+        ps.setLong(3, user);
+        ps.setLong(4, issued);
+        ps.setLong(5, fresh);
+        ps.setLong(6, tx);
+        ps.setLong(7, id);
+        ps.executeUpdate();
+      }
+      out.add(new Outcome(id, owner, amount, "EXECUTED", user, issued, fresh, q.swapRate().toString(), null));
+    }
+    SqlLedger.updateBreaker(c, oracle, params);
+    return out;
+  }
+
+  /** 10.4: fatal → cancel now; retriable → count, cancel at the limit. The ACT goes back on cancel. */
+  private static java.util.Optional<Outcome> fail(Connection c, long id, String owner, long amount, int attempts,
+      BmeError code, BmeParams params, long nowMs) throws SQLException {
+    int tries = attempts + 1;
+    if (!code.fatal() && tries < params.maxPendingAttempts()) {
+      try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET attempts = ?, reason = ? WHERE id = ?")) {
+        ps.setInt(1, tries);
+        ps.setString(2, code.name());
+        ps.setLong(3, id);
+        ps.executeUpdate();
+      }
+      return java.util.Optional.empty();
+    }
+    String reason = code.fatal() ? code.name() : BmeError.MAX_ATTEMPTS.name();
+    long tx = SqlLedger.post(c, "bme.redeem-cancel", "redeem-cancel:" + id,
+        List.of(new Posting(Accounts.ENGINE, "uact", -amount), new Posting(owner, "uact", amount))).orElseThrow();
+    try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'CANCELED', attempts = ?, reason = ?,"
+        + " decided_at_ms = ?, tx_id = ? WHERE id = ?")) {
+      ps.setInt(1, tries);
+      ps.setString(2, reason);
+      ps.setLong(3, nowMs);
+      ps.setLong(4, tx);
+      ps.setLong(5, id);
+      ps.executeUpdate();
+    }
+    return java.util.Optional.of(new Outcome(id, owner, amount, "CANCELED", 0, 0, 0, null, reason));
+  }
+
+  /** A provider's payouts, newest first, with how many settled receipts each one's ACT came from. */
+  public static List<Map<String, Object>> ofProvider(Connection c, String nodeId, int limit) throws SQLException {
+    List<Map<String, Object>> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT r.id, r.amount, r.state, r.attempts, r.requested_at_ms,"
+        + " r.decided_at_ms, r.swap_rate, r.paid_uakt, r.remint_issued_uakt, r.fresh_uakt, r.reason, r.tx_id,"
+        + " r.covers_tx_after, r.covers_tx_through, (SELECT COUNT(*) FROM settlement s WHERE s.node_id = ?"
+        + " AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through)"
+        + " FROM bme_request r WHERE r.owner = ? ORDER BY r.id DESC")) {
+      ps.setString(1, nodeId);
+      ps.setString(2, Accounts.provider(nodeId));
+      ps.setMaxRows(limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Map<String, Object> m = new LinkedHashMap<>();
+          m.put("id", rs.getLong(1));
+          m.put("uact", rs.getLong(2));
+          m.put("state", rs.getString(3));
+          m.put("attempts", rs.getInt(4));
+          m.put("requestedAtMs", rs.getLong(5));
+          m.put("decidedAtMs", rs.getObject(6) == null ? null : rs.getLong(6));
+          m.put("swapRate", rs.getString(7));
+          m.put("paidUakt", rs.getObject(8) == null ? null : rs.getLong(8));
+          m.put("remintIssuedUakt", rs.getObject(9) == null ? null : rs.getLong(9));
+          m.put("freshUakt", rs.getObject(10) == null ? null : rs.getLong(10));
+          m.put("reason", rs.getString(11));
+          m.put("txId", rs.getObject(12) == null ? null : rs.getLong(12));
+          m.put("receipts", rs.getLong(15));
+          out.add(m);
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The receipt ids whose ACT a payout redeems (settlements to its node in its journal range). */
+  public static List<String> receiptsOf(Connection c, long requestId) throws SQLException {
+    List<String> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT s.receipt_id FROM bme_request r JOIN settlement s"
+        + " ON s.node_id = SUBSTRING(r.owner, 10) AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through"
+        + " WHERE r.id = ? ORDER BY s.receipt_id")) {
+      ps.setLong(1, requestId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) out.add(rs.getString(1));
+      }
+    }
+    return out;
+  }
+
+  public static long pendingCount(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM bme_request WHERE state = 'PENDING'");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  private static long coveredThrough(Connection c, String owner) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT MAX(covers_tx_through) FROM bme_request WHERE owner = ?")) {
+      ps.setString(1, owner);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  private static long latestSettlementTx(Connection c, String nodeId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT MAX(tx_id) FROM settlement WHERE node_id = ?")) {
+      ps.setString(1, nodeId);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+}
