@@ -6,6 +6,7 @@ import io.anneal.billing.ledger.Accounts;
 import io.anneal.billing.ledger.EscrowHold;
 import io.anneal.billing.ledger.LedgerRefusal;
 import io.anneal.billing.ledger.MintResult;
+import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.ledger.SupplyView;
 import io.anneal.bus.Addresses;
@@ -115,6 +116,8 @@ public final class ApiVerticle extends VerticleBase {
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.post("/api/v1/tenants/:id/deposits").handler(this::deposit);
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
+    router.post("/api/v1/providers/:nodeId/payouts").handler(this::requestPayout);
+    router.get("/api/v1/providers/:nodeId/payouts").handler(this::payouts);
     router.route("/api/*").handler(rc -> fail(rc, Problem.notFound("no such endpoint: " + rc.request().method() + " " + rc.request().path())));
     router.route("/*").handler(StaticHandler.create("webroot").setCachingEnabled(false));
     router.route().failureHandler(this::onFailure);
@@ -371,8 +374,10 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   private void supply(RoutingContext rc) {
-    Future.fromCompletionStage(store.read(SqlLedger::supply), vertx.getOrCreateContext())
-        .onSuccess(s -> rc.json(supplyJson(s, oracle.get()).put("oracle", oracleJson())))
+    Future.fromCompletionStage(store.read(c -> Map.entry(SqlLedger.supply(c), Redemptions.pendingCount(c))),
+            vertx.getOrCreateContext())
+        .onSuccess(s -> rc.json(supplyJson(s.getKey(), oracle.get()).put("pendingPayouts", s.getValue())
+            .put("oracle", oracleJson())))
         .onFailure(e -> fail(rc, e));
   }
 
@@ -475,6 +480,69 @@ public final class ApiVerticle extends VerticleBase {
       }
       return r;
     });
+  }
+
+  /** Admin: pay a provider's ACT out in AKT at the next redemption epoch ({@code act} omitted = all of it). */
+  private void requestPayout(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    admin(rc).compose(v -> {
+      JsonObject body = rc.body().buffer() == null || rc.body().buffer().length() == 0 ? new JsonObject()
+          : parseBody(rc.body().buffer());
+      checkFields(body, Set.of("act", "reference"));
+      Long uact = body.getValue("act") == null ? null : parseAct(body.getValue("act"));
+      String ref = body.getValue("reference") instanceof String s && !s.isBlank() ? s
+          : Optional.ofNullable(rc.request().getHeader("Idempotency-Key")).orElse(Ids.next("po_"));
+      return Future.fromCompletionStage(store.writer().submit(c -> {
+        long amount = uact != null ? uact : SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.provider(nodeId), "uact");
+        return Redemptions.request(c, nodeId, amount, "api:" + ref, oracle.get(), System.currentTimeMillis());
+      }), vertx.getOrCreateContext());
+    }).onSuccess(r -> {
+      if (r.refusal() != null) {
+        int status = switch (r.refusal()) {
+          case CIRCUIT_BREAKER, ORACLE_UNHEALTHY -> 503;
+          case INSUFFICIENT_FUNDS -> 409;
+          default -> 422;
+        };
+        fail(rc, new Problem(r.refusal() == LedgerRefusal.INSUFFICIENT_FUNDS ? "insufficient-funds" : "bme-refused", status,
+            "Payout not queued", r.refusal() + ": " + r.detail()));
+        return;
+      }
+      rc.response().setStatusCode(r.duplicate() ? 200 : 202).putHeader("content-type", "application/json")
+          .end(new JsonObject().put("id", r.id()).put("nodeId", nodeId).put("uact", r.uact()).put("state", "PENDING")
+              .put("duplicate", r.duplicate()).put("executesAt", "next redemption epoch").encode());
+    }).onFailure(e -> fail(rc, e));
+  }
+
+  /** Admin: a provider's ACT and AKT balances and its payouts, newest first, each with the receipts it redeems. */
+  private void payouts(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    admin(rc).compose(v -> Future.fromCompletionStage(store.read(c -> {
+      JsonObject out = new JsonObject().put("nodeId", nodeId)
+          .put("uact", SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.provider(nodeId), "uact"))
+          .put("uakt", SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.provider(nodeId), "uakt"));
+      JsonArray list = new JsonArray();
+      for (Map<String, Object> m : Redemptions.ofProvider(c, nodeId, 100)) {
+        JsonObject p = new JsonObject(new java.util.LinkedHashMap<>(m));
+        p.put("receiptIds", new JsonArray(Redemptions.receiptsOf(c, (Long) m.get("id")).stream().limit(1000).toList()));
+        list.add(p);
+      }
+      return out.put("payouts", list);
+    }), vertx.getOrCreateContext())).onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /** ACT as a decimal string or number with at most 6 decimals, > 0. */
+  static long parseAct(Object v) {
+    BigDecimal act;
+    try {
+      act = v instanceof String s ? new BigDecimal(s.trim()) : v instanceof Number n ? new BigDecimal(n.toString()) : null;
+    } catch (NumberFormatException e) {
+      act = null;
+    }
+    if (act == null || act.signum() <= 0 || act.stripTrailingZeros().scale() > 6 || act.compareTo(BigDecimal.valueOf(1_000_000_000L)) > 0) {
+      throw Problem.invalid("invalid-payout", "Invalid payout", new JsonArray().add(new JsonObject().put("field", "act")
+          .put("code", "invalid").put("message", "act must be a positive amount with at most 6 decimals, e.g. \"5\"")));
+    }
+    return act.movePointRight(6).longValueExact();
   }
 
   static JsonObject mintJson(MintResult r) {

@@ -29,6 +29,8 @@ public record AnnealConfig(
     int drainSeconds,
     long epochSeconds,
     long tickSeconds,
+    long minEpochTicks,
+    long payoutMinUact,
     String oracleSource,
     String oracleFile,
     long oracleSeed,
@@ -75,6 +77,8 @@ public record AnnealConfig(
     m.put("shutdown.drainSeconds", drainSeconds);
     m.put("billing.epochSeconds", epochSeconds);
     m.put("bme.tickSeconds", tickSeconds);
+    m.put("bme.minEpochTicks", minEpochTicks);
+    m.put("bme.payoutMinAct", payoutMinUact == 0 ? "0 (automatic payouts off)" : java.math.BigDecimal.valueOf(payoutMinUact, 6).toPlainString());
     m.put("oracle.source", oracleSource + (oracleSource.equals("file") ? " (" + oracleFile + ")" : ""));
     m.put("oracle.pollSeconds", oraclePollSeconds);
     m.put("oracle.maxStalenessSeconds", oracleMaxStalenessSeconds);

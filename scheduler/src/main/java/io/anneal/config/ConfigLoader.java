@@ -44,6 +44,8 @@ public final class ConfigLoader {
       new Key("shutdown.drainSeconds", "ANNEAL_DRAIN_SECONDS", "--drain-seconds"),
       new Key("billing.epochSeconds", "ANNEAL_EPOCH_SECONDS", "--epoch-seconds"),
       new Key("bme.tickSeconds", "ANNEAL_TICK_SECONDS", "--tick-seconds"),
+      new Key("bme.minEpochTicks", "ANNEAL_MIN_EPOCH_TICKS", "--min-epoch-ticks"),
+      new Key("bme.payoutMinAct", "ANNEAL_PAYOUT_MIN_ACT", "--payout-min-act"),
       new Key("oracle.source", "ANNEAL_ORACLE_SOURCE", "--oracle-source"),
       new Key("oracle.file", "ANNEAL_ORACLE_FILE", "--oracle-file"),
       new Key("oracle.seed", "ANNEAL_ORACLE_SEED", null),
@@ -149,6 +151,8 @@ public final class ConfigLoader {
         (int) range("shutdown.drainSeconds", values.getOrDefault("shutdown.drainSeconds", "10"), 0, 3600),
         range("billing.epochSeconds", values.getOrDefault("billing.epochSeconds", "3600"), 1, 31L * 86400),
         range("bme.tickSeconds", values.getOrDefault("bme.tickSeconds", "6"), 1, 3600),
+        range("bme.minEpochTicks", values.getOrDefault("bme.minEpochTicks", "10"), 1, 14_400),
+        payoutMinUact(values.getOrDefault("bme.payoutMinAct", "1")),
         oracleSource(values.getOrDefault("oracle.source", "fixed"), values.getOrDefault("oracle.file", "")),
         values.getOrDefault("oracle.file", ""),
         parseLong("oracle.seed", values.getOrDefault("oracle.seed", "1")),
@@ -156,6 +160,20 @@ public final class ConfigLoader {
         range("oracle.maxStalenessSeconds", values.getOrDefault("oracle.maxStalenessSeconds", "30"), 1, 86400),
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
         demo);
+  }
+
+  /** ACT with up to 6 decimals, to uact; 0 turns automatic provider payouts off. */
+  private static long payoutMinUact(String act) {
+    try {
+      java.math.BigDecimal v = new java.math.BigDecimal(act.trim());
+      if (v.signum() < 0 || v.scale() > 6 || v.compareTo(java.math.BigDecimal.valueOf(1_000_000_000L)) > 0) {
+        throw new NumberFormatException();
+      }
+      return v.movePointRight(6).longValueExact();
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw new ConfigException("bme.payoutMinAct must be an ACT amount between 0 and 1e9 with at most 6 decimals, not '"
+          + act + "'");
+    }
   }
 
   private static String oracleSource(String source, String file) {

@@ -12,6 +12,7 @@ import io.anneal.billing.oracle.PriceFeed;
 import io.anneal.billing.oracle.SimulatedPriceFeed;
 import java.util.function.Supplier;
 import io.anneal.billing.ledger.MintResult;
+import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.receipt.NodeKeys;
 import io.anneal.billing.sql.Database;
@@ -103,7 +104,10 @@ public final class AnnealService {
         .build();
     Metrics metrics = new Metrics(prometheus);
     TenantStore tenants = new TenantStore(store);
-    BmeParams params = BmeParams.defaults();
+    BmeParams d = BmeParams.defaults();
+    BmeParams params = new BmeParams(d.circuitBreakerWarnThreshold(), d.circuitBreakerHaltThreshold(), config.minEpochTicks(),
+        d.epochBlocksBackoffPercent(), d.mintSpreadBps(), d.settleSpreadBps(), d.maxEndblockerRecords(), d.minMint(),
+        d.maxPendingAttempts());
     OracleAggregator.Params oracleParams = new OracleAggregator.Params(1, config.oracleMaxStalenessSeconds() * 1_000_000_000L,
         OracleAggregator.Params.defaults().twapWindowNs(), OracleAggregator.Params.defaults().maxPriceDeviationBps());
     oracleState = new OracleState(oracleParams);
@@ -147,14 +151,30 @@ public final class AnnealService {
         pollOracle(feed);
         return null;
       }));
-      // the BME tick: the circuit breaker follows the collateral ratio and the oracle's health
-      vertx.setPeriodic(config.tickSeconds() * 1000, id -> store.writer().submit(c -> SqlLedger.updateBreaker(c,
-          oracle.get(), params)).thenAccept(u -> {
-            if (u.changed()) {
-              LOG.warning("circuit breaker: " + u.state().previousStatus() + " -> " + u.state().status()
-                  + (u.cr() == null ? " (oracle unhealthy)" : " (CR " + u.cr().ratio() + ")"));
+      // the BME tick: the circuit breaker follows the collateral ratio and the oracle's health; every
+      // minEpochTicks ticks a redemption epoch pays providers out in AKT (bme-spec 9.1)
+      long[] tick = {0};
+      vertx.setPeriodic(config.tickSeconds() * 1000, id -> {
+        boolean redemptionEpoch = ++tick[0] % params.minEpochBlocks() == 0 && config.hasRole("billing");
+        OracleSnapshot now = oracle.get();
+        store.writer().submit(c -> {
+          if (redemptionEpoch) {
+            long ms = System.currentTimeMillis();
+            if (config.payoutMinUact() > 0) Redemptions.requestAll(c, config.payoutMinUact(), now, ms);
+            for (Redemptions.Outcome o : Redemptions.runEpoch(c, now, params, ms)) {
+              if (o.state().equals("CANCELED")) LOG.warning("payout " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());
             }
-          }));
+          }
+          return SqlLedger.updateBreaker(c, now, params);
+        }).whenComplete((u, e) -> {
+          if (e != null) {
+            LOG.warning("BME tick failed: " + e.getMessage());
+          } else if (u.changed()) {
+            LOG.warning("circuit breaker: " + u.state().previousStatus() + " -> " + u.state().status()
+                + (u.cr() == null ? " (oracle unhealthy)" : " (CR " + u.cr().ratio() + ")"));
+          }
+        });
+      });
       ready.set(true);
       return Future.<Void>succeededFuture();
     }).onFailure(e -> stop());
