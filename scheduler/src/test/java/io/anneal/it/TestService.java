@@ -22,6 +22,30 @@ import java.util.function.BooleanSupplier;
 
 /** Starts a real Anneal instance on a free port for black-box tests, and talks to it like a user. */
 final class TestService implements AutoCloseable {
+  /** Every warning of Vert.x's blocked-thread checker while a test service runs: a test fails on any. */
+  private static final java.util.List<String> BLOCKED = new java.util.concurrent.CopyOnWriteArrayList<>();
+  // on the root logger: the checker's records arrive there (logger io.vertx.core.impl.BlockedThreadChecker via SLF4J)
+  private static final java.util.logging.Logger ROOT = java.util.logging.Logger.getLogger("");
+
+  static {
+    ROOT.addHandler(new java.util.logging.Handler() {
+      @Override
+      public void publish(java.util.logging.LogRecord r) {
+        String name = String.valueOf(r.getLoggerName());
+        if (r.getLevel().intValue() >= java.util.logging.Level.WARNING.intValue()
+            && (name.endsWith("BlockedThreadChecker") || name.equals("vertx-blocked-thread-checker"))) {
+          BLOCKED.add(String.valueOf(r.getMessage()));
+        }
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    });
+  }
+
   static final String DEMO_KEY = "demo-key-0123456789";
   static final String ADMIN_KEY = "admin-key-0123456789";
 
@@ -32,6 +56,15 @@ final class TestService implements AutoCloseable {
   private TestService(AnnealService service, Path dataDir) {
     this.service = service;
     this.dataDir = dataDir;
+  }
+
+  /** The blocked-thread warnings recorded so far (and not yet reported by a close). */
+  static List<String> blockedThreadWarnings() {
+    return List.copyOf(BLOCKED);
+  }
+
+  static void clearBlockedThreadWarnings() {
+    BLOCKED.clear();
   }
 
   static TestService start(Path dataDir, String... extraArgs) throws Exception {
@@ -155,5 +188,10 @@ final class TestService implements AutoCloseable {
   @Override
   public void close() {
     service.stop();
+    if (!BLOCKED.isEmpty()) {
+      List<String> seen = List.copyOf(BLOCKED);
+      BLOCKED.clear();
+      throw new AssertionError("Vert.x's blocked-thread checker warned: " + seen);
+    }
   }
 }
