@@ -114,6 +114,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
+    router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
     router.post("/api/v1/tenants/:id/deposits").handler(this::deposit);
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
     router.post("/api/v1/providers/:nodeId/payouts").handler(this::requestPayout);
@@ -228,6 +229,11 @@ public final class ApiVerticle extends VerticleBase {
           : Problem.invalid("invalid-job", "Invalid job", errors));
     }
     JobSpec spec = parsed.spec();
+    if (tenant.gpuQuota() != null && spec.gpus() > tenant.gpuQuota()) {
+      metrics.jobsRefused.increment();
+      return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
+          "the job asks for " + spec.gpus() + " GPU(s); this tenant's GPU quota is " + tenant.gpuQuota()));
+    }
     FleetShape fs = shape;
     if (fs.queued() >= config.maxQueuedJobs()) {
       metrics.jobsRefused.increment();
@@ -415,7 +421,8 @@ public final class ApiVerticle extends VerticleBase {
 
   private void me(RoutingContext rc) {
     tenant(rc).compose(t -> balances(t.id())
-        .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", balanceJson(b))))
+        .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", balanceJson(b))
+            .put("weight", t.weight()).put("gpuQuota", t.gpuQuota())))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
   }
@@ -435,7 +442,8 @@ public final class ApiVerticle extends VerticleBase {
   private void createTenant(RoutingContext rc) {
     admin(rc).compose(v -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("name", "apiKey"));
+      checkFields(body, Set.of("name", "apiKey", "weight", "gpuQuota"));
+      TenantPolicy policy = TenantPolicy.parse(body, new TenantPolicy(1.0, null));
       String name = body.getValue("name") instanceof String s ? s.trim() : null;
       if (name == null || !name.matches("[A-Za-z0-9_.@-]{1,100}")) {
         throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "name")
@@ -447,12 +455,69 @@ public final class ApiVerticle extends VerticleBase {
             .put("code", "invalid").put("message", "apiKey must be a string of at least 16 characters")));
       }
       String apiKey = key != null ? key : "ak_" + Ids.next("").substring(12) + Ids.next("").substring(12);
-      return Future.fromCompletionStage(tenants.create(name, apiKey), vertx.getOrCreateContext()).map(t -> {
+      return Future.fromCompletionStage(tenants.create(name, apiKey), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw new Problem("conflict", 409, "Tenant exists", "a tenant named '" + name + "' (or that key) exists");
-        return new JsonObject().put("id", t.get().id()).put("name", name).put("apiKey", apiKey);
+        JsonObject out = new JsonObject().put("id", t.get().id()).put("name", name).put("apiKey", apiKey)
+            .put("weight", policy.weight()).put("gpuQuota", policy.gpuQuota());
+        if (policy.weight() == 1.0 && policy.gpuQuota() == null) return Future.succeededFuture(out);
+        return applyPolicy(t.get().id(), policy).map(ok -> out);
       });
     }).onSuccess(o -> rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(o.encode()))
         .onFailure(e -> fail(rc, e));
+  }
+
+  /** Admin: change a tenant's fair-share weight and/or GPU quota ({@code "gpuQuota": null} removes the quota). */
+  private void patchTenant(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    admin(rc).compose(v -> {
+      JsonObject body = parseBody(rc.body().buffer());
+      checkFields(body, Set.of("weight", "gpuQuota"));
+      return Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()).compose(t -> {
+        if (t.isEmpty()) throw Problem.notFound("no tenant " + tenantId);
+        TenantPolicy p = TenantPolicy.parse(body, new TenantPolicy(t.get().weight(), t.get().gpuQuota()));
+        return applyPolicy(tenantId, p).map(ok -> new JsonObject().put("id", tenantId).put("name", t.get().name())
+            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota()));
+      });
+    }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /** Stores a policy, then tells the scheduler (which applies it from its next placement pass). */
+  private Future<Boolean> applyPolicy(String tenantId, TenantPolicy p) {
+    return Future.fromCompletionStage(tenants.setPolicy(tenantId, p.weight(), p.gpuQuota()), vertx.getOrCreateContext())
+        .onSuccess(ok -> vertx.eventBus().publish(Addresses.TENANT_POLICY, new JsonObject().put("tenantId", tenantId)
+            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota())));
+  }
+
+  /** A tenant's scheduling policy as the API accepts it. */
+  record TenantPolicy(double weight, Integer gpuQuota) {
+    static TenantPolicy parse(JsonObject body, TenantPolicy current) {
+      double weight = current.weight();
+      Integer quota = current.gpuQuota();
+      JsonArray errors = new JsonArray();
+      if (body.containsKey("weight")) {
+        Object w = body.getValue("weight");
+        if (w instanceof Number n && n.doubleValue() > 0 && n.doubleValue() <= 1000) {
+          weight = n.doubleValue();
+        } else {
+          errors.add(new JsonObject().put("field", "weight").put("code", "invalid")
+              .put("message", "weight must be a number in (0, 1000]"));
+        }
+      }
+      if (body.containsKey("gpuQuota")) {
+        Object q = body.getValue("gpuQuota");
+        if (q == null) {
+          quota = null;
+        } else if ((q instanceof Integer || q instanceof Long) && ((Number) q).longValue() >= 0
+            && ((Number) q).longValue() <= 1_000_000) {
+          quota = ((Number) q).intValue();
+        } else {
+          errors.add(new JsonObject().put("field", "gpuQuota").put("code", "invalid")
+              .put("message", "gpuQuota must be an integer from 0 to 1000000, or null for none"));
+        }
+      }
+      if (!errors.isEmpty()) throw Problem.invalid("invalid-tenant", "Invalid tenant", errors);
+      return new TenantPolicy(weight, quota);
+    }
   }
 
   private void deposit(RoutingContext rc) {

@@ -13,6 +13,8 @@ public final class Addresses {
   public static final String JOB_CANCEL = "anneal.scheduler.job-cancel";
   /** send: GPUs of a job are free again, {@code {jobId, nodeId, devices[]}}. */
   public static final String GPUS_RELEASED = "anneal.scheduler.gpus-released";
+  /** A tenant's fair-share weight or GPU quota changed: {tenantId, weight, gpuQuota (null = none)}. */
+  public static final String TENANT_POLICY = "anneal.scheduler.tenant-policy";
   /** request: {@code {}} → the fleet view (nodes, devices with free/used, per-class totals, queue depth). */
   public static final String FLEET = "anneal.scheduler.fleet";
   /** publish: the fleet's shape for admission checks, {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], queued}}. */

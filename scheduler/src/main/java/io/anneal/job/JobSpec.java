@@ -10,10 +10,14 @@ import java.util.regex.Pattern;
 
 /** A validated job request (CONTRACT.md "Job spec"). */
 public record JobSpec(
-    String kind, int gpus, String gpuClass, long memoryMiB, int priority, long maxSeconds, Map<String, Object> params) {
+    String kind, int gpus, String gpuClass, long memoryMiB, int priority, long maxSeconds, long deadlineSeconds,
+    Map<String, Object> params) {
 
   public static final Set<String> KINDS = Set.of("train", "infer", "matmul", "sleep");
-  private static final Set<String> FIELDS = Set.of("kind", "gpus", "gpuClass", "memoryMiB", "priority", "maxSeconds", "params");
+  private static final Set<String> FIELDS = Set.of("kind", "gpus", "gpuClass", "memoryMiB", "priority", "maxSeconds",
+      "deadlineSeconds", "params");
+  /** Longest start-by deadline a job may ask for: 30 days. */
+  public static final long MAX_DEADLINE_SECONDS = 30L * 86400;
   private static final Pattern CLASS = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
   private static final Map<String, Set<String>> PARAMS = Map.of(
       "sleep", Set.of("ms"),
@@ -65,6 +69,8 @@ public record JobSpec(
     long memoryMiB = integer(json, "memoryMiB", 0, 0, 16L * 1024 * 1024, errors);
     long priority = integer(json, "priority", 0, 0, 1000, errors);
     long maxSeconds = integer(json, "maxSeconds", Math.min(3600, limits.maxSeconds()), 1, limits.maxSeconds(), errors);
+    // start-by deadline: a job still queued this many seconds after submission fails with reason "deadline"
+    long deadlineSeconds = integer(json, "deadlineSeconds", 0, 1, MAX_DEADLINE_SECONDS, errors);
     Map<String, Object> params = Map.of();
     Object p = json.get("params");
     if (p != null && !(p instanceof Map)) {
@@ -76,7 +82,8 @@ public record JobSpec(
     }
     if (kind != null) checkParams(kind, params, maxSeconds, errors);
     if (!errors.isEmpty()) return new Parsed(null, List.copyOf(errors));
-    return new Parsed(new JobSpec(kind, (int) gpus, gpuClass, memoryMiB, (int) priority, maxSeconds, params), List.of());
+    return new Parsed(new JobSpec(kind, (int) gpus, gpuClass, memoryMiB, (int) priority, maxSeconds, deadlineSeconds, params),
+        List.of());
   }
 
   private static void checkParams(String kind, Map<String, Object> params, long maxSeconds, List<FieldError> errors) {
@@ -177,6 +184,7 @@ public record JobSpec(
     if (memoryMiB > 0) m.put("memoryMiB", memoryMiB);
     m.put("priority", priority);
     m.put("maxSeconds", maxSeconds);
+    if (deadlineSeconds > 0) m.put("deadlineSeconds", deadlineSeconds);
     m.put("params", params);
     return m;
   }

@@ -13,7 +13,9 @@ public enum JobState {
       case QUEUED -> EnumSet.of(PLACED, RUNNING, PREEMPTED);
       case PLACED -> EnumSet.of(QUEUED);
       case RUNNING -> EnumSet.of(PLACED);
-      case SUCCEEDED, FAILED -> EnumSet.of(RUNNING, PLACED);
+      case SUCCEEDED -> EnumSet.of(RUNNING, PLACED);
+      // a queued job fails without running when its start-by deadline passes
+      case FAILED -> EnumSet.of(RUNNING, PLACED, QUEUED);
       case CANCELLED -> EnumSet.of(QUEUED, PLACED, RUNNING);
       case PREEMPTED -> EnumSet.of(PLACED, RUNNING);
       case SETTLED -> EnumSet.of(SUCCEEDED, FAILED, CANCELLED);

@@ -12,16 +12,17 @@ public final class JobMessages {
   /** The job as the scheduler and worker carry it (Addresses.JOB_SUBMITTED), from a stored row. */
   public static JsonObject fromRecord(JobRecord j) {
     JsonObject spec = new JsonObject(j.specJson());
-    return message(j, spec.getLong("memoryMiB", 0L), spec.getJsonObject("params", new JsonObject()));
+    return message(j, spec.getLong("memoryMiB", 0L), spec.getLong("deadlineSeconds", 0L),
+        spec.getJsonObject("params", new JsonObject()));
   }
 
   /** The same for a job just admitted, from its validated spec (no JSON round trip). */
   public static JsonObject fromSpec(JobRecord j, io.anneal.job.JobSpec spec) {
-    return message(j, spec.memoryMiB(), new JsonObject(spec.params()));
+    return message(j, spec.memoryMiB(), spec.deadlineSeconds(), new JsonObject(spec.params()));
   }
 
-  private static JsonObject message(JobRecord j, long memoryMiB, JsonObject params) {
-    return new JsonObject()
+  private static JsonObject message(JobRecord j, long memoryMiB, long deadlineSeconds, JsonObject params) {
+    JsonObject m = new JsonObject()
         .put("id", j.id())
         .put("tenantId", j.tenantId())
         .put("kind", j.kind())
@@ -33,6 +34,9 @@ public final class JobMessages {
         .put("params", params)
         .put("submittedAt", j.submittedAt())
         .put("attempt", j.attempt());
+    // start-by deadline, absolute (ms): the scheduler fails the job if it is still queued then
+    if (deadlineSeconds > 0) m.put("deadlineAt", j.submittedAt() + deadlineSeconds * 1000);
+    return m;
   }
 
   /** A job event for subscribers (CONTRACT: {@code {"type":"job","jobId":..,"state":..}}). */
@@ -57,6 +61,7 @@ public final class JobMessages {
         .put("escrowUact", j.escrowUact())
         .put("priceUactPerGpuHour", j.priceUactPerGpuHour())
         .put("attempt", j.attempt());
+    if (spec.containsKey("deadlineSeconds")) o.put("deadlineSeconds", spec.getLong("deadlineSeconds"));
     if (j.outcome() != null) o.put("outcome", j.outcome());
     if (j.error() != null) o.put("error", j.error());
     if (j.nodeId() != null) o.put("nodeId", j.nodeId());

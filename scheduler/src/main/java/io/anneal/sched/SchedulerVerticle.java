@@ -55,6 +55,8 @@ public final class SchedulerVerticle extends VerticleBase {
   private final Map<String, Integer> preemptions = new HashMap<>();
   static final int MAX_PREEMPTIONS = 2;
   private boolean stopping;
+  /** Queued jobs with a start-by deadline, by deadline (ms); entries of jobs placed meanwhile are skipped. */
+  private final java.util.TreeMap<Long, Set<String>> deadlines = new java.util.TreeMap<>();
 
   public SchedulerVerticle(JobStore store, Metrics metrics) {
     this.store = store;
@@ -69,8 +71,21 @@ public final class SchedulerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
-    vertx.setPeriodic(1000, id -> publishShape());
-    return vertx.executeBlocking(store::activeJobsBlocking).map(recovered -> {
+    bus.<JsonObject>consumer(Addresses.TENANT_POLICY, m -> {
+      Integer quota = m.body().getInteger("gpuQuota");
+      engine.setTenant(m.body().getString("tenantId"), m.body().getDouble("weight", 1.0),
+          quota == null ? Integer.MAX_VALUE : quota);
+      schedulePass();
+    });
+    vertx.setPeriodic(1000, id -> {
+      publishShape();
+      expireDeadlines(System.currentTimeMillis());
+    });
+    return vertx.executeBlocking(() -> Map.entry(store.tenantPoliciesBlocking(), store.activeJobsBlocking())).map(read -> {
+      for (var t : read.getKey()) {
+        engine.setTenant(t.id(), t.weight(), t.gpuQuota() == null ? Integer.MAX_VALUE : t.gpuQuota());
+      }
+      List<JobRecord> recovered = read.getValue();
       for (JobRecord j : recovered) {
         if (j.state() != JobState.QUEUED) {
           // it was on a GPU when this node stopped: the run is lost, the job is not
@@ -131,7 +146,35 @@ public final class SchedulerVerticle extends VerticleBase {
     jobs.put(id, job);
     enqueuedNanos.put(id, System.nanoTime());
     engine.enqueue(request(job), System.currentTimeMillis());
+    Long deadline = job.getLong("deadlineAt");
+    if (deadline != null) deadlines.computeIfAbsent(deadline, k -> new java.util.HashSet<>()).add(id);
     schedulePass();
+  }
+
+  /** Fails every job still queued past its start-by deadline, with its escrow returned. */
+  private void expireDeadlines(long nowMs) {
+    while (!deadlines.isEmpty() && deadlines.firstKey() <= nowMs) {
+      for (String jobId : deadlines.pollFirstEntry().getValue()) {
+        if (!engine.dequeue(jobId)) continue; // placed, cancelled or finished meanwhile
+        enqueuedNanos.remove(jobId);
+        expire(jobs.remove(jobId), nowMs);
+      }
+    }
+  }
+
+  private void expire(JsonObject job, long nowMs) {
+    String jobId = job.getString("id");
+    String reason = "deadline: not started within " + (job.getLong("deadlineAt") - job.getLong("submittedAt")) / 1000
+        + " s of submission";
+    Future.fromCompletionStage(store.expireQueued(jobId, reason, nowMs), vertx.getOrCreateContext()).onComplete(ar -> {
+      if (ar.succeeded() && ar.result()) {
+        vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.FAILED).put("outcome", "FAILED")
+            .put("error", reason));
+      } else if (ar.failed()) {
+        LOG.warning("could not expire " + jobId + ": " + ar.cause().getMessage() + "; it stays queued");
+        enqueue(job);
+      }
+    });
   }
 
   private void onReleased(JsonObject body) {
@@ -222,6 +265,15 @@ public final class SchedulerVerticle extends VerticleBase {
 
   private void dispatch(JsonObject job, Assignment a) {
     String jobId = job.getString("id");
+    Long deadline = job.getLong("deadlineAt");
+    if (deadline != null && deadline <= System.currentTimeMillis()) {
+      // too late to start: give the GPUs back and fail it
+      engine.release(jobId, System.currentTimeMillis());
+      jobs.remove(jobId);
+      expire(job, System.currentTimeMillis());
+      schedulePass();
+      return;
+    }
     Assignment.Part part = a.parts().get(0);
     JsonArray devices = new JsonArray(part.devices());
     Future.fromCompletionStage(store.placed(jobId, part.nodeId(), a.gpuClass(), devices.encode()), vertx.getOrCreateContext())

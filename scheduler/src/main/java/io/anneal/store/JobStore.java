@@ -209,6 +209,16 @@ public final class JobStore implements AutoCloseable {
     });
   }
 
+  /** Fails a job that is still QUEUED (its start-by deadline passed) and releases its escrow; false if it moved on. */
+  public CompletableFuture<Boolean> expireQueued(String jobId, String reason, long now) {
+    return writer.submit(c -> {
+      int n = update(c, "UPDATE job SET state = 'FAILED', outcome = 'FAILED', error = ?, ended_at = ?"
+          + " WHERE id = ? AND state = 'QUEUED'", reason, now, jobId);
+      if (n == 1) SqlLedger.release(c, jobId);
+      return n == 1;
+    });
+  }
+
   // ------------------------------------------------------------------ reads
 
   public CompletableFuture<Optional<JobRecord>> job(String jobId) {
@@ -239,6 +249,13 @@ public final class JobStore implements AutoCloseable {
         PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS
             + " FROM job WHERE state IN ('QUEUED', 'PLACED', 'RUNNING', 'PREEMPTED') ORDER BY submitted_at, id")) {
       return rows(ps);
+    }
+  }
+
+  /** Tenants with a non-default weight or a quota (read once by the scheduler at start). */
+  public List<TenantStore.Tenant> tenantPoliciesBlocking() throws SQLException {
+    try (Connection c = db.connection()) {
+      return TenantStore.policiesBlocking(c);
     }
   }
 

@@ -13,8 +13,15 @@ import java.util.concurrent.CompletableFuture;
 
 /** Tenants and API keys. Keys are stored only as SHA-256 hashes. */
 public final class TenantStore {
-  /** A tenant; {@code apiKey} is known only right after creation. */
-  public record Tenant(String id, String name) {}
+  /**
+   * A tenant with its scheduling policy: fair-share {@code weight} (> 0) and hard {@code gpuQuota}
+   * (GPUs held at once; null = none).
+   */
+  public record Tenant(String id, String name, double weight, Integer gpuQuota) {
+    public Tenant(String id, String name) {
+      this(id, name, 1.0, null);
+    }
+  }
 
   private final JobStore store;
 
@@ -59,10 +66,10 @@ public final class TenantStore {
   public CompletableFuture<Optional<Tenant>> byKey(String apiKey) {
     String hash = hashKey(apiKey);
     return store.read(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, name FROM tenant WHERE api_key_hash = ?")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM tenant WHERE api_key_hash = ?")) {
         ps.setString(1, hash);
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(new Tenant(rs.getString(1), rs.getString(2))) : Optional.<Tenant>empty();
+          return rs.next() ? Optional.of(row(rs)) : Optional.<Tenant>empty();
         }
       }
     });
@@ -70,13 +77,38 @@ public final class TenantStore {
 
   public CompletableFuture<Optional<Tenant>> byId(String id) {
     return store.read(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT id, name FROM tenant WHERE id = ?")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM tenant WHERE id = ?")) {
         ps.setString(1, id);
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(new Tenant(rs.getString(1), rs.getString(2))) : Optional.<Tenant>empty();
+          return rs.next() ? Optional.of(row(rs)) : Optional.<Tenant>empty();
         }
       }
     });
+  }
+
+  private static final String COLUMNS = "id, name, weight, gpu_quota";
+
+  private static Tenant row(ResultSet rs) throws java.sql.SQLException {
+    int quota = rs.getInt(4);
+    return new Tenant(rs.getString(1), rs.getString(2), rs.getDouble(3), rs.wasNull() ? null : quota);
+  }
+
+  /** Sets a tenant's weight and quota; false if there is no such tenant. */
+  public CompletableFuture<Boolean> setPolicy(String id, double weight, Integer gpuQuota) {
+    if (!(weight > 0) || weight > 1000) throw new IllegalArgumentException("weight must be in (0, 1000]");
+    if (gpuQuota != null && gpuQuota < 0) throw new IllegalArgumentException("gpuQuota must be >= 0");
+    return store.writer().submit(c -> JobStore.update(c, "UPDATE tenant SET weight = ?, gpu_quota = ? WHERE id = ?",
+        weight, gpuQuota, id) == 1);
+  }
+
+  /** Every tenant whose policy differs from the default (weight 1, no quota), for the scheduler at start. */
+  public static java.util.List<Tenant> policiesBlocking(java.sql.Connection c) throws java.sql.SQLException {
+    java.util.List<Tenant> out = new java.util.ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM tenant WHERE weight <> 1 OR gpu_quota IS NOT NULL");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) out.add(row(rs));
+    }
+    return out;
   }
 
   public CompletableFuture<Boolean> isAdminKey(String key) {

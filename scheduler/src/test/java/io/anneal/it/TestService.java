@@ -99,6 +99,11 @@ final class TestService implements AutoCloseable {
         .header("content-type", "application/json"), key);
   }
 
+  HttpResponse<String> patch(String path, String key, String body) {
+    return send(HttpRequest.newBuilder(URI.create(base() + path)).method("PATCH", HttpRequest.BodyPublishers.ofString(body))
+        .header("content-type", "application/json"), key);
+  }
+
   HttpResponse<String> delete(String path, String key) {
     return send(HttpRequest.newBuilder(URI.create(base() + path)).DELETE(), key);
   }

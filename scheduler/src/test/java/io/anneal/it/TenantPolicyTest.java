@@ -1,0 +1,89 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** A tenant's GPU quota holds in placement and at submit; an admin changes it at run time; restart keeps it. */
+class TenantPolicyTest {
+  @TempDir Path dir;
+
+  private static final String KEY = "quota-key-0123456789";
+
+  private static JsonObject job(TestService s, String id) {
+    return s.json(s.get("/api/v1/jobs/" + id, KEY));
+  }
+
+  private static String sleep(int gpus, long ms) {
+    return new JsonObject().put("kind", "sleep").put("gpus", gpus).put("maxSeconds", 60)
+        .put("params", new JsonObject().put("ms", ms)).encode();
+  }
+
+  private static List<String> submit(TestService s, String key, int n, long ms) {
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < n; i++) ids.add(s.json(s.post("/api/v1/jobs", key, sleep(1, ms))).getString("id"));
+    return ids;
+  }
+
+  /** Most jobs of {@code ids} that ran at the same time, from their recorded start and end. */
+  private static int maxOverlap(TestService s, List<String> ids) {
+    int best = 0;
+    for (String a : ids) {
+      long t = job(s, a).getLong("startedAt");
+      int n = 0;
+      for (String b : ids) {
+        JsonObject j = job(s, b);
+        if (j.getLong("startedAt") <= t && t < j.getLong("endedAt")) n++;
+      }
+      best = Math.max(best, n);
+    }
+    return best;
+  }
+
+  @Test
+  void aQuotaCapsConcurrentGpusAndCanBeChangedAndSurvivesRestart() throws Exception {
+    String key = KEY;
+    String tenantId;
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4")) {
+      var created = s.post("/api/v1/tenants", TestService.ADMIN_KEY,
+          new JsonObject().put("name", "capped").put("apiKey", key).put("gpuQuota", 1).put("weight", 2).encode());
+      assertThat(created.statusCode()).isEqualTo(201);
+      tenantId = s.json(created).getString("id");
+      assertThat(s.json(created).getInteger("gpuQuota")).isEqualTo(1);
+      s.post("/api/v1/tenants/" + tenantId + "/deposits", TestService.ADMIN_KEY, "{\"akt\":\"1000\"}");
+      assertThat(s.json(s.get("/api/v1/me", key)).getDouble("weight")).isEqualTo(2.0);
+
+      var tooBig = s.post("/api/v1/jobs", key, sleep(2, 10));
+      assertThat(tooBig.statusCode()).isEqualTo(422);
+      assertThat(s.json(tooBig).getString("detail")).contains("quota is 1");
+
+      List<String> capped = submit(s, key, 3, 300);
+      for (String id : capped) s.await(Duration.ofSeconds(30), () -> job(s, id).containsKey("endedAt"));
+      assertThat(maxOverlap(s, capped)).isEqualTo(1);
+
+      var bad = s.patch("/api/v1/tenants/" + tenantId, TestService.ADMIN_KEY, "{\"gpuQuota\":-1}");
+      assertThat(bad.statusCode()).isEqualTo(422);
+      var raised = s.patch("/api/v1/tenants/" + tenantId, TestService.ADMIN_KEY, "{\"gpuQuota\":3}");
+      assertThat(raised.statusCode()).isEqualTo(200);
+      assertThat(s.json(raised).getInteger("gpuQuota")).isEqualTo(3);
+      assertThat(s.json(raised).getDouble("weight")).isEqualTo(2.0);
+      List<String> wider = submit(s, key, 3, 600);
+      for (String id : wider) s.await(Duration.ofSeconds(30), () -> job(s, id).containsKey("endedAt"));
+      assertThat(maxOverlap(s, wider)).isGreaterThan(1);
+
+      s.patch("/api/v1/tenants/" + tenantId, TestService.ADMIN_KEY, "{\"gpuQuota\":1}");
+    }
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4")) {
+      assertThat(s.json(s.get("/api/v1/me", key)).getInteger("gpuQuota")).isEqualTo(1);
+      List<String> again = submit(s, key, 3, 300);
+      for (String id : again) s.await(Duration.ofSeconds(30), () -> job(s, id).containsKey("endedAt"));
+      assertThat(maxOverlap(s, again)).isEqualTo(1);
+    }
+  }
+}
