@@ -114,6 +114,8 @@ public final class PlacementEngine {
     double weight = 1.0;
     int quota = Integer.MAX_VALUE;
     int inUse;
+    /** Last pass stamp that collected this tenant (see {@link #collect}). */
+    long stamp;
     /** GPU-seconds used, scaled to {@code usageRefMs} (see {@link #decayFactor}). */
     double usage;
     /** priority → FIFO of this tenant's jobs. */
@@ -135,6 +137,12 @@ public final class PlacementEngine {
   private final Map<String, Tenant> tenants = new HashMap<>();
   /** priority (descending) → tenants with jobs queued at that priority. */
   private final TreeMap<Integer, LinkedHashSet<Tenant>> levels = new TreeMap<>(java.util.Comparator.reverseOrder());
+  /**
+   * priority → job size → tenants holding a plain job of that size at that priority, and priority →
+   * tenants holding special jobs there: a pass visits only tenants that have something that could fit.
+   */
+  private final Map<Integer, TreeMap<Integer, LinkedHashSet<Tenant>>> plainBySize = new HashMap<>();
+  private final Map<Integer, LinkedHashSet<Tenant>> withSpecial = new HashMap<>();
   private final Map<String, JobRequest> queued = new HashMap<>();
   private final Map<String, Running> running = new HashMap<>();
   private final Map<String, Long> waitingSince = new HashMap<>();
@@ -227,13 +235,50 @@ public final class PlacementEngine {
   public void enqueue(JobRequest j, long nowMs) {
     if (queued.containsKey(j.id()) || running.containsKey(j.id())) return;
     Tenant t = tenant(j.tenant());
-    t.queues.computeIfAbsent(j.priority(), k -> new TenantQueue()).add(j);
+    TenantQueue tq = t.queues.computeIfAbsent(j.priority(), k -> new TenantQueue());
+    tq.add(j);
+    indexAdded(t, j);
     seqOf.put(j.id(), nextSeq++);
     levels.computeIfAbsent(j.priority(), k -> new LinkedHashSet<>()).add(t);
     queued.put(j.id(), j);
     waitingSince.putIfAbsent(j.id(), nowMs);
     if (!"*".equals(plainKey(j))) specialQueued++;
     countPlain(j, 1);
+  }
+
+  private long visitStamp;
+
+  private static void collect(Iterable<Tenant> from, long stamp, List<Tenant> into) {
+    for (Tenant t : from) {
+      if (t.stamp != stamp) {
+        t.stamp = stamp;
+        into.add(t);
+      }
+    }
+  }
+
+  private void indexAdded(Tenant t, JobRequest j) {
+    if ("*".equals(plainKey(j))) {
+      plainBySize.computeIfAbsent(j.priority(), k -> new TreeMap<>())
+          .computeIfAbsent(j.gpus(), k -> new LinkedHashSet<>()).add(t);
+    } else {
+      withSpecial.computeIfAbsent(j.priority(), k -> new LinkedHashSet<>()).add(t);
+    }
+  }
+
+  private void indexRemoved(Tenant t, JobRequest j, TenantQueue q) {
+    if ("*".equals(plainKey(j))) {
+      if (q.plain.containsKey(j.gpus())) return;
+      TreeMap<Integer, LinkedHashSet<Tenant>> bySize = plainBySize.get(j.priority());
+      LinkedHashSet<Tenant> ts = bySize.get(j.gpus());
+      ts.remove(t);
+      if (ts.isEmpty()) bySize.remove(j.gpus());
+      if (bySize.isEmpty()) plainBySize.remove(j.priority());
+    } else if (q.special.isEmpty()) {
+      LinkedHashSet<Tenant> ts = withSpecial.get(j.priority());
+      ts.remove(t);
+      if (ts.isEmpty()) withSpecial.remove(j.priority());
+    }
   }
 
   /** Removes a queued job; false when it is not queued. */
@@ -246,6 +291,7 @@ public final class PlacementEngine {
     Tenant t = tenants.get(j.tenant());
     TenantQueue q = t.queues.get(j.priority());
     q.remove(j);
+    indexRemoved(t, j, q);
     seqOf.remove(j.id());
     if (q.isEmpty()) {
       t.queues.remove(j.priority());
@@ -282,14 +328,26 @@ public final class PlacementEngine {
   public List<Assignment> schedule(long nowMs, int max) {
     List<Assignment> out = new ArrayList<>();
     if (queued.isEmpty() || freeGpus == 0) return out;
+    passesTotal++;
     refreshReservation(nowMs);
     int[] scanned = {0};
     // within one pass capacity only shrinks: a plain demand that failed makes every larger one fail too
     Map<String, Integer> failedAt = new HashMap<>();
     double f = decayFactor(nowMs);
-    for (Map.Entry<Integer, LinkedHashSet<Tenant>> level : new ArrayList<>(levels.entrySet())) {
-      int priority = level.getKey();
-      Tenant[] ts = level.getValue().toArray(new Tenant[0]);
+    for (int priority : new ArrayList<>(levels.keySet())) {
+      // only tenants with a job that could fit somewhere now: a plain job no larger than the largest
+      // free block, or special jobs (their own checks decide)
+      int largestNow = largestFree();
+      long stamp = ++visitStamp; // marks tenants already collected, instead of hashing them into a set
+      List<Tenant> eligible = new ArrayList<>();
+      TreeMap<Integer, LinkedHashSet<Tenant>> bySize = plainBySize.get(priority);
+      if (bySize != null) {
+        for (LinkedHashSet<Tenant> withSize : bySize.headMap(largestNow, true).values()) collect(withSize, stamp, eligible);
+      }
+      LinkedHashSet<Tenant> special = withSpecial.get(priority);
+      if (special != null) collect(special, stamp, eligible);
+      if (eligible.isEmpty()) continue;
+      Tenant[] ts = eligible.toArray(new Tenant[0]);
       double[] shares = new double[ts.length];
       for (int x = 0; x < ts.length; x++) shares[x] = share(ts[x], f);
       while (out.size() < max && scanned[0] < config.maxScanPerPass() && freeGpus > 0) {
@@ -301,6 +359,7 @@ public final class PlacementEngine {
         if (pick < 0) break;
         if (specialQueued == 0 && (plainExhausted(failedAt) || nothingFits(nowMs))) break; // no queued job can fit
         Tenant t = ts[pick];
+        visitsTotal++;
         shares[pick] = Double.POSITIVE_INFINITY; // done at this level unless it places a job below
         TenantQueue q = t.queues.get(priority);
         if (q == null || q.isEmpty()) continue;
@@ -432,6 +491,7 @@ public final class PlacementEngine {
   private void remove(Tenant t, int priority, JobRequest j) {
     TenantQueue q = t.queues.get(priority);
     q.remove(j);
+    indexRemoved(t, j, q);
     queued.remove(j.id());
     waitingSince.remove(j.id());
     seqOf.remove(j.id());
@@ -447,10 +507,12 @@ public final class PlacementEngine {
 
   private long scannedTotal;
   private long attemptsTotal;
+  private long visitsTotal;
+  private long passesTotal;
 
-  /** Jobs looked at and placement attempts since start: how much work passes do. */
+  /** Jobs looked at, placement attempts, tenants visited and passes since start: how much work passes do. */
   public long[] workCounters() {
-    return new long[] {scannedTotal, attemptsTotal};
+    return new long[] {scannedTotal, attemptsTotal, visitsTotal, passesTotal};
   }
 
   private Assignment tryPlace(JobRequest j, long nowMs) {

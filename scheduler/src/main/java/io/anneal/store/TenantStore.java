@@ -89,8 +89,9 @@ public final class TenantStore {
   private static final String COLUMNS = "id, name, weight, gpu_quota";
 
   private static Tenant row(ResultSet rs) throws java.sql.SQLException {
-    int quota = rs.getInt(4);
-    return new Tenant(rs.getString(1), rs.getString(2), rs.getDouble(3), rs.wasNull() ? null : quota);
+    int q = rs.getInt(4);
+    Integer quota = rs.wasNull() ? null : q; // wasNull refers to the column read last
+    return new Tenant(rs.getString(1), rs.getString(2), rs.getDouble(3), quota);
   }
 
   /** Sets a tenant's weight and quota; false if there is no such tenant. */

@@ -17,7 +17,7 @@ class PreemptionTest {
   private static String submit(TestService s, int priority, long ms) {
     var r = s.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
         .put("priority", priority).put("maxSeconds", 120).put("params", new JsonObject().put("ms", ms)).encode());
-    assertThat(r.statusCode()).isEqualTo(202);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(202);
     return s.json(r).getString("id");
   }
 

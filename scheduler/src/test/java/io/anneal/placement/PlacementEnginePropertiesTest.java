@@ -104,8 +104,12 @@ class PlacementEnginePropertiesTest {
     Set<String> placed = new HashSet<>();
     long now = 0;
     int i = 0;
-    // arrivals keep coming (saturation), then stop; running jobs end by their maxSeconds
-    for (int step = 0; step < arrivals.size() + 4000 && (placed.size() < accepted.size() || step < arrivals.size()); step++) {
+    // arrivals keep coming (saturation), then stop; running jobs end by their maxSeconds. The horizon
+    // allows even a fully serial drain (every job alone on the fleet, one after the other): a job
+    // still unplaced after it starved; a fixed bound failed on small fleets with long queues.
+    long horizon = arrivals.size() + 1000;
+    for (Arrival a : arrivals) horizon += a.maxSeconds() + 1;
+    for (int step = 0; step < horizon && (placed.size() < accepted.size() || step < arrivals.size()); step++) {
       if (step < arrivals.size()) {
         JobRequest j = job(i++, arrivals.get(step));
         jobs.put(j.id(), j);
