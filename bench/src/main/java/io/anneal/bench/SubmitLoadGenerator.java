@@ -100,14 +100,15 @@ public final class SubmitLoadGenerator {
         while (System.nanoTime() < deadline) {
           long i = sentIndex.getAndIncrement();
           if (i >= jobs) break;
+          // wait for room in the window; the index taken is sent once there is (never skipped:
+          // a skipped index would leave the run waiting for a job that was never submitted)
           try {
-            if (!sem.tryAcquire(1, TimeUnit.SECONDS)) {
-              i = -1;
+            while (!sem.tryAcquire(1, TimeUnit.SECONDS)) {
+              if (System.nanoTime() >= deadline) return;
             }
           } catch (InterruptedException e) {
             return;
           }
-          if (i < 0) continue;
           String rid = "r" + i;
           sentAt.put(rid, System.nanoTime());
           String msg = "{\"type\":\"submit\",\"requestId\":\"" + rid + "\",\"job\":" + job + "}";

@@ -12,6 +12,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -79,50 +80,113 @@ public final class JobStore implements AutoCloseable {
     }
   }
 
+  /** One submission: the job row to write, its idempotency key (may be null), its escrow. */
+  record Submission(JobRecord job, String idempotencyKey, EscrowHold hold) {}
+
+  /** Submissions that reach the writer together are admitted with set-based SQL (see {@link #submitAll}). */
+  private static final GroupCommitWriter.BatchKind<Submission, SubmitResult> SUBMIT = JobStore::submitAll;
+
   /**
    * Writes a new QUEUED job and holds its maximum cost in escrow, in one transaction. An
    * idempotency key seen before returns the earlier job and writes nothing.
    */
   public CompletableFuture<SubmitResult> submit(JobRecord job, String idempotencyKey, EscrowHold hold) {
-    return writer.submit(c -> {
-      if (idempotencyKey != null) {
-        try (PreparedStatement ps = c.prepareStatement("SELECT id, state FROM job WHERE tenant_id = ? AND idempotency_key = ?")) {
-          ps.setString(1, job.tenantId());
-          ps.setString(2, idempotencyKey);
-          try (ResultSet rs = ps.executeQuery()) {
-            if (rs.next()) return new SubmitResult(rs.getString(1), true, JobState.valueOf(rs.getString(2)), null, null);
-          }
+    return writer.submit(SUBMIT, new Submission(job, idempotencyKey, hold));
+  }
+
+  /**
+   * Admits many submissions in the caller's transaction: one read of earlier idempotency keys, the
+   * escrow holds decided and written set-based ({@link SqlLedger#holdAll}), the job rows in one
+   * statement. A key repeated within the batch answers with the first job, as a duplicate.
+   */
+  static List<SubmitResult> submitAll(Connection c, List<Submission> subs) throws SQLException {
+    SubmitResult[] out = new SubmitResult[subs.size()];
+    Map<String, String[]> known = new HashMap<>(); // tenant, NUL, key → {id, state}
+    List<String> keys = new ArrayList<>();
+    for (Submission s : subs) if (s.idempotencyKey() != null) keys.add(s.idempotencyKey());
+    if (!keys.isEmpty()) {
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT tenant_id, idempotency_key, id, state FROM job WHERE idempotency_key = ANY(?)")) {
+        ps.setArray(1, c.createArrayOf("varchar", new java.util.LinkedHashSet<>(keys).toArray(new String[0])));
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) known.put(rs.getString(1) + '\u0000' + rs.getString(2), new String[] {rs.getString(3), rs.getString(4)});
         }
       }
-      try {
-        SqlLedger.hold(c, hold);
-      } catch (SqlLedger.Refused r) {
-        return new SubmitResult(null, false, null, r.reason(), r.getMessage());
+    }
+    List<Integer> fresh = new ArrayList<>();
+    List<EscrowHold> holds = new ArrayList<>();
+    Map<String, Integer> firstOfKey = new HashMap<>();
+    for (int i = 0; i < subs.size(); i++) {
+      Submission s = subs.get(i);
+      String k = s.idempotencyKey() == null ? null : s.job().tenantId() + '\u0000' + s.idempotencyKey();
+      if (k != null && known.containsKey(k)) {
+        String[] e = known.get(k);
+        out[i] = new SubmitResult(e[0], true, JobState.valueOf(e[1]), null, null);
+      } else if (k != null && firstOfKey.containsKey(k)) {
+        continue; // answered below from the first submission with this key
+      } else {
+        if (k != null) firstOfKey.put(k, i);
+        fresh.add(i);
+        holds.add(s.hold());
       }
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO job (id, tenant_id, idempotency_key, kind, spec, gpus,"
-          + " gpu_class, priority, max_seconds, state, attempt, escrow_uact, price_uact_gpu_hour, submitted_at)"
-          + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'QUEUED', 0, ?, ?, ?)")) {
-        ps.setString(1, job.id());
-        ps.setString(2, job.tenantId());
-        ps.setString(3, idempotencyKey);
-        ps.setString(4, job.kind());
-        ps.setString(5, job.specJson());
-        ps.setInt(6, job.gpus());
-        ps.setString(7, job.gpuClass());
-        ps.setInt(8, job.priority());
-        ps.setLong(9, job.maxSeconds());
-        ps.setLong(10, job.escrowUact());
-        ps.setLong(11, job.priceUactPerGpuHour());
-        ps.setLong(12, job.submittedAt());
-        ps.executeUpdate();
+    }
+    List<SqlLedger.Refused> refusals = holds.isEmpty() ? List.of() : SqlLedger.holdAll(c, holds);
+    List<JobRecord> rows = new ArrayList<>();
+    List<String> rowKeys = new ArrayList<>();
+    for (int f = 0; f < fresh.size(); f++) {
+      Submission s = subs.get(fresh.get(f));
+      SqlLedger.Refused r = refusals.get(f);
+      if (r != null) {
+        out[fresh.get(f)] = new SubmitResult(null, false, null, r.reason(), r.getMessage());
+      } else {
+        rows.add(s.job());
+        rowKeys.add(s.idempotencyKey());
+        out[fresh.get(f)] = new SubmitResult(s.job().id(), false, JobState.QUEUED, null, null);
       }
-      return new SubmitResult(job.id(), false, JobState.QUEUED, null, null);
-    });
+    }
+    if (!rows.isEmpty()) insertJobs(c, rows, rowKeys);
+    for (int i = 0; i < subs.size(); i++) {
+      if (out[i] != null) continue;
+      Submission s = subs.get(i);
+      SubmitResult first = out[firstOfKey.get(s.job().tenantId() + '\u0000' + s.idempotencyKey())];
+      out[i] = first.accepted() ? new SubmitResult(first.jobId(), true, first.state(), null, null) : first;
+    }
+    return List.of(out);
+  }
+
+  /** New QUEUED job rows in one statement (column arrays, unnested by the database). */
+  private static void insertJobs(Connection c, List<JobRecord> jobs, List<String> keys) throws SQLException {
+    int n = jobs.size();
+    String[][] text = new String[6][n]; // id, tenant_id, idempotency_key, kind, spec, gpu_class
+    Long[][] nums = new Long[6][n]; // gpus, priority, max_seconds, escrow, price, submitted_at
+    for (int i = 0; i < n; i++) {
+      JobRecord j = jobs.get(i);
+      text[0][i] = j.id();
+      text[1][i] = j.tenantId();
+      text[2][i] = keys.get(i);
+      text[3][i] = j.kind();
+      text[4][i] = j.specJson();
+      text[5][i] = j.gpuClass();
+      nums[0][i] = (long) j.gpus();
+      nums[1][i] = (long) j.priority();
+      nums[2][i] = j.maxSeconds();
+      nums[3][i] = j.escrowUact();
+      nums[4][i] = j.priceUactPerGpuHour();
+      nums[5][i] = j.submittedAt();
+    }
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO job (id, tenant_id, idempotency_key, kind, spec, gpu_class,"
+        + " gpus, priority, max_seconds, escrow_uact, price_uact_gpu_hour, submitted_at, state, attempt)"
+        + " SELECT v.*, 'QUEUED', 0 FROM unnest(" + "CAST(? AS VARCHAR ARRAY), ".repeat(6)
+        + "CAST(? AS BIGINT ARRAY), ".repeat(5) + "CAST(? AS BIGINT ARRAY)) AS v")) {
+      int p = 1;
+      for (String[] col : text) ps.setArray(p++, c.createArrayOf("varchar", col));
+      for (Long[] col : nums) ps.setArray(p++, c.createArrayOf("bigint", col));
+      ps.executeUpdate();
+    }
   }
 
   // ------------------------------------------------------------------ transitions
 
-  /** Moves a job to PLACED on the given node and devices, if it is still QUEUED. */
   /** {@code state IN (...)} of the states a job may move to {@code target} from (JobState owns the rules). */
   private static String from(JobState target) {
     StringBuilder sb = new StringBuilder("state IN (");
@@ -130,14 +194,224 @@ public final class JobStore implements AutoCloseable {
     return sb.append(')').toString();
   }
 
+  /*
+   * The hot transitions (PLACED, RUNNING, finished, settled) are batch kinds: the writer hands over
+   * every consecutive one of a kind together, and each batch is a few set-based statements — which
+   * jobs may move (one read), the moves (one MERGE from column arrays), the outbox rows — instead of
+   * statements per job. The store has one writer, so the read and the writes see the same state.
+   */
+  private record Placed(String jobId, String nodeId, String gpuClass, String devices) {}
+
+  private record Running(String jobId, long startedAt) {}
+
+  private record Finished(String jobId, JobState outcome, String error, String resultJson, long endedAt, String receiptId,
+      String body) {}
+
+  private record Settled(String jobId, String receiptId, long chargeUact, long settledAt, boolean finalReceipt) {}
+
+  private static final GroupCommitWriter.BatchKind<Placed, Boolean> PLACED = JobStore::placedAll;
+  private static final GroupCommitWriter.BatchKind<Running, Boolean> RUNNING = JobStore::runningAll;
+  private static final GroupCommitWriter.BatchKind<Finished, Boolean> FINISHED = JobStore::finishedAll;
+  private static final GroupCommitWriter.BatchKind<Settled, Boolean> SETTLED = JobStore::settledAll;
+
+  /** Moves a job to PLACED on the given node and devices, if it is still QUEUED. */
   public CompletableFuture<Boolean> placed(String jobId, String nodeId, String gpuClass, String devices) {
-    return writer.submit(c -> update(c, "UPDATE job SET state = 'PLACED', node_id = ?, placed_class = ?, devices = ?,"
-        + " attempt = attempt + 1 WHERE id = ? AND " + from(JobState.PLACED), nodeId, gpuClass, devices, jobId) == 1);
+    return writer.submit(PLACED, new Placed(jobId, nodeId, gpuClass, devices));
   }
 
   public CompletableFuture<Boolean> running(String jobId, long startedAt) {
-    return writer.submit(c -> update(c, "UPDATE job SET state = 'RUNNING', started_at = ? WHERE id = ? AND "
-        + from(JobState.RUNNING), startedAt, jobId) == 1);
+    return writer.submit(RUNNING, new Running(jobId, startedAt));
+  }
+
+  /** Ids among {@code ids} whose row matches {@code condition} (a WHERE fragment on job). */
+  private static java.util.Set<String> jobsWhere(Connection c, List<String> ids, String condition) throws SQLException {
+    java.util.Set<String> out = new java.util.HashSet<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id FROM job WHERE id = ANY(?) AND " + condition)) {
+      ps.setArray(1, c.createArrayOf("varchar", new java.util.LinkedHashSet<>(ids).toArray(new String[0])));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) out.add(rs.getString(1));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Which inputs may apply: the job matches {@code condition} and it is the job's first input in the
+   * batch (a row is moved once per statement). {@code chosen} receives those inputs.
+   */
+  private static <T> List<Boolean> admit(Connection c, List<T> in, java.util.function.Function<T, String> id,
+      String condition, List<T> chosen) throws SQLException {
+    java.util.Set<String> ok = jobsWhere(c, in.stream().map(id).toList(), condition);
+    List<Boolean> out = new ArrayList<>(in.size());
+    for (T t : in) {
+      boolean first = ok.remove(id.apply(t));
+      out.add(first);
+      if (first) chosen.add(t);
+    }
+    return out;
+  }
+
+  /** {@code MERGE INTO job} from column arrays: {@code cols} name the source columns, the first is the job id. */
+  private static void mergeJobs(Connection c, String[] cols, String[] types, Object[][] values, String set, String condition)
+      throws SQLException {
+    StringBuilder src = new StringBuilder("SELECT * FROM unnest(");
+    for (int i = 0; i < cols.length; i++) src.append(i == 0 ? "" : ", ").append("CAST(? AS ").append(types[i]).append(" ARRAY)");
+    src.append(") AS v(").append(String.join(", ", cols)).append(')');
+    try (PreparedStatement ps = c.prepareStatement("MERGE INTO job j USING (" + src + ") s ON j.id = s." + cols[0]
+        + (condition == null ? "" : " AND j." + condition) + " WHEN MATCHED THEN UPDATE SET " + set)) {
+      for (int i = 0; i < cols.length; i++) {
+        ps.setArray(i + 1, c.createArrayOf(types[i].equals("BIGINT") ? "bigint" : "varchar", values[i]));
+      }
+      ps.executeUpdate();
+    }
+  }
+
+  static List<Boolean> placedAll(Connection c, List<Placed> in) throws SQLException {
+    List<Placed> go = new ArrayList<>();
+    List<Boolean> out = admit(c, in, Placed::jobId, from(JobState.PLACED), go);
+    if (go.isEmpty()) return out;
+    int n = go.size();
+    Object[][] v = new Object[4][n];
+    for (int i = 0; i < n; i++) {
+      Placed p = go.get(i);
+      v[0][i] = p.jobId();
+      v[1][i] = p.nodeId();
+      v[2][i] = p.gpuClass();
+      v[3][i] = p.devices();
+    }
+    mergeJobs(c, new String[] {"id", "node", "cls", "devs"}, new String[] {"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"},
+        toTyped(v, 4), "state = 'PLACED', node_id = s.node, placed_class = s.cls, devices = s.devs, attempt = j.attempt + 1",
+        from(JobState.PLACED));
+    return out;
+  }
+
+  static List<Boolean> runningAll(Connection c, List<Running> in) throws SQLException {
+    List<Running> go = new ArrayList<>();
+    List<Boolean> out = admit(c, in, Running::jobId, from(JobState.RUNNING), go);
+    if (go.isEmpty()) return out;
+    int n = go.size();
+    String[] ids = new String[n];
+    Long[] at = new Long[n];
+    for (int i = 0; i < n; i++) {
+      ids[i] = go.get(i).jobId();
+      at[i] = go.get(i).startedAt();
+    }
+    mergeJobs(c, new String[] {"id", "t"}, new String[] {"VARCHAR", "BIGINT"}, new Object[][] {ids, at},
+        "state = 'RUNNING', started_at = s.t", from(JobState.RUNNING));
+    return out;
+  }
+
+  static List<Boolean> finishedAll(Connection c, List<Finished> in) throws SQLException {
+    for (Finished f : in) {
+      if (!f.outcome().finished() || f.outcome() == JobState.SETTLED) {
+        throw new IllegalArgumentException("not an outcome: " + f.outcome());
+      }
+    }
+    List<Finished> go = new ArrayList<>();
+    List<Boolean> out = admit(c, in, Finished::jobId, "state IN ('PLACED', 'RUNNING')", go);
+    if (go.isEmpty()) return out;
+    int n = go.size();
+    String[][] t = new String[6][n]; // id, outcome, error, result, receipt id, body
+    Long[] ended = new Long[n];
+    for (int i = 0; i < n; i++) {
+      Finished f = go.get(i);
+      t[0][i] = f.jobId();
+      t[1][i] = f.outcome().name();
+      t[2][i] = f.error();
+      t[3][i] = f.resultJson();
+      t[4][i] = f.receiptId();
+      t[5][i] = f.body();
+      ended[i] = f.endedAt();
+    }
+    mergeJobs(c, new String[] {"id", "outcome", "err", "res", "rid", "ended"},
+        new String[] {"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT"},
+        new Object[][] {t[0], t[1], t[2], t[3], t[4], ended},
+        "state = s.outcome, outcome = s.outcome, error = s.err, result = s.res, ended_at = s.ended, receipt_id = s.rid",
+        "state IN ('PLACED', 'RUNNING')");
+    insertOutbox(c, t[4], t[0], t[5], ended);
+    return out;
+  }
+
+  private static void insertOutbox(Connection c, String[] receiptIds, String[] jobIds, String[] bodies, Long[] at)
+      throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO outbox (receipt_id, job_id, body, created_at)"
+        + " SELECT * FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY),"
+        + " CAST(? AS BIGINT ARRAY))")) {
+      ps.setArray(1, c.createArrayOf("varchar", receiptIds));
+      ps.setArray(2, c.createArrayOf("varchar", jobIds));
+      ps.setArray(3, c.createArrayOf("varchar", bodies));
+      ps.setArray(4, c.createArrayOf("bigint", at));
+      ps.executeUpdate();
+    }
+  }
+
+  static List<Boolean> settledAll(Connection c, List<Settled> in) throws SQLException {
+    // an acknowledgement counts once: its outbox entry must still be there (and is removed)
+    java.util.Set<String> pending = new java.util.HashSet<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT receipt_id FROM outbox WHERE receipt_id = ANY(?)")) {
+      ps.setArray(1, c.createArrayOf("varchar", in.stream().map(Settled::receiptId).distinct().toArray(String[]::new)));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) pending.add(rs.getString(1));
+      }
+    }
+    List<Settled> acked = new ArrayList<>();
+    boolean[] ackedAt = new boolean[in.size()];
+    for (int i = 0; i < in.size(); i++) {
+      if (pending.remove(in.get(i).receiptId())) {
+        acked.add(in.get(i));
+        ackedAt[i] = true;
+      }
+    }
+    List<Boolean> out = new ArrayList<>(java.util.Collections.nCopies(in.size(), false));
+    if (acked.isEmpty()) return out;
+    try (PreparedStatement ps = c.prepareStatement("DELETE FROM outbox WHERE receipt_id = ANY(?)")) {
+      ps.setArray(1, c.createArrayOf("varchar", acked.stream().map(Settled::receiptId).toArray(String[]::new)));
+      ps.executeUpdate();
+    }
+    // partial (preempted-run) charges are summed per job; final ones settle the job
+    Map<String, Long> partial = new java.util.LinkedHashMap<>();
+    List<Settled> finals = new ArrayList<>();
+    for (Settled st : acked) {
+      if (st.finalReceipt()) {
+        finals.add(st);
+      } else {
+        partial.merge(st.jobId(), st.chargeUact(), Long::sum);
+      }
+    }
+    java.util.Set<String> jobsExist = jobsWhere(c, acked.stream().map(Settled::jobId).toList(), "1 = 1");
+    if (!partial.isEmpty()) {
+      mergeJobs(c, new String[] {"id", "ch"}, new String[] {"VARCHAR", "BIGINT"},
+          new Object[][] {partial.keySet().toArray(new String[0]), partial.values().toArray(new Long[0])},
+          "charge_uact = COALESCE(j.charge_uact, 0) + s.ch", null);
+    }
+    List<Settled> settling = new ArrayList<>();
+    List<Boolean> finalOk = admit(c, finals, Settled::jobId, from(JobState.SETTLED), settling);
+    if (!settling.isEmpty()) {
+      int n = settling.size();
+      String[] ids = new String[n];
+      Long[] ch = new Long[n];
+      Long[] at = new Long[n];
+      for (int i = 0; i < n; i++) {
+        ids[i] = settling.get(i).jobId();
+        ch[i] = settling.get(i).chargeUact();
+        at[i] = settling.get(i).settledAt();
+      }
+      mergeJobs(c, new String[] {"id", "ch", "t"}, new String[] {"VARCHAR", "BIGINT", "BIGINT"}, new Object[][] {ids, ch, at},
+          "state = 'SETTLED', charge_uact = COALESCE(j.charge_uact, 0) + s.ch, settled_at = s.t", from(JobState.SETTLED));
+    }
+    int f = 0;
+    for (int i = 0; i < in.size(); i++) {
+      if (!ackedAt[i]) continue;
+      Settled st = in.get(i);
+      out.set(i, st.finalReceipt() ? finalOk.get(f++) : jobsExist.contains(st.jobId()));
+    }
+    return out;
+  }
+
+  private static Object[][] toTyped(Object[][] v, int cols) {
+    Object[][] out = new Object[cols][];
+    for (int k = 0; k < cols; k++) out[k] = java.util.Arrays.copyOf(v[k], v[k].length, String[].class);
+    return out;
   }
 
   /** Puts a placed or running job back in the queue (shutdown, infrastructure failure). */
@@ -152,34 +426,18 @@ public final class JobStore implements AutoCloseable {
    */
   public CompletableFuture<Boolean> finished(String jobId, JobState outcome, String error, String resultJson, long endedAt,
       String receiptId, String signedReceiptJson) {
-    return writer.submit(c -> {
-      if (!outcome.finished() || outcome == JobState.SETTLED) throw new IllegalArgumentException("not an outcome: " + outcome);
-      int n = update(c, "UPDATE job SET state = ?, outcome = ?, error = ?, result = ?, ended_at = ?, receipt_id = ?"
-          + " WHERE id = ? AND state IN ('PLACED', 'RUNNING')", outcome.name(), outcome.name(), error, resultJson, endedAt,
-          receiptId, jobId);
-      if (n == 1) {
-        update(c, "INSERT INTO outbox (receipt_id, job_id, body, created_at) VALUES (?, ?, ?, ?)", receiptId, jobId,
-            signedReceiptJson, endedAt);
-      }
-      return n == 1;
-    });
+    if (!outcome.finished() || outcome == JobState.SETTLED) throw new IllegalArgumentException("not an outcome: " + outcome);
+    return writer.submit(FINISHED, new Finished(jobId, outcome, error, resultJson, endedAt, receiptId, signedReceiptJson));
   }
 
   /**
    * Billing acknowledged a receipt: the outbox entry goes and the charge is added to the job's; a
    * final receipt makes the job SETTLED, a preempted run's receipt leaves it where it is (queued or
-   * running again).
+   * running again). False when the receipt was acknowledged before.
    */
   public CompletableFuture<Boolean> settled(String jobId, String receiptId, long chargeUact, long settledAt,
       boolean finalReceipt) {
-    return writer.submit(c -> {
-      if (update(c, "DELETE FROM outbox WHERE receipt_id = ?", receiptId) == 0) return false; // acknowledged before
-      if (!finalReceipt) {
-        return update(c, "UPDATE job SET charge_uact = COALESCE(charge_uact, 0) + ? WHERE id = ?", chargeUact, jobId) == 1;
-      }
-      return update(c, "UPDATE job SET state = 'SETTLED', charge_uact = COALESCE(charge_uact, 0) + ?, settled_at = ?"
-          + " WHERE id = ? AND " + from(JobState.SETTLED), chargeUact, settledAt, jobId) == 1;
-    });
+    return writer.submit(SETTLED, new Settled(jobId, receiptId, chargeUact, settledAt, finalReceipt));
   }
 
   /**

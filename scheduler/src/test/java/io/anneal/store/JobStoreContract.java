@@ -64,6 +64,36 @@ public abstract class JobStoreContract {
   }
 
   @Test
+  void aBatchOfSubmissionsAdmitsEachOnceHoldsEscrowInOrderAndRefusesWhatTheTenantCannotCover() throws Exception {
+    long have = balance(Accounts.tenant(tenantId));
+    assertThat(store.submit(job("old", 100), "k-old", hold("old", 100)).get().accepted()).isTrue();
+    List<JobStore.Submission> batch = List.of(
+        new JobStore.Submission(job("b1", 1_000), "k1", hold("b1", 1_000)),
+        new JobStore.Submission(job("b2", 1_000), "k1", hold("b2", 1_000)), // same key in the batch: duplicate of b1
+        new JobStore.Submission(job("b3", 2_000), "k-old", hold("b3", 2_000)), // key seen before: the earlier job
+        new JobStore.Submission(job("b4", have), null, hold("b4", have)), // more than what is left: refused
+        new JobStore.Submission(job("b5", 3_000), null, hold("b5", 3_000)));
+    List<JobStore.SubmitResult> out = store.writer().submit(c -> JobStore.submitAll(c, batch)).get();
+    assertThat(out.get(0).jobId()).isEqualTo("b1");
+    assertThat(out.get(0).duplicate()).isFalse();
+    assertThat(out.get(1).jobId()).isEqualTo("b1");
+    assertThat(out.get(1).duplicate()).isTrue();
+    assertThat(out.get(2).jobId()).isEqualTo("old");
+    assertThat(out.get(2).duplicate()).isTrue();
+    assertThat(out.get(3).accepted()).isFalse();
+    assertThat(out.get(3).refusal()).isEqualTo(LedgerRefusal.INSUFFICIENT_FUNDS);
+    assertThat(out.get(4).jobId()).isEqualTo("b5");
+    assertThat(store.job("b2").get()).isEmpty();
+    assertThat(store.job("b3").get()).isEmpty();
+    assertThat(store.job("b4").get()).isEmpty();
+    assertThat(store.job("b5").get().orElseThrow().state()).isEqualTo(JobState.QUEUED);
+    assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(have - 100 - 1_000 - 3_000);
+    assertThat(balance(Accounts.escrow(tenantId))).isEqualTo(100 + 1_000 + 3_000);
+    assertThat(store.read(c -> SqlLedger.openEscrow(c, "b5").orElseThrow().amountUact()).get()).isEqualTo(3_000L);
+    assertThat(store.read(c -> SqlLedger.openEscrow(c, "b4").isPresent()).get()).isFalse();
+  }
+
+  @Test
   void aSubmittedJobIsQueuedWithItsEscrowInOneTransaction() throws Exception {
     long before = balance(Accounts.tenant(tenantId));
     var r = store.submit(job("j1", 500), null, hold("j1", 500)).get();

@@ -165,6 +165,80 @@ public final class SqlLedger {
   }
 
   /** Moves the job's maximum cost from the tenant's ACT into escrow. Refused if the tenant is short. */
+  /**
+   * Holds escrow for many jobs at once, set-based (ADR 0006): one read of the tenants' balances,
+   * each hold decided in order against what its tenant has left, one journal entry for the batch with
+   * postings summed per tenant, the escrow rows (the line items) in one statement. Returns, per
+   * hold in order, null when it was taken or the refusal (nothing is written for a refused hold).
+   * Relies on being the only writer of these balances (the group-commit writer).
+   */
+  public static List<Refused> holdAll(Connection c, List<EscrowHold> holds) throws SQLException {
+    List<Refused> out = new ArrayList<>(java.util.Collections.nCopies(holds.size(), (Refused) null));
+    Map<String, Long> available = new HashMap<>();
+    List<String> accounts = new ArrayList<>();
+    List<String> jobIds = new ArrayList<>();
+    for (EscrowHold h : holds) {
+      accounts.add(Accounts.tenant(h.tenantId()));
+      jobIds.add(h.jobId());
+    }
+    selectAny(c, "SELECT account, amount FROM balance WHERE denom = 'uact' AND account = ANY(?)", accounts,
+        rs -> available.put(rs.getString(1), rs.getLong(2)));
+    java.util.Set<String> held = new java.util.HashSet<>();
+    selectAny(c, "SELECT job_id FROM escrow WHERE job_id = ANY(?)", jobIds, rs -> held.add(rs.getString(1)));
+    Map<String, long[]> deltas = new LinkedHashMap<>();
+    List<EscrowHold> taken = new ArrayList<>();
+    for (int i = 0; i < holds.size(); i++) {
+      EscrowHold h = holds.get(i);
+      String tenant = Accounts.tenant(h.tenantId());
+      long has = available.getOrDefault(tenant, 0L);
+      if (h.amountUact() < 0) {
+        out.set(i, new Refused(LedgerRefusal.INVALID_AMOUNT, "escrow must be >= 0"));
+      } else if (!held.add(h.jobId())) {
+        out.set(i, new Refused(LedgerRefusal.DUPLICATE, "job " + h.jobId() + " already holds escrow"));
+      } else if (has < h.amountUact()) {
+        out.set(i, new Refused(LedgerRefusal.INSUFFICIENT_FUNDS, tenant + " has less than " + h.amountUact() + " uact"));
+      } else {
+        available.put(tenant, has - h.amountUact());
+        deltas.computeIfAbsent(tenant, k -> new long[1])[0] -= h.amountUact();
+        deltas.computeIfAbsent(Accounts.escrow(h.tenantId()), k -> new long[1])[0] += h.amountUact();
+        taken.add(h);
+      }
+    }
+    if (taken.isEmpty()) return out;
+    deltas.values().removeIf(d -> d[0] == 0);
+    if (!deltas.isEmpty()) {
+      List<Posting> postings = new ArrayList<>();
+      deltas.forEach((account, d) -> postings.add(new Posting(account, "uact", d[0])));
+      long tx = insertTx(c, "escrow.hold", "hold:" + taken.get(0).jobId() + (taken.size() > 1 ? "+" + (taken.size() - 1) : ""));
+      insertPostings(c, tx, postings);
+      applyDeltas(c, deltas);
+    }
+    int m = taken.size();
+    String[][] text = new String[3][m]; // job_id, tenant_id, gpu_class
+    Long[][] nums = new Long[3][m]; // amount, price, gpus
+    for (int k = 0; k < m; k++) {
+      EscrowHold h = taken.get(k);
+      text[0][k] = h.jobId();
+      text[1][k] = h.tenantId();
+      text[2][k] = h.gpuClass();
+      nums[0][k] = h.amountUact();
+      nums[1][k] = h.priceUactPerGpuHour();
+      nums[2][k] = (long) h.gpus();
+    }
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO escrow (job_id, tenant_id, amount_uact, price_uact_gpu_hour,"
+        + " gpu_class, gpus, state) SELECT v.*, 'OPEN' FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY),"
+        + " CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY), CAST(? AS BIGINT ARRAY)) AS v")) {
+      ps.setArray(1, c.createArrayOf("varchar", text[0]));
+      ps.setArray(2, c.createArrayOf("varchar", text[1]));
+      ps.setArray(3, c.createArrayOf("bigint", nums[0]));
+      ps.setArray(4, c.createArrayOf("bigint", nums[1]));
+      ps.setArray(5, c.createArrayOf("varchar", text[2]));
+      ps.setArray(6, c.createArrayOf("bigint", nums[2]));
+      ps.executeUpdate();
+    }
+    return out;
+  }
+
   public static void hold(Connection c, EscrowHold h) throws SQLException {
     if (h.amountUact() > 0) {
       Optional<Long> tx = post(c, "escrow.hold", "hold:" + h.jobId(), List.of(
