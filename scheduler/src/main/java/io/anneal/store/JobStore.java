@@ -200,14 +200,14 @@ public final class JobStore implements AutoCloseable {
    * jobs may move (one read), the moves (one MERGE from column arrays), the outbox rows — instead of
    * statements per job. The store has one writer, so the read and the writes see the same state.
    */
-  private record Placed(String jobId, String nodeId, String gpuClass, String devices) {}
+  record Placed(String jobId, String nodeId, String gpuClass, String devices) {}
 
-  private record Running(String jobId, long startedAt) {}
+  record Running(String jobId, long startedAt) {}
 
-  private record Finished(String jobId, JobState outcome, String error, String resultJson, long endedAt, String receiptId,
+  record Finished(String jobId, JobState outcome, String error, String resultJson, long endedAt, String receiptId,
       String body) {}
 
-  private record Settled(String jobId, String receiptId, long chargeUact, long settledAt, boolean finalReceipt) {}
+  record Settled(String jobId, String receiptId, long chargeUact, long settledAt, boolean finalReceipt) {}
 
   private static final GroupCommitWriter.BatchKind<Placed, Boolean> PLACED = JobStore::placedAll;
   private static final GroupCommitWriter.BatchKind<Running, Boolean> RUNNING = JobStore::runningAll;

@@ -94,6 +94,39 @@ public abstract class JobStoreContract {
   }
 
   @Test
+  void batchedTransitionsMoveEachJobOnceAndOnlyFromTheStatesTheyAllow() throws Exception {
+    for (String id : List.of("t1", "t2", "t3")) assertThat(store.submit(job(id, 100), null, hold(id, 100)).get().accepted()).isTrue();
+    List<Boolean> placed = store.writer().submit(c -> JobStore.placedAll(c, List.of(
+        new JobStore.Placed("t1", "n1", "cpu", "[0]"), new JobStore.Placed("t1", "n2", "cpu", "[1]"),
+        new JobStore.Placed("t2", "n1", "cpu", "[1]"), new JobStore.Placed("nope", "n1", "cpu", "[2]")))).get();
+    assertThat(placed).containsExactly(true, false, true, false);
+    JobRecord t1 = store.job("t1").get().orElseThrow();
+    assertThat(t1.state()).isEqualTo(JobState.PLACED);
+    assertThat(t1.nodeId()).isEqualTo("n1");
+    assertThat(t1.attempt()).isEqualTo(1);
+    // t3 was never placed: it cannot start running nor finish
+    List<Boolean> running = store.writer().submit(c -> JobStore.runningAll(c, List.of(
+        new JobStore.Running("t1", 10), new JobStore.Running("t3", 10)))).get();
+    assertThat(running).containsExactly(true, false);
+    List<Boolean> finished = store.writer().submit(c -> JobStore.finishedAll(c, List.of(
+        new JobStore.Finished("t1", JobState.SUCCEEDED, null, "{}", 20, "t1/1", "{\"r\":1}"),
+        new JobStore.Finished("t1", JobState.FAILED, "x", null, 21, "t1/2", "{\"r\":2}"),
+        new JobStore.Finished("t2", JobState.FAILED, "boom", null, 22, "t2/1", "{\"r\":3}"),
+        new JobStore.Finished("t3", JobState.SUCCEEDED, null, "{}", 23, "t3/1", "{\"r\":4}")))).get();
+    assertThat(finished).containsExactly(true, false, true, false);
+    assertThat(store.job("t1").get().orElseThrow().state()).isEqualTo(JobState.SUCCEEDED);
+    assertThat(store.job("t2").get().orElseThrow().error()).isEqualTo("boom");
+    assertThat(store.outbox(10).get()).extracting(e -> e[0]).containsExactlyInAnyOrder("t1/1", "t2/1");
+    List<Boolean> settled = store.writer().submit(c -> JobStore.settledAll(c, List.of(
+        new JobStore.Settled("t1", "t1/1", 7, 30, true), new JobStore.Settled("t1", "t1/1", 7, 31, true),
+        new JobStore.Settled("t2", "t2/1", 0, 32, true), new JobStore.Settled("t3", "t3/9", 5, 33, true)))).get();
+    assertThat(settled).containsExactly(true, false, true, false);
+    assertThat(store.job("t1").get().orElseThrow().state()).isEqualTo(JobState.SETTLED);
+    assertThat(store.job("t1").get().orElseThrow().chargeUact()).isEqualTo(7L);
+    assertThat(store.outbox(10).get()).isEmpty();
+  }
+
+  @Test
   void aSubmittedJobIsQueuedWithItsEscrowInOneTransaction() throws Exception {
     long before = balance(Accounts.tenant(tenantId));
     var r = store.submit(job("j1", 500), null, hold("j1", 500)).get();
