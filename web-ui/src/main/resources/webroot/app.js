@@ -59,6 +59,7 @@ async function refreshSupply() {
     $('act-minted').textContent = units(s.totalMinted.uact) + ' / ' + units(s.totalBurned.uact) + ' ACT';
     $('akt-minted').textContent = units(s.totalMinted.uakt) + ' AKT';
     $('escrowed').textContent = units(s.escrowedUact) + ' ACT';
+    $('pending-payouts').textContent = String(s.pendingPayouts ?? 0);
     $('oracle').textContent = (s.oracle.healthy ? '' : 'UNHEALTHY ') + s.oracle.priceAkt.replace(/0+$/, '') + ' (' + s.oracle.source + ')';
   } catch (e) { /* shown by the health pill */ }
 }

@@ -46,6 +46,7 @@ class WebUiTest {
         driver.get(s.base() + "/");
         wait.until(d -> "4".equals(d.findElement(By.id("gpus-total")).getText()));
         wait.until(d -> "HEALTHY".equals(d.findElement(By.id("status")).getText()));
+        wait.until(d -> "0".equals(d.findElement(By.id("pending-payouts")).getText()));
         assertThat(driver.findElement(By.id("submit")).isDisplayed()).as("no submit form before a key is given").isFalse();
 
         driver.findElement(By.id("apiKey")).sendKeys(TestService.DEMO_KEY);
