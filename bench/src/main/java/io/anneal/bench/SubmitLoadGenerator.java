@@ -84,7 +84,9 @@ public final class SubmitLoadGenerator {
       };
       WebSocket ws = http.newWebSocketBuilder().header("Authorization", "Bearer " + key).buildAsync(uri, listener)
           .get(10, TimeUnit.SECONDS);
-      ws.sendText(new JsonObject().put("type", "subscribe").encode(), true).join();
+      // one session follows the tenant's job events (to count placements); the others only submit,
+      // as a client with several submitting connections and one watcher would
+      if (countsPlacements) ws.sendText(new JsonObject().put("type", "subscribe").encode(), true).join();
       sockets.add(ws);
     }
     String job = new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 1)

@@ -48,7 +48,9 @@ public final class BillingVerticle extends VerticleBase {
     this.epochSeconds = epochSeconds;
     this.writer = writer;
     Map<String, Long> prices = Map.copyOf(classPrices);
-    this.settleKind = (c, receipts) -> SqlLedger.settleAll(c, receipts, prices, System.currentTimeMillis(), epochSeconds);
+    // ranked after a job's finish (40) and before its SETTLED mark (60) in the store's lifecycle
+    this.settleKind = GroupCommitWriter.ranked(50,
+        (c, receipts) -> SqlLedger.settleAll(c, receipts, prices, System.currentTimeMillis(), epochSeconds));
     this.classPrices = Map.copyOf(classPrices);
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);

@@ -84,7 +84,8 @@ public final class JobStore implements AutoCloseable {
   record Submission(JobRecord job, String idempotencyKey, EscrowHold hold) {}
 
   /** Submissions that reach the writer together are admitted with set-based SQL (see {@link #submitAll}). */
-  private static final GroupCommitWriter.BatchKind<Submission, SubmitResult> SUBMIT = JobStore::submitAll;
+  private static final GroupCommitWriter.BatchKind<Submission, SubmitResult> SUBMIT =
+      GroupCommitWriter.ranked(10, JobStore::submitAll);
 
   /**
    * Writes a new QUEUED job and holds its maximum cost in escrow, in one transaction. An
@@ -209,10 +210,10 @@ public final class JobStore implements AutoCloseable {
 
   record Settled(String jobId, String receiptId, long chargeUact, long settledAt, boolean finalReceipt) {}
 
-  private static final GroupCommitWriter.BatchKind<Placed, Boolean> PLACED = JobStore::placedAll;
-  private static final GroupCommitWriter.BatchKind<Running, Boolean> RUNNING = JobStore::runningAll;
-  private static final GroupCommitWriter.BatchKind<Finished, Boolean> FINISHED = JobStore::finishedAll;
-  private static final GroupCommitWriter.BatchKind<Settled, Boolean> SETTLED = JobStore::settledAll;
+  private static final GroupCommitWriter.BatchKind<Placed, Boolean> PLACED = GroupCommitWriter.ranked(20, JobStore::placedAll);
+  private static final GroupCommitWriter.BatchKind<Running, Boolean> RUNNING = GroupCommitWriter.ranked(30, JobStore::runningAll);
+  private static final GroupCommitWriter.BatchKind<Finished, Boolean> FINISHED = GroupCommitWriter.ranked(40, JobStore::finishedAll);
+  private static final GroupCommitWriter.BatchKind<Settled, Boolean> SETTLED = GroupCommitWriter.ranked(60, JobStore::settledAll);
 
   /** Moves a job to PLACED on the given node and devices, if it is still QUEUED. */
   public CompletableFuture<Boolean> placed(String jobId, String nodeId, String gpuClass, String devices) {

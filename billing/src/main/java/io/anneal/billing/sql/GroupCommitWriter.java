@@ -34,6 +34,33 @@ public final class GroupCommitWriter implements AutoCloseable {
   @FunctionalInterface
   public interface BatchKind<I, O> {
     List<O> applyAll(Connection c, List<I> inputs) throws SQLException;
+
+    /**
+     * Where this kind stands in a lifecycle: between two plain operations, the writer applies every
+     * pending input of the ranked kinds together, kind by kind in increasing rank (a job's admission
+     * before its placement before its start...), instead of one statement group per consecutive run.
+     * 0 (the default) means unranked: the kind groups only consecutive inputs and orders like a plain
+     * operation.
+     */
+    default int rank() {
+      return 0;
+    }
+  }
+
+  /** A batch kind with a lifecycle rank (see {@link BatchKind#rank}); ranks must be > 0. */
+  public static <I, O> BatchKind<I, O> ranked(int rank, BatchKind<I, O> kind) {
+    if (rank <= 0) throw new IllegalArgumentException("rank must be > 0");
+    return new BatchKind<>() {
+      @Override
+      public List<O> applyAll(Connection c, List<I> inputs) throws SQLException {
+        return kind.applyAll(c, inputs);
+      }
+
+      @Override
+      public int rank() {
+        return rank;
+      }
+    };
   }
 
   private record Pending<T>(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input) {
@@ -124,22 +151,44 @@ public final class GroupCommitWriter implements AutoCloseable {
   private void commit(List<Pending<?>> batch) {
     try (Connection c = db.connection()) {
       c.setAutoCommit(false);
-      List<Object> results = new ArrayList<>(batch.size());
+      Object[] results = new Object[batch.size()];
       try {
         for (int i = 0; i < batch.size(); ) {
           Pending<?> p = batch.get(i);
           if (p.kind() == null) {
-            results.add(p.op().apply(c));
+            results[i] = p.op().apply(c);
             i++;
             continue;
           }
-          int j = i;
-          List<Object> inputs = new ArrayList<>();
-          while (j < batch.size() && batch.get(j).kind() == p.kind()) inputs.add(batch.get(j++).input());
-          List<?> outs = p.kind().applyAll(c, inputs);
-          if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
-          results.addAll(outs);
-          i = j;
+          if (p.kind().rank() == 0) {
+            int j = i;
+            List<Object> inputs = new ArrayList<>();
+            while (j < batch.size() && batch.get(j).kind() == p.kind()) inputs.add(batch.get(j++).input());
+            List<?> outs = p.kind().applyAll(c, inputs);
+            if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
+            for (int k = 0; k < outs.size(); k++) results[i + k] = outs.get(k);
+            i = j;
+            continue;
+          }
+          // a segment of ranked inputs up to the next plain operation or unranked kind: by kind, in rank order
+          int end = i;
+          while (end < batch.size() && batch.get(end).kind() != null && batch.get(end).kind().rank() > 0) end++;
+          java.util.TreeMap<Integer, java.util.LinkedHashMap<BatchKind<Object, ?>, List<Integer>>> byRank = new java.util.TreeMap<>();
+          for (int k = i; k < end; k++) {
+            BatchKind<Object, ?> kind = batch.get(k).kind();
+            byRank.computeIfAbsent(kind.rank(), r -> new java.util.LinkedHashMap<>())
+                .computeIfAbsent(kind, x -> new ArrayList<>()).add(k);
+          }
+          for (var kinds : byRank.values()) {
+            for (var e : kinds.entrySet()) {
+              List<Object> inputs = new ArrayList<>(e.getValue().size());
+              for (int k : e.getValue()) inputs.add(batch.get(k).input());
+              List<?> outs = e.getKey().applyAll(c, inputs);
+              if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
+              for (int k = 0; k < outs.size(); k++) results[e.getValue().get(k)] = outs.get(k);
+            }
+          }
+          i = end;
         }
         c.commit();
       } catch (SQLException | RuntimeException e) {
@@ -152,7 +201,7 @@ public final class GroupCommitWriter implements AutoCloseable {
         for (Pending<?> p : batch) commit(List.of(p));
         return;
       }
-      for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results.get(i));
+      for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results[i]);
       committedOps += batch.size();
       commits++;
     } catch (SQLException e) {
