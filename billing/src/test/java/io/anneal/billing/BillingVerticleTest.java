@@ -49,6 +49,8 @@ class BillingVerticleTest {
       SqlLedger.registerNode(c, "n1", NodeKeys.encodePublic(node.getPublic()));
       return null;
     }).get();
+    io.anneal.billing.testing.BlockedThreadWatch.install();
+    io.anneal.billing.testing.BlockedThreadWatch.clear();
     vertx = Vertx.vertx();
     registry = new SimpleMeterRegistry();
     vertx.deployVerticle(new BillingVerticle(writer, Map.of("H100", 3_600_000L), registry))
@@ -58,6 +60,7 @@ class BillingVerticleTest {
   @AfterEach
   void tearDown() throws Exception {
     vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    io.anneal.billing.testing.BlockedThreadWatch.assertSilent();
     writer.close();
     db.close();
   }

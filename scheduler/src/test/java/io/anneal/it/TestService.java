@@ -22,28 +22,9 @@ import java.util.function.BooleanSupplier;
 
 /** Starts a real Anneal instance on a free port for black-box tests, and talks to it like a user. */
 final class TestService implements AutoCloseable {
-  /** Every warning of Vert.x's blocked-thread checker while a test service runs: a test fails on any. */
-  private static final java.util.List<String> BLOCKED = new java.util.concurrent.CopyOnWriteArrayList<>();
-  // on the root logger: the checker's records arrive there (logger io.vertx.core.impl.BlockedThreadChecker via SLF4J)
-  private static final java.util.logging.Logger ROOT = java.util.logging.Logger.getLogger("");
-
   static {
-    ROOT.addHandler(new java.util.logging.Handler() {
-      @Override
-      public void publish(java.util.logging.LogRecord r) {
-        String name = String.valueOf(r.getLoggerName());
-        if (r.getLevel().intValue() >= java.util.logging.Level.WARNING.intValue()
-            && (name.endsWith("BlockedThreadChecker") || name.equals("vertx-blocked-thread-checker"))) {
-          BLOCKED.add(String.valueOf(r.getMessage()));
-        }
-      }
-
-      @Override
-      public void flush() {}
-
-      @Override
-      public void close() {}
-    });
+    // a test service fails its test if Vert.x's blocked-thread checker warns while it runs
+    io.anneal.billing.testing.BlockedThreadWatch.install();
   }
 
   static final String DEMO_KEY = "demo-key-0123456789";
@@ -60,11 +41,11 @@ final class TestService implements AutoCloseable {
 
   /** The blocked-thread warnings recorded so far (and not yet reported by a close). */
   static List<String> blockedThreadWarnings() {
-    return List.copyOf(BLOCKED);
+    return io.anneal.billing.testing.BlockedThreadWatch.warnings();
   }
 
   static void clearBlockedThreadWarnings() {
-    BLOCKED.clear();
+    io.anneal.billing.testing.BlockedThreadWatch.clear();
   }
 
   static TestService start(Path dataDir, String... extraArgs) throws Exception {
@@ -193,10 +174,6 @@ final class TestService implements AutoCloseable {
   @Override
   public void close() {
     service.stop();
-    if (!BLOCKED.isEmpty()) {
-      List<String> seen = List.copyOf(BLOCKED);
-      BLOCKED.clear();
-      throw new AssertionError("Vert.x's blocked-thread checker warned: " + seen);
-    }
+    io.anneal.billing.testing.BlockedThreadWatch.assertSilent();
   }
 }
