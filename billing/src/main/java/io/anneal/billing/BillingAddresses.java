@@ -4,6 +4,11 @@ package io.anneal.billing;
 public final class BillingAddresses {
   /** Request/reply: a signed receipt (ReceiptJson) → {@code {receiptId, settled, duplicate, chargeUact, refundUact, refusal}}. */
   public static final String RECEIPT = "anneal.billing.receipt";
+  /**
+   * A pricing window closed (bme-spec 16.2): {@code {"endMs": ..., "classes": {"H100": {"busyGpuSeconds": ..,
+   * "availableGpuSeconds": ..}}}}, sent by the scheduler; billing moves the class prices.
+   */
+  public static final String CLASS_UTILIZATION = "anneal.billing.class-utilization";
 
   private BillingAddresses() {}
 }

@@ -28,7 +28,7 @@ public final class BillingVerticle extends VerticleBase {
   private static final Logger LOG = Logger.getLogger(BillingVerticle.class.getName());
 
   private final GroupCommitWriter writer;
-  private final Map<String, Long> classPrices;
+  private final io.anneal.billing.pricing.PriceBook prices;
   private final Map<String, PublicKey> nodeKeys = new ConcurrentHashMap<>();
   private final Counter settled;
   private final Counter duplicates;
@@ -45,13 +45,22 @@ public final class BillingVerticle extends VerticleBase {
 
   /** @param epochSeconds length of an accounting epoch; ended epochs are closed (totals, Merkle root) */
   public BillingVerticle(GroupCommitWriter writer, Map<String, Long> classPrices, MeterRegistry registry, long epochSeconds) {
+    this(writer, io.anneal.billing.pricing.PriceBook.withDefaults(classPrices), registry, epochSeconds);
+  }
+
+  /**
+   * @param prices the class prices: a run is charged at its class's price in force when it started
+   *     (capped by its escrow's quote); pricing windows reported on {@link BillingAddresses#CLASS_UTILIZATION}
+   *     move them (bme-spec 16.2)
+   */
+  public BillingVerticle(GroupCommitWriter writer, io.anneal.billing.pricing.PriceBook prices, MeterRegistry registry,
+      long epochSeconds) {
     this.epochSeconds = epochSeconds;
     this.writer = writer;
-    Map<String, Long> prices = Map.copyOf(classPrices);
+    this.prices = prices;
     // ranked after a job's finish (40) and before its SETTLED mark (60) in the store's lifecycle
     this.settleKind = GroupCommitWriter.ranked(50,
-        (c, receipts) -> SqlLedger.settleAll(c, receipts, prices, System.currentTimeMillis(), epochSeconds));
-    this.classPrices = Map.copyOf(classPrices);
+        (c, receipts) -> SqlLedger.settleAll(c, receipts, prices::priceAt, System.currentTimeMillis(), epochSeconds));
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
     this.badSignatures = Counter.builder("anneal.billing.settlements").tag("result", "bad-signature").register(registry);
@@ -61,11 +70,35 @@ public final class BillingVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
+    vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
     long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
     vertx.setPeriodic(every, id -> writer.submit(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), epochSeconds))
         .thenAccept(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
             + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot()))));
     return Future.succeededFuture();
+  }
+
+  /** bme-spec 16.2: each class's price moves by its utilization in the window; changes are persisted. */
+  private void closePricingWindow(JsonObject window) {
+    Map<String, long[]> usage = new java.util.LinkedHashMap<>();
+    JsonObject classes = window.getJsonObject("classes", new JsonObject());
+    for (String cls : classes.fieldNames()) {
+      JsonObject u = classes.getJsonObject(cls);
+      usage.put(cls, new long[] {u.getLong("busyGpuSeconds", 0L), u.getLong("availableGpuSeconds", 0L)});
+    }
+    var changes = prices.closeWindow(usage, window.getLong("endMs", System.currentTimeMillis()));
+    if (changes.isEmpty()) return;
+    writer.submit(c -> {
+      SqlLedger.recordPrices(c, changes);
+      return null;
+    }).whenComplete((v, e) -> {
+      if (e != null) {
+        LOG.warning("could not record class prices: " + e.getMessage());
+      } else {
+        changes.forEach(ch -> LOG.info("price of " + ch.gpuClass() + ": " + ch.perGpuHour() + " uact/GPU-hour (utilization "
+            + ch.utilization() + ")"));
+      }
+    });
   }
 
   private void onReceipt(Message<JsonObject> msg) {

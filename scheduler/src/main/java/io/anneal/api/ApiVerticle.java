@@ -66,7 +66,9 @@ public final class ApiVerticle extends VerticleBase {
 
   public ApiVerticle(AnnealConfig config, JobStore store, TenantStore tenants, Metrics metrics,
       PrometheusMeterRegistry prometheus, java.util.function.Supplier<OracleSnapshot> oracle,
-      io.anneal.billing.oracle.OracleState oracleState, BmeParams bmeParams, AtomicBoolean ready) {
+      io.anneal.billing.oracle.OracleState oracleState, BmeParams bmeParams, AtomicBoolean ready,
+      io.anneal.billing.pricing.PriceBook prices) {
+    this.prices = prices;
     this.config = config;
     this.store = store;
     this.tenants = tenants;
@@ -77,6 +79,9 @@ public final class ApiVerticle extends VerticleBase {
     this.bmeParams = bmeParams;
     this.ready = ready;
   }
+
+  /** The prices quoted at admission: a job is charged its class's price in force when it starts, at most this. */
+  private final io.anneal.billing.pricing.PriceBook prices;
 
   public int port() {
     return server.actualPort();
@@ -111,6 +116,7 @@ public final class ApiVerticle extends VerticleBase {
     router.delete("/api/v1/jobs/:id").handler(this::cancelJob);
     router.get("/api/v1/gpus").handler(this::gpus);
     router.get("/api/v1/supply").handler(this::supply);
+    router.get("/api/v1/prices").handler(this::prices);
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
@@ -248,11 +254,12 @@ public final class ApiVerticle extends VerticleBase {
     String cls = null;
     long price = -1;
     int largest = 0;
+    Map<String, Long> current = prices.current();
     for (Map.Entry<String, int[]> e : fs.classes().entrySet()) {
       largest = Math.max(largest, e.getValue()[0]);
       if (spec.gpuClass() != null && !spec.gpuClass().equals(e.getKey())) continue;
       if (e.getValue()[0] < spec.gpus() || fs.memoryMiB().get(e.getKey()) < spec.memoryMiB()) continue;
-      Long p = config.pricesUactPerGpuHour().get(e.getKey());
+      Long p = current.get(e.getKey());
       if (p == null) continue;
       if (p > price) {
         price = p;
@@ -385,6 +392,22 @@ public final class ApiVerticle extends VerticleBase {
         .onSuccess(s -> rc.json(supplyJson(s.getKey(), oracle.get()).put("pendingPayouts", s.getValue())
             .put("oracle", oracleJson())))
         .onFailure(e -> fail(rc, e));
+  }
+
+  /** Class prices now (uact per GPU-hour), their base, and the window that last moved each (bme-spec 16.2). */
+  private void prices(RoutingContext rc) {
+    JsonObject classes = new JsonObject();
+    var latest = prices.latestChanges();
+    prices.current().forEach((cls, p) -> {
+      JsonObject o = new JsonObject().put("uactPerGpuHour", p).put("baseUactPerGpuHour", prices.base().get(cls));
+      var ch = latest.get(cls);
+      if (ch != null) {
+        o.put("sinceMs", ch.fromMs()).put("lastWindowUtilization", ch.utilization() == null ? null : ch.utilization().toString());
+      }
+      classes.put(cls, o);
+    });
+    rc.json(new JsonObject().put("adjust", config.priceAdjust()).put("windowSeconds", config.priceWindowSeconds())
+        .put("classes", classes));
   }
 
   private void receipt(RoutingContext rc) {

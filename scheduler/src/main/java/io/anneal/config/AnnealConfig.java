@@ -28,6 +28,8 @@ public record AnnealConfig(
     long vaultSeedAkt,
     int drainSeconds,
     long epochSeconds,
+    boolean priceAdjust,
+    long priceWindowSeconds,
     long tickSeconds,
     long minEpochTicks,
     long payoutMinUact,
@@ -76,6 +78,8 @@ public record AnnealConfig(
     m.put("bme.vaultSeedAkt", vaultSeedAkt);
     m.put("shutdown.drainSeconds", drainSeconds);
     m.put("billing.epochSeconds", epochSeconds);
+    m.put("billing.priceAdjust", priceAdjust);
+    m.put("billing.priceWindowSeconds", priceWindowSeconds);
     m.put("bme.tickSeconds", tickSeconds);
     m.put("bme.minEpochTicks", minEpochTicks);
     m.put("bme.payoutMinAct", payoutMinUact == 0 ? "0 (automatic payouts off)" : java.math.BigDecimal.valueOf(payoutMinUact, 6).toPlainString());

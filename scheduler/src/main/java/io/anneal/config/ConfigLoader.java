@@ -43,6 +43,8 @@ public final class ConfigLoader {
       new Key("bme.vaultSeedAkt", "ANNEAL_VAULT_SEED_AKT", null),
       new Key("shutdown.drainSeconds", "ANNEAL_DRAIN_SECONDS", "--drain-seconds"),
       new Key("billing.epochSeconds", "ANNEAL_EPOCH_SECONDS", "--epoch-seconds"),
+      new Key("billing.priceAdjust", "ANNEAL_PRICE_ADJUST", "--price-adjust"),
+      new Key("billing.priceWindowSeconds", "ANNEAL_PRICE_WINDOW_SECONDS", "--price-window-seconds"),
       new Key("bme.tickSeconds", "ANNEAL_TICK_SECONDS", "--tick-seconds"),
       new Key("bme.minEpochTicks", "ANNEAL_MIN_EPOCH_TICKS", "--min-epoch-ticks"),
       new Key("bme.payoutMinAct", "ANNEAL_PAYOUT_MIN_ACT", "--payout-min-act"),
@@ -150,6 +152,8 @@ public final class ConfigLoader {
         range("bme.vaultSeedAkt", values.getOrDefault("bme.vaultSeedAkt", "300000"), 0, 1_000_000_000L),
         (int) range("shutdown.drainSeconds", values.getOrDefault("shutdown.drainSeconds", "10"), 0, 3600),
         range("billing.epochSeconds", values.getOrDefault("billing.epochSeconds", "3600"), 1, 31L * 86400),
+        bool("billing.priceAdjust", values.getOrDefault("billing.priceAdjust", "true")),
+        range("billing.priceWindowSeconds", values.getOrDefault("billing.priceWindowSeconds", "600"), 1, 86400),
         range("bme.tickSeconds", values.getOrDefault("bme.tickSeconds", "6"), 1, 3600),
         range("bme.minEpochTicks", values.getOrDefault("bme.minEpochTicks", "10"), 1, 14_400),
         payoutMinUact(values.getOrDefault("bme.payoutMinAct", "1")),
@@ -160,6 +164,14 @@ public final class ConfigLoader {
         range("oracle.maxStalenessSeconds", values.getOrDefault("oracle.maxStalenessSeconds", "30"), 1, 86400),
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
         demo);
+  }
+
+  private static boolean bool(String key, String v) {
+    return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "true", "on", "yes" -> true;
+      case "false", "off", "no" -> false;
+      default -> throw new ConfigException(key + " must be true or false, not '" + v + "'");
+    };
   }
 
   /** ACT with up to 6 decimals, to uact; 0 turns automatic provider payouts off. */

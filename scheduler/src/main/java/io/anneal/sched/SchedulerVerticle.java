@@ -59,9 +59,23 @@ public final class SchedulerVerticle extends VerticleBase {
   private final java.util.TreeMap<Long, Set<String>> deadlines = new java.util.TreeMap<>();
 
   public SchedulerVerticle(JobStore store, Metrics metrics) {
+    this(store, metrics, 0);
+  }
+
+  /**
+   * @param pricingWindowSeconds when > 0, busy and available GPU-seconds per class are sampled every
+   *     second and reported to billing at the end of each window of this length (bme-spec 16.2)
+   */
+  public SchedulerVerticle(JobStore store, Metrics metrics, long pricingWindowSeconds) {
     this.store = store;
     this.metrics = metrics;
+    this.pricingWindowMs = pricingWindowSeconds * 1000;
   }
+
+  private final long pricingWindowMs;
+  /** class → {busy, available} GPU-seconds sampled in the current pricing window. */
+  private final Map<String, long[]> windowUsage = new HashMap<>();
+  private long windowStartMs;
 
   @Override
   public Future<?> start() throws Exception {
@@ -77,9 +91,12 @@ public final class SchedulerVerticle extends VerticleBase {
           quota == null ? Integer.MAX_VALUE : quota);
       schedulePass();
     });
+    windowStartMs = System.currentTimeMillis();
     vertx.setPeriodic(1000, id -> {
       publishShape();
-      expireDeadlines(System.currentTimeMillis());
+      long now = System.currentTimeMillis();
+      expireDeadlines(now);
+      if (pricingWindowMs > 0) samplePricingWindow(now);
     });
     return vertx.executeBlocking(() -> Map.entry(store.tenantPoliciesBlocking(), store.activeJobsBlocking())).map(read -> {
       for (var t : read.getKey()) {
@@ -149,6 +166,22 @@ public final class SchedulerVerticle extends VerticleBase {
     Long deadline = job.getLong("deadlineAt");
     if (deadline != null) deadlines.computeIfAbsent(deadline, k -> new java.util.HashSet<>()).add(id);
     schedulePass();
+  }
+
+  /** One second of each class's busy and available GPUs; a window's totals go to billing when it ends. */
+  private void samplePricingWindow(long nowMs) {
+    engine.byClass().forEach((cls, ft) -> {
+      long[] u = windowUsage.computeIfAbsent(cls, k -> new long[2]);
+      u[0] += ft[1] - ft[0];
+      u[1] += ft[1];
+    });
+    if (nowMs - windowStartMs < pricingWindowMs) return;
+    JsonObject classes = new JsonObject();
+    windowUsage.forEach((cls, u) -> classes.put(cls, new JsonObject().put("busyGpuSeconds", u[0]).put("availableGpuSeconds", u[1])));
+    vertx.eventBus().send(io.anneal.billing.BillingAddresses.CLASS_UTILIZATION,
+        new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes));
+    windowUsage.clear();
+    windowStartMs = nowMs;
   }
 
   /** Fails every job still queued past its start-by deadline, with its escrow returned. */

@@ -14,6 +14,7 @@ import java.util.function.Supplier;
 import io.anneal.billing.ledger.MintResult;
 import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.pricing.PriceBook;
 import io.anneal.billing.receipt.NodeKeys;
 import io.anneal.billing.sql.Database;
 import io.anneal.billing.sql.GroupCommitWriter;
@@ -119,19 +120,22 @@ public final class AnnealService {
     pollOracle(feed); // a first price before anything needs one
     Supplier<OracleSnapshot> oracle = () -> oracleState.snapshot(nowNs());
     GroupCommitWriter writer = store.writer();
+    // class prices: the configured base, moved by utilization per window when billing.priceAdjust is on
+    PriceBook prices = PriceBook.withDefaults(config.pricesUactPerGpuHour());
 
-    Future<Void> seeded = Future.fromCompletionStage(seed(tenants, oracle.get(), params), vertx.getOrCreateContext());
+    Future<Void> seeded = Future.fromCompletionStage(seed(tenants, oracle.get(), params)
+        .thenCompose(v -> store.read(SqlLedger::loadPrices)).thenAccept(prices::restore), vertx.getOrCreateContext());
     return seeded.compose(v -> {
       Future<String> f = Future.succeededFuture();
       if (config.hasRole("billing")) {
-        f = f.compose(x -> vertx.deployVerticle(new BillingVerticle(writer, config.pricesUactPerGpuHour(), prometheus, config.epochSeconds())));
+        f = f.compose(x -> vertx.deployVerticle(new BillingVerticle(writer, prices, prometheus, config.epochSeconds())));
       }
       if (config.hasRole("scheduler")) {
-        scheduler = new SchedulerVerticle(store, metrics);
+        scheduler = new SchedulerVerticle(store, metrics, config.priceAdjust() ? config.priceWindowSeconds() : 0);
         f = f.compose(x -> vertx.deployVerticle(scheduler));
       }
       if (config.hasRole("api")) {
-        api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, oracleState, params, ready);
+        api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, oracleState, params, ready, prices);
         f = f.compose(x -> vertx.deployVerticle(api));
       }
       if (config.hasRole("worker")) {

@@ -318,6 +318,21 @@ public final class SqlLedger {
    */
   public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, Map<String, Long> classPrices,
       long nowMs, long epochSeconds) throws SQLException {
+    return settleAll(c, receipts, (cls, atMs) -> classPrices.get(cls), nowMs, epochSeconds);
+  }
+
+  /** The price (uact per GPU-hour) of a GPU class in force at a time, or null when unknown. */
+  @FunctionalInterface
+  public interface PriceLookup {
+    Long priceAt(String gpuClass, long atMs);
+  }
+
+  /**
+   * As above, charging each run at the price of its GPU class in force when it started (bme-spec
+   * 16.2: never retroactively), capped by the price quoted into its escrow.
+   */
+  public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, PriceLookup prices,
+      long nowMs, long epochSeconds) throws SQLException {
     int n = receipts.size();
     Settlement[] out = new Settlement[n];
     List<String> ids = new ArrayList<>();
@@ -345,7 +360,8 @@ public final class SqlLedger {
         continue;
       }
       // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
-      long price = Math.min(h.priceUactPerGpuHour(), classPrices.getOrDefault(r.gpuClass(), h.priceUactPerGpuHour()));
+      Long atStart = prices.priceAt(r.gpuClass(), r.startedAtMs());
+      long price = atStart == null ? h.priceUactPerGpuHour() : Math.min(h.priceUactPerGpuHour(), atStart);
       long charge = Math.min(chargeUact(r.deviceNanos(), price), h.amountUact());
       firstFresh.put(r.receiptId(), i);
       fresh.add(i);
@@ -740,6 +756,38 @@ public final class SqlLedger {
       ps.setString(3, reason);
       ps.executeUpdate();
     }
+  }
+
+  // ---------------------------------------------------------------- class prices (bme-spec 16.2)
+
+  public static void recordPrices(Connection c, List<io.anneal.billing.pricing.PriceBook.Change> changes) throws SQLException {
+    if (changes.isEmpty()) return;
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO class_price (gpu_class, from_ms, uact_per_gpu_second,"
+        + " uact_per_gpu_hour, utilization) VALUES (?, ?, ?, ?, ?)")) {
+      for (var ch : changes) {
+        ps.setString(1, ch.gpuClass());
+        ps.setLong(2, ch.fromMs());
+        ps.setString(3, ch.perGpuSecond().toString());
+        ps.setLong(4, ch.perGpuHour());
+        ps.setString(5, ch.utilization() == null ? null : ch.utilization().toString());
+        ps.addBatch();
+      }
+      ps.executeBatch();
+    }
+  }
+
+  public static List<io.anneal.billing.pricing.PriceBook.Change> loadPrices(Connection c) throws SQLException {
+    List<io.anneal.billing.pricing.PriceBook.Change> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT gpu_class, from_ms, uact_per_gpu_second, uact_per_gpu_hour,"
+        + " utilization FROM class_price ORDER BY gpu_class, from_ms");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        String u = rs.getString(5);
+        out.add(new io.anneal.billing.pricing.PriceBook.Change(rs.getString(1), rs.getLong(2),
+            io.anneal.billing.bme.Dec.parse(rs.getString(3)), rs.getLong(4), u == null ? null : io.anneal.billing.bme.Dec.parse(u)));
+      }
+    }
+    return out;
   }
 
   // ---------------------------------------------------------------- BME (first cut)
