@@ -14,6 +14,7 @@ import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
 import io.vertx.core.json.JsonObject;
 import java.security.PublicKey;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -29,6 +30,25 @@ public final class BillingVerticle extends VerticleBase {
 
   private final GroupCommitWriter writer;
   private final io.anneal.billing.pricing.PriceBook prices;
+  /** bme-spec 16.3, or null when the bootstrap fund is off. */
+  private Bootstrap bootstrap;
+
+  /** The bootstrap fund's rules and each GPU class's floor revenue (uact per GPU-hour). */
+  public record Bootstrap(io.anneal.billing.pricing.BootstrapFund fund, Map<String, Long> floorUactPerGpuHour) {}
+
+  private boolean adjustPrices = true;
+
+  /** Whether pricing windows move class prices (bme-spec 16.2; on by default). */
+  public BillingVerticle withPriceAdjust(boolean on) {
+    this.adjustPrices = on;
+    return this;
+  }
+
+  /** Turns the bootstrap fund on (before deployment). */
+  public BillingVerticle withBootstrap(Bootstrap b) {
+    this.bootstrap = b;
+    return this;
+  }
   private final Map<String, PublicKey> nodeKeys = new ConcurrentHashMap<>();
   private final Counter settled;
   private final Counter duplicates;
@@ -86,17 +106,35 @@ public final class BillingVerticle extends VerticleBase {
       JsonObject u = classes.getJsonObject(cls);
       usage.put(cls, new long[] {u.getLong("busyGpuSeconds", 0L), u.getLong("availableGpuSeconds", 0L)});
     }
-    var changes = prices.closeWindow(usage, window.getLong("endMs", System.currentTimeMillis()));
-    if (changes.isEmpty()) return;
-    writer.submit(c -> {
+    long endMs = window.getLong("endMs", System.currentTimeMillis());
+    long startMs = window.getLong("startMs", endMs);
+    List<io.anneal.billing.pricing.PriceBook.Change> changes = adjustPrices ? prices.closeWindow(usage, endMs) : List.of();
+    List<io.anneal.billing.ledger.BootstrapPayouts.NodeWindow> nodes = new java.util.ArrayList<>();
+    JsonObject nj = window.getJsonObject("nodes", new JsonObject());
+    for (String n : nj.fieldNames()) {
+      JsonObject o = nj.getJsonObject(n);
+      nodes.add(new io.anneal.billing.ledger.BootstrapPayouts.NodeWindow(n, o.getInteger("gpus"), o.getString("gpuClass"),
+          io.anneal.billing.bme.Dec.parse(String.format(java.util.Locale.ROOT, "%.6f", o.getDouble("online", 0.0)))));
+    }
+    long busy = usage.values().stream().mapToLong(u -> u[0]).sum();
+    long available = usage.values().stream().mapToLong(u -> u[1]).sum();
+    io.anneal.billing.bme.Dec u = available == 0 ? io.anneal.billing.bme.Dec.ZERO
+        : io.anneal.billing.bme.Dec.fromInt(Math.min(busy, available)).quo(io.anneal.billing.bme.Dec.fromInt(available));
+    Bootstrap b = bootstrap;
+    if (changes.isEmpty() && b == null) return;
+    writer.<io.anneal.billing.ledger.BootstrapPayouts.Result>submit(c -> {
       SqlLedger.recordPrices(c, changes);
-      return null;
-    }).whenComplete((v, e) -> {
+      return b == null ? null
+          : io.anneal.billing.ledger.BootstrapPayouts.closeWindow(c, b.fund(), nodes, b.floorUactPerGpuHour(), startMs, endMs, u);
+    }).whenComplete((r, e) -> {
       if (e != null) {
-        LOG.warning("could not record class prices: " + e.getMessage());
-      } else {
-        changes.forEach(ch -> LOG.info("price of " + ch.gpuClass() + ": " + ch.perGpuHour() + " uact/GPU-hour (utilization "
-            + ch.utilization() + ")"));
+        LOG.warning("could not close the pricing window: " + e.getMessage());
+        return;
+      }
+      changes.forEach(ch -> LOG.info("price of " + ch.gpuClass() + ": " + ch.perGpuHour() + " uact/GPU-hour (utilization "
+          + ch.utilization() + ")"));
+      if (r != null && !r.payouts().isEmpty()) {
+        LOG.fine("bootstrap fund paid " + r.payouts().size() + " provider(s); fund holds " + r.fundUact() + " uact");
       }
     });
   }

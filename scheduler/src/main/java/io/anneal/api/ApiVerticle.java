@@ -387,10 +387,10 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   private void supply(RoutingContext rc) {
-    Future.fromCompletionStage(store.read(c -> Map.entry(SqlLedger.supply(c), Redemptions.pendingCount(c))),
-            vertx.getOrCreateContext())
-        .onSuccess(s -> rc.json(supplyJson(s.getKey(), oracle.get()).put("pendingPayouts", s.getValue())
-            .put("oracle", oracleJson())))
+    Future.fromCompletionStage(store.read(c -> new Object[] {SqlLedger.supply(c), Redemptions.pendingCount(c),
+            SqlLedger.balance(c, io.anneal.billing.ledger.BootstrapPayouts.FUND, "uact")}), vertx.getOrCreateContext())
+        .onSuccess(s -> rc.json(supplyJson((io.anneal.billing.ledger.SupplyView) s[0], oracle.get())
+            .put("pendingPayouts", s[1]).put("bootstrapFundUact", s[2]).put("oracle", oracleJson())))
         .onFailure(e -> fail(rc, e));
   }
 

@@ -30,6 +30,9 @@ public record AnnealConfig(
     long epochSeconds,
     boolean priceAdjust,
     long priceWindowSeconds,
+    boolean bootstrapFund,
+    int bootstrapFloorPercent,
+    long bootstrapEndsAtMs,
     long tickSeconds,
     long minEpochTicks,
     long payoutMinUact,
@@ -80,6 +83,9 @@ public record AnnealConfig(
     m.put("billing.epochSeconds", epochSeconds);
     m.put("billing.priceAdjust", priceAdjust);
     m.put("billing.priceWindowSeconds", priceWindowSeconds);
+    m.put("billing.bootstrapFund", bootstrapFund);
+    m.put("billing.bootstrapFloorPercent", bootstrapFloorPercent);
+    m.put("billing.bootstrapEndsAt", bootstrapEndsAtMs == Long.MAX_VALUE ? "never" : java.time.Instant.ofEpochMilli(bootstrapEndsAtMs));
     m.put("bme.tickSeconds", tickSeconds);
     m.put("bme.minEpochTicks", minEpochTicks);
     m.put("bme.payoutMinAct", payoutMinUact == 0 ? "0 (automatic payouts off)" : java.math.BigDecimal.valueOf(payoutMinUact, 6).toPlainString());

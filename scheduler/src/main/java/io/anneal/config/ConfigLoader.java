@@ -45,6 +45,9 @@ public final class ConfigLoader {
       new Key("billing.epochSeconds", "ANNEAL_EPOCH_SECONDS", "--epoch-seconds"),
       new Key("billing.priceAdjust", "ANNEAL_PRICE_ADJUST", "--price-adjust"),
       new Key("billing.priceWindowSeconds", "ANNEAL_PRICE_WINDOW_SECONDS", "--price-window-seconds"),
+      new Key("billing.bootstrapFund", "ANNEAL_BOOTSTRAP_FUND", "--bootstrap-fund"),
+      new Key("billing.bootstrapFloorPercent", "ANNEAL_BOOTSTRAP_FLOOR_PERCENT", null),
+      new Key("billing.bootstrapEndsAt", "ANNEAL_BOOTSTRAP_ENDS_AT", null),
       new Key("bme.tickSeconds", "ANNEAL_TICK_SECONDS", "--tick-seconds"),
       new Key("bme.minEpochTicks", "ANNEAL_MIN_EPOCH_TICKS", "--min-epoch-ticks"),
       new Key("bme.payoutMinAct", "ANNEAL_PAYOUT_MIN_ACT", "--payout-min-act"),
@@ -154,6 +157,9 @@ public final class ConfigLoader {
         range("billing.epochSeconds", values.getOrDefault("billing.epochSeconds", "3600"), 1, 31L * 86400),
         bool("billing.priceAdjust", values.getOrDefault("billing.priceAdjust", "true")),
         range("billing.priceWindowSeconds", values.getOrDefault("billing.priceWindowSeconds", "600"), 1, 86400),
+        bool("billing.bootstrapFund", values.getOrDefault("billing.bootstrapFund", "true")),
+        (int) range("billing.bootstrapFloorPercent", values.getOrDefault("billing.bootstrapFloorPercent", "45"), 0, 100),
+        instantOrNever("billing.bootstrapEndsAt", values.getOrDefault("billing.bootstrapEndsAt", "")),
         range("bme.tickSeconds", values.getOrDefault("bme.tickSeconds", "6"), 1, 3600),
         range("bme.minEpochTicks", values.getOrDefault("bme.minEpochTicks", "10"), 1, 14_400),
         payoutMinUact(values.getOrDefault("bme.payoutMinAct", "1")),
@@ -164,6 +170,15 @@ public final class ConfigLoader {
         range("oracle.maxStalenessSeconds", values.getOrDefault("oracle.maxStalenessSeconds", "30"), 1, 86400),
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
         demo);
+  }
+
+  private static long instantOrNever(String key, String v) {
+    if (v.isBlank()) return Long.MAX_VALUE;
+    try {
+      return java.time.Instant.parse(v.trim()).toEpochMilli();
+    } catch (java.time.format.DateTimeParseException e) {
+      throw new ConfigException(key + " must be an ISO-8601 instant such as 2027-01-01T00:00:00Z, or empty, not '" + v + "'");
+    }
   }
 
   private static boolean bool(String key, String v) {

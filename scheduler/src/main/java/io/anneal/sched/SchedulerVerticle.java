@@ -75,6 +75,9 @@ public final class SchedulerVerticle extends VerticleBase {
   private final long pricingWindowMs;
   /** class → {busy, available} GPU-seconds sampled in the current pricing window. */
   private final Map<String, long[]> windowUsage = new HashMap<>();
+  /** node → seconds it was in the fleet during the current pricing window (for the bootstrap fund's commitment). */
+  private final Map<String, Integer> windowOnline = new HashMap<>();
+  private int windowSamples;
   private long windowStartMs;
 
   @Override
@@ -175,13 +178,31 @@ public final class SchedulerVerticle extends VerticleBase {
       u[0] += ft[1] - ft[0];
       u[1] += ft[1];
     });
+    Map<String, Object[]> nodes = nodesNow();
+    nodes.keySet().forEach(n -> windowOnline.merge(n, 1, Integer::sum));
+    windowSamples++;
     if (nowMs - windowStartMs < pricingWindowMs) return;
     JsonObject classes = new JsonObject();
     windowUsage.forEach((cls, u) -> classes.put(cls, new JsonObject().put("busyGpuSeconds", u[0]).put("availableGpuSeconds", u[1])));
+    JsonObject nodeJson = new JsonObject();
+    nodes.forEach((n, v) -> nodeJson.put(n, new JsonObject().put("gpus", v[0]).put("gpuClass", v[1])
+        .put("online", windowOnline.getOrDefault(n, 0) / (double) Math.max(1, windowSamples))));
     vertx.eventBus().send(io.anneal.billing.BillingAddresses.CLASS_UTILIZATION,
-        new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes));
+        new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes).put("nodes", nodeJson));
     windowUsage.clear();
+    windowOnline.clear();
+    windowSamples = 0;
     windowStartMs = nowMs;
+  }
+
+  /** node → {GPU count, GPU class of its first device} of the fleet now. */
+  private Map<String, Object[]> nodesNow() {
+    Map<String, Object[]> out = new java.util.LinkedHashMap<>();
+    for (Object[] d : engine.devices()) {
+      Object[] n = out.computeIfAbsent((String) d[0], k -> new Object[] {0, d[2]});
+      n[0] = (Integer) n[0] + 1;
+    }
+    return out;
   }
 
   /** Fails every job still queued past its start-by deadline, with its escrow returned. */

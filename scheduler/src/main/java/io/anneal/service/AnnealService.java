@@ -128,10 +128,10 @@ public final class AnnealService {
     return seeded.compose(v -> {
       Future<String> f = Future.succeededFuture();
       if (config.hasRole("billing")) {
-        f = f.compose(x -> vertx.deployVerticle(new BillingVerticle(writer, prices, prometheus, config.epochSeconds())));
+        f = f.compose(x -> vertx.deployVerticle(billingVerticle(writer, prices)));
       }
       if (config.hasRole("scheduler")) {
-        scheduler = new SchedulerVerticle(store, metrics, config.priceAdjust() ? config.priceWindowSeconds() : 0);
+        scheduler = new SchedulerVerticle(store, metrics, config.priceAdjust() || config.bootstrapFund() ? config.priceWindowSeconds() : 0);
         f = f.compose(x -> vertx.deployVerticle(scheduler));
       }
       if (config.hasRole("api")) {
@@ -182,6 +182,19 @@ public final class AnnealService {
       ready.set(true);
       return Future.<Void>succeededFuture();
     }).onFailure(e -> stop());
+  }
+
+  private BillingVerticle billingVerticle(GroupCommitWriter writer, PriceBook prices) {
+    BillingVerticle b = new BillingVerticle(writer, prices, prometheus, config.epochSeconds())
+        .withPriceAdjust(config.priceAdjust());
+    if (config.bootstrapFund()) {
+      java.util.Map<String, Long> floors = new java.util.TreeMap<>();
+      config.pricesUactPerGpuHour().forEach((cls, p) -> floors.put(cls, p * config.bootstrapFloorPercent() / 100));
+      var d = io.anneal.billing.pricing.BootstrapFund.defaults();
+      b.withBootstrap(new BillingVerticle.Bootstrap(new io.anneal.billing.pricing.BootstrapFund(d.maxGpus(), d.minOnline(),
+          d.u0(), d.u1(), config.bootstrapEndsAtMs()), floors));
+    }
+    return b;
   }
 
   private void refreshGauges(Metrics metrics) {

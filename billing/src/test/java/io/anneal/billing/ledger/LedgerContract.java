@@ -390,6 +390,43 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void aBootstrapWindowMovesTheSpreadNotPendingPayoutsAndTopsUpOnlyWhatSmallProvidersLack() throws Exception {
+    deposit(100_000_000L); // 100 AKT at 0.5: 125,000 uact of spread with the engine
+    long windowStart = System.currentTimeMillis() - 1_000;
+    earn("n1", "j1", 3_000_000L); // n1 earned 3 ACT in the window: above its floor
+    earn("n2", "j2", 10L);
+    tx(c -> Redemptions.request(c, "n2", 10L, "p-n2", ORACLE, 1_000L)); // 10 uact now pending with the engine
+    long windowEnd = System.currentTimeMillis() + 1_000;
+    var fund = io.anneal.billing.pricing.BootstrapFund.defaults();
+    var nodes = List.of(
+        new BootstrapPayouts.NodeWindow("n1", 4, "H100", io.anneal.billing.bme.Dec.ONE),
+        new BootstrapPayouts.NodeWindow("n2", 2, "H100", io.anneal.billing.bme.Dec.ONE),
+        new BootstrapPayouts.NodeWindow("big", 64, "H100", io.anneal.billing.bme.Dec.ONE),
+        new BootstrapPayouts.NodeWindow("flaky", 2, "H100", io.anneal.billing.bme.Dec.parse("0.5")));
+    // floor 3.6 ACT per GPU-hour; the window is 2 s: n2's floor is 2 GPUs x 2 s x 1,000 uact = 4,000 uact
+    var r = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, Map.of("H100", 3_600_000L), windowStart, windowEnd,
+        io.anneal.billing.bme.Dec.ZERO));
+    assertThat(r.movedToFundUact()).isEqualTo(125_000L);
+    long floor = 2L * ((windowEnd - windowStart) / 1000) * 1_000L;
+    assertThat(r.payouts()).singleElement().satisfies(p -> {
+      assertThat(p.provider()).isEqualTo("n2");
+      assertThat(p.uact()).isEqualTo(floor - 10L); // what n2 lacked of its floor, after its 10 uact of revenue
+    });
+    assertThat(r.fundUact()).isEqualTo(125_000L - (floor - 10L));
+    assertThat(bal(Accounts.ENGINE)).isEqualTo(10L); // the pending payout's ACT stayed with the engine
+    assertThat(bal(Accounts.provider("n2"))).isEqualTo(floor - 10L);
+    // the same window again writes nothing twice
+    var again = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, Map.of("H100", 3_600_000L), windowStart, windowEnd,
+        io.anneal.billing.bme.Dec.ZERO));
+    assertThat(again.movedToFundUact()).isZero();
+    assertThat(again.payouts()).isEmpty();
+    // above the sunset (utilization 0.7) nothing is paid
+    var busy = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, Map.of("H100", 3_600_000L), windowEnd, windowEnd + 2_000,
+        io.anneal.billing.bme.Dec.parse("0.7")));
+    assertThat(busy.payouts()).isEmpty();
+  }
+
+  @Test
   void aChargeNeverExceedsTheEscrow() throws Exception {
     deposit(100_000_000L);
     tx(c -> {

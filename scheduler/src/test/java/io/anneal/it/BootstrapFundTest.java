@@ -1,0 +1,56 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * bme-spec 16.3 in the service: the mint spread feeds the bootstrap fund, which tops a small provider
+ * up to its floor while the network is idle and pays nothing while it is fully used.
+ */
+class BootstrapFundTest {
+  @TempDir Path dir;
+
+  private static long providerUact(TestService s) {
+    return s.json(s.get("/api/v1/providers/node-boot/payouts", TestService.ADMIN_KEY)).getLong("uact");
+  }
+
+  private static long fund(TestService s) {
+    return s.json(s.get("/api/v1/supply", null)).getLong("bootstrapFundUact");
+  }
+
+  @Test
+  void anIdleSmallProviderIsToppedUpAndAFullyUsedNetworkSunsetsTheFund() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "1",
+        "--payout-min-act", "0", "--price-adjust", "false")) {
+      // the demo tenant's deposit left mint spread with the engine: the first window moves it to the fund
+      s.await(Duration.ofSeconds(10), () -> fund(s) > 0);
+      // idle windows: utilization 0, full share; 4 GPUs at 45 % of 0.1 ACT/GPU-hour = 50 uact a second
+      s.await(Duration.ofSeconds(10), () -> providerUact(s) >= 100);
+      long paidIdle = providerUact(s);
+      assertThat(paidIdle).isPositive();
+
+      // all four GPUs busy: utilization 1, above the sunset, so the fund pays nothing
+      List<String> ids = new ArrayList<>();
+      for (int i = 0; i < 4; i++) {
+        ids.add(s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
+            .put("maxSeconds", 60).put("params", new JsonObject().put("ms", 5000)).encode())).getString("id"));
+      }
+      for (String id : ids) s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(id).getString("state")));
+      // let the window that was partly idle close, then watch two fully busy ones
+      long running = System.currentTimeMillis();
+      s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - running >= 1_200);
+      long before = fund(s);
+      long t0 = System.currentTimeMillis();
+      s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - t0 >= 2_200);
+      assertThat(ids).allMatch(id -> "RUNNING".equals(s.job(id).getString("state")));
+      assertThat(fund(s)).isEqualTo(before);
+    }
+  }
+}
