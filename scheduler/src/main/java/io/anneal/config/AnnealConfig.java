@@ -38,6 +38,7 @@ public record AnnealConfig(
     long payoutMinUact,
     String oracleSource,
     String oracleFile,
+    String oracleUrl,
     long oracleSeed,
     long oraclePollSeconds,
     long oracleMaxStalenessSeconds,
@@ -89,7 +90,8 @@ public record AnnealConfig(
     m.put("bme.tickSeconds", tickSeconds);
     m.put("bme.minEpochTicks", minEpochTicks);
     m.put("bme.payoutMinAct", payoutMinUact == 0 ? "0 (automatic payouts off)" : java.math.BigDecimal.valueOf(payoutMinUact, 6).toPlainString());
-    m.put("oracle.source", oracleSource + (oracleSource.equals("file") ? " (" + oracleFile + ")" : ""));
+    m.put("oracle.source", oracleSource + (oracleSource.equals("file") ? " (" + oracleFile + ")"
+        : oracleSource.equals("http") ? " (" + oracleUrl.replaceAll("//[^/@]*@", "//***@") + ")" : ""));
     m.put("oracle.pollSeconds", oraclePollSeconds);
     m.put("oracle.maxStalenessSeconds", oracleMaxStalenessSeconds);
     m.put("ANNEAL_ADMIN_KEY", adminKey.isEmpty() ? "not set" : "set");

@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -53,6 +55,7 @@ public final class ConfigLoader {
       new Key("bme.payoutMinAct", "ANNEAL_PAYOUT_MIN_ACT", "--payout-min-act"),
       new Key("oracle.source", "ANNEAL_ORACLE_SOURCE", "--oracle-source"),
       new Key("oracle.file", "ANNEAL_ORACLE_FILE", "--oracle-file"),
+      new Key("oracle.url", "ANNEAL_ORACLE_URL", "--oracle-url"),
       new Key("oracle.seed", "ANNEAL_ORACLE_SEED", null),
       new Key("oracle.pollSeconds", "ANNEAL_ORACLE_POLL_SECONDS", "--oracle-poll-seconds"),
       new Key("oracle.maxStalenessSeconds", "ANNEAL_ORACLE_MAX_STALENESS_SECONDS", "--oracle-max-staleness-seconds"),
@@ -163,8 +166,10 @@ public final class ConfigLoader {
         range("bme.tickSeconds", values.getOrDefault("bme.tickSeconds", "6"), 1, 3600),
         range("bme.minEpochTicks", values.getOrDefault("bme.minEpochTicks", "10"), 1, 14_400),
         payoutMinUact(values.getOrDefault("bme.payoutMinAct", "1")),
-        oracleSource(values.getOrDefault("oracle.source", "fixed"), values.getOrDefault("oracle.file", "")),
+        oracleSource(values.getOrDefault("oracle.source", "fixed"), values.getOrDefault("oracle.file", ""),
+            values.getOrDefault("oracle.url", "")),
         values.getOrDefault("oracle.file", ""),
+        values.getOrDefault("oracle.url", ""),
         parseLong("oracle.seed", values.getOrDefault("oracle.seed", "1")),
         range("oracle.pollSeconds", values.getOrDefault("oracle.pollSeconds", "2"), 1, 3600),
         range("oracle.maxStalenessSeconds", values.getOrDefault("oracle.maxStalenessSeconds", "30"), 1, 86400),
@@ -203,9 +208,18 @@ public final class ConfigLoader {
     }
   }
 
-  private static String oracleSource(String source, String file) {
+  private static String oracleSource(String source, String file, String url) {
+    if (source.equals("http")) {
+      try {
+        URI u = new URI(url.trim());
+        if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme())) throw new URISyntaxException(url, "not http(s)");
+      } catch (URISyntaxException e) {
+        throw new ConfigException("oracle.source http needs --oracle-url http(s)://..., not '" + url + "'");
+      }
+      return source;
+    }
     if (!Set.of("fixed", "file", "simulated").contains(source)) {
-      throw new ConfigException("oracle.source must be fixed, file or simulated, not '" + source + "'");
+      throw new ConfigException("oracle.source must be fixed, file, http or simulated, not '" + source + "'");
     }
     if (source.equals("file") && file.isBlank()) throw new ConfigException("oracle.source file needs --oracle-file PATH");
     return source;

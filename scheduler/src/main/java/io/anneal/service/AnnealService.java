@@ -114,6 +114,8 @@ public final class AnnealService {
     oracleState = new OracleState(oracleParams);
     PriceFeed feed = switch (config.oracleSource()) {
       case "file" -> new FilePriceFeed(Path.of(config.oracleFile()));
+      case "http" -> new io.anneal.billing.oracle.HttpPriceFeed(java.net.URI.create(config.oracleUrl().trim()),
+          java.time.Duration.ofSeconds(Math.max(1, Math.min(10, config.oraclePollSeconds()))));
       case "simulated" -> new SimulatedPriceFeed(config.oracleSeed(), Double.parseDouble(config.oraclePriceAkt()), 0.002, 0.01, 0.2);
       default -> new FixedPriceFeed(io.anneal.billing.bme.Dec.parse(config.oraclePriceAkt()));
     };

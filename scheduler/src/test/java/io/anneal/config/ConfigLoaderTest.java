@@ -40,5 +40,17 @@ class ConfigLoaderTest {
     assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_DEMO_TENANT", "demo")))
         .hasMessageContaining("name:key:akt");
     assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--data-dir"}, Map.of())).hasMessageContaining("needs a value");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--oracle-source", "http"}, Map.of()))
+        .hasMessageContaining("--oracle-url http(s)://");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--price-adjust", "maybe"}, Map.of()))
+        .hasMessageContaining("billing.priceAdjust must be true or false");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--payout-min-act", "0.0000001"}, Map.of()))
+        .hasMessageContaining("bme.payoutMinAct");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_BOOTSTRAP_ENDS_AT", "tomorrow")))
+        .hasMessageContaining("ISO-8601");
+    var http = ConfigLoader.load(new String[] {"--oracle-source", "http", "--oracle-url", "http://user:pw@oracle.local/p"},
+        Map.of());
+    assertThat(http.oracleUrl()).isEqualTo("http://user:pw@oracle.local/p");
+    assertThat(String.valueOf(http.printable().get("oracle.source"))).contains("http").doesNotContain("pw");
   }
 }
