@@ -122,27 +122,38 @@ public final class Redemptions {
       }
     }
     List<Outcome> out = new ArrayList<>();
+    if (queue.isEmpty()) {
+      SqlLedger.updateBreaker(c, oracle, params);
+      return out;
+    }
+    // the supply once per epoch, then kept current here (each execution changes it)
+    SupplyView s = SqlLedger.supply(c);
+    long actSupply = s.actSupply();
+    long credits = s.remintCredits();
+    long vault = s.vaultAkt();
     for (int i = 0; i < queue.size(); i++) {
       long id = queue.get(i)[0];
       long amount = queue.get(i)[1];
       int attempts = (int) queue.get(i)[2];
       String owner = owners.get(i);
-      SupplyView s = SqlLedger.supply(c);
       Quote q;
       try {
-        q = Bme.quote(Direction.ACT_TO_AKT, BigInteger.valueOf(amount), oracle, params, BigInteger.valueOf(s.actSupply()));
+        q = Bme.quote(Direction.ACT_TO_AKT, BigInteger.valueOf(amount), oracle, params, BigInteger.valueOf(actSupply));
       } catch (BmeException e) {
         fail(c, id, owner, amount, attempts, e.code(), params, nowMs).ifPresent(out::add);
         continue;
       }
-      RemintSplit split = Bme.remintSplit(q.mintAmount(), q.spreadAmount(), BigInteger.valueOf(s.remintCredits()));
+      RemintSplit split = Bme.remintSplit(q.mintAmount(), q.spreadAmount(), BigInteger.valueOf(credits));
       long issued = split.remintIssued().longValueExact();
       long fresh = split.newlyMintedAkt().longValueExact();
       long user = split.userAmount().longValueExact();
-      if (s.vaultAkt() + fresh - user < 0) {
+      if (vault + fresh - user < 0) {
         fail(c, id, owner, amount, attempts, BmeError.INSUFFICIENT_FUNDS, params, nowMs).ifPresent(out::add);
         continue;
       }
+      actSupply -= amount;
+      credits -= issued;
+      vault += fresh - user;
       List<Posting> postings = new ArrayList<>();
       postings.add(new Posting(Accounts.ENGINE, "uact", -amount));
       postings.add(new Posting(Accounts.ACT_ISSUANCE, "uact", amount));
