@@ -12,7 +12,8 @@ import java.util.TreeMap;
  * The ticked BME state machine of bme-spec sections 4, 8, 9 and 10: deterministic, single-writer,
  * no I/O. Every state change happens through {@link #credit}, {@link #fundVault},
  * {@link #transferAct}, {@link #request} and {@link #endTick}; the executed and cancelled records of
- * each tick are what the ledger persists.
+ * each tick are what the ledger persists, and every operation also records the ledger postings it
+ * implies ({@link #drainJournal}), so that nothing changes state outside the ledger.
  */
 public final class BmeEngine {
   /** A queued conversion. */
@@ -61,6 +62,7 @@ public final class BmeEngine {
   private final TreeMap<String, long[]> balances = new TreeMap<>();
   private final List<Executed> executed = new ArrayList<>();
   private final List<Canceled> canceled = new ArrayList<>();
+  private final List<JournalEntry> journal = new ArrayList<>();
 
   private BmeEngine(BmeParams params) {
     this.params = params;
@@ -87,6 +89,21 @@ public final class BmeEngine {
 
   // ------------------------------------------------------------------ accounts
 
+  private static JournalEntry.Line line(String account, String denom, long amount) {
+    return new JournalEntry.Line(account, denom, amount);
+  }
+
+  private void record(String kind, String ref, JournalEntry.Line... lines) {
+    journal.add(new JournalEntry(kind, ref, List.of(lines)));
+  }
+
+  /** The postings of every operation since the last call, in order (then forgotten). */
+  public List<JournalEntry> drainJournal() {
+    List<JournalEntry> out = List.copyOf(journal);
+    journal.clear();
+    return out;
+  }
+
   private long[] account(String name) {
     return balances.computeIfAbsent(Objects.requireNonNull(name, "account"), k -> new long[2]);
   }
@@ -109,6 +126,7 @@ public final class BmeEngine {
     if (uakt <= 0) throw new BmeException(BmeError.INVALID_AMOUNT, "credit must be > 0");
     long[] b = account(account);
     b[1] = Math.addExact(b[1], uakt);
+    record("credit", account, line(JournalEntry.EXTERNAL, "uakt", -uakt), line(account, "uakt", uakt));
   }
 
   /** Section 8.4: AKT from {@code source} into the vault; adds no remint credits. */
@@ -118,6 +136,7 @@ public final class BmeEngine {
     if (b[1] < uakt) throw new BmeException(BmeError.INSUFFICIENT_FUNDS, source + " holds " + b[1] + " uakt");
     b[1] -= uakt;
     vaultAkt = Math.addExact(vaultAkt, uakt);
+    record("fund-vault", source, line(source, "uakt", -uakt), line(JournalEntry.VAULT, "uakt", uakt));
   }
 
   /** Section 8.2: ACT between users (job settlement); changes no BME state. */
@@ -128,6 +147,7 @@ public final class BmeEngine {
     long[] t = account(to);
     f[0] -= uact;
     t[0] = Math.addExact(t[0], uact);
+    record("transfer", from + "->" + to, line(from, "uact", -uact), line(to, "uact", uact));
   }
 
   /**
@@ -141,6 +161,7 @@ public final class BmeEngine {
     movedToFund = Math.addExact(movedToFund, uact);
     long[] f = account(fund);
     f[0] = Math.addExact(f[0], uact);
+    record("fund-move", fund, line(JournalEntry.ENGINE, "uact", -uact), line(fund, "uact", uact));
   }
 
   /** Spread ACT held by the engine: {@code engineAct − pendingAct}. */
@@ -188,9 +209,11 @@ public final class BmeEngine {
     if (dir == Direction.AKT_TO_ACT) {
       vaultAkt = Math.addExact(vaultAkt, amount);
       pendingAkt = Math.addExact(pendingAkt, amount);
+      record("request", id.toString(), line(owner, "uakt", -amount), line(JournalEntry.VAULT, "uakt", amount));
     } else {
       engineAct = Math.addExact(engineAct, amount);
       pendingAct = Math.addExact(pendingAct, amount);
+      record("request", id.toString(), line(owner, "uact", -amount), line(JournalEntry.ENGINE, "uact", amount));
     }
     pending.put(id, new Pending(id, amount));
     return id;
@@ -264,6 +287,8 @@ public final class BmeEngine {
       pending.remove(id);
       executed.add(new Executed(id, id.direction(), p.amount(), q.swapRate(), mint, spread, user, p.amount(), 0, mint,
           oracle.priceAkt(), tick, breaker.status()));
+      record("mint", id.toString(), line(JournalEntry.ACT_ISSUANCE, "uact", -mint), line(id.owner(), "uact", user),
+          line(JournalEntry.ENGINE, "uact", spread));
     } else {
       RemintSplit s = Bme.remintSplit(q.mintAmount(), q.spreadAmount(), BigInteger.valueOf(remintCredits));
       long issued = s.remintIssued().longValueExact();
@@ -284,6 +309,9 @@ public final class BmeEngine {
       pending.remove(id);
       executed.add(new Executed(id, id.direction(), p.amount(), q.swapRate(), mint, spread, user, 0, issued, fresh,
           oracle.priceAkt(), tick, breaker.status()));
+      record("redeem", id.toString(), line(JournalEntry.ENGINE, "uact", -p.amount()),
+          line(JournalEntry.ACT_ISSUANCE, "uact", p.amount()), line(JournalEntry.AKT_ISSUANCE, "uakt", -fresh),
+          line(JournalEntry.VAULT, "uakt", fresh - user), line(id.owner(), "uakt", user));
     }
   }
 
@@ -305,10 +333,12 @@ public final class BmeEngine {
       pendingAkt -= p.amount();
       vaultAkt -= p.amount();
       owner[1] = Math.addExact(owner[1], p.amount());
+      record("cancel", id.toString(), line(JournalEntry.VAULT, "uakt", -p.amount()), line(id.owner(), "uakt", p.amount()));
     } else {
       pendingAct -= p.amount();
       engineAct -= p.amount();
       owner[0] = Math.addExact(owner[0], p.amount());
+      record("cancel", id.toString(), line(JournalEntry.ENGINE, "uact", -p.amount()), line(id.owner(), "uact", p.amount()));
     }
     canceled.add(new Canceled(id, id.owner(), p.amount(), id.direction().fromDenom(), reason, tick));
   }

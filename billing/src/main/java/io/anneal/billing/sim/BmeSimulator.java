@@ -8,6 +8,7 @@ import io.anneal.billing.bme.CollateralRatio;
 import io.anneal.billing.bme.Dec;
 import io.anneal.billing.bme.Direction;
 import io.anneal.billing.bme.Executed;
+import io.anneal.billing.bme.JournalEntry;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.bme.Status;
 import io.anneal.billing.pricing.BootstrapFund;
@@ -119,6 +120,7 @@ public final class BmeSimulator {
   private double walk = 0.5;
   private OracleSnapshot oracle;
   private final List<SimulationRow> rows = new ArrayList<>();
+  private final Map<String, long[]> mirror = new java.util.HashMap<>();
   private final Hour hour = new Hour();
 
   /** Per-hour accumulators. */
@@ -411,6 +413,11 @@ public final class BmeSimulator {
   }
 
   private void collect() {
+    // the simulation has no ledger of its own: it applies the engine's journal to a mirror, and
+    // actConserved() checks it against the engine every hour
+    for (JournalEntry entry : engine.drainJournal()) {
+      for (JournalEntry.Line l : entry.lines()) mirror.computeIfAbsent(l.account(), k -> new long[2])[l.denom().equals("uact") ? 0 : 1] += l.amount();
+    }
     for (Executed e : engine.executed()) {
       if (e.direction() == Direction.AKT_TO_ACT) {
         hour.aktIn += e.remintAccrued();
@@ -471,11 +478,21 @@ public final class BmeSimulator {
     hour.reset();
   }
 
-  /** Invariant 2 with 16.3: all ACT in accounts plus what the engine holds is the ACT supply. */
+  /**
+   * Invariant 2 with 16.3 (all ACT in accounts plus what the engine holds is the ACT supply), and the
+   * ledger mirror built from the engine's journal agrees with the engine on every account.
+   */
   private boolean actConserved() {
     long sum = 0;
     for (long[] b : engine.balances().values()) sum += b[0];
-    return sum + engine.engineAct() == engine.actSupply();
+    if (sum + engine.engineAct() != engine.actSupply()) return false;
+    for (var e : engine.balances().entrySet()) {
+      long[] m = mirror.getOrDefault(e.getKey(), new long[2]);
+      if (m[0] != e.getValue()[0] || m[1] != e.getValue()[1]) return false;
+    }
+    return mirror.getOrDefault(JournalEntry.VAULT, new long[2])[1] == engine.vaultAkt()
+        && mirror.getOrDefault(JournalEntry.ENGINE, new long[2])[0] == engine.engineAct()
+        && -mirror.getOrDefault(JournalEntry.ACT_ISSUANCE, new long[2])[0] == engine.actSupply();
   }
 
   /** Micro-units as a decimal of whole units. */

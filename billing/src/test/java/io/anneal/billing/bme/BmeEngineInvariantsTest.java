@@ -88,6 +88,8 @@ class BmeEngineInvariantsTest {
     Map<String, Long> requested = new HashMap<>();
     Set<String> ended = new HashSet<>();
     StringBuilder trace = new StringBuilder();
+    // a ledger fed only by the engine's journal: it must hold exactly the engine's state
+    Map<String, long[]> ledger = new HashMap<>();
     for (int i = 0; i < ticks.size(); i++) {
       Tick t = ticks.get(i);
       e.beginTick(i + 1, new OracleSnapshot(t.healthy(), Dec.parse(t.price())));
@@ -160,6 +162,21 @@ class BmeEngineInvariantsTest {
       for (String id : requested.keySet()) {
         assertThat(pendingIds.contains(id) ^ ended.contains(id)).as("request %s is pending xor ended", id).isTrue();
       }
+      for (JournalEntry entry : e.drainJournal()) {
+        for (JournalEntry.Line l : entry.lines()) {
+          ledger.computeIfAbsent(l.account(), k -> new long[2])[l.denom().equals("uact") ? 0 : 1] += l.amount();
+        }
+      }
+      for (String o : OWNERS) {
+        long[] b = ledger.getOrDefault(o, new long[2]);
+        assertThat(b[0]).as("ledger uact of %s", o).isEqualTo(e.balance(o, "uact"));
+        assertThat(b[1]).as("ledger uakt of %s", o).isEqualTo(e.balance(o, "uakt"));
+      }
+      assertThat(ledger.getOrDefault(JournalEntry.VAULT, new long[2])[1]).isEqualTo(e.vaultAkt());
+      assertThat(ledger.getOrDefault(JournalEntry.ENGINE, new long[2])[0]).isEqualTo(e.engineAct());
+      assertThat(-ledger.getOrDefault(JournalEntry.ACT_ISSUANCE, new long[2])[0]).isEqualTo(e.actSupply());
+      assertThat(-ledger.getOrDefault(JournalEntry.AKT_ISSUANCE, new long[2])[1]).isEqualTo(e.totalMintedUakt());
+      assertThat(-ledger.getOrDefault(JournalEntry.EXTERNAL, new long[2])[1]).isEqualTo(credited);
       trace.append(e.breaker()).append(e.mintEpoch()).append('/').append(e.burnEpoch()).append('\n');
     }
     return trace.toString();
@@ -169,6 +186,13 @@ class BmeEngineInvariantsTest {
     long t = e.vaultAkt();
     for (long[] b : e.balances().values()) t += b[1];
     return t;
+  }
+
+  @org.junit.jupiter.api.Test
+  void anUnbalancedJournalEntryCannotExist() {
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> new JournalEntry("mint", "x",
+        List.of(new JournalEntry.Line("a", "uact", 5), new JournalEntry.Line("b", "uact", -4))))
+        .hasMessageContaining("unbalanced in uact by 1");
   }
 
   @Property(tries = 50)
