@@ -35,8 +35,11 @@ class GroupCommitWriterTest {
       var place = kind("place", 20);
       var unranked = kind("free", 0);
       CountDownLatch hold = new CountDownLatch(1);
-      // the first operation holds the writer so that everything below lands in one batch
+      CountDownLatch holding = new CountDownLatch(1);
+      // the first operation holds the writer (its own batch already taken) so that everything below
+      // lands in the next batch, together
       CompletableFuture<Object> gate = w.submit(c -> {
+        holding.countDown();
         try {
           hold.await(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
@@ -44,6 +47,7 @@ class GroupCommitWriterTest {
         }
         return null;
       });
+      assertThat(holding.await(10, TimeUnit.SECONDS)).isTrue();
       var f1 = w.submit(place, "j1");
       var f2 = w.submit(admit, "j2");
       var f3 = w.submit(place, "j2");
