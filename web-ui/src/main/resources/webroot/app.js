@@ -60,6 +60,7 @@ async function refreshSupply() {
     $('akt-minted').textContent = units(s.totalMinted.uakt) + ' AKT';
     $('escrowed').textContent = units(s.escrowedUact) + ' ACT';
     $('pending-payouts').textContent = String(s.pendingPayouts ?? 0);
+    $('pending-mints').textContent = units(s.pendingMintUakt ?? 0) + ' AKT';
     $('oracle').textContent = (s.oracle.healthy ? '' : 'UNHEALTHY ') + s.oracle.priceAkt.replace(/0+$/, '') + ' (' + s.oracle.source + ')';
   } catch (e) { /* shown by the health pill */ }
 }

@@ -5,7 +5,7 @@ import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.ledger.Accounts;
 import io.anneal.billing.ledger.EscrowHold;
 import io.anneal.billing.ledger.LedgerRefusal;
-import io.anneal.billing.ledger.MintResult;
+import io.anneal.billing.ledger.Mints;
 import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.ledger.SupplyView;
@@ -122,6 +122,7 @@ public final class ApiVerticle extends VerticleBase {
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
     router.post("/api/v1/tenants/:id/deposits").handler(this::deposit);
+    router.get("/api/v1/tenants/:id/deposits/:reference").handler(this::depositStatus);
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
     router.post("/api/v1/providers/:nodeId/payouts").handler(this::requestPayout);
     router.get("/api/v1/providers/:nodeId/payouts").handler(this::payouts);
@@ -374,11 +375,11 @@ public final class ApiVerticle extends VerticleBase {
         .put("totalMinted", new JsonObject().put("uact", s.totalMintedUact()).put("uakt", s.totalMintedUakt()))
         .put("totalBurned", new JsonObject().put("uact", s.totalBurnedUact()).put("uakt", 0))
         .put("status", s.status()).put("previousStatus", s.previousStatus())
-        .put("epochHeightDiff", s.epochHeightDiff())
+        .put("epochHeightDiff", s.epochHeightDiff()).put("pendingMintUakt", s.pendingAkt())
         ;
     try {
       var cr = io.anneal.billing.bme.Bme.collateralRatio(java.math.BigInteger.valueOf(s.vaultAkt()),
-          java.math.BigInteger.ZERO, java.math.BigInteger.valueOf(s.actSupply()), oracle);
+          java.math.BigInteger.valueOf(s.pendingAkt()), java.math.BigInteger.valueOf(s.actSupply()), oracle);
       o.put("collateralRatio", cr.ratio().toString()).put("crBps", cr.bps());
     } catch (io.anneal.billing.bme.BmeException e) {
       o.putNull("collateralRatio").putNull("crBps");
@@ -543,6 +544,11 @@ public final class ApiVerticle extends VerticleBase {
     }
   }
 
+  /**
+   * Admin: records a tenant's AKT deposit and queues its conversion; the ACT arrives at the next mint
+   * epoch (bme-spec 14). The answer says so (202, state PENDING, the ACT it would mint at today's
+   * price); the same reference again answers with the deposit's current state.
+   */
   private void deposit(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
     admin(rc).compose(v -> {
@@ -553,21 +559,49 @@ public final class ApiVerticle extends VerticleBase {
           : Optional.ofNullable(rc.request().getHeader("Idempotency-Key")).orElse(Ids.next("d_"));
       return Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw Problem.notFound("no tenant " + tenantId);
-        return Future.fromCompletionStage(deposit(tenantId, ref, uakt), vertx.getOrCreateContext());
+        return Future.fromCompletionStage(store.writer().submit(c -> {
+          Mints.Requested r = Mints.request(c, tenantId, ref, uakt, oracle.get(), bmeParams, System.currentTimeMillis());
+          return Map.entry(r, r.refusal() == null ? Mints.status(c, tenantId, ref) : Optional.<Map<String, Object>>empty());
+        }), vertx.getOrCreateContext());
       });
-    }).onSuccess(r -> rc.response().setStatusCode(r.duplicate() ? 200 : 201).putHeader("content-type", "application/json")
-        .end(mintJson(r).encode()))
-        .onFailure(e -> fail(rc, e));
-  }
-
-  CompletableFuture<MintResult> deposit(String tenantId, String ref, long uakt) {
-    return store.writer().submit(c -> SqlLedger.depositAndMint(c, tenantId, ref, uakt, oracle.get(), bmeParams)).thenApply(r -> {
+    }).onSuccess(e -> {
+      Mints.Requested r = e.getKey();
       if (r.refusal() != null) {
         int status = r.refusal() == LedgerRefusal.CIRCUIT_BREAKER || r.refusal() == LedgerRefusal.ORACLE_UNHEALTHY ? 503 : 422;
-        throw new Problem("bme-refused", status, "Deposit not converted", r.refusal() + ": " + r.detail());
+        fail(rc, new Problem("bme-refused", status, "Deposit not converted", r.refusal() + ": " + r.detail()));
+        return;
       }
-      return r;
-    });
+      // a deposit converted at once by an earlier version has no queued request: it is done
+      JsonObject out = e.getValue().isPresent() ? new JsonObject(new java.util.LinkedHashMap<>(e.getValue().get()))
+          : new JsonObject().put("depositedUakt", r.uakt()).put("state", "EXECUTED");
+      out.put("duplicate", r.duplicate());
+      if (r.estimateUact() != null) out.put("estimatedCreditUact", Long.parseLong(r.estimateUact()));
+      out.put("executesAt", "next mint epoch");
+      rc.response().setStatusCode(r.duplicate() ? 200 : 202).putHeader("content-type", "application/json").end(out.encode());
+    }).onFailure(e -> fail(rc, e));
+  }
+
+  /** Admin, or the tenant itself: one deposit's state by its reference. */
+  private void depositStatus(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    String ref = rc.pathParam("reference");
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) {
+      fail(rc, Problem.unauthorized());
+      return;
+    }
+    Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
+        .compose(isAdmin -> isAdmin ? Future.succeededFuture() : tenantOf(key.get()).compose(t -> t.id().equals(tenantId)
+            ? Future.succeededFuture() : Future.failedFuture(Problem.forbidden("a tenant may read only its own deposits"))))
+        .compose(v -> Future.fromCompletionStage(store.read(c -> Mints.status(c, tenantId, ref)), vertx.getOrCreateContext()))
+        .onSuccess(st -> {
+          if (st.isEmpty()) {
+            fail(rc, Problem.notFound("no deposit " + ref + " of tenant " + tenantId));
+          } else {
+            rc.json(new JsonObject(new java.util.LinkedHashMap<>(st.get())));
+          }
+        })
+        .onFailure(e -> fail(rc, e));
   }
 
   /** Admin: pay a provider's ACT out in AKT at the next redemption epoch ({@code act} omitted = all of it). */
@@ -631,12 +665,6 @@ public final class ApiVerticle extends VerticleBase {
           .put("code", "invalid").put("message", "act must be a positive amount with at most 6 decimals, e.g. \"5\"")));
     }
     return act.movePointRight(6).longValueExact();
-  }
-
-  static JsonObject mintJson(MintResult r) {
-    return new JsonObject().put("depositedUakt", r.depositedUakt()).put("mintedUact", r.mintedUact())
-        .put("spreadUact", r.spreadUact()).put("creditedUact", r.creditedUact()).put("swapRate", r.swapRate())
-        .put("duplicate", r.duplicate());
   }
 
   /** AKT as a decimal string or number with at most 6 decimals, > 0. */

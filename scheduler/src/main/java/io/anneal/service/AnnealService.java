@@ -5,13 +5,15 @@ import io.anneal.billing.BillingVerticle;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleAggregator;
 import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.bme.Status;
+import io.anneal.billing.bme.StatusUpdate;
 import io.anneal.billing.oracle.FilePriceFeed;
 import io.anneal.billing.oracle.FixedPriceFeed;
 import io.anneal.billing.oracle.OracleState;
 import io.anneal.billing.oracle.PriceFeed;
 import io.anneal.billing.oracle.SimulatedPriceFeed;
 import java.util.function.Supplier;
-import io.anneal.billing.ledger.MintResult;
+import io.anneal.billing.ledger.Mints;
 import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.pricing.PriceBook;
@@ -157,21 +159,39 @@ public final class AnnealService {
         pollOracle(feed);
         return null;
       }));
-      // the BME tick: the circuit breaker follows the collateral ratio and the oracle's health; every
-      // minEpochTicks ticks a redemption epoch pays providers out in AKT (bme-spec 9.1)
+      // the BME tick (bme-spec 9.1): a redemption epoch every minEpochTicks ticks pays providers out in
+      // AKT; the breaker follows the collateral ratio and the oracle; a mint epoch every epochHeightDiff
+      // ticks while HEALTHY or WARNING (the backoff of 7.2) turns queued deposits into ACT. One budget
+      // of maxEndblockerRecords per tick is shared by both queues.
       long[] tick = {0};
+      long[] nextMint = {params.minEpochBlocks()};
       vertx.setPeriodic(config.tickSeconds() * 1000, id -> {
-        boolean redemptionEpoch = ++tick[0] % params.minEpochBlocks() == 0 && config.hasRole("billing");
+        long h = ++tick[0];
+        boolean billing = config.hasRole("billing");
+        boolean redemptionEpoch = billing && h % params.minEpochBlocks() == 0;
         OracleSnapshot now = oracle.get();
         store.writer().submit(c -> {
+          long ms = System.currentTimeMillis();
+          int used = 0;
           if (redemptionEpoch) {
-            long ms = System.currentTimeMillis();
             if (config.payoutMinUact() > 0) Redemptions.requestAll(c, config.payoutMinUact(), now, ms);
             for (Redemptions.Outcome o : Redemptions.runEpoch(c, now, params, ms)) {
+              used++;
               if (o.state().equals("CANCELED")) LOG.warning("payout " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());
             }
           }
-          return SqlLedger.updateBreaker(c, now, params);
+          StatusUpdate u = SqlLedger.updateBreaker(c, now, params);
+          Status st = u.state().status();
+          if (u.changed() && u.state().previousStatus().compareTo(Status.HALT_CR) >= 0 && st.compareTo(Status.WARNING) <= 0) {
+            nextMint[0] = h + u.state().epochHeightDiff(); // resuming after a halt: the next epoch, not this tick
+          } else if (billing && st.compareTo(Status.WARNING) <= 0 && h >= nextMint[0]) {
+            nextMint[0] = h + u.state().epochHeightDiff();
+            for (Mints.Outcome o : Mints.runEpoch(c, now, params, ms, (int) Math.max(1, params.maxEndblockerRecords() - used))) {
+              if (o.state().equals("CANCELED")) LOG.warning("deposit " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());
+            }
+            u = SqlLedger.updateBreaker(c, now, params);
+          }
+          return u;
         }).whenComplete((u, e) -> {
           if (e != null) {
             LOG.warning("BME tick failed: " + e.getMessage());
@@ -251,21 +271,25 @@ public final class AnnealService {
           throw new IllegalStateException("ANNEAL_DEMO_TENANT: a tenant named '" + p[0] + "' exists with another key");
         }
         long uakt = io.anneal.api.Deposits.parseAkt(p[2]);
-        return w.submit(c -> SqlLedger.depositAndMint(c, t.get().id(), "demo-tenant:" + p[0], uakt, oracle, params))
-            .thenApply(r -> {
-              logDemo(p[0], r);
-              return null;
-            });
+        // genesis: the first start's demo deposit is queued like any other and converted by a mint
+        // epoch run at once, so the tenant holds ACT by the time /ready answers
+        return w.submit(c -> {
+          Mints.Requested r = Mints.request(c, t.get().id(), "demo-tenant:" + p[0], uakt, oracle, params,
+              System.currentTimeMillis());
+          if (r.refusal() != null) {
+            throw new IllegalStateException("ANNEAL_DEMO_TENANT: the deposit was refused: " + r.refusal() + " " + r.detail());
+          }
+          if (!r.duplicate()) {
+            Mints.runEpoch(c, oracle, params, System.currentTimeMillis(), Integer.MAX_VALUE);
+            SqlLedger.updateBreaker(c, oracle, params);
+            LOG.info("demo tenant '" + p[0] + "' holds " + SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.tenant(
+                t.get().id()), "uact") + " uact");
+          }
+          return null;
+        });
       });
     }
     return f.thenApply(x -> null);
-  }
-
-  private static void logDemo(String name, MintResult r) {
-    if (r.refusal() != null) {
-      throw new IllegalStateException("ANNEAL_DEMO_TENANT: the deposit was refused: " + r.refusal() + " " + r.detail());
-    }
-    if (!r.duplicate()) LOG.info("demo tenant '" + name + "' holds " + r.creditedUact() + " uact");
   }
 
   private static String persistentNodeId(Path dataDir) throws IOException {

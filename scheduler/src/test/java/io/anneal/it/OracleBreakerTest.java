@@ -30,7 +30,8 @@ class OracleBreakerTest {
       }
     }, 0, 300, java.util.concurrent.TimeUnit.MILLISECONDS);
     try (TestService s = TestService.start(dir, "--oracle-source", "file", "--oracle-file", price.toString(),
-        "--oracle-poll-seconds", "1", "--oracle-max-staleness-seconds", "2", "--tick-seconds", "1")) {
+        "--oracle-poll-seconds", "1", "--oracle-max-staleness-seconds", "2", "--tick-seconds", "1",
+        "--min-epoch-ticks", "1")) {
       JsonObject supply = s.json(s.get("/api/v1/supply", null));
       assertThat(supply.getJsonObject("oracle").getBoolean("healthy")).isTrue();
       assertThat(supply.getJsonObject("oracle").getString("priceAkt")).isEqualTo("0.500000000000000000");
@@ -59,9 +60,12 @@ class OracleBreakerTest {
       s.await(Duration.ofSeconds(15), () -> "HEALTHY".equals(s.json(s.get("/api/v1/supply", null)).getString("status")));
       s.await(Duration.ofSeconds(15), () -> "0.800000000000000000".equals(
           s.json(s.get("/api/v1/supply", null)).getJsonObject("oracle").getString("priceAkt")));
-      var ok = s.post("/api/v1/tenants/" + tenant + "/deposits", TestService.ADMIN_KEY, "{\"akt\":\"100\"}");
-      assertThat(ok.statusCode()).isEqualTo(201);
-      assertThat(s.json(ok).getLong("mintedUact")).isEqualTo(80_000_000L);
+      var ok = s.post("/api/v1/tenants/" + tenant + "/deposits", TestService.ADMIN_KEY,
+          "{\"akt\":\"100\",\"reference\":\"after-halt\"}");
+      assertThat(ok.statusCode()).isEqualTo(202);
+      String status = "/api/v1/tenants/" + tenant + "/deposits/after-halt";
+      s.await(Duration.ofSeconds(10), () -> "EXECUTED".equals(s.json(s.get(status, TestService.ADMIN_KEY)).getString("state")));
+      assertThat(s.json(s.get(status, TestService.ADMIN_KEY)).getLong("mintedUact")).isEqualTo(80_000_000L);
     } finally {
       publisher.shutdownNow();
     }

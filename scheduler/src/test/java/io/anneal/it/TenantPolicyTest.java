@@ -50,13 +50,14 @@ class TenantPolicyTest {
   void aQuotaCapsConcurrentGpusAndCanBeChangedAndSurvivesRestart() throws Exception {
     String key = KEY;
     String tenantId;
-    try (TestService s = TestService.start(dir, "--cpu-devices", "4")) {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--tick-seconds", "1", "--min-epoch-ticks", "1")) {
       var created = s.post("/api/v1/tenants", TestService.ADMIN_KEY,
           new JsonObject().put("name", "capped").put("apiKey", key).put("gpuQuota", 1).put("weight", 2).encode());
       assertThat(created.statusCode()).isEqualTo(201);
       tenantId = s.json(created).getString("id");
       assertThat(s.json(created).getInteger("gpuQuota")).isEqualTo(1);
       s.post("/api/v1/tenants/" + tenantId + "/deposits", TestService.ADMIN_KEY, "{\"akt\":\"1000\"}");
+      s.await(Duration.ofSeconds(10), () -> s.json(s.get("/api/v1/me", key)).getJsonObject("balance").getLong("uact") > 0);
       assertThat(s.json(s.get("/api/v1/me", key)).getDouble("weight")).isEqualTo(2.0);
 
       var tooBig = s.post("/api/v1/jobs", key, sleep(2, 10));

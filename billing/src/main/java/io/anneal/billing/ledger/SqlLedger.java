@@ -802,7 +802,9 @@ public final class SqlLedger {
   /**
    * Records an AKT deposit for a tenant and converts it to ACT at once at the oracle price, with
    * the spec's quote arithmetic (mint spread, minimum mint, remint credits). Idempotent on
-   * {@code ref}. Refused, with nothing written, when the breaker halts mints.
+   * {@code ref}. Refused, with nothing written, when the breaker halts mints. The service queues
+   * deposits for mint epochs instead ({@link Mints}); this one-step form seeds ledgers in tests and
+   * benchmarks.
    */
   public static MintResult depositAndMint(Connection c, String tenantId, String ref, long uakt, OracleSnapshot oracle,
       BmeParams params) throws SQLException {
@@ -855,7 +857,7 @@ public final class SqlLedger {
   public static StatusUpdate updateBreaker(Connection c, OracleSnapshot oracle, BmeParams params) throws SQLException {
     SupplyView s = supply(c);
     BreakerState stored = new BreakerState(Status.valueOf(s.status()), Status.valueOf(s.previousStatus()), s.epochHeightDiff());
-    StatusUpdate u = Bme.nextStatus(stored, BigInteger.valueOf(s.vaultAkt()), BigInteger.ZERO,
+    StatusUpdate u = Bme.nextStatus(stored, BigInteger.valueOf(s.vaultAkt()), BigInteger.valueOf(s.pendingAkt()),
         BigInteger.valueOf(s.actSupply()), oracle, params);
     if (u.changed()) {
       try (PreparedStatement ps = c.prepareStatement(
@@ -873,6 +875,7 @@ public final class SqlLedger {
     long vault = balance(c, Accounts.VAULT, "uakt");
     long actSupply = -balance(c, Accounts.ACT_ISSUANCE, "uact");
     long engine = balance(c, Accounts.ENGINE, "uact");
+    long pendingAkt = Mints.pendingUakt(c);
     long escrowed;
     try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(amount_uact), 0) FROM escrow WHERE state = 'OPEN'");
         ResultSet rs = ps.executeQuery()) {
@@ -885,7 +888,7 @@ public final class SqlLedger {
         ResultSet rs = ps.executeQuery()) {
       rs.next();
       return new SupplyView(vault, actSupply, engine, rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4),
-          rs.getString(5), rs.getString(6), rs.getLong(7), escrowed);
+          rs.getString(5), rs.getString(6), rs.getLong(7), escrowed, pendingAkt);
     }
   }
 

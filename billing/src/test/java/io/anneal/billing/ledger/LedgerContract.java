@@ -427,6 +427,50 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void aDepositIsQueuedAndItsActArrivesAtTheMintEpochWhileTheAktIsPendingNotCollateral() throws Exception {
+    SupplyView before = tx(SqlLedger::supply);
+    var r = tx(c -> Mints.request(c, "t1", "chain-1", 100_000_000L, ORACLE, BmeParams.defaults(), 1_000L));
+    assertThat(r.refusal()).isNull();
+    assertThat(r.estimateUact()).isEqualTo("49875000");
+    SupplyView queued = tx(SqlLedger::supply);
+    assertThat(queued.vaultAkt()).isEqualTo(before.vaultAkt() + 100_000_000L);
+    assertThat(queued.pendingAkt()).isEqualTo(100_000_000L);
+    assertThat(bal(Accounts.tenant("t1"))).isZero();
+    assertThat(tx(c -> Mints.request(c, "t1", "chain-1", 100_000_000L, ORACLE, BmeParams.defaults(), 1_001L)).duplicate())
+        .isTrue();
+    // refused at the door, nothing written: below the minimum mint, or while the oracle is down
+    assertThat(tx(c -> Mints.request(c, "t1", "small", 1_000_000L, ORACLE, BmeParams.defaults(), 1_002L)).refusal())
+        .isEqualTo(LedgerRefusal.BELOW_MINIMUM_MINT);
+    var outcomes = tx(c -> Mints.runEpoch(c, ORACLE, BmeParams.defaults(), 2_000L, 50));
+    assertThat(outcomes).singleElement().satisfies(o -> {
+      assertThat(o.state()).isEqualTo("EXECUTED");
+      assertThat(o.mintedUact()).isEqualTo(50_000_000L);
+      assertThat(o.spreadUact()).isEqualTo(125_000L);
+      assertThat(o.creditedUact()).isEqualTo(49_875_000L);
+    });
+    SupplyView after = tx(SqlLedger::supply);
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(49_875_000L);
+    assertThat(after.pendingAkt()).isZero();
+    assertThat(after.remintCredits()).isEqualTo(before.remintCredits() + 100_000_000L);
+    assertThat(after.actSupply()).isEqualTo(before.actSupply() + 50_000_000L);
+    assertThat(this.<java.util.Optional<java.util.Map<String, Object>>>tx(c -> Mints.status(c, "t1", "chain-1")).orElseThrow())
+        .containsEntry("state", "EXECUTED").containsEntry("creditedUact", 49_875_000L);
+  }
+
+  @Test
+  void aQueuedDepositThatCanNoLongerMintIsCancelledWithItsAktReturned() throws Exception {
+    tx(c -> Mints.request(c, "t1", "chain-2", 25_000_000L, ORACLE, BmeParams.defaults(), 1_000L)); // 12.5 ACT at 0.5
+    // by the epoch AKT is worth less: 25 AKT at 0.3 = 7.5 ACT, below the 10 ACT minimum: fatal, refunded
+    var outcomes = tx(c -> Mints.runEpoch(c, OracleSnapshot.healthy("0.3"), BmeParams.defaults(), 2_000L, 50));
+    assertThat(outcomes).singleElement().satisfies(o -> {
+      assertThat(o.state()).isEqualTo("CANCELED");
+      assertThat(o.reason()).isEqualTo("MINIMUM_MINT");
+    });
+    assertThat(this.<Long>tx(c -> SqlLedger.balance(c, Accounts.tenant("t1"), "uakt"))).isEqualTo(25_000_000L);
+    assertThat(tx(SqlLedger::supply).pendingAkt()).isZero();
+  }
+
+  @Test
   void aChargeNeverExceedsTheEscrow() throws Exception {
     deposit(100_000_000L);
     tx(c -> {

@@ -1,0 +1,212 @@
+package io.anneal.billing.ledger;
+
+import io.anneal.billing.bme.Bme;
+import io.anneal.billing.bme.BmeError;
+import io.anneal.billing.bme.BmeException;
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.Direction;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.bme.Quote;
+import io.anneal.billing.bme.Status;
+import java.math.BigInteger;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Tenant top-ups on the SQL ledger (bme-spec 14): a deposit of AKT is recorded and queued as an
+ * AKT→ACT request (8.1: the AKT goes to the vault at once, as pending); a mint epoch executes queued
+ * requests in owner order within the tick's budget (9.2, 10.2) and the tenant's ACT arrives then.
+ * Refused at request while HALT_CR or HALT_ORACLE; a request whose output would be below the minimum
+ * mint is refused at once (the 16.4 option, so that the API answers instead of refunding a minute
+ * later). Fatal failures at execution cancel with the AKT refunded; retriable ones are retried.
+ */
+public final class Mints {
+  private Mints() {}
+
+  public record Requested(long id, long uakt, boolean duplicate, LedgerRefusal refusal, String detail, String estimateUact) {
+    static Requested refused(LedgerRefusal why, String detail) {
+      return new Requested(0, 0, false, why, detail, null);
+    }
+  }
+
+  public record Outcome(long id, String owner, long uakt, String state, long mintedUact, long creditedUact,
+      long spreadUact, String swapRate, String reason) {}
+
+  private static String ref(String reference) {
+    return "deposit:" + reference;
+  }
+
+  /** Records a deposit and queues its conversion. Idempotent on {@code reference}; a refusal writes nothing. */
+  public static Requested request(Connection c, String tenantId, String reference, long uakt, OracleSnapshot oracle,
+      BmeParams params, long nowMs) throws SQLException {
+    if (uakt <= 0) return Requested.refused(LedgerRefusal.INVALID_AMOUNT, "deposit must be > 0 uakt");
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, amount FROM bme_request WHERE ref = ?")) {
+      ps.setString(1, ref(reference));
+      try (ResultSet rs = ps.executeQuery()) {
+        if (rs.next()) return new Requested(rs.getLong(1), rs.getLong(2), true, null, null, null);
+      }
+    }
+    // a deposit recorded before mints were queued (converted at once, ADR 4) is a duplicate too
+    if (SqlLedger.txIdByRef(c, ref(reference)).isPresent()) return new Requested(0, uakt, true, null, null, null);
+    SupplyView s = SqlLedger.supply(c);
+    Quote q;
+    try {
+      Bme.admit(Status.valueOf(s.status()), Direction.AKT_TO_ACT, oracle);
+      q = Bme.quote(Direction.AKT_TO_ACT, BigInteger.valueOf(uakt), oracle, params, null);
+    } catch (BmeException e) {
+      LedgerRefusal why = switch (e.code()) {
+        case MINIMUM_MINT, EPSILON -> LedgerRefusal.BELOW_MINIMUM_MINT;
+        case ORACLE_UNHEALTHY, ZERO_PRICE -> LedgerRefusal.ORACLE_UNHEALTHY;
+        case CIRCUIT_BREAKER -> LedgerRefusal.CIRCUIT_BREAKER;
+        default -> LedgerRefusal.INVALID_AMOUNT;
+      };
+      return Requested.refused(why, e.getMessage());
+    }
+    String tenant = Accounts.tenant(tenantId);
+    SqlLedger.post(c, "deposit", ref(reference),
+        List.of(new Posting(Accounts.EXTERNAL_CHAIN, "uakt", -uakt), new Posting(tenant, "uakt", uakt)));
+    SqlLedger.post(c, "bme.mint-request", "mint-request:" + reference,
+        List.of(new Posting(tenant, "uakt", -uakt), new Posting(Accounts.VAULT, "uakt", uakt)));
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO bme_request (ref, owner, direction, amount, state, attempts,"
+        + " requested_at_ms, covers_tx_after, covers_tx_through) VALUES (?, ?, 'AKT_TO_ACT', ?, 'PENDING', 0, ?, 0, 0)",
+        new String[] {"id"})) {
+      ps.setString(1, ref(reference));
+      ps.setString(2, tenant);
+      ps.setLong(3, uakt);
+      ps.setLong(4, nowMs);
+      ps.executeUpdate();
+      try (ResultSet rs = ps.getGeneratedKeys()) {
+        rs.next();
+        return new Requested(rs.getLong(1), uakt, false, null, null, q.userAmount().toString());
+      }
+    }
+  }
+
+  /** AKT of queued mints (in the vault, not yet collateral: bme-spec pendingAkt). */
+  public static long pendingUakt(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT COALESCE(SUM(amount), 0) FROM bme_request WHERE state = 'PENDING' AND direction = 'AKT_TO_ACT'");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
+  /** A mint epoch: queued requests in owner order, at most {@code budget} (the first always runs). */
+  public static List<Outcome> runEpoch(Connection c, OracleSnapshot oracle, BmeParams params, long nowMs, int budget)
+      throws SQLException {
+    List<long[]> queue = new ArrayList<>();
+    List<String> owners = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, owner, amount, attempts FROM bme_request"
+        + " WHERE state = 'PENDING' AND direction = 'AKT_TO_ACT' ORDER BY owner, id")) {
+      ps.setMaxRows(Math.max(1, budget));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          queue.add(new long[] {rs.getLong(1), rs.getLong(3), rs.getInt(4)});
+          owners.add(rs.getString(2));
+        }
+      }
+    }
+    List<Outcome> out = new ArrayList<>();
+    for (int i = 0; i < queue.size(); i++) {
+      long id = queue.get(i)[0];
+      long amount = queue.get(i)[1];
+      int attempts = (int) queue.get(i)[2];
+      String owner = owners.get(i);
+      Quote q;
+      try {
+        q = Bme.quote(Direction.AKT_TO_ACT, BigInteger.valueOf(amount), oracle, params, null);
+      } catch (BmeException e) {
+        fail(c, id, owner, amount, attempts, e.code(), params, nowMs).ifPresent(out::add);
+        continue;
+      }
+      long mint = q.mintAmount().longValueExact();
+      long spread = q.spreadAmount().longValueExact();
+      long user = q.userAmount().longValueExact();
+      List<Posting> postings = new ArrayList<>();
+      postings.add(new Posting(Accounts.ACT_ISSUANCE, "uact", -mint));
+      if (user > 0) postings.add(new Posting(owner, "uact", user));
+      if (spread > 0) postings.add(new Posting(Accounts.ENGINE, "uact", spread));
+      long tx = SqlLedger.post(c, "bme.mint", "mint:" + id, postings).orElseThrow();
+      try (PreparedStatement ps = c.prepareStatement(
+          "UPDATE bme_state SET remint_credits = remint_credits + ?, total_minted_uact = total_minted_uact + ? WHERE id = 1")) {
+        ps.setLong(1, amount);
+        ps.setLong(2, mint);
+        ps.executeUpdate();
+      }
+      try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'EXECUTED', decided_at_ms = ?,"
+          + " swap_rate = ?, minted_uact = ?, credited_uact = ?, spread_uact = ?, tx_id = ? WHERE id = ?")) {
+        ps.setLong(1, nowMs);
+        ps.setString(2, q.swapRate().toString());
+        ps.setLong(3, mint);
+        ps.setLong(4, user);
+        ps.setLong(5, spread);
+        ps.setLong(6, tx);
+        ps.setLong(7, id);
+        ps.executeUpdate();
+      }
+      out.add(new Outcome(id, owner, amount, "EXECUTED", mint, user, spread, q.swapRate().toString(), null));
+    }
+    return out;
+  }
+
+  private static Optional<Outcome> fail(Connection c, long id, String owner, long amount, int attempts, BmeError code,
+      BmeParams params, long nowMs) throws SQLException {
+    int tries = attempts + 1;
+    if (!code.fatal() && tries < params.maxPendingAttempts()) {
+      try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET attempts = ?, reason = ? WHERE id = ?")) {
+        ps.setInt(1, tries);
+        ps.setString(2, code.name());
+        ps.setLong(3, id);
+        ps.executeUpdate();
+      }
+      return Optional.empty();
+    }
+    String reason = code.fatal() ? code.name() : BmeError.MAX_ATTEMPTS.name();
+    long tx = SqlLedger.post(c, "bme.mint-cancel", "mint-cancel:" + id,
+        List.of(new Posting(Accounts.VAULT, "uakt", -amount), new Posting(owner, "uakt", amount))).orElseThrow();
+    try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'CANCELED', attempts = ?, reason = ?,"
+        + " decided_at_ms = ?, tx_id = ? WHERE id = ?")) {
+      ps.setInt(1, tries);
+      ps.setString(2, reason);
+      ps.setLong(3, nowMs);
+      ps.setLong(4, tx);
+      ps.setLong(5, id);
+      ps.executeUpdate();
+    }
+    return Optional.of(new Outcome(id, owner, amount, "CANCELED", 0, 0, 0, null, reason));
+  }
+
+  /** A tenant's deposit by its reference: amount, state and, once executed, what it minted. */
+  public static Optional<Map<String, Object>> status(Connection c, String tenantId, String reference) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, amount, state, attempts, requested_at_ms, decided_at_ms,"
+        + " swap_rate, minted_uact, credited_uact, spread_uact, reason FROM bme_request WHERE ref = ? AND owner = ?")) {
+      ps.setString(1, ref(reference));
+      ps.setString(2, Accounts.tenant(tenantId));
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) return Optional.empty();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("requestId", rs.getLong(1));
+        m.put("reference", reference);
+        m.put("depositedUakt", rs.getLong(2));
+        m.put("state", rs.getString(3));
+        m.put("attempts", rs.getInt(4));
+        m.put("requestedAtMs", rs.getLong(5));
+        m.put("decidedAtMs", rs.getObject(6) == null ? null : rs.getLong(6));
+        m.put("swapRate", rs.getString(7));
+        m.put("mintedUact", rs.getObject(8) == null ? null : rs.getLong(8));
+        m.put("creditedUact", rs.getObject(9) == null ? null : rs.getLong(9));
+        m.put("spreadUact", rs.getObject(10) == null ? null : rs.getLong(10));
+        m.put("reason", rs.getString(11));
+        return Optional.of(m);
+      }
+    }
+  }
+}
