@@ -654,32 +654,27 @@ public final class ApiVerticle extends VerticleBase {
 
   /** ACT as a decimal string or number with at most 6 decimals, > 0. */
   static long parseAct(Object v) {
-    BigDecimal act;
-    try {
-      act = v instanceof String s ? new BigDecimal(s.trim()) : v instanceof Number n ? new BigDecimal(n.toString()) : null;
-    } catch (NumberFormatException e) {
-      act = null;
-    }
-    if (act == null || act.signum() <= 0 || act.stripTrailingZeros().scale() > 6 || act.compareTo(BigDecimal.valueOf(1_000_000_000L)) > 0) {
-      throw Problem.invalid("invalid-payout", "Invalid payout", new JsonArray().add(new JsonObject().put("field", "act")
-          .put("code", "invalid").put("message", "act must be a positive amount with at most 6 decimals, e.g. \"5\"")));
-    }
-    return act.movePointRight(6).longValueExact();
+    return parseAmount(v, "act", "invalid-payout", "Invalid payout", "\"5\"");
   }
 
   /** AKT as a decimal string or number with at most 6 decimals, > 0. */
   static long parseAkt(Object v) {
-    BigDecimal akt;
+    return parseAmount(v, "akt", "invalid-deposit", "Invalid deposit", "\"100\"");
+  }
+
+  /** A token amount in whole units with at most 6 decimals, > 0 and at most 1e9, to base units. */
+  private static long parseAmount(Object v, String field, String type, String title, String example) {
+    BigDecimal x;
     try {
-      akt = v instanceof String s ? new BigDecimal(s.trim()) : v instanceof Number n ? new BigDecimal(n.toString()) : null;
+      x = v instanceof String s ? new BigDecimal(s.trim()) : v instanceof Number n ? new BigDecimal(n.toString()) : null;
     } catch (NumberFormatException e) {
-      akt = null;
+      x = null;
     }
-    if (akt == null || akt.signum() <= 0 || akt.stripTrailingZeros().scale() > 6 || akt.compareTo(BigDecimal.valueOf(1_000_000_000L)) > 0) {
-      throw Problem.invalid("invalid-deposit", "Invalid deposit", new JsonArray().add(new JsonObject().put("field", "akt")
-          .put("code", "invalid").put("message", "akt must be a positive amount with at most 6 decimals, e.g. \"100\"")));
+    if (x == null || x.signum() <= 0 || x.stripTrailingZeros().scale() > 6 || x.compareTo(BigDecimal.valueOf(1_000_000_000L)) > 0) {
+      throw Problem.invalid(type, title, new JsonArray().add(new JsonObject().put("field", field).put("code", "invalid")
+          .put("message", field + " must be a positive amount with at most 6 decimals, e.g. " + example)));
     }
-    return akt.movePointRight(6).longValueExact();
+    return x.movePointRight(6).longValueExact();
   }
 
   private void balance(RoutingContext rc) {

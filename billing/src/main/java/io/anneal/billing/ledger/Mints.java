@@ -157,32 +157,13 @@ public final class Mints {
     return out;
   }
 
-  private static Optional<Outcome> fail(Connection c, long id, String owner, long amount, int attempts, BmeError code,
-      BmeParams params, long nowMs) throws SQLException {
-    int tries = attempts + 1;
-    if (!code.fatal() && tries < params.maxPendingAttempts()) {
-      try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET attempts = ?, reason = ? WHERE id = ?")) {
-        ps.setInt(1, tries);
-        ps.setString(2, code.name());
-        ps.setLong(3, id);
-        ps.executeUpdate();
-      }
-      return Optional.empty();
-    }
-    String reason = code.fatal() ? code.name() : BmeError.MAX_ATTEMPTS.name();
-    long tx = SqlLedger.post(c, "bme.mint-cancel", "mint-cancel:" + id,
-        List.of(new Posting(Accounts.VAULT, "uakt", -amount), new Posting(owner, "uakt", amount))).orElseThrow();
-    try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'CANCELED', attempts = ?, reason = ?,"
-        + " decided_at_ms = ?, tx_id = ? WHERE id = ?")) {
-      ps.setInt(1, tries);
-      ps.setString(2, reason);
-      ps.setLong(3, nowMs);
-      ps.setLong(4, tx);
-      ps.setLong(5, id);
-      ps.executeUpdate();
-    }
-    return Optional.of(new Outcome(id, owner, amount, "CANCELED", 0, 0, 0, null, reason));
+  private static Optional<Outcome> fail(Connection c, long id, String owner, long amount, int attempts,
+      BmeError code, BmeParams params, long nowMs) throws SQLException {
+    return BmeRequests.retryOrCancel(c, id, owner, amount, "uakt", Accounts.VAULT, "bme.mint-cancel", attempts, code, params,
+            nowMs)
+        .map(reason -> new Outcome(id, owner, amount, "CANCELED", 0, 0, 0, null, reason));
   }
+
 
   /** A tenant's deposit by its reference: amount, state and, once executed, what it minted. */
   public static Optional<Map<String, Object>> status(Connection c, String tenantId, String reference) throws SQLException {

@@ -106,7 +106,10 @@ public final class Redemptions {
     return queued;
   }
 
-  /** A redemption epoch (9.1, 9.2): runs queued requests in owner order within the budget. */
+  /**
+   * A redemption epoch (9.1, 9.2): runs queued requests in owner order within the budget. The
+   * caller re-evaluates the breaker afterwards, as the tick does.
+   */
   public static List<Outcome> runEpoch(Connection c, OracleSnapshot oracle, BmeParams params, long nowMs)
       throws SQLException {
     List<long[]> queue = new ArrayList<>(); // id, amount, attempts
@@ -122,10 +125,7 @@ public final class Redemptions {
       }
     }
     List<Outcome> out = new ArrayList<>();
-    if (queue.isEmpty()) {
-      SqlLedger.updateBreaker(c, oracle, params);
-      return out;
-    }
+    if (queue.isEmpty()) return out;
     // the supply once per epoch, then kept current here (each execution changes it)
     SupplyView s = SqlLedger.supply(c);
     long actSupply = s.actSupply();
@@ -181,37 +181,16 @@ public final class Redemptions {
       }
       out.add(new Outcome(id, owner, amount, "EXECUTED", user, issued, fresh, q.swapRate().toString(), null));
     }
-    SqlLedger.updateBreaker(c, oracle, params);
-    return out;
+    return out; // the caller's tick re-evaluates the breaker (bme-spec 9.1)
   }
 
-  /** 10.4: fatal → cancel now; retriable → count, cancel at the limit. The ACT goes back on cancel. */
   private static java.util.Optional<Outcome> fail(Connection c, long id, String owner, long amount, int attempts,
       BmeError code, BmeParams params, long nowMs) throws SQLException {
-    int tries = attempts + 1;
-    if (!code.fatal() && tries < params.maxPendingAttempts()) {
-      try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET attempts = ?, reason = ? WHERE id = ?")) {
-        ps.setInt(1, tries);
-        ps.setString(2, code.name());
-        ps.setLong(3, id);
-        ps.executeUpdate();
-      }
-      return java.util.Optional.empty();
-    }
-    String reason = code.fatal() ? code.name() : BmeError.MAX_ATTEMPTS.name();
-    long tx = SqlLedger.post(c, "bme.redeem-cancel", "redeem-cancel:" + id,
-        List.of(new Posting(Accounts.ENGINE, "uact", -amount), new Posting(owner, "uact", amount))).orElseThrow();
-    try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'CANCELED', attempts = ?, reason = ?,"
-        + " decided_at_ms = ?, tx_id = ? WHERE id = ?")) {
-      ps.setInt(1, tries);
-      ps.setString(2, reason);
-      ps.setLong(3, nowMs);
-      ps.setLong(4, tx);
-      ps.setLong(5, id);
-      ps.executeUpdate();
-    }
-    return java.util.Optional.of(new Outcome(id, owner, amount, "CANCELED", 0, 0, 0, null, reason));
+    return BmeRequests.retryOrCancel(c, id, owner, amount, "uact", Accounts.ENGINE, "bme.redeem-cancel", attempts, code, params,
+            nowMs)
+        .map(reason -> new Outcome(id, owner, amount, "CANCELED", 0, 0, 0, null, reason));
   }
+
 
   /** A provider's payouts, newest first, with how many settled receipts each one's ACT came from. */
   public static List<Map<String, Object>> ofProvider(Connection c, String nodeId, int limit) throws SQLException {
