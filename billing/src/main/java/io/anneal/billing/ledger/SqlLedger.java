@@ -877,7 +877,9 @@ public final class SqlLedger {
     long engine = balance(c, Accounts.ENGINE, "uact");
     long pendingAkt = Mints.pendingUakt(c);
     long escrowed;
-    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(amount_uact), 0) FROM escrow WHERE state = 'OPEN'");
+    // open escrow is what the tenants' escrow accounts hold: one balance row per tenant, no scan of escrows
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT COALESCE(SUM(amount), 0) FROM balance WHERE denom = 'uact' AND account LIKE 'escrow:%'");
         ResultSet rs = ps.executeQuery()) {
       rs.next();
       escrowed = rs.getLong(1);
