@@ -23,6 +23,18 @@ public interface GpuBackend extends AutoCloseable {
    */
   WorkloadResult run(int deviceIndex, Workload workload, RunControl control) throws WorkloadException;
 
+  /**
+   * Checks, on the device's thread right before a job runs, that {@code bytes} of device memory (the
+   * job's {@code memoryMiB}) can be had now; {@link WorkloadException.Reason#OUT_OF_MEMORY} fails the
+   * job without running it. Backends that do not model device memory accept.
+   */
+  default void reserve(int deviceIndex, long bytes) throws WorkloadException {}
+
+  /** Free device memory now in bytes, or -1 when the backend does not measure it. May block briefly. */
+  default long freeMemoryBytes(int deviceIndex) {
+    return -1;
+  }
+
   @Override
   void close();
 }

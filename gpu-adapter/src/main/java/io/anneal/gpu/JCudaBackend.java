@@ -248,11 +248,21 @@ public final class JCudaBackend implements GpuBackend {
    * Reserves {@code bytes} of device memory and releases it: how a job's memory request is checked
    * before it runs. Out of memory is the job's failure ({@link WorkloadException.Reason#OUT_OF_MEMORY}).
    */
-  void reserve(int device, long bytes) throws WorkloadException {
+  @Override
+  public void reserve(int device, long bytes) throws WorkloadException {
     checkJob(cuCtxSetCurrent(contexts.get(device)), "cuCtxSetCurrent", 0);
     CUdeviceptr p = new CUdeviceptr();
     checkJob(cuMemAlloc(p, bytes), "cuMemAlloc(" + bytes + " bytes)", 0);
     cuMemFree(p);
+  }
+
+  /** cuMemGetInfo in the device's context; -1 if the driver call fails. */
+  @Override
+  public long freeMemoryBytes(int device) {
+    if (cuCtxSetCurrent(contexts.get(device)) != jcuda.driver.CUresult.CUDA_SUCCESS) return -1;
+    long[] free = new long[1];
+    long[] total = new long[1];
+    return jcuda.driver.JCudaDriver.cuMemGetInfo(free, total) == jcuda.driver.CUresult.CUDA_SUCCESS ? free[0] : -1;
   }
 
   @Override

@@ -17,6 +17,8 @@ public final class Addresses {
   public static final String TENANT_POLICY = "anneal.scheduler.tenant-policy";
   /** request: {@code {}} → the fleet view (nodes, devices with free/used, per-class totals, queue depth). */
   public static final String FLEET = "anneal.scheduler.fleet";
+  /** A node's free device memory: {nodeId, freeMemoryMiB: {"0": MiB, ...}} (backends that measure it). */
+  public static final String NODE_MEMORY = "anneal.scheduler.node-memory";
   /** publish: the fleet's shape for admission checks, {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], queued}}. */
   public static final String FLEET_SHAPE = "anneal.fleet.shape";
   /** publish: a job event for subscribers, {@code {type: "job", jobId, tenantId, state, ...}}. */

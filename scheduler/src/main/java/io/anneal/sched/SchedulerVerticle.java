@@ -88,6 +88,13 @@ public final class SchedulerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
+    bus.<JsonObject>consumer(Addresses.NODE_MEMORY, m -> {
+      String node = m.body().getString("nodeId");
+      m.body().getJsonObject("freeMemoryMiB", new JsonObject()).forEach(e -> {
+        JsonObject d = inventory.get(node + "/" + e.getKey());
+        if (d != null) d.put("freeMemoryMiB", e.getValue());
+      });
+    });
     bus.<JsonObject>consumer(Addresses.TENANT_POLICY, m -> {
       Integer quota = m.body().getInteger("gpuQuota");
       engine.setTenant(m.body().getString("tenantId"), m.body().getDouble("weight", 1.0),
@@ -382,6 +389,7 @@ public final class SchedulerVerticle extends VerticleBase {
           .put("name", reported.getString("name")).put("uuid", reported.getString("uuid"))
           .put("smCount", reported.getInteger("smCount")).put("computeCapability", reported.getString("computeCapability"))
           .put("driverVersion", reported.getString("driverVersion"))
+          .put("freeMemoryMiB", reported.getLong("freeMemoryMiB"))
           .put("free", d[4]).put("jobId", jobOn.get(nodeId + "/" + d[1])).put("simulated", simulated.contains(nodeId + "/" + d[1])));
     }
     JsonObject byClass = new JsonObject();

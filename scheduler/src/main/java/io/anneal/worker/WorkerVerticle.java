@@ -109,9 +109,29 @@ public final class WorkerVerticle extends VerticleBase {
           }
           bus.send(Addresses.NODE_REGISTER, registration());
           vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
+          vertx.setPeriodic(MEMORY_REPORT_MS, id -> reportMemory());
           resendOutbox();
           return Future.succeededFuture();
         });
+  }
+
+  /** How often free device memory is reported to the scheduler (shown in /api/v1/gpus). */
+  static final long MEMORY_REPORT_MS = 5_000;
+
+  /** Free memory per device, measured off the event loop; backends that do not measure it send nothing. */
+  private void reportMemory() {
+    vertx.executeBlocking(() -> {
+      JsonObject free = new JsonObject();
+      for (GpuDevice d : backend.devices()) {
+        long b = backend.freeMemoryBytes(d.index());
+        if (b >= 0) free.put(String.valueOf(d.index()), b >> 20);
+      }
+      return free;
+    }, false).onSuccess(free -> {
+      if (!free.isEmpty()) {
+        vertx.eventBus().send(Addresses.NODE_MEMORY, new JsonObject().put("nodeId", nodeId).put("freeMemoryMiB", free));
+      }
+    });
   }
 
   private JsonObject registration() {
@@ -139,6 +159,7 @@ public final class WorkerVerticle extends VerticleBase {
     List<Integer> devices = job.getJsonArray("devices").getList();
     int device = devices.get(0);
     int gpus = devices.size();
+    long memoryBytes = job.getLong("memoryMiB", 0L) << 20;
     long startedAt = System.currentTimeMillis();
     Workload w = new Workload(jobId, job.getString("tenantId"), job.getString("kind"),
         plain(job.getJsonObject("params", new JsonObject())),
@@ -162,6 +183,7 @@ public final class WorkerVerticle extends VerticleBase {
       WorkloadResult result = null;
       WorkloadException failure = null;
       try {
+        if (memoryBytes > 0) backend.reserve(device, memoryBytes); // out of memory fails the job before it runs
         result = backend.run(device, w, control);
       } catch (WorkloadException e) {
         failure = e;

@@ -51,6 +51,19 @@ class FaultMappingTest {
       return new WorkloadResult(7_000_000, 7_000_000, 0, "", Map.of());
     }
 
+    /** 700 MiB of the device's 1,024 are free: a job asking for more than 512 MiB cannot have it. */
+    @Override
+    public void reserve(int device, long bytes) throws WorkloadException {
+      if (bytes > (512L << 20)) {
+        throw new WorkloadException(WorkloadException.Reason.OUT_OF_MEMORY, "cannot reserve " + (bytes >> 20) + " MiB", 0);
+      }
+    }
+
+    @Override
+    public long freeMemoryBytes(int device) {
+      return 700L << 20;
+    }
+
     @Override
     public void close() {}
   }
@@ -84,6 +97,18 @@ class FaultMappingTest {
       assertThat(f.getString("outcome")).isEqualTo("FAILED");
       assertThat(f.getString("error")).startsWith("DEVICE_FAILURE").contains("after 3 retries");
       assertThat(backend.runs.get() - before).as("first run + 3 retries").isEqualTo(4);
+
+      // a job whose memory cannot be reserved fails before it runs
+      int runsBefore = backend.runs.get();
+      var big = s.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
+          .put("memoryMiB", 600).put("maxSeconds", 30).put("params", new JsonObject().put("ms", 50)).encode());
+      String bigId = s.json(big).getString("id");
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(bigId).getString("state")));
+      assertThat(s.job(bigId).getString("error")).startsWith("OUT_OF_MEMORY").contains("cannot reserve 600 MiB");
+      assertThat(backend.runs.get()).isEqualTo(runsBefore);
+      // free device memory, as the backend measures it, shows in the fleet view
+      s.await(Duration.ofSeconds(15), () -> Long.valueOf(700).equals(s.json(s.get("/api/v1/gpus", null))
+          .getJsonArray("gpus").getJsonObject(0).getLong("freeMemoryMiB")));
 
       // the device still takes work, and a good job is billed for its metered time
       String ok = submit(s, 50);
