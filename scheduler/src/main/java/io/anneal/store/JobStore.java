@@ -272,7 +272,7 @@ public final class JobStore implements AutoCloseable {
     List<Boolean> out = admit(c, in, Placed::jobId, from(JobState.PLACED), go);
     if (go.isEmpty()) return out;
     int n = go.size();
-    Object[][] v = new Object[4][n];
+    String[][] v = new String[4][n]; // id, node, class, devices
     for (int i = 0; i < n; i++) {
       Placed p = go.get(i);
       v[0][i] = p.jobId();
@@ -280,8 +280,8 @@ public final class JobStore implements AutoCloseable {
       v[2][i] = p.gpuClass();
       v[3][i] = p.devices();
     }
-    mergeJobs(c, new String[] {"id", "node", "cls", "devs"}, new String[] {"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"},
-        toTyped(v, 4), "state = 'PLACED', node_id = s.node, placed_class = s.cls, devices = s.devs, attempt = j.attempt + 1",
+    mergeJobs(c, new String[] {"id", "node", "cls", "devs"}, new String[] {"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"}, v,
+        "state = 'PLACED', node_id = s.node, placed_class = s.cls, devices = s.devs, attempt = j.attempt + 1",
         from(JobState.PLACED));
     return out;
   }
@@ -406,12 +406,6 @@ public final class JobStore implements AutoCloseable {
       Settled st = in.get(i);
       out.set(i, st.finalReceipt() ? finalOk.get(f++) : jobsExist.contains(st.jobId()));
     }
-    return out;
-  }
-
-  private static Object[][] toTyped(Object[][] v, int cols) {
-    Object[][] out = new Object[cols][];
-    for (int k = 0; k < cols; k++) out[k] = java.util.Arrays.copyOf(v[k], v[k].length, String[].class);
     return out;
   }
 
