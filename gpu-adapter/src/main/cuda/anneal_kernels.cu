@@ -67,6 +67,90 @@ extern "C" __global__ void sgemm(int M, int N, int K,
   }
 }
 
+// C[M x N] = A[M x K] * B[K x N], all dense row-major: the fast path for matmul and the forward
+// pass. Tiles of 128 x 128 with k-slices of 8; each of the 256 threads accumulates an 8 x 8 block of
+// C in registers, as two 4-wide row groups (rows ty*4 and 64 + ty*4) by two 4-wide column groups,
+// so that a warp's shared-memory reads of a k-slice are consecutive float4s (no bank conflicts).
+// Global loads are float4 when K and N are multiples of 4 and the tile is inside the matrix.
+#define NN_BM 128
+#define NN_BN 128
+#define NN_BK 8
+extern "C" __global__ void __launch_bounds__(256) sgemm_nn(int M, int N, int K, const float* __restrict__ A,
+                                                           const float* __restrict__ B, float* __restrict__ C) {
+  __shared__ __align__(16) float As[NN_BK][NN_BM];  // As[k][m]: A's tile, transposed
+  __shared__ __align__(16) float Bs[NN_BK][NN_BN];
+  const int tid = threadIdx.x;
+  const int ty = tid / 16;
+  const int tx = tid % 16;
+  const int row0 = blockIdx.y * NN_BM;
+  const int col0 = blockIdx.x * NN_BN;
+  const int aRow = tid >> 1;         // A tile: row aRow, k offsets aK..aK+3
+  const int aK = (tid & 1) << 2;
+  const int bK = tid >> 5;           // B tile: k row bK, columns bCol..bCol+3
+  const int bCol = (tid & 31) << 2;
+  const bool vec = ((K & 3) == 0) && ((N & 3) == 0);
+  float acc[8][8];
+  #pragma unroll
+  for (int i = 0; i < 8; i++)
+    #pragma unroll
+    for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
+
+  for (int k0 = 0; k0 < K; k0 += NN_BK) {
+    const int gi = row0 + aRow;
+    const int gk = k0 + aK;
+    if (vec && gi < M && gk + 3 < K) {
+      const float4 v = *reinterpret_cast<const float4*>(&A[(long)gi * K + gk]);
+      As[aK][aRow] = v.x;
+      As[aK + 1][aRow] = v.y;
+      As[aK + 2][aRow] = v.z;
+      As[aK + 3][aRow] = v.w;
+    } else {
+      #pragma unroll
+      for (int q = 0; q < 4; q++) As[aK + q][aRow] = (gi < M && gk + q < K) ? A[(long)gi * K + gk + q] : 0.0f;
+    }
+    const int bk = k0 + bK;
+    const int gj = col0 + bCol;
+    if (vec && bk < K && gj + 3 < N) {
+      *reinterpret_cast<float4*>(&Bs[bK][bCol]) = *reinterpret_cast<const float4*>(&B[(long)bk * N + gj]);
+    } else {
+      #pragma unroll
+      for (int q = 0; q < 4; q++) Bs[bK][bCol + q] = (bk < K && gj + q < N) ? B[(long)bk * N + gj + q] : 0.0f;
+    }
+    __syncthreads();
+    #pragma unroll
+    for (int k = 0; k < NN_BK; k++) {
+      const float4 a0 = *reinterpret_cast<const float4*>(&As[k][ty * 4]);
+      const float4 a1 = *reinterpret_cast<const float4*>(&As[k][64 + ty * 4]);
+      const float4 b0 = *reinterpret_cast<const float4*>(&Bs[k][tx * 4]);
+      const float4 b1 = *reinterpret_cast<const float4*>(&Bs[k][64 + tx * 4]);
+      const float a[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
+      const float b[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+      #pragma unroll
+      for (int i = 0; i < 8; i++)
+        #pragma unroll
+        for (int j = 0; j < 8; j++) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  #pragma unroll
+  for (int i = 0; i < 8; i++) {
+    const int gi = row0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    if (gi >= M) continue;
+    #pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const int gj = col0 + h * 64 + tx * 4;
+      if (vec && gj + 3 < N) {
+        *reinterpret_cast<float4*>(&C[(long)gi * N + gj]) =
+            make_float4(acc[i][h * 4], acc[i][h * 4 + 1], acc[i][h * 4 + 2], acc[i][h * 4 + 3]);
+      } else {
+        #pragma unroll
+        for (int q = 0; q < 4; q++)
+          if (gj + q < N) C[(long)gi * N + gj + q] = acc[i][h * 4 + q];
+      }
+    }
+  }
+}
+
 // Z = act(Z + b) in place, Z rows x cols. act: 0 none, 1 ReLU, 2 tanh.
 extern "C" __global__ void bias_act_fwd(int rows, int cols, float* Z, const float* b, int act) {
   long n = (long)rows * cols;

@@ -44,13 +44,13 @@ public final class Backends {
           throw new UnavailableException("--gpu-backend jcuda: " + r.problem().orElse("no device")
               + "; use --gpu-backend auto or cpu on a machine without an NVIDIA GPU");
         }
-        return new JCudaBackend();
+        return new JCudaBackend(models);
       }
       case "auto": {
         JCudaProbe.Result r = JCudaProbe.probe();
         if (r.usable()) {
           try {
-            GpuBackend gpu = new JCudaBackend();
+            GpuBackend gpu = new JCudaBackend(models);
             LOG.info("using " + gpu.devices().size() + " CUDA device(s) through JCuda");
             return gpu;
           } catch (UnavailableException e) {

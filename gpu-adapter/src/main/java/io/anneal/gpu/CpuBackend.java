@@ -63,8 +63,8 @@ public final class CpuBackend implements GpuBackend {
     return switch (workload.kind()) {
       case "sleep" -> sleep(workload, control, deadline);
       case "matmul" -> matmul(workload, control, deadline);
-      case "train" -> MlpWorkloads.train(workload, control, deadline, models);
-      case "infer" -> MlpWorkloads.infer(workload, control, models);
+      case "train" -> MlpWorkloads.train(workload, control, deadline, models, MlpWorkloads.CPU);
+      case "infer" -> MlpWorkloads.infer(workload, control, models, MlpWorkloads.CPU);
       default -> throw new WorkloadException(WorkloadException.Reason.JOB_ERROR,
           "the cpu backend cannot run kind '" + workload.kind() + "'", 0);
     };

@@ -3,24 +3,14 @@ package io.anneal.gpu;
 import static jcuda.driver.JCudaDriver.cuCtxCreate;
 import static jcuda.driver.JCudaDriver.cuCtxDestroy;
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
-import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
 import static jcuda.driver.JCudaDriver.cuDeviceGetUuid;
 import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
-import static jcuda.driver.JCudaDriver.cuEventCreate;
-import static jcuda.driver.JCudaDriver.cuEventDestroy;
-import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
-import static jcuda.driver.JCudaDriver.cuEventRecord;
-import static jcuda.driver.JCudaDriver.cuEventSynchronize;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
-import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
-import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import java.io.IOException;
@@ -32,13 +22,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicIntegerArray;
-import jcuda.Pointer;
 import jcuda.Sizeof;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
@@ -50,8 +38,8 @@ import jcuda.driver.CUuuid;
  * receipt carries measured device time. Calls block: the worker calls {@link #run} from the
  * device's own thread.
  *
- * <p>Runs {@code sleep} and {@code matmul}; {@code train} and {@code infer} on the GPU are not
- * wired yet (their kernels are in the PTX), so a JCuda node does not advertise them.
+ * <p>Runs {@code sleep}, {@code matmul}, and {@code train}/{@code infer} through {@link KernelMlp}
+ * on {@link JCudaKernels} (the same loop as the CPU-tested one, every step on the device).
  */
 public final class JCudaBackend implements GpuBackend {
   /** Consecutive device failures after which a device is quarantined. */
@@ -60,11 +48,18 @@ public final class JCudaBackend implements GpuBackend {
 
   private final List<GpuDevice> devices = new ArrayList<>();
   private final List<CUcontext> contexts = new ArrayList<>();
-  private final List<CUfunction> sgemm = new ArrayList<>();
+  private final List<Map<String, CUfunction>> functions = new ArrayList<>();
+  private final ModelStore models;
   private final AtomicIntegerArray failures;
 
   /** Opens every device; throws {@link Backends.UnavailableException} with the reason if it cannot. */
   public JCudaBackend() {
+    this(ModelStore.inMemory());
+  }
+
+  /** As above, with trained models kept in {@code models}. */
+  public JCudaBackend(ModelStore models) {
+    this.models = models;
     try {
       jcuda.driver.JCudaDriver.setExceptionsEnabled(false);
       byte[] ptx = ptx();
@@ -94,10 +89,8 @@ public final class JCudaBackend implements GpuBackend {
               + "); it needs a driver for PTX ISA 9.0 (CUDA 13), or rebuild the PTX with an older nvcc"
               + " (gpu-adapter/src/main/cuda/build-ptx.sh)");
         }
-        CUfunction f = new CUfunction();
-        check(cuModuleGetFunction(f, module, "sgemm"), "cuModuleGetFunction(sgemm)");
         contexts.add(ctx);
-        sgemm.add(f);
+        functions.add(JCudaKernels.functions(module));
         devices.add(new GpuDevice(i, gpuClass(model), model, uuidText, mem[0] / (1024 * 1024), sms, major + "." + minor,
             Integer.toString(driver[0]), false));
       }
@@ -145,7 +138,7 @@ public final class JCudaBackend implements GpuBackend {
 
   @Override
   public Set<String> kinds() {
-    return Set.of("sleep", "matmul");
+    return Set.of("sleep", "matmul", "train", "infer");
   }
 
   @Override
@@ -169,6 +162,8 @@ public final class JCudaBackend implements GpuBackend {
       WorkloadResult r = switch (w.kind()) {
         case "sleep" -> CpuBackend.sleep(w, control, deadline);
         case "matmul" -> matmul(deviceIndex, w);
+        case "train" -> MlpWorkloads.train(w, control, deadline, models, engine(deviceIndex));
+        case "infer" -> MlpWorkloads.infer(w, control, models, engine(deviceIndex));
         default -> throw new WorkloadException(WorkloadException.Reason.JOB_ERROR,
             "the jcuda backend does not run '" + w.kind() + "' yet", 0);
       };
@@ -203,44 +198,34 @@ public final class JCudaBackend implements GpuBackend {
         Map.of("n", n, "gflops", Math.round(gflops * 100) / 100.0));
   }
 
+  /** Kernels on device {@code device} for one job, as the MLP workloads open them. */
+  MlpWorkloads.Engine engine(int device) {
+    return MlpWorkloads.onKernels(() -> kernels(device));
+  }
+
+  /** Fresh kernels (buffers, events) on one device; the caller closes them. */
+  JCudaKernels kernels(int device) {
+    try {
+      return new JCudaKernels(contexts.get(device), functions.get(device));
+    } catch (WorkloadException e) {
+      throw new IllegalStateException(e.getMessage(), e);
+    }
+  }
+
   /**
-   * C = A·B on the device (row-major), returns the milliseconds between CUDA events recorded before
-   * the first copy in and after the last copy out: the device time of the whole job.
+   * C = A·B on the device (row-major); returns the device milliseconds metered by CUDA events
+   * around the two copies in, the kernel and the copy out.
    */
   float multiply(int device, int m, int nCols, int k, float[] a, float[] b, float[] c) throws WorkloadException {
-    checkJob(cuCtxSetCurrent(contexts.get(device)), "cuCtxSetCurrent", 0);
-    CUdeviceptr da = new CUdeviceptr();
-    CUdeviceptr db = new CUdeviceptr();
-    CUdeviceptr dc = new CUdeviceptr();
-    CUevent start = new CUevent();
-    CUevent stop = new CUevent();
-    List<CUdeviceptr> allocated = new ArrayList<>();
-    try {
-      checkJob(cuEventCreate(start, 0), "cuEventCreate", 0);
-      checkJob(cuEventCreate(stop, 0), "cuEventCreate", 0);
-      for (Object[] buf : new Object[][] {{da, (long) m * k}, {db, (long) k * nCols}, {dc, (long) m * nCols}}) {
-        checkJob(cuMemAlloc((CUdeviceptr) buf[0], (long) buf[1] * Sizeof.FLOAT), "cuMemAlloc", 0);
-        allocated.add((CUdeviceptr) buf[0]);
-      }
-      checkJob(cuEventRecord(start, null), "cuEventRecord", 0);
-      checkJob(cuMemcpyHtoD(da, Pointer.to(a), (long) m * k * Sizeof.FLOAT), "cuMemcpyHtoD", 0);
-      checkJob(cuMemcpyHtoD(db, Pointer.to(b), (long) k * nCols * Sizeof.FLOAT), "cuMemcpyHtoD", 0);
-      Pointer params = Pointer.to(Pointer.to(new int[] {m}), Pointer.to(new int[] {nCols}), Pointer.to(new int[] {k}),
-          Pointer.to(da), Pointer.to(new int[] {k}), Pointer.to(new int[] {1}),
-          Pointer.to(db), Pointer.to(new int[] {nCols}), Pointer.to(new int[] {1}), Pointer.to(dc));
-      checkJob(cuLaunchKernel(sgemm.get(device), (nCols + 63) / 64, (m + 63) / 64, 1, 256, 1, 1, 0, null, params, null),
-          "cuLaunchKernel(sgemm)", 0);
-      checkJob(cuMemcpyDtoH(Pointer.to(c), dc, (long) m * nCols * Sizeof.FLOAT), "cuMemcpyDtoH", 0);
-      checkJob(cuEventRecord(stop, null), "cuEventRecord", 0);
-      checkJob(cuEventSynchronize(stop), "cuEventSynchronize", 0);
-      checkJob(cuCtxSynchronize(), "cuCtxSynchronize", 0);
-      float[] ms = new float[1];
-      checkJob(cuEventElapsedTime(ms, start, stop), "cuEventElapsedTime", 0);
-      return ms[0];
-    } finally {
-      for (CUdeviceptr p : allocated) cuMemFree(p);
-      cuEventDestroy(start);
-      cuEventDestroy(stop);
+    try (JCudaKernels g = new JCudaKernels(contexts.get(device), functions.get(device))) {
+      CUdeviceptr da = g.floats((long) m * k);
+      CUdeviceptr db = g.floats((long) k * nCols);
+      CUdeviceptr dc = g.floats((long) m * nCols);
+      g.upload(da, a, m * k);
+      g.upload(db, b, k * nCols);
+      g.sgemm(m, nCols, k, da, k, 1, db, nCols, 1, dc);
+      g.download(dc, c, m * nCols);
+      return g.deviceNanos() / 1e6f;
     }
   }
 

@@ -61,6 +61,25 @@ public final class Mlp {
     return sizes.clone();
   }
 
+  Activation activation() {
+    return activation;
+  }
+
+  /** Layer {@code l}'s weights, in×out row-major (live array: callers copy before changing). */
+  float[] weights(int l) {
+    return w[l];
+  }
+
+  /** Layer {@code l}'s biases (live array). */
+  float[] biases(int l) {
+    return b[l];
+  }
+
+  /** A network from trained parameters (e.g. downloaded from a device). */
+  static Mlp of(int[] sizes, Activation activation, float[][] w, float[][] b) {
+    return new Mlp(sizes.clone(), activation, w, b);
+  }
+
   public long parameterCount() {
     long n = 0;
     for (int l = 0; l < w.length; l++) n += w[l].length + b[l].length;

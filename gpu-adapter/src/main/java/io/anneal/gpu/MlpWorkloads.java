@@ -5,14 +5,133 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The {@code train} and {@code infer} workloads on the CPU reference math. */
+/**
+ * The {@code train} and {@code infer} workloads: parameters, data, the epoch loop, progress and the
+ * model artifact, the same on every backend. Where the math runs is an {@link Engine}: the CPU
+ * network ({@link #CPU}) or a {@link KernelMlp} on a backend's {@link Kernels} ({@link #onKernels}).
+ */
 final class MlpWorkloads {
   /** Upper bound of progress events per job: loss is streamed every ceil(steps / this) steps. */
   static final int MAX_PROGRESS_EVENTS = 200;
+  /** Rows per forward pass when predicting. */
+  static final int INFER_BATCH = 4096;
+
+  /** A network being trained or run on some device. */
+  interface Trainer extends AutoCloseable {
+    /** One optimizer step on the first {@code rows} examples of x and y; the batch's mean loss. */
+    float step(float[] x, int[] y, int rows) throws WorkloadException;
+
+    /** Softmax probabilities, rows × classes. */
+    float[] predict(float[] x, int rows) throws WorkloadException;
+
+    /** The current parameters as a CPU network (for the artifact). */
+    Mlp model() throws WorkloadException;
+
+    /** Device time used so far (see {@link WorkloadResult#deviceNanos()}). */
+    long deviceNanos() throws WorkloadException;
+
+    /** Most memory held at once for this network. */
+    long peakBytes();
+
+    @Override
+    void close();
+  }
+
+  /** Opens a trainer for a network; {@code optimizer} null means predict only. */
+  @FunctionalInterface
+  interface Engine {
+    Trainer open(Mlp init, String optimizer, float learningRate, int maxBatch) throws WorkloadException;
+  }
+
+  /** The reference: {@link Mlp}'s own loops, metered by the thread's CPU time. */
+  static final Engine CPU = (init, optimizer, lr, maxBatch) -> {
+    long cpuStart = CpuBackend.threadCpu();
+    Mlp.Optimizer opt = optimizer == null ? null : new Mlp.Optimizer(init, optimizer, lr);
+    return new Trainer() {
+      @Override
+      public float step(float[] x, int[] y, int rows) {
+        return init.step(x, y, rows, opt);
+      }
+
+      @Override
+      public float[] predict(float[] x, int rows) {
+        return init.predict(x, rows);
+      }
+
+      @Override
+      public Mlp model() {
+        return init;
+      }
+
+      @Override
+      public long deviceNanos() {
+        return CpuBackend.threadCpu() - cpuStart;
+      }
+
+      @Override
+      public long peakBytes() {
+        // weights, gradients and two Adam moments, plus a batch of activations and their gradients
+        long activations = 0;
+        for (int size : init.sizes()) activations += (long) size * maxBatch;
+        int copies = opt == null ? 1 : opt.adam ? 4 : 2;
+        return init.parameterCount() * Float.BYTES * copies + activations * Float.BYTES * (opt == null ? 1 : 2);
+      }
+
+      @Override
+      public void close() {}
+    };
+  };
+
+  /** An engine that runs {@link KernelMlp} on fresh kernels per job; closing the trainer closes them. */
+  static Engine onKernels(java.util.function.Supplier<Kernels<?>> kernels) {
+    return (init, optimizer, lr, maxBatch) -> open(kernels.get(), init, optimizer, lr, maxBatch);
+  }
+
+  private static <B> Trainer open(Kernels<B> k, Mlp init, String optimizer, float lr, int maxBatch)
+      throws WorkloadException {
+    KernelMlp<B> net;
+    try {
+      net = new KernelMlp<>(k, init, maxBatch, optimizer, lr);
+    } catch (WorkloadException | RuntimeException e) {
+      k.close();
+      throw e;
+    }
+    return new Trainer() {
+      @Override
+      public float step(float[] x, int[] y, int rows) throws WorkloadException {
+        return net.step(x, y, rows);
+      }
+
+      @Override
+      public float[] predict(float[] x, int rows) throws WorkloadException {
+        return net.predict(x, rows);
+      }
+
+      @Override
+      public Mlp model() throws WorkloadException {
+        return net.toMlp();
+      }
+
+      @Override
+      public long deviceNanos() throws WorkloadException {
+        return k.deviceNanos();
+      }
+
+      @Override
+      public long peakBytes() {
+        return k.peakBytes();
+      }
+
+      @Override
+      public void close() {
+        k.close();
+      }
+    };
+  }
 
   private MlpWorkloads() {}
 
-  static WorkloadResult train(Workload w, RunControl control, long deadline, ModelStore models)
+  static WorkloadResult train(Workload w, RunControl control, long deadline, ModelStore models, Engine engine)
       throws WorkloadException {
     Map<String, Object> p = w.params();
     int[] layers = intList(p.get("layers"), "layers");
@@ -39,79 +158,89 @@ final class MlpWorkloads {
     int batch = Math.min(num(p, "batchSize", 32).intValue(), data.rows());
     if (epochs < 1 || batch < 1 || !(lr > 0)) throw jobError("epochs, batchSize and learningRate must be > 0");
 
-    long cpuStart = CpuBackend.threadCpu();
     long wallStart = System.nanoTime();
-    Mlp net = new Mlp(layers, act, seed);
-    Mlp.Optimizer opt;
-    try {
-      opt = new Mlp.Optimizer(net, optName, lr);
-    } catch (IllegalArgumentException e) {
-      throw jobError(e.getMessage());
-    }
-    int rows = data.rows();
-    int f = data.features();
-    int[] order = new int[rows];
-    for (int i = 0; i < rows; i++) order[i] = i;
-    SeededData shuffle = new SeededData(seed ^ 0x5DEECE66DL);
-    int stepsPerEpoch = (rows + batch - 1) / batch;
-    long totalSteps = (long) stepsPerEpoch * epochs;
-    long every = Math.max(1, (totalSteps + MAX_PROGRESS_EVENTS - 1) / MAX_PROGRESS_EVENTS);
-    float[] bx = new float[batch * f];
-    int[] by = new int[batch];
-    double epochLoss = 0;
-    long step = 0;
-    for (int e = 0; e < epochs; e++) {
-      for (int i = rows - 1; i > 0; i--) {
-        int j = (int) Long.remainderUnsigned(shuffle.nextLong(), i + 1);
-        int t = order[i];
-        order[i] = order[j];
-        order[j] = t;
+    Mlp init = new Mlp(layers, act, seed);
+    if (!optName.equals("adam") && !optName.equals("sgd")) throw jobError("optimizer must be sgd or adam");
+    try (Trainer net = engine.open(init, optName, lr, batch)) {
+      int rows = data.rows();
+      int f = data.features();
+      int[] order = new int[rows];
+      for (int i = 0; i < rows; i++) order[i] = i;
+      SeededData shuffle = new SeededData(seed ^ 0x5DEECE66DL);
+      int stepsPerEpoch = (rows + batch - 1) / batch;
+      long totalSteps = (long) stepsPerEpoch * epochs;
+      long every = Math.max(1, (totalSteps + MAX_PROGRESS_EVENTS - 1) / MAX_PROGRESS_EVENTS);
+      float[] bx = new float[batch * f];
+      int[] by = new int[batch];
+      double epochLoss = 0;
+      long step = 0;
+      for (int e = 0; e < epochs; e++) {
+        for (int i = rows - 1; i > 0; i--) {
+          int j = (int) Long.remainderUnsigned(shuffle.nextLong(), i + 1);
+          int t = order[i];
+          order[i] = order[j];
+          order[j] = t;
+        }
+        epochLoss = 0;
+        for (int s = 0; s < rows; s += batch) {
+          if (control.cancelled()) throw new WorkloadException(WorkloadException.Reason.CANCELLED, "cancelled", used(net));
+          if (System.nanoTime() - deadline > 0) {
+            throw new WorkloadException(WorkloadException.Reason.TIMEOUT, "exceeded maxSeconds", used(net));
+          }
+          int n = Math.min(batch, rows - s);
+          for (int r = 0; r < n; r++) {
+            System.arraycopy(data.x(), order[s + r] * f, bx, r * f, f);
+            by[r] = data.y()[order[s + r]];
+          }
+          float loss = net.step(bx, by, n);
+          if (!Float.isFinite(loss)) {
+            throw new WorkloadException(WorkloadException.Reason.JOB_ERROR,
+                "training diverged (loss " + loss + "); lower learningRate", used(net));
+          }
+          epochLoss += loss * n;
+          step++;
+          if (step % every == 0 || step == totalSteps) {
+            Map<String, Object> ev = new LinkedHashMap<>();
+            ev.put("step", step);
+            ev.put("epoch", e + 1);
+            ev.put("loss", Math.round(loss * 1e6) / 1e6);
+            control.progress(ev);
+          }
+        }
+        epochLoss /= rows;
       }
-      epochLoss = 0;
-      for (int s = 0; s < rows; s += batch) {
-        if (control.cancelled()) throw new WorkloadException(WorkloadException.Reason.CANCELLED, "cancelled", CpuBackend.threadCpu() - cpuStart);
-        if (System.nanoTime() - deadline > 0) {
-          throw new WorkloadException(WorkloadException.Reason.TIMEOUT, "exceeded maxSeconds", CpuBackend.threadCpu() - cpuStart);
-        }
-        int n = Math.min(batch, rows - s);
-        for (int r = 0; r < n; r++) {
-          System.arraycopy(data.x(), order[s + r] * f, bx, r * f, f);
-          by[r] = data.y()[order[s + r]];
-        }
-        float loss = net.step(n == batch ? bx : java.util.Arrays.copyOf(bx, n * f), n == batch ? by : java.util.Arrays.copyOf(by, n), n, opt);
-        if (!Float.isFinite(loss)) throw jobError("training diverged (loss " + loss + "); lower learningRate");
-        epochLoss += loss * n;
-        step++;
-        if (step % every == 0 || step == totalSteps) {
-          Map<String, Object> ev = new LinkedHashMap<>();
-          ev.put("step", step);
-          ev.put("epoch", e + 1);
-          ev.put("loss", Math.round(loss * 1e6) / 1e6);
-          control.progress(ev);
-        }
-      }
-      epochLoss /= rows;
+      double accuracy = accuracy(net.predict(data.x(), rows), data.y(), data.classes());
+      byte[] model = net.model().toBytes();
+      String modelId = "m_" + w.jobId();
+      models.put(w.owner(), modelId, model);
+      long device = net.deviceNanos();
+      Map<String, Object> summary = new LinkedHashMap<>();
+      summary.put("modelId", modelId);
+      summary.put("finalLoss", Math.round(epochLoss * 1e6) / 1e6);
+      summary.put("accuracy", Math.round(accuracy * 1e4) / 1e4);
+      summary.put("steps", step);
+      summary.put("parameters", init.parameterCount());
+      return new WorkloadResult(device, System.nanoTime() - wallStart, net.peakBytes(), Digests.sha256(model), summary);
     }
-    double accuracy = net.accuracy(data.x(), data.y());
-    byte[] model = net.toBytes();
-    String modelId = "m_" + w.jobId();
-    models.put(w.owner(), modelId, model);
-    long cpu = CpuBackend.threadCpu() - cpuStart;
-    Map<String, Object> summary = new LinkedHashMap<>();
-    summary.put("modelId", modelId);
-    summary.put("finalLoss", Math.round(epochLoss * 1e6) / 1e6);
-    summary.put("accuracy", Math.round(accuracy * 1e4) / 1e4);
-    summary.put("steps", step);
-    summary.put("parameters", net.parameterCount());
-    // weights, gradients and two Adam moments, plus a batch of activations and their gradients
-    long activations = 0;
-    for (int size : layers) activations += (long) size * batch;
-    long peak = net.parameterCount() * Float.BYTES * (opt.adam ? 4 : 2) + activations * Float.BYTES * 2;
-    return new WorkloadResult(cpu, System.nanoTime() - wallStart, peak, Digests.sha256(model), summary);
   }
 
-  static WorkloadResult infer(Workload w, RunControl control, ModelStore models) throws WorkloadException {
-    long cpuStart = CpuBackend.threadCpu();
+  private static double accuracy(float[] probs, int[] y, int classes) {
+    int[] pred = Mlp.argmax(probs, y.length, classes);
+    int ok = 0;
+    for (int i = 0; i < y.length; i++) ok += pred[i] == y[i] ? 1 : 0;
+    return ok / (double) y.length;
+  }
+
+  /** Device time so far for a job that stops early; 0 if the device cannot say. */
+  private static long used(Trainer net) {
+    try {
+      return net.deviceNanos();
+    } catch (WorkloadException e) {
+      return 0;
+    }
+  }
+
+  static WorkloadResult infer(Workload w, RunControl control, ModelStore models, Engine engine) throws WorkloadException {
     long wallStart = System.nanoTime();
     String modelId = str(w.params(), "modelId", null);
     if (modelId == null) throw jobError("infer needs params.modelId");
@@ -131,7 +260,14 @@ final class MlpWorkloads {
       }
     }
     int rows = rowsList.size();
-    float[] probs = net.predict(x, rows);
+    float[] probs;
+    long device;
+    long peak;
+    try (Trainer onDevice = engine.open(net, null, 0f, Math.min(rows, INFER_BATCH))) {
+      probs = onDevice.predict(x, rows);
+      device = onDevice.deviceNanos();
+      peak = onDevice.peakBytes();
+    }
     int[] classes = Mlp.argmax(probs, rows, net.classes());
     List<List<Double>> outputs = new ArrayList<>();
     List<Integer> cls = new ArrayList<>();
@@ -145,11 +281,7 @@ final class MlpWorkloads {
     summary.put("modelId", modelId);
     summary.put("outputs", outputs);
     summary.put("classes", cls);
-    long activations = 0;
-    for (int size : net.sizes()) activations += (long) size * rows;
-    long peak = net.parameterCount() * Float.BYTES + activations * Float.BYTES;
-    return new WorkloadResult(CpuBackend.threadCpu() - cpuStart, System.nanoTime() - wallStart, peak,
-        Digests.sha256(probs), summary);
+    return new WorkloadResult(device, System.nanoTime() - wallStart, peak, Digests.sha256(probs), summary);
   }
 
   private static Datasets.Data inline(Object data, int[] layers) throws WorkloadException {
