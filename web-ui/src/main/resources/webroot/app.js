@@ -62,6 +62,17 @@ async function refreshSupply() {
     $('pending-payouts').textContent = String(s.pendingPayouts ?? 0);
     $('pending-mints').textContent = units(s.pendingMintUakt ?? 0) + ' AKT';
     $('oracle').textContent = (s.oracle.healthy ? '' : 'UNHEALTHY ') + s.oracle.priceAkt.replace(/0+$/, '') + ' (' + s.oracle.source + ')';
+    // bme-spec 14 / 16.5: while halted, top-ups into ACT are refused; say so and what still works
+    const note = $('halt-note');
+    if (s.status === 'HALT_CR' || s.status === 'HALT_ORACLE') {
+      note.hidden = false;
+      note.textContent = s.status === 'HALT_CR' && s.oracle.healthy
+        ? 'Halted: AKT deposits are not converted into ACT until the collateral ratio recovers. Jobs can still be paid'
+          + ' from an AKT-direct deposit (POST /api/v1/tenants/{id}/deposits with "direct": true); providers are paid in AKT.'
+        : 'Halted: the oracle has no fresh price, so no deposit or conversion is possible until it recovers.';
+    } else {
+      note.hidden = true;
+    }
   } catch (e) { /* shown by the health pill */ }
 }
 
@@ -70,7 +81,9 @@ async function refreshMe() {
   try {
     const me = await getJson('/api/v1/me', true);
     $('who').textContent = 'tenant ' + me.name;
-    $('balance').textContent = `— ${units(me.balance.uact)} ACT available, ${units(me.balance.escrowUact)} ACT in escrow`;
+    $('balance').textContent = `— ${units(me.balance.uact)} ACT available, ${units(me.balance.escrowUact)} ACT in escrow`
+      + (me.balance.uakt || me.balance.escrowUakt
+        ? `, ${units(me.balance.uakt)} AKT-direct deposit (${units(me.balance.escrowUakt)} AKT in escrow)` : '');
   } catch (e) {
     $('who').textContent = e.status === 401 ? 'unknown API key' : e.message;
   }

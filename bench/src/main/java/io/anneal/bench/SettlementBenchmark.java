@@ -24,7 +24,7 @@ import java.util.concurrent.CompletableFuture;
  * Receipts settled exactly once per second into the SQL ledger through the group-commit writer,
  * with a share of duplicate deliveries mixed in.
  *
- * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg [receipts] [duplicateRate]}
+ * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg|h2mem [receipts] [duplicateRate]}
  */
 public final class SettlementBenchmark {
   private SettlementBenchmark() {}
@@ -37,6 +37,8 @@ public final class SettlementBenchmark {
     if (target.equals("pg")) {
       String url = System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
       db = Database.open(url, "bench_" + Long.toHexString(System.nanoTime()), 4);
+    } else if (target.equals("h2mem")) {
+      db = Database.h2Memory("bench", 4); // a reference point only: nothing reaches a disk
     } else {
       db = Database.h2File(Files.createTempDirectory("anneal-bench"), 4);
     }

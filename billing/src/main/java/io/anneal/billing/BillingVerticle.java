@@ -179,6 +179,7 @@ public final class BillingVerticle extends VerticleBase {
           .put("duplicate", s.duplicate())
           .put("chargeUact", s.chargeUact())
           .put("refundUact", s.refundUact())
+          .put("paidUakt", s.paidUakt())
           .put("txId", s.txId())
           .put("refusal", s.refusal() == null ? null : s.refusal().name()));
     }).onFailure(e -> msg.fail(500, "settlement failed: " + e.getMessage()));

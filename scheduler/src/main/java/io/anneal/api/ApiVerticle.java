@@ -284,13 +284,22 @@ public final class ApiVerticle extends VerticleBase {
         spec.gpuClass(), spec.priority(), spec.maxSeconds(), JobState.QUEUED, null, null, null, null, null, 0, null, escrow, quoted,
         null, null, now, 0, 0, 0);
     EscrowHold hold = new EscrowHold(id, tenant.id(), escrow, quoted, quotedClass, spec.gpus());
+    OracleSnapshot akt = oracle.get();
+    if (config.aktDirect() && akt.healthy() && akt.priceAkt().signum() > 0) {
+      // bme-spec 16.5: taken by the ledger only while halted and only if the tenant's ACT falls short
+      hold = hold.offeringAkt(akt.priceAkt().toString());
+    }
     return Future.fromCompletionStage(store.submit(rec, idempotencyKey, hold), vertx.getOrCreateContext()).compose(r -> {
       if (!r.accepted()) {
         metrics.jobsRefused.increment();
         if (r.refusal() == LedgerRefusal.INSUFFICIENT_FUNDS) {
+          boolean halted = r.detail() != null && r.detail().contains("AKT-direct");
           return Future.failedFuture(new Problem("insufficient-funds", 402, "Not enough ACT",
               "the job may cost up to " + escrow + " uact (" + spec.gpus() + " GPU x " + spec.maxSeconds() + " s at "
-                  + quoted + " uact/GPU-hour); deposit AKT or lower maxSeconds",
+                  + quoted + " uact/GPU-hour); " + (halted
+                      ? "the BME is halted, so ACT top-ups are refused: deposit AKT with \"direct\": true to pay jobs"
+                          + " from it (" + r.detail() + "), or lower maxSeconds"
+                      : "deposit AKT or lower maxSeconds"),
               new JsonObject().put("requiredUact", escrow)));
         }
         return Future.failedFuture(new Problem("refused", 409, "Refused", r.detail()));
@@ -300,7 +309,13 @@ public final class ApiVerticle extends VerticleBase {
       metrics.jobsSubmitted.increment();
       JsonObject msg = JobMessages.fromSpec(rec, spec);
       vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg);
-      return Future.succeededFuture(out.put("escrowUact", escrow).put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass));
+      out.put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass);
+      if (r.heldUakt() > 0) {
+        // paid from the tenant's AKT deposit while the BME is halted (bme-spec 16.5)
+        return Future.succeededFuture(out.put("payment", "akt-direct").put("escrowUakt", r.heldUakt())
+            .put("aktPrice", akt.priceAkt().toString()).put("maxCostUact", escrow));
+      }
+      return Future.succeededFuture(out.put("escrowUact", escrow));
     });
   }
 
@@ -433,7 +448,8 @@ public final class ApiVerticle extends VerticleBase {
                       .put("nodeId", row.get("nodeId")).put("batchRoot", row.get("batchRoot")).put("proof", row.get("proof"))
                       .put("signature", row.get("signature")).put("signatureAlgorithm", "Ed25519"))
                   .put("settlement", new JsonObject().put("txId", row.get("txId")).put("chargeUact", row.get("chargeUact"))
-                      .put("refundUact", row.get("refundUact")).put("settledAt", row.get("settledAt")));
+                      .put("refundUact", row.get("refundUact")).put("paidUakt", row.get("paidUakt"))
+                      .put("settledAt", row.get("settledAt")));
               @SuppressWarnings("unchecked")
               Map<String, Object> epoch = (Map<String, Object>) row.get("epoch");
               if (epoch != null) out.put("epoch", new JsonObject(epoch));
@@ -454,12 +470,13 @@ public final class ApiVerticle extends VerticleBase {
   /** {ACT available, ACT in escrow, AKT} of a tenant, in base units. */
   private Future<long[]> balances(String tenantId) {
     return Future.fromCompletionStage(store.read(c -> new long[] {SqlLedger.balance(c, Accounts.tenant(tenantId), "uact"),
-        SqlLedger.balance(c, Accounts.escrow(tenantId), "uact"), SqlLedger.balance(c, Accounts.tenant(tenantId), "uakt")}),
-        vertx.getOrCreateContext());
+        SqlLedger.balance(c, Accounts.escrow(tenantId), "uact"), SqlLedger.balance(c, Accounts.tenant(tenantId), "uakt"),
+        SqlLedger.balance(c, Accounts.escrow(tenantId), "uakt")}), vertx.getOrCreateContext());
   }
 
+  /** uakt is the tenant's AKT-direct deposit (bme-spec 16.5), escrowUakt what its running jobs hold of it. */
   private static JsonObject balanceJson(long[] b) {
-    return new JsonObject().put("uact", b[0]).put("escrowUact", b[1]).put("uakt", b[2])
+    return new JsonObject().put("uact", b[0]).put("escrowUact", b[1]).put("uakt", b[2]).put("escrowUakt", b[3])
         .put("act", BigDecimal.valueOf(b[0], 6).toPlainString());
   }
 
@@ -553,12 +570,31 @@ public final class ApiVerticle extends VerticleBase {
     String tenantId = rc.pathParam("id");
     admin(rc).compose(v -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("akt", "reference"));
+      checkFields(body, Set.of("akt", "reference", "direct"));
       long uakt = parseAkt(body.getValue("akt"));
+      Object directField = body.getValue("direct");
+      if (directField != null && !(directField instanceof Boolean)) {
+        throw new Problem("invalid-deposit", 422, "Invalid deposit", "direct must be true or false");
+      }
+      boolean direct = Boolean.TRUE.equals(directField);
+      if (direct && !config.aktDirect()) {
+        throw new Problem("bme-refused", 409, "Deposit not taken", "AKT-direct deposits are turned off (bme.aktDirect)");
+      }
       String ref = body.getValue("reference") instanceof String s && !s.isBlank() ? s
           : Optional.ofNullable(rc.request().getHeader("Idempotency-Key")).orElse(Ids.next("d_"));
       return Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw Problem.notFound("no tenant " + tenantId);
+        if (direct) {
+          return Future.fromCompletionStage(store.writer().submit(c -> {
+            Mints.Requested r = Mints.depositDirect(c, tenantId, ref, uakt, oracle.get());
+            Map<String, Object> state = new java.util.LinkedHashMap<>();
+            state.put("reference", ref);
+            state.put("depositedUakt", r.uakt());
+            state.put("state", "DIRECT");
+            state.put("balanceUakt", SqlLedger.balance(c, Accounts.tenant(tenantId), "uakt"));
+            return Map.entry(r, r.refusal() == null ? Optional.of(state) : Optional.<Map<String, Object>>empty());
+          }), vertx.getOrCreateContext());
+        }
         return Future.fromCompletionStage(store.writer().submit(c -> {
           Mints.Requested r = Mints.request(c, tenantId, ref, uakt, oracle.get(), bmeParams, System.currentTimeMillis());
           return Map.entry(r, r.refusal() == null ? Mints.status(c, tenantId, ref) : Optional.<Map<String, Object>>empty());
@@ -567,8 +603,18 @@ public final class ApiVerticle extends VerticleBase {
     }).onSuccess(e -> {
       Mints.Requested r = e.getKey();
       if (r.refusal() != null) {
-        int status = r.refusal() == LedgerRefusal.CIRCUIT_BREAKER || r.refusal() == LedgerRefusal.ORACLE_UNHEALTHY ? 503 : 422;
-        fail(rc, new Problem("bme-refused", status, "Deposit not converted", r.refusal() + ": " + r.detail()));
+        int status = switch (r.refusal()) {
+          case CIRCUIT_BREAKER, ORACLE_UNHEALTHY -> 503;
+          case AKT_DIRECT_UNAVAILABLE -> 409;
+          default -> 422;
+        };
+        String title = r.refusal() == LedgerRefusal.AKT_DIRECT_UNAVAILABLE ? "Deposit not taken" : "Deposit not converted";
+        fail(rc, new Problem("bme-refused", status, title, r.refusal() + ": " + r.detail()));
+        return;
+      }
+      if ("DIRECT".equals(e.getValue().map(m -> m.get("state")).orElse(null))) {
+        JsonObject out = new JsonObject(new java.util.LinkedHashMap<>(e.getValue().get())).put("duplicate", r.duplicate());
+        rc.response().setStatusCode(r.duplicate() ? 200 : 201).putHeader("content-type", "application/json").end(out.encode());
         return;
       }
       // a deposit converted at once by an earlier version has no queued request: it is done

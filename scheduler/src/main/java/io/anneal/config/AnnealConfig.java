@@ -36,6 +36,7 @@ public record AnnealConfig(
     long tickSeconds,
     long minEpochTicks,
     long payoutMinUact,
+    boolean aktDirect,
     String oracleSource,
     String oracleFile,
     String oracleUrl,
@@ -89,6 +90,7 @@ public record AnnealConfig(
     m.put("billing.bootstrapEndsAt", bootstrapEndsAtMs == Long.MAX_VALUE ? "never" : java.time.Instant.ofEpochMilli(bootstrapEndsAtMs));
     m.put("bme.tickSeconds", tickSeconds);
     m.put("bme.minEpochTicks", minEpochTicks);
+    m.put("bme.aktDirect", aktDirect);
     m.put("bme.payoutMinAct", payoutMinUact == 0 ? "0 (automatic payouts off)" : java.math.BigDecimal.valueOf(payoutMinUact, 6).toPlainString());
     m.put("oracle.source", oracleSource + (oracleSource.equals("file") ? " (" + oracleFile + ")"
         : oracleSource.equals("http") ? " (" + oracleUrl.replaceAll("//[^/@]*@", "//***@") + ")" : ""));

@@ -74,7 +74,13 @@ public final class JobStore implements AutoCloseable {
   // ------------------------------------------------------------------ submit
 
   /** Outcome of a submit: the job's id (new or the earlier one for the same idempotency key) or a refusal. */
-  public record SubmitResult(String jobId, boolean duplicate, JobState state, LedgerRefusal refusal, String detail) {
+  /** {@code heldUakt} > 0: the job's escrow was taken from the tenant's AKT-direct deposit (bme-spec 16.5). */
+  public record SubmitResult(String jobId, boolean duplicate, JobState state, LedgerRefusal refusal, String detail,
+      long heldUakt) {
+    public SubmitResult(String jobId, boolean duplicate, JobState state, LedgerRefusal refusal, String detail) {
+      this(jobId, duplicate, state, refusal, detail, 0);
+    }
+
     public boolean accepted() {
       return refusal == null;
     }
@@ -131,7 +137,8 @@ public final class JobStore implements AutoCloseable {
         holds.add(s.hold());
       }
     }
-    List<SqlLedger.Refused> refusals = holds.isEmpty() ? List.of() : SqlLedger.holdAll(c, holds);
+    long[] heldUakt = new long[holds.size()];
+    List<SqlLedger.Refused> refusals = holds.isEmpty() ? List.of() : SqlLedger.holdAll(c, holds, heldUakt);
     List<JobRecord> rows = new ArrayList<>();
     List<String> rowKeys = new ArrayList<>();
     for (int f = 0; f < fresh.size(); f++) {
@@ -142,7 +149,7 @@ public final class JobStore implements AutoCloseable {
       } else {
         rows.add(s.job());
         rowKeys.add(s.idempotencyKey());
-        out[fresh.get(f)] = new SubmitResult(s.job().id(), false, JobState.QUEUED, null, null);
+        out[fresh.get(f)] = new SubmitResult(s.job().id(), false, JobState.QUEUED, null, null, heldUakt[f]);
       }
     }
     if (!rows.isEmpty()) insertJobs(c, rows, rowKeys);

@@ -53,10 +53,16 @@ final class TestService implements AutoCloseable {
   }
 
   static TestService start(Path dataDir, io.anneal.gpu.GpuBackend backend, String... extraArgs) throws Exception {
+    return start(dataDir, backend, Map.of(), extraArgs);
+  }
+
+  /** As above, with extra environment variables (settings that have no flag). */
+  static TestService start(Path dataDir, io.anneal.gpu.GpuBackend backend, Map<String, String> extraEnv,
+      String... extraArgs) throws Exception {
     List<String> args = new ArrayList<>(List.of("--http-port", "0", "--data-dir", dataDir.toString(),
         "--gpu-backend", "cpu"));
     args.addAll(List.of(extraArgs));
-    Map<String, String> env = new HashMap<>();
+    Map<String, String> env = new HashMap<>(extraEnv);
     env.put("ANNEAL_DEMO_TENANT", "demo:" + DEMO_KEY + ":100");
     env.put("ANNEAL_ADMIN_KEY", ADMIN_KEY);
     AnnealConfig cfg = ConfigLoader.load(args.toArray(String[]::new), env);

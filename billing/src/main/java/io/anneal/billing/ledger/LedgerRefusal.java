@@ -3,5 +3,7 @@ package io.anneal.billing.ledger;
 /** Why the ledger refused an operation. Refusals change nothing. */
 public enum LedgerRefusal {
   INSUFFICIENT_FUNDS, DUPLICATE, NO_OPEN_ESCROW, UNKNOWN_NODE, BAD_SIGNATURE, CIRCUIT_BREAKER, BELOW_MINIMUM_MINT,
-  ORACLE_UNHEALTHY, INVALID_AMOUNT
+  ORACLE_UNHEALTHY, INVALID_AMOUNT,
+  /** An AKT-direct deposit (bme-spec 16.5) outside a halt, or with the oracle down, or with the option off. */
+  AKT_DIRECT_UNAVAILABLE
 }

@@ -89,6 +89,30 @@ public final class Mints {
     }
   }
 
+  /**
+   * An AKT deposit kept as AKT for the AKT-direct fallback (bme-spec 16.5): accepted only while the
+   * stored breaker status is HALT_CR or worse and the oracle is healthy (when top-ups into ACT are
+   * refused). The AKT stays on the tenant's account ({@code uakt}); jobs admitted while halted that
+   * the tenant's ACT cannot cover hold it and pay providers from it. Idempotent on {@code reference}.
+   */
+  public static Requested depositDirect(Connection c, String tenantId, String reference, long uakt, OracleSnapshot oracle)
+      throws SQLException {
+    if (uakt <= 0) return Requested.refused(LedgerRefusal.INVALID_AMOUNT, "deposit must be > 0 uakt");
+    String ref = "deposit-direct:" + reference;
+    Optional<Long> earlier = SqlLedger.txIdByRef(c, ref);
+    if (earlier.isPresent()) return new Requested(earlier.get(), uakt, true, null, null, null);
+    Status stored = Status.valueOf(SqlLedger.storedStatus(c));
+    if (!AktDirect.allowedIn(stored) || !oracle.healthy()) {
+      return Requested.refused(LedgerRefusal.AKT_DIRECT_UNAVAILABLE, "AKT-direct deposits are taken only while the BME is"
+          + " halted (now " + stored + ") with a healthy oracle" + (oracle.healthy() ? "" : " (it is not)")
+          + "; deposit AKT to mint ACT instead");
+    }
+    long tx = SqlLedger.post(c, "deposit.direct", ref,
+        List.of(new Posting(Accounts.EXTERNAL_CHAIN, "uakt", -uakt), new Posting(Accounts.tenant(tenantId), "uakt", uakt)))
+        .orElseThrow();
+    return new Requested(tx, uakt, false, null, null, null);
+  }
+
   /** AKT of queued mints (in the vault, not yet collateral: bme-spec pendingAkt). */
   public static long pendingUakt(Connection c) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(

@@ -2,11 +2,18 @@ package io.anneal.billing.ledger;
 
 /**
  * What settling a receipt did. {@code duplicate} is true when the receipt had been settled
- * before; the amounts are then those of the first settlement.
+ * before; the amounts are then those of the first settlement. A job paid from the tenant's AKT
+ * deposit (bme-spec 16.5) moves no ACT: {@code chargeUact} and {@code refundUact} are 0 and the
+ * provider was paid {@code paidUakt}.
  */
 public record Settlement(
     String receiptId, String jobId, long chargeUact, long refundUact, long txId, boolean duplicate,
-    LedgerRefusal refusal) {
+    LedgerRefusal refusal, long paidUakt) {
+
+  public Settlement(String receiptId, String jobId, long chargeUact, long refundUact, long txId, boolean duplicate,
+      LedgerRefusal refusal) {
+    this(receiptId, jobId, chargeUact, refundUact, txId, duplicate, refusal, 0);
+  }
 
   public boolean settled() {
     return refusal == null;

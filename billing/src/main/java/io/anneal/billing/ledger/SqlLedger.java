@@ -173,6 +173,11 @@ public final class SqlLedger {
    * Relies on being the only writer of these balances (the group-commit writer).
    */
   public static List<Refused> holdAll(Connection c, List<EscrowHold> holds) throws SQLException {
+    return holdAll(c, holds, null);
+  }
+
+  /** As above; {@code heldUakt}, when given, receives per hold the uakt held from an AKT-direct deposit (16.5), else 0. */
+  public static List<Refused> holdAll(Connection c, List<EscrowHold> holds, long[] heldUakt) throws SQLException {
     List<Refused> out = new ArrayList<>(java.util.Collections.nCopies(holds.size(), (Refused) null));
     Map<String, Long> available = new HashMap<>();
     List<String> accounts = new ArrayList<>();
@@ -186,6 +191,9 @@ public final class SqlLedger {
     java.util.Set<String> held = new java.util.HashSet<>();
     selectAny(c, "SELECT job_id FROM escrow WHERE job_id = ANY(?)", jobIds, rs -> held.add(rs.getString(1)));
     Map<String, long[]> deltas = new LinkedHashMap<>();
+    Map<String, long[]> aktDeltas = new LinkedHashMap<>();
+    Map<String, Long> aktAvailable = null; // read once, only if some hold falls back to AKT
+    Boolean halted = null;
     List<EscrowHold> taken = new ArrayList<>();
     for (int i = 0; i < holds.size(); i++) {
       EscrowHold h = holds.get(i);
@@ -195,48 +203,87 @@ public final class SqlLedger {
         out.set(i, new Refused(LedgerRefusal.INVALID_AMOUNT, "escrow must be >= 0"));
       } else if (!held.add(h.jobId())) {
         out.set(i, new Refused(LedgerRefusal.DUPLICATE, "job " + h.jobId() + " already holds escrow"));
-      } else if (has < h.amountUact()) {
-        out.set(i, new Refused(LedgerRefusal.INSUFFICIENT_FUNDS, tenant + " has less than " + h.amountUact() + " uact"));
-      } else {
+      } else if (has >= h.amountUact()) {
         available.put(tenant, has - h.amountUact());
         deltas.computeIfAbsent(tenant, k -> new long[1])[0] -= h.amountUact();
         deltas.computeIfAbsent(Accounts.escrow(h.tenantId()), k -> new long[1])[0] += h.amountUact();
-        taken.add(h);
+        taken.add(new EscrowHold(h.jobId(), h.tenantId(), h.amountUact(), h.priceUactPerGpuHour(), h.gpuClass(), h.gpus()));
+      } else {
+        // bme-spec 16.5: while halted, with a healthy oracle (the offer), pay from the tenant's AKT deposit
+        if (h.aktOffer() != null && halted == null) halted = AktDirect.allowedIn(Status.valueOf(storedStatus(c)));
+        if (h.aktOffer() != null && halted && aktAvailable == null) {
+          Map<String, Long> akt = new HashMap<>();
+          List<String> owners = new ArrayList<>();
+          for (EscrowHold x : holds) owners.add(Accounts.tenant(x.tenantId()));
+          selectAny(c, "SELECT account, amount FROM balance WHERE denom = 'uakt' AND account = ANY(?)", owners,
+              rs -> akt.put(rs.getString(1), rs.getLong(2)));
+          aktAvailable = akt;
+        }
+        long needUakt = h.aktOffer() != null && halted ? AktDirect.holdUakt(h.amountUact(), h.aktOffer()) : -1;
+        long hasUakt = aktAvailable == null ? 0 : aktAvailable.getOrDefault(tenant, 0L);
+        if (needUakt >= 0 && hasUakt >= needUakt) {
+          aktAvailable.put(tenant, hasUakt - needUakt);
+          aktDeltas.computeIfAbsent(tenant, k -> new long[1])[0] -= needUakt;
+          aktDeltas.computeIfAbsent(Accounts.escrow(h.tenantId()), k -> new long[1])[0] += needUakt;
+          taken.add(new EscrowHold(h.jobId(), h.tenantId(), h.amountUact(), h.priceUactPerGpuHour(), h.gpuClass(), h.gpus(),
+              null, h.aktOffer(), needUakt));
+          if (heldUakt != null) heldUakt[i] = needUakt;
+        } else {
+          out.set(i, new Refused(LedgerRefusal.INSUFFICIENT_FUNDS, tenant + " has less than " + h.amountUact() + " uact"
+              + (needUakt >= 0 ? " and less than " + needUakt + " uakt of AKT-direct deposit" : "")));
+        }
       }
     }
     if (taken.isEmpty()) return out;
     deltas.values().removeIf(d -> d[0] == 0);
-    if (!deltas.isEmpty()) {
+    aktDeltas.values().removeIf(d -> d[0] == 0);
+    if (!deltas.isEmpty() || !aktDeltas.isEmpty()) {
       List<Posting> postings = new ArrayList<>();
       deltas.forEach((account, d) -> postings.add(new Posting(account, "uact", d[0])));
+      aktDeltas.forEach((account, d) -> postings.add(new Posting(account, "uakt", d[0])));
       long tx = insertTx(c, "escrow.hold", "hold:" + taken.get(0).jobId() + (taken.size() > 1 ? "+" + (taken.size() - 1) : ""));
       insertPostings(c, tx, postings);
-      applyDeltas(c, deltas);
+      applyDeltas(c, deltas, "uact");
+      applyDeltas(c, aktDeltas, "uakt");
     }
     int m = taken.size();
-    String[][] text = new String[3][m]; // job_id, tenant_id, gpu_class
-    Long[][] nums = new Long[3][m]; // amount, price, gpus
+    String[][] text = new String[4][m]; // job_id, tenant_id, gpu_class, akt_price
+    Long[][] nums = new Long[4][m]; // amount, price, gpus, held_uakt
     for (int k = 0; k < m; k++) {
       EscrowHold h = taken.get(k);
       text[0][k] = h.jobId();
       text[1][k] = h.tenantId();
       text[2][k] = h.gpuClass();
+      text[3][k] = h.aktPrice();
       nums[0][k] = h.amountUact();
       nums[1][k] = h.priceUactPerGpuHour();
       nums[2][k] = (long) h.gpus();
+      nums[3][k] = h.heldUakt();
     }
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO escrow (job_id, tenant_id, amount_uact, price_uact_gpu_hour,"
-        + " gpu_class, gpus, state) SELECT v.*, 'OPEN' FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY),"
-        + " CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY), CAST(? AS BIGINT ARRAY)) AS v")) {
+        + " gpu_class, gpus, held_uakt, akt_price, state) SELECT v.*, 'OPEN' FROM unnest(CAST(? AS VARCHAR ARRAY),"
+        + " CAST(? AS VARCHAR ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY),"
+        + " CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY)) AS v")) {
       ps.setArray(1, c.createArrayOf("varchar", text[0]));
       ps.setArray(2, c.createArrayOf("varchar", text[1]));
       ps.setArray(3, c.createArrayOf("bigint", nums[0]));
       ps.setArray(4, c.createArrayOf("bigint", nums[1]));
       ps.setArray(5, c.createArrayOf("varchar", text[2]));
       ps.setArray(6, c.createArrayOf("bigint", nums[2]));
+      ps.setArray(7, c.createArrayOf("bigint", nums[3]));
+      ps.setArray(8, c.createArrayOf("varchar", text[3]));
       ps.executeUpdate();
     }
     return out;
+  }
+
+  /** The breaker status stored at the end of the last tick (bme-spec 7.3: admission uses it). */
+  public static String storedStatus(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT status FROM bme_state WHERE id = 1");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getString(1);
+    }
   }
 
   public static void hold(Connection c, EscrowHold h) throws SQLException {
@@ -263,10 +310,13 @@ public final class SqlLedger {
   public static boolean release(Connection c, String jobId) throws SQLException {
     Optional<EscrowHold> h = openEscrow(c, jobId);
     if (h.isEmpty()) return false;
-    if (h.get().amountUact() > 0) {
+    // an escrow holds either uact or (AKT-direct, 16.5) uakt: what it holds goes back
+    String denom = h.get().inAkt() ? "uakt" : "uact";
+    long amount = h.get().inAkt() ? h.get().heldUakt() : h.get().amountUact();
+    if (amount > 0) {
       post(c, "escrow.release", "release:" + jobId, List.of(
-          new Posting(Accounts.escrow(h.get().tenantId()), "uact", -h.get().amountUact()),
-          new Posting(Accounts.tenant(h.get().tenantId()), "uact", h.get().amountUact())));
+          new Posting(Accounts.escrow(h.get().tenantId()), denom, -amount),
+          new Posting(Accounts.tenant(h.get().tenantId()), denom, amount)));
     }
     setEscrowState(c, jobId, "RELEASED");
     return true;
@@ -274,11 +324,13 @@ public final class SqlLedger {
 
   public static Optional<EscrowHold> openEscrow(Connection c, String jobId) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
-        "SELECT tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus FROM escrow WHERE job_id = ? AND state = 'OPEN'")) {
+        "SELECT tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus, akt_price, held_uakt FROM escrow"
+            + " WHERE job_id = ? AND state = 'OPEN'")) {
       ps.setString(1, jobId);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) return Optional.empty();
-        return Optional.of(new EscrowHold(jobId, rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getString(4), rs.getInt(5)));
+        return Optional.of(new EscrowHold(jobId, rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getString(4), rs.getInt(5),
+            null, rs.getString(6), rs.getLong(7)));
       }
     }
   }
@@ -365,39 +417,62 @@ public final class SqlLedger {
       long charge = Math.min(chargeUact(r.deviceNanos(), price), h.amountUact());
       firstFresh.put(r.receiptId(), i);
       fresh.add(i);
-      if (isPartial(r)) {
+      // {uact charged, uact refunded, uact out of escrow, uakt paid, uakt out of escrow, uakt refunded, uact of the ceiling used}
+      if (h.inAkt()) {
+        // AKT-direct (16.5): the provider is paid trunc(quo(charge, P)) uakt from the AKT held; no ACT moves
+        long paid = AktDirect.payUakt(charge, h.heldUakt(), h.aktPrice());
+        boolean partial = isPartial(r);
+        amounts.add(partial ? new long[] {0, 0, 0, paid, paid, 0, charge}
+            : new long[] {0, 0, 0, paid, h.heldUakt(), h.heldUakt() - paid, charge});
+        if (partial) {
+          holds.put(r.jobId(), new EscrowHold(h.jobId(), h.tenantId(), h.amountUact() - charge, h.priceUactPerGpuHour(),
+              h.gpuClass(), h.gpus(), null, h.aktPrice(), h.heldUakt() - paid));
+        }
+      } else if (isPartial(r)) {
         // a preempted run: its time is charged now, the rest of the escrow stays for the job's next run
-        amounts.add(new long[] {charge, 0, charge});
+        amounts.add(new long[] {charge, 0, charge, 0, 0, 0, charge});
         holds.put(r.jobId(), new EscrowHold(h.jobId(), h.tenantId(), h.amountUact() - charge, h.priceUactPerGpuHour(),
             h.gpuClass(), h.gpus()));
       } else {
-        amounts.add(new long[] {charge, h.amountUact() - charge, h.amountUact()});
+        amounts.add(new long[] {charge, h.amountUact() - charge, h.amountUact(), 0, 0, 0, charge});
       }
     }
     if (!fresh.isEmpty()) {
       // one journal entry per batch: postings summed per account; the settlement rows are its line items
       Map<String, long[]> deltas = new LinkedHashMap<>();
+      Map<String, long[]> aktDeltas = new LinkedHashMap<>();
       for (int f = 0; f < fresh.size(); f++) {
         var r = receipts.get(fresh.get(f)).receipt();
         long[] a = amounts.get(f);
-        deltas.computeIfAbsent(Accounts.escrow(r.tenantId()), k -> new long[1])[0] -= a[2];
-        deltas.computeIfAbsent(Accounts.provider(r.nodeId()), k -> new long[1])[0] += a[0];
-        deltas.computeIfAbsent(Accounts.tenant(r.tenantId()), k -> new long[1])[0] += a[1];
+        if (a[2] != 0 || a[0] != 0 || a[1] != 0) {
+          deltas.computeIfAbsent(Accounts.escrow(r.tenantId()), k -> new long[1])[0] -= a[2];
+          deltas.computeIfAbsent(Accounts.provider(r.nodeId()), k -> new long[1])[0] += a[0];
+          deltas.computeIfAbsent(Accounts.tenant(r.tenantId()), k -> new long[1])[0] += a[1];
+        }
+        if (a[4] != 0) {
+          aktDeltas.computeIfAbsent(Accounts.escrow(r.tenantId()), k -> new long[1])[0] -= a[4];
+          aktDeltas.computeIfAbsent(Accounts.provider(r.nodeId()), k -> new long[1])[0] += a[3];
+          aktDeltas.computeIfAbsent(Accounts.tenant(r.tenantId()), k -> new long[1])[0] += a[5];
+        }
       }
       deltas.values().removeIf(d -> d[0] == 0);
+      aktDeltas.values().removeIf(d -> d[0] == 0);
       List<Posting> postings = new ArrayList<>();
       deltas.forEach((account, d) -> postings.add(new Posting(account, "uact", d[0])));
+      aktDeltas.forEach((account, d) -> postings.add(new Posting(account, "uakt", d[0])));
       long tx = insertTx(c, "settle", "settle:" + receipts.get(fresh.get(0)).receipt().receiptId());
       if (!postings.isEmpty()) {
         insertPostings(c, tx, postings);
-        applyDeltas(c, deltas);
+        applyDeltas(c, deltas, "uact");
+        applyDeltas(c, aktDeltas, "uakt");
       }
       long epoch = Math.floorDiv(nowMs, epochSeconds * 1000);
       int m = fresh.size();
       String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
-      Long[][] nums = new Long[4][m]; // tx_id, charge, refund, epoch
+      Long[][] nums = new Long[5][m]; // tx_id, charge, refund, epoch, paid_uakt
       List<String> finals = new ArrayList<>();
-      try (PreparedStatement part = c.prepareStatement("UPDATE escrow SET amount_uact = amount_uact - ? WHERE job_id = ?")) {
+      try (PreparedStatement part = c.prepareStatement(
+          "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ? WHERE job_id = ?")) {
         boolean anyPartial = false;
         for (int f = 0; f < m; f++) {
           SignedReceipt sr = receipts.get(fresh.get(f));
@@ -416,27 +491,31 @@ public final class SqlLedger {
           nums[1][f] = a[0];
           nums[2][f] = a[1];
           nums[3][f] = epoch;
+          nums[4][f] = a[3];
           if (isPartial(r)) {
-            part.setLong(1, a[0]);
-            part.setString(2, r.jobId());
+            part.setLong(1, a[6]);
+            part.setLong(2, a[4]);
+            part.setString(3, r.jobId());
             part.addBatch();
             anyPartial = true;
           } else {
             finals.add(r.jobId());
           }
-          out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null);
+          out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null, a[3]);
         }
         // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
         try (PreparedStatement ins = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id,"
-            + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash)"
+            + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash, paid_uakt)"
             + " SELECT * FROM unnest(" + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), ".repeat(3)
-            + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY))")) {
+            + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY),"
+            + " CAST(? AS BIGINT ARRAY))")) {
           int i = 1;
           for (int k = 0; k < 4; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
           for (int k = 0; k < 3; k++) ins.setArray(i++, c.createArrayOf("bigint", nums[k]));
           for (int k = 4; k < 8; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
           ins.setArray(i++, c.createArrayOf("bigint", nums[3]));
-          ins.setArray(i, c.createArrayOf("varchar", text[8]));
+          ins.setArray(i++, c.createArrayOf("varchar", text[8]));
+          ins.setArray(i, c.createArrayOf("bigint", nums[4]));
           ins.executeUpdate();
         }
         if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
@@ -452,7 +531,8 @@ public final class SqlLedger {
       if (out[i] != null) continue;
       Settlement first = out[firstFresh.get(receipts.get(i).receipt().receiptId())];
       out[i] = first.settled()
-          ? new Settlement(first.receiptId(), first.jobId(), first.chargeUact(), first.refundUact(), first.txId(), true, null)
+          ? new Settlement(first.receiptId(), first.jobId(), first.chargeUact(), first.refundUact(), first.txId(), true, null,
+              first.paidUakt())
           : first;
     }
     return List.of(out);
@@ -465,22 +545,29 @@ public final class SqlLedger {
 
   /** Applies summed uact changes per account: one batched UPDATE, then INSERTs for accounts new to the ledger. */
   private static void applyDeltas(Connection c, Map<String, long[]> deltas) throws SQLException {
+    applyDeltas(c, deltas, "uact");
+  }
+
+  private static void applyDeltas(Connection c, Map<String, long[]> deltas, String denom) throws SQLException {
+    if (deltas.isEmpty()) return;
     List<String> accounts = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("UPDATE balance SET amount = amount + ? WHERE account = ? AND denom = 'uact'")) {
+    try (PreparedStatement ps = c.prepareStatement("UPDATE balance SET amount = amount + ? WHERE account = ? AND denom = ?")) {
       for (Map.Entry<String, long[]> e : deltas.entrySet()) {
         if (e.getValue()[0] == 0) continue;
         ps.setLong(1, e.getValue()[0]);
         ps.setString(2, e.getKey());
+        ps.setString(3, denom);
         ps.addBatch();
         accounts.add(e.getKey());
       }
       int[] counts = ps.executeBatch();
-      try (PreparedStatement ins = c.prepareStatement("INSERT INTO balance (account, denom, amount) VALUES (?, 'uact', ?)")) {
+      try (PreparedStatement ins = c.prepareStatement("INSERT INTO balance (account, denom, amount) VALUES (?, ?, ?)")) {
         boolean any = false;
         for (int i = 0; i < counts.length; i++) {
           if (counts[i] == 0) {
             ins.setString(1, accounts.get(i));
-            ins.setLong(2, deltas.get(accounts.get(i))[0]);
+            ins.setString(2, denom);
+            ins.setLong(3, deltas.get(accounts.get(i))[0]);
             ins.addBatch();
             any = true;
           }
@@ -507,28 +594,29 @@ public final class SqlLedger {
 
   private static Map<String, Settlement> settlementsByIds(Connection c, List<String> ids) throws SQLException {
     Map<String, Settlement> out = new HashMap<>();
-    selectAny(c, "SELECT receipt_id, job_id, charge_uact, refund_uact, tx_id FROM settlement WHERE receipt_id = ANY(?)", ids,
-        rs -> out.put(rs.getString(1), new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
-            rs.getLong(5), true, null)));
+    selectAny(c, "SELECT receipt_id, job_id, charge_uact, refund_uact, tx_id, paid_uakt FROM settlement WHERE receipt_id = ANY(?)",
+        ids, rs -> out.put(rs.getString(1), new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
+            rs.getLong(5), true, null, rs.getLong(6))));
     return out;
   }
 
   private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds) throws SQLException {
     Map<String, EscrowHold> out = new HashMap<>();
-    selectAny(c, "SELECT job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus FROM escrow"
+    selectAny(c, "SELECT job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus, akt_price, held_uakt FROM escrow"
         + " WHERE state = 'OPEN' AND job_id = ANY(?)", jobIds,
         rs -> out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
-            rs.getString(5), rs.getInt(6))));
+            rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8))));
     return out;
   }
 
   public static Optional<Settlement> settlementOf(Connection c, String receiptId) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
-        "SELECT job_id, charge_uact, refund_uact, tx_id FROM settlement WHERE receipt_id = ?")) {
+        "SELECT job_id, charge_uact, refund_uact, tx_id, paid_uakt FROM settlement WHERE receipt_id = ?")) {
       ps.setString(1, receiptId);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) return Optional.empty();
-        return Optional.of(new Settlement(receiptId, rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), true, null));
+        return Optional.of(new Settlement(receiptId, rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), true, null,
+            rs.getLong(5)));
       }
     }
   }
@@ -538,7 +626,7 @@ public final class SqlLedger {
     List<Map<String, Object>> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT receipt_id, node_id, tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature,"
-            + " settled_at FROM settlement WHERE job_id = ? ORDER BY settled_at")) {
+            + " settled_at, paid_uakt FROM settlement WHERE job_id = ? ORDER BY settled_at")) {
       ps.setString(1, jobId);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -553,6 +641,7 @@ public final class SqlLedger {
           m.put("proof", rs.getString(8));
           m.put("signature", rs.getString(9));
           m.put("settledAt", rs.getTimestamp(10).toInstant().toString());
+          m.put("paidUakt", rs.getLong(11));
           out.add(m);
         }
       }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.Dec;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.receipt.Receipt;
 import io.anneal.billing.receipt.ReceiptSigner;
@@ -514,5 +515,119 @@ public abstract class LedgerContract {
     assertThatThrownBy(() -> tx(c -> SqlLedger.post(c, "bad", "bad-1",
         List.of(new Posting(Accounts.tenant("t1"), "uact", 5), new Posting(Accounts.ENGINE, "uact", -4)))))
         .hasCauseInstanceOf(IllegalArgumentException.class);
+  }
+
+  // ---------------------------------------------------------------- AKT-direct fallback (bme-spec 16.5)
+
+  private long balIn(String account, String denom) throws Exception {
+    return tx(c -> SqlLedger.balance(c, account, denom));
+  }
+
+  /** ACT outstanding (t1's deposit), then an AKT price at which the vault covers < 90 % of it: HALT_CR. */
+  private void halt() throws Exception {
+    deposit(100_000_000L); // 50 ACT minted against 1,100 AKT in the vault
+    tx(c -> SqlLedger.updateBreaker(c, OracleSnapshot.healthy("0.04"), BmeParams.defaults())); // CR = 44 / 50 = 0.88
+    assertThat(this.<String>tx(SqlLedger::storedStatus)).isEqualTo("HALT_CR");
+    tx(c -> {
+      SqlLedger.openTenantAccounts(c, "t2");
+      return null;
+    });
+  }
+
+  private static SignedReceipt receiptOf(String jobId, String tenant, long deviceNanos, String outcome, int attempt) {
+    try {
+      var kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+      Receipt r = new Receipt(jobId + "/" + attempt, jobId, tenant, "n1", "H100", 1, false, deviceNanos, deviceNanos, 0, 1000,
+          2000, outcome, "");
+      return new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0);
+    } catch (java.security.NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  private List<SqlLedger.Refused> holdAll(EscrowHold... holds) throws Exception {
+    return tx(c -> SqlLedger.holdAll(c, List.of(holds)));
+  }
+
+  @Test
+  void anAktDirectDepositIsTakenOnlyWhileHaltedWithAHealthyOracleAndOncePerReference() throws Exception {
+    Mints.Requested early = tx(c -> Mints.depositDirect(c, "t1", "d0", 5_000_000L, ORACLE));
+    assertThat(early.refusal()).isEqualTo(LedgerRefusal.AKT_DIRECT_UNAVAILABLE);
+    halt();
+    Mints.Requested down = tx(c -> Mints.depositDirect(c, "t2", "d1", 5_000_000L, new OracleSnapshot(false, Dec.ZERO)));
+    assertThat(down.refusal()).isEqualTo(LedgerRefusal.AKT_DIRECT_UNAVAILABLE);
+    assertThat(balIn(Accounts.tenant("t2"), "uakt")).isZero();
+    Mints.Requested ok = tx(c -> Mints.depositDirect(c, "t2", "d1", 5_000_000L, OracleSnapshot.healthy("0.04")));
+    Mints.Requested again = tx(c -> Mints.depositDirect(c, "t2", "d1", 5_000_000L, OracleSnapshot.healthy("0.04")));
+    assertThat(ok.refusal()).isNull();
+    assertThat(again.duplicate()).isTrue();
+    assertThat(balIn(Accounts.tenant("t2"), "uakt")).isEqualTo(5_000_000L);
+  }
+
+  @Test
+  void whileHaltedAJobTheTenantsActCannotCoverIsPaidFromItsAktDepositAtTheAdmissionPrice() throws Exception {
+    halt();
+    tx(c -> Mints.depositDirect(c, "t2", "d1", 10_000_000L, OracleSnapshot.healthy("0.04")));
+    // ceiling 100,000 uact at 0.04 USD/AKT: quo = 2,500,000 uakt held
+    assertThat(holdAll(new EscrowHold("a1", "t2", 100_000L, 3_600_000L, "H100", 1).offeringAkt("0.04"))).containsOnlyNulls();
+    assertThat(balIn(Accounts.tenant("t2"), "uakt")).isEqualTo(7_500_000L);
+    assertThat(balIn(Accounts.escrow("t2"), "uakt")).isEqualTo(2_500_000L);
+    assertThat(balIn(Accounts.escrow("t2"), "uact")).isZero();
+
+    // 36 GPU-s at 1,000 uact/GPU-s = 36,000 uact; quo(36,000, 0.04) = 900,000 uakt to the provider, the rest back
+    SignedReceipt r = receiptOf("a1", "t2", 36_000_000_000L, "SUCCEEDED", 1);
+    Settlement s = tx(c -> SqlLedger.settle(c, r, PRICES));
+    assertThat(s.settled()).isTrue();
+    assertThat(s.paidUakt()).isEqualTo(900_000L);
+    assertThat(s.chargeUact()).isZero();
+    assertThat(AktDirect.clearedUact(s.paidUakt(), "0.04")).isEqualTo(36_000L);
+    Settlement dup = tx(c -> SqlLedger.settle(c, r, PRICES));
+    assertThat(dup.duplicate()).isTrue();
+    assertThat(dup.paidUakt()).isEqualTo(900_000L);
+    assertThat(balIn(Accounts.provider("n1"), "uakt")).isEqualTo(900_000L);
+    assertThat(balIn(Accounts.provider("n1"), "uact")).isZero();
+    assertThat(balIn(Accounts.tenant("t2"), "uakt")).isEqualTo(10_000_000L - 900_000L);
+    assertThat(balIn(Accounts.escrow("t2"), "uakt")).isZero();
+  }
+
+  @Test
+  void theAktOfferIsNotTakenWhenActCoversTheJobOrOutsideAHaltOrWithoutAnOffer() throws Exception {
+    halt();
+    tx(c -> Mints.depositDirect(c, "t2", "d1", 10_000_000L, OracleSnapshot.healthy("0.04")));
+    // no offer (oracle down at admission, or the option off): refused, nothing moves
+    List<SqlLedger.Refused> noOffer = holdAll(new EscrowHold("x1", "t2", 100_000L, 3_600_000L, "H100", 1));
+    assertThat(noOffer.get(0).reason()).isEqualTo(LedgerRefusal.INSUFFICIENT_FUNDS);
+    // a tenant with ACT pays in ACT even while halted
+    assertThat(holdAll(new EscrowHold("x2", "t1", 100_000L, 3_600_000L, "H100", 1).offeringAkt("0.04"))).containsOnlyNulls();
+    assertThat(balIn(Accounts.escrow("t1"), "uact")).isEqualTo(100_000L);
+    assertThat(balIn(Accounts.escrow("t1"), "uakt")).isZero();
+    // the breaker recovers: the offer is no longer taken
+    tx(c -> SqlLedger.updateBreaker(c, ORACLE, BmeParams.defaults()));
+    List<SqlLedger.Refused> healthy = holdAll(new EscrowHold("x3", "t2", 100_000L, 3_600_000L, "H100", 1).offeringAkt("0.5"));
+    assertThat(healthy.get(0).reason()).isEqualTo(LedgerRefusal.INSUFFICIENT_FUNDS);
+    assertThat(balIn(Accounts.tenant("t2"), "uakt")).isEqualTo(10_000_000L);
+    assertThat(balIn(Accounts.escrow("t2"), "uakt")).isZero();
+  }
+
+  @Test
+  void anAktEscrowIsChargedPerRunWhenPreemptedAndReleasedInAktWhenCancelled() throws Exception {
+    halt();
+    tx(c -> Mints.depositDirect(c, "t2", "d1", 10_000_000L, OracleSnapshot.healthy("0.04")));
+    assertThat(holdAll(new EscrowHold("p1", "t2", 100_000L, 3_600_000L, "H100", 1).offeringAkt("0.04"),
+        new EscrowHold("c1", "t2", 40_000L, 3_600_000L, "H100", 1).offeringAkt("0.04"))).containsOnlyNulls();
+    assertThat(balIn(Accounts.escrow("t2"), "uakt")).isEqualTo(2_500_000L + 1_000_000L);
+    // a preempted run (10 GPU-s = 10,000 uact = 250,000 uakt), then the final run (20 GPU-s = 500,000 uakt)
+    Settlement part = tx(c -> SqlLedger.settle(c, receiptOf("p1", "t2", 10_000_000_000L, "PREEMPTED", 1), PRICES));
+    assertThat(part.paidUakt()).isEqualTo(250_000L);
+    assertThat(this.<java.util.Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "p1")).orElseThrow().heldUakt())
+        .isEqualTo(2_250_000L);
+    Settlement fin = tx(c -> SqlLedger.settle(c, receiptOf("p1", "t2", 20_000_000_000L, "SUCCEEDED", 2), PRICES));
+    assertThat(fin.paidUakt()).isEqualTo(500_000L);
+    assertThat(balIn(Accounts.provider("n1"), "uakt")).isEqualTo(750_000L);
+    // the other job never runs: its AKT goes back
+    assertThat(this.<Boolean>tx(c -> SqlLedger.release(c, "c1"))).isTrue();
+    assertThat(this.<Boolean>tx(c -> SqlLedger.release(c, "c1"))).isFalse();
+    assertThat(balIn(Accounts.escrow("t2"), "uakt")).isZero();
+    assertThat(balIn(Accounts.tenant("t2"), "uakt")).isEqualTo(10_000_000L - 750_000L);
   }
 }
