@@ -126,6 +126,10 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
     router.post("/api/v1/providers/:nodeId/payouts").handler(this::requestPayout);
     router.get("/api/v1/providers/:nodeId/payouts").handler(this::payouts);
+    router.post("/api/v1/webhooks").handler(this::createWebhook);
+    router.get("/api/v1/webhooks").handler(this::listWebhooks);
+    router.delete("/api/v1/webhooks/:id").handler(this::deleteWebhook);
+    router.get("/api/v1/webhooks/:id/deliveries").handler(this::webhookDeliveries);
     router.route("/api/*").handler(rc -> fail(rc, Problem.notFound("no such endpoint: " + rc.request().method() + " " + rc.request().path())));
     router.route("/*").handler(StaticHandler.create("webroot").setCachingEnabled(false));
     router.route().failureHandler(this::onFailure);
@@ -781,6 +785,119 @@ public final class ApiVerticle extends VerticleBase {
     if (s.tenant() == null) return;
     Set<WsSession> set = sessionsByTenant.get(s.tenant().id());
     if (set != null) set.remove(s);
+  }
+
+  // ---------------------------------------------------------------- webhooks
+
+  /** Webhooks a tenant may hold at once. */
+  static final int MAX_WEBHOOKS = 20;
+
+  /**
+   * A tenant registers {@code {"url": "https://…", "events": ["job.succeeded", …] or ["*"], "secret": optional}};
+   * the answer (201) carries the secret deliveries are signed with, the only time it is shown.
+   */
+  private void createWebhook(RoutingContext rc) {
+    tenant(rc).compose(t -> {
+      JsonObject body = parseBody(rc.body().buffer());
+      checkFields(body, Set.of("url", "events", "secret"));
+      String url = webhookUrl(body.getValue("url"));
+      Set<String> events = webhookEvents(body.getValue("events"));
+      Object secretField = body.getValue("secret");
+      String secret;
+      if (secretField == null) {
+        byte[] random = new byte[24];
+        new java.security.SecureRandom().nextBytes(random);
+        secret = "whsec_" + java.util.HexFormat.of().formatHex(random);
+      } else if (secretField instanceof String s && s.length() >= 16 && s.length() <= 100) {
+        secret = s;
+      } else {
+        throw new Problem("invalid-webhook", 422, "Invalid webhook", "secret must be a string of 16 to 100 characters");
+      }
+      io.anneal.webhook.WebhookStore.Webhook w = new io.anneal.webhook.WebhookStore.Webhook(Ids.next("wh_"), t.id(), url,
+          events, secret, System.currentTimeMillis());
+      return Future.fromCompletionStage(store.writer().submit(c -> {
+        if (io.anneal.webhook.WebhookStore.active(c, t.id()).size() >= MAX_WEBHOOKS) return false;
+        io.anneal.webhook.WebhookStore.insert(c, w);
+        return true;
+      }), vertx.getOrCreateContext()).compose(ok -> ok ? Future.succeededFuture(w)
+          : Future.failedFuture(new Problem("too-many-webhooks", 409, "Too many webhooks",
+              "a tenant may hold " + MAX_WEBHOOKS + " webhooks; delete one first")));
+    }).onSuccess(w -> {
+      vertx.eventBus().publish(io.anneal.webhook.WebhookVerticle.CHANGED, new JsonObject().put("tenantId", w.tenantId()));
+      rc.response().setStatusCode(201).putHeader("Location", "/api/v1/webhooks/" + w.id())
+          .putHeader("content-type", "application/json")
+          .end(new JsonObject(new java.util.LinkedHashMap<>(w.toApi())).put("secret", w.secret()).encode());
+    }).onFailure(e -> fail(rc, e));
+  }
+
+  private static String webhookUrl(Object v) {
+    if (!(v instanceof String s) || s.isBlank()) {
+      throw new Problem("invalid-webhook", 422, "Invalid webhook", "url is required, e.g. \"https://example.com/hooks/anneal\"");
+    }
+    java.net.URI u;
+    try {
+      u = new java.net.URI(s.trim());
+    } catch (java.net.URISyntaxException e) {
+      throw new Problem("invalid-webhook", 422, "Invalid webhook", "url is not a URL: " + e.getMessage());
+    }
+    if (!("http".equals(u.getScheme()) || "https".equals(u.getScheme())) || u.getHost() == null || s.length() > 2000
+        || u.getUserInfo() != null) {
+      throw new Problem("invalid-webhook", 422, "Invalid webhook",
+          "url must be an absolute http or https URL with a host, no credentials, at most 2000 characters");
+    }
+    return u.toString();
+  }
+
+  private static Set<String> webhookEvents(Object v) {
+    if (v == null) return Set.of("*");
+    if (!(v instanceof JsonArray a) || a.isEmpty()) {
+      throw new Problem("invalid-webhook", 422, "Invalid webhook", "events must be a non-empty list, e.g. [\"job.settled\"] or [\"*\"]");
+    }
+    Set<String> out = new java.util.LinkedHashSet<>();
+    for (Object o : a) {
+      if (!(o instanceof String s) || !(s.equals("*") || io.anneal.webhook.WebhookStore.EVENT_TYPES.contains(s))) {
+        throw new Problem("invalid-webhook", 422, "Invalid webhook", "unknown event " + o + "; events are * or "
+            + new java.util.TreeSet<>(io.anneal.webhook.WebhookStore.EVENT_TYPES));
+      }
+      out.add(s);
+    }
+    return out;
+  }
+
+  private void listWebhooks(RoutingContext rc) {
+    tenant(rc).compose(t -> Future.fromCompletionStage(store.read(c -> io.anneal.webhook.WebhookStore.active(c, t.id())),
+        vertx.getOrCreateContext())).onSuccess(list -> {
+          JsonArray a = new JsonArray();
+          list.forEach(w -> a.add(new JsonObject(new java.util.LinkedHashMap<>(w.toApi()))));
+          rc.json(new JsonObject().put("webhooks", a));
+        }).onFailure(e -> fail(rc, e));
+  }
+
+  private void deleteWebhook(RoutingContext rc) {
+    String id = rc.pathParam("id");
+    tenant(rc).compose(t -> Future.fromCompletionStage(store.writer().submit(c -> io.anneal.webhook.WebhookStore.deactivate(c,
+        t.id(), id)), vertx.getOrCreateContext()).compose(ok -> ok ? Future.succeededFuture(t)
+            : Future.failedFuture(Problem.notFound("no webhook " + id))))
+        .onSuccess(t -> {
+          vertx.eventBus().publish(io.anneal.webhook.WebhookVerticle.CHANGED, new JsonObject().put("tenantId", t.id()));
+          rc.response().setStatusCode(204).end();
+        }).onFailure(e -> fail(rc, e));
+  }
+
+  /** The delivery log of one of the tenant's webhooks, newest first (at most 200). */
+  private void webhookDeliveries(RoutingContext rc) {
+    String id = rc.pathParam("id");
+    tenant(rc).compose(t -> Future.fromCompletionStage(store.read(c -> io.anneal.webhook.WebhookStore.owns(c, t.id(), id)
+        ? java.util.Optional.of(io.anneal.webhook.WebhookStore.deliveries(c, id, 200)) : java.util.Optional.<List<Map<String, Object>>>empty()),
+        vertx.getOrCreateContext())).onSuccess(list -> {
+          if (list.isEmpty()) {
+            fail(rc, Problem.notFound("no webhook " + id));
+            return;
+          }
+          JsonArray a = new JsonArray();
+          list.get().forEach(m -> a.add(new JsonObject(new java.util.LinkedHashMap<>(m))));
+          rc.json(new JsonObject().put("webhookId", id).put("deliveries", a));
+        }).onFailure(e -> fail(rc, e));
   }
 
   private void forwardEvent(JsonObject ev) {

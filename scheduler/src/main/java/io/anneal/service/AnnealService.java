@@ -141,6 +141,7 @@ public final class AnnealService {
       if (config.hasRole("api")) {
         api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, oracleState, params, ready, prices);
         f = f.compose(x -> vertx.deployVerticle(api));
+        f = f.compose(x -> vertx.deployVerticle(new io.anneal.webhook.WebhookVerticle(store, prometheus)));
       }
       if (config.hasRole("worker")) {
         KeyPair key;

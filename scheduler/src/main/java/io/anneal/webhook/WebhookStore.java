@@ -1,0 +1,190 @@
+package io.anneal.webhook;
+
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Types;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Webhooks and their deliveries on the job store's SQL database (H2 or PostgreSQL). */
+public final class WebhookStore {
+  /** Job states a webhook may subscribe to, as {@code job.<state>}; {@code *} is all of them. */
+  public static final Set<String> EVENT_TYPES = Set.of("job.queued", "job.placed", "job.running", "job.succeeded",
+      "job.failed", "job.cancelled", "job.preempted", "job.settled");
+
+  private WebhookStore() {}
+
+  public record Webhook(String id, String tenantId, String url, Set<String> events, String secret, long createdAt) {
+    public boolean wants(String type) {
+      return events.contains("*") || events.contains(type);
+    }
+
+    /** The API view: never the secret. */
+    public Map<String, Object> toApi() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("id", id);
+      m.put("url", url);
+      m.put("events", List.copyOf(events));
+      m.put("createdAt", createdAt);
+      return m;
+    }
+  }
+
+  /** A delivery to make: one event for one webhook. */
+  public record NewDelivery(String webhookId, String eventId, String type, String body, long createdAt) {}
+
+  /** A delivery due now, with what is needed to send it. */
+  public record Due(long id, String webhookId, String url, String secret, String eventId, String type, String body,
+      int attempts) {}
+
+  public static void insert(Connection c, Webhook w) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "INSERT INTO webhook (id, tenant_id, url, events, secret, active, created_at) VALUES (?, ?, ?, ?, ?, TRUE, ?)")) {
+      ps.setString(1, w.id());
+      ps.setString(2, w.tenantId());
+      ps.setString(3, w.url());
+      ps.setString(4, String.join(",", w.events()));
+      ps.setString(5, w.secret());
+      ps.setLong(6, w.createdAt());
+      ps.executeUpdate();
+    }
+  }
+
+  /** Active webhooks, of one tenant or (tenantId null) of all. */
+  public static List<Webhook> active(Connection c, String tenantId) throws SQLException {
+    String sql = "SELECT id, tenant_id, url, events, secret, created_at FROM webhook WHERE active = TRUE"
+        + (tenantId == null ? "" : " AND tenant_id = ?") + " ORDER BY created_at, id";
+    List<Webhook> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      if (tenantId != null) ps.setString(1, tenantId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new Webhook(rs.getString(1), rs.getString(2), rs.getString(3),
+              new LinkedHashSet<>(Arrays.asList(rs.getString(4).split(","))), rs.getString(5), rs.getLong(6)));
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Deactivates a tenant's webhook and cancels its pending deliveries (the log stays). False if the
+   * tenant has no such active webhook.
+   */
+  public static boolean deactivate(Connection c, String tenantId, String id) throws SQLException {
+    int n;
+    try (PreparedStatement ps = c.prepareStatement(
+        "UPDATE webhook SET active = FALSE WHERE id = ? AND tenant_id = ? AND active = TRUE")) {
+      ps.setString(1, id);
+      ps.setString(2, tenantId);
+      n = ps.executeUpdate();
+    }
+    if (n == 0) return false;
+    try (PreparedStatement ps = c.prepareStatement(
+        "UPDATE webhook_delivery SET state = 'CANCELLED', last_error = 'webhook deleted' WHERE webhook_id = ? AND state = 'PENDING'")) {
+      ps.setString(1, id);
+      ps.executeUpdate();
+    }
+    return true;
+  }
+
+  /** Whether the tenant owns the webhook (active or not). */
+  public static boolean owns(Connection c, String tenantId, String id) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM webhook WHERE id = ? AND tenant_id = ?")) {
+      ps.setString(1, id);
+      ps.setString(2, tenantId);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
+  public static void enqueue(Connection c, List<NewDelivery> deliveries) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhook_delivery (webhook_id, event_id, event_type, body,"
+        + " state, attempts, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'PENDING', 0, ?, ?)")) {
+      for (NewDelivery d : deliveries) {
+        ps.setString(1, d.webhookId());
+        ps.setString(2, d.eventId());
+        ps.setString(3, d.type());
+        ps.setString(4, d.body());
+        ps.setLong(5, d.createdAt());
+        ps.setLong(6, d.createdAt());
+        ps.addBatch();
+      }
+      ps.executeBatch();
+    }
+  }
+
+  /** Pending deliveries whose time has come, oldest first, of active webhooks. */
+  public static List<Due> due(Connection c, long nowMs, int limit) throws SQLException {
+    List<Due> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT d.id, d.webhook_id, w.url, w.secret, d.event_id, d.event_type,"
+        + " d.body, d.attempts FROM webhook_delivery d JOIN webhook w ON w.id = d.webhook_id"
+        + " WHERE d.state = 'PENDING' AND d.next_attempt_at <= ? AND w.active = TRUE ORDER BY d.next_attempt_at, d.id")) {
+      ps.setLong(1, nowMs);
+      ps.setMaxRows(limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new Due(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getString(5),
+              rs.getString(6), rs.getString(7), rs.getInt(8)));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Records one attempt: delivered, retried at {@code nextAttemptAt}, or (nextAttemptAt < 0) failed for good. */
+  public static void attempted(Connection c, long id, boolean delivered, Integer status, String error, long nowMs,
+      long nextAttemptAt) throws SQLException {
+    String state = delivered ? "DELIVERED" : nextAttemptAt < 0 ? "FAILED" : "PENDING";
+    try (PreparedStatement ps = c.prepareStatement("UPDATE webhook_delivery SET state = ?, attempts = attempts + 1,"
+        + " last_status = ?, last_error = ?, next_attempt_at = ?, delivered_at = ? WHERE id = ? AND state = 'PENDING'")) {
+      ps.setString(1, state);
+      if (status == null) ps.setNull(2, Types.INTEGER);
+      else ps.setInt(2, status);
+      ps.setString(3, error == null ? null : error.length() > 500 ? error.substring(0, 500) : error);
+      ps.setLong(4, Math.max(nextAttemptAt, 0));
+      if (delivered) ps.setLong(5, nowMs);
+      else ps.setNull(5, Types.BIGINT);
+      ps.setLong(6, id);
+      ps.executeUpdate();
+    }
+  }
+
+  /** The delivery log of a webhook, newest first. */
+  public static List<Map<String, Object>> deliveries(Connection c, String webhookId, int limit) throws SQLException {
+    List<Map<String, Object>> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, event_id, event_type, state, attempts, last_status,"
+        + " last_error, created_at, next_attempt_at, delivered_at FROM webhook_delivery WHERE webhook_id = ?"
+        + " ORDER BY id DESC")) {
+      ps.setString(1, webhookId);
+      ps.setMaxRows(limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Map<String, Object> m = new LinkedHashMap<>();
+          m.put("id", rs.getLong(1));
+          m.put("eventId", rs.getString(2));
+          m.put("type", rs.getString(3));
+          m.put("state", rs.getString(4));
+          m.put("attempts", rs.getInt(5));
+          int status = rs.getInt(6);
+          m.put("lastStatus", rs.wasNull() ? null : status);
+          m.put("lastError", rs.getString(7));
+          m.put("createdAt", rs.getLong(8));
+          if ("PENDING".equals(m.get("state"))) m.put("nextAttemptAt", rs.getLong(9));
+          long delivered = rs.getLong(10);
+          if (!rs.wasNull()) m.put("deliveredAt", delivered);
+          out.add(m);
+        }
+      }
+    }
+    return out;
+  }
+}

@@ -1,0 +1,155 @@
+package io.anneal.webhook;
+
+import io.anneal.bus.Addresses;
+import io.anneal.store.JobStore;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.vertx.core.Future;
+import io.vertx.core.VerticleBase;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpClient;
+import io.vertx.core.http.HttpClientOptions;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.json.JsonObject;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.UUID;
+import java.util.logging.Logger;
+
+/**
+ * Delivers job events to tenants' webhooks. Each state change of a job (from {@link Addresses#JOB_EVENTS},
+ * progress events excluded) that a webhook subscribed to becomes a delivery row; a poller sends due
+ * deliveries with the non-blocking HTTP client, signed ({@link WebhookSigner}), and records each
+ * attempt: 2xx is delivered; anything else (status, timeout, refused connection) is retried after
+ * 1, 2, 4 … s (at most {@link #MAX_BACKOFF_MS}) until {@link #MAX_ATTEMPTS}, then failed. Rows
+ * survive restarts, so a delivery pending at shutdown is sent after the next start (at least once;
+ * receivers de-duplicate by the event id). Deliveries are not ordered across retries: the body
+ * carries the event's time.
+ */
+public final class WebhookVerticle extends VerticleBase {
+  /** publish: a tenant's webhooks changed, {@code {tenantId}}: the verticle reloads them. */
+  public static final String CHANGED = "anneal.webhooks.changed";
+  static final int MAX_ATTEMPTS = 10;
+  static final long MAX_BACKOFF_MS = 10 * 60_000L;
+  private static final Logger LOG = Logger.getLogger(WebhookVerticle.class.getName());
+  private static final int POLL_MS = 500;
+  private static final int BATCH = 64;
+
+  private final JobStore store;
+  private final Counter delivered;
+  private final Counter retried;
+  private final Counter failed;
+  private Map<String, List<WebhookStore.Webhook>> byTenant = Map.of();
+  private final Set<Long> inFlight = new HashSet<>();
+  private boolean polling;
+  private HttpClient client;
+
+  public WebhookVerticle(JobStore store, MeterRegistry registry) {
+    this.store = store;
+    this.delivered = Counter.builder("anneal.webhooks.deliveries").tag("outcome", "delivered").register(registry);
+    this.retried = Counter.builder("anneal.webhooks.deliveries").tag("outcome", "retry").register(registry);
+    this.failed = Counter.builder("anneal.webhooks.deliveries").tag("outcome", "failed").register(registry);
+  }
+
+  /** Wait before attempt {@code attempts + 1}, after {@code attempts} failed ones. */
+  static long backoffMs(int attempts) {
+    return Math.min(MAX_BACKOFF_MS, 1000L << Math.min(attempts - 1, 20));
+  }
+
+  @Override
+  public Future<?> start() {
+    client = vertx.createHttpClient(new HttpClientOptions().setConnectTimeout(5_000).setKeepAlive(true),
+        new io.vertx.core.http.PoolOptions().setHttp1MaxSize(16));
+    vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> onEvent(m.body()));
+    vertx.eventBus().<JsonObject>consumer(CHANGED, m -> reload());
+    vertx.setPeriodic(POLL_MS, id -> poll());
+    return reload();
+  }
+
+  private Future<Void> reload() {
+    return Future.fromCompletionStage(store.read(c -> WebhookStore.active(c, null)), context).map(all -> {
+      Map<String, List<WebhookStore.Webhook>> m = new HashMap<>();
+      for (WebhookStore.Webhook w : all) m.computeIfAbsent(w.tenantId(), k -> new ArrayList<>()).add(w);
+      byTenant = m;
+      return null;
+    });
+  }
+
+  private void onEvent(JsonObject ev) {
+    if (ev.containsKey("progress") || ev.getString("state") == null) return;
+    List<WebhookStore.Webhook> hooks = byTenant.get(ev.getString("tenantId"));
+    if (hooks == null || hooks.isEmpty()) return;
+    String type = "job." + ev.getString("state").toLowerCase(Locale.ROOT);
+    long now = System.currentTimeMillis();
+    String eventId = "evt_" + UUID.randomUUID().toString().replace("-", "");
+    JsonObject data = ev.copy();
+    data.remove("tenantId");
+    data.remove("type");
+    String body = new JsonObject().put("id", eventId).put("type", type).put("createdAt", now).put("data", data).encode();
+    List<WebhookStore.NewDelivery> out = new ArrayList<>();
+    for (WebhookStore.Webhook w : hooks) {
+      if (w.wants(type)) out.add(new WebhookStore.NewDelivery(w.id(), eventId, type, body, now));
+    }
+    if (out.isEmpty()) return;
+    store.writer().submit(c -> {
+      WebhookStore.enqueue(c, out);
+      return null;
+    }).whenComplete((v, e) -> {
+      if (e != null) LOG.warning("webhook deliveries for " + eventId + " not recorded: " + e.getMessage());
+      else context.runOnContext(x -> poll());
+    });
+  }
+
+  private void poll() {
+    if (polling) return;
+    polling = true;
+    Future.fromCompletionStage(store.read(c -> WebhookStore.due(c, System.currentTimeMillis(), BATCH)), context)
+        .onComplete(ar -> {
+          polling = false;
+          if (ar.failed()) {
+            LOG.warning("webhook poll failed: " + ar.cause().getMessage());
+            return;
+          }
+          for (WebhookStore.Due d : ar.result()) {
+            if (inFlight.add(d.id())) send(d);
+          }
+        });
+  }
+
+  private void send(WebhookStore.Due d) {
+    long sentAt = System.currentTimeMillis();
+    RequestOptions opts = new RequestOptions().setMethod(HttpMethod.POST).setAbsoluteURI(d.url()).setIdleTimeout(10_000);
+    client.request(opts)
+        .compose(req -> req.putHeader("content-type", "application/json")
+            .putHeader("user-agent", "Anneal-Webhooks/1")
+            .putHeader("Anneal-Event", d.type())
+            .putHeader("Anneal-Event-Id", d.eventId())
+            .putHeader("Anneal-Delivery", Long.toString(d.id()))
+            .putHeader(WebhookSigner.HEADER, WebhookSigner.header(d.secret(), sentAt / 1000, d.body()))
+            .send(Buffer.buffer(d.body())))
+        .compose(resp -> resp.body().map(b -> resp.statusCode()))
+        .onComplete(ar -> {
+          int attempts = d.attempts() + 1;
+          boolean ok = ar.succeeded() && ar.result() / 100 == 2;
+          Integer status = ar.succeeded() ? ar.result() : null;
+          String error = ok ? null : ar.succeeded() ? "HTTP " + ar.result() : String.valueOf(ar.cause().getMessage());
+          long next = ok ? 0 : attempts >= MAX_ATTEMPTS ? -1 : System.currentTimeMillis() + backoffMs(attempts);
+          (ok ? delivered : next < 0 ? failed : retried).increment();
+          store.writer().submit(c -> {
+            WebhookStore.attempted(c, d.id(), ok, status, error, System.currentTimeMillis(), next);
+            return null;
+          }).whenComplete((v, e) -> context.runOnContext(x -> inFlight.remove(d.id())));
+        });
+  }
+
+  @Override
+  public Future<?> stop() {
+    return client == null ? Future.succeededFuture() : client.close();
+  }
+}

@@ -1,0 +1,138 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.sun.net.httpserver.HttpServer;
+import io.anneal.webhook.WebhookSigner;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Webhooks (CONTRACT.md): signed deliveries of job events, retried until 2xx, logged, and stopped on delete. */
+class WebhookTest {
+  @TempDir Path dir;
+
+  record Received(String path, String type, String signature, String body) {}
+
+  private final List<Received> received = new CopyOnWriteArrayList<>();
+  private final AtomicInteger flakyCalls = new AtomicInteger();
+  private HttpServer receiver;
+
+  @BeforeEach
+  void startReceiver() throws Exception {
+    receiver = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+    receiver.createContext("/", ex -> {
+      String body = new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8);
+      String path = ex.getRequestURI().getPath();
+      // the flaky receiver fails its first call: that delivery must be retried
+      int status = path.equals("/flaky") && flakyCalls.getAndIncrement() == 0 ? 500 : 200;
+      if (status == 200) {
+        received.add(new Received(path, ex.getRequestHeaders().getFirst("Anneal-Event"),
+            ex.getRequestHeaders().getFirst(WebhookSigner.HEADER), body));
+      }
+      ex.sendResponseHeaders(status, -1);
+      ex.close();
+    });
+    receiver.start();
+  }
+
+  @AfterEach
+  void stopReceiver() {
+    receiver.stop(0);
+  }
+
+  private String url(String path) {
+    return "http://127.0.0.1:" + receiver.getAddress().getPort() + path;
+  }
+
+  private List<Received> at(String path) {
+    return received.stream().filter(r -> r.path().equals(path)).toList();
+  }
+
+  private static String sleepJob() {
+    return new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 30)
+        .put("params", new JsonObject().put("ms", 50)).encode();
+  }
+
+  @Test
+  void jobEventsAreDeliveredSignedRetriedUntilAcceptedLoggedAndStoppedOnDelete() throws Exception {
+    try (TestService s = TestService.start(dir)) {
+      String k = TestService.DEMO_KEY;
+      // bad registrations change nothing
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"ftp://example.com/x\"}").statusCode()).isEqualTo(422);
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/x") + "\",\"events\":[\"job.exploded\"]}").statusCode())
+          .isEqualTo(422);
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/x") + "\",\"secret\":\"short\"}").statusCode())
+          .isEqualTo(422);
+      assertThat(s.json(s.get("/api/v1/webhooks", k)).getJsonArray("webhooks")).isEmpty();
+
+      var a = s.post("/api/v1/webhooks", k,
+          "{\"url\":\"" + url("/flaky") + "\",\"events\":[\"job.succeeded\",\"job.settled\"]}");
+      assertThat(a.statusCode()).isEqualTo(201);
+      JsonObject hookA = s.json(a);
+      String secretA = hookA.getString("secret");
+      assertThat(secretA).startsWith("whsec_");
+      String secretB = "0123456789abcdef-our-secret";
+      JsonObject hookB = s.json(s.post("/api/v1/webhooks", k,
+          "{\"url\":\"" + url("/all") + "\",\"events\":[\"*\"],\"secret\":\"" + secretB + "\"}"));
+      JsonArray listed = s.json(s.get("/api/v1/webhooks", k)).getJsonArray("webhooks");
+      assertThat(listed).hasSize(2);
+      assertThat(listed.getJsonObject(0).containsKey("secret")).as("secrets are shown once").isFalse();
+
+      String job = s.json(s.post("/api/v1/jobs", k, sleepJob())).getString("id");
+      // deliveries are not ordered across retries: wait for each expected one
+      s.await(Duration.ofSeconds(30), () -> at("/flaky").stream().map(Received::type).toList()
+          .containsAll(List.of("job.succeeded", "job.settled"))
+          && at("/all").stream().anyMatch(r -> "job.settled".equals(r.type())));
+
+      long now = System.currentTimeMillis() / 1000;
+      for (Received r : received) {
+        String secret = r.path().equals("/flaky") ? secretA : secretB;
+        assertThat(WebhookSigner.verify(secret, r.signature(), r.body(), now, 300)).as("signature of %s", r).isTrue();
+        assertThat(WebhookSigner.verify("another-secret-xxxxxxxx", r.signature(), r.body(), now, 300)).isFalse();
+        JsonObject body = new JsonObject(r.body());
+        assertThat(body.getString("id")).startsWith("evt_");
+        assertThat(body.getString("type")).isEqualTo(r.type());
+        assertThat(body.getJsonObject("data").getString("jobId")).isEqualTo(job);
+        assertThat(body.getJsonObject("data").containsKey("tenantId")).isFalse();
+      }
+      assertThat(at("/flaky")).extracting(Received::type).containsOnly("job.succeeded", "job.settled");
+      assertThat(at("/all")).extracting(Received::type).contains("job.placed", "job.running", "job.succeeded", "job.settled");
+
+      // the delivery log: the first delivery to the flaky receiver took two attempts
+      JsonArray log = s.json(s.get("/api/v1/webhooks/" + hookA.getString("id") + "/deliveries", k)).getJsonArray("deliveries");
+      assertThat(log).hasSize(2);
+      assertThat(log.stream().map(o -> (JsonObject) o)).allSatisfy(d -> assertThat(d.getString("state")).isEqualTo("DELIVERED"));
+      assertThat(log.stream().map(o -> ((JsonObject) o).getInteger("attempts")).toList()).contains(2);
+      assertThat(s.get("/metrics", null).body()).contains("anneal_webhooks_deliveries_total{outcome=\"retry\"} 1.0");
+
+      // another tenant sees none of it
+      String other = s.json(s.post("/api/v1/tenants", TestService.ADMIN_KEY, "{\"name\":\"other\"}")).getString("apiKey");
+      assertThat(s.get("/api/v1/webhooks/" + hookA.getString("id") + "/deliveries", other).statusCode()).isEqualTo(404);
+      assertThat(s.delete("/api/v1/webhooks/" + hookA.getString("id"), other).statusCode()).isEqualTo(404);
+      assertThat(s.json(s.get("/api/v1/webhooks", other)).getJsonArray("webhooks")).isEmpty();
+
+      // deleted: no more deliveries to it; the other webhook still gets the next job's events
+      assertThat(s.delete("/api/v1/webhooks/" + hookA.getString("id"), k).statusCode()).isEqualTo(204);
+      assertThat(s.delete("/api/v1/webhooks/" + hookA.getString("id"), k).statusCode()).isEqualTo(404);
+      int toA = at("/flaky").size();
+      String job2 = s.json(s.post("/api/v1/jobs", k, sleepJob())).getString("id");
+      s.await(Duration.ofSeconds(30), () -> at("/all").stream()
+          .anyMatch(r -> "job.settled".equals(r.type()) && r.body().contains(job2)));
+      assertThat(at("/flaky")).hasSize(toA);
+      assertThat(s.json(s.get("/api/v1/webhooks", k)).getJsonArray("webhooks")).hasSize(1);
+      assertThat(hookB.getString("id")).isEqualTo(s.json(s.get("/api/v1/webhooks", k)).getJsonArray("webhooks")
+          .getJsonObject(0).getString("id"));
+    }
+  }
+}
