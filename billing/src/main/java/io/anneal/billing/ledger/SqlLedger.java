@@ -1,6 +1,7 @@
 package io.anneal.billing.ledger;
 
 import io.anneal.billing.bme.Bme;
+import io.anneal.billing.sql.Database;
 import io.anneal.billing.bme.BmeException;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.BreakerState;
@@ -521,7 +522,10 @@ public final class SqlLedger {
         if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
       }
       if (!finals.isEmpty()) {
-        try (PreparedStatement ps = c.prepareStatement("UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY(?)")) {
+        try (PreparedStatement ps = c.prepareStatement(Database.isH2(c)
+            ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"
+                + " WHEN MATCHED THEN UPDATE SET state = 'SETTLED'"
+            : "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY(?)")) {
           ps.setArray(1, c.createArrayOf("varchar", finals.toArray(new String[0])));
           ps.executeUpdate();
         }
@@ -592,18 +596,33 @@ public final class SqlLedger {
     }
   }
 
+  /**
+   * Rows whose key is in a set bound as one array: {@code key = ANY(?)} on PostgreSQL, which plans it
+   * as an index scan; on H2 a join against {@code unnest(?)}, because H2 re-checks every row found by
+   * {@code = ANY(?)} with a linear scan of the array (O(n²) per batch). Measured on the settlement
+   * benchmark: the join is +12 % on H2 and −13 % on PostgreSQL, hence one form per database.
+   * {@code table} is aliased {@code t}; {@code where} may add conditions on it.
+   */
+  public static String keyed(Connection c, String columns, String table, String key, String where) throws SQLException {
+    if (Database.isH2(c)) {
+      return "SELECT " + columns + " FROM unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) JOIN " + table + " t ON t." + key
+          + " = k.v" + (where == null ? "" : " WHERE " + where);
+    }
+    return "SELECT " + columns + " FROM " + table + " t WHERE t." + key + " = ANY(?)" + (where == null ? "" : " AND " + where);
+  }
+
   private static Map<String, Settlement> settlementsByIds(Connection c, List<String> ids) throws SQLException {
     Map<String, Settlement> out = new HashMap<>();
-    selectAny(c, "SELECT receipt_id, job_id, charge_uact, refund_uact, tx_id, paid_uakt FROM settlement WHERE receipt_id = ANY(?)",
-        ids, rs -> out.put(rs.getString(1), new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
+    selectAny(c, keyed(c, "t.receipt_id, t.job_id, t.charge_uact, t.refund_uact, t.tx_id, t.paid_uakt", "settlement",
+        "receipt_id", null), ids, rs -> out.put(rs.getString(1), new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
             rs.getLong(5), true, null, rs.getLong(6))));
     return out;
   }
 
   private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds) throws SQLException {
     Map<String, EscrowHold> out = new HashMap<>();
-    selectAny(c, "SELECT job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus, akt_price, held_uakt FROM escrow"
-        + " WHERE state = 'OPEN' AND job_id = ANY(?)", jobIds,
+    selectAny(c, keyed(c, "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus, t.akt_price,"
+        + " t.held_uakt", "escrow", "job_id", "t.state = 'OPEN'"), jobIds,
         rs -> out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
             rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8))));
     return out;

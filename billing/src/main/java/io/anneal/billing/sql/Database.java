@@ -106,6 +106,11 @@ public final class Database implements AutoCloseable {
     return ds.getConnection();
   }
 
+  /** Whether a connection is to H2 (SQL forms that are fast on one engine can be slow on the other). */
+  public static boolean isH2(java.sql.Connection c) throws java.sql.SQLException {
+    return "H2".equals(c.getMetaData().getDatabaseProductName());
+  }
+
   public boolean postgres() {
     return postgres;
   }
