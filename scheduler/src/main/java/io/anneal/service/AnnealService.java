@@ -220,8 +220,11 @@ public final class AnnealService {
     return b;
   }
 
+  private long gaugeRefreshes;
+
+  /** Every second; finished-job counts every 30 s (they need a pass over their part of the state index). */
   private void refreshGauges(Metrics metrics) {
-    store.countsByState().thenAccept(metrics::jobsByState);
+    store.countsByState(gaugeRefreshes++ % 30 == 0).thenAccept(metrics::jobsByState);
     store.read(SqlLedger::supply).thenAccept(metrics::supply);
     OracleAggregator.Result r = oracleState.aggregate(nowNs());
     metrics.oracle(r.healthy(), r.twap() == null ? Double.NaN : r.twap().value().doubleValue());

@@ -208,7 +208,10 @@ public abstract class JobStoreContract {
       all.add(store.submit(job(id, 3), null, hold(id, 3)));
     }
     for (var f : all) assertThat(f.get().accepted()).isTrue();
-    assertThat(store.countsByState().get().get(JobState.QUEUED)).isEqualTo(2000L);
+    assertThat(store.countsByState(false).get()).containsEntry(JobState.QUEUED, 2000L).containsEntry(JobState.RUNNING, 0L)
+        .doesNotContainKey(JobState.SUCCEEDED);
+    assertThat(store.countsByState(true).get()).containsEntry(JobState.QUEUED, 2000L).containsEntry(JobState.SUCCEEDED, 0L)
+        .hasSize(JobState.values().length);
     assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(before - 6000);
     assertThat(store.writer().commits()).as("group commit batches the writes").isLessThan(2000);
   }
