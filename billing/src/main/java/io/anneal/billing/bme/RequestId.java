@@ -14,11 +14,7 @@ public record RequestId(Direction direction, String owner, long tick, long seq) 
     if (c != 0) return c;
     c = direction.toDenom().compareTo(o.direction.toDenom());
     if (c != 0) return c;
-    byte[] a = owner.getBytes(StandardCharsets.UTF_8);
-    byte[] b = o.owner.getBytes(StandardCharsets.UTF_8);
-    c = Integer.compare(a.length, b.length);
-    if (c != 0) return c;
-    c = Arrays.compareUnsigned(a, b);
+    c = compareOwners(owner, o.owner);
     if (c != 0) return c;
     c = Long.compare(tick, o.tick);
     return c != 0 ? c : Long.compare(seq, o.seq);
@@ -28,5 +24,13 @@ public record RequestId(Direction direction, String owner, long tick, long seq) 
   @Override
   public String toString() {
     return direction.fromDenom() + "/" + direction.toDenom() + "/" + owner + "/" + tick + "/" + seq;
+  }
+
+  /** bme-spec 9.3 ownerKey order: the UTF-8 byte length first, then the bytes unsigned-lexicographically. */
+  public static int compareOwners(String x, String y) {
+    byte[] a = x.getBytes(StandardCharsets.UTF_8);
+    byte[] b = y.getBytes(StandardCharsets.UTF_8);
+    int c = Integer.compare(a.length, b.length);
+    return c != 0 ? c : Arrays.compareUnsigned(a, b);
   }
 }

@@ -128,16 +128,7 @@ public final class Mints {
       throws SQLException {
     List<long[]> queue = new ArrayList<>();
     List<String> owners = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT id, owner, amount, attempts FROM bme_request"
-        + " WHERE state = 'PENDING' AND direction = 'AKT_TO_ACT' ORDER BY owner, id")) {
-      ps.setMaxRows(Math.max(1, budget));
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          queue.add(new long[] {rs.getLong(1), rs.getLong(3), rs.getInt(4)});
-          owners.add(rs.getString(2));
-        }
-      }
-    }
+    SqlLedger.pendingInSpecOrder(c, "AKT_TO_ACT", Math.max(1, budget), queue, owners);
     List<Outcome> out = new ArrayList<>();
     for (int i = 0; i < queue.size(); i++) {
       long id = queue.get(i)[0];

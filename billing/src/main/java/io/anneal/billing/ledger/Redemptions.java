@@ -114,16 +114,7 @@ public final class Redemptions {
       throws SQLException {
     List<long[]> queue = new ArrayList<>(); // id, amount, attempts
     List<String> owners = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT id, owner, amount, attempts FROM bme_request"
-        + " WHERE state = 'PENDING' AND direction = 'ACT_TO_AKT' ORDER BY owner, id")) {
-      ps.setMaxRows((int) Math.min(Integer.MAX_VALUE, params.maxEndblockerRecords()));
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          queue.add(new long[] {rs.getLong(1), rs.getLong(3), rs.getInt(4)});
-          owners.add(rs.getString(2));
-        }
-      }
-    }
+    SqlLedger.pendingInSpecOrder(c, "ACT_TO_AKT", (int) Math.min(Integer.MAX_VALUE, params.maxEndblockerRecords()), queue, owners);
     List<Outcome> out = new ArrayList<>();
     if (queue.isEmpty()) return out;
     // the supply once per epoch, then kept current here (each execution changes it)

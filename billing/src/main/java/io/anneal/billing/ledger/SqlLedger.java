@@ -278,6 +278,33 @@ public final class SqlLedger {
     return out;
   }
 
+  /**
+   * The first {@code limit} pending requests of one direction in bme-spec 9.3 order — owner key
+   * (UTF-8 byte length, then bytes), then tick and sequence, which the request id's insertion order
+   * gives — into {@code queue} ({id, amount, attempts}) and {@code owners}. Sorted here, not by SQL:
+   * {@code ORDER BY owner} compares strings, so "tenant:t10" would come before "tenant:t9", and
+   * collations differ between databases.
+   */
+  static void pendingInSpecOrder(Connection c, String direction, int limit, List<long[]> queue, List<String> owners)
+      throws SQLException {
+    List<Object[]> rows = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT id, owner, amount, attempts FROM bme_request WHERE state = 'PENDING' AND direction = ?")) {
+      ps.setString(1, direction);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) rows.add(new Object[] {rs.getString(2), new long[] {rs.getLong(1), rs.getLong(3), rs.getInt(4)}});
+      }
+    }
+    rows.sort((x, y) -> {
+      int o = io.anneal.billing.bme.RequestId.compareOwners((String) x[0], (String) y[0]);
+      return o != 0 ? o : Long.compare(((long[]) x[1])[0], ((long[]) y[1])[0]);
+    });
+    for (int i = 0; i < Math.min(limit, rows.size()); i++) {
+      owners.add((String) rows.get(i)[0]);
+      queue.add((long[]) rows.get(i)[1]);
+    }
+  }
+
   /** The breaker status stored at the end of the last tick (bme-spec 7.3: admission uses it). */
   public static String storedStatus(Connection c) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("SELECT status FROM bme_state WHERE id = 1");

@@ -630,4 +630,21 @@ public abstract class LedgerContract {
     assertThat(balIn(Accounts.escrow("t2"), "uakt")).isZero();
     assertThat(balIn(Accounts.tenant("t2"), "uakt")).isEqualTo(10_000_000L - 750_000L);
   }
+
+  @Test
+  void aMintEpochTakesItsQueueInTheSpecsOwnerKeyOrderNotStringOrder() throws Exception {
+    // bme-spec 9.3: owners order by UTF-8 byte length first, so "tenant:t9" (9 bytes) precedes
+    // "tenant:t10" (10 bytes), although "tenant:t10" sorts first as a string
+    tx(c -> {
+      SqlLedger.openTenantAccounts(c, "t10");
+      SqlLedger.openTenantAccounts(c, "t9");
+      return null;
+    });
+    assertThat(tx(c -> Mints.request(c, "t10", "a", 40_000_000L, ORACLE, BmeParams.defaults(), 1_000L)).refusal()).isNull();
+    assertThat(tx(c -> Mints.request(c, "t9", "b", 40_000_000L, ORACLE, BmeParams.defaults(), 1_001L)).refusal()).isNull();
+    var first = tx(c -> Mints.runEpoch(c, ORACLE, BmeParams.defaults(), 2_000L, 1));
+    assertThat(first).singleElement().satisfies(o -> assertThat(o.owner()).isEqualTo(Accounts.tenant("t9")));
+    var second = tx(c -> Mints.runEpoch(c, ORACLE, BmeParams.defaults(), 3_000L, 1));
+    assertThat(second).singleElement().satisfies(o -> assertThat(o.owner()).isEqualTo(Accounts.tenant("t10")));
+  }
 }
