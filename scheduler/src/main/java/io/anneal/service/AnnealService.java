@@ -165,34 +165,21 @@ public final class AnnealService {
       // ticks while HEALTHY or WARNING (the backoff of 7.2) turns queued deposits into ACT. One budget
       // of maxEndblockerRecords per tick is shared by both queues.
       long[] tick = {0};
-      long[] nextMint = {params.minEpochBlocks()};
+      io.anneal.billing.ledger.LedgerTicks ticks = new io.anneal.billing.ledger.LedgerTicks(params);
       vertx.setPeriodic(config.tickSeconds() * 1000, id -> {
         long h = ++tick[0];
         boolean billing = config.hasRole("billing");
-        boolean redemptionEpoch = billing && h % params.minEpochBlocks() == 0;
         OracleSnapshot now = oracle.get();
         store.writer().submit(c -> {
-          long ms = System.currentTimeMillis();
-          int used = 0;
-          if (redemptionEpoch) {
-            if (config.payoutMinUact() > 0) Redemptions.requestAll(c, config.payoutMinUact(), now, ms);
-            for (Redemptions.Outcome o : Redemptions.runEpoch(c, now, params, ms)) {
-              used++;
-              if (o.state().equals("CANCELED")) LOG.warning("payout " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());
-            }
+          if (!billing) return SqlLedger.updateBreaker(c, now, params);
+          var r = ticks.endTick(c, h, now, params, config.payoutMinUact(), System.currentTimeMillis());
+          for (Redemptions.Outcome o : r.payouts()) {
+            if (o.state().equals("CANCELED")) LOG.warning("payout " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());
           }
-          StatusUpdate u = SqlLedger.updateBreaker(c, now, params);
-          Status st = u.state().status();
-          if (u.changed() && u.state().previousStatus().compareTo(Status.HALT_CR) >= 0 && st.compareTo(Status.WARNING) <= 0) {
-            nextMint[0] = h + u.state().epochHeightDiff(); // resuming after a halt: the next epoch, not this tick
-          } else if (billing && st.compareTo(Status.WARNING) <= 0 && h >= nextMint[0]) {
-            nextMint[0] = h + u.state().epochHeightDiff();
-            for (Mints.Outcome o : Mints.runEpoch(c, now, params, ms, (int) Math.max(1, params.maxEndblockerRecords() - used))) {
-              if (o.state().equals("CANCELED")) LOG.warning("deposit " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());
-            }
-            u = SqlLedger.updateBreaker(c, now, params);
+          for (Mints.Outcome o : r.mints()) {
+            if (o.state().equals("CANCELED")) LOG.warning("deposit " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());
           }
-          return u;
+          return r.update();
         }).whenComplete((u, e) -> {
           if (e != null) {
             LOG.warning("BME tick failed: " + e.getMessage());
