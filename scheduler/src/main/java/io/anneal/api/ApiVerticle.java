@@ -126,6 +126,8 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
     router.post("/api/v1/providers/:nodeId/payouts").handler(this::requestPayout);
     router.get("/api/v1/providers/:nodeId/payouts").handler(this::payouts);
+    router.post("/api/v1/bootstrap-fund/grants").handler(this::grant);
+    router.get("/api/v1/bootstrap-fund/grants/:reference").handler(this::grantStatus);
     router.post("/api/v1/webhooks").handler(this::createWebhook);
     router.get("/api/v1/webhooks").handler(this::listWebhooks);
     router.delete("/api/v1/webhooks/:id").handler(this::deleteWebhook);
@@ -652,6 +654,49 @@ public final class ApiVerticle extends VerticleBase {
           }
         })
         .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: a treasury grant to the bootstrap fund (bme-spec 16.3): AKT from outside, minted into ACT
+   * for the fund at the next mint epoch, like a deposit (202; idempotent on {@code reference}).
+   */
+  private void grant(RoutingContext rc) {
+    admin(rc).compose(v -> {
+      JsonObject body = parseBody(rc.body().buffer());
+      checkFields(body, Set.of("akt", "reference"));
+      long uakt = parseAkt(body.getValue("akt"));
+      if (!(body.getValue("reference") instanceof String ref) || ref.isBlank() || ref.length() > 100) {
+        throw new Problem("invalid-deposit", 422, "Invalid grant", "reference is required (1 to 100 characters)");
+      }
+      return Future.fromCompletionStage(store.writer().submit(c -> {
+        Mints.Requested r = Mints.grantToFund(c, ref, uakt, oracle.get(), bmeParams, System.currentTimeMillis());
+        return Map.entry(r, r.refusal() == null ? Mints.grantStatus(c, ref) : Optional.<Map<String, Object>>empty());
+      }), vertx.getOrCreateContext());
+    }).onSuccess(e -> {
+      Mints.Requested r = e.getKey();
+      if (r.refusal() != null) {
+        int status = r.refusal() == LedgerRefusal.CIRCUIT_BREAKER || r.refusal() == LedgerRefusal.ORACLE_UNHEALTHY ? 503 : 422;
+        fail(rc, new Problem("bme-refused", status, "Grant not converted", r.refusal() + ": " + r.detail()));
+        return;
+      }
+      JsonObject out = new JsonObject(new java.util.LinkedHashMap<>(e.getValue().orElseThrow())).put("duplicate", r.duplicate())
+          .put("executesAt", "next mint epoch");
+      if (r.estimateUact() != null) out.put("estimatedCreditUact", Long.parseLong(r.estimateUact()));
+      rc.response().setStatusCode(r.duplicate() ? 200 : 202).putHeader("content-type", "application/json").end(out.encode());
+    }).onFailure(e -> fail(rc, e));
+  }
+
+  private void grantStatus(RoutingContext rc) {
+    String ref = rc.pathParam("reference");
+    admin(rc).compose(v -> Future.fromCompletionStage(store.read(c -> Map.entry(Mints.grantStatus(c, ref),
+            SqlLedger.balance(c, io.anneal.billing.ledger.BootstrapPayouts.FUND, "uact"))), vertx.getOrCreateContext()))
+        .onSuccess(e -> {
+          if (e.getKey().isEmpty()) {
+            fail(rc, Problem.notFound("no grant " + ref));
+          } else {
+            rc.json(new JsonObject(new java.util.LinkedHashMap<>(e.getKey().get())).put("fundBalanceUact", e.getValue()));
+          }
+        }).onFailure(e -> fail(rc, e));
   }
 
   /** Admin: pay a provider's ACT out in AKT at the next redemption epoch ({@code act} omitted = all of it). */

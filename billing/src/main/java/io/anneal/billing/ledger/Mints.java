@@ -46,6 +46,20 @@ public final class Mints {
   /** Records a deposit and queues its conversion. Idempotent on {@code reference}; a refusal writes nothing. */
   public static Requested request(Connection c, String tenantId, String reference, long uakt, OracleSnapshot oracle,
       BmeParams params, long nowMs) throws SQLException {
+    return requestFor(c, Accounts.tenant(tenantId), reference, uakt, oracle, params, nowMs);
+  }
+
+  /**
+   * A treasury grant to the bootstrap fund (bme-spec 16.3 "plus optional treasury grants"): AKT from
+   * outside, converted like a deposit at the next mint epoch, whose ACT is credited to the fund.
+   */
+  public static Requested grantToFund(Connection c, String reference, long uakt, OracleSnapshot oracle, BmeParams params,
+      long nowMs) throws SQLException {
+    return requestFor(c, BootstrapPayouts.FUND, "grant:" + reference, uakt, oracle, params, nowMs);
+  }
+
+  private static Requested requestFor(Connection c, String ownerAccount, String reference, long uakt, OracleSnapshot oracle,
+      BmeParams params, long nowMs) throws SQLException {
     if (uakt <= 0) return Requested.refused(LedgerRefusal.INVALID_AMOUNT, "deposit must be > 0 uakt");
     try (PreparedStatement ps = c.prepareStatement("SELECT id, amount FROM bme_request WHERE ref = ?")) {
       ps.setString(1, ref(reference));
@@ -69,7 +83,7 @@ public final class Mints {
       };
       return Requested.refused(why, e.getMessage());
     }
-    String tenant = Accounts.tenant(tenantId);
+    String tenant = ownerAccount;
     SqlLedger.post(c, "deposit", ref(reference),
         List.of(new Posting(Accounts.EXTERNAL_CHAIN, "uakt", -uakt), new Posting(tenant, "uakt", uakt)));
     SqlLedger.post(c, "bme.mint-request", "mint-request:" + reference,
@@ -180,17 +194,27 @@ public final class Mints {
   }
 
 
+  /** A treasury grant by its reference, as {@link #status}. */
+  public static Optional<Map<String, Object>> grantStatus(Connection c, String reference) throws SQLException {
+    return statusOf(c, BootstrapPayouts.FUND, "grant:" + reference, reference);
+  }
+
   /** A tenant's deposit by its reference: amount, state and, once executed, what it minted. */
   public static Optional<Map<String, Object>> status(Connection c, String tenantId, String reference) throws SQLException {
+    return statusOf(c, Accounts.tenant(tenantId), reference, reference);
+  }
+
+  private static Optional<Map<String, Object>> statusOf(Connection c, String ownerAccount, String reference, String shown)
+      throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("SELECT id, amount, state, attempts, requested_at_ms, decided_at_ms,"
         + " swap_rate, minted_uact, credited_uact, spread_uact, reason FROM bme_request WHERE ref = ? AND owner = ?")) {
       ps.setString(1, ref(reference));
-      ps.setString(2, Accounts.tenant(tenantId));
+      ps.setString(2, ownerAccount);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) return Optional.empty();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("requestId", rs.getLong(1));
-        m.put("reference", reference);
+        m.put("reference", shown);
         m.put("depositedUakt", rs.getLong(2));
         m.put("state", rs.getString(3));
         m.put("attempts", rs.getInt(4));

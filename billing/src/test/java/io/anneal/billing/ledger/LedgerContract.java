@@ -647,4 +647,22 @@ public abstract class LedgerContract {
     var second = tx(c -> Mints.runEpoch(c, ORACLE, BmeParams.defaults(), 3_000L, 1));
     assertThat(second).singleElement().satisfies(o -> assertThat(o.owner()).isEqualTo(Accounts.tenant("t10")));
   }
+
+  @Test
+  void aTreasuryGrantMintsIntoTheBootstrapFundAtTheNextMintEpoch() throws Exception {
+    long before = bal(BootstrapPayouts.FUND);
+    var r = tx(c -> Mints.grantToFund(c, "treasury-1", 100_000_000L, ORACLE, BmeParams.defaults(), 1_000L));
+    assertThat(r.refusal()).isNull();
+    assertThat(tx(c -> Mints.grantToFund(c, "treasury-1", 100_000_000L, ORACLE, BmeParams.defaults(), 1_001L)).duplicate())
+        .isTrue();
+    assertThat(bal(BootstrapPayouts.FUND)).isEqualTo(before);
+    tx(c -> Mints.runEpoch(c, ORACLE, BmeParams.defaults(), 2_000L, 50));
+    // 100 AKT at 0.5 = 50 ACT, less the 0.25 % spread the engine keeps
+    assertThat(bal(BootstrapPayouts.FUND)).isEqualTo(before + 49_875_000L);
+    assertThat(this.<java.util.Optional<java.util.Map<String, Object>>>tx(c -> Mints.grantStatus(c, "treasury-1")).orElseThrow())
+        .containsEntry("state", "EXECUTED").containsEntry("creditedUact", 49_875_000L).containsEntry("reference", "treasury-1");
+    // a grant and a tenant deposit with the same reference are different requests
+    assertThat(tx(c -> Mints.request(c, "t1", "treasury-1", 40_000_000L, ORACLE, BmeParams.defaults(), 3_000L)).duplicate())
+        .isFalse();
+  }
 }
