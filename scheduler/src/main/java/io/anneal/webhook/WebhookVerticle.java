@@ -107,7 +107,8 @@ public final class WebhookVerticle extends VerticleBase {
   }
 
   private void poll() {
-    if (polling) return;
+    // no active webhook, nothing to send: deleting a webhook cancels its pending deliveries
+    if (polling || byTenant.isEmpty()) return;
     polling = true;
     Future.fromCompletionStage(store.read(c -> WebhookStore.due(c, System.currentTimeMillis(), BATCH)), context)
         .onComplete(ar -> {

@@ -1,7 +1,6 @@
 package io.anneal.billing.ledger;
 
 import io.anneal.billing.bme.Bme;
-import io.anneal.billing.sql.Database;
 import io.anneal.billing.bme.BmeException;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.BreakerState;
@@ -12,6 +11,7 @@ import io.anneal.billing.bme.Status;
 import io.anneal.billing.bme.StatusUpdate;
 import io.anneal.billing.merkle.MerkleTree;
 import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.Database;
 import java.math.BigInteger;
 import java.sql.Connection;
 import java.sql.PreparedStatement;
