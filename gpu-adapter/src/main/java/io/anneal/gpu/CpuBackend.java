@@ -63,11 +63,16 @@ public final class CpuBackend implements GpuBackend {
     return switch (workload.kind()) {
       case "sleep" -> sleep(workload, control, deadline);
       case "matmul" -> matmul(workload, control, deadline);
-      case "train" -> MlpWorkloads.train(workload, control, deadline, models, MlpWorkloads.CPU);
-      case "infer" -> MlpWorkloads.infer(workload, control, models, MlpWorkloads.CPU);
+      case "train" -> MlpWorkloads.train(workload, control, deadline, models, memoryBound(deviceIndex));
+      case "infer" -> MlpWorkloads.infer(workload, control, models, memoryBound(deviceIndex));
       default -> throw new WorkloadException(WorkloadException.Reason.JOB_ERROR,
           "the cpu backend cannot run kind '" + workload.kind() + "'", 0);
     };
+  }
+
+  /** The CPU math, refusing networks larger than this device's share of the heap (its advertised memory). */
+  private MlpWorkloads.Engine memoryBound(int deviceIndex) {
+    return MlpWorkloads.cpu(devices.get(deviceIndex).memoryMiB() << 20);
   }
 
   /** Holds the device for {@code ms}; the held time is the metered device time. */

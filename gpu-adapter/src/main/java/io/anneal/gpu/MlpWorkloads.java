@@ -41,6 +41,54 @@ final class MlpWorkloads {
   @FunctionalInterface
   interface Engine {
     Trainer open(Mlp init, String optimizer, float learningRate, int maxBatch) throws WorkloadException;
+
+    /**
+     * Bytes a job may hold on this engine's device, checked against an estimate before anything is
+     * allocated; engines whose allocator refuses by itself (CUDA) need no budget.
+     */
+    default long memoryBudgetBytes() {
+      return Long.MAX_VALUE;
+    }
+  }
+
+  /** The CPU reference, refusing jobs whose estimate exceeds {@code budgetBytes} (its device's memory). */
+  static Engine cpu(long budgetBytes) {
+    return new Engine() {
+      @Override
+      public Trainer open(Mlp init, String optimizer, float learningRate, int maxBatch) throws WorkloadException {
+        return CPU.open(init, optimizer, learningRate, maxBatch);
+      }
+
+      @Override
+      public long memoryBudgetBytes() {
+        return budgetBytes;
+      }
+    };
+  }
+
+  /**
+   * Most bytes a network of {@code sizes} holds while training on batches of {@code batch} (or, with
+   * {@code optimizer} null, predicting): parameters, their gradients and Adam's two moments, and a
+   * batch of activations with their gradients.
+   */
+  static long estimateBytes(int[] sizes, int batch, String optimizer) {
+    long params = 0;
+    long units = 0;
+    for (int l = 0; l < sizes.length; l++) {
+      units += sizes[l];
+      if (l > 0) params += (long) sizes[l - 1] * sizes[l] + sizes[l];
+    }
+    int copies = optimizer == null ? 1 : optimizer.equals("adam") ? 4 : 2;
+    return Float.BYTES * (params * copies + units * batch * (optimizer == null ? 1L : 2L));
+  }
+
+  private static void checkMemory(Engine engine, int[] sizes, int batch, String optimizer) throws WorkloadException {
+    long need = estimateBytes(sizes, batch, optimizer);
+    if (need > engine.memoryBudgetBytes()) {
+      throw new WorkloadException(WorkloadException.Reason.OUT_OF_MEMORY, "the network needs about " + (need >> 20)
+          + " MiB (parameters, gradients, optimizer state and a batch of activations) and this device has "
+          + (engine.memoryBudgetBytes() >> 20) + " MiB; lower batchSize or the layer sizes", 0);
+    }
   }
 
   /** The reference: {@link Mlp}'s own loops, metered by the thread's CPU time. */
@@ -159,8 +207,9 @@ final class MlpWorkloads {
     if (epochs < 1 || batch < 1 || !(lr > 0)) throw jobError("epochs, batchSize and learningRate must be > 0");
 
     long wallStart = System.nanoTime();
-    Mlp init = new Mlp(layers, act, seed);
     if (!optName.equals("adam") && !optName.equals("sgd")) throw jobError("optimizer must be sgd or adam");
+    checkMemory(engine, layers, batch, optName); // before the weights are allocated
+    Mlp init = new Mlp(layers, act, seed);
     try (Trainer net = engine.open(init, optName, lr, batch)) {
       int rows = data.rows();
       int f = data.features();
@@ -246,6 +295,8 @@ final class MlpWorkloads {
     if (modelId == null) throw jobError("infer needs params.modelId");
     byte[] bytes = models.get(w.owner(), modelId).orElseThrow(() -> jobError("no model " + modelId + " for this tenant"));
     Mlp net = Mlp.fromBytes(bytes);
+    checkMemory(engine, net.sizes(), Math.min(Math.max(1, w.params().get("inputs") instanceof List<?> l ? l.size() : 1),
+        INFER_BATCH), null);
     Object in = w.params().get("inputs");
     if (!(in instanceof List<?> rowsList) || rowsList.isEmpty()) throw jobError("inputs must be a non-empty list of rows");
     int f = net.inputs();

@@ -106,4 +106,23 @@ class MlpTest {
     assertThat(back.predict(x, 1)).containsExactly(net.predict(x, 1));
     assertThatThrownBy(() -> Mlp.fromBytes(new byte[] {1, 2, 3, 4, 5})).isInstanceOf(IllegalArgumentException.class);
   }
+
+  @Test
+  void aNetworkLargerThanTheDeviceFailsWithOutOfMemoryBeforeAllocatingAndTheDeviceGoesOn() throws Exception {
+    // ~9 layers of 4,096 units on batches of 65,536: tens of GiB, far beyond this device's share of the heap
+    List<Integer> layers = new ArrayList<>(List.of(2));
+    for (int i = 0; i < 8; i++) layers.add(4096);
+    layers.add(3);
+    Map<String, Object> huge = Map.of("dataset", "spirals", "samples", 30_000, "layers", layers, "batchSize", 65_536,
+        "epochs", 1);
+    long need = MlpWorkloads.estimateBytes(layers.stream().mapToInt(Integer::intValue).toArray(), 65_536, "adam");
+    assertThat(need).isGreaterThan(cpu.devices().get(0).memoryMiB() << 20);
+    assertThatThrownBy(() -> cpu.run(0, new Workload("big", "tenant-a", "train", huge, Duration.ofSeconds(60)), RunControl.NONE))
+        .isInstanceOfSatisfying(WorkloadException.class, e -> {
+          assertThat(e.reason()).isEqualTo(WorkloadException.Reason.OUT_OF_MEMORY);
+          assertThat(e.getMessage()).contains("MiB").contains("lower batchSize");
+        });
+    WorkloadResult ok = train(Map.of("dataset", "blobs", "samples", 30, "layers", List.of(2, 8, 3), "epochs", 5), new ArrayList<>());
+    assertThat(ok.summary()).containsKey("modelId");
+  }
 }

@@ -189,6 +189,9 @@ public final class WorkerVerticle extends VerticleBase {
         failure = e;
       } catch (RuntimeException e) {
         failure = new WorkloadException(WorkloadException.Reason.DEVICE_FAILURE, "backend error: " + e, 0);
+      } catch (OutOfMemoryError e) {
+        // the job's own allocations (the CPU backend's estimate let it through): it fails, the node goes on
+        failure = new WorkloadException(WorkloadException.Reason.OUT_OF_MEMORY, "the host ran out of memory for this job", 0);
       }
       long endedAt = System.currentTimeMillis();
       WorkloadResult r = result;
