@@ -83,6 +83,30 @@ public final class ApiVerticle extends VerticleBase {
   /** The prices quoted at admission: a job is charged its class's price in force when it starts, at most this. */
   private final io.anneal.billing.pricing.PriceBook prices;
 
+  /** The API description served at {@code /openapi.yaml} (the contract's OpenAPI document). */
+  static final byte[] OPENAPI = readOpenApi();
+  private Router router;
+
+  private static byte[] readOpenApi() {
+    try (var in = ApiVerticle.class.getResourceAsStream("/openapi.yaml")) {
+      if (in == null) throw new IllegalStateException("openapi.yaml is missing from the jar");
+      return in.readAllBytes();
+    } catch (java.io.IOException e) {
+      throw new IllegalStateException("cannot read openapi.yaml", e);
+    }
+  }
+
+  /** Every HTTP operation the router serves, as {@code "METHOD /path/{param}"} (for the OpenAPI coverage test). */
+  public List<String> operations() {
+    List<String> out = new java.util.ArrayList<>();
+    for (var r : router.getRoutes()) {
+      String path = r.getPath();
+      if (path == null || path.endsWith("*") || r.methods() == null) continue;
+      for (var m : r.methods()) out.add(m.name() + " " + path.replaceAll(":([A-Za-z]+)", "{$1}"));
+    }
+    return out;
+  }
+
   public int port() {
     return server.actualPort();
   }
@@ -101,6 +125,9 @@ public final class ApiVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(Addresses.FLEET_SHAPE, m -> shape = FleetShape.from(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     Router router = Router.router(vertx);
+    this.router = router;
+    router.get("/openapi.yaml").handler(rc -> rc.response().putHeader("content-type", "application/yaml; charset=utf-8")
+        .end(io.vertx.core.buffer.Buffer.buffer(OPENAPI)));
     router.get("/health").handler(rc -> rc.json(new JsonObject().put("status", "UP")));
     router.get("/ready").handler(rc -> {
       boolean ok = ready.get() && hasFleet() && accepting;

@@ -295,6 +295,11 @@ public final class AnnealService {
     return api.port();
   }
 
+  /** The API verticle when this node has the api role, else null. */
+  public ApiVerticle api() {
+    return api;
+  }
+
   public String nodeId() {
     return nodeId;
   }
