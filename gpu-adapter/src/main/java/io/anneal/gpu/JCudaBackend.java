@@ -86,8 +86,8 @@ public final class JCudaBackend implements GpuBackend {
         int rc = cuModuleLoadData(module, ptx);
         if (rc != CUresult.CUDA_SUCCESS) {
           throw new Backends.UnavailableException("the driver cannot load Anneal's PTX (" + CUresult.stringFor(rc)
-              + "); it needs a driver for PTX ISA 9.0 (CUDA 13), or rebuild the PTX with an older nvcc"
-              + " (gpu-adapter/src/main/cuda/build-ptx.sh)");
+              + "); it is PTX ISA 7.0 for compute_80, which needs a driver from CUDA 11.0 on that supports this GPU"
+              + " (gpu-adapter/src/main/cuda/build-ptx.sh rebuilds it)");
         }
         contexts.add(ctx);
         functions.add(JCudaKernels.functions(module));
