@@ -35,8 +35,10 @@ async function refreshFleet() {
     const grid = $('gpu-grid');
     grid.replaceChildren(...f.gpus.slice(0, 2048).map((g) => {
       const d = document.createElement('div');
-      d.className = 'gpu' + (g.free ? '' : ' used') + (g.simulated ? ' sim' : '');
-      d.title = `${g.nodeId}/${g.index} ${g.gpuClass}${g.simulated ? ' (simulated)' : ''} — ${g.free ? 'free' : 'running ' + g.jobId}`;
+      d.className = 'gpu' + (g.quarantined ? ' out' : g.free ? '' : ' used') + (g.simulated ? ' sim' : '');
+      d.title = `${g.nodeId}/${g.index} ${g.gpuClass}${g.simulated ? ' (simulated)' : ''} — `
+        + (g.quarantined ? 'quarantined: ' + (g.quarantineReason || 'repeated failures')
+          : g.free ? 'free' : 'running ' + g.jobId);
       return d;
     }));
     $('health').textContent = 'live';

@@ -21,7 +21,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.atomic.AtomicIntegerArray;
 import jcuda.Sizeof;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
@@ -42,15 +41,12 @@ import jcuda.driver.CUuuid;
  * on {@link JCudaKernels} (the same loop as the CPU-tested one, every step on the device).
  */
 public final class JCudaBackend implements GpuBackend {
-  /** Consecutive device failures after which a device is quarantined. */
-  static final int QUARANTINE_AFTER = 3;
   private static final String PTX = "/io/anneal/gpu/ptx/anneal_kernels.ptx";
 
   private final List<GpuDevice> devices = new ArrayList<>();
   private final List<CUcontext> contexts = new ArrayList<>();
   private final List<Map<String, CUfunction>> functions = new ArrayList<>();
   private final ModelStore models;
-  private final AtomicIntegerArray failures;
 
   /** Opens every device; throws {@link Backends.UnavailableException} with the reason if it cannot. */
   public JCudaBackend() {
@@ -98,7 +94,6 @@ public final class JCudaBackend implements GpuBackend {
     } catch (LinkageError e) {
       throw new Backends.UnavailableException("CUDA driver not loadable: " + e.getMessage());
     }
-    failures = new AtomicIntegerArray(devices.size());
   }
 
   /** Maps a driver model name (e.g. "NVIDIA H100 80GB HBM3") to a placement class. */
@@ -146,33 +141,18 @@ public final class JCudaBackend implements GpuBackend {
     return List.copyOf(devices);
   }
 
-  /** True when the device failed {@link #QUARANTINE_AFTER} times in a row; it takes no more jobs. */
-  public boolean quarantined(int device) {
-    return failures.get(device) >= QUARANTINE_AFTER;
-  }
-
   @Override
   public WorkloadResult run(int deviceIndex, Workload w, RunControl control) throws WorkloadException {
-    if (quarantined(deviceIndex)) {
-      throw new WorkloadException(WorkloadException.Reason.DEVICE_FAILURE, "GPU " + deviceIndex + " is quarantined after "
-          + QUARANTINE_AFTER + " failures", 0);
-    }
     long deadline = System.nanoTime() + w.maxDuration().toNanos();
-    try {
-      WorkloadResult r = switch (w.kind()) {
-        case "sleep" -> CpuBackend.sleep(w, control, deadline);
-        case "matmul" -> matmul(deviceIndex, w);
-        case "train" -> MlpWorkloads.train(w, control, deadline, models, engine(deviceIndex));
-        case "infer" -> MlpWorkloads.infer(w, control, models, engine(deviceIndex));
-        default -> throw new WorkloadException(WorkloadException.Reason.JOB_ERROR,
-            "the jcuda backend does not run '" + w.kind() + "' yet", 0);
-      };
-      failures.set(deviceIndex, 0);
-      return r;
-    } catch (WorkloadException e) {
-      if (e.reason() == WorkloadException.Reason.DEVICE_FAILURE) failures.incrementAndGet(deviceIndex);
-      throw e;
-    }
+    // repeated device failures quarantine the device in the worker (WorkerVerticle), for every backend
+    return switch (w.kind()) {
+      case "sleep" -> CpuBackend.sleep(w, control, deadline);
+      case "matmul" -> matmul(deviceIndex, w);
+      case "train" -> MlpWorkloads.train(w, control, deadline, models, engine(deviceIndex));
+      case "infer" -> MlpWorkloads.infer(w, control, models, engine(deviceIndex));
+      default -> throw new WorkloadException(WorkloadException.Reason.JOB_ERROR,
+          "the jcuda backend does not run '" + w.kind() + "' yet", 0);
+    };
   }
 
   /** A CUDA call that failed inside a job; out of memory is the job's, anything else the device's. */

@@ -19,6 +19,8 @@ public final class Addresses {
   public static final String FLEET = "anneal.scheduler.fleet";
   /** A node's free device memory: {nodeId, freeMemoryMiB: {"0": MiB, ...}} (backends that measure it). */
   public static final String NODE_MEMORY = "anneal.scheduler.node-memory";
+  /** send: a device failed repeatedly and is taken out of service, {@code {nodeId, device, reason}}. */
+  public static final String DEVICE_QUARANTINED = "anneal.scheduler.device-quarantined";
   /** publish: the fleet's shape for admission checks, {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], queued}}. */
   public static final String FLEET_SHAPE = "anneal.fleet.shape";
   /** publish: a job event for subscribers, {@code {type: "job", jobId, tenantId, state, ...}}. */

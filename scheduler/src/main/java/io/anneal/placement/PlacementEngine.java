@@ -46,6 +46,8 @@ public final class PlacementEngine {
     final Map<String, String> labels;
     final int[] deviceIndex;
     final BitSet free;
+    /** Devices taken out of service (they failed repeatedly): never free again. */
+    final BitSet out = new BitSet();
     int freeCount;
     /** expected end (ms) → GPUs that free then, for reservations. */
     final TreeMap<Long, Integer> ends = new TreeMap<>();
@@ -205,13 +207,44 @@ public final class PlacementEngine {
     if (set != null && set.remove(h) && set.isEmpty()) byFree.remove(h.freeCount);
   }
 
+  /**
+   * Takes one device out of service (it failed repeatedly): a free device stops being offered at once;
+   * a busy one is not given back when its job ends. Totals, utilization and the fleet's shape count
+   * only devices in service. False if the device is unknown or already out.
+   */
+  public boolean quarantine(String nodeId, int device) {
+    for (Host h : hosts.values()) {
+      if (!h.nodeId.equals(nodeId)) continue;
+      for (int i = 0; i < h.deviceIndex.length; i++) {
+        if (h.deviceIndex[i] != device) continue;
+        if (h.out.get(i)) return false;
+        h.out.set(i);
+        totalGpus--;
+        if (h.free.get(i)) {
+          indexRemove(h);
+          h.free.clear(i);
+          h.freeCount--;
+          freeGpus--;
+          indexAdd(h);
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Devices of a host in service. */
+  private static int inService(Host h) {
+    return h.deviceIndex.length - h.out.cardinality();
+  }
+
   /** True when some host could hold the job if it were idle (else refuse it at submit). */
   public boolean couldEverFit(JobRequest j) {
     Map<String, Integer> spreadTotal = new HashMap<>(); // a spread gang stays within one class
     for (Host h : hosts.values()) {
       if (!h.accepts(j)) continue;
-      if (h.deviceIndex.length >= j.gpus()) return true;
-      if (spreadTotal.merge(h.gpuClass, h.deviceIndex.length, Integer::sum) >= j.gpus() && j.spread()) return true;
+      if (inService(h) >= j.gpus()) return true;
+      if (spreadTotal.merge(h.gpuClass, inService(h), Integer::sum) >= j.gpus() && j.spread()) return true;
     }
     return false;
   }
@@ -616,7 +649,7 @@ public final class PlacementEngine {
     Host best = null;
     long bestStart = Long.MAX_VALUE;
     for (Host h : hosts.values()) {
-      if (!h.accepts(j) || h.deviceIndex.length < j.gpus()) continue;
+      if (!h.accepts(j) || inService(h) < j.gpus()) continue;
       long start = earliestStart(h, j.gpus(), nowMs);
       if (start < bestStart) {
         bestStart = start;
@@ -653,13 +686,16 @@ public final class PlacementEngine {
     for (Assignment.Part p : r.assignment().parts()) {
       Host h = hosts.get(p.hostId());
       indexRemove(h);
+      int back = 0;
       for (int dev : p.devices()) {
         int i = indexOf(h, dev);
         if (h.free.get(i)) throw new IllegalStateException("GPU " + p.nodeId() + "/" + dev + " released twice");
+        if (h.out.get(i)) continue; // quarantined while the job ran: it stays out of service
         h.free.set(i);
+        back++;
       }
-      h.freeCount += p.devices().size();
-      freeGpus += p.devices().size();
+      h.freeCount += back;
+      freeGpus += back;
       h.ends.computeIfPresent(r.expectedEndMs(), (k, v) -> v - p.devices().size() <= 0 ? null : v - p.devices().size());
       indexAdd(h);
     }
@@ -684,7 +720,7 @@ public final class PlacementEngine {
     List<String> best = List.of();
     int bestCost = Integer.MAX_VALUE;
     for (Host h : hosts.values()) {
-      if (!h.accepts(j) || h.deviceIndex.length < j.gpus()) continue;
+      if (!h.accepts(j) || inService(h) < j.gpus()) continue;
       int free = h.freeCount;
       List<Running> candidates = new ArrayList<>();
       for (Running r : running.values()) {
@@ -783,7 +819,7 @@ public final class PlacementEngine {
     for (Host h : hosts.values()) {
       int[] ft = out.computeIfAbsent(h.gpuClass, k -> new int[2]);
       ft[0] += h.freeCount;
-      ft[1] += h.deviceIndex.length;
+      ft[1] += inService(h);
     }
     return out;
   }
@@ -792,7 +828,9 @@ public final class PlacementEngine {
   public List<Object[]> devices() {
     List<Object[]> out = new ArrayList<>();
     for (Host h : hosts.values()) {
-      for (int i = 0; i < h.deviceIndex.length; i++) out.add(new Object[] {h.nodeId, h.deviceIndex[i], h.gpuClass, h.memoryMiB, h.free.get(i)});
+      for (int i = 0; i < h.deviceIndex.length; i++) {
+        out.add(new Object[] {h.nodeId, h.deviceIndex[i], h.gpuClass, h.memoryMiB, h.free.get(i), h.out.get(i)});
+      }
     }
     return out;
   }
@@ -802,7 +840,7 @@ public final class PlacementEngine {
     Map<String, int[]> out = new TreeMap<>();
     for (Host h : hosts.values()) {
       int[] v = out.computeIfAbsent(h.gpuClass, k -> new int[] {0, 0});
-      v[0] = Math.max(v[0], h.deviceIndex.length);
+      v[0] = Math.max(v[0], inService(h));
       v[1] = (int) Math.max(v[1], Math.min(Integer.MAX_VALUE, h.memoryMiB));
     }
     return out;

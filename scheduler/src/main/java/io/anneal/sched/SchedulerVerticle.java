@@ -48,6 +48,8 @@ public final class SchedulerVerticle extends VerticleBase {
   private final Set<String> simulated = new java.util.HashSet<>();
   /** "node/index" → what the worker reported of the device (name, UUID, SMs, compute capability, driver). */
   private final Map<String, JsonObject> inventory = new HashMap<>();
+  /** nodeId/device → why it was taken out of service. */
+  private final Map<String, String> quarantineReasons = new HashMap<>();
   private boolean passScheduled;
   /** Jobs told to stop for a higher-priority one, until their GPUs are released. */
   private final Set<String> preempting = new java.util.HashSet<>();
@@ -88,6 +90,15 @@ public final class SchedulerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
+    bus.<JsonObject>consumer(Addresses.DEVICE_QUARANTINED, m -> {
+      String node = m.body().getString("nodeId");
+      int device = m.body().getInteger("device");
+      if (engine.quarantine(node, device)) {
+        quarantineReasons.put(node + "/" + device, m.body().getString("reason"));
+        LOG.warning("GPU " + node + "/" + device + " out of service: " + m.body().getString("reason"));
+        publishShape();
+      }
+    });
     bus.<JsonObject>consumer(Addresses.NODE_MEMORY, m -> {
       String node = m.body().getString("nodeId");
       m.body().getJsonObject("freeMemoryMiB", new JsonObject()).forEach(e -> {
@@ -390,7 +401,8 @@ public final class SchedulerVerticle extends VerticleBase {
           .put("smCount", reported.getInteger("smCount")).put("computeCapability", reported.getString("computeCapability"))
           .put("driverVersion", reported.getString("driverVersion"))
           .put("freeMemoryMiB", reported.getLong("freeMemoryMiB"))
-          .put("free", d[4]).put("jobId", jobOn.get(nodeId + "/" + d[1])).put("simulated", simulated.contains(nodeId + "/" + d[1])));
+          .put("free", d[4]).put("jobId", jobOn.get(nodeId + "/" + d[1])).put("simulated", simulated.contains(nodeId + "/" + d[1]))
+          .put("quarantined", d[5]).put("quarantineReason", quarantineReasons.get(nodeId + "/" + d[1])));
     }
     JsonObject byClass = new JsonObject();
     engine.byClass().forEach((c, ft) -> byClass.put(c, new JsonObject().put("free", ft[0]).put("total", ft[1])));

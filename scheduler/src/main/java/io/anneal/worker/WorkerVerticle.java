@@ -47,6 +47,17 @@ public final class WorkerVerticle extends VerticleBase {
   private static final int SIMULATED_GPUS_PER_HOST = 8;
   /** Infrastructure failures (device errors) are retried this often, then the job fails; job errors never are. */
   static final int MAX_INFRASTRUCTURE_RETRIES = 3;
+  /**
+   * Consecutive device failures after which a device is quarantined — if they came from at least
+   * {@link #QUARANTINE_DISTINCT_JOBS} different jobs, so that one poisonous job (which fails anywhere)
+   * cannot take a good device out of service.
+   */
+  static final int QUARANTINE_AFTER = 3;
+  static final int QUARANTINE_DISTINCT_JOBS = 2;
+  /** device → consecutive DEVICE_FAILURE runs and the jobs they came from; a success clears it. */
+  private final Map<Integer, java.util.Set<String>> failingJobs = new java.util.HashMap<>();
+  private final Map<Integer, Integer> consecutiveFailures = new java.util.HashMap<>();
+  private final java.util.Set<Integer> quarantined = new java.util.HashSet<>();
 
   /** A finished run waiting to be signed with the others of its flush. */
   private record Finished(JsonObject job, JobState outcome, String error, JsonObject result, Receipt receipt) {}
@@ -208,6 +219,32 @@ public final class WorkerVerticle extends VerticleBase {
     });
   }
 
+  /**
+   * Counts device failures per device; a success clears the count (other failures say nothing about
+   * the device). At {@link #QUARANTINE_AFTER} in a row from {@link #QUARANTINE_DISTINCT_JOBS} jobs the
+   * device is quarantined: the scheduler stops placing on it and the fleet view shows it, until this
+   * node restarts (e.g. after the GPU was replaced).
+   */
+  private void trackDeviceHealth(int device, String jobId, WorkloadException f) {
+    if (quarantined.contains(device)) return;
+    if (f == null) {
+      consecutiveFailures.remove(device);
+      failingJobs.remove(device);
+      return;
+    }
+    if (f.reason() != WorkloadException.Reason.DEVICE_FAILURE) return;
+    int n = consecutiveFailures.merge(device, 1, Integer::sum);
+    java.util.Set<String> jobs = failingJobs.computeIfAbsent(device, d -> new java.util.HashSet<>());
+    jobs.add(jobId);
+    if (n >= QUARANTINE_AFTER && jobs.size() >= QUARANTINE_DISTINCT_JOBS) {
+      quarantined.add(device);
+      String reason = n + " device failures in a row from " + jobs.size() + " jobs, the last: " + f.getMessage();
+      LOG.warning("quarantining GPU " + nodeId + "/" + device + ": " + reason);
+      vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, new JsonObject().put("nodeId", nodeId).put("device", device)
+          .put("reason", reason));
+    }
+  }
+
   /** Params as plain maps and lists (the backend knows no Vert.x types). */
   @SuppressWarnings("unchecked")
   private static Map<String, Object> plain(JsonObject params) {
@@ -218,6 +255,7 @@ public final class WorkerVerticle extends VerticleBase {
       RunState state) {
     String jobId = job.getString("id");
     runs.remove(jobId);
+    trackDeviceHealth(job.getJsonArray("devices").getInteger(0), jobId, f);
     vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
         .put("devices", job.getJsonArray("devices")));
     boolean retriesLeft = job.getInteger("attempt", 0) < MAX_INFRASTRUCTURE_RETRIES;

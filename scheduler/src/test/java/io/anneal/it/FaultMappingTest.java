@@ -116,4 +116,68 @@ class FaultMappingTest {
       assertThat(s.job(ok).getString("outcome")).isEqualTo("SUCCEEDED");
     }
   }
+
+  /** Two devices; device 0 is broken: every run on it is a device failure. */
+  static final class OneBrokenDevice implements GpuBackend {
+    final AtomicInteger runsOnBroken = new AtomicInteger();
+
+    @Override
+    public String name() {
+      return "cpu";
+    }
+
+    @Override
+    public Set<String> kinds() {
+      return Set.of("sleep");
+    }
+
+    @Override
+    public List<GpuDevice> devices() {
+      return List.of(new GpuDevice(0, "cpu", "broken", "FAKE-0", 1024, 1, "-", "-", false),
+          new GpuDevice(1, "cpu", "healthy", "FAKE-1", 1024, 1, "-", "-", false));
+    }
+
+    @Override
+    public WorkloadResult run(int device, Workload w, RunControl control) throws WorkloadException {
+      if (device == 0) {
+        runsOnBroken.incrementAndGet();
+        throw new WorkloadException(WorkloadException.Reason.DEVICE_FAILURE, "Xid 79: GPU has fallen off the bus (injected)", 0);
+      }
+      return new WorkloadResult(3_000_000, 3_000_000, 0, "", Map.of());
+    }
+
+    @Override
+    public void close() {}
+  }
+
+  @Test
+  void aDeviceThatFailsForSeveralJobsIsQuarantinedShownAndNoLongerUsed() throws Exception {
+    OneBrokenDevice backend = new OneBrokenDevice();
+    try (TestService s = TestService.start(dir, backend)) {
+      // one job failing over and over on the broken device does not condemn it alone (it could be the job)...
+      String first = submit(s, 10);
+      s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(first).getString("state")));
+      // ...but a second job failing there too does: quarantined, and the retry runs on the healthy device
+      String second = submit(s, 10);
+      s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(second).getString("state")));
+      assertThat(backend.runsOnBroken.get()).isGreaterThanOrEqualTo(3);
+
+      JsonObject fleet = s.json(s.get("/api/v1/gpus", null));
+      JsonObject broken = fleet.getJsonArray("gpus").stream().map(o -> (JsonObject) o)
+          .filter(g -> g.getInteger("index") == 0).findFirst().orElseThrow();
+      assertThat(broken.getBoolean("quarantined")).isTrue();
+      assertThat(broken.getString("quarantineReason")).contains("device failures in a row from 2 jobs").contains("Xid 79");
+      assertThat(fleet.getInteger("total")).isEqualTo(1);
+      assertThat(s.job(second).getString("outcome")).isEqualTo("SUCCEEDED");
+
+      int brokenRuns = backend.runsOnBroken.get();
+      for (int i = 0; i < 3; i++) {
+        String next = submit(s, 10);
+        s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(next).getString("state")));
+        assertThat(s.job(next).getString("outcome")).isEqualTo("SUCCEEDED");
+        assertThat(s.job(next).getJsonArray("devices").getList()).containsExactly(1);
+      }
+      assertThat(backend.runsOnBroken.get()).as("nothing ran on the quarantined device").isEqualTo(brokenRuns);
+    }
+  }
 }
