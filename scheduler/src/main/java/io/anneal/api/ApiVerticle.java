@@ -636,11 +636,7 @@ public final class ApiVerticle extends VerticleBase {
     }).onSuccess(e -> {
       Mints.Requested r = e.getKey();
       if (r.refusal() != null) {
-        int status = switch (r.refusal()) {
-          case CIRCUIT_BREAKER, ORACLE_UNHEALTHY -> 503;
-          case AKT_DIRECT_UNAVAILABLE -> 409;
-          default -> 422;
-        };
+        int status = refusalStatus(r.refusal());
         String title = r.refusal() == LedgerRefusal.AKT_DIRECT_UNAVAILABLE ? "Deposit not taken" : "Deposit not converted";
         fail(rc, new Problem("bme-refused", status, title, r.refusal() + ": " + r.detail()));
         return;
@@ -658,6 +654,15 @@ public final class ApiVerticle extends VerticleBase {
       out.put("executesAt", "next mint epoch");
       rc.response().setStatusCode(r.duplicate() ? 200 : 202).putHeader("content-type", "application/json").end(out.encode());
     }).onFailure(e -> fail(rc, e));
+  }
+
+  /** HTTP status of a BME refusal: the breaker or oracle (503, retry later), a conflict with state (409), else 422. */
+  private static int refusalStatus(LedgerRefusal r) {
+    return switch (r) {
+      case CIRCUIT_BREAKER, ORACLE_UNHEALTHY -> 503;
+      case INSUFFICIENT_FUNDS, AKT_DIRECT_UNAVAILABLE -> 409;
+      default -> 422;
+    };
   }
 
   /** Admin, or the tenant itself: one deposit's state by its reference. */
@@ -702,7 +707,7 @@ public final class ApiVerticle extends VerticleBase {
     }).onSuccess(e -> {
       Mints.Requested r = e.getKey();
       if (r.refusal() != null) {
-        int status = r.refusal() == LedgerRefusal.CIRCUIT_BREAKER || r.refusal() == LedgerRefusal.ORACLE_UNHEALTHY ? 503 : 422;
+        int status = refusalStatus(r.refusal());
         fail(rc, new Problem("bme-refused", status, "Grant not converted", r.refusal() + ": " + r.detail()));
         return;
       }
@@ -742,11 +747,7 @@ public final class ApiVerticle extends VerticleBase {
       }), vertx.getOrCreateContext());
     }).onSuccess(r -> {
       if (r.refusal() != null) {
-        int status = switch (r.refusal()) {
-          case CIRCUIT_BREAKER, ORACLE_UNHEALTHY -> 503;
-          case INSUFFICIENT_FUNDS -> 409;
-          default -> 422;
-        };
+        int status = refusalStatus(r.refusal());
         fail(rc, new Problem(r.refusal() == LedgerRefusal.INSUFFICIENT_FUNDS ? "insufficient-funds" : "bme-refused", status,
             "Payout not queued", r.refusal() + ": " + r.detail()));
         return;
