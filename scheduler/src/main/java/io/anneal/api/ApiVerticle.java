@@ -83,6 +83,9 @@ public final class ApiVerticle extends VerticleBase {
   /** The prices quoted at admission: a job is charged its class's price in force when it starts, at most this. */
   private final io.anneal.billing.pricing.PriceBook prices;
 
+  /** Version of the Swagger UI webjar (scheduler/pom.xml) served under /webjars for /docs. */
+  static final String SWAGGER_UI = "5.34.1";
+
   /** The API description served at {@code /openapi.yaml} (the contract's OpenAPI document). */
   static final byte[] OPENAPI = readOpenApi();
   private Router router;
@@ -128,6 +131,12 @@ public final class ApiVerticle extends VerticleBase {
     this.router = router;
     router.get("/openapi.yaml").handler(rc -> rc.response().putHeader("content-type", "application/yaml; charset=utf-8")
         .end(io.vertx.core.buffer.Buffer.buffer(OPENAPI)));
+    // the API explorer: Swagger UI from its webjar, pointed at our document (its stock initializer loads a remote demo)
+    router.get("/docs").handler(rc -> rc.redirect("/webjars/swagger-ui/" + SWAGGER_UI + "/index.html"));
+    router.get("/webjars/swagger-ui/" + SWAGGER_UI + "/swagger-initializer.js").handler(rc -> rc.response()
+        .putHeader("content-type", "text/javascript")
+        .end("window.onload=()=>{window.ui=SwaggerUIBundle({url:'/openapi.yaml',dom_id:'#swagger-ui'});};"));
+    router.get("/webjars/*").handler(StaticHandler.create("META-INF/resources/webjars"));
     router.get("/health").handler(rc -> rc.json(new JsonObject().put("status", "UP")));
     router.get("/ready").handler(rc -> {
       boolean ok = ready.get() && hasFleet() && accepting;
