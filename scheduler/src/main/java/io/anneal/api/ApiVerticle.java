@@ -154,6 +154,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/supply").handler(this::supply);
     router.get("/api/v1/prices").handler(this::prices);
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
+    router.get("/api/v1/epochs").handler(this::epochs);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
@@ -672,6 +673,38 @@ public final class ApiVerticle extends VerticleBase {
       case INSUFFICIENT_FUNDS, AKT_DIRECT_UNAVAILABLE -> 409;
       default -> 422;
     };
+  }
+
+  /**
+   * Closed accounting epochs, newest first ({@code ?limit=}, default 24, at most 1,000), or with
+   * {@code ?view=week} their sums per ISO week ({@code &weeks=}, default 4, at most 520) with the
+   * week's burned-vs-minted ratio (bme-spec 16.1). Public, like the supply.
+   */
+  private void epochs(RoutingContext rc) {
+    String view = rc.queryParams().get("view");
+    if (view != null && !view.equals("week") && !view.equals("epoch")) {
+      fail(rc, new Problem("invalid-query", 422, "Invalid query", "view must be epoch or week"));
+      return;
+    }
+    boolean weekly = "week".equals(view);
+    int n;
+    try {
+      String raw = rc.queryParams().get(weekly ? "weeks" : "limit");
+      n = raw == null ? (weekly ? 4 : 24) : Integer.parseInt(raw);
+      if (n < 1 || n > (weekly ? 520 : 1000)) throw new NumberFormatException();
+    } catch (NumberFormatException e) {
+      fail(rc, new Problem("invalid-query", 422, "Invalid query",
+          (weekly ? "weeks must be 1..520" : "limit must be 1..1000")));
+      return;
+    }
+    Future.fromCompletionStage(store.read(c -> weekly ? SqlLedger.epochWeeks(c, n, System.currentTimeMillis())
+        : SqlLedger.closedEpochs(c, n)), vertx.getOrCreateContext())
+        .onSuccess(rows -> {
+          JsonArray a = new JsonArray();
+          rows.forEach(r -> a.add(JsonObject.mapFrom(r)));
+          rc.json(new JsonObject().put("view", weekly ? "week" : "epoch").put(weekly ? "weeks" : "epochs", a));
+        })
+        .onFailure(e -> fail(rc, e));
   }
 
   /** Admin, or the tenant itself: one deposit's state by its reference. */

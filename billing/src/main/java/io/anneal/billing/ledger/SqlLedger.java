@@ -697,22 +697,47 @@ public final class SqlLedger {
 
   // ---------------------------------------------------------------- epochs
 
-  /** A closed accounting epoch. {@code burnMintRatio} is null while no AKT was paid out (bme-spec 16.1). */
+  /**
+   * A closed accounting epoch (bme-spec 16.1): jobs settled and ACT charged; ACT minted and burned;
+   * AKT taken in by mints ({@code aktIn}), paid out by redemptions ({@code aktOut}) and newly minted
+   * by them ({@code aktFresh}, inflation); mint fees; {@code burnMintRatio = aktIn / aktOut} (null while
+   * no AKT was paid out); the Merkle root over its settlements.
+   */
   public record EpochClose(long epoch, long epochSeconds, long startsAtMs, long endsAtMs, long receipts, long chargedUact,
-      long actMintedUact, long aktInUakt, long aktOutUakt, String burnMintRatio, String merkleRoot) {}
+      long actMintedUact, long aktInUakt, long aktOutUakt, String burnMintRatio, String merkleRoot, long actBurnedUact,
+      long aktFreshUakt, long feesUact) {}
+
+  /** Root of an epoch without settlements: SHA-256 of nothing (the empty tree of RFC 6962). */
+  static final String EMPTY_ROOT = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
   /**
-   * Closes every epoch that has ended (before {@code nowMs}), has settlements, and is not closed yet:
+   * Closes every epoch that has ended (before {@code nowMs}), had settlements or executed mints or
+   * payouts, and is not closed yet:
    * totals, the burned-vs-minted ratio, and the Merkle root over its settlements in receipt-id order.
    */
   public static List<EpochClose> closeEpochs(Connection c, long nowMs, long epochSeconds) throws SQLException {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
-    List<Long> open = new ArrayList<>();
+    java.util.TreeSet<Long> open = new java.util.TreeSet<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT s.epoch FROM settlement s WHERE s.epoch < ?"
         + " AND s.epoch IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch_close e WHERE e.epoch = s.epoch) ORDER BY s.epoch")) {
       ps.setLong(1, current);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) open.add(rs.getLong(1));
+      }
+    }
+    // an epoch with mints or payouts but no settlement closes too, so that its flows count in the totals
+    long lastEnd;
+    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(MAX(ends_at_ms), 0) FROM epoch_close");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      lastEnd = rs.getLong(1);
+    }
+    try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT decided_at_ms FROM bme_request WHERE state = 'EXECUTED'"
+        + " AND decided_at_ms >= ? AND decided_at_ms < ?")) {
+      ps.setLong(1, lastEnd);
+      ps.setLong(2, current * epochSeconds * 1000);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) open.add(Math.floorDiv(rs.getLong(1), epochSeconds * 1000));
       }
     }
     List<EpochClose> closed = new ArrayList<>();
@@ -734,11 +759,13 @@ public final class SqlLedger {
       long[] mint = flows(c, start, end);
       String ratio = mint[2] == 0 ? null
           : io.anneal.billing.bme.Dec.fromInt(mint[1]).quo(io.anneal.billing.bme.Dec.fromInt(mint[2])).toString();
+      // an epoch of BME flows only has no leaves: its root is SHA-256 of nothing (the empty tree of RFC 6962)
+      String root = leaves.isEmpty() ? EMPTY_ROOT : HEX.formatHex(MerkleTree.ofLeafHashes(leaves).root());
       EpochClose e = new EpochClose(epoch, epochSeconds, start, end, leaves.size(), charged, mint[0], mint[1], mint[2], ratio,
-          HEX.formatHex(MerkleTree.ofLeafHashes(leaves).root()));
+          root, mint[3], mint[4], mint[5]);
       try (PreparedStatement ps = c.prepareStatement("INSERT INTO epoch_close (epoch, epoch_seconds, starts_at_ms, ends_at_ms,"
-          + " receipts, charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, closed_at_ms)"
-          + " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
+          + " receipts, charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, closed_at_ms,"
+          + " act_burned_uact, akt_fresh_uakt, fees_uact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
         ps.setLong(1, e.epoch());
         ps.setLong(2, e.epochSeconds());
         ps.setLong(3, e.startsAtMs());
@@ -751,6 +778,9 @@ public final class SqlLedger {
         ps.setString(10, e.burnMintRatio());
         ps.setString(11, e.merkleRoot());
         ps.setLong(12, nowMs);
+        ps.setLong(13, e.actBurnedUact());
+        ps.setLong(14, e.aktFreshUakt());
+        ps.setLong(15, e.feesUact());
         ps.executeUpdate();
       }
       closed.add(e);
@@ -758,21 +788,43 @@ public final class SqlLedger {
     return closed;
   }
 
-  /** {ACT minted, AKT taken in by mints, AKT paid out by redemptions} recorded in [start, end). */
+  /**
+   * {ACT minted, AKT taken in by mints, AKT paid out by redemptions, ACT burned, AKT newly minted, mint
+   * fees} recorded in [start, end).
+   */
   private static long[] flows(Connection c, long startMs, long endMs) throws SQLException {
-    long[] out = new long[3];
-    try (PreparedStatement ps = c.prepareStatement("SELECT p.account, p.denom, SUM(p.amount) FROM posting p"
-        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'bme.mint' AND t.created_at >= ? AND t.created_at < ?"
-        + " AND p.account IN (?, ?) GROUP BY p.account, p.denom")) {
+    long[] out = new long[6];
+    try (PreparedStatement ps = c.prepareStatement("SELECT t.kind, p.account, p.denom, SUM(p.amount) FROM posting p"
+        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind IN ('bme.mint', 'bme.redeem') AND t.created_at >= ?"
+        + " AND t.created_at < ? AND p.account IN (?, ?, ?, ?) GROUP BY t.kind, p.account, p.denom")) {
       ps.setTimestamp(1, new java.sql.Timestamp(startMs));
       ps.setTimestamp(2, new java.sql.Timestamp(endMs));
       ps.setString(3, Accounts.ACT_ISSUANCE);
       ps.setString(4, Accounts.VAULT);
+      ps.setString(5, Accounts.AKT_ISSUANCE);
+      ps.setString(6, Accounts.ENGINE);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          if (rs.getString(1).equals(Accounts.ACT_ISSUANCE)) out[0] = -rs.getLong(3);
-          if (rs.getString(1).equals(Accounts.VAULT)) out[1] = rs.getLong(3);
+          boolean mint = rs.getString(1).equals("bme.mint");
+          String account = rs.getString(2);
+          long sum = rs.getLong(4);
+          if (mint && account.equals(Accounts.ACT_ISSUANCE)) out[0] = -sum; // ACT created
+          if (mint && account.equals(Accounts.VAULT)) out[1] = sum; // immediate mints (depositAndMint) move AKT here
+          if (mint && account.equals(Accounts.ENGINE)) out[5] = sum; // the spread
+          if (!mint && account.equals(Accounts.ACT_ISSUANCE)) out[3] = sum; // ACT destroyed
+          if (!mint && account.equals(Accounts.AKT_ISSUANCE)) out[4] = -sum; // AKT created
         }
+      }
+    }
+    // queued mints (ADR 8) moved their AKT to the vault at request: count it when the mint executes
+    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(r.amount), 0) FROM bme_request r"
+        + " JOIN ledger_tx t ON t.id = r.tx_id WHERE r.direction = 'AKT_TO_ACT' AND r.state = 'EXECUTED'"
+        + " AND t.created_at >= ? AND t.created_at < ?")) {
+      ps.setTimestamp(1, new java.sql.Timestamp(startMs));
+      ps.setTimestamp(2, new java.sql.Timestamp(endMs));
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        out[1] += rs.getLong(1);
       }
     }
     try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(p.amount), 0) FROM posting p"
@@ -785,6 +837,67 @@ public final class SqlLedger {
         out[2] = rs.getLong(1); // AKT paid to providers by redemptions (bme-spec 16.1 aktOut)
       }
     }
+    return out;
+  }
+
+  /** Closed epochs, newest first, at most {@code limit}. */
+  public static List<EpochClose> closedEpochs(Connection c, int limit) throws SQLException {
+    return closedEpochsSince(c, Long.MIN_VALUE, limit);
+  }
+
+  private static List<EpochClose> closedEpochsSince(Connection c, long sinceMs, int limit) throws SQLException {
+    List<EpochClose> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT epoch, epoch_seconds, starts_at_ms, ends_at_ms, receipts,"
+        + " charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, act_burned_uact,"
+        + " akt_fresh_uakt, fees_uact FROM epoch_close WHERE starts_at_ms >= ? ORDER BY epoch DESC")) {
+      ps.setLong(1, sinceMs);
+      ps.setMaxRows(limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new EpochClose(rs.getLong(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), rs.getLong(6),
+              rs.getLong(7), rs.getLong(8), rs.getLong(9), rs.getString(10), rs.getString(11), rs.getLong(12),
+              rs.getLong(13), rs.getLong(14)));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** One ISO week (UTC, from Monday 00:00) of closed epochs, summed (bme-spec 16.1's weekly view). */
+  public record EpochWeek(String week, long startsAtMs, long endsAtMs, int epochs, long receipts, long chargedUact,
+      long actMintedUact, long actBurnedUact, long aktInUakt, long aktOutUakt, long aktFreshUakt, long feesUact,
+      long netBurnUakt, String burnMintRatio) {}
+
+  /** The last {@code weeks} ISO weeks up to {@code nowMs}, newest first; weeks without a closed epoch are left out. */
+  public static List<EpochWeek> epochWeeks(Connection c, int weeks, long nowMs) throws SQLException {
+    java.time.LocalDate monday = java.time.Instant.ofEpochMilli(nowMs).atZone(java.time.ZoneOffset.UTC).toLocalDate()
+        .with(java.time.temporal.TemporalAdjusters.previousOrSame(java.time.DayOfWeek.MONDAY));
+    long since = monday.minusWeeks(weeks - 1L).atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli();
+    Map<java.time.LocalDate, long[]> sums = new java.util.TreeMap<>(java.util.Comparator.reverseOrder());
+    for (EpochClose e : closedEpochsSince(c, since, Integer.MAX_VALUE)) {
+      java.time.LocalDate w = java.time.Instant.ofEpochMilli(e.startsAtMs()).atZone(java.time.ZoneOffset.UTC).toLocalDate()
+          .with(java.time.temporal.TemporalAdjusters.previousOrSame(java.time.DayOfWeek.MONDAY));
+      long[] v = sums.computeIfAbsent(w, k -> new long[9]);
+      v[0]++;
+      v[1] += e.receipts();
+      v[2] += e.chargedUact();
+      v[3] += e.actMintedUact();
+      v[4] += e.actBurnedUact();
+      v[5] += e.aktInUakt();
+      v[6] += e.aktOutUakt();
+      v[7] += e.aktFreshUakt();
+      v[8] += e.feesUact();
+    }
+    List<EpochWeek> out = new ArrayList<>();
+    sums.forEach((w, v) -> {
+      long start = w.atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli();
+      String ratio = v[6] == 0 ? null
+          : io.anneal.billing.bme.Dec.fromInt(v[5]).quo(io.anneal.billing.bme.Dec.fromInt(v[6])).toString();
+      String iso = w.get(java.time.temporal.IsoFields.WEEK_BASED_YEAR) + "-W"
+          + String.format(java.util.Locale.ROOT, "%02d", w.get(java.time.temporal.IsoFields.WEEK_OF_WEEK_BASED_YEAR));
+      out.add(new EpochWeek(iso, start, start + 7L * 86_400_000L, (int) v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8],
+          v[5] - v[6], ratio));
+    });
     return out;
   }
 
