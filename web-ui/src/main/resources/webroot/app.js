@@ -64,6 +64,12 @@ async function refreshSupply() {
     $('pending-payouts').textContent = String(s.pendingPayouts ?? 0);
     $('pending-mints').textContent = units(s.pendingMintUakt ?? 0) + ' AKT';
     $('oracle').textContent = (s.oracle.healthy ? '' : 'UNHEALTHY ') + s.oracle.priceAkt.replace(/0+$/, '') + ' (' + s.oracle.source + ')';
+    // bme-spec 16.1: the week's burned-vs-minted ratio from closed epochs (null until AKT is paid out)
+    const weeks = (await getJson('/api/v1/epochs?view=week&weeks=1')).weeks;
+    const w = weeks.length ? weeks[0] : null;
+    $('week-flows').textContent = w ? `${units(w.aktInUakt)} / ${units(w.aktOutUakt)} AKT (${w.week}, ${w.epochs} epochs)` : 'no closed epoch yet';
+    $('week-ratio').textContent = !w ? '–' : (w.burnMintRatio === null ? 'n/a (nothing paid out yet)'
+      : Number(w.burnMintRatio).toLocaleString('en-US', { maximumFractionDigits: 3 })) + ` (${units(w.netBurnUakt)} AKT)`;
     // bme-spec 14 / 16.5: while halted, top-ups into ACT are refused; say so and what still works
     const note = $('halt-note');
     if (s.status === 'HALT_CR' || s.status === 'HALT_ORACLE') {

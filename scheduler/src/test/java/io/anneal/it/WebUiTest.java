@@ -47,6 +47,8 @@ class WebUiTest {
         wait.until(d -> "4".equals(d.findElement(By.id("gpus-total")).getText()));
         wait.until(d -> "HEALTHY".equals(d.findElement(By.id("status")).getText()));
         wait.until(d -> "0".equals(d.findElement(By.id("pending-payouts")).getText()));
+        // the week's flows from closed epochs (the genesis mint's epoch closes within the epoch length)
+        wait.until(d -> !"–".equals(d.findElement(By.id("week-flows")).getText()));
         assertThat(driver.findElement(By.id("submit")).isDisplayed()).as("no submit form before a key is given").isFalse();
 
         driver.findElement(By.id("apiKey")).sendKeys(TestService.DEMO_KEY);
