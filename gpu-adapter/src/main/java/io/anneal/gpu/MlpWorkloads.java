@@ -118,11 +118,7 @@ final class MlpWorkloads {
 
       @Override
       public long peakBytes() {
-        // weights, gradients and two Adam moments, plus a batch of activations and their gradients
-        long activations = 0;
-        for (int size : init.sizes()) activations += (long) size * maxBatch;
-        int copies = opt == null ? 1 : opt.adam ? 4 : 2;
-        return init.parameterCount() * Float.BYTES * copies + activations * Float.BYTES * (opt == null ? 1 : 2);
+        return estimateBytes(init.sizes(), maxBatch, optimizer); // the CPU holds what the estimate counts
       }
 
       @Override
