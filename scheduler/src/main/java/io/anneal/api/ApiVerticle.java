@@ -657,13 +657,16 @@ public final class ApiVerticle extends VerticleBase {
         return;
       }
       // a deposit converted at once by an earlier version has no queued request: it is done
-      JsonObject out = e.getValue().isPresent() ? new JsonObject(new java.util.LinkedHashMap<>(e.getValue().get()))
-          : new JsonObject().put("depositedUakt", r.uakt()).put("state", "EXECUTED");
-      out.put("duplicate", r.duplicate());
-      if (r.estimateUact() != null) out.put("estimatedCreditUact", Long.parseLong(r.estimateUact()));
-      out.put("executesAt", "next mint epoch");
-      rc.response().setStatusCode(r.duplicate() ? 200 : 202).putHeader("content-type", "application/json").end(out.encode());
+      respondQueued(rc, r, e.getValue().isPresent() ? new JsonObject(new java.util.LinkedHashMap<>(e.getValue().get()))
+          : new JsonObject().put("depositedUakt", r.uakt()).put("state", "EXECUTED"));
     }).onFailure(e -> fail(rc, e));
+  }
+
+  /** The answer to a conversion queued for the next mint epoch (a deposit or a grant): 202, or 200 when repeated. */
+  private static void respondQueued(RoutingContext rc, Mints.Requested r, JsonObject view) {
+    view.put("duplicate", r.duplicate()).put("executesAt", "next mint epoch");
+    if (r.estimateUact() != null) view.put("estimatedCreditUact", Long.parseLong(r.estimateUact()));
+    rc.response().setStatusCode(r.duplicate() ? 200 : 202).putHeader("content-type", "application/json").end(view.encode());
   }
 
   /** HTTP status of a BME refusal: the breaker or oracle (503, retry later), a conflict with state (409), else 422. */
@@ -753,10 +756,7 @@ public final class ApiVerticle extends VerticleBase {
         fail(rc, new Problem("bme-refused", status, "Grant not converted", r.refusal() + ": " + r.detail()));
         return;
       }
-      JsonObject out = new JsonObject(new java.util.LinkedHashMap<>(e.getValue().orElseThrow())).put("duplicate", r.duplicate())
-          .put("executesAt", "next mint epoch");
-      if (r.estimateUact() != null) out.put("estimatedCreditUact", Long.parseLong(r.estimateUact()));
-      rc.response().setStatusCode(r.duplicate() ? 200 : 202).putHeader("content-type", "application/json").end(out.encode());
+      respondQueued(rc, r, new JsonObject(new java.util.LinkedHashMap<>(e.getValue().orElseThrow())));
     }).onFailure(e -> fail(rc, e));
   }
 

@@ -83,16 +83,9 @@ public abstract class LedgerContract {
   }
 
   private static SignedReceipt receipt(String jobId, long deviceNanos) {
-    java.security.KeyPair kp;
-    try {
-      kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
-    } catch (java.security.NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-    Receipt r = new Receipt(jobId + "/0", jobId, "t1", "n1", "H100", 1, false, deviceNanos, deviceNanos, 0, 1000, 2000,
-        "SUCCEEDED", "");
-    return new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0);
+    return receiptOf(jobId, "t1", deviceNanos, "SUCCEEDED", 0);
   }
+
 
   @Test
   void depositMintsActAtTheOraclePriceMinusTheSpread() throws Exception {
