@@ -21,9 +21,9 @@ public final class PlacementProbe {
         long[] w = b.engine().workCounters();
         double s = (System.nanoTime() - start) / 1e9;
         System.out.printf("%7d ops  %8.0f ops/s  scanned/op %.1f  attempts/op %.1f  tenants visited/op %.1f"
-                + "  passes/op %.2f  placed %d%n", i, 20_000 / s, (w[0] - before[0]) / 20_000.0,
-            (w[1] - before[1]) / 20_000.0, (w[2] - before[2]) / 20_000.0, (w[3] - before[3]) / 20_000.0,
-            placed.placements);
+                + " (backfill-only %.1f)  passes/op %.2f  placed %d%n", i, 20_000 / s, (w[0] - before[0]) / 20_000.0,
+            (w[1] - before[1]) / 20_000.0, (w[2] - before[2]) / 20_000.0, (w[4] - before[4]) / 20_000.0,
+            (w[3] - before[3]) / 20_000.0, placed.placements);
         before = w;
         start = System.nanoTime();
       }

@@ -61,6 +61,14 @@ public final class ApiVerticle extends VerticleBase {
   private final Map<String, Tenant> tenantByKey = new ConcurrentHashMap<>();
   private final Map<String, Set<WsSession>> sessionsByTenant = new ConcurrentHashMap<>();
   private volatile FleetShape shape = FleetShape.EMPTY;
+  /**
+   * For the queue bound (the verticle's event loop only): the scheduler's queue length and the
+   * admissions it had received when it last said so, the admissions sent to it, those being committed.
+   */
+  private long queuedAtScheduler;
+  private long submittedSeen;
+  private long submittedSent;
+  private int admitting;
   private HttpServer server;
   private volatile boolean accepting = true;
 
@@ -126,6 +134,10 @@ public final class ApiVerticle extends VerticleBase {
   @Override
   public Future<?> start() {
     vertx.eventBus().<JsonObject>consumer(Addresses.FLEET_SHAPE, m -> shape = FleetShape.from(m.body()));
+    vertx.eventBus().<JsonObject>consumer(Addresses.QUEUE_STATE, m -> {
+      queuedAtScheduler = m.body().getLong("queued");
+      submittedSeen = m.body().getLong("submittedSeen");
+    });
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     Router router = Router.router(vertx);
     this.router = router;
@@ -263,6 +275,16 @@ public final class ApiVerticle extends VerticleBase {
 
   // ------------------------------------------------------------------ jobs
 
+  /**
+   * Jobs queued now, for the queue bound: the scheduler's count when it last published it, plus
+   * admissions sent to it that it had not yet received then, plus admissions still being committed.
+   * Never below the true count (a job placed or cancelled since still counts until the next
+   * publication), so the bound holds under any burst, on REST and WebSocket alike.
+   */
+  private long queuedEstimate() {
+    return queuedAtScheduler + Math.max(0, submittedSent - submittedSeen) + admitting;
+  }
+
   /** Validates, prices, escrows and durably queues one job; shared by REST and WebSocket. */
   Future<JsonObject> submit(Tenant tenant, JsonObject body, String idempotencyKey) {
     if (!accepting) return Future.failedFuture(new Problem("shutting-down", 503, "Shutting down", "this node is stopping; retry on another"));
@@ -285,10 +307,11 @@ public final class ApiVerticle extends VerticleBase {
           "the job asks for " + spec.gpus() + " GPU(s); this tenant's GPU quota is " + tenant.gpuQuota()));
     }
     FleetShape fs = shape;
-    if (fs.queued() >= config.maxQueuedJobs()) {
+    long queued = queuedEstimate();
+    if (queued >= config.maxQueuedJobs()) {
       metrics.jobsRefused.increment();
       return Future.failedFuture(new Problem("overloaded", 503, "Overloaded, retry after 1 s",
-          "the queue holds " + fs.queued() + " jobs (limit " + config.maxQueuedJobs() + ")"));
+          "the queue holds " + queued + " jobs (limit " + config.maxQueuedJobs() + ")"));
     }
     if (!fs.kinds().contains(spec.kind())) {
       metrics.jobsRefused.increment();
@@ -332,7 +355,10 @@ public final class ApiVerticle extends VerticleBase {
       // bme-spec 16.5: taken by the ledger only while halted and only if the tenant's ACT falls short
       hold = hold.offeringAkt(akt.priceAkt().toString());
     }
-    return Future.fromCompletionStage(store.submit(rec, idempotencyKey, hold), vertx.getOrCreateContext()).compose(r -> {
+    admitting++;
+    Future<JobStore.SubmitResult> committed = Future.fromCompletionStage(store.submit(rec, idempotencyKey, hold),
+        vertx.getOrCreateContext()).andThen(x -> admitting--);
+    return committed.compose(r -> {
       if (!r.accepted()) {
         metrics.jobsRefused.increment();
         if (r.refusal() == LedgerRefusal.INSUFFICIENT_FUNDS) {
@@ -351,6 +377,7 @@ public final class ApiVerticle extends VerticleBase {
       if (r.duplicate()) return Future.succeededFuture(out.put("duplicate", true));
       metrics.jobsSubmitted.increment();
       JsonObject msg = JobMessages.fromSpec(rec, spec);
+      submittedSent++;
       vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg);
       out.put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass);
       if (r.heldUakt() > 0) {

@@ -23,6 +23,11 @@ public final class Addresses {
   public static final String DEVICE_QUARANTINED = "anneal.scheduler.device-quarantined";
   /** publish: the fleet's shape for admission checks, {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], queued}}. */
   public static final String FLEET_SHAPE = "anneal.fleet.shape";
+  /**
+   * The scheduler's queue, published after each placement pass that placed jobs and every second:
+   * {queued, submittedSeen} (admissions received so far), for the API's queue bound.
+   */
+  public static final String QUEUE_STATE = "anneal.queue.state";
   /** publish: a job event for subscribers, {@code {type: "job", jobId, tenantId, state, ...}}. */
   public static final String JOB_EVENTS = "anneal.job.events";
 

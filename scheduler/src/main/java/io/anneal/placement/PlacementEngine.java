@@ -147,7 +147,8 @@ public final class PlacementEngine {
   private final Map<Integer, LinkedHashSet<Tenant>> withSpecial = new HashMap<>();
   private final Map<String, JobRequest> queued = new HashMap<>();
   private final Map<String, Running> running = new HashMap<>();
-  private final Map<String, Long> waitingSince = new HashMap<>();
+  /** job → when it was queued, in queueing order (so the oldest waiting job is the first entry). */
+  private final Map<String, Long> waitingSince = new LinkedHashMap<>();
   private Reservation reservation;
   private long usageRefMs;
   /** Sizes of queued plain jobs → how many, to know the smallest. */
@@ -158,6 +159,14 @@ public final class PlacementEngine {
   private long nextSeq;
   /** How many special (non-plain) jobs of a tenant one pass looks at. */
   private static final int SPECIAL_SCAN = 64;
+  /** How many of the oldest waiting jobs a pass considers for the reservation. */
+  private static final int OLDEST_SCAN = 16;
+  /**
+   * How many tenants whose jobs fit only the GPUs held for the reservation a pass visits without
+   * placing anything before it stops trying them (the next release, arrival or the scheduler's
+   * 1 s timer tries again).
+   */
+  private static final int BACKFILL_TRIES = 8;
   /** Queued jobs that are not plain (class-less size) demands: memory, labels, spread, or a class. */
   private int specialQueued;
   private int totalGpus;
@@ -363,6 +372,7 @@ public final class PlacementEngine {
     if (queued.isEmpty() || freeGpus == 0) return out;
     passesTotal++;
     refreshReservation(nowMs);
+    reserveForOldest(nowMs);
     int[] scanned = {0};
     // within one pass capacity only shrinks: a plain demand that failed makes every larger one fail too
     Map<String, Integer> failedAt = new HashMap<>();
@@ -371,15 +381,25 @@ public final class PlacementEngine {
       // only tenants with a job that could fit somewhere now: a plain job no larger than the largest
       // free block, or special jobs (their own checks decide)
       int largestNow = largestFree();
+      int ordinary = largestOutsideReservation(largestNow);
       long stamp = ++visitStamp; // marks tenants already collected, instead of hashing them into a set
       List<Tenant> eligible = new ArrayList<>();
       TreeMap<Integer, LinkedHashSet<Tenant>> bySize = plainBySize.get(priority);
       if (bySize != null) {
-        for (LinkedHashSet<Tenant> withSize : bySize.headMap(largestNow, true).values()) collect(withSize, stamp, eligible);
+        for (LinkedHashSet<Tenant> withSize : bySize.headMap(ordinary, true).values()) collect(withSize, stamp, eligible);
       }
       LinkedHashSet<Tenant> special = withSpecial.get(priority);
       if (special != null) collect(special, stamp, eligible);
+      // tenants whose jobs fit only the GPUs held for the reservation: they can place only a job that
+      // ends before it starts, so a pass tries a few of them (in fair-share order), not all
+      int firstBackfill = eligible.size();
+      if (bySize != null && ordinary < largestNow) {
+        for (LinkedHashSet<Tenant> withSize : bySize.subMap(ordinary, false, largestNow, true).values()) {
+          collect(withSize, stamp, eligible);
+        }
+      }
       if (eligible.isEmpty()) continue;
+      int backfillTries = 0;
       Tenant[] ts = eligible.toArray(new Tenant[0]);
       double[] shares = new double[ts.length];
       for (int x = 0; x < ts.length; x++) shares[x] = share(ts[x], f);
@@ -392,8 +412,11 @@ public final class PlacementEngine {
         if (pick < 0) break;
         if (specialQueued == 0 && (plainExhausted(failedAt) || nothingFits(nowMs))) break; // no queued job can fit
         Tenant t = ts[pick];
-        visitsTotal++;
         shares[pick] = Double.POSITIVE_INFINITY; // done at this level unless it places a job below
+        boolean backfillOnly = pick >= firstBackfill;
+        if (backfillOnly && backfillTries >= BACKFILL_TRIES) continue;
+        visitsTotal++;
+        if (backfillOnly) backfillVisitsTotal++;
         TenantQueue q = t.queues.get(priority);
         if (q == null || q.isEmpty()) continue;
         int largest = largestFree();
@@ -436,12 +459,21 @@ public final class PlacementEngine {
           head = false;
         }
         if (chosen == null) {
+          if (backfillOnly) backfillTries++;
           continue; // nothing of this tenant fits now at this priority
         }
         remove(t, priority, chosen);
         commit(chosen, a, nowMs);
         out.add(a);
         if (t.queues.containsKey(priority)) shares[pick] = share(t, f);
+        int ordinaryNow = largestOutsideReservation(largestFree());
+        if (ordinaryNow < ordinary) {
+          // the blocks shrank: tenants whose every job is now too large for them are done at this level
+          ordinary = ordinaryNow;
+          for (int x = 0; x < firstBackfill; x++) {
+            if (shares[x] != Double.POSITIVE_INFINITY && !couldOffer(ts[x], priority, ordinary)) shares[x] = Double.POSITIVE_INFINITY;
+          }
+        }
       }
     }
     return out;
@@ -490,6 +522,22 @@ public final class PlacementEngine {
     boolean leavesEnough = smallest <= reservedHost.freeCount - rj.gpus();
     boolean endsBefore = nowMs + plainMaxSeconds.firstKey() * 1000 <= reservation.startMs();
     return !leavesEnough && !endsBefore;
+  }
+
+  /** True when the tenant has, at this priority, a special job or a plain one of at most {@code gpus}. */
+  private static boolean couldOffer(Tenant t, int priority, int gpus) {
+    TenantQueue q = t.queues.get(priority);
+    return q != null && (!q.special.isEmpty() || (!q.plain.isEmpty() && q.plain.firstKey() <= gpus));
+  }
+
+  /**
+   * The largest block a job that ends after the reservation starts can use: any host's but the
+   * reserved one's, or what the reserved host can spare beyond the reserved job's GPUs.
+   */
+  private int largestOutsideReservation(int largestNow) {
+    if (reservation == null) return largestNow;
+    Host rh = reservation.host();
+    return Math.max(largestFreeExcept(rh), rh.freeCount - reservation.job().gpus());
   }
 
   private int largestFreeExcept(Host skip) {
@@ -542,10 +590,14 @@ public final class PlacementEngine {
   private long attemptsTotal;
   private long visitsTotal;
   private long passesTotal;
+  private long backfillVisitsTotal;
 
-  /** Jobs looked at, placement attempts, tenants visited and passes since start: how much work passes do. */
+  /**
+   * Jobs looked at, placement attempts, tenants visited, passes, and visits to tenants whose jobs fit
+   * only the reserved GPUs, since start: how much work passes do.
+   */
   public long[] workCounters() {
-    return new long[] {scannedTotal, attemptsTotal, visitsTotal, passesTotal};
+    return new long[] {scannedTotal, attemptsTotal, visitsTotal, passesTotal, backfillVisitsTotal};
   }
 
   private Assignment tryPlace(JobRequest j, long nowMs) {
@@ -657,6 +709,25 @@ public final class PlacementEngine {
       }
     }
     if (best != null) reservation = new Reservation(j, best, bestStart);
+  }
+
+  /**
+   * Before anything is placed, the oldest job past the reservation age gets the reservation, even when
+   * it is larger than every free block now (a pass never visits such a job, so without this a stream
+   * of small jobs could keep the GPUs it waits for busy forever). Looks at the few oldest only, so a
+   * pass stays O(1) here; a job its tenant's quota holds back, or that may spread, is passed over.
+   */
+  private void reserveForOldest(long nowMs) {
+    if (reservation != null) return;
+    int looked = 0;
+    for (Map.Entry<String, Long> w : waitingSince.entrySet()) {
+      if (nowMs - w.getValue() < config.reserveAfterMillis() || looked++ >= OLDEST_SCAN) return;
+      JobRequest j = queued.get(w.getKey());
+      Tenant t = j == null ? null : tenants.get(j.tenant());
+      if (t == null || t.inUse + j.gpus() > t.quota) continue;
+      maybeReserve(j, nowMs);
+      if (reservation != null) return;
+    }
   }
 
   private void refreshReservation(long nowMs) {

@@ -75,6 +75,8 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   private final long pricingWindowMs;
+  /** Admissions received from the API (published in the shape so the API can bound the queue exactly). */
+  private long submittedSeen;
   /** class → {busy, available} GPU-seconds sampled in the current pricing window. */
   private final Map<String, long[]> windowUsage = new HashMap<>();
   /** node → seconds it was in the fleet during the current pricing window (for the bootstrap fund's commitment). */
@@ -86,7 +88,10 @@ public final class SchedulerVerticle extends VerticleBase {
   public Future<?> start() throws Exception {
     var bus = vertx.eventBus();
     bus.<JsonObject>consumer(Addresses.NODE_REGISTER, m -> onNode(m.body()));
-    bus.<JsonObject>consumer(Addresses.JOB_SUBMITTED, m -> enqueue(m.body()));
+    bus.<JsonObject>consumer(Addresses.JOB_SUBMITTED, m -> {
+      submittedSeen++;
+      enqueue(m.body());
+    });
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
@@ -118,6 +123,9 @@ public final class SchedulerVerticle extends VerticleBase {
       long now = System.currentTimeMillis();
       expireDeadlines(now);
       if (pricingWindowMs > 0) samplePricingWindow(now);
+      // passes run on change; this one also lets time-driven decisions (a job reaching the reservation
+      // age, a backfill pass cut short) happen while nothing arrives or ends
+      if (engine.queuedCount() > 0 && engine.freeGpus() > 0) schedulePass();
     });
     return vertx.executeBlocking(() -> Map.entry(store.tenantPoliciesBlocking(), store.activeJobsBlocking())).map(read -> {
       for (var t : read.getKey()) {
@@ -266,6 +274,7 @@ public final class SchedulerVerticle extends VerticleBase {
       enqueuedNanos.remove(jobId);
       Future.fromCompletionStage(store.cancelQueued(jobId, System.currentTimeMillis()), vertx.getOrCreateContext())
           .onSuccess(ok -> {
+            publishQueue();
             if (ok) {
               vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.CANCELLED)
                   .put("outcome", "CANCELLED"));
@@ -306,6 +315,7 @@ public final class SchedulerVerticle extends VerticleBase {
       dispatch(jobs.get(a.jobId()), a);
     }
     if (placed.size() == MAX_PER_PASS) schedulePass();
+    if (!placed.isEmpty()) publishQueue();
     preemptIfBlocked();
     // metrics walk every host: they are refreshed by the 1 s timer (publishShape), not per pass
   }
@@ -375,14 +385,20 @@ public final class SchedulerVerticle extends VerticleBase {
 
   private void publishShape() {
     vertx.eventBus().publish(Addresses.FLEET_SHAPE, shape());
+    publishQueue();
     updateMetrics();
   }
 
   private JsonObject shape() {
     JsonObject classes = new JsonObject();
     engine.shape().forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0]).put("memoryMiB", (long) v[1])));
-    return new JsonObject().put("classes", classes).put("kinds", new JsonArray(new ArrayList<>(kinds)))
-        .put("queued", engine.queuedCount());
+    return new JsonObject().put("classes", classes).put("kinds", new JsonArray(new ArrayList<>(kinds)));
+  }
+
+  /** The queue's length for the API's bound: after every pass that placed jobs, and with the shape. */
+  private void publishQueue() {
+    vertx.eventBus().publish(Addresses.QUEUE_STATE,
+        new JsonObject().put("queued", engine.queuedCount()).put("submittedSeen", submittedSeen));
   }
 
   private JsonObject fleetView() {
