@@ -113,7 +113,7 @@ public final class JobStore implements AutoCloseable {
     for (Submission s : subs) if (s.idempotencyKey() != null) keys.add(s.idempotencyKey());
     if (!keys.isEmpty()) {
       try (PreparedStatement ps = c.prepareStatement(
-          "SELECT tenant_id, idempotency_key, id, state FROM job WHERE idempotency_key = ANY(?)")) {
+          Database.keyed(c, "t.tenant_id, t.idempotency_key, t.id, t.state", "job", "idempotency_key", null))) {
         ps.setArray(1, c.createArrayOf("varchar", new java.util.LinkedHashSet<>(keys).toArray(new String[0])));
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) known.put(rs.getString(1) + '\u0000' + rs.getString(2), new String[] {rs.getString(3), rs.getString(4)});
@@ -234,7 +234,7 @@ public final class JobStore implements AutoCloseable {
   /** Ids among {@code ids} whose row matches {@code condition} (a WHERE fragment on job). */
   private static java.util.Set<String> jobsWhere(Connection c, List<String> ids, String condition) throws SQLException {
     java.util.Set<String> out = new java.util.HashSet<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT id FROM job WHERE id = ANY(?) AND " + condition)) {
+    try (PreparedStatement ps = c.prepareStatement(Database.keyed(c, "t.id", "job", "id", condition))) {
       ps.setArray(1, c.createArrayOf("varchar", new java.util.LinkedHashSet<>(ids).toArray(new String[0])));
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) out.add(rs.getString(1));
@@ -356,7 +356,7 @@ public final class JobStore implements AutoCloseable {
   static List<Boolean> settledAll(Connection c, List<Settled> in) throws SQLException {
     // an acknowledgement counts once: its outbox entry must still be there (and is removed)
     java.util.Set<String> pending = new java.util.HashSet<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT receipt_id FROM outbox WHERE receipt_id = ANY(?)")) {
+    try (PreparedStatement ps = c.prepareStatement(Database.keyed(c, "t.receipt_id", "outbox", "receipt_id", null))) {
       ps.setArray(1, c.createArrayOf("varchar", in.stream().map(Settled::receiptId).distinct().toArray(String[]::new)));
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) pending.add(rs.getString(1));
@@ -372,7 +372,7 @@ public final class JobStore implements AutoCloseable {
     }
     List<Boolean> out = new ArrayList<>(java.util.Collections.nCopies(in.size(), false));
     if (acked.isEmpty()) return out;
-    try (PreparedStatement ps = c.prepareStatement("DELETE FROM outbox WHERE receipt_id = ANY(?)")) {
+    try (PreparedStatement ps = c.prepareStatement(Database.keyedDelete(c, "outbox", "receipt_id"))) {
       ps.setArray(1, c.createArrayOf("varchar", acked.stream().map(Settled::receiptId).toArray(String[]::new)));
       ps.executeUpdate();
     }

@@ -111,6 +111,33 @@ public final class Database implements AutoCloseable {
     return "H2".equals(c.getMetaData().getDatabaseProductName());
   }
 
+  /**
+   * Rows whose key is in a set bound as one array: {@code key = ANY(?)} on PostgreSQL, which plans it
+   * as an index scan; on H2 a join against {@code unnest(?)}, because H2 re-checks every row found by
+   * {@code = ANY(?)} with a linear scan of the array (O(n²) per batch). Measured on the settlement
+   * benchmark: the join is +12 % on H2 and −13 % on PostgreSQL, hence one form per database.
+   * {@code table} is aliased {@code t}; {@code where} may add conditions on it.
+   */
+  public static String keyed(java.sql.Connection c, String columns, String table, String key, String where) throws java.sql.SQLException {
+    if (Database.isH2(c)) {
+      return "SELECT " + columns + " FROM unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) JOIN " + table + " t ON t." + key
+          + " = k.v" + (where == null ? "" : " WHERE " + where);
+    }
+    return "SELECT " + columns + " FROM " + table + " t WHERE t." + key + " = ANY(?)" + (where == null ? "" : " AND " + where);
+  }
+
+  /**
+   * Deletes the rows of {@code table} whose {@code key} is in a set bound as one array, in the form
+   * that is fast on each engine (see {@link #keyed}).
+   */
+  public static String keyedDelete(java.sql.Connection c, String table, String key) throws java.sql.SQLException {
+    if (isH2(c)) {
+      return "MERGE INTO " + table + " t USING unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) ON t." + key
+          + " = k.v WHEN MATCHED THEN DELETE";
+    }
+    return "DELETE FROM " + table + " WHERE " + key + " = ANY(?)";
+  }
+
   public boolean postgres() {
     return postgres;
   }
