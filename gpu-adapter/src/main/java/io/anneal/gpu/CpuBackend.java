@@ -50,6 +50,11 @@ public final class CpuBackend implements GpuBackend {
   }
 
   @Override
+  public java.util.Map<String, Long> paramLimits() {
+    return java.util.Map.of("matmul.n", (long) MAX_MATMUL_N);
+  }
+
+  @Override
   public List<GpuDevice> devices() {
     return devices;
   }

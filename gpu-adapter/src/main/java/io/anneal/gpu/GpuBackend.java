@@ -14,6 +14,15 @@ public interface GpuBackend extends AutoCloseable {
   /** Job kinds this backend runs (CONTRACT.md: train, infer, matmul, sleep). */
   java.util.Set<String> kinds();
 
+  /**
+   * Upper bounds this backend puts on job parameters beyond what the job spec allows, as
+   * {@code "kind.param" -> max} (e.g. {@code "matmul.n" -> 2048}), so that a job no node of the fleet
+   * can run is refused at submit instead of failing when it runs. Empty: no bound of its own.
+   */
+  default java.util.Map<String, Long> paramLimits() {
+    return java.util.Map.of();
+  }
+
   /** Devices this backend drives, in index order. */
   List<GpuDevice> devices();
 

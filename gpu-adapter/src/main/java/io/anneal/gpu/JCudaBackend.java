@@ -136,6 +136,14 @@ public final class JCudaBackend implements GpuBackend {
     return Set.of("sleep", "matmul", "train", "infer");
   }
 
+  /** Largest {@code matmul} side (three n×n float matrices on the device). */
+  static final int MAX_MATMUL_N = 16384;
+
+  @Override
+  public Map<String, Long> paramLimits() {
+    return Map.of("matmul.n", (long) MAX_MATMUL_N);
+  }
+
   @Override
   public List<GpuDevice> devices() {
     return List.copyOf(devices);
@@ -165,7 +173,9 @@ public final class JCudaBackend implements GpuBackend {
 
   private WorkloadResult matmul(int device, Workload w) throws WorkloadException {
     int n = (int) w.longParam("n", 256);
-    if (n < 1 || n > 16384) throw new WorkloadException(WorkloadException.Reason.JOB_ERROR, "matmul n must be 1..16384", 0);
+    if (n < 1 || n > MAX_MATMUL_N) {
+      throw new WorkloadException(WorkloadException.Reason.JOB_ERROR, "matmul n must be 1.." + MAX_MATMUL_N, 0);
+    }
     SeededData data = new SeededData(w.longParam("seed", 1));
     float[] a = data.matrix(n, n);
     float[] b = data.matrix(n, n);

@@ -1,5 +1,7 @@
 package io.anneal.api;
 
+import io.anneal.billing.bme.Bme;
+import io.anneal.billing.bme.BmeException;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.ledger.Accounts;
@@ -214,6 +216,10 @@ public final class ApiVerticle extends VerticleBase {
     if (rc.response().ended()) return;
     rc.response().setStatusCode(p.status()).putHeader("content-type", PROBLEM_JSON);
     if (p.status() == 503 && p.slug().equals("overloaded")) rc.response().putHeader("Retry-After", "1");
+    if (p.status() == 429) {
+      // the mint queue drains at each mint epoch
+      rc.response().putHeader("Retry-After", Long.toString(Math.max(1, config.minEpochTicks() * config.tickSeconds())));
+    }
     rc.response().end(p.toJson().encode());
   }
 
@@ -317,6 +323,16 @@ public final class ApiVerticle extends VerticleBase {
       metrics.jobsRefused.increment();
       return Future.failedFuture(new Problem("unsupported-kind", 422, "Kind not available",
           "no node of this fleet runs '" + spec.kind() + "' jobs yet (available: " + String.join(", ", fs.kinds()) + ")"));
+    }
+    for (Map.Entry<String, Long> limit : fs.limits().entrySet()) {
+      if (!limit.getKey().startsWith(spec.kind() + ".")) continue;
+      String param = limit.getKey().substring(spec.kind().length() + 1);
+      if (!(spec.params().get(param) instanceof Number asked)) continue;
+      if (asked.longValue() > limit.getValue()) {
+        metrics.jobsRefused.increment();
+        return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
+            "params." + param + " is " + asked.longValue() + "; the largest this fleet's nodes run is " + limit.getValue()));
+      }
     }
     String cls = null;
     long price = -1;
@@ -640,13 +656,13 @@ public final class ApiVerticle extends VerticleBase {
     String tenantId = rc.pathParam("id");
     admin(rc).compose(v -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("akt", "reference", "direct"));
-      long uakt = parseAkt(body.getValue("akt"));
+      checkFields(body, Set.of("akt", "usd", "reference", "direct"));
       Object directField = body.getValue("direct");
       if (directField != null && !(directField instanceof Boolean)) {
         throw new Problem("invalid-deposit", 422, "Invalid deposit", "direct must be true or false");
       }
       boolean direct = Boolean.TRUE.equals(directField);
+      long uakt = depositUakt(body, direct);
       if (direct && !config.aktDirect()) {
         throw new Problem("bme-refused", 409, "Deposit not taken", "AKT-direct deposits are turned off (bme.aktDirect)");
       }
@@ -689,6 +705,30 @@ public final class ApiVerticle extends VerticleBase {
     }).onFailure(e -> fail(rc, e));
   }
 
+  /**
+   * The AKT of a deposit: {@code akt}, or with the exact-USD option (bme-spec 16.4) {@code usd}, which
+   * asks for {@code ceil(usd / P)} uakt at the current oracle price. Exactly one of the two.
+   */
+  private long depositUakt(JsonObject body, boolean direct) {
+    boolean hasUsd = body.containsKey("usd");
+    if (hasUsd == body.containsKey("akt")) {
+      throw new Problem("invalid-deposit", 422, "Invalid deposit", "give either akt or usd (exact-USD top-up), not "
+          + (hasUsd ? "both" : "neither"));
+    }
+    if (!hasUsd) return parseAkt(body.getValue("akt"));
+    if (!bmeParams.options().exactUsd()) {
+      throw new Problem("invalid-deposit", 422, "Invalid deposit", "exact-USD top-ups are turned off (bme.exactUsd); give akt");
+    }
+    if (direct) throw new Problem("invalid-deposit", 422, "Invalid deposit", "an AKT-direct deposit is stated in akt, not usd");
+    long microUsd = parseAmount(body.getValue("usd"), "usd", "invalid-deposit", "Invalid deposit", "\"25.50\"");
+    try {
+      return Bme.uaktForUsd(BigDecimal.valueOf(microUsd, 6), oracle.get());
+    } catch (BmeException e) {
+      throw new Problem("bme-refused", 503, "Deposit not converted", e.code() + ": " + e.getMessage()
+          + " (an exact-USD top-up needs the AKT price)");
+    }
+  }
+
   /** The answer to a conversion queued for the next mint epoch (a deposit or a grant): 202, or 200 when repeated. */
   private static void respondQueued(RoutingContext rc, Mints.Requested r, JsonObject view) {
     view.put("duplicate", r.duplicate()).put("executesAt", "next mint epoch");
@@ -700,6 +740,7 @@ public final class ApiVerticle extends VerticleBase {
   private static int refusalStatus(LedgerRefusal r) {
     return switch (r) {
       case CIRCUIT_BREAKER, ORACLE_UNHEALTHY -> 503;
+      case QUEUE_FULL -> 429;
       case INSUFFICIENT_FUNDS, AKT_DIRECT_UNAVAILABLE -> 409;
       default -> 422;
     };

@@ -5,8 +5,8 @@ import java.util.Map;
 import java.util.Set;
 
 /** What the API knows of the fleet to refuse, at submit, a job that can never run. */
-record FleetShape(Map<String, int[]> classes, Map<String, Long> memoryMiB, Set<String> kinds) {
-  static final FleetShape EMPTY = new FleetShape(Map.of(), Map.of(), Set.of());
+record FleetShape(Map<String, int[]> classes, Map<String, Long> memoryMiB, Set<String> kinds, Map<String, Long> limits) {
+  static final FleetShape EMPTY = new FleetShape(Map.of(), Map.of(), Set.of(), Map.of());
 
   static FleetShape from(JsonObject o) {
     Map<String, int[]> classes = new java.util.TreeMap<>();
@@ -18,7 +18,9 @@ record FleetShape(Map<String, int[]> classes, Map<String, Long> memoryMiB, Set<S
     }
     Set<String> kinds = new java.util.TreeSet<>();
     o.getJsonArray("kinds").forEach(k -> kinds.add((String) k));
-    return new FleetShape(classes, mem, kinds);
+    Map<String, Long> limits = new java.util.TreeMap<>();
+    o.getJsonObject("limits", new JsonObject()).forEach(e -> limits.put(e.getKey(), ((Number) e.getValue()).longValue()));
+    return new FleetShape(classes, mem, kinds, limits);
   }
 
   boolean empty() {

@@ -37,6 +37,7 @@ public record AnnealConfig(
     long minEpochTicks,
     long payoutMinUact,
     boolean aktDirect,
+    io.anneal.billing.bme.BmeParams.Options bmeOptions,
     String oracleSource,
     String oracleFile,
     String oracleUrl,
@@ -91,6 +92,10 @@ public record AnnealConfig(
     m.put("bme.tickSeconds", tickSeconds);
     m.put("bme.minEpochTicks", minEpochTicks);
     m.put("bme.aktDirect", aktDirect);
+    m.put("bme.fifoQueue", bmeOptions.fifoQueue());
+    m.put("bme.restartThresholdBps", bmeOptions.restartThresholdBps() == 0 ? "0 (off)" : bmeOptions.restartThresholdBps());
+    m.put("bme.maxQueueDepth", bmeOptions.maxQueueDepth() == 0 ? "0 (off)" : bmeOptions.maxQueueDepth());
+    m.put("bme.exactUsd", bmeOptions.exactUsd());
     m.put("bme.payoutMinAct", payoutMinUact == 0 ? "0 (automatic payouts off)" : java.math.BigDecimal.valueOf(payoutMinUact, 6).toPlainString());
     m.put("oracle.source", oracleSource + (oracleSource.equals("file") ? " (" + oracleFile + ")"
         : oracleSource.equals("http") ? " (" + oracleUrl.replaceAll("//[^/@]*@", "//***@") + ")" : ""));

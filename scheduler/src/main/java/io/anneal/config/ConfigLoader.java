@@ -54,6 +54,10 @@ public final class ConfigLoader {
       new Key("bme.minEpochTicks", "ANNEAL_MIN_EPOCH_TICKS", "--min-epoch-ticks"),
       new Key("bme.payoutMinAct", "ANNEAL_PAYOUT_MIN_ACT", "--payout-min-act"),
       new Key("bme.aktDirect", "ANNEAL_AKT_DIRECT", "--akt-direct"),
+      new Key("bme.fifoQueue", "ANNEAL_BME_FIFO_QUEUE", null),
+      new Key("bme.restartThresholdBps", "ANNEAL_BME_RESTART_THRESHOLD_BPS", null),
+      new Key("bme.maxQueueDepth", "ANNEAL_BME_MAX_QUEUE_DEPTH", null),
+      new Key("bme.exactUsd", "ANNEAL_BME_EXACT_USD", null),
       new Key("oracle.source", "ANNEAL_ORACLE_SOURCE", "--oracle-source"),
       new Key("oracle.file", "ANNEAL_ORACLE_FILE", "--oracle-file"),
       new Key("oracle.url", "ANNEAL_ORACLE_URL", "--oracle-url"),
@@ -168,6 +172,7 @@ public final class ConfigLoader {
         range("bme.minEpochTicks", values.getOrDefault("bme.minEpochTicks", "10"), 1, 14_400),
         payoutMinUact(values.getOrDefault("bme.payoutMinAct", "1")),
         bool("bme.aktDirect", values.getOrDefault("bme.aktDirect", "true")),
+        bmeOptions(values),
         oracleSource(values.getOrDefault("oracle.source", "fixed"), values.getOrDefault("oracle.file", ""),
             values.getOrDefault("oracle.url", "")),
         values.getOrDefault("oracle.file", ""),
@@ -186,6 +191,23 @@ public final class ConfigLoader {
     } catch (java.time.format.DateTimeParseException e) {
       throw new ConfigException(key + " must be an ISO-8601 instant such as 2027-01-01T00:00:00Z, or empty, not '" + v + "'");
     }
+  }
+
+  /**
+   * bme-spec 16.4 engine options, off by default. The service always refuses a top-up below the
+   * minimum mint at request (ADR 0008), so that option is on here whatever is configured.
+   */
+  private static io.anneal.billing.bme.BmeParams.Options bmeOptions(Map<String, String> values) {
+    long restart = range("bme.restartThresholdBps", values.getOrDefault("bme.restartThresholdBps", "0"), 0, 10_000);
+    long halt = io.anneal.billing.bme.BmeParams.defaults().circuitBreakerHaltThreshold();
+    if (restart != 0 && restart <= halt) {
+      throw new ConfigException("bme.restartThresholdBps must be 0 (off) or above the halt threshold (" + halt
+          + " bps) and at most 10000, not " + restart);
+    }
+    return new io.anneal.billing.bme.BmeParams.Options(
+        bool("bme.fifoQueue", values.getOrDefault("bme.fifoQueue", "false")), true,
+        bool("bme.exactUsd", values.getOrDefault("bme.exactUsd", "false")), restart,
+        range("bme.maxQueueDepth", values.getOrDefault("bme.maxQueueDepth", "0"), 0, 100_000_000));
   }
 
   private static boolean bool(String key, String v) {

@@ -40,6 +40,8 @@ public final class SchedulerVerticle extends VerticleBase {
   private final Set<String> kinds = new TreeSet<>();
   /** Kinds that every node runs (null before the first node); other kinds are placed by label. */
   private Set<String> kindsEverywhere;
+  /** node → (kinds it runs, its backend's parameter limits "kind.param" → max). */
+  private final Map<String, Map.Entry<Set<String>, Map<String, Long>>> nodeLimits = new HashMap<>();
   private static final String KIND_LABEL = "anneal.kind.";
   /** Bus form of every queued or running job, by id (the engine keeps only what placement needs). */
   private final Map<String, JsonObject> jobs = new HashMap<>();
@@ -167,6 +169,10 @@ public final class SchedulerVerticle extends VerticleBase {
     nodeKinds.forEach(k -> labels.put(KIND_LABEL + k, "true"));
     engine.addNode(nodeId, devices, labels);
     kinds.addAll(nodeKinds);
+    JsonObject limits = body.getJsonObject("limits", new JsonObject());
+    Map<String, Long> own = new HashMap<>();
+    limits.forEach(e -> own.put(e.getKey(), ((Number) e.getValue()).longValue()));
+    nodeLimits.put(nodeId, Map.entry(nodeKinds, own));
     if (kindsEverywhere == null) {
       kindsEverywhere = new TreeSet<>(nodeKinds);
     } else {
@@ -392,7 +398,28 @@ public final class SchedulerVerticle extends VerticleBase {
   private JsonObject shape() {
     JsonObject classes = new JsonObject();
     engine.shape().forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0]).put("memoryMiB", (long) v[1])));
-    return new JsonObject().put("classes", classes).put("kinds", new JsonArray(new ArrayList<>(kinds)));
+    return new JsonObject().put("classes", classes).put("kinds", new JsonArray(new ArrayList<>(kinds)))
+        .put("limits", paramLimits());
+  }
+
+  /**
+   * The largest value of each limited job parameter that some node of the fleet accepts ("kind.param"
+   * → max): a node that runs the kind without a limit of its own lifts it. The API refuses, at
+   * submit, a job above it (no node could run it).
+   */
+  private JsonObject paramLimits() {
+    Set<String> keys = new TreeSet<>();
+    nodeLimits.values().forEach(n -> keys.addAll(n.getValue().keySet()));
+    JsonObject out = new JsonObject();
+    for (String key : keys) {
+      String kind = key.substring(0, key.indexOf('.'));
+      long max = -1;
+      for (Map.Entry<Set<String>, Map<String, Long>> n : nodeLimits.values()) {
+        if (n.getKey().contains(kind)) max = Math.max(max, n.getValue().getOrDefault(key, Long.MAX_VALUE));
+      }
+      if (max >= 0 && max < Long.MAX_VALUE) out.put(key, max);
+    }
+    return out;
   }
 
   /** The queue's length for the API's bound: after every pass that placed jobs, and with the shape. */

@@ -110,7 +110,7 @@ public final class AnnealService {
     BmeParams d = BmeParams.defaults();
     BmeParams params = new BmeParams(d.circuitBreakerWarnThreshold(), d.circuitBreakerHaltThreshold(), config.minEpochTicks(),
         d.epochBlocksBackoffPercent(), d.mintSpreadBps(), d.settleSpreadBps(), d.maxEndblockerRecords(), d.minMint(),
-        d.maxPendingAttempts());
+        d.maxPendingAttempts(), config.bmeOptions());
     OracleAggregator.Params oracleParams = new OracleAggregator.Params(1, config.oracleMaxStalenessSeconds() * 1_000_000_000L,
         OracleAggregator.Params.defaults().twapWindowNs(), OracleAggregator.Params.defaults().maxPriceDeviationBps());
     oracleState = new OracleState(oracleParams);
@@ -172,6 +172,10 @@ public final class AnnealService {
         OracleSnapshot now = oracle.get();
         store.writer().submit(c -> {
           if (!billing) return SqlLedger.updateBreaker(c, now, params);
+          if (config.aktDirect()) {
+            int converted = Mints.convertDirectDeposits(c, now, params, System.currentTimeMillis());
+            if (converted > 0) LOG.info(converted + " AKT-direct balance(s) queued for conversion into ACT after the halt");
+          }
           var r = ticks.endTick(c, h, now, params, config.payoutMinUact(), System.currentTimeMillis());
           for (Redemptions.Outcome o : r.payouts()) {
             if (o.state().equals("CANCELED")) LOG.warning("payout " + o.id() + " of " + o.owner() + " cancelled: " + o.reason());

@@ -156,7 +156,10 @@ public final class WorkerVerticle extends VerticleBase {
           .put("host", d.simulated() ? nodeId + "/h" + (d.index() / SIMULATED_GPUS_PER_HOST) : nodeId));
     }
     JsonArray kinds = new JsonArray(new ArrayList<>(backend.kinds()));
-    return new JsonObject().put("nodeId", nodeId).put("backend", backend.name()).put("devices", devices).put("kinds", kinds);
+    JsonObject limits = new JsonObject();
+    backend.paramLimits().forEach(limits::put);
+    return new JsonObject().put("nodeId", nodeId).put("backend", backend.name()).put("devices", devices).put("kinds", kinds)
+        .put("limits", limits);
   }
 
   private void run(JsonObject job) {

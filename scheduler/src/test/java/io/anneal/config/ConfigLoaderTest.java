@@ -48,6 +48,16 @@ class ConfigLoaderTest {
         .hasMessageContaining("bme.payoutMinAct");
     assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_BOOTSTRAP_ENDS_AT", "tomorrow")))
         .hasMessageContaining("ISO-8601");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_BME_RESTART_THRESHOLD_BPS", "9000")))
+        .hasMessageContaining("bme.restartThresholdBps").hasMessageContaining("above the halt threshold (9000 bps)");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_BME_FIFO_QUEUE", "sometimes")))
+        .hasMessageContaining("bme.fifoQueue must be true or false");
+    var options = ConfigLoader.load(new String[0], Map.of("ANNEAL_BME_RESTART_THRESHOLD_BPS", "9300",
+        "ANNEAL_BME_MAX_QUEUE_DEPTH", "500")).bmeOptions();
+    assertThat(options.restartThresholdBps()).isEqualTo(9300);
+    assertThat(options.maxQueueDepth()).isEqualTo(500);
+    assertThat(options.fifoQueue()).as("off by default").isFalse();
+    assertThat(options.exactUsd()).as("off by default").isFalse();
     var http = ConfigLoader.load(new String[] {"--oracle-source", "http", "--oracle-url", "http://user:pw@oracle.local/p"},
         Map.of());
     assertThat(http.oracleUrl()).isEqualTo("http://user:pw@oracle.local/p");

@@ -97,6 +97,17 @@ class AktDirectTest {
       JsonObject withAct = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(100)));
       assertThat(withAct.getString("payment")).isNull();
       assertThat(withAct.getLong("escrowUact")).isPositive();
+
+      // the price recovers: mints are allowed again, and the AKT the tenant deposited directly and no
+      // job holds is converted into ACT at the next mint epoch, like a deposit
+      current.set("1.5"); // ~10 AKT must mint at least the 10 ACT minimum
+      s.await(Duration.ofSeconds(20), () -> "HEALTHY".equals(s.json(s.get("/api/v1/supply", null)).getString("status")));
+      long leftover = 10_000_000L - paid;
+      s.await(Duration.ofSeconds(30), () -> s.json(s.get("/api/v1/me", poorKey)).getJsonObject("balance").getLong("uact") > 0);
+      JsonObject after = s.json(s.get("/api/v1/me", poorKey)).getJsonObject("balance");
+      assertThat(after.getLong("uakt")).as("nothing left stranded as AKT").isZero();
+      // leftover uakt at a price between 1.0 (the minimum passed) and 1.5, less the 0.25 % spread
+      assertThat(after.getLong("uact")).isBetween(10_000_000L * 9975 / 10000, leftover * 15 / 10);
     } finally {
       publisher.shutdownNow();
     }

@@ -61,6 +61,10 @@ class ApiErrorsTest {
     assertProblem(s.post("/api/v1/jobs", TestService.DEMO_KEY, "{\"kind\":\"sleep\",\"gpus\":5}"), 422, "unsatisfiable");
     assertProblem(s.post("/api/v1/jobs", TestService.DEMO_KEY, "{\"kind\":\"sleep\",\"gpus\":1,\"gpuClass\":\"H100\"}"), 422,
         "unsatisfiable");
+    // within the job spec's bounds, but beyond what the CPU backend (the only one here) runs
+    var tooLarge = s.post("/api/v1/jobs", TestService.DEMO_KEY, "{\"kind\":\"matmul\",\"gpus\":1,\"params\":{\"n\":4096}}");
+    assertProblem(tooLarge, 422, "unsatisfiable");
+    assertThat(s.json(tooLarge).getString("detail")).contains("params.n is 4096").contains("2048");
     assertProblem(s.post("/api/v1/jobs", TestService.DEMO_KEY, "{\"kind\":\"bake\",\"gpus\":1}"), 422, "invalid-job");
     assertProblem(s.post("/api/v1/jobs", TestService.DEMO_KEY, "{\"kind\":\"sleep\",\"gpus\":0}"), 422, "invalid-job");
     assertProblem(s.post("/api/v1/jobs", TestService.DEMO_KEY, "{\"kind\":\"sleep\",\"gpus\":1.5}"), 422, "invalid-job");

@@ -89,6 +89,11 @@ public final class Bme {
       } else {
         status = Status.HALT_CR;
       }
+      long restart = p.options().restartThresholdBps();
+      if (restart != 0 && stored.status() == Status.HALT_CR && status != Status.HALT_CR && cr.bps() <= restart) {
+        status = Status.HALT_CR; // 16.4 hysteresis: a halted breaker waits for CR above the restart threshold
+        diff = stored.epochHeightDiff();
+      }
     } catch (BmeException e) {
       status = e.code() == BmeError.ORACLE_UNHEALTHY || e.code() == BmeError.ZERO_PRICE
           ? Status.HALT_ORACLE : Status.HALT_CR;
@@ -96,6 +101,22 @@ public final class Bme {
     BreakerState candidate = new BreakerState(status, stored.previousStatus(), diff);
     if (candidate.equals(stored)) return new StatusUpdate(stored, false, cr);
     return new StatusUpdate(new BreakerState(status, stored.status(), diff), true, cr);
+  }
+
+  /**
+   * 16.4 "exact USD": the uakt that buy {@code usd} dollars at the oracle's AKT price, rounded up to
+   * a whole uakt ({@code ceil(usd / P)} to 6 decimals).
+   */
+  public static long uaktForUsd(java.math.BigDecimal usd, OracleSnapshot oracle) throws BmeException {
+    if (usd == null || usd.signum() <= 0) throw new BmeException(BmeError.INVALID_AMOUNT, "usd must be > 0");
+    Dec p = oracle.price("uakt");
+    if (p.isZero()) throw new BmeException(BmeError.ZERO_PRICE, "AKT price is zero");
+    java.math.BigDecimal uakt = usd.movePointRight(6).divide(p.value(), 0, java.math.RoundingMode.CEILING);
+    try {
+      return uakt.longValueExact();
+    } catch (ArithmeticException e) {
+      throw new BmeException(BmeError.INVALID_AMOUNT, "usd " + usd.toPlainString() + " is beyond 64 bits of uakt");
+    }
   }
 
   /** Section 8.1 steps 2–3: may a new request of this direction be queued now? */

@@ -200,6 +200,19 @@ public final class BmeEngine {
     if (st == Status.HALT_CR && dir != Direction.ACT_TO_AKT) {
       throw new BmeException(BmeError.CIRCUIT_BREAKER, "circuit breaker HALT_CR: mints are paused");
     }
+    BmeParams.Options opt = params.options();
+    if (opt.rejectBelowMinMint() && dir == Direction.AKT_TO_ACT) {
+      try {
+        Bme.quote(dir, BigInteger.valueOf(amount), oracle, params, null);
+      } catch (BmeException e) {
+        // below the minimum (or one base unit) at today's price: refused now instead of cancelled later;
+        // a zero price is still admitted, as without the option
+        if (e.code() == BmeError.MINIMUM_MINT || e.code() == BmeError.EPSILON) throw e;
+      }
+    }
+    if (opt.maxQueueDepth() > 0 && dir == Direction.AKT_TO_ACT && queued(dir) >= opt.maxQueueDepth()) {
+      throw new BmeException(BmeError.QUEUE_FULL, "the mint queue holds " + opt.maxQueueDepth() + " requests");
+    }
     int in = idx(dir.fromDenom());
     long[] b = account(owner);
     if (b[in] < amount) throw new BmeException(BmeError.INSUFFICIENT_FUNDS, owner + " holds " + b[in] + " " + dir.fromDenom());
@@ -217,6 +230,24 @@ public final class BmeEngine {
     }
     pending.put(id, new Pending(id, amount));
     return id;
+  }
+
+  /**
+   * bme-spec 16.4 "exact USD" top-up (option {@code exactUsd}): an AKT→ACT request for
+   * {@code ceil(usd / P)} uakt at this tick's price, so that the mint buys at least {@code usd} of
+   * ACT before the spread. {@code usd} is in dollars (e.g. {@code 25.50}).
+   */
+  public RequestId requestUsd(String owner, java.math.BigDecimal usd) throws BmeException {
+    requireTick();
+    if (!params.options().exactUsd()) throw new BmeException(BmeError.OPTION_OFF, "exact-USD top-ups are off");
+    return request(owner, Direction.AKT_TO_ACT, Bme.uaktForUsd(usd, oracle));
+  }
+
+  /** Requests queued in one direction. */
+  private long queued(Direction dir) {
+    long n = 0;
+    for (RequestId id : pending.keySet()) if (id.direction() == dir) n++;
+    return n;
   }
 
   /** Section 9.1: redemption batch, status update, mint scheduling and batch. */
@@ -257,6 +288,7 @@ public final class BmeEngine {
     for (RequestId id : pending.keySet()) {
       if (id.direction() == dir) keys.add(id);
     }
+    if (params.options().fifoQueue()) keys.sort(FIFO);
     for (int i = 0; i < keys.size(); i++) {
       if (i > 0 && processed[0] >= params.maxEndblockerRecords()) break;
       execute(pending.get(keys.get(i)));
@@ -414,10 +446,16 @@ public final class BmeEngine {
     return Collections.unmodifiableList(canceled);
   }
 
-  /** Queued requests in key order. */
+  /** Queued requests in queue order: key order (9.3), or request order with the FIFO option (16.4). */
   public List<Pending> pending() {
-    return List.copyOf(pending.values());
+    List<Pending> out = new ArrayList<>(pending.values());
+    if (params.options().fifoQueue()) out.sort((x, y) -> FIFO.compare(x.id(), y.id()));
+    return List.copyOf(out);
   }
+
+  /** 16.4 FIFO order within a direction: (tick, seq). */
+  private static final java.util.Comparator<RequestId> FIFO =
+      java.util.Comparator.comparingLong(RequestId::tick).thenComparingLong(RequestId::seq);
 
   /** Every account the engine has seen, with {uact, uakt}. */
   public Map<String, long[]> balances() {

@@ -5,7 +5,10 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 
-/** Engine parameters of bme-spec 3.1 with the chain defaults. */
+/**
+ * Engine parameters of bme-spec 3.1 with the chain defaults, and the engine options of 16.4 (all off
+ * by default).
+ */
 public record BmeParams(
     long circuitBreakerWarnThreshold,
     long circuitBreakerHaltThreshold,
@@ -15,7 +18,27 @@ public record BmeParams(
     long settleSpreadBps,
     long maxEndblockerRecords,
     Map<String, BigInteger> minMint,
-    long maxPendingAttempts) {
+    long maxPendingAttempts,
+    Options options) {
+
+  /**
+   * bme-spec 16.4, beyond the chain and off by default.
+   *
+   * @param fifoQueue            process each queue in request order (tick, seq) instead of by owner key
+   * @param rejectBelowMinMint   refuse at admission an AKT→ACT request whose gross output at the
+   *                             current price is below {@code minMint} (or below one base unit)
+   *                             instead of queueing it to be cancelled at the next mint epoch
+   * @param exactUsd             accept top-ups stated in USD: {@code uakt = ceil(usd / P)}
+   * @param restartThresholdBps  0 = off; else a breaker in HALT_CR leaves it only once CR is above
+   *                             this (hysteresis; the AEP design note suggests 9300)
+   * @param maxQueueDepth        0 = off; else an AKT→ACT request (demand) is refused ({@code QUEUE_FULL},
+   *                             HTTP 429) while the mint queue already holds this many; redemptions
+   *                             are not limited (a provider's payout waits for its earlier one)
+   */
+  public record Options(boolean fifoQueue, boolean rejectBelowMinMint, boolean exactUsd, long restartThresholdBps,
+      long maxQueueDepth) {
+    public static final Options OFF = new Options(false, false, false, 0, 0);
+  }
 
   public static final long BACKOFF_STEP_BPS = 10;
   public static final long BACKOFF_CAP_TICKS = 14_400;
@@ -23,6 +46,21 @@ public record BmeParams(
 
   public BmeParams {
     minMint = Map.copyOf(new TreeMap<>(minMint));
+    options = options == null ? Options.OFF : options;
+  }
+
+  /** The chain's parameters with every 16.4 option off. */
+  public BmeParams(long circuitBreakerWarnThreshold, long circuitBreakerHaltThreshold, long minEpochBlocks,
+      long epochBlocksBackoffPercent, long mintSpreadBps, long settleSpreadBps, long maxEndblockerRecords,
+      Map<String, BigInteger> minMint, long maxPendingAttempts) {
+    this(circuitBreakerWarnThreshold, circuitBreakerHaltThreshold, minEpochBlocks, epochBlocksBackoffPercent,
+        mintSpreadBps, settleSpreadBps, maxEndblockerRecords, minMint, maxPendingAttempts, Options.OFF);
+  }
+
+  /** The same parameters with other 16.4 options. */
+  public BmeParams withOptions(Options o) {
+    return new BmeParams(circuitBreakerWarnThreshold, circuitBreakerHaltThreshold, minEpochBlocks,
+        epochBlocksBackoffPercent, mintSpreadBps, settleSpreadBps, maxEndblockerRecords, minMint, maxPendingAttempts, o);
   }
 
   public static BmeParams defaults() {
@@ -43,6 +81,11 @@ public record BmeParams(
     }
     if (maxEndblockerRecords < 1) return Optional.of("MAX_RECORDS_NOT_POSITIVE");
     if (maxPendingAttempts < 1) return Optional.of("MAX_ATTEMPTS_NOT_POSITIVE");
+    long restart = options.restartThresholdBps();
+    if (restart != 0 && (restart <= circuitBreakerHaltThreshold || restart > 10000)) {
+      return Optional.of("RESTART_THRESHOLD_INVALID");
+    }
+    if (options.maxQueueDepth() < 0) return Optional.of("MAX_QUEUE_DEPTH_NEGATIVE");
     return Optional.empty();
   }
 }

@@ -83,24 +83,69 @@ public final class Mints {
       };
       return Requested.refused(why, e.getMessage());
     }
-    String tenant = ownerAccount;
+    long depth = params.options().maxQueueDepth();
+    if (depth > 0) {
+      // 16.4 back-pressure for demand spikes: refused (HTTP 429) while the mint queue is full
+      long queued = pendingMints(c);
+      if (queued >= depth) {
+        return Requested.refused(LedgerRefusal.QUEUE_FULL, "the mint queue holds " + queued + " top-ups (limit " + depth
+            + "); they are converted at each mint epoch");
+      }
+    }
     SqlLedger.post(c, "deposit", ref(reference),
-        List.of(new Posting(Accounts.EXTERNAL_CHAIN, "uakt", -uakt), new Posting(tenant, "uakt", uakt)));
+        List.of(new Posting(Accounts.EXTERNAL_CHAIN, "uakt", -uakt), new Posting(ownerAccount, "uakt", uakt)));
+    return new Requested(queue(c, ownerAccount, reference, uakt, nowMs), uakt, false, null, null, q.userAmount().toString());
+  }
+
+  /** Moves {@code uakt} of the owner's AKT to the vault as pending (8.1) and queues its conversion; returns its id. */
+  private static long queue(Connection c, String ownerAccount, String reference, long uakt, long nowMs) throws SQLException {
     SqlLedger.post(c, "bme.mint-request", "mint-request:" + reference,
-        List.of(new Posting(tenant, "uakt", -uakt), new Posting(Accounts.VAULT, "uakt", uakt)));
+        List.of(new Posting(ownerAccount, "uakt", -uakt), new Posting(Accounts.VAULT, "uakt", uakt)));
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO bme_request (ref, owner, direction, amount, state, attempts,"
         + " requested_at_ms, covers_tx_after, covers_tx_through) VALUES (?, ?, 'AKT_TO_ACT', ?, 'PENDING', 0, ?, 0, 0)",
         new String[] {"id"})) {
       ps.setString(1, ref(reference));
-      ps.setString(2, tenant);
+      ps.setString(2, ownerAccount);
       ps.setLong(3, uakt);
       ps.setLong(4, nowMs);
       ps.executeUpdate();
       try (ResultSet rs = ps.getGeneratedKeys()) {
         rs.next();
-        return new Requested(rs.getLong(1), uakt, false, null, null, q.userAmount().toString());
+        return rs.getLong(1);
       }
     }
+  }
+
+  /**
+   * After a halt (ADR 0009): AKT that tenants deposited directly while the BME was halted, and that no
+   * job holds, is queued for conversion into ACT like any deposit once mints are allowed again (stored
+   * status HEALTHY or WARNING, healthy oracle). A balance whose mint would be below the minimum stays
+   * AKT (it pays jobs in the next halt). Returns how many conversions were queued.
+   */
+  public static int convertDirectDeposits(Connection c, OracleSnapshot oracle, BmeParams params, long nowMs)
+      throws SQLException {
+    Status stored = Status.valueOf(SqlLedger.storedStatus(c));
+    if (!oracle.healthy() || stored.compareTo(Status.WARNING) > 0) return 0;
+    List<String[]> free = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT account, amount FROM balance WHERE denom = 'uakt'"
+        + " AND account LIKE 'tenant:%' AND amount > 0 ORDER BY account")) {
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) free.add(new String[] {rs.getString(1), Long.toString(rs.getLong(2))});
+      }
+    }
+    int queued = 0;
+    for (String[] f : free) {
+      long uakt = Long.parseLong(f[1]);
+      try {
+        Bme.admit(stored, Direction.AKT_TO_ACT, oracle);
+        Bme.quote(Direction.AKT_TO_ACT, BigInteger.valueOf(uakt), oracle, params, null);
+      } catch (BmeException e) {
+        continue; // below the minimum at today's price (or the price failed): stays AKT for now
+      }
+      queue(c, f[0], "direct-convert:" + f[0] + ":" + nowMs, uakt, nowMs);
+      queued++;
+    }
+    return queued;
   }
 
   /**
@@ -137,12 +182,22 @@ public final class Mints {
     }
   }
 
+  /** Top-ups queued for the next mint epochs. */
+  public static long pendingMints(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT COUNT(*) FROM bme_request WHERE state = 'PENDING' AND direction = 'AKT_TO_ACT'");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
   /** A mint epoch: queued requests in owner order, at most {@code budget} (the first always runs). */
   public static List<Outcome> runEpoch(Connection c, OracleSnapshot oracle, BmeParams params, long nowMs, int budget)
       throws SQLException {
     List<long[]> queue = new ArrayList<>();
     List<String> owners = new ArrayList<>();
-    SqlLedger.pendingInSpecOrder(c, "AKT_TO_ACT", Math.max(1, budget), queue, owners);
+    SqlLedger.pendingInSpecOrder(c, "AKT_TO_ACT", params.options().fifoQueue(), Math.max(1, budget), queue, owners);
     List<Outcome> out = new ArrayList<>();
     for (int i = 0; i < queue.size(); i++) {
       long id = queue.get(i)[0];

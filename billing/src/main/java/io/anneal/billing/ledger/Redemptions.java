@@ -114,7 +114,8 @@ public final class Redemptions {
       throws SQLException {
     List<long[]> queue = new ArrayList<>(); // id, amount, attempts
     List<String> owners = new ArrayList<>();
-    SqlLedger.pendingInSpecOrder(c, "ACT_TO_AKT", (int) Math.min(Integer.MAX_VALUE, params.maxEndblockerRecords()), queue, owners);
+    SqlLedger.pendingInSpecOrder(c, "ACT_TO_AKT", params.options().fifoQueue(),
+        (int) Math.min(Integer.MAX_VALUE, params.maxEndblockerRecords()), queue, owners);
     List<Outcome> out = new ArrayList<>();
     if (queue.isEmpty()) return out;
     // the supply once per epoch, then kept current here (each execution changes it)

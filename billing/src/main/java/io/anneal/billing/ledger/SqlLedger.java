@@ -285,8 +285,12 @@ public final class SqlLedger {
    * {@code ORDER BY owner} compares strings, so "tenant:t10" would come before "tenant:t9", and
    * collations differ between databases.
    */
-  static void pendingInSpecOrder(Connection c, String direction, int limit, List<long[]> queue, List<String> owners)
-      throws SQLException {
+  /**
+   * The first {@code limit} pending requests of a direction in queue order: bme-spec 9.3's owner key
+   * then request order, or request order alone with the 16.4 FIFO option ({@code fifo}).
+   */
+  static void pendingInSpecOrder(Connection c, String direction, boolean fifo, int limit, List<long[]> queue,
+      List<String> owners) throws SQLException {
     List<Object[]> rows = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT id, owner, amount, attempts FROM bme_request WHERE state = 'PENDING' AND direction = ?")) {
@@ -296,7 +300,7 @@ public final class SqlLedger {
       }
     }
     rows.sort((x, y) -> {
-      int o = io.anneal.billing.bme.RequestId.compareOwners((String) x[0], (String) y[0]);
+      int o = fifo ? 0 : io.anneal.billing.bme.RequestId.compareOwners((String) x[0], (String) y[0]);
       return o != 0 ? o : Long.compare(((long[]) x[1])[0], ((long[]) y[1])[0]);
     });
     for (int i = 0; i < Math.min(limit, rows.size()); i++) {

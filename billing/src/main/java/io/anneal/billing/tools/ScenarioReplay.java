@@ -95,6 +95,15 @@ final class ScenarioReplay {
               VectorReplay.amount(st, "amount").longValueExact());
           r.put("id", id.toString());
         }
+        case "requestUsd" -> {
+          java.math.BigDecimal usd;
+          try {
+            usd = new java.math.BigDecimal(VectorReplay.text(st, "usd"));
+          } catch (NumberFormatException ex) {
+            throw new VectorReplay.VectorException("key 'usd' of the step of tick " + h + " is not a decimal");
+          }
+          r.put("id", e.requestUsd(VectorReplay.text(st, "owner"), usd).toString());
+        }
         default -> throw new VectorReplay.VectorException("unknown step type '" + type + "'");
       }
       r.put("ok", true);

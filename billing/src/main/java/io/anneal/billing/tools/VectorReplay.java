@@ -254,10 +254,19 @@ public final class VectorReplay {
       String k = it.next();
       if (!java.util.Set.of("circuitBreakerWarnThreshold", "circuitBreakerHaltThreshold", "minEpochBlocks",
           "epochBlocksBackoffPercent", "mintSpreadBps", "settleSpreadBps", "maxEndblockerRecords", "minMint",
-          "maxPendingAttempts").contains(k)) {
+          "maxPendingAttempts", "fifoQueue", "rejectBelowMinMint", "exactUsd", "restartThresholdBps",
+          "maxQueueDepth").contains(k)) {
         throw new VectorException("unknown parameter 'params." + k + "'");
       }
+      JsonNode v = p.get(k);
+      boolean flag = java.util.Set.of("fifoQueue", "rejectBelowMinMint", "exactUsd").contains(k);
+      if (flag ? !v.isBoolean() : !k.equals("minMint") && !v.canConvertToLong()) {
+        throw new VectorException("'params." + k + "' must be " + (flag ? "true or false" : "an integer"));
+      }
     }
+    BmeParams.Options options = new BmeParams.Options(p.path("fifoQueue").asBoolean(false),
+        p.path("rejectBelowMinMint").asBoolean(false), p.path("exactUsd").asBoolean(false),
+        p.path("restartThresholdBps").asLong(0), p.path("maxQueueDepth").asLong(0));
     return new BmeParams(
         p.path("circuitBreakerWarnThreshold").asLong(d.circuitBreakerWarnThreshold()),
         p.path("circuitBreakerHaltThreshold").asLong(d.circuitBreakerHaltThreshold()),
@@ -267,6 +276,7 @@ public final class VectorReplay {
         p.path("settleSpreadBps").asLong(d.settleSpreadBps()),
         p.path("maxEndblockerRecords").asLong(d.maxEndblockerRecords()),
         minMint,
-        p.path("maxPendingAttempts").asLong(d.maxPendingAttempts()));
+        p.path("maxPendingAttempts").asLong(d.maxPendingAttempts()),
+        options);
   }
 }

@@ -66,7 +66,9 @@ class BmeEngineInvariantsTest {
     BmeParams d = BmeParams.defaults();
     return Arbitraries.of(d,
         new BmeParams(9500, 9000, 3, 10, 25, 50, 1, Map.of("uact", java.math.BigInteger.valueOf(1_000)), 2),
-        new BmeParams(9900, 9800, 1, 100, 1000, 1000, 2, Map.of(), 1));
+        new BmeParams(9900, 9800, 1, 100, 1000, 1000, 2, Map.of(), 1),
+        // every 16.4 option on: the invariants hold with them too
+        d.withOptions(new BmeParams.Options(true, true, true, 9300, 3)));
   }
 
   @Property(tries = 200)

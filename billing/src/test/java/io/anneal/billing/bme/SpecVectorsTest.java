@@ -35,6 +35,28 @@ class SpecVectorsTest {
   }
 
   @Test
+  void theEngineOptionVectorsPass() throws Exception {
+    // bme-spec 16.4 (restart threshold, FIFO, exact USD, queue depth), expectations worked by hand
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int rc = run(new PrintStream(out), new PrintStream(err), "replay", resource("engine-options.json").toString(), "--check");
+    assertThat(err.toString(StandardCharsets.UTF_8)).isEmpty();
+    assertThat(rc).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("all 4 vectors match");
+  }
+
+  @Test
+  void anOptionOfTheWrongTypeIsNamed() throws Exception {
+    Path f = tmp.resolve("bad-option.json");
+    Files.writeString(f, "{\"schema\":\"anneal-bme-vectors/1\",\"vectors\":[{\"id\":\"v1\",\"op\":\"params.validate\","
+        + "\"input\":{\"params\":{\"fifoQueue\":1}},\"expect\":{}}]}");
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int rc = run(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err), "replay", f.toString());
+    assertThat(rc).isNotZero();
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("v1").contains("params.fifoQueue").contains("true or false");
+  }
+
+  @Test
   void pureFunctionVectorsOfSection15Pass() throws Exception {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     ByteArrayOutputStream err = new ByteArrayOutputStream();

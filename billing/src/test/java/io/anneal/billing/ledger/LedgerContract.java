@@ -558,6 +558,35 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void afterTheHaltLeftoverDirectAktIsQueuedForConversionUnlessBelowTheMinimum() throws Exception {
+    halt();
+    OracleSnapshot low = OracleSnapshot.healthy("0.04");
+    tx(c -> {
+      SqlLedger.openTenantAccounts(c, "t3");
+      return null;
+    });
+    tx(c -> Mints.depositDirect(c, "t2", "big", 500_000_000L, low));
+    tx(c -> Mints.depositDirect(c, "t3", "small", 5_000_000L, low));
+    long provider = balIn(Accounts.provider("n1"), "uakt");
+    assertThat(this.<Integer>tx(c -> Mints.convertDirectDeposits(c, low, BmeParams.defaults(), 1L)))
+        .as("still halted: nothing converts").isZero();
+
+    OracleSnapshot recovered = OracleSnapshot.healthy("1.00");
+    tx(c -> SqlLedger.updateBreaker(c, recovered, BmeParams.defaults()));
+    assertThat(this.<String>tx(SqlLedger::storedStatus)).isEqualTo("HEALTHY");
+    long vault = tx(c -> SqlLedger.supply(c).vaultAkt());
+    assertThat(this.<Integer>tx(c -> Mints.convertDirectDeposits(c, recovered, BmeParams.defaults(), 2L))).isEqualTo(1);
+    // 500 AKT at $1 is queued like a deposit (into the vault, pending); 5 AKT would mint 5 ACT < 10: it stays
+    assertThat(balIn(Accounts.tenant("t2"), "uakt")).isZero();
+    assertThat(balIn(Accounts.tenant("t3"), "uakt")).isEqualTo(5_000_000L);
+    assertThat(this.<Long>tx(c -> SqlLedger.supply(c).vaultAkt())).isEqualTo(vault + 500_000_000L);
+    assertThat(this.<Long>tx(c -> SqlLedger.supply(c).pendingAkt())).isEqualTo(500_000_000L);
+    assertThat(balIn(Accounts.provider("n1"), "uakt")).as("providers' AKT is theirs, never converted").isEqualTo(provider);
+    assertThat(this.<Integer>tx(c -> Mints.convertDirectDeposits(c, recovered, BmeParams.defaults(), 3L)))
+        .as("queued once").isZero();
+  }
+
+  @Test
   void whileHaltedAJobTheTenantsActCannotCoverIsPaidFromItsAktDepositAtTheAdmissionPrice() throws Exception {
     halt();
     tx(c -> Mints.depositDirect(c, "t2", "d1", 10_000_000L, OracleSnapshot.healthy("0.04")));
