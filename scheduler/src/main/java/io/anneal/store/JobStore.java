@@ -212,8 +212,8 @@ public final class JobStore implements AutoCloseable {
 
   record Running(String jobId, long startedAt) {}
 
-  record Finished(String jobId, JobState outcome, String error, String resultJson, long endedAt, String receiptId,
-      String body) {}
+  record Finished(String jobId, JobState outcome, String error, String resultJson, long startedAt, long endedAt,
+      String receiptId, String body) {}
 
   record Settled(String jobId, String receiptId, long chargeUact, long settledAt, boolean finalReceipt) {}
 
@@ -320,6 +320,7 @@ public final class JobStore implements AutoCloseable {
     if (go.isEmpty()) return out;
     int n = go.size();
     String[][] t = new String[6][n]; // id, outcome, error, result, receipt id, body
+    Long[] started = new Long[n];
     Long[] ended = new Long[n];
     for (int i = 0; i < n; i++) {
       Finished f = go.get(i);
@@ -329,12 +330,15 @@ public final class JobStore implements AutoCloseable {
       t[3][i] = f.resultJson();
       t[4][i] = f.receiptId();
       t[5][i] = f.body();
+      started[i] = f.startedAt();
       ended[i] = f.endedAt();
     }
-    mergeJobs(c, new String[] {"id", "outcome", "err", "res", "rid", "ended"},
-        new String[] {"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT"},
-        new Object[][] {t[0], t[1], t[2], t[3], t[4], ended},
-        "state = s.outcome, outcome = s.outcome, error = s.err, result = s.res, ended_at = s.ended, receipt_id = s.rid",
+    // a job that ended before its RUNNING write was due goes from PLACED to its outcome: its start is set here
+    mergeJobs(c, new String[] {"id", "outcome", "err", "res", "rid", "started", "ended"},
+        new String[] {"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT"},
+        new Object[][] {t[0], t[1], t[2], t[3], t[4], started, ended},
+        "state = s.outcome, outcome = s.outcome, error = s.err, result = s.res, ended_at = s.ended, receipt_id = s.rid,"
+            + " started_at = CASE WHEN j.state = 'PLACED' THEN s.started ELSE j.started_at END",
         "state IN ('PLACED', 'RUNNING')");
     insertOutbox(c, t[4], t[0], t[5], ended);
     return out;
@@ -426,10 +430,11 @@ public final class JobStore implements AutoCloseable {
    * Records that a job stopped on its GPUs (SUCCEEDED, FAILED or CANCELLED) and puts its signed
    * receipt in the outbox, in one transaction, so that the receipt cannot be lost.
    */
-  public CompletableFuture<Boolean> finished(String jobId, JobState outcome, String error, String resultJson, long endedAt,
-      String receiptId, String signedReceiptJson) {
+  public CompletableFuture<Boolean> finished(String jobId, JobState outcome, String error, String resultJson,
+      long startedAt, long endedAt, String receiptId, String signedReceiptJson) {
     if (!outcome.finished() || outcome == JobState.SETTLED) throw new IllegalArgumentException("not an outcome: " + outcome);
-    return writer.submit(FINISHED, new Finished(jobId, outcome, error, resultJson, endedAt, receiptId, signedReceiptJson));
+    return writer.submit(FINISHED, new Finished(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId,
+        signedReceiptJson));
   }
 
   /**

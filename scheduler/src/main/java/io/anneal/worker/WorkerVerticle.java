@@ -77,7 +77,12 @@ public final class WorkerVerticle extends VerticleBase {
   private int persisting;
   private volatile boolean draining;
 
+  /** How long a job runs before its RUNNING state is written (shorter jobs skip that write). */
+  static final long RUNNING_WRITE_DELAY_MS = 250;
+
   private static final class RunState {
+    /** Set on the worker's event loop when the run has ended (the deferred RUNNING write is then skipped). */
+    boolean ended;
     volatile boolean cancelled;
     volatile boolean shutdown;
     volatile boolean preempted;
@@ -178,7 +183,12 @@ public final class WorkerVerticle extends VerticleBase {
     Workload w = new Workload(jobId, job.getString("tenantId"), job.getString("kind"),
         plain(job.getJsonObject("params", new JsonObject())),
         Duration.ofSeconds(job.getLong("maxSeconds")));
-    store.running(jobId, startedAt);
+    // RUNNING is written once the job has run RUNNING_WRITE_DELAY_MS: a job that ends sooner goes from
+    // PLACED to its outcome in one write (its start recorded with it). The state is informational for
+    // recovery (PLACED and RUNNING jobs are both re-queued at start); subscribers see RUNNING at once.
+    vertx.setTimer(RUNNING_WRITE_DELAY_MS, t -> {
+      if (!state.ended) store.running(jobId, startedAt);
+    });
     vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.RUNNING).put("nodeId", nodeId));
     var ctx = vertx.getOrCreateContext();
     RunControl control = new RunControl() {
@@ -211,6 +221,7 @@ public final class WorkerVerticle extends VerticleBase {
       WorkloadResult r = result;
       WorkloadException f = failure;
       ctx.runOnContext(v -> {
+        state.ended = true;
         try {
           onRunEnd(job, gpus, startedAt, endedAt, r, f, state);
         } catch (RuntimeException e) {
@@ -336,8 +347,8 @@ public final class WorkerVerticle extends VerticleBase {
           }).onFailure(e -> LOG.severe("could not record the preemption of job " + jobId + ": " + e.getMessage()));
       return;
     }
-    Future.fromCompletionStage(store.finished(jobId, f.outcome(), f.error(), f.result().encode(), f.receipt().endedAtMs(),
-        sr.receipt().receiptId(), body.encode()), vertx.getOrCreateContext())
+    Future.fromCompletionStage(store.finished(jobId, f.outcome(), f.error(), f.result().encode(), f.receipt().startedAtMs(),
+        f.receipt().endedAtMs(), sr.receipt().receiptId(), body.encode()), vertx.getOrCreateContext())
         .onComplete(ar -> persisting--)
         .onSuccess(ok -> {
           if (!ok) return; // the job was moved by someone else (e.g. re-queued); no receipt then

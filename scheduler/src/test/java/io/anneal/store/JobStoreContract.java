@@ -109,10 +109,10 @@ public abstract class JobStoreContract {
         new JobStore.Running("t1", 10), new JobStore.Running("t3", 10)))).get();
     assertThat(running).containsExactly(true, false);
     List<Boolean> finished = store.writer().submit(c -> JobStore.finishedAll(c, List.of(
-        new JobStore.Finished("t1", JobState.SUCCEEDED, null, "{}", 20, "t1/1", "{\"r\":1}"),
-        new JobStore.Finished("t1", JobState.FAILED, "x", null, 21, "t1/2", "{\"r\":2}"),
-        new JobStore.Finished("t2", JobState.FAILED, "boom", null, 22, "t2/1", "{\"r\":3}"),
-        new JobStore.Finished("t3", JobState.SUCCEEDED, null, "{}", 23, "t3/1", "{\"r\":4}")))).get();
+        new JobStore.Finished("t1", JobState.SUCCEEDED, null, "{}", 10, 20, "t1/1", "{\"r\":1}"),
+        new JobStore.Finished("t1", JobState.FAILED, "x", null, 10, 21, "t1/2", "{\"r\":2}"),
+        new JobStore.Finished("t2", JobState.FAILED, "boom", null, 12, 22, "t2/1", "{\"r\":3}"),
+        new JobStore.Finished("t3", JobState.SUCCEEDED, null, "{}", 13, 23, "t3/1", "{\"r\":4}")))).get();
     assertThat(finished).containsExactly(true, false, true, false);
     assertThat(store.job("t1").get().orElseThrow().state()).isEqualTo(JobState.SUCCEEDED);
     assertThat(store.job("t2").get().orElseThrow().error()).isEqualTo("boom");
@@ -162,7 +162,7 @@ public abstract class JobStoreContract {
     assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).isTrue();
     assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).as("placed twice").isFalse();
     assertThat(store.running("j1", 1000).get()).isTrue();
-    assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 2000, "j1/1", "{\"v\":1}").get()).isTrue();
+    assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 1500, 2000, "j1/1", "{\"v\":1}").get()).isTrue();
     assertThat(store.outbox(10).get()).extracting(row -> row[0]).containsExactly("j1/1");
     assertThat(store.settled("j1", "j1/1", 7, 3000, true).get()).isTrue();
     assertThat(store.settled("j1", "j1/1", 7, 3000, true).get()).as("acknowledged twice").isFalse();
@@ -172,6 +172,19 @@ public abstract class JobStoreContract {
     assertThat(j.outcome()).isEqualTo("SUCCEEDED");
     assertThat(j.chargeUact()).isEqualTo(7L);
     assertThat(j.attempt()).isEqualTo(1);
+    assertThat(j.startedAt()).as("the RUNNING write's start is kept").isEqualTo(1000);
+  }
+
+  @Test
+  void aJobThatEndsBeforeItsRunningWriteGoesFromPlacedToItsOutcomeWithItsStart() throws Exception {
+    store.submit(job("j1", 500), null, hold("j1", 500)).get();
+    assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).isTrue();
+    assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 1500, 2000, "j1/1", "{\"v\":1}").get()).isTrue();
+    assertThat(store.running("j1", 1500).get()).as("a late RUNNING write does not move a finished job").isFalse();
+    JobRecord j = store.job("j1").get().orElseThrow();
+    assertThat(j.state()).isEqualTo(JobState.SUCCEEDED);
+    assertThat(j.startedAt()).isEqualTo(1500);
+    assertThat(j.endedAt()).isEqualTo(2000);
   }
 
   @Test
