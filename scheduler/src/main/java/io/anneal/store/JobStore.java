@@ -90,15 +90,27 @@ public final class JobStore implements AutoCloseable {
   record Submission(JobRecord job, String idempotencyKey, EscrowHold hold) {}
 
   /** Submissions that reach the writer together are admitted with set-based SQL (see {@link #submitAll}). */
-  private static final GroupCommitWriter.BatchKind<Submission, SubmitResult> SUBMIT =
-      GroupCommitWriter.ranked(10, JobStore::submitAll);
+  private final GroupCommitWriter.BatchKind<Submission, SubmitResult> submitKind = GroupCommitWriter.ranked(10, (c, in) -> {
+    List<SubmitResult> out = submitAll(c, in);
+    if (this.listener.active()) {
+      List<Transition> t = new ArrayList<>();
+      for (int i = 0; i < in.size(); i++) {
+        SubmitResult r = out.get(i);
+        if (!r.accepted() || r.duplicate()) continue;
+        JobRecord j = in.get(i).job();
+        t.add(new Transition(r.jobId(), JobState.QUEUED, j.submittedAt(), data("kind", j.kind(), "gpus", j.gpus())));
+      }
+      tell(c, t);
+    }
+    return out;
+  });
 
   /**
    * Writes a new QUEUED job and holds its maximum cost in escrow, in one transaction. An
    * idempotency key seen before returns the earlier job and writes nothing.
    */
   public CompletableFuture<SubmitResult> submit(JobRecord job, String idempotencyKey, EscrowHold hold) {
-    return writer.submit(SUBMIT, new Submission(job, idempotencyKey, hold));
+    return writer.submit(submitKind, new Submission(job, idempotencyKey, hold));
   }
 
   /**
@@ -212,23 +224,122 @@ public final class JobStore implements AutoCloseable {
 
   record Running(String jobId, long startedAt) {}
 
+  /** {@code runningWritten}: false when the job ended before its RUNNING write was due (it then went from PLACED). */
   record Finished(String jobId, JobState outcome, String error, String resultJson, long startedAt, long endedAt,
-      String receiptId, String body) {}
+      String receiptId, String body, boolean runningWritten) {
+    Finished(String jobId, JobState outcome, String error, String resultJson, long startedAt, long endedAt,
+        String receiptId, String body) {
+      this(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId, body, true);
+    }
+  }
 
   record Settled(String jobId, String receiptId, long chargeUact, long settledAt, boolean finalReceipt) {}
 
-  private static final GroupCommitWriter.BatchKind<Placed, Boolean> PLACED = GroupCommitWriter.ranked(20, JobStore::placedAll);
-  private static final GroupCommitWriter.BatchKind<Running, Boolean> RUNNING = GroupCommitWriter.ranked(30, JobStore::runningAll);
-  private static final GroupCommitWriter.BatchKind<Finished, Boolean> FINISHED = GroupCommitWriter.ranked(40, JobStore::finishedAll);
-  private static final GroupCommitWriter.BatchKind<Settled, Boolean> SETTLED = GroupCommitWriter.ranked(60, JobStore::settledAll);
+  /**
+   * A job state change as it is written, with what subscribers are told about it: listeners record
+   * what follows from it (webhook deliveries) in the same transaction, so a crash cannot separate them.
+   */
+  public record Transition(String jobId, JobState state, long at, Map<String, Object> data) {}
+
+  /** Called on the writer thread inside the transaction that writes the transitions. */
+  public interface TransitionListener {
+    TransitionListener NONE = new TransitionListener() {
+      @Override
+      public boolean active() {
+        return false;
+      }
+
+      @Override
+      public void written(Connection c, List<Transition> transitions) {}
+    };
+
+    /** False when nothing would be recorded now: the store then does not even build the transitions. */
+    default boolean active() {
+      return true;
+    }
+
+    void written(Connection c, List<Transition> transitions) throws SQLException;
+  }
+
+  private volatile TransitionListener listener = TransitionListener.NONE;
+
+  /** Sets the one listener of state changes (e.g. webhook deliveries). */
+  public void onTransitions(TransitionListener l) {
+    this.listener = l == null ? TransitionListener.NONE : l;
+  }
+
+  private void tell(Connection c, List<Transition> t) throws SQLException {
+    if (!t.isEmpty()) listener.written(c, t);
+  }
+
+  /** Tells the listener of the applied inputs' transitions, if it listens now. */
+  private <T> void tell(Connection c, List<T> in, List<Boolean> out, java.util.function.Function<T, Transition> f)
+      throws SQLException {
+    if (listener.active()) tell(c, applied(in, out, f));
+  }
+
+  private final GroupCommitWriter.BatchKind<Placed, Boolean> placedKind = GroupCommitWriter.ranked(20, (c, in) -> {
+    List<Boolean> out = placedAll(c, in);
+    tell(c, in, out, p -> new Transition(p.jobId(), JobState.PLACED, System.currentTimeMillis(), data("nodeId", p.nodeId(),
+        "gpuClass", p.gpuClass(), "devices", new io.vertx.core.json.JsonArray(p.devices()).getList())));
+    return out;
+  });
+  private final GroupCommitWriter.BatchKind<Running, Boolean> runningKind = GroupCommitWriter.ranked(30, (c, in) -> {
+    List<Boolean> out = runningAll(c, in);
+    tell(c, in, out, r -> new Transition(r.jobId(), JobState.RUNNING, r.startedAt(), data("startedAt", r.startedAt())));
+    return out;
+  });
+  private final GroupCommitWriter.BatchKind<Finished, Boolean> finishedKind = GroupCommitWriter.ranked(40, (c, in) -> {
+    List<Boolean> out = finishedAll(c, in);
+    // a job that went from PLACED to its outcome still ran: subscribers are told RUNNING first
+    tell(c, in, out, f -> f.runningWritten() ? null
+        : new Transition(f.jobId(), JobState.RUNNING, f.startedAt(), data("startedAt", f.startedAt())));
+    tell(c, in, out, f -> {
+      Map<String, Object> d = new java.util.LinkedHashMap<>();
+      d.put("outcome", f.outcome().name());
+      if (f.error() != null) d.put("error", f.error());
+      if (f.resultJson() != null) d.put("result", new io.vertx.core.json.JsonObject(f.resultJson()).getMap());
+      d.put("receiptId", f.receiptId());
+      d.put("startedAt", f.startedAt());
+      d.put("endedAt", f.endedAt());
+      return new Transition(f.jobId(), f.outcome(), f.endedAt(), d);
+    });
+    return out;
+  });
+  private final GroupCommitWriter.BatchKind<Settled, Boolean> settledKind = GroupCommitWriter.ranked(60, (c, in) -> {
+    List<Boolean> out = settledAll(c, in);
+    tell(c, in, out, st -> st.finalReceipt() ? new Transition(st.jobId(), JobState.SETTLED, st.settledAt(),
+        data("receiptId", st.receiptId(), "chargeUact", st.chargeUact())) : null);
+    return out;
+  });
+
+  /** A transition's data from key/value pairs; null values are left out. */
+  private static Map<String, Object> data(Object... kv) {
+    Map<String, Object> m = new java.util.LinkedHashMap<>();
+    for (int i = 0; i < kv.length; i += 2) {
+      if (kv[i + 1] != null) m.put((String) kv[i], kv[i + 1]);
+    }
+    return m;
+  }
+
+  /** The transitions of the inputs that were applied ({@code out} true), in input order; null = none. */
+  private static <T> List<Transition> applied(List<T> in, List<Boolean> out, java.util.function.Function<T, Transition> f) {
+    List<Transition> t = new ArrayList<>();
+    for (int i = 0; i < in.size(); i++) {
+      if (!Boolean.TRUE.equals(out.get(i))) continue;
+      Transition x = f.apply(in.get(i));
+      if (x != null) t.add(x);
+    }
+    return t;
+  }
 
   /** Moves a job to PLACED on the given node and devices, if it is still QUEUED. */
   public CompletableFuture<Boolean> placed(String jobId, String nodeId, String gpuClass, String devices) {
-    return writer.submit(PLACED, new Placed(jobId, nodeId, gpuClass, devices));
+    return writer.submit(placedKind, new Placed(jobId, nodeId, gpuClass, devices));
   }
 
   public CompletableFuture<Boolean> running(String jobId, long startedAt) {
-    return writer.submit(RUNNING, new Running(jobId, startedAt));
+    return writer.submit(runningKind, new Running(jobId, startedAt));
   }
 
   /** Ids among {@code ids} whose row matches {@code condition} (a WHERE fragment on job). */
@@ -422,8 +533,12 @@ public final class JobStore implements AutoCloseable {
 
   /** Puts a placed or running job back in the queue (shutdown, infrastructure failure). */
   public CompletableFuture<Boolean> requeue(String jobId, String reason) {
-    return writer.submit(c -> update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?,"
-        + " started_at = NULL WHERE id = ? AND " + from(JobState.QUEUED), reason, jobId) == 1);
+    return writer.submit(c -> {
+      boolean moved = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?,"
+          + " started_at = NULL WHERE id = ? AND " + from(JobState.QUEUED), reason, jobId) == 1;
+      if (moved) tell(c, List.of(new Transition(jobId, JobState.QUEUED, System.currentTimeMillis(), data("reason", reason))));
+      return moved;
+    });
   }
 
   /**
@@ -432,9 +547,15 @@ public final class JobStore implements AutoCloseable {
    */
   public CompletableFuture<Boolean> finished(String jobId, JobState outcome, String error, String resultJson,
       long startedAt, long endedAt, String receiptId, String signedReceiptJson) {
+    return finished(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId, signedReceiptJson, true);
+  }
+
+  /** As above; {@code runningWritten} false: the job ended before its RUNNING write was due (see WorkerVerticle). */
+  public CompletableFuture<Boolean> finished(String jobId, JobState outcome, String error, String resultJson,
+      long startedAt, long endedAt, String receiptId, String signedReceiptJson, boolean runningWritten) {
     if (!outcome.finished() || outcome == JobState.SETTLED) throw new IllegalArgumentException("not an outcome: " + outcome);
-    return writer.submit(FINISHED, new Finished(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId,
-        signedReceiptJson));
+    return writer.submit(finishedKind, new Finished(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId,
+        signedReceiptJson, runningWritten));
   }
 
   /**
@@ -444,7 +565,7 @@ public final class JobStore implements AutoCloseable {
    */
   public CompletableFuture<Boolean> settled(String jobId, String receiptId, long chargeUact, long settledAt,
       boolean finalReceipt) {
-    return writer.submit(SETTLED, new Settled(jobId, receiptId, chargeUact, settledAt, finalReceipt));
+    return writer.submit(settledKind, new Settled(jobId, receiptId, chargeUact, settledAt, finalReceipt));
   }
 
   /**
@@ -459,6 +580,8 @@ public final class JobStore implements AutoCloseable {
       if (n == 1) {
         update(c, "INSERT INTO outbox (receipt_id, job_id, body, created_at) VALUES (?, ?, ?, ?)", receiptId, jobId,
             signedReceiptJson, endedAt);
+        tell(c, List.of(new Transition(jobId, JobState.PREEMPTED, endedAt, data("reason", reason, "receiptId", receiptId)),
+            new Transition(jobId, JobState.QUEUED, endedAt, data("reason", reason))));
       }
       return n == 1;
     });
@@ -469,7 +592,10 @@ public final class JobStore implements AutoCloseable {
     return writer.submit(c -> {
       int n = update(c, "UPDATE job SET state = 'CANCELLED', outcome = 'CANCELLED', ended_at = ?"
           + " WHERE id = ? AND state = 'QUEUED'", now, jobId); // of CANCELLED's sources, only QUEUED releases escrow
-      if (n == 1) SqlLedger.release(c, jobId);
+      if (n == 1) {
+        SqlLedger.release(c, jobId);
+        tell(c, List.of(new Transition(jobId, JobState.CANCELLED, now, data("outcome", "CANCELLED"))));
+      }
       return n == 1;
     });
   }
@@ -479,7 +605,10 @@ public final class JobStore implements AutoCloseable {
     return writer.submit(c -> {
       int n = update(c, "UPDATE job SET state = 'FAILED', outcome = 'FAILED', error = ?, ended_at = ?"
           + " WHERE id = ? AND state = 'QUEUED'", reason, now, jobId);
-      if (n == 1) SqlLedger.release(c, jobId);
+      if (n == 1) {
+        SqlLedger.release(c, jobId);
+        tell(c, List.of(new Transition(jobId, JobState.FAILED, now, data("outcome", "FAILED", "error", reason))));
+      }
       return n == 1;
     });
   }

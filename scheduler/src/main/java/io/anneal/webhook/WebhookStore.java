@@ -122,6 +122,49 @@ public final class WebhookStore {
     }
   }
 
+  /**
+   * The deliveries that job state changes owe to the tenants' webhooks, written in the transaction
+   * of the changes themselves ({@link io.anneal.store.JobStore.TransitionListener}), so that an event
+   * whose state change committed is never without its deliveries. {@code byTenant} is the current
+   * set of active webhooks; with none, this reads and writes nothing. Returns how many were written.
+   */
+  public static int enqueueFor(Connection c, Map<String, List<Webhook>> byTenant,
+      List<io.anneal.store.JobStore.Transition> transitions) throws SQLException {
+    if (byTenant.isEmpty()) return 0;
+    Map<String, String> tenantOf = new java.util.HashMap<>();
+    try (PreparedStatement ps = c.prepareStatement(io.anneal.billing.sql.Database.keyed(c, "t.id, t.tenant_id", "job", "id",
+        null))) {
+      ps.setArray(1, c.createArrayOf("varchar", transitions.stream().map(io.anneal.store.JobStore.Transition::jobId)
+          .distinct().toArray(String[]::new)));
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) tenantOf.put(rs.getString(1), rs.getString(2));
+      }
+    }
+    long now = System.currentTimeMillis();
+    List<NewDelivery> out = new ArrayList<>();
+    for (io.anneal.store.JobStore.Transition t : transitions) {
+      List<Webhook> hooks = byTenant.get(tenantOf.get(t.jobId()));
+      if (hooks == null) continue;
+      String type = "job." + t.state().name().toLowerCase(java.util.Locale.ROOT);
+      String body = null;
+      String eventId = null;
+      for (Webhook w : hooks) {
+        if (!w.wants(type)) continue;
+        if (body == null) {
+          eventId = "evt_" + java.util.UUID.randomUUID().toString().replace("-", "");
+          io.vertx.core.json.JsonObject data = new io.vertx.core.json.JsonObject().put("jobId", t.jobId())
+              .put("state", t.state().name()).put("at", t.at());
+          t.data().forEach(data::put);
+          body = new io.vertx.core.json.JsonObject().put("id", eventId).put("type", type).put("createdAt", now)
+              .put("data", data).encode();
+        }
+        out.add(new NewDelivery(w.id(), eventId, type, body, now));
+      }
+    }
+    if (!out.isEmpty()) enqueue(c, out);
+    return out.size();
+  }
+
   /** Pending deliveries whose time has come, oldest first, of active webhooks. */
   public static List<Due> due(Connection c, long nowMs, int limit) throws SQLException {
     List<Due> out = new ArrayList<>();

@@ -16,15 +16,14 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
-import java.util.UUID;
 import java.util.logging.Logger;
 
 /**
- * Delivers job events to tenants' webhooks. Each state change of a job (from {@link Addresses#JOB_EVENTS},
- * progress events excluded) that a webhook subscribed to becomes a delivery row; a poller sends due
+ * Delivers job events to tenants' webhooks. Each state change of a job that a webhook subscribed to
+ * becomes a delivery row written in the same transaction as the change ({@link WebhookStore#enqueueFor}
+ * as the job store's transition listener), so a crash cannot lose it; a poller sends due
  * deliveries with the non-blocking HTTP client, signed ({@link WebhookSigner}), and records each
  * attempt: 2xx is delivered; anything else (status, timeout, refused connection) is retried after
  * 1, 2, 4 … s (at most {@link #MAX_BACKOFF_MS}) until {@link #MAX_ATTEMPTS}, then failed. Rows
@@ -45,7 +44,9 @@ public final class WebhookVerticle extends VerticleBase {
   private final Counter delivered;
   private final Counter retried;
   private final Counter failed;
-  private Map<String, List<WebhookStore.Webhook>> byTenant = Map.of();
+  /** Active webhooks by tenant; read by the store's writer thread when it writes job state changes. */
+  private volatile Map<String, List<WebhookStore.Webhook>> byTenant = Map.of();
+  private boolean pollSoon;
   private final Set<Long> inFlight = new HashSet<>();
   private boolean polling;
   private HttpClient client;
@@ -66,7 +67,19 @@ public final class WebhookVerticle extends VerticleBase {
   public Future<?> start() {
     client = vertx.createHttpClient(new HttpClientOptions().setConnectTimeout(5_000).setKeepAlive(true),
         new io.vertx.core.http.PoolOptions().setHttp1MaxSize(16));
-    vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> onEvent(m.body()));
+    store.onTransitions(new JobStore.TransitionListener() {
+      @Override
+      public boolean active() {
+        return !byTenant.isEmpty();
+      }
+
+      @Override
+      public void written(java.sql.Connection c, List<JobStore.Transition> transitions) throws java.sql.SQLException {
+        WebhookStore.enqueueFor(c, byTenant, transitions);
+      }
+    });
+    // deliveries are written with the state changes; a job event means some may be due now
+    vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> pollSoon());
     vertx.eventBus().<JsonObject>consumer(CHANGED, m -> reload());
     vertx.setPeriodic(POLL_MS, id -> poll());
     return reload();
@@ -81,28 +94,13 @@ public final class WebhookVerticle extends VerticleBase {
     });
   }
 
-  private void onEvent(JsonObject ev) {
-    if (ev.containsKey("progress") || ev.getString("state") == null) return;
-    List<WebhookStore.Webhook> hooks = byTenant.get(ev.getString("tenantId"));
-    if (hooks == null || hooks.isEmpty()) return;
-    String type = "job." + ev.getString("state").toLowerCase(Locale.ROOT);
-    long now = System.currentTimeMillis();
-    String eventId = "evt_" + UUID.randomUUID().toString().replace("-", "");
-    JsonObject data = ev.copy();
-    data.remove("tenantId");
-    data.remove("type");
-    String body = new JsonObject().put("id", eventId).put("type", type).put("createdAt", now).put("data", data).encode();
-    List<WebhookStore.NewDelivery> out = new ArrayList<>();
-    for (WebhookStore.Webhook w : hooks) {
-      if (w.wants(type)) out.add(new WebhookStore.NewDelivery(w.id(), eventId, type, body, now));
-    }
-    if (out.isEmpty()) return;
-    store.writer().submit(c -> {
-      WebhookStore.enqueue(c, out);
-      return null;
-    }).whenComplete((v, e) -> {
-      if (e != null) LOG.warning("webhook deliveries for " + eventId + " not recorded: " + e.getMessage());
-      else context.runOnContext(x -> poll());
+  /** Polls within 50 ms (at most one poll pending), so a burst of events costs one query. */
+  private void pollSoon() {
+    if (pollSoon || byTenant.isEmpty()) return;
+    pollSoon = true;
+    vertx.setTimer(50, id -> {
+      pollSoon = false;
+      poll();
     });
   }
 

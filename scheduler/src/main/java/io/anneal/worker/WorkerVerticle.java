@@ -60,7 +60,8 @@ public final class WorkerVerticle extends VerticleBase {
   private final java.util.Set<Integer> quarantined = new java.util.HashSet<>();
 
   /** A finished run waiting to be signed with the others of its flush. */
-  private record Finished(JsonObject job, JobState outcome, String error, JsonObject result, Receipt receipt) {}
+  private record Finished(JsonObject job, JobState outcome, String error, JsonObject result, Receipt receipt,
+      boolean runningWritten) {}
 
   private final String nodeId;
   private final GpuBackend backend;
@@ -83,6 +84,8 @@ public final class WorkerVerticle extends VerticleBase {
   private static final class RunState {
     /** Set on the worker's event loop when the run has ended (the deferred RUNNING write is then skipped). */
     boolean ended;
+    /** Set on the worker's event loop when the RUNNING write was made. */
+    boolean runningWritten;
     volatile boolean cancelled;
     volatile boolean shutdown;
     volatile boolean preempted;
@@ -187,7 +190,9 @@ public final class WorkerVerticle extends VerticleBase {
     // PLACED to its outcome in one write (its start recorded with it). The state is informational for
     // recovery (PLACED and RUNNING jobs are both re-queued at start); subscribers see RUNNING at once.
     vertx.setTimer(RUNNING_WRITE_DELAY_MS, t -> {
-      if (!state.ended) store.running(jobId, startedAt);
+      if (state.ended) return;
+      state.runningWritten = true;
+      store.running(jobId, startedAt);
     });
     vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.RUNNING).put("nodeId", nodeId));
     var ctx = vertx.getOrCreateContext();
@@ -304,7 +309,7 @@ public final class WorkerVerticle extends VerticleBase {
     Receipt receipt = new Receipt(jobId + "/" + job.getInteger("attempt", 0), jobId, job.getString("tenantId"), nodeId,
         job.getString("gpuClass"), gpus, backend.name().equals("simulated"), Math.multiplyExact(deviceNanos, (long) gpus),
         wallNanos, peak, startedAt, Math.max(endedAt, startedAt), outcome.name(), digest);
-    toSign.add(new Finished(job, outcome, error, result, receipt));
+    toSign.add(new Finished(job, outcome, error, result, receipt, state.runningWritten));
     if (!flushScheduled) {
       flushScheduled = true;
       vertx.setTimer(5, id -> flush());
@@ -348,7 +353,7 @@ public final class WorkerVerticle extends VerticleBase {
       return;
     }
     Future.fromCompletionStage(store.finished(jobId, f.outcome(), f.error(), f.result().encode(), f.receipt().startedAtMs(),
-        f.receipt().endedAtMs(), sr.receipt().receiptId(), body.encode()), vertx.getOrCreateContext())
+        f.receipt().endedAtMs(), sr.receipt().receiptId(), body.encode(), f.runningWritten()), vertx.getOrCreateContext())
         .onComplete(ar -> persisting--)
         .onSuccess(ok -> {
           if (!ok) return; // the job was moved by someone else (e.g. re-queued); no receipt then

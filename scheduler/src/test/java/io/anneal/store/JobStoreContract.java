@@ -176,6 +176,54 @@ public abstract class JobStoreContract {
   }
 
   @Test
+  void webhookDeliveriesAreWrittenWithTheStateChangesThatOweThemAndOnlyForChangesThatHappened() throws Exception {
+    var hook = new io.anneal.webhook.WebhookStore.Webhook("wh_1", tenantId, "http://127.0.0.1:9/h", java.util.Set.of("*"),
+        "secret-0123456789abcdef", 1);
+    store.writer().submit(c -> {
+      io.anneal.webhook.WebhookStore.insert(c, hook);
+      return null;
+    }).get();
+    store.onTransitions((c, t) -> io.anneal.webhook.WebhookStore.enqueueFor(c, java.util.Map.of(tenantId, List.of(hook)), t));
+    store.submit(job("j1", 500), null, hold("j1", 500)).get();
+    assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).isTrue();
+    assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).as("not applied: owes nothing").isFalse();
+    // ended before its RUNNING write was due: RUNNING is still told, before the outcome
+    assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{\"v\":1}", 1500, 2000, "j1/1", "{}", false).get()).isTrue();
+    assertThat(store.settled("j1", "j1/1", 7, 3000, true).get()).isTrue();
+    List<String> types = new ArrayList<>();
+    List<io.vertx.core.json.JsonObject> bodies = new ArrayList<>();
+    store.read(c -> {
+      try (var ps = c.prepareStatement("SELECT event_type, body FROM webhook_delivery ORDER BY id"); var rs = ps.executeQuery()) {
+        while (rs.next()) {
+          types.add(rs.getString(1));
+          bodies.add(new io.vertx.core.json.JsonObject(rs.getString(2)));
+        }
+      }
+      return null;
+    }).get();
+    assertThat(types).containsExactly("job.queued", "job.placed", "job.running", "job.succeeded", "job.settled");
+    assertThat(bodies).allSatisfy(b -> assertThat(b.getJsonObject("data").getString("jobId")).isEqualTo("j1"));
+    assertThat(bodies.get(1).getJsonObject("data").getString("nodeId")).isEqualTo("n1");
+    assertThat(bodies.get(3).getJsonObject("data").getJsonObject("result").getInteger("v")).isEqualTo(1);
+    assertThat(bodies.get(4).getJsonObject("data").getLong("chargeUact")).isEqualTo(7L);
+  }
+
+  @Test
+  void aStateChangeWhoseListenerFailsIsNotWrittenEither() throws Exception {
+    store.submit(job("ok", 1), null, hold("ok", 1)).get();
+    store.submit(job("bad", 1), null, hold("bad", 1)).get();
+    store.onTransitions((c, t) -> {
+      if (t.stream().anyMatch(x -> x.jobId().equals("bad"))) throw new java.sql.SQLException("listener refused");
+    });
+    CompletableFuture<Boolean> ok = store.placed("ok", "n1", "cpu", "[0]");
+    CompletableFuture<Boolean> bad = store.placed("bad", "n1", "cpu", "[1]");
+    assertThat(ok.get()).isTrue();
+    assertThat(bad).failsWithin(java.time.Duration.ofSeconds(10));
+    assertThat(store.job("bad").get().orElseThrow().state()).as("one transaction: no event, no change").isEqualTo(JobState.QUEUED);
+    assertThat(store.job("ok").get().orElseThrow().state()).isEqualTo(JobState.PLACED);
+  }
+
+  @Test
   void aJobThatEndsBeforeItsRunningWriteGoesFromPlacedToItsOutcomeWithItsStart() throws Exception {
     store.submit(job("j1", 500), null, hold("j1", 500)).get();
     assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).isTrue();
