@@ -20,6 +20,7 @@ import io.anneal.metrics.Metrics;
 import io.anneal.sched.JobMessages;
 import io.anneal.store.JobRecord;
 import io.anneal.store.JobStore;
+import io.anneal.store.Quarantines;
 import io.anneal.store.TenantStore;
 import io.anneal.store.TenantStore.Tenant;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -165,6 +166,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/jobs/:id").handler(this::getJob);
     router.delete("/api/v1/jobs/:id").handler(this::cancelJob);
     router.get("/api/v1/gpus").handler(this::gpus);
+    router.delete("/api/v1/gpus/:nodeId/:device/quarantine").handler(this::liftQuarantine);
     router.get("/api/v1/supply").handler(this::supply);
     router.get("/api/v1/prices").handler(this::prices);
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
@@ -448,6 +450,30 @@ public final class ApiVerticle extends VerticleBase {
     tenant(rc).compose(t -> cancel(t, rc.pathParam("id")))
         .onSuccess(out -> rc.response().setStatusCode(202).end(out.encode()))
         .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Puts a quarantined device back in service (admin; e.g. after the GPU was replaced or reset):
+   * 204, or 404 when that device is not quarantined.
+   */
+  private void liftQuarantine(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    int device;
+    try {
+      device = Integer.parseInt(rc.pathParam("device"));
+    } catch (NumberFormatException e) {
+      fail(rc, Problem.notFound("no device '" + rc.pathParam("device") + "' (a device is its index, e.g. 0)"));
+      return;
+    }
+    admin(rc).compose(v -> Future.fromCompletionStage(store.writer().submit(c -> Quarantines.lift(c, nodeId, device)),
+        vertx.getOrCreateContext())).onSuccess(lifted -> {
+          if (!lifted) {
+            fail(rc, Problem.notFound("GPU " + nodeId + "/" + device + " is not quarantined"));
+            return;
+          }
+          vertx.eventBus().publish(Addresses.DEVICE_RESTORED, new JsonObject().put("nodeId", nodeId).put("device", device));
+          rc.response().setStatusCode(204).end();
+        }).onFailure(e -> fail(rc, e));
   }
 
   private void gpus(RoutingContext rc) {

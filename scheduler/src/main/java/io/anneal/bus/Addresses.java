@@ -21,6 +21,8 @@ public final class Addresses {
   public static final String NODE_MEMORY = "anneal.scheduler.node-memory";
   /** send: a device failed repeatedly and is taken out of service, {@code {nodeId, device, reason}}. */
   public static final String DEVICE_QUARANTINED = "anneal.scheduler.device-quarantined";
+  /** publish: an operator lifted a device's quarantine, {@code {nodeId, device}} (scheduler and that node's worker). */
+  public static final String DEVICE_RESTORED = "anneal.fleet.device-restored";
   /** publish: the fleet's shape for admission checks, {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], queued}}. */
   public static final String FLEET_SHAPE = "anneal.fleet.shape";
   /**

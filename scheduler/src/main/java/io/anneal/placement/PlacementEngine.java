@@ -242,6 +242,41 @@ public final class PlacementEngine {
     return false;
   }
 
+  /**
+   * Puts a quarantined device back in service (an operator lifted the quarantine, e.g. after the GPU
+   * was replaced): free again unless a job still runs on it (then it comes back when that job ends).
+   * False when the device is unknown or not quarantined.
+   */
+  public boolean unquarantine(String nodeId, int device) {
+    for (Host h : hosts.values()) {
+      if (!h.nodeId.equals(nodeId)) continue;
+      for (int i = 0; i < h.deviceIndex.length; i++) {
+        if (h.deviceIndex[i] != device) continue;
+        if (!h.out.get(i)) return false;
+        h.out.clear(i);
+        totalGpus++;
+        if (!runsOn(h, device)) {
+          indexRemove(h);
+          h.free.set(i);
+          h.freeCount++;
+          freeGpus++;
+          indexAdd(h);
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private boolean runsOn(Host h, int device) {
+    for (Running r : running.values()) {
+      for (Assignment.Part p : r.assignment().parts()) {
+        if (p.hostId().equals(h.id) && p.devices().contains(device)) return true;
+      }
+    }
+    return false;
+  }
+
   /** Devices of a host in service. */
   private static int inService(Host h) {
     return h.deviceIndex.length - h.out.cardinality();

@@ -97,6 +97,16 @@ public final class SchedulerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
+    bus.<JsonObject>consumer(Addresses.DEVICE_RESTORED, m -> {
+      String node = m.body().getString("nodeId");
+      int device = m.body().getInteger("device");
+      quarantineReasons.remove(node + "/" + device);
+      if (engine.unquarantine(node, device)) {
+        LOG.info("GPU " + node + "/" + device + " back in service");
+        publishShape();
+        schedulePass();
+      }
+    });
     bus.<JsonObject>consumer(Addresses.DEVICE_QUARANTINED, m -> {
       String node = m.body().getString("nodeId");
       int device = m.body().getInteger("device");

@@ -112,6 +112,13 @@ public final class WorkerVerticle extends VerticleBase {
     }
     var bus = vertx.eventBus();
     bus.<JsonObject>consumer(Addresses.workerRun(nodeId), m -> run(m.body()));
+    bus.<JsonObject>consumer(Addresses.DEVICE_RESTORED, m -> {
+      if (!nodeId.equals(m.body().getString("nodeId"))) return;
+      int device = m.body().getInteger("device");
+      if (quarantined.remove(device)) LOG.info("GPU " + nodeId + "/" + device + " back in service (quarantine lifted)");
+      consecutiveFailures.remove(device);
+      failingJobs.remove(device);
+    });
     bus.<JsonObject>consumer(Addresses.workerCancel(nodeId), m -> {
       RunState s = runs.get(m.body().getString("jobId"));
       if (s != null) {
@@ -126,7 +133,13 @@ public final class WorkerVerticle extends VerticleBase {
             return Future.failedFuture("node " + nodeId + " is registered with another signing key;"
                 + " restore its key in the data dir or start with a new --node-id");
           }
+          // devices quarantined before this start stay out: told to the scheduler right after the
+          // registration, before its first placement pass on this node
+          return Future.fromCompletionStage(store.read(c -> io.anneal.store.Quarantines.of(c, nodeId)),
+              vertx.getOrCreateContext());
+        }).compose(known -> {
           bus.send(Addresses.NODE_REGISTER, registration());
+          restoreQuarantines(known);
           vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
           vertx.setPeriodic(MEMORY_REPORT_MS, id -> reportMemory());
           resendOutbox();
@@ -241,8 +254,8 @@ public final class WorkerVerticle extends VerticleBase {
   /**
    * Counts device failures per device; a success clears the count (other failures say nothing about
    * the device). At {@link #QUARANTINE_AFTER} in a row from {@link #QUARANTINE_DISTINCT_JOBS} jobs the
-   * device is quarantined: the scheduler stops placing on it and the fleet view shows it, until this
-   * node restarts (e.g. after the GPU was replaced).
+   * device is quarantined: the scheduler stops placing on it and the fleet view shows it, across
+   * restarts, until an operator lifts it ({@code DELETE /api/v1/gpus/{node}/{device}/quarantine}).
    */
   private void trackDeviceHealth(int device, String jobId, WorkloadException f) {
     if (quarantined.contains(device)) return;
@@ -261,7 +274,24 @@ public final class WorkerVerticle extends VerticleBase {
       LOG.warning("quarantining GPU " + nodeId + "/" + device + ": " + reason);
       vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, new JsonObject().put("nodeId", nodeId).put("device", device)
           .put("reason", reason));
+      // kept across restarts until an operator lifts it
+      store.writer().submit(c -> {
+        io.anneal.store.Quarantines.add(c, nodeId, device, reason, System.currentTimeMillis());
+        return null;
+      }).whenComplete((v, e) -> {
+        if (e != null) LOG.warning("quarantine of GPU " + nodeId + "/" + device + " not recorded: " + e.getMessage());
+      });
     }
+  }
+
+  private void restoreQuarantines(Map<Integer, String> known) {
+    known.forEach((device, reason) -> {
+      if (device >= backend.devices().size()) return;
+      quarantined.add(device);
+      LOG.warning("GPU " + nodeId + "/" + device + " stays quarantined: " + reason);
+      vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, new JsonObject().put("nodeId", nodeId).put("device", device)
+          .put("reason", reason));
+    });
   }
 
   /** Params as plain maps and lists (the backend knows no Vert.x types). */

@@ -120,6 +120,8 @@ class FaultMappingTest {
   /** Two devices; device 0 is broken: every run on it is a device failure. */
   static final class OneBrokenDevice implements GpuBackend {
     final AtomicInteger runsOnBroken = new AtomicInteger();
+    /** False once the device is "replaced". */
+    final java.util.concurrent.atomic.AtomicBoolean broken = new java.util.concurrent.atomic.AtomicBoolean(true);
 
     @Override
     public String name() {
@@ -139,7 +141,7 @@ class FaultMappingTest {
 
     @Override
     public WorkloadResult run(int device, Workload w, RunControl control) throws WorkloadException {
-      if (device == 0) {
+      if (device == 0 && broken.get()) {
         runsOnBroken.incrementAndGet();
         throw new WorkloadException(WorkloadException.Reason.DEVICE_FAILURE, "Xid 79: GPU has fallen off the bus (injected)", 0);
       }
@@ -179,5 +181,35 @@ class FaultMappingTest {
       }
       assertThat(backend.runsOnBroken.get()).as("nothing ran on the quarantined device").isEqualTo(brokenRuns);
     }
+
+    // the quarantine outlives a restart: the device stays out of service, with its reason
+    try (TestService s = TestService.start(dir, backend)) {
+      s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
+      assertThat(gpu(s, 0).getString("quarantineReason")).contains("Xid 79");
+      assertThat(s.json(s.get("/api/v1/gpus", null)).getInteger("total")).isEqualTo(1);
+      int brokenRuns = backend.runsOnBroken.get();
+      String afterRestart = submit(s, 10);
+      s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(afterRestart).getString("state")));
+      assertThat(s.job(afterRestart).getJsonArray("devices").getList()).containsExactly(1);
+      assertThat(backend.runsOnBroken.get()).isEqualTo(brokenRuns);
+
+      // the GPU is replaced; an operator (only an admin) lifts the quarantine and it serves jobs again
+      backend.broken.set(false);
+      String lift = "/api/v1/gpus/" + gpu(s, 0).getString("nodeId") + "/0/quarantine";
+      assertThat(s.delete(lift, TestService.DEMO_KEY).statusCode()).isEqualTo(403);
+      assertThat(s.delete(lift, TestService.ADMIN_KEY).statusCode()).isEqualTo(204);
+      assertThat(s.delete(lift, TestService.ADMIN_KEY).statusCode()).as("not quarantined any more").isEqualTo(404);
+      s.await(Duration.ofSeconds(10), () -> !gpu(s, 0).getBoolean("quarantined", false));
+      assertThat(s.json(s.get("/api/v1/gpus", null)).getInteger("total")).isEqualTo(2);
+      String onZero = submit(s, 10);
+      s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(onZero).getString("state")));
+      assertThat(s.job(onZero).getString("outcome")).isEqualTo("SUCCEEDED");
+      assertThat(s.job(onZero).getJsonArray("devices").getList()).containsExactly(0);
+    }
+  }
+
+  private static JsonObject gpu(TestService s, int index) {
+    return s.json(s.get("/api/v1/gpus", null)).getJsonArray("gpus").stream().map(o -> (JsonObject) o)
+        .filter(g -> g.getInteger("index") == index).findFirst().orElseThrow();
   }
 }

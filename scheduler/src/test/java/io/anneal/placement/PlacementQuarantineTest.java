@@ -48,4 +48,31 @@ class PlacementQuarantineTest {
     assertThat(devicesOf(next)).doesNotContain(busyDevice, freeDevice);
     assertThat(e.devices()).filteredOn(d -> (Boolean) d[5]).extracting(d -> d[1]).containsExactlyInAnyOrder(busyDevice, freeDevice);
   }
+
+  @Test
+  void aLiftedQuarantineGivesTheDeviceBackAtOnceOrWhenItsJobEnds() {
+    PlacementEngine e = new PlacementEngine(PlacementEngine.Config.defaults());
+    List<Device> ds = new ArrayList<>();
+    for (int i = 0; i < 2; i++) ds.add(new Device("n1", i, "H100", 80_000, false));
+    e.addNode("n1", ds, Map.of());
+    e.enqueue(job("busy", 1), 0);
+    int busy = devicesOf(e.schedule(0, 10)).get(0);
+    int idle = 1 - busy;
+    e.quarantine("n1", busy);
+    e.quarantine("n1", idle);
+    assertThat(e.totalGpus()).isZero();
+
+    assertThat(e.unquarantine("n1", idle)).isTrue();
+    assertThat(e.unquarantine("n1", idle)).as("not quarantined any more").isFalse();
+    assertThat(e.totalGpus()).isEqualTo(1);
+    assertThat(e.freeGpus()).as("idle: free at once").isEqualTo(1);
+
+    assertThat(e.unquarantine("n1", busy)).isTrue();
+    assertThat(e.totalGpus()).isEqualTo(2);
+    assertThat(e.freeGpus()).as("its job still runs there").isEqualTo(1);
+    e.release("busy", 1_000);
+    assertThat(e.freeGpus()).isEqualTo(2);
+    e.enqueue(job("two", 2), 1_000);
+    assertThat(e.schedule(1_000, 10)).hasSize(1);
+  }
 }
