@@ -503,6 +503,7 @@ public final class SqlLedger {
       String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
       Long[][] nums = new Long[5][m]; // tx_id, charge, refund, epoch, paid_uakt
       List<String> finals = new ArrayList<>();
+      Map<String, String[]> batches = new LinkedHashMap<>(); // batch root -> {node, signature}
       try (PreparedStatement part = c.prepareStatement(
           "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ? WHERE job_id = ?")) {
         boolean anyPartial = false;
@@ -516,8 +517,9 @@ public final class SqlLedger {
           text[3][f] = r.nodeId();
           text[4][f] = new String(r.canonicalBytes(), java.nio.charset.StandardCharsets.UTF_8);
           text[5][f] = HEX.formatHex(sr.batchRoot());
-          text[6][f] = encodeProof(sr.proof());
-          text[7][f] = Base64.getEncoder().encodeToString(sr.signature());
+          text[6][f] = encodeProofCompact(sr.proof());
+          text[7][f] = null; // once per signed batch, in receipt_batch (V9)
+          batches.putIfAbsent(text[5][f], new String[] {r.nodeId(), Base64.getEncoder().encodeToString(sr.signature())});
           text[8][f] = HEX.formatHex(sr.leafHash());
           nums[0][f] = tx;
           nums[1][f] = a[0];
@@ -550,6 +552,7 @@ public final class SqlLedger {
           ins.setArray(i, c.createArrayOf("bigint", nums[4]));
           ins.executeUpdate();
         }
+        insertBatches(c, batches);
         if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
       }
       if (!finals.isEmpty()) {
@@ -656,12 +659,33 @@ public final class SqlLedger {
     }
   }
 
+  /** Records the signature of each signed batch not seen before (the settlements point to it by root). */
+  private static void insertBatches(Connection c, Map<String, String[]> batches) throws SQLException {
+    if (batches.isEmpty()) return;
+    String[] roots = batches.keySet().toArray(new String[0]);
+    String[] nodes = new String[roots.length];
+    String[] sigs = new String[roots.length];
+    for (int i = 0; i < roots.length; i++) {
+      nodes[i] = batches.get(roots[i])[0];
+      sigs[i] = batches.get(roots[i])[1];
+    }
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO receipt_batch (batch_root, node_id, signature)"
+        + " SELECT v.r, v.n, v.s FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY))"
+        + " AS v(r, n, s) WHERE NOT EXISTS (SELECT 1 FROM receipt_batch b WHERE b.batch_root = v.r)")) {
+      ps.setArray(1, c.createArrayOf("varchar", roots));
+      ps.setArray(2, c.createArrayOf("varchar", nodes));
+      ps.setArray(3, c.createArrayOf("varchar", sigs));
+      ps.executeUpdate();
+    }
+  }
+
   /** The settlement rows of a job, with the stored signed receipt, for the receipts API. */
   public static List<Map<String, Object>> settlementsOfJob(Connection c, String jobId) throws SQLException {
     List<Map<String, Object>> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(
-        "SELECT receipt_id, node_id, tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature,"
-            + " settled_at, paid_uakt FROM settlement WHERE job_id = ? ORDER BY settled_at")) {
+        "SELECT s.receipt_id, s.node_id, s.tx_id, s.charge_uact, s.refund_uact, s.receipt_body, s.batch_root, s.proof,"
+            + " COALESCE(s.signature, b.signature), s.settled_at, s.paid_uakt FROM settlement s"
+            + " LEFT JOIN receipt_batch b ON b.batch_root = s.batch_root WHERE s.job_id = ? ORDER BY s.settled_at")) {
       ps.setString(1, jobId);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -673,7 +697,7 @@ public final class SqlLedger {
           m.put("refundUact", rs.getLong(5));
           m.put("receiptBody", rs.getString(6));
           m.put("batchRoot", rs.getString(7));
-          m.put("proof", rs.getString(8));
+          m.put("proof", encodeProof(decodeProof(rs.getString(8)))); // stored compact, shown as L:/R: steps
           m.put("signature", rs.getString(9));
           m.put("settledAt", rs.getTimestamp(10).toInstant().toString());
           m.put("paidUakt", rs.getLong(11));
@@ -951,9 +975,36 @@ public final class SqlLedger {
     return sb.toString();
   }
 
+  /**
+   * Proof steps as stored with a settlement: {@code b64:} and, per step, one byte (1 = sibling on the
+   * left), one byte of length and the sibling's bytes — about two thirds of the text form.
+   */
+  static String encodeProofCompact(List<MerkleTree.Step> proof) {
+    java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream(proof.size() * 34);
+    for (MerkleTree.Step s : proof) {
+      b.write(s.siblingOnLeft() ? 1 : 0);
+      b.write(s.sibling().length);
+      b.writeBytes(s.sibling());
+    }
+    return "b64:" + Base64.getEncoder().encodeToString(b.toByteArray());
+  }
+
+  /** Reads either form: the compact one ({@code b64:…}) or the text one ({@code L:<hex>,R:<hex>,…}). */
   public static List<MerkleTree.Step> decodeProof(String text) {
     List<MerkleTree.Step> out = new ArrayList<>();
     if (text == null || text.isEmpty()) return out;
+    if (text.startsWith("b64:")) {
+      byte[] b = Base64.getDecoder().decode(text.substring(4));
+      for (int i = 0; i < b.length; ) {
+        if (i + 2 > b.length || (b[i] != 0 && b[i] != 1) || i + 2 + (b[i + 1] & 0xff) > b.length) {
+          throw new IllegalArgumentException("bad compact proof at byte " + i);
+        }
+        int len = b[i + 1] & 0xff;
+        out.add(new MerkleTree.Step(java.util.Arrays.copyOfRange(b, i + 2, i + 2 + len), b[i] == 1));
+        i += 2 + len;
+      }
+      return out;
+    }
     for (String part : text.split(",")) {
       if (part.length() < 3 || part.charAt(1) != ':' || (part.charAt(0) != 'L' && part.charAt(0) != 'R')) {
         throw new IllegalArgumentException("bad proof step '" + part + "'");
