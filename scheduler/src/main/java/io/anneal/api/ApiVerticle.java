@@ -333,7 +333,8 @@ public final class ApiVerticle extends VerticleBase {
       if (asked.longValue() > limit.getValue()) {
         metrics.jobsRefused.increment();
         return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
-            "params." + param + " is " + asked.longValue() + "; the largest this fleet's nodes run is " + limit.getValue()));
+            "params." + param + " is " + asked.longValue() + "; the largest this fleet's nodes run is "
+                + limit.getValue()));
       }
     }
     String cls = null;
@@ -743,9 +744,12 @@ public final class ApiVerticle extends VerticleBase {
     }
     if (!hasUsd) return parseAkt(body.getValue("akt"));
     if (!bmeParams.options().exactUsd()) {
-      throw new Problem("invalid-deposit", 422, "Invalid deposit", "exact-USD top-ups are turned off (bme.exactUsd); give akt");
+      throw new Problem("invalid-deposit", 422, "Invalid deposit",
+          "exact-USD top-ups are turned off (bme.exactUsd); give akt");
     }
-    if (direct) throw new Problem("invalid-deposit", 422, "Invalid deposit", "an AKT-direct deposit is stated in akt, not usd");
+    if (direct) {
+      throw new Problem("invalid-deposit", 422, "Invalid deposit", "an AKT-direct deposit is stated in akt, not usd");
+    }
     long microUsd = parseAmount(body.getValue("usd"), "usd", "invalid-deposit", "Invalid deposit", "\"25.50\"");
     try {
       return Bme.uaktForUsd(BigDecimal.valueOf(microUsd, 6), oracle.get());

@@ -506,7 +506,9 @@ public final class PlacementEngine {
           // the blocks shrank: tenants whose every job is now too large for them are done at this level
           ordinary = ordinaryNow;
           for (int x = 0; x < firstBackfill; x++) {
-            if (shares[x] != Double.POSITIVE_INFINITY && !couldOffer(ts[x], priority, ordinary)) shares[x] = Double.POSITIVE_INFINITY;
+            if (shares[x] != Double.POSITIVE_INFINITY && !couldOffer(ts[x], priority, ordinary)) {
+              shares[x] = Double.POSITIVE_INFINITY;
+            }
           }
         }
       }

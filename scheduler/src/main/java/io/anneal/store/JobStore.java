@@ -536,7 +536,9 @@ public final class JobStore implements AutoCloseable {
     return writer.submit(c -> {
       boolean moved = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?,"
           + " started_at = NULL WHERE id = ? AND " + from(JobState.QUEUED), reason, jobId) == 1;
-      if (moved) tell(c, List.of(new Transition(jobId, JobState.QUEUED, System.currentTimeMillis(), data("reason", reason))));
+      if (moved) {
+        tell(c, List.of(new Transition(jobId, JobState.QUEUED, System.currentTimeMillis(), data("reason", reason))));
+      }
       return moved;
     });
   }

@@ -94,11 +94,13 @@ public final class Mints {
     }
     SqlLedger.post(c, "deposit", ref(reference),
         List.of(new Posting(Accounts.EXTERNAL_CHAIN, "uakt", -uakt), new Posting(ownerAccount, "uakt", uakt)));
-    return new Requested(queue(c, ownerAccount, reference, uakt, nowMs), uakt, false, null, null, q.userAmount().toString());
+    long id = queue(c, ownerAccount, reference, uakt, nowMs);
+    return new Requested(id, uakt, false, null, null, q.userAmount().toString());
   }
 
   /** Moves {@code uakt} of the owner's AKT to the vault as pending (8.1) and queues its conversion; returns its id. */
-  private static long queue(Connection c, String ownerAccount, String reference, long uakt, long nowMs) throws SQLException {
+  private static long queue(Connection c, String ownerAccount, String reference, long uakt, long nowMs)
+      throws SQLException {
     SqlLedger.post(c, "bme.mint-request", "mint-request:" + reference,
         List.of(new Posting(ownerAccount, "uakt", -uakt), new Posting(Accounts.VAULT, "uakt", uakt)));
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO bme_request (ref, owner, direction, amount, state, attempts,"
