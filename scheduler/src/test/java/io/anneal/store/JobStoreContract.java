@@ -209,6 +209,25 @@ public abstract class JobStoreContract {
   }
 
   @Test
+  void aQuarantineIsKeptOnceWithItsFirstReasonUntilLifted() throws Exception {
+    store.writer().submit(c -> {
+      Quarantines.add(c, "n1", 0, "3 device failures", 10);
+      Quarantines.add(c, "n1", 0, "again", 20);
+      Quarantines.add(c, "n1", 2, "x".repeat(1500), 30);
+      Quarantines.add(c, "n2", 0, "other node", 40);
+      return null;
+    }).get();
+    var n1 = store.read(c -> Quarantines.of(c, "n1")).get();
+    assertThat(n1).containsOnlyKeys(0, 2);
+    assertThat(n1.get(0)).isEqualTo("3 device failures");
+    assertThat(n1.get(2)).hasSize(1000);
+    assertThat(store.writer().submit(c -> Quarantines.lift(c, "n1", 0)).get()).isTrue();
+    assertThat(store.writer().submit(c -> Quarantines.lift(c, "n1", 0)).get()).isFalse();
+    assertThat(store.read(c -> Quarantines.of(c, "n1")).get()).containsOnlyKeys(2);
+    assertThat(store.read(c -> Quarantines.of(c, "n2")).get()).containsOnlyKeys(0);
+  }
+
+  @Test
   void aStateChangeWhoseListenerFailsIsNotWrittenEither() throws Exception {
     store.submit(job("ok", 1), null, hold("ok", 1)).get();
     store.submit(job("bad", 1), null, hold("bad", 1)).get();
