@@ -23,7 +23,10 @@ public final class Addresses {
   public static final String DEVICE_QUARANTINED = "anneal.scheduler.device-quarantined";
   /** publish: an operator lifted a device's quarantine, {@code {nodeId, device}} (scheduler and that node's worker). */
   public static final String DEVICE_RESTORED = "anneal.fleet.device-restored";
-  /** publish: the fleet's shape for admission checks, {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], queued}}. */
+  /**
+   * publish: the fleet's shape for admission checks,
+   * {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], limits: {"kind.param": max}}}.
+   */
   public static final String FLEET_SHAPE = "anneal.fleet.shape";
   /**
    * The scheduler's queue, published after each placement pass that placed jobs and every second:

@@ -77,7 +77,7 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   private final long pricingWindowMs;
-  /** Admissions received from the API (published in the shape so the API can bound the queue exactly). */
+  /** Admissions received from the API (published with the queue length so the API can bound the queue exactly). */
   private long submittedSeen;
   /** class → {busy, available} GPU-seconds sampled in the current pricing window. */
   private final Map<String, long[]> windowUsage = new HashMap<>();

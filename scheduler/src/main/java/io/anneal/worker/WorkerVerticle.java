@@ -272,8 +272,7 @@ public final class WorkerVerticle extends VerticleBase {
       quarantined.add(device);
       String reason = n + " device failures in a row from " + jobs.size() + " jobs, the last: " + f.getMessage();
       LOG.warning("quarantining GPU " + nodeId + "/" + device + ": " + reason);
-      vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, new JsonObject().put("nodeId", nodeId).put("device", device)
-          .put("reason", reason));
+      tellQuarantined(device, reason);
       // kept across restarts until an operator lifts it
       store.writer().submit(c -> {
         io.anneal.store.Quarantines.add(c, nodeId, device, reason, System.currentTimeMillis());
@@ -289,9 +288,14 @@ public final class WorkerVerticle extends VerticleBase {
       if (device >= backend.devices().size()) return;
       quarantined.add(device);
       LOG.warning("GPU " + nodeId + "/" + device + " stays quarantined: " + reason);
-      vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, new JsonObject().put("nodeId", nodeId).put("device", device)
-          .put("reason", reason));
+      tellQuarantined(device, reason);
     });
+  }
+
+  /** The scheduler stops placing on the device and the fleet view shows why. */
+  private void tellQuarantined(int device, String reason) {
+    vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, new JsonObject().put("nodeId", nodeId).put("device", device)
+        .put("reason", reason));
   }
 
   /** Params as plain maps and lists (the backend knows no Vert.x types). */

@@ -5,7 +5,7 @@ public enum BmeError {
   UNAUTHORIZED(false), INVALID_AMOUNT(true), INVALID_DENOM(true), INSUFFICIENT_FUNDS(false),
   ORACLE_UNHEALTHY(false), CIRCUIT_BREAKER(false), ZERO_PRICE(false), INSUFFICIENT_SUPPLY(false),
   EPSILON(true), MINIMUM_MINT(true), MAX_ATTEMPTS(false),
-  /** 16.4 options (admission only): the direction's queue is full; the option asked for is off. */
+  /** 16.4 options (admission only): the mint queue is full; the option asked for is off. */
   QUEUE_FULL(false), OPTION_OFF(false);
 
   private final boolean fatal;

@@ -126,8 +126,11 @@ public final class Mints {
    */
   public static int convertDirectDeposits(Connection c, OracleSnapshot oracle, BmeParams params, long nowMs)
       throws SQLException {
-    Status stored = Status.valueOf(SqlLedger.storedStatus(c));
-    if (!oracle.healthy() || stored.compareTo(Status.WARNING) > 0) return 0;
+    try {
+      Bme.admit(Status.valueOf(SqlLedger.storedStatus(c)), Direction.AKT_TO_ACT, oracle);
+    } catch (BmeException e) {
+      return 0; // still halted, or no price: conversions wait
+    }
     List<String[]> free = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT account, amount FROM balance WHERE denom = 'uakt'"
         + " AND account LIKE 'tenant:%' AND amount > 0 ORDER BY account")) {
@@ -139,10 +142,9 @@ public final class Mints {
     for (String[] f : free) {
       long uakt = Long.parseLong(f[1]);
       try {
-        Bme.admit(stored, Direction.AKT_TO_ACT, oracle);
         Bme.quote(Direction.AKT_TO_ACT, BigInteger.valueOf(uakt), oracle, params, null);
       } catch (BmeException e) {
-        continue; // below the minimum at today's price (or the price failed): stays AKT for now
+        continue; // below the minimum at today's price: stays AKT for now
       }
       queue(c, f[0], "direct-convert:" + f[0] + ":" + nowMs, uakt, nowMs);
       queued++;
@@ -185,7 +187,7 @@ public final class Mints {
   }
 
   /** Top-ups queued for the next mint epochs. */
-  public static long pendingMints(Connection c) throws SQLException {
+  private static long pendingMints(Connection c) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT COUNT(*) FROM bme_request WHERE state = 'PENDING' AND direction = 'AKT_TO_ACT'");
         ResultSet rs = ps.executeQuery()) {
