@@ -11,9 +11,11 @@ import io.anneal.billing.receipt.ReceiptSigner;
 import io.anneal.billing.receipt.SignedReceipt;
 import io.anneal.billing.sql.Database;
 import io.anneal.billing.sql.GroupCommitWriter;
+import io.anneal.job.Ids;
 import java.nio.file.Files;
 import java.security.KeyPairGenerator;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
@@ -24,15 +26,30 @@ import java.util.concurrent.CompletableFuture;
  * Receipts settled exactly once per second into the SQL ledger through the group-commit writer,
  * with a share of duplicate deliveries mixed in.
  *
- * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg|h2mem [receipts] [duplicateRate]}
+ * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg|h2mem [receipts]
+ * [duplicateRate] [arrival|shuffled]}
+ *
+ * <p>Job ids are made as the service makes them ({@link Ids}: time-ordered). {@code arrival} (the default)
+ * delivers receipts in the order their jobs were admitted, each displaced by up to {@link #WINDOW}
+ * places (jobs of different lengths finish out of order: about that many jobs in flight), and each
+ * duplicate within {@link #WINDOW} places after its first delivery (a redelivery after a lost reply).
+ * {@code shuffled} delivers all of them in random order, as if all N jobs were in flight at once: the
+ * hardest case for the ledger's indexes, since every receipt lands at a random place in them.
  */
 public final class SettlementBenchmark {
+  /** How far out of admission order a receipt may arrive, in deliveries. */
+  static final int WINDOW = 10_000;
+
   private SettlementBenchmark() {}
 
   public static void main(String[] args) throws Exception {
     String target = args.length > 0 ? args[0] : "h2";
     int n = args.length > 1 ? Integer.parseInt(args[1]) : 50_000;
     double dupRate = args.length > 2 ? Double.parseDouble(args[2]) : 0.1;
+    String order = args.length > 3 ? args[3] : "arrival";
+    if (!order.equals("arrival") && !order.equals("shuffled")) {
+      throw new IllegalArgumentException("order must be arrival or shuffled, not " + order);
+    }
     Database db;
     if (target.equals("pg")) {
       String url = System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
@@ -55,9 +72,11 @@ public final class SettlementBenchmark {
       }
       return null;
     }).get();
+    String[] jobIds = new String[n];
+    for (int i = 0; i < n; i++) jobIds[i] = Ids.next(""); // admission order
     List<CompletableFuture<Void>> holds = new ArrayList<>();
     for (int i = 0; i < n; i++) {
-      EscrowHold h = new EscrowHold("j" + i, "t" + (i % 10), 1_000_000, 2_500_000, "H100", 1);
+      EscrowHold h = new EscrowHold(jobIds[i], "t" + (i % 10), 1_000_000, 2_500_000, "H100", 1);
       holds.add(w.submit(c -> {
         SqlLedger.hold(c, h);
         return null;
@@ -70,18 +89,27 @@ public final class SettlementBenchmark {
     for (int b = 0; b < n; b += 1000) {
       List<Receipt> batch = new ArrayList<>();
       for (int i = b; i < Math.min(n, b + 1000); i++) {
-        batch.add(new Receipt("j" + i + "/1", "j" + i, "t" + (i % 10), "node-1", "H100", 1, true, 1_000_000_000L + i,
+        batch.add(new Receipt(jobIds[i] + "/1", jobIds[i], "t" + (i % 10), "node-1", "H100", 1, true, 1_000_000_000L + i,
             1_000_000_000L, 0, 1, 2, "SUCCEEDED", ""));
       }
       signed.addAll(signer.sign(batch));
     }
-    List<SignedReceipt> deliveries = new ArrayList<>(signed);
     Random rnd = new Random(1);
     int dups = (int) Math.round(n * dupRate);
-    for (int i = 0; i < dups; i++) deliveries.add(signed.get(rnd.nextInt(n)));
-    Collections.shuffle(deliveries, rnd);
+    List<SignedReceipt> deliveries = deliveryOrder(signed, dups, order.equals("shuffled"), rnd);
     Map<String, Long> prices = Map.of("H100", 2_500_000L);
 
+    if (target.equals("pg")) {
+      // every run starts with no dirty pages from its setup pending a checkpoint (needs a superuser; skipped otherwise)
+      w.submit(c -> {
+        try (var st = c.createStatement()) {
+          st.execute("CHECKPOINT");
+        } catch (java.sql.SQLException e) {
+          System.err.println("no CHECKPOINT before the run: " + e.getMessage());
+        }
+        return null;
+      }).get();
+    }
     long commitsBefore = w.commits();
     long t0 = System.nanoTime();
     List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
@@ -107,11 +135,40 @@ public final class SettlementBenchmark {
       throw new IllegalStateException("exactly-once violated: " + firsts + " first settlements of " + n + ", provider "
           + provider + " vs charged " + charged);
     }
-    System.out.printf("%s: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s: %.0f receipts settled/s"
+    System.out.printf("%s, %s order: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s: %.0f receipts settled/s"
             + " (%.0f deliveries/s), %d transactions, %d duplicates answered as such, exactly once verified%n",
-        target, n, dups, dupRate * 100, secs, n / secs, deliveries.size() / secs, w.commits() - commitsBefore, dupSeen);
+        target, order, n, dups, dupRate * 100, secs, n / secs, deliveries.size() / secs, w.commits() - commitsBefore, dupSeen);
     w.close();
     db.dropSchema();
     db.close();
+  }
+
+  /**
+   * The receipts, each once, plus {@code dups} redeliveries of random ones. Shuffled: all in random
+   * order. Otherwise each receipt arrives up to {@link #WINDOW} places after its admission rank and
+   * each redelivery up to {@link #WINDOW} places after the delivery it repeats.
+   */
+  static List<SignedReceipt> deliveryOrder(List<SignedReceipt> signed, int dups, boolean shuffled, Random rnd) {
+    int n = signed.size();
+    List<SignedReceipt> out = new ArrayList<>(n + dups);
+    if (shuffled) {
+      out.addAll(signed);
+      for (int i = 0; i < dups; i++) out.add(signed.get(rnd.nextInt(n)));
+      Collections.shuffle(out, rnd);
+      return out;
+    }
+    long[] keyed = new long[n + dups]; // arrival rank << 32 | index into signed
+    long[] first = new long[n];
+    for (int i = 0; i < n; i++) {
+      first[i] = i + rnd.nextInt(WINDOW);
+      keyed[i] = first[i] << 32 | i;
+    }
+    for (int d = 0; d < dups; d++) {
+      int i = rnd.nextInt(n);
+      keyed[n + d] = (first[i] + 1 + rnd.nextInt(WINDOW)) << 32 | i;
+    }
+    Arrays.sort(keyed);
+    for (long k : keyed) out.add(signed.get((int) k));
+    return out;
   }
 }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.Dec;
 import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.merkle.MerkleTree;
 import io.anneal.billing.receipt.Receipt;
 import io.anneal.billing.receipt.ReceiptSigner;
 import io.anneal.billing.receipt.SignedReceipt;
@@ -525,6 +526,45 @@ public abstract class LedgerContract {
       SqlLedger.openTenantAccounts(c, "t2");
       return null;
     });
+  }
+
+  @Test
+  void everyReceiptOfAClosedEpochProvesInclusionInItsRoot() throws Exception {
+    deposit(100_000_000L);
+    String[] jobs = {"e5", "e1", "e4", "e2", "e3"}; // settled in this order, in two journal entries
+    for (String job : jobs) {
+      tx(c -> {
+        SqlLedger.hold(c, new EscrowHold(job, "t1", 10_000L, 3_600_000L, "H100", 1));
+        return null;
+      });
+    }
+    long now = System.currentTimeMillis();
+    List<SignedReceipt> first = List.of(receipt("e5", 1_000_000L), receipt("e1", 2_000_000L), receipt("e4", 3_000_000L));
+    List<SignedReceipt> second = List.of(receipt("e2", 4_000_000L), receipt("e3", 5_000_000L));
+    tx(c -> SqlLedger.settleAll(c, first, PRICES, now, 3600));
+    tx(c -> SqlLedger.settleAll(c, second, PRICES, now, 3600));
+    var closed = tx(c -> SqlLedger.closeEpochs(c, now + 7_200_000L, 3600));
+    // (the deposit's epoch closes too, and may be an earlier one if the test crossed an epoch's end)
+    SqlLedger.EpochClose epoch = closed.stream().filter(e -> e.receipts() > 0).findFirst().orElseThrow();
+    assertThat(epoch.receipts()).isEqualTo(5);
+    // the root is over the leaves in receipt-id order, whatever order and batches they were settled in
+    List<byte[]> byReceipt = new ArrayList<>();
+    for (SignedReceipt sr : List.of(first.get(1), second.get(0), second.get(1), first.get(2), first.get(0))) {
+      byReceipt.add(sr.leafHash());
+    }
+    String root = epoch.merkleRoot();
+    assertThat(root).isEqualTo(java.util.HexFormat.of().formatHex(MerkleTree.ofLeafHashes(byReceipt).root()));
+    assertProofsVerify(jobs, root);
+  }
+
+  private void assertProofsVerify(String[] jobs, String root) throws Exception {
+    for (String job : jobs) {
+      Map<String, Object> p = tx(c -> SqlLedger.epochProof(c, job + "/0")).orElseThrow();
+      assertThat(p).containsEntry("closed", true).containsEntry("merkleRoot", root);
+      byte[] leaf = java.util.HexFormat.of().parseHex((String) p.get("leafHash"));
+      assertThat(MerkleTree.verify(leaf, SqlLedger.decodeProof((String) p.get("proof")),
+          java.util.HexFormat.of().parseHex(root))).as("proof of %s", job).isTrue();
+    }
   }
 
   private static SignedReceipt receiptOf(String jobId, String tenant, long deviceNanos, String outcome, int attempt) {
