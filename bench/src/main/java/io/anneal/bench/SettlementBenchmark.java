@@ -1,5 +1,6 @@
 package io.anneal.bench;
 
+import io.anneal.billing.SettlementLanes;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.ledger.Accounts;
@@ -27,7 +28,7 @@ import java.util.concurrent.CompletableFuture;
  * with a share of duplicate deliveries mixed in.
  *
  * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg|h2mem [receipts]
- * [duplicateRate] [arrival|shuffled]}
+ * [duplicateRate] [arrival|shuffled] [lanes]}
  *
  * <p>Job ids are made as the service makes them ({@link Ids}: time-ordered). {@code arrival} (the default)
  * delivers receipts in the order their jobs were admitted, each displaced by up to {@link #WINDOW}
@@ -50,10 +51,12 @@ public final class SettlementBenchmark {
     if (!order.equals("arrival") && !order.equals("shuffled")) {
       throw new IllegalArgumentException("order must be arrival or shuffled, not " + order);
     }
+    // as the service's db.settlementLanes=auto: lanes of their own on PostgreSQL, the one writer on H2
+    int laneCount = args.length > 4 ? Integer.parseInt(args[4]) : target.equals("pg") ? 3 : 0;
     Database db;
     if (target.equals("pg")) {
       String url = System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
-      db = Database.open(url, "bench_" + Long.toHexString(System.nanoTime()), 4);
+      db = Database.open(url, "bench_" + Long.toHexString(System.nanoTime()), 4 + laneCount);
     } else if (target.equals("h2mem")) {
       db = Database.h2Memory("bench", 4); // a reference point only: nothing reaches a disk
     } else {
@@ -110,12 +113,15 @@ public final class SettlementBenchmark {
         return null;
       }).get();
     }
-    long commitsBefore = w.commits();
+    SettlementLanes lanes = laneCount == 0 ? SettlementLanes.shared(w) : SettlementLanes.own(db, laneCount, 2000);
     long t0 = System.nanoTime();
     List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
-    GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settle =
-        (c, list) -> SqlLedger.settleAll(c, list, prices, System.currentTimeMillis(), 3600);
-    for (SignedReceipt r : deliveries) all.add(w.submit(settle, r));
+    GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settle = (c, list) -> {
+      SqlLedger.enterSettlement(c); // as BillingVerticle does
+      return SqlLedger.settleAll(c, list, prices, System.currentTimeMillis(), 3600);
+    };
+    long commitsBefore = lanes.commits();
+    for (SignedReceipt r : deliveries) all.add(lanes.laneOf(r.receipt().jobId()).submit(settle, r));
     long firsts = 0;
     long dupSeen = 0;
     long charged = 0;
@@ -135,9 +141,10 @@ public final class SettlementBenchmark {
       throw new IllegalStateException("exactly-once violated: " + firsts + " first settlements of " + n + ", provider "
           + provider + " vs charged " + charged);
     }
-    System.out.printf("%s, %s order: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s: %.0f receipts settled/s"
+    System.out.printf("%s, %s order, %s: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s: %.0f receipts settled/s"
             + " (%.0f deliveries/s), %d transactions, %d duplicates answered as such, exactly once verified%n",
-        target, order, n, dups, dupRate * 100, secs, n / secs, deliveries.size() / secs, w.commits() - commitsBefore, dupSeen);
+        target, order, laneCount == 0 ? "one writer" : laneCount + " lanes", n, dups, dupRate * 100, secs, n / secs, deliveries.size() / secs, lanes.commits() - commitsBefore, dupSeen);
+    lanes.close();
     w.close();
     db.dropSchema();
     db.close();

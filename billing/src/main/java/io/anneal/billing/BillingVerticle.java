@@ -29,6 +29,7 @@ public final class BillingVerticle extends VerticleBase {
   private static final Logger LOG = Logger.getLogger(BillingVerticle.class.getName());
 
   private final GroupCommitWriter writer;
+  private SettlementLanes lanes;
   private final io.anneal.billing.pricing.PriceBook prices;
   /** bme-spec 16.3, or null when the bootstrap fund is off. */
   private Bootstrap bootstrap;
@@ -41,6 +42,12 @@ public final class BillingVerticle extends VerticleBase {
   /** Whether pricing windows move class prices (bme-spec 16.2; on by default). */
   public BillingVerticle withPriceAdjust(boolean on) {
     this.adjustPrices = on;
+    return this;
+  }
+
+  /** Settles on these lanes instead of the store's writer (before deployment; see {@link SettlementLanes}). */
+  public BillingVerticle withLanes(SettlementLanes l) {
+    this.lanes = l;
     return this;
   }
 
@@ -77,10 +84,13 @@ public final class BillingVerticle extends VerticleBase {
       long epochSeconds) {
     this.epochSeconds = epochSeconds;
     this.writer = writer;
+    this.lanes = SettlementLanes.shared(writer);
     this.prices = prices;
     // ranked after a job's finish (40) and before its SETTLED mark (60) in the store's lifecycle
-    this.settleKind = GroupCommitWriter.ranked(50,
-        (c, receipts) -> SqlLedger.settleAll(c, receipts, prices::priceAt, System.currentTimeMillis(), epochSeconds));
+    this.settleKind = GroupCommitWriter.ranked(50, (c, receipts) -> {
+      SqlLedger.enterSettlement(c); // before reading the clock: the epoch it files into is not closed meanwhile
+      return SqlLedger.settleAll(c, receipts, prices::priceAt, System.currentTimeMillis(), epochSeconds);
+    });
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
     this.badSignatures = Counter.builder("anneal.billing.settlements").tag("result", "bad-signature").register(registry);
@@ -92,7 +102,7 @@ public final class BillingVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
     long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
-    vertx.setPeriodic(every, id -> writer.submit(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), epochSeconds))
+    vertx.setPeriodic(every, id -> writer.submitAlone(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), epochSeconds))
         .thenAccept(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
             + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot()))));
     return Future.succeededFuture();
@@ -122,7 +132,8 @@ public final class BillingVerticle extends VerticleBase {
         : io.anneal.billing.bme.Dec.fromInt(Math.min(busy, available)).quo(io.anneal.billing.bme.Dec.fromInt(available));
     Bootstrap b = bootstrap;
     if (changes.isEmpty() && b == null) return;
-    writer.<io.anneal.billing.ledger.BootstrapPayouts.Result>submit(c -> {
+    writer.<io.anneal.billing.ledger.BootstrapPayouts.Result>submitAlone(c -> {
+      if (b != null) SqlLedger.settlementBarrier(c); // first: the window's settlements, then its payouts
       SqlLedger.recordPrices(c, changes);
       return b == null ? null
           : io.anneal.billing.ledger.BootstrapPayouts.closeWindow(c, b.fund(), nodes, b.floorUactPerGpuHour(), startMs, endMs, u);
@@ -165,7 +176,7 @@ public final class BillingVerticle extends VerticleBase {
               known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE);
         }), vertx.getOrCreateContext());
       }
-      return Future.fromCompletionStage(writer.submit(settleKind, sr), vertx.getOrCreateContext());
+      return Future.fromCompletionStage(lanes.laneOf(sr.receipt().jobId()).submit(settleKind, sr), vertx.getOrCreateContext());
     }).onSuccess(s -> {
       if (s.settled()) {
         (s.duplicate() ? duplicates : settled).increment();

@@ -881,7 +881,8 @@ public final class ApiVerticle extends VerticleBase {
       Long uact = body.getValue("act") == null ? null : parseAct(body.getValue("act"));
       String ref = body.getValue("reference") instanceof String s && !s.isBlank() ? s
           : Optional.ofNullable(rc.request().getHeader("Idempotency-Key")).orElse(Ids.next("po_"));
-      return Future.fromCompletionStage(store.writer().submit(c -> {
+      return Future.fromCompletionStage(store.writer().submitAlone(c -> {
+        SqlLedger.settlementBarrier(c); // first: the balance read and the receipts named are the same settlements
         long amount = uact != null ? uact : SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.provider(nodeId), "uact");
         return Redemptions.request(c, nodeId, amount, "api:" + ref, oracle.get(), System.currentTimeMillis());
       }), vertx.getOrCreateContext());

@@ -11,6 +11,7 @@ public record AnnealConfig(
     Path dataDir,
     String dbUrl,
     int dbPoolSize,
+    int settlementLanes,
     Set<String> roles,
     String nodeId,
     boolean cluster,
@@ -65,6 +66,7 @@ public record AnnealConfig(
     m.put("dataDir", dataDir.toAbsolutePath().normalize());
     m.put("db.url", dbUrl.isEmpty() ? "(H2 file in dataDir)" : dbUrl.replaceAll(":[^:@/]*@", ":***@"));
     m.put("db.poolSize", dbPoolSize);
+    m.put("db.settlementLanes", settlementLanes < 0 ? "auto" : settlementLanes);
     m.put("roles", String.join(",", new java.util.TreeSet<>(roles)));
     m.put("node.id", nodeId.isEmpty() ? "(from dataDir)" : nodeId);
     m.put("cluster", cluster);

@@ -30,6 +30,7 @@ public final class ConfigLoader {
       new Key("dataDir", "ANNEAL_DATA_DIR", "--data-dir"),
       new Key("db.url", "ANNEAL_DB_URL", "--db-url"),
       new Key("db.poolSize", "ANNEAL_DB_POOL_SIZE", null),
+      new Key("db.settlementLanes", "ANNEAL_SETTLEMENT_LANES", "--settlement-lanes"),
       new Key("roles", "ANNEAL_ROLES", "--roles"),
       new Key("node.id", "ANNEAL_NODE_ID", "--node-id"),
       new Key("cluster.port", "ANNEAL_CLUSTER_PORT", "--cluster-port"),
@@ -146,6 +147,8 @@ public final class ConfigLoader {
         Path.of(values.getOrDefault("dataDir", "./data")),
         values.getOrDefault("db.url", ""),
         (int) range("db.poolSize", values.getOrDefault("db.poolSize", "6"), 2, 200),
+        "auto".equals(values.getOrDefault("db.settlementLanes", "auto")) ? -1
+            : (int) range("db.settlementLanes", values.get("db.settlementLanes"), 0, 16),
         roles,
         values.getOrDefault("node.id", ""),
         cluster,

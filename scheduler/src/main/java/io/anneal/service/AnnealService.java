@@ -2,6 +2,7 @@ package io.anneal.service;
 
 import io.anneal.api.ApiVerticle;
 import io.anneal.billing.BillingVerticle;
+import io.anneal.billing.SettlementLanes;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleAggregator;
 import io.anneal.billing.bme.OracleSnapshot;
@@ -51,8 +52,12 @@ public final class AnnealService {
 
   private final AnnealConfig config;
   private final AtomicBoolean ready = new AtomicBoolean();
+  /** Settlement lanes when db.settlementLanes is auto and the store is PostgreSQL (ADR 0011). */
+  static final int AUTO_LANES = 3;
+
   private Database db;
   private JobStore store;
+  private SettlementLanes settlementLanes;
   private GpuBackend backend;
   private Vertx vertx;
   private ApiVerticle api;
@@ -87,12 +92,23 @@ public final class AnnealService {
       }
       Files.createDirectories(config.dataDir());
       nodeId = config.nodeId().isEmpty() ? persistentNodeId(config.dataDir()) : config.nodeId();
+      // settlement lanes (ADR 0011) each commit on a connection of their own, on top of the pool
+      int lanes = config.settlementLanes() >= 0 ? config.settlementLanes() : config.dbUrl().isEmpty() ? 0 : AUTO_LANES;
       db = config.dbUrl().isEmpty() ? Database.h2File(config.dataDir(), config.dbPoolSize())
-          : Database.open(config.dbUrl(), null, config.dbPoolSize());
+          : Database.open(config.dbUrl(), null, config.dbPoolSize() + lanes);
+      if (lanes > 0 && !db.postgres()) {
+        if (config.settlementLanes() > 0) {
+          throw new IllegalStateException("db.settlementLanes " + lanes + ": settlement lanes need PostgreSQL; on H2 set"
+              + " it to 0 or auto");
+        }
+        lanes = 0;
+      }
       db.migrate("db/ledger", "flyway_ledger_history");
       db.migrate("db/jobs", "flyway_jobs_history");
       LOG.info("store: " + db.describe());
       store = new JobStore(db);
+      settlementLanes = lanes > 0 ? SettlementLanes.own(db, lanes, 2000) : SettlementLanes.shared(store.writer());
+      LOG.info("settlement: " + (lanes > 0 ? lanes + " lanes of their own" : "on the store's writer"));
       backend = injectedBackend != null ? injectedBackend : Backends.open(config.gpuBackend(), config.cpuDevices(), Backends.parseSimulated(config.simulatedGpus()),
           new io.anneal.gpu.FileModelStore(config.dataDir().resolve("models")));
       LOG.info("GPU backend: " + backend.name() + " with " + backend.devices().size() + " device(s)");
@@ -170,8 +186,10 @@ public final class AnnealService {
         long h = ++tick[0];
         boolean billing = config.hasRole("billing");
         OracleSnapshot now = oracle.get();
-        store.writer().submit(c -> {
+        store.writer().submitAlone(c -> {
           if (!billing) return SqlLedger.updateBreaker(c, now, params);
+          // first, before any row lock: payouts name the settlements they redeem (see settlementBarrier)
+          SqlLedger.settlementBarrier(c);
           if (config.aktDirect()) {
             int converted = Mints.convertDirectDeposits(c, now, params, System.currentTimeMillis());
             if (converted > 0) LOG.info(converted + " AKT-direct balance(s) queued for conversion into ACT after the halt");
@@ -200,7 +218,8 @@ public final class AnnealService {
 
   private BillingVerticle billingVerticle(GroupCommitWriter writer, PriceBook prices) {
     BillingVerticle b = new BillingVerticle(writer, prices, prometheus, config.epochSeconds())
-        .withPriceAdjust(config.priceAdjust());
+        .withPriceAdjust(config.priceAdjust())
+        .withLanes(settlementLanes);
     if (config.bootstrapFund()) {
       java.util.Map<String, Long> floors = new java.util.TreeMap<>();
       config.pricesUactPerGpuHour().forEach((cls, p) -> floors.put(cls, p * config.bootstrapFloorPercent() / 100));
@@ -342,6 +361,7 @@ public final class AnnealService {
   }
 
   private void closeResources() {
+    if (settlementLanes != null) settlementLanes.close(); // before the store: its writer may settle too
     if (store != null) store.close();
     if (backend != null) backend.close();
     if (db != null) db.close();

@@ -22,6 +22,15 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void settlementLanesAreAutomaticUnlessSet() {
+    assertThat(ConfigLoader.load(new String[0], Map.of()).settlementLanes()).as("auto").isEqualTo(-1);
+    assertThat(ConfigLoader.load(new String[] {"--settlement-lanes", "2"}, Map.of()).settlementLanes()).isEqualTo(2);
+    assertThat(ConfigLoader.load(new String[0], Map.of("ANNEAL_SETTLEMENT_LANES", "0")).settlementLanes()).isZero();
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--settlement-lanes", "17"}, Map.of()))
+        .hasMessageContaining("db.settlementLanes must be between 0 and 16");
+  }
+
+  @Test
   void secretsAreNotPrinted() {
     AnnealConfig c = ConfigLoader.load(new String[0], Map.of("ANNEAL_ADMIN_KEY", "s3cret-admin",
         "ANNEAL_DEMO_TENANT", "demo:s3cret-key:100", "ANNEAL_DB_URL", "postgresql://u:pw@h:5432/db"));

@@ -33,6 +33,7 @@ public final class BootstrapPayouts {
    */
   public static Result closeWindow(Connection c, BootstrapFund fund, List<NodeWindow> nodes,
       Map<String, Long> floorUactPerGpuHour, long startMs, long endMs, Dec utilization) throws SQLException {
+    SqlLedger.settlementBarrier(c); // every settlement of the window is committed before it is summed
     long pending = 0;
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT COALESCE(SUM(amount), 0) FROM bme_request WHERE state = 'PENDING' AND direction = 'ACT_TO_AKT'");

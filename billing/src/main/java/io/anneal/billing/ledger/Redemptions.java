@@ -44,6 +44,8 @@ public final class Redemptions {
   public static Requested request(Connection c, String nodeId, long uact, String ref, OracleSnapshot oracle, long nowMs)
       throws SQLException {
     if (uact <= 0) return Requested.refused(LedgerRefusal.INVALID_AMOUNT, "payout must be > 0 uact");
+    // the receipts it redeems are named by journal entry id: none below the latest may still be in flight
+    SqlLedger.settlementBarrier(c);
     try (PreparedStatement ps = c.prepareStatement("SELECT id, amount FROM bme_request WHERE ref = ?")) {
       ps.setString(1, ref);
       try (ResultSet rs = ps.executeQuery()) {
@@ -88,6 +90,7 @@ public final class Redemptions {
    * {@code minUact} that has no payout pending. Returns how many were queued.
    */
   public static int requestAll(Connection c, long minUact, OracleSnapshot oracle, long nowMs) throws SQLException {
+    SqlLedger.settlementBarrier(c); // the balances read below are then those of the journal entries named
     List<String[]> due = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT b.account, b.amount FROM balance b WHERE b.account LIKE 'provider:%'"
         + " AND b.denom = 'uact' AND b.amount >= ? AND NOT EXISTS (SELECT 1 FROM bme_request r WHERE r.owner = b.account"

@@ -357,7 +357,7 @@ public final class SqlLedger {
   public static Optional<EscrowHold> openEscrow(Connection c, String jobId) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus, akt_price, held_uakt FROM escrow"
-            + " WHERE job_id = ? AND state = 'OPEN'")) {
+            + " WHERE job_id = ? AND state = 'OPEN'" + forUpdate(c))) {
       ps.setString(1, jobId);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) return Optional.empty();
@@ -365,6 +365,15 @@ public final class SqlLedger {
             null, rs.getString(6), rs.getLong(7)));
       }
     }
+  }
+
+  /**
+   * On PostgreSQL an escrow is read with its row locked until the commit: a settlement (in its lane)
+   * and a release of the same job (on the store's writer) then see each other's outcome instead of
+   * both spending the escrow. H2 has one writer.
+   */
+  private static String forUpdate(Connection c) throws SQLException {
+    return Database.isH2(c) ? "" : " FOR UPDATE";
   }
 
   private static void setEscrowState(Connection c, String jobId, String state) throws SQLException {
@@ -376,6 +385,36 @@ public final class SqlLedger {
   }
 
   // ---------------------------------------------------------------- settlement
+
+  /**
+   * Settlements may commit from several transactions at once (settlement lanes, or several instances
+   * on one PostgreSQL). Each takes this barrier shared before its first write; what needs every
+   * settlement that will ever carry a smaller journal entry id or an earlier epoch to be committed
+   * (closing an epoch, a payout naming the receipts it redeems, a bootstrap window) takes it
+   * exclusively with {@link #settlementBarrier}, and so waits for those in flight and holds back new
+   * ones until it commits. A transaction-scoped advisory lock per schema on PostgreSQL; nothing on H2,
+   * where every write goes through the one writer.
+   */
+  public static void enterSettlement(Connection c) throws SQLException {
+    advisoryLock(c, "pg_advisory_xact_lock_shared");
+  }
+
+  /**
+   * The exclusive side of {@link #enterSettlement}. Take it as the first statement of its own
+   * transaction ({@code GroupCommitWriter.submitAlone}): a transaction that holds row locks when it
+   * waits here can deadlock with a settlement waiting for those rows.
+   */
+  public static void settlementBarrier(Connection c) throws SQLException {
+    advisoryLock(c, "pg_advisory_xact_lock");
+  }
+
+  private static void advisoryLock(Connection c, String function) throws SQLException {
+    if (Database.isH2(c)) return;
+    try (PreparedStatement ps = c.prepareStatement("SELECT " + function + "(hashtext('anneal.settlement.' || current_schema()))");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+    }
+  }
 
   /**
    * Settles a verified receipt exactly once: charges the measured usage out of the job's escrow,
@@ -417,6 +456,7 @@ public final class SqlLedger {
    */
   public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, PriceLookup prices,
       long nowMs, long epochSeconds) throws SQLException {
+    enterSettlement(c); // (a caller that reads the clock for nowMs takes it first, see BillingVerticle)
     int n = receipts.size();
     Settlement[] out = new Settlement[n];
     List<String> ids = new ArrayList<>();
@@ -469,10 +509,11 @@ public final class SqlLedger {
         amounts.add(new long[] {charge, h.amountUact() - charge, h.amountUact(), 0, 0, 0, charge});
       }
     }
+    // summed per account, in account order (balances are updated in this order, see below)
+    Map<String, long[]> deltas = new java.util.TreeMap<>();
+    Map<String, long[]> aktDeltas = new java.util.TreeMap<>();
     if (!fresh.isEmpty()) {
       // one journal entry per batch: postings summed per account; the settlement rows are its line items
-      Map<String, long[]> deltas = new LinkedHashMap<>();
-      Map<String, long[]> aktDeltas = new LinkedHashMap<>();
       for (int f = 0; f < fresh.size(); f++) {
         var r = receipts.get(fresh.get(f)).receipt();
         long[] a = amounts.get(f);
@@ -493,17 +534,13 @@ public final class SqlLedger {
       deltas.forEach((account, d) -> postings.add(new Posting(account, "uact", d[0])));
       aktDeltas.forEach((account, d) -> postings.add(new Posting(account, "uakt", d[0])));
       long tx = insertTx(c, "settle", "settle:" + receipts.get(fresh.get(0)).receipt().receiptId());
-      if (!postings.isEmpty()) {
-        insertPostings(c, tx, postings);
-        applyDeltas(c, deltas, "uact");
-        applyDeltas(c, aktDeltas, "uakt");
-      }
+      if (!postings.isEmpty()) insertPostings(c, tx, postings);
       long epoch = Math.floorDiv(nowMs, epochSeconds * 1000);
       int m = fresh.size();
       String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
       Long[][] nums = new Long[5][m]; // tx_id, charge, refund, epoch, paid_uakt
       List<String> finals = new ArrayList<>();
-      Map<String, String[]> batches = new LinkedHashMap<>(); // batch root -> {node, signature}
+      Map<String, String[]> batches = new java.util.TreeMap<>(); // batch root -> {node, signature}, in root order
       try (PreparedStatement part = c.prepareStatement(
           "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ? WHERE job_id = ?")) {
         boolean anyPartial = false;
@@ -539,11 +576,15 @@ public final class SqlLedger {
         }
         // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
         try (PreparedStatement ins = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id,"
-            + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash, paid_uakt)"
-            + " SELECT * FROM unnest(" + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), ".repeat(3)
+            + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash, paid_uakt,"
+            + " settled_at) SELECT u.*, CAST(? AS TIMESTAMP WITH TIME ZONE) FROM unnest("
+            + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), ".repeat(3)
             + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY),"
-            + " CAST(? AS BIGINT ARRAY))")) {
+            + " CAST(? AS BIGINT ARRAY)) AS u")) {
+          // settled at nowMs, read after the barrier: not the transaction's start, which may precede a
+          // bootstrap window's close that this transaction waited for
           int i = 1;
+          ins.setTimestamp(i++, new java.sql.Timestamp(nowMs));
           for (int k = 0; k < 4; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
           for (int k = 0; k < 3; k++) ins.setArray(i++, c.createArrayOf("bigint", nums[k]));
           for (int k = 4; k < 8; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
@@ -564,6 +605,11 @@ public final class SqlLedger {
           ps.executeUpdate();
         }
       }
+    }
+    if (!fresh.isEmpty()) {
+      // balances last, in account order: the rows every settlement shares are locked only until the commit
+      applyDeltas(c, deltas, "uact");
+      applyDeltas(c, aktDeltas, "uakt");
     }
     for (int i = 0; i < n; i++) {
       if (out[i] != null) continue;
@@ -599,7 +645,9 @@ public final class SqlLedger {
         accounts.add(e.getKey());
       }
       int[] counts = ps.executeBatch();
-      try (PreparedStatement ins = c.prepareStatement("INSERT INTO balance (account, denom, amount) VALUES (?, ?, ?)")) {
+      // an account new to the ledger; on PostgreSQL another transaction (a settlement lane) may be adding it too
+      try (PreparedStatement ins = c.prepareStatement("INSERT INTO balance (account, denom, amount) VALUES (?, ?, ?)"
+          + (Database.isH2(c) ? "" : " ON CONFLICT (account, denom) DO UPDATE SET amount = balance.amount + EXCLUDED.amount"))) {
         boolean any = false;
         for (int i = 0; i < counts.length; i++) {
           if (counts[i] == 0) {
@@ -641,7 +689,7 @@ public final class SqlLedger {
   private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds) throws SQLException {
     Map<String, EscrowHold> out = new HashMap<>();
     selectAny(c, Database.keyed(c, "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus, t.akt_price,"
-        + " t.held_uakt", "escrow", "job_id", "t.state = 'OPEN'"), jobIds,
+        + " t.held_uakt", "escrow", "job_id", "t.state = 'OPEN'") + forUpdate(c), jobIds,
         rs -> out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
             rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8))));
     return out;
@@ -669,9 +717,11 @@ public final class SqlLedger {
       nodes[i] = batches.get(roots[i])[0];
       sigs[i] = batches.get(roots[i])[1];
     }
+    // a batch's receipts may be settled by two transactions at once (settlement lanes): the second waits, then skips
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO receipt_batch (batch_root, node_id, signature)"
         + " SELECT v.r, v.n, v.s FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY))"
-        + " AS v(r, n, s) WHERE NOT EXISTS (SELECT 1 FROM receipt_batch b WHERE b.batch_root = v.r)")) {
+        + " AS v(r, n, s) WHERE NOT EXISTS (SELECT 1 FROM receipt_batch b WHERE b.batch_root = v.r)"
+        + (Database.isH2(c) ? "" : " ON CONFLICT DO NOTHING"))) {
       ps.setArray(1, c.createArrayOf("varchar", roots));
       ps.setArray(2, c.createArrayOf("varchar", nodes));
       ps.setArray(3, c.createArrayOf("varchar", sigs));
@@ -729,6 +779,7 @@ public final class SqlLedger {
    * totals, the burned-vs-minted ratio, and the Merkle root over its settlements in receipt-id order.
    */
   public static List<EpochClose> closeEpochs(Connection c, long nowMs, long epochSeconds) throws SQLException {
+    settlementBarrier(c); // no settlement of an ended epoch is still in flight
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
     java.util.TreeSet<Long> open = new java.util.TreeSet<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT s.epoch FROM settlement s WHERE s.epoch < ?"

@@ -63,7 +63,11 @@ public final class GroupCommitWriter implements AutoCloseable {
     };
   }
 
-  private record Pending<T>(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input) {
+  private record Pending<T>(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input, boolean alone) {
+    Pending(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input) {
+      this(op, future, kind, input, false);
+    }
+
     @SuppressWarnings("unchecked")
     void complete(Object value) {
       future.complete((T) value);
@@ -96,6 +100,21 @@ public final class GroupCommitWriter implements AutoCloseable {
       return f;
     }
     queue.add(new Pending<>(op, f, null, null));
+    return f;
+  }
+
+  /**
+   * Submits an operation that runs in a transaction of its own, after what was queued before it is
+   * committed: one that must take a lock before any other write of its transaction (see
+   * {@code SqlLedger.settlementBarrier}).
+   */
+  public <T> CompletableFuture<T> submitAlone(Op<T> op) {
+    CompletableFuture<T> f = new CompletableFuture<>();
+    if (closed) {
+      f.completeExceptionally(new IllegalStateException("store is closed"));
+      return f;
+    }
+    queue.add(new Pending<>(op, f, null, null, true));
     return f;
   }
 
@@ -136,16 +155,28 @@ public final class GroupCommitWriter implements AutoCloseable {
         return;
       }
       boolean stop = batch.remove(POISON);
-      if (!batch.isEmpty()) commit(batch);
+      commitInTurn(batch);
       if (stop) {
         // drain whatever arrived before close() flipped the flag
         List<Pending<?>> rest = new ArrayList<>();
         queue.drainTo(rest);
         rest.remove(POISON);
-        if (!rest.isEmpty()) commit(rest);
+        commitInTurn(rest);
         return;
       }
     }
+  }
+
+  /** Commits the batch in queue order, each operation submitted alone in a transaction of its own. */
+  private void commitInTurn(List<Pending<?>> batch) {
+    int from = 0;
+    for (int i = 0; i < batch.size(); i++) {
+      if (!batch.get(i).alone()) continue;
+      if (i > from) commit(new ArrayList<>(batch.subList(from, i)));
+      commit(List.of(batch.get(i)));
+      from = i + 1;
+    }
+    if (from < batch.size()) commit(from == 0 ? batch : new ArrayList<>(batch.subList(from, batch.size())));
   }
 
   private void commit(List<Pending<?>> batch) {

@@ -1,0 +1,275 @@
+package io.anneal.billing.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.anneal.billing.SettlementLanes;
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.receipt.Receipt;
+import io.anneal.billing.receipt.ReceiptSigner;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.Database;
+import io.anneal.billing.sql.GroupCommitWriter;
+import java.security.KeyPairGenerator;
+import java.security.PrivateKey;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Settlement lanes (ADR 0011) on the local PostgreSQL: several transactions settle at once while the
+ * store's writer releases escrows and closes epochs, and still every receipt is settled exactly
+ * once, no escrow is spent twice, and no epoch closes without a settlement filed in it.
+ */
+class SettlementLanesTest {
+  private static final OracleSnapshot ORACLE = OracleSnapshot.healthy("0.5");
+  private static final Map<String, Long> PRICES = Map.of("H100", 3_600_000L);
+  private static final int TENANTS = 4;
+
+  private Database db;
+  private GroupCommitWriter writer;
+  private SettlementLanes lanes;
+  private PrivateKey nodeKey;
+
+  @BeforeAll
+  static void requirePostgres() {
+    TestDatabases.requirePostgres();
+  }
+
+  @BeforeEach
+  void setUp() throws Exception {
+    db = TestDatabases.freshPostgres(TestDatabases.localPostgresUrl());
+    writer = new GroupCommitWriter(db, "test-writer", 500);
+    lanes = SettlementLanes.own(db, 3, 200);
+    nodeKey = KeyPairGenerator.getInstance("Ed25519").generateKeyPair().getPrivate();
+    writer.submit(c -> {
+      SqlLedger.fundVault(c, "seed", 1_000_000_000_000L);
+      SqlLedger.updateBreaker(c, ORACLE, BmeParams.defaults());
+      for (int t = 0; t < TENANTS; t++) {
+        SqlLedger.openTenantAccounts(c, "t" + t);
+        assertThat(SqlLedger.depositAndMint(c, "t" + t, "d" + t, 100_000_000_000L, ORACLE, BmeParams.defaults()).refusal())
+            .isNull();
+      }
+      return null;
+    }).get();
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    lanes.close();
+    writer.close();
+    db.dropSchema();
+    db.close();
+  }
+
+  /** As BillingVerticle settles: the shared barrier before the clock is read. */
+  private static GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settleKind(long epochSeconds) {
+    return (c, receipts) -> {
+      SqlLedger.enterSettlement(c);
+      return SqlLedger.settleAll(c, receipts, PRICES, System.currentTimeMillis(), epochSeconds);
+    };
+  }
+
+  private static String job(int i) {
+    return String.format("job-%05d", i);
+  }
+
+  private void hold(int jobs) throws Exception {
+    List<CompletableFuture<Void>> done = new ArrayList<>();
+    for (int i = 0; i < jobs; i++) {
+      EscrowHold h = new EscrowHold(job(i), "t" + (i % TENANTS), 100_000L, 3_600_000L, "H100", 1);
+      done.add(writer.submit(c -> {
+        SqlLedger.hold(c, h);
+        return null;
+      }));
+    }
+    for (var f : done) f.get();
+  }
+
+  /** Receipts signed by batches of 50 (a batch's receipts go to different lanes), on five nodes new to the ledger. */
+  private List<SignedReceipt> sign(List<Receipt> receipts) {
+    List<SignedReceipt> out = new ArrayList<>();
+    ReceiptSigner signer = new ReceiptSigner(nodeKey);
+    for (int b = 0; b < receipts.size(); b += 50) out.addAll(signer.sign(receipts.subList(b, Math.min(receipts.size(), b + 50))));
+    return out;
+  }
+
+  private static Receipt receipt(int i, int attempt, String outcome, long deviceNanos) {
+    return new Receipt(job(i) + "/" + attempt, job(i), "t" + (i % TENANTS), "n" + (i % 5), "H100", 1, false, deviceNanos,
+        deviceNanos, 0, 1000, 2000, outcome, "");
+  }
+
+  @Test
+  void lanesSettleEveryReceiptOnceAndNeverSpendAnEscrowTwice() throws Exception {
+    int jobs = 1_500;
+    hold(jobs);
+    // every 10th job was preempted once: a partial receipt (attempt 0) then its final one (attempt 1)
+    List<Receipt> plain = new ArrayList<>();
+    for (int i = 0; i < jobs; i++) {
+      if (i % 10 == 0) plain.add(receipt(i, 0, "PREEMPTED", 10_000_000L));
+      plain.add(receipt(i, i % 10 == 0 ? 1 : 0, "SUCCEEDED", 20_000_000L + i));
+    }
+    List<SignedReceipt> signed = sign(plain);
+    Map<String, SignedReceipt> finals = new HashMap<>();
+    for (SignedReceipt sr : signed) {
+      if (!sr.receipt().outcome().equals("PREEMPTED")) finals.put(sr.receipt().jobId(), sr);
+    }
+    // 25 % redeliveries, in random order; a job's partial receipt still arrives before its final one
+    Random rnd = new Random(7);
+    List<SignedReceipt> deliveries = new ArrayList<>(signed);
+    for (int i = 0; i < signed.size() / 4; i++) deliveries.add(signed.get(rnd.nextInt(signed.size())));
+    Collections.shuffle(deliveries, rnd);
+    List<SignedReceipt> ordered = new ArrayList<>();
+    Set<String> partialSeen = new HashSet<>();
+    List<SignedReceipt> heldBack = new ArrayList<>();
+    for (SignedReceipt sr : deliveries) {
+      var r = sr.receipt();
+      if (r.outcome().equals("PREEMPTED")) {
+        partialSeen.add(r.jobId());
+        ordered.add(sr);
+      } else if (Integer.parseInt(r.jobId().substring(4)) % 10 == 0 && !partialSeen.contains(r.jobId())) {
+        heldBack.add(sr);
+      } else {
+        ordered.add(sr);
+      }
+    }
+    ordered.addAll(heldBack);
+    // meanwhile the store's writer releases the escrows of 100 jobs (as if cancelled while queued):
+    // each of those jobs ends either settled or released, never both
+    var kind = settleKind(3600);
+    List<CompletableFuture<Settlement>> results = new ArrayList<>();
+    List<CompletableFuture<Boolean>> releases = new ArrayList<>();
+    for (int k = 0; k < ordered.size(); k++) {
+      SignedReceipt sr = ordered.get(k);
+      results.add(lanes.laneOf(sr.receipt().jobId()).submit(kind, sr));
+      if (k % 40 == 0 && releases.size() < 100) {
+        String racing = job(1 + 10 * releases.size() + 1); // never a preempted job (i % 10 == 0)
+        releases.add(writer.submit(c -> SqlLedger.release(c, racing)));
+      }
+    }
+    Map<String, Integer> firsts = new HashMap<>();
+    long charged = 0;
+    Set<String> refused = new HashSet<>();
+    for (var f : results) {
+      Settlement s = f.get();
+      if (!s.settled()) {
+        assertThat(s.refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW);
+        refused.add(s.jobId());
+      } else if (!s.duplicate()) {
+        firsts.merge(s.receiptId(), 1, Integer::sum);
+        charged += s.chargeUact();
+      }
+    }
+    int released = 0;
+    for (var f : releases) released += f.get() ? 1 : 0;
+    // exactly once: no receipt settled twice; each released job's final receipt refused, every other one settled
+    assertThat(firsts.values()).allMatch(n -> n == 1);
+    assertThat(refused).hasSize(released);
+    assertThat(firsts).hasSize(signed.size() - released);
+    try (Connection c = db.connection(); var st = c.createStatement()) {
+      try (ResultSet rs = st.executeQuery("SELECT COUNT(*), COALESCE(SUM(charge_uact), 0) FROM settlement")) {
+        rs.next();
+        assertThat(rs.getLong(1)).isEqualTo(firsts.size());
+        assertThat(rs.getLong(2)).isEqualTo(charged);
+      }
+      try (ResultSet rs = st.executeQuery("SELECT COALESCE(SUM(amount), 0) FROM balance WHERE account LIKE 'provider:%'"
+          + " AND denom = 'uact'")) {
+        rs.next();
+        assertThat(rs.getLong(1)).as("providers were paid each charge once").isEqualTo(charged);
+      }
+      try (ResultSet rs = st.executeQuery("SELECT state, COUNT(*) FROM escrow GROUP BY state ORDER BY state")) {
+        Map<String, Long> states = new HashMap<>();
+        while (rs.next()) states.put(rs.getString(1), rs.getLong(2));
+        assertThat(states).containsOnlyKeys("RELEASED", "SETTLED").containsEntry("RELEASED", (long) released)
+            .containsEntry("SETTLED", (long) jobs - released);
+      }
+      try (ResultSet rs = st.executeQuery("SELECT COALESCE(SUM(amount), 0) FROM balance WHERE account LIKE 'escrow:%'"
+          + " AND denom = 'uact'")) {
+        rs.next();
+        assertThat(rs.getLong(1)).as("nothing left in escrow, nothing spent twice").isZero();
+      }
+      assertBalanced(st);
+    }
+    assertThat(finals).hasSize(jobs);
+  }
+
+  @Test
+  void noEpochClosesWhileASettlementFiledInItIsInFlight() throws Exception {
+    int jobs = 3_000;
+    hold(jobs);
+    List<Receipt> plain = new ArrayList<>();
+    for (int i = 0; i < jobs; i++) plain.add(receipt(i, 0, "SUCCEEDED", 30_000_000L));
+    List<SignedReceipt> signed = sign(plain);
+    // one-second epochs; receipts trickle in over ~3 s while the store's writer keeps closing ended epochs
+    var kind = settleKind(1);
+    List<CompletableFuture<Settlement>> results = new ArrayList<>();
+    List<CompletableFuture<List<SqlLedger.EpochClose>>> closes = new ArrayList<>();
+    for (int k = 0; k < signed.size(); k++) {
+      SignedReceipt sr = signed.get(k);
+      results.add(lanes.laneOf(sr.receipt().jobId()).submit(kind, sr));
+      if (k % 20 == 19) {
+        closes.add(writer.submitAlone(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), 1)));
+        Thread.sleep(20);
+      }
+    }
+    for (var f : results) assertThat(f.get().settled()).isTrue();
+    for (var f : closes) f.get();
+    writer.submitAlone(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis() + 5_000, 1)).get();
+    try (Connection c = db.connection(); var st = c.createStatement()) {
+      // every closed epoch counts exactly the settlements filed in it, and every settlement's epoch is closed
+      try (ResultSet rs = st.executeQuery("SELECT e.epoch, e.receipts, e.charged_uact, COUNT(s.receipt_id),"
+          + " COALESCE(SUM(s.charge_uact), 0) FROM epoch_close e LEFT JOIN settlement s ON s.epoch = e.epoch"
+          + " GROUP BY e.epoch, e.receipts, e.charged_uact")) {
+        int epochs = 0;
+        while (rs.next()) {
+          epochs++;
+          assertThat(rs.getLong(4)).as("settlements filed in epoch %d", rs.getLong(1)).isEqualTo(rs.getLong(2));
+          assertThat(rs.getLong(5)).as("charges filed in epoch %d", rs.getLong(1)).isEqualTo(rs.getLong(3));
+        }
+        assertThat(epochs).isGreaterThan(1);
+      }
+      try (ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM settlement s WHERE NOT EXISTS"
+          + " (SELECT 1 FROM epoch_close e WHERE e.epoch = s.epoch)")) {
+        rs.next();
+        assertThat(rs.getLong(1)).isZero();
+      }
+      assertBalanced(st);
+    }
+  }
+
+  @Test
+  void lanesOfTheirOwnNeedPostgres() {
+    Database h2 = TestDatabases.freshH2();
+    try {
+      assertThatThrownBy(() -> SettlementLanes.own(h2, 2, 100)).isInstanceOf(IllegalArgumentException.class)
+          .hasMessageContaining("need PostgreSQL");
+    } finally {
+      h2.close();
+    }
+  }
+
+  private static void assertBalanced(java.sql.Statement st) throws Exception {
+    try (ResultSet rs = st.executeQuery("SELECT tx_id, denom FROM posting GROUP BY tx_id, denom HAVING SUM(amount) <> 0")) {
+      assertThat(rs.next()).as("an unbalanced ledger transaction").isFalse();
+    }
+    try (ResultSet rs = st.executeQuery("SELECT b.account, b.denom, b.amount, COALESCE(SUM(p.amount), 0) FROM balance b"
+        + " LEFT JOIN posting p ON p.account = b.account AND p.denom = b.denom GROUP BY b.account, b.denom, b.amount")) {
+      while (rs.next()) {
+        assertThat(rs.getLong(3)).as("balance of %s %s", rs.getString(1), rs.getString(2)).isEqualTo(rs.getLong(4));
+      }
+    }
+  }
+}
