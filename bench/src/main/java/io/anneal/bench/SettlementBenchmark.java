@@ -104,14 +104,11 @@ public final class SettlementBenchmark {
 
     if (target.equals("pg")) {
       // every run starts with no dirty pages from its setup pending a checkpoint (needs a superuser; skipped otherwise)
-      w.submit(c -> {
-        try (var st = c.createStatement()) {
-          st.execute("CHECKPOINT");
-        } catch (java.sql.SQLException e) {
-          System.err.println("no CHECKPOINT before the run: " + e.getMessage());
-        }
-        return null;
-      }).get();
+      try (var c = db.connection(); var st = c.createStatement()) {
+        st.execute("CHECKPOINT");
+      } catch (java.sql.SQLException e) {
+        System.err.println("no CHECKPOINT before the run: " + e.getMessage());
+      }
     }
     SettlementLanes lanes = laneCount == 0 ? SettlementLanes.shared(w) : SettlementLanes.own(db, laneCount, 2000);
     long t0 = System.nanoTime();
