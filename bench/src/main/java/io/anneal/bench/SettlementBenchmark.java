@@ -92,7 +92,8 @@ public final class SettlementBenchmark {
     for (int b = 0; b < n; b += 1000) {
       List<Receipt> batch = new ArrayList<>();
       for (int i = b; i < Math.min(n, b + 1000); i++) {
-        batch.add(new Receipt(jobIds[i] + "/1", jobIds[i], "t" + (i % 10), "node-1", "H100", 1, true, 1_000_000_000L + i,
+        batch.add(new Receipt(jobIds[i] + "/1", jobIds[i], "t" + (i % 10), "node-1", "H100", 1, true,
+            1_000_000_000L + i,
             1_000_000_000L, 0, 1, 2, "SUCCEEDED", ""));
       }
       signed.addAll(signer.sign(batch));
@@ -140,7 +141,8 @@ public final class SettlementBenchmark {
     }
     System.out.printf("%s, %s order, %s: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s: %.0f receipts settled/s"
             + " (%.0f deliveries/s), %d transactions, %d duplicates answered as such, exactly once verified%n",
-        target, order, laneCount == 0 ? "one writer" : laneCount + " lanes", n, dups, dupRate * 100, secs, n / secs, deliveries.size() / secs, lanes.commits() - commitsBefore, dupSeen);
+        target, order, laneCount == 0 ? "one writer" : laneCount + " lanes", n, dups, dupRate * 100, secs, n / secs,
+        deliveries.size() / secs, lanes.commits() - commitsBefore, dupSeen);
     lanes.close();
     w.close();
     db.dropSchema();

@@ -102,7 +102,8 @@ public final class BillingVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
     long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
-    vertx.setPeriodic(every, id -> writer.submitAlone(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), epochSeconds))
+    vertx.setPeriodic(every, id -> writer
+        .submitAlone(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), epochSeconds))
         .thenAccept(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
             + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot()))));
     return Future.succeededFuture();
@@ -176,7 +177,8 @@ public final class BillingVerticle extends VerticleBase {
               known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE);
         }), vertx.getOrCreateContext());
       }
-      return Future.fromCompletionStage(lanes.laneOf(sr.receipt().jobId()).submit(settleKind, sr), vertx.getOrCreateContext());
+      GroupCommitWriter lane = lanes.laneOf(sr.receipt().jobId());
+      return Future.fromCompletionStage(lane.submit(settleKind, sr), vertx.getOrCreateContext());
     }).onSuccess(s -> {
       if (s.settled()) {
         (s.duplicate() ? duplicates : settled).increment();

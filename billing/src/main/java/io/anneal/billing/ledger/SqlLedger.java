@@ -410,7 +410,8 @@ public final class SqlLedger {
 
   private static void advisoryLock(Connection c, String function) throws SQLException {
     if (Database.isH2(c)) return;
-    try (PreparedStatement ps = c.prepareStatement("SELECT " + function + "(hashtext('anneal.settlement.' || current_schema()))");
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT " + function + "(hashtext('anneal.settlement.' || current_schema()))");
         ResultSet rs = ps.executeQuery()) {
       rs.next();
     }
@@ -647,7 +648,8 @@ public final class SqlLedger {
       int[] counts = ps.executeBatch();
       // an account new to the ledger; on PostgreSQL another transaction (a settlement lane) may be adding it too
       try (PreparedStatement ins = c.prepareStatement("INSERT INTO balance (account, denom, amount) VALUES (?, ?, ?)"
-          + (Database.isH2(c) ? "" : " ON CONFLICT (account, denom) DO UPDATE SET amount = balance.amount + EXCLUDED.amount"))) {
+          + (Database.isH2(c) ? ""
+              : " ON CONFLICT (account, denom) DO UPDATE SET amount = balance.amount + EXCLUDED.amount"))) {
         boolean any = false;
         for (int i = 0; i < counts.length; i++) {
           if (counts[i] == 0) {

@@ -63,7 +63,8 @@ public final class GroupCommitWriter implements AutoCloseable {
     };
   }
 
-  private record Pending<T>(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input, boolean alone) {
+  private record Pending<T>(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input,
+      boolean alone) {
     Pending(Op<T> op, CompletableFuture<T> future, BatchKind<Object, T> kind, Object input) {
       this(op, future, kind, input, false);
     }

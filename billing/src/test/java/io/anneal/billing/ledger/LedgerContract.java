@@ -539,7 +539,8 @@ public abstract class LedgerContract {
       });
     }
     long now = System.currentTimeMillis();
-    List<SignedReceipt> first = List.of(receipt("e5", 1_000_000L), receipt("e1", 2_000_000L), receipt("e4", 3_000_000L));
+    List<SignedReceipt> first =
+        List.of(receipt("e5", 1_000_000L), receipt("e1", 2_000_000L), receipt("e4", 3_000_000L));
     List<SignedReceipt> second = List.of(receipt("e2", 4_000_000L), receipt("e3", 5_000_000L));
     tx(c -> SqlLedger.settleAll(c, first, PRICES, now, 3600));
     tx(c -> SqlLedger.settleAll(c, second, PRICES, now, 3600));
