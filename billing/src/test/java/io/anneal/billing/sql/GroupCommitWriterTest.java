@@ -80,4 +80,35 @@ class GroupCommitWriterTest {
       assertThat(f7.get()).isEqualTo("free(u2) of 2");
     }
   }
+
+  @Test
+  void anOperationSubmittedAloneRunsInATransactionOfItsOwnInQueueOrder() throws Exception {
+    try (Database db = Database.h2Memory("gcw-" + System.nanoTime(), 2);
+        GroupCommitWriter w = new GroupCommitWriter(db, "test-writer", 1000)) {
+      CountDownLatch hold = new CountDownLatch(1);
+      CountDownLatch holding = new CountDownLatch(1);
+      CompletableFuture<Object> gate = w.submit(c -> {
+        holding.countDown();
+        try {
+          hold.await(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        return null;
+      });
+      assertThat(holding.await(10, TimeUnit.SECONDS)).isTrue();
+      // queued together, drained as one batch: each operation records how many commits preceded it
+      var a = w.submit(c -> w.commits());
+      var b = w.submit(kind("k", 0), "x").thenApply(r -> -1L);
+      var alone = w.submitAlone(c -> w.commits());
+      var after = w.submit(c -> w.commits());
+      long before = w.commits();
+      hold.countDown();
+      gate.get(10, TimeUnit.SECONDS);
+      assertThat(after.get(10, TimeUnit.SECONDS)).isEqualTo(before + 3); // gate, {a, b}, {alone}, then {after}
+      assertThat(a.get()).isEqualTo(before + 1);
+      assertThat(b.get()).isEqualTo(-1L);
+      assertThat(alone.get()).as("after a and b committed, before what came next").isEqualTo(before + 2);
+    }
+  }
 }
