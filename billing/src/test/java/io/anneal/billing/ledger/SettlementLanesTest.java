@@ -235,8 +235,8 @@ class SettlementLanesTest {
       assertThat(inFlight.await(10, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
       // the epoch has ended; closing it must wait for the settlement still in flight
       close = writer.submitAlone(c -> SqlLedger.closeEpochs(c, 1_001_500L, 1));
-      Thread.sleep(500);
-      assertThat(close).as("closing waits at the settlement barrier").isNotDone();
+      assertThat(awaitAdvisoryLockWait()).as("closing waits at the settlement barrier").isTrue();
+      assertThat(close).isNotDone();
     } finally {
       release.countDown();
     }
@@ -256,6 +256,22 @@ class SettlementLanesTest {
     } finally {
       h2.close();
     }
+  }
+
+  /** Waits (up to 10 s) until a session of this database waits for an advisory lock. */
+  private boolean awaitAdvisoryLockWait() throws Exception {
+    long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+    try (Connection c = db.connection(); var ps = c.prepareStatement("SELECT COUNT(*) FROM pg_stat_activity"
+        + " WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'")) {
+      while (System.nanoTime() < deadline) {
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          if (rs.getLong(1) > 0) return true;
+        }
+        Thread.onSpinWait();
+      }
+    }
+    return false;
   }
 
   private static void assertBalanced(java.sql.Statement st) throws Exception {
