@@ -114,10 +114,8 @@ public final class SettlementBenchmark {
     SettlementLanes lanes = laneCount == 0 ? SettlementLanes.shared(w) : SettlementLanes.own(db, laneCount, 2000);
     long t0 = System.nanoTime();
     List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
-    GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settle = (c, list) -> {
-      SqlLedger.enterSettlement(c); // as BillingVerticle does
-      return SqlLedger.settleAll(c, list, prices, System.currentTimeMillis(), 3600);
-    };
+    GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settle =
+        (c, list) -> SqlLedger.settleAll(c, list, (cls, at) -> prices.get(cls), System::currentTimeMillis, 3600);
     long commitsBefore = lanes.commits();
     for (SignedReceipt r : deliveries) all.add(lanes.laneOf(r.receipt().jobId()).submit(settle, r));
     long firsts = 0;

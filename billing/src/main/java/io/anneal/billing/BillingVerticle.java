@@ -87,10 +87,8 @@ public final class BillingVerticle extends VerticleBase {
     this.lanes = SettlementLanes.shared(writer);
     this.prices = prices;
     // ranked after a job's finish (40) and before its SETTLED mark (60) in the store's lifecycle
-    this.settleKind = GroupCommitWriter.ranked(50, (c, receipts) -> {
-      SqlLedger.enterSettlement(c); // before reading the clock: the epoch it files into is not closed meanwhile
-      return SqlLedger.settleAll(c, receipts, prices::priceAt, System.currentTimeMillis(), epochSeconds);
-    });
+    this.settleKind = GroupCommitWriter.ranked(50,
+        (c, receipts) -> SqlLedger.settleAll(c, receipts, prices::priceAt, System::currentTimeMillis, epochSeconds));
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
     this.badSignatures = Counter.builder("anneal.billing.settlements").tag("result", "bad-signature").register(registry);

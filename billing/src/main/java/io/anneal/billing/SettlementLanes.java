@@ -47,11 +47,6 @@ public final class SettlementLanes implements AutoCloseable {
     return lanes.length == 1 ? lanes[0] : lanes[Math.floorMod(jobId.hashCode(), lanes.length)];
   }
 
-  /** Lanes of their own, or 0 when settling on the store's writer. */
-  public int size() {
-    return owned ? lanes.length : 0;
-  }
-
   /** Transactions committed by the lanes' writers so far (the store's writer's when settling on it). */
   public long commits() {
     long n = 0;

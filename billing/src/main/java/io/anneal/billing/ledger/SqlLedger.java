@@ -457,7 +457,17 @@ public final class SqlLedger {
    */
   public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, PriceLookup prices,
       long nowMs, long epochSeconds) throws SQLException {
-    enterSettlement(c); // (a caller that reads the clock for nowMs takes it first, see BillingVerticle)
+    return settleAll(c, receipts, prices, () -> nowMs, epochSeconds);
+  }
+
+  /**
+   * As above, reading the settlement time from {@code clock} once it holds the settlement barrier
+   * (shared), so that the epoch it files into cannot be closed meanwhile.
+   */
+  public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, PriceLookup prices,
+      java.util.function.LongSupplier clock, long epochSeconds) throws SQLException {
+    enterSettlement(c);
+    long nowMs = clock.getAsLong();
     int n = receipts.size();
     Settlement[] out = new Settlement[n];
     List<String> ids = new ArrayList<>();

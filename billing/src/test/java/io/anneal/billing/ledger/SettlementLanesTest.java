@@ -76,12 +76,10 @@ class SettlementLanesTest {
     db.close();
   }
 
-  /** As BillingVerticle settles: the shared barrier before the clock is read. */
+  /** As BillingVerticle settles: the clock read once the settlement barrier is held. */
   private static GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settleKind(long epochSeconds) {
-    return (c, receipts) -> {
-      SqlLedger.enterSettlement(c);
-      return SqlLedger.settleAll(c, receipts, PRICES, System.currentTimeMillis(), epochSeconds);
-    };
+    return (c, receipts) -> SqlLedger.settleAll(c, receipts, (cls, at) -> PRICES.get(cls), System::currentTimeMillis,
+        epochSeconds);
   }
 
   private static String job(int i) {
@@ -220,7 +218,6 @@ class SettlementLanesTest {
     java.util.concurrent.CountDownLatch inFlight = new java.util.concurrent.CountDownLatch(1);
     java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
     CompletableFuture<Settlement> slow = lanes.laneOf(job(1)).submit((c, in) -> {
-      SqlLedger.enterSettlement(c);
       List<Settlement> out = SqlLedger.settleAll(c, in, PRICES, 1_000_700L, 1);
       inFlight.countDown();
       try {
