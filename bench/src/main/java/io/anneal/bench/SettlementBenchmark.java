@@ -28,7 +28,12 @@ import java.util.concurrent.CompletableFuture;
  * with a share of duplicate deliveries mixed in.
  *
  * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg|h2mem [receipts]
- * [duplicateRate] [arrival|shuffled] [lanes]}
+ * [duplicateRate] [arrival|shuffled] [lanes] [rounds]}
+ *
+ * <p>{@code rounds} (default 1) settles that many sets of {@code receipts} one after the other into the
+ * same ledger, each timed and verified on its own. The first round also pays for the JIT compiling the
+ * settlement path (on 2 cores it competes with the writer); later rounds show the steady state of a
+ * service that has been running, with the tables as large as the rounds before made them.
  *
  * <p>Job ids are made as the service makes them ({@link Ids}: time-ordered). {@code arrival} (the default)
  * delivers receipts in the order their jobs were admitted, each displaced by up to {@link #WINDOW}
@@ -75,10 +80,11 @@ public final class SettlementBenchmark {
       }
       return null;
     }).get();
-    String[] jobIds = new String[n];
-    for (int i = 0; i < n; i++) jobIds[i] = Ids.next(""); // admission order
+    int rounds = args.length > 5 ? Integer.parseInt(args[5]) : 1;
+    String[] jobIds = new String[n * rounds];
+    for (int i = 0; i < jobIds.length; i++) jobIds[i] = Ids.next(""); // admission order
     List<CompletableFuture<Void>> holds = new ArrayList<>();
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < jobIds.length; i++) {
       EscrowHold h = new EscrowHold(jobIds[i], "t" + (i % 10), 1_000_000, 2_500_000, "H100", 1);
       holds.add(w.submit(c -> {
         SqlLedger.hold(c, h);
@@ -88,10 +94,10 @@ public final class SettlementBenchmark {
     for (var f : holds) f.get();
     // the worker's side: receipts signed in Merkle batches of 1,000 (not part of the measurement)
     ReceiptSigner signer = new ReceiptSigner(key.getPrivate());
-    List<SignedReceipt> signed = new ArrayList<>(n);
-    for (int b = 0; b < n; b += 1000) {
+    List<SignedReceipt> signed = new ArrayList<>(jobIds.length);
+    for (int b = 0; b < jobIds.length; b += 1000) {
       List<Receipt> batch = new ArrayList<>();
-      for (int i = b; i < Math.min(n, b + 1000); i++) {
+      for (int i = b; i < Math.min(jobIds.length, b + 1000); i++) {
         batch.add(new Receipt(jobIds[i] + "/1", jobIds[i], "t" + (i % 10), "node-1", "H100", 1, true,
             1_000_000_000L + i,
             1_000_000_000L, 0, 1, 2, "SUCCEEDED", ""));
@@ -100,47 +106,50 @@ public final class SettlementBenchmark {
     }
     Random rnd = new Random(1);
     int dups = (int) Math.round(n * dupRate);
-    List<SignedReceipt> deliveries = deliveryOrder(signed, dups, order.equals("shuffled"), rnd);
     Map<String, Long> prices = Map.of("H100", 2_500_000L);
-
-    if (target.equals("pg")) {
-      // every run starts with no dirty pages from its setup pending a checkpoint (needs a superuser; skipped otherwise)
-      try (var c = db.connection(); var st = c.createStatement()) {
-        st.execute("CHECKPOINT");
-      } catch (java.sql.SQLException e) {
-        System.err.println("no CHECKPOINT before the run: " + e.getMessage());
-      }
-    }
     SettlementLanes lanes = laneCount == 0 ? SettlementLanes.shared(w) : SettlementLanes.own(db, laneCount, 2000);
-    long t0 = System.nanoTime();
-    List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
     GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settle =
         (c, list) -> SqlLedger.settleAll(c, list, (cls, at) -> prices.get(cls), System::currentTimeMillis, 3600);
-    long commitsBefore = lanes.commits();
-    for (SignedReceipt r : deliveries) all.add(lanes.laneOf(r.receipt().jobId()).submit(settle, r));
-    long firsts = 0;
-    long dupSeen = 0;
     long charged = 0;
-    for (var f : all) {
-      Settlement s = f.get();
-      if (!s.settled()) throw new IllegalStateException("refused: " + s.refusal());
-      if (s.duplicate()) {
-        dupSeen++;
-      } else {
-        firsts++;
-        charged += s.chargeUact();
+    for (int round = 1; round <= rounds; round++) {
+      List<SignedReceipt> deliveries =
+          deliveryOrder(signed.subList((round - 1) * n, round * n), dups, order.equals("shuffled"), rnd);
+      if (target.equals("pg")) {
+        // every run starts with no dirty pages from its setup pending a checkpoint (needs a superuser; skipped otherwise)
+        try (var c = db.connection(); var st = c.createStatement()) {
+          st.execute("CHECKPOINT");
+        } catch (java.sql.SQLException e) {
+          System.err.println("no CHECKPOINT before the run: " + e.getMessage());
+        }
       }
+      long t0 = System.nanoTime();
+      List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
+      long commitsBefore = lanes.commits();
+      for (SignedReceipt r : deliveries) all.add(lanes.laneOf(r.receipt().jobId()).submit(settle, r));
+      long firsts = 0;
+      long dupSeen = 0;
+      for (var f : all) {
+        Settlement s = f.get();
+        if (!s.settled()) throw new IllegalStateException("refused: " + s.refusal());
+        if (s.duplicate()) {
+          dupSeen++;
+        } else {
+          firsts++;
+          charged += s.chargeUact();
+        }
+      }
+      double secs = (System.nanoTime() - t0) / 1e9;
+      long provider = w.submit(c -> SqlLedger.balance(c, Accounts.provider("node-1"), "uact")).get();
+      if (firsts != n || provider != charged) {
+        throw new IllegalStateException("exactly-once violated: " + firsts + " first settlements of " + n + ", provider "
+            + provider + " vs charged " + charged);
+      }
+      System.out.printf("%s, %s order, %s, round %d of %d: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s:"
+              + " %.0f receipts settled/s (%.0f deliveries/s), %d transactions, %d duplicates answered as such,"
+              + " exactly once verified%n",
+          target, order, laneCount == 0 ? "one writer" : laneCount + " lanes", round, rounds, n, dups, dupRate * 100,
+          secs, n / secs, deliveries.size() / secs, lanes.commits() - commitsBefore, dupSeen);
     }
-    double secs = (System.nanoTime() - t0) / 1e9;
-    long provider = w.submit(c -> SqlLedger.balance(c, Accounts.provider("node-1"), "uact")).get();
-    if (firsts != n || provider != charged) {
-      throw new IllegalStateException("exactly-once violated: " + firsts + " first settlements of " + n + ", provider "
-          + provider + " vs charged " + charged);
-    }
-    System.out.printf("%s, %s order, %s: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s: %.0f receipts settled/s"
-            + " (%.0f deliveries/s), %d transactions, %d duplicates answered as such, exactly once verified%n",
-        target, order, laneCount == 0 ? "one writer" : laneCount + " lanes", n, dups, dupRate * 100, secs, n / secs,
-        deliveries.size() / secs, lanes.commits() - commitsBefore, dupSeen);
     lanes.close();
     w.close();
     db.dropSchema();

@@ -47,6 +47,16 @@ public final class SettlementLanes implements AutoCloseable {
     return lanes.length == 1 ? lanes[0] : lanes[Math.floorMod(jobId.hashCode(), lanes.length)];
   }
 
+  /** Lanes of its own (0 when settling on the store's writer). */
+  public int ownLanes() {
+    return owned ? lanes.length : 0;
+  }
+
+  /** The writers of lanes of its own (none when settling on the store's writer). */
+  public java.util.List<GroupCommitWriter> ownWriters() {
+    return owned ? java.util.List.of(lanes) : java.util.List.of();
+  }
+
   /** Transactions committed by the lanes' writers so far (the store's writer's when settling on it). */
   public long commits() {
     long n = 0;

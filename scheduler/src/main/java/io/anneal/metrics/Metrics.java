@@ -110,6 +110,34 @@ public final class Metrics {
     queueByTenant.register(q, true);
   }
 
+  /**
+   * A group-commit writer's meters, tagged with its name: operations queued, transactions and
+   * operations committed, batches retried after a transient conflict, failed batches split, and
+   * operations that failed.
+   */
+  public void writer(io.anneal.billing.sql.GroupCommitWriter w) {
+    Gauge.builder("anneal.store.writer.queued", w, io.anneal.billing.sql.GroupCommitWriter::queued).tag("writer", w.name())
+        .description("operations waiting for a transaction").register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.commits", w, x -> x.commits())
+        .tag("writer", w.name()).description("transactions committed").register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.operations", w, x -> x.committedOps())
+        .tag("writer", w.name()).description("operations committed").register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.retries", w, x -> x.transientRetries())
+        .tag("writer", w.name()).description("batches retried whole after a deadlock or serialization failure")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.splits", w, x -> x.splits())
+        .tag("writer", w.name()).description("failed batches split in halves to isolate the failing operation")
+        .register(registry);
+    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.failures", w, x -> x.failedOps())
+        .tag("writer", w.name()).description("operations that failed").register(registry);
+  }
+
+  /** How receipts are settled: the number of settlement lanes of their own (0: on the store's writer). */
+  public void settlementLanes(int count) {
+    Gauge.builder("anneal.billing.settlement.lanes", () -> count)
+        .description("settlement lanes of their own (0: receipts settle on the store's writer)").register(registry);
+  }
+
   public MeterRegistry registry() {
     return registry;
   }

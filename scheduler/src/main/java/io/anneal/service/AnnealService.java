@@ -122,6 +122,9 @@ public final class AnnealService {
         .withMetrics(new MicrometerMetricsFactory(prometheus))
         .build();
     Metrics metrics = new Metrics(prometheus);
+    metrics.writer(store.writer());
+    settlementLanes.ownWriters().forEach(metrics::writer);
+    metrics.settlementLanes(settlementLanes.ownLanes());
     TenantStore tenants = new TenantStore(store);
     BmeParams d = BmeParams.defaults();
     BmeParams params = new BmeParams(d.circuitBreakerWarnThreshold(), d.circuitBreakerHaltThreshold(), config.minEpochTicks(),

@@ -29,6 +29,7 @@ class EndToEndTest {
   void twentySleepsAndOneMatmulOverWebSocketAllSettleAndBalancesMoveByTheCharges() throws Exception {
     try (TestService s = TestService.start(dir)) {
       runDemo(s);
+      assertSettledOn(s, 0);
     }
   }
 
@@ -40,6 +41,7 @@ class EndToEndTest {
         io.anneal.billing.ledger.TestDatabases.localPostgresUrl() + "&currentSchema=" + schema)) {
       assertThat(s.service.database().postgres()).isTrue();
       runDemo(s);
+      assertSettledOn(s, 3); // db.settlementLanes auto on PostgreSQL (ADR 0011)
       s.service.database().dropSchema();
     }
   }
@@ -104,6 +106,35 @@ class EndToEndTest {
       JsonObject forged = receipt.copy().put("body", receipt.getString("body").replace("SUCCEEDED", "FAILED"));
       assertThat(verify(forged, dir)).isFalse();
     }
+  }
+
+  /**
+   * /metrics shows how receipts were settled: the lane count, and the 21 receipts committed by the
+   * lanes' writers (with lanes) or the store's writer (without).
+   */
+  private static void assertSettledOn(TestService s, int lanes) throws Exception {
+    String m = s.get("/metrics", null).body();
+    assertThat(m).contains("anneal_billing_settlement_lanes " + lanes + ".0");
+    var ops = java.util.regex.Pattern.compile("anneal_store_writer_operations_total\\{writer=\"([^\"]+)\",?\\} ([0-9.E]+)")
+        .matcher(m);
+    double onLanes = 0;
+    double onStore = 0;
+    int laneWriters = 0;
+    while (ops.find()) {
+      if (ops.group(1).startsWith("anneal-settlement-")) {
+        laneWriters++;
+        onLanes += Double.parseDouble(ops.group(2));
+      } else if (ops.group(1).equals("anneal-store-writer")) {
+        onStore += Double.parseDouble(ops.group(2));
+      }
+    }
+    assertThat(laneWriters).isEqualTo(lanes);
+    if (lanes > 0) {
+      assertThat(onLanes).as("every receipt settled on a lane").isGreaterThanOrEqualTo(21);
+    } else {
+      assertThat(onStore).as("receipts and the rest, on the store's writer").isGreaterThanOrEqualTo(21);
+    }
+    assertThat(m).contains("anneal_store_writer_queued{writer=\"anneal-store-writer\"");
   }
 
   /** Independent check: leaf hash of the body, up the proof to the root, Ed25519 over the root. */

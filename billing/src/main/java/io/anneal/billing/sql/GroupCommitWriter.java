@@ -13,8 +13,11 @@ import java.util.logging.Logger;
 /**
  * One writer thread that commits many small operations per transaction (group commit). Callers
  * never block: each submitted operation gets a future that completes after its transaction has
- * committed. If a batch fails, each of its operations is retried in a transaction of its own, so
- * one bad operation fails alone and the others still commit.
+ * committed. A batch that fails on a transient conflict (a deadlock or serialization failure, which
+ * the database resolves by aborting one transaction) is retried whole, up to
+ * {@value #TRANSIENT_ATTEMPTS} times. A batch that fails otherwise is split in halves, each retried
+ * in queue order, until the failing operation is alone: it fails alone and the others still commit,
+ * in about 2·log2(n) transactions rather than n.
  *
  * <p>Operations report expected refusals (insufficient funds, duplicate) as values, and throw only
  * for real failures; an operation must not commit or roll back itself.
@@ -76,6 +79,8 @@ public final class GroupCommitWriter implements AutoCloseable {
   }
 
   private static final Logger LOG = Logger.getLogger(GroupCommitWriter.class.getName());
+  /** Attempts of a batch that fails on a transient conflict, before it is split like any failed batch. */
+  static final int TRANSIENT_ATTEMPTS = 3;
   private static final Pending<Object> POISON = new Pending<>(c -> null, new CompletableFuture<>(), null, null);
 
   private final Database db;
@@ -83,11 +88,16 @@ public final class GroupCommitWriter implements AutoCloseable {
   private final LinkedBlockingQueue<Pending<?>> queue = new LinkedBlockingQueue<>();
   private final Thread thread;
   private volatile boolean closed;
+  private final String name;
   private volatile long committedOps;
   private volatile long commits;
+  private volatile long transientRetries;
+  private volatile long splits;
+  private volatile long failedOps;
 
   public GroupCommitWriter(Database db, String name, int maxBatch) {
     this.db = db;
+    this.name = name;
     this.maxBatch = maxBatch;
     this.thread = new Thread(this::loop, name);
     this.thread.setDaemon(true);
@@ -139,6 +149,31 @@ public final class GroupCommitWriter implements AutoCloseable {
     return commits;
   }
 
+  /** The writer's thread name, as it appears in logs and metrics. */
+  public String name() {
+    return name;
+  }
+
+  /** Operations waiting for a transaction. */
+  public int queued() {
+    return queue.size();
+  }
+
+  /** Batches retried whole after a transient conflict (deadlock, serialization failure). */
+  public long transientRetries() {
+    return transientRetries;
+  }
+
+  /** Failed batches split in halves to find the operation that fails. */
+  public long splits() {
+    return splits;
+  }
+
+  /** Operations that failed (their futures completed exceptionally). */
+  public long failedOps() {
+    return failedOps;
+  }
+
   private void loop() {
     List<Pending<?>> batch = new ArrayList<>(maxBatch);
     while (true) {
@@ -181,64 +216,122 @@ public final class GroupCommitWriter implements AutoCloseable {
   }
 
   private void commit(List<Pending<?>> batch) {
-    try (Connection c = db.connection()) {
-      c.setAutoCommit(false);
-      Object[] results = new Object[batch.size()];
-      try {
-        for (int i = 0; i < batch.size(); ) {
-          Pending<?> p = batch.get(i);
-          if (p.kind() == null) {
-            results[i] = p.op().apply(c);
-            i++;
-            continue;
-          }
-          if (p.kind().rank() == 0) {
-            int j = i;
-            List<Object> inputs = new ArrayList<>();
-            while (j < batch.size() && batch.get(j).kind() == p.kind()) inputs.add(batch.get(j++).input());
-            List<?> outs = p.kind().applyAll(c, inputs);
-            if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
-            for (int k = 0; k < outs.size(); k++) results[i + k] = outs.get(k);
-            i = j;
-            continue;
-          }
-          // a segment of ranked inputs up to the next plain operation or unranked kind: by kind, in rank order
-          int end = i;
-          while (end < batch.size() && batch.get(end).kind() != null && batch.get(end).kind().rank() > 0) end++;
-          java.util.TreeMap<Integer, java.util.LinkedHashMap<BatchKind<Object, ?>, List<Integer>>> byRank = new java.util.TreeMap<>();
-          for (int k = i; k < end; k++) {
-            BatchKind<Object, ?> kind = batch.get(k).kind();
-            byRank.computeIfAbsent(kind.rank(), r -> new java.util.LinkedHashMap<>())
-                .computeIfAbsent(kind, x -> new ArrayList<>()).add(k);
-          }
-          for (var kinds : byRank.values()) {
-            for (var e : kinds.entrySet()) {
-              List<Object> inputs = new ArrayList<>(e.getValue().size());
-              for (int k : e.getValue()) inputs.add(batch.get(k).input());
-              List<?> outs = e.getKey().applyAll(c, inputs);
-              if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
-              for (int k = 0; k < outs.size(); k++) results[e.getValue().get(k)] = outs.get(k);
-            }
-          }
-          i = end;
-        }
-        c.commit();
-      } catch (SQLException | RuntimeException e) {
-        rollbackQuietly(c);
-        if (batch.size() == 1) {
-          batch.get(0).future().completeExceptionally(e);
-          LOG.log(Level.WARNING, "store write failed", e);
-          return;
-        }
-        for (Pending<?> p : batch) commit(List.of(p));
+    for (int attempt = 1; ; attempt++) {
+      Exception failure = tryCommit(batch);
+      if (failure == null) return;
+      if (failure instanceof ConnectionFailure) {
+        LOG.log(Level.WARNING, name + ": store connection failed", failure.getCause());
+        failedOps += batch.size();
+        for (Pending<?> p : batch) p.future().completeExceptionally(failure.getCause());
         return;
       }
-      for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results[i]);
-      committedOps += batch.size();
-      commits++;
+      if (isTransient(failure) && attempt < TRANSIENT_ATTEMPTS) {
+        // the connection is back in the pool before the retry: a retry never holds two
+        transientRetries++;
+        LOG.log(Level.FINE, name + ": transient conflict, batch of " + batch.size() + " retried", failure);
+        continue;
+      }
+      if (batch.size() == 1) {
+        failedOps++;
+        batch.get(0).future().completeExceptionally(failure);
+        LOG.log(Level.WARNING, name + ": store write failed", failure);
+        return;
+      }
+      splits++;
+      int mid = batch.size() / 2;
+      commit(new ArrayList<>(batch.subList(0, mid)));
+      commit(new ArrayList<>(batch.subList(mid, batch.size())));
+      return;
+    }
+  }
+
+  /** The connection could not be had or set up: nothing ran, retrying the same way will not help. */
+  private static final class ConnectionFailure extends Exception {
+    ConnectionFailure(SQLException cause) {
+      super(cause);
+    }
+  }
+
+  /**
+   * Applies the batch in one transaction and commits it, completing every future; or rolls back and
+   * returns what failed, with the connection already returned to the pool.
+   */
+  private Exception tryCommit(List<Pending<?>> batch) {
+    Object[] results = new Object[batch.size()];
+    boolean committed = false;
+    try (Connection c = db.connection()) {
+      c.setAutoCommit(false);
+      try {
+        apply(c, batch, results);
+        c.commit();
+        committed = true;
+      } catch (SQLException | RuntimeException e) {
+        rollbackQuietly(c);
+        return e;
+      }
     } catch (SQLException e) {
-      LOG.log(Level.WARNING, "store connection failed", e);
-      for (Pending<?> p : batch) p.future().completeExceptionally(e);
+      if (!committed) return new ConnectionFailure(e);
+      LOG.log(Level.FINE, name + ": closing a connection after its commit failed", e);
+    }
+    // counted before the callers hear of it: whoever saw its future complete sees the commit counted
+    committedOps += batch.size();
+    commits++;
+    for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results[i]);
+    return null;
+  }
+
+  /**
+   * A deadlock (PostgreSQL 40P01; H2 reports it as 40001) or a serialization failure (40001): the
+   * database aborted this transaction to let another finish, and the same work may well succeed when
+   * run again.
+   */
+  static boolean isTransient(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof SQLException s) {
+        if ("40001".equals(s.getSQLState()) || "40P01".equals(s.getSQLState())) return true;
+        if (s.getNextException() != null && s.getNextException() != s && isTransient(s.getNextException())) return true;
+      }
+    }
+    return false;
+  }
+
+  private static void apply(Connection c, List<Pending<?>> batch, Object[] results) throws SQLException {
+    for (int i = 0; i < batch.size(); ) {
+      Pending<?> p = batch.get(i);
+      if (p.kind() == null) {
+        results[i] = p.op().apply(c);
+        i++;
+        continue;
+      }
+      if (p.kind().rank() == 0) {
+        int j = i;
+        List<Object> inputs = new ArrayList<>();
+        while (j < batch.size() && batch.get(j).kind() == p.kind()) inputs.add(batch.get(j++).input());
+        List<?> outs = p.kind().applyAll(c, inputs);
+        if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
+        for (int k = 0; k < outs.size(); k++) results[i + k] = outs.get(k);
+        i = j;
+        continue;
+      }
+      // a segment of ranked inputs up to the next plain operation or unranked kind: by kind, in rank order
+      int end = i;
+      while (end < batch.size() && batch.get(end).kind() != null && batch.get(end).kind().rank() > 0) end++;
+      java.util.TreeMap<Integer, java.util.LinkedHashMap<BatchKind<Object, ?>, List<Integer>>> byRank = new java.util.TreeMap<>();
+      for (int k = i; k < end; k++) {
+        BatchKind<Object, ?> kind = batch.get(k).kind();
+        byRank.computeIfAbsent(kind.rank(), r -> new java.util.LinkedHashMap<>())
+            .computeIfAbsent(kind, x -> new ArrayList<>()).add(k);
+      }
+      for (var kinds : byRank.values()) {
+        for (var e : kinds.entrySet()) {
+          List<Object> inputs = new ArrayList<>(e.getValue().size());
+          for (int k : e.getValue()) inputs.add(batch.get(k).input());
+          List<?> outs = e.getKey().applyAll(c, inputs);
+          if (outs.size() != inputs.size()) throw new IllegalStateException("a batch kind returned the wrong number of outputs");
+          for (int k = 0; k < outs.size(); k++) results[e.getValue().get(k)] = outs.get(k);
+        }
+      }
+      i = end;
     }
   }
 

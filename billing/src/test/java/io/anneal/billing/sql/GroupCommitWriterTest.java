@@ -111,4 +111,154 @@ class GroupCommitWriterTest {
       assertThat(alone.get()).as("after a and b committed, before what came next").isEqualTo(before + 2);
     }
   }
+
+  /** Holds the writer in an operation of its own until the returned latch is counted down. */
+  private static CountDownLatch holdWriter(GroupCommitWriter w) throws InterruptedException {
+    CountDownLatch hold = new CountDownLatch(1);
+    CountDownLatch holding = new CountDownLatch(1);
+    w.submit(c -> {
+      holding.countDown();
+      try {
+        hold.await(10, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      return null;
+    });
+    assertThat(holding.await(10, TimeUnit.SECONDS)).isTrue();
+    return hold;
+  }
+
+  private static GroupCommitWriter.Op<Integer> insert(int id) {
+    return c -> {
+      try (var ps = c.prepareStatement("INSERT INTO t (id) VALUES (?)")) {
+        ps.setInt(1, id);
+        return ps.executeUpdate();
+      }
+    };
+  }
+
+  private static List<Integer> rows(Database db) throws java.sql.SQLException {
+    List<Integer> ids = new ArrayList<>();
+    try (var c = db.connection(); var rs = c.createStatement().executeQuery("SELECT id FROM t ORDER BY seq")) {
+      while (rs.next()) ids.add(rs.getInt(1));
+    }
+    return ids;
+  }
+
+  private static void createTable(Database db) throws java.sql.SQLException {
+    try (var c = db.connection(); var st = c.createStatement()) {
+      st.execute("CREATE TABLE t (seq BIGINT GENERATED ALWAYS AS IDENTITY, id INT PRIMARY KEY)");
+    }
+  }
+
+  @Test
+  void aFailingOperationFailsAloneAndTheOthersCommitInQueueOrderInLogarithmicallyManyTransactions() throws Exception {
+    try (Database db = Database.h2Memory("gcw-" + System.nanoTime(), 2);
+        GroupCommitWriter w = new GroupCommitWriter(db, "test-writer", 1000)) {
+      createTable(db);
+      List<CompletableFuture<Integer>> fs = new ArrayList<>();
+      CountDownLatch hold = holdWriter(w);
+      long commitsBefore;
+      try {
+        commitsBefore = w.commits();
+        for (int i = 0; i < 64; i++) {
+          int id = i;
+          // operation 37 fails for a reason that retrying will not change
+          fs.add(id == 37 ? w.submit(c -> {
+            throw new java.sql.SQLException("bad input 37", "22000");
+          }) : w.submit(insert(id)));
+        }
+      } finally {
+        hold.countDown();
+      }
+      for (int i = 0; i < 64; i++) {
+        if (i == 37) continue;
+        assertThat(fs.get(i).get(10, TimeUnit.SECONDS)).isEqualTo(1);
+      }
+      assertThat(fs.get(37)).failsWithin(10, TimeUnit.SECONDS).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+          .withMessageContaining("bad input 37");
+      List<Integer> expected = new ArrayList<>();
+      for (int i = 0; i < 64; i++) if (i != 37) expected.add(i);
+      assertThat(rows(db)).as("every other operation committed once, in queue order").isEqualTo(expected);
+      // 64 -> 32 + 32 -> ... -> 1 + 1: the half without the failure commits at each of the 6 levels
+      assertThat(w.splits()).isEqualTo(6);
+      assertThat(w.commits() - commitsBefore).as("transactions committed after the gate's").isEqualTo(1 + 6);
+      assertThat(w.failedOps()).isEqualTo(1);
+      assertThat(w.transientRetries()).isZero();
+    }
+  }
+
+  @Test
+  void aBatchAbortedByATransientConflictIsRetriedWholeAndCommitsOnce() throws Exception {
+    try (Database db = Database.h2Memory("gcw-" + System.nanoTime(), 2);
+        GroupCommitWriter w = new GroupCommitWriter(db, "test-writer", 1000)) {
+      createTable(db);
+      java.util.concurrent.atomic.AtomicInteger attempts = new java.util.concurrent.atomic.AtomicInteger();
+      List<CompletableFuture<Integer>> fs = new ArrayList<>();
+      CountDownLatch hold = holdWriter(w);
+      long commitsBefore;
+      try {
+        commitsBefore = w.commits();
+        for (int i = 0; i < 10; i++) fs.add(w.submit(insert(i)));
+        // as the database aborting this transaction to break a deadlock, on the first attempt only
+        fs.add(w.submit(c -> {
+          if (attempts.incrementAndGet() == 1) throw new java.sql.SQLException("deadlock detected", "40P01");
+          return 0;
+        }));
+        for (int i = 10; i < 20; i++) fs.add(w.submit(insert(i)));
+      } finally {
+        hold.countDown();
+      }
+      for (var f : fs) f.get(10, TimeUnit.SECONDS);
+      assertThat(attempts.get()).isEqualTo(2);
+      assertThat(w.transientRetries()).isEqualTo(1);
+      assertThat(w.splits()).as("retried whole, not split").isZero();
+      assertThat(w.commits() - commitsBefore).as("the gate's transaction, then the batch's").isEqualTo(2);
+      // the first attempt's inserts were rolled back: each row is there once (the primary key would refuse a second)
+      List<Integer> expected = new ArrayList<>();
+      for (int i = 0; i < 20; i++) expected.add(i);
+      assertThat(rows(db)).isEqualTo(expected);
+    }
+  }
+
+  @Test
+  void aConflictThatPersistsIsRetriedALimitedNumberOfTimesThenFailsAlone() throws Exception {
+    try (Database db = Database.h2Memory("gcw-" + System.nanoTime(), 2);
+        GroupCommitWriter w = new GroupCommitWriter(db, "test-writer", 1000)) {
+      createTable(db);
+      java.util.concurrent.atomic.AtomicInteger attempts = new java.util.concurrent.atomic.AtomicInteger();
+      CountDownLatch hold = holdWriter(w);
+      CompletableFuture<Integer> a;
+      CompletableFuture<Integer> stuck;
+      try {
+        a = w.submit(insert(1));
+        stuck = w.submit(c -> {
+          attempts.incrementAndGet();
+          throw new java.sql.SQLException("could not serialize access", "40001");
+        });
+      } finally {
+        hold.countDown();
+      }
+      assertThat(a.get(10, TimeUnit.SECONDS)).isEqualTo(1);
+      assertThat(stuck).failsWithin(10, TimeUnit.SECONDS).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+          .withMessageContaining("could not serialize access");
+      // the pair, 3 times; then alone, 3 times
+      assertThat(attempts.get()).isEqualTo(2 * GroupCommitWriter.TRANSIENT_ATTEMPTS);
+      assertThat(rows(db)).containsExactly(1);
+    }
+  }
+
+  @Test
+  void sqlStatesOfDeadlocksAndSerializationFailuresAreTransientOthersAreNot() {
+    assertThat(GroupCommitWriter.isTransient(new java.sql.SQLException("x", "40P01"))).isTrue();
+    assertThat(GroupCommitWriter.isTransient(new RuntimeException(new java.sql.SQLException("x", "40001")))).isTrue();
+    java.sql.SQLException batch = new java.sql.SQLException("batch entry 3 failed", "XX000");
+    batch.setNextException(new java.sql.SQLException("deadlock", "40P01"));
+    assertThat(GroupCommitWriter.isTransient(batch)).as("pgjdbc puts the cause of a failed batch in the next exception")
+        .isTrue();
+    assertThat(GroupCommitWriter.isTransient(new java.sql.SQLException("dup", "23505"))).isFalse();
+    assertThat(GroupCommitWriter.isTransient(new java.sql.SQLException("no state"))).isFalse();
+    assertThat(GroupCommitWriter.isTransient(new IllegalStateException("x"))).isFalse();
+  }
 }
