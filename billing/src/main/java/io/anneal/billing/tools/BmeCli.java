@@ -32,16 +32,28 @@ public final class BmeCli {
       err.println(USAGE);
       return 2;
     }
-    boolean check = args.length > 2 && args[2].equals("--check");
-    if (args.length > 3 || (args.length == 3 && !check)) {
-      err.println(USAGE);
+    // one file and an optional --check, in either order
+    boolean check = false;
+    String file = null;
+    for (int i = 1; i < args.length; i++) {
+      if (args[i].equals("--check") && !check) {
+        check = true;
+      } else if (!args[i].startsWith("--") && file == null) {
+        file = args[i];
+      } else {
+        err.println("bme replay: unexpected argument " + args[i] + "\n" + USAGE);
+        return 2;
+      }
+    }
+    if (file == null) {
+      err.println("bme replay: no vector file given\n" + USAGE);
       return 2;
     }
     JsonNode doc;
     try {
-      doc = JSON.readTree(Files.readString(Path.of(args[1])));
+      doc = JSON.readTree(Files.readString(Path.of(file)));
     } catch (IOException e) {
-      err.println("bme replay: cannot read " + args[1] + ": " + e.getMessage());
+      err.println("bme replay: cannot read " + file + ": " + e.getMessage());
       return 2;
     }
     try {

@@ -46,6 +46,27 @@ class SpecVectorsTest {
   }
 
   @Test
+  void checkMayComeBeforeTheFileAndAnythingElseIsRefusedWithTheUsage() throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int rc = run(new PrintStream(out), new PrintStream(err), "replay", "--check", resource("engine-options.json").toString());
+    assertThat(err.toString(StandardCharsets.UTF_8)).isEmpty();
+    assertThat(rc).isZero();
+    assertThat(out.toString(StandardCharsets.UTF_8)).contains("all 4 vectors match");
+
+    ByteArrayOutputStream err2 = new ByteArrayOutputStream();
+    rc = run(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err2), "replay", "--chek",
+        resource("engine-options.json").toString());
+    assertThat(rc).isEqualTo(2);
+    assertThat(err2.toString(StandardCharsets.UTF_8)).contains("unexpected argument --chek").contains("usage:");
+
+    ByteArrayOutputStream err3 = new ByteArrayOutputStream();
+    rc = run(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err3), "replay", "--check");
+    assertThat(rc).isEqualTo(2);
+    assertThat(err3.toString(StandardCharsets.UTF_8)).contains("no vector file given");
+  }
+
+  @Test
   void anOptionOfTheWrongTypeIsNamed() throws Exception {
     Path f = tmp.resolve("bad-option.json");
     Files.writeString(f, "{\"schema\":\"anneal-bme-vectors/1\",\"vectors\":[{\"id\":\"v1\",\"op\":\"params.validate\","
