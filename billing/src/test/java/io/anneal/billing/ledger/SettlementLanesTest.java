@@ -244,6 +244,90 @@ class SettlementLanesTest {
     });
   }
 
+  /**
+   * The lock cycle ADR 0011 names: the store's writer commits a hold (locking the tenant's balance
+   * rows) and a release of a job in one transaction, while a lane settles that job's partial receipt
+   * (its escrow row locked, then the same balance rows wanted). PostgreSQL aborts one of the two; that
+   * one is retried whole and both complete, and the job's escrow is either charged then released or
+   * released then refused, never both spent.
+   */
+  @Test
+  void aDeadlockBetweenTheStoresWriterAndALaneIsRetriedWholeAndBothComplete() throws Exception {
+    hold(2);
+    SignedReceipt partial = sign(List.of(receipt(0, 0, "PREEMPTED", 10_000_000L))).get(0);
+    GroupCommitWriter lane = lanes.laneOf(job(0));
+    var storeHasBalances = new java.util.concurrent.CountDownLatch(1);
+    var laneHasEscrow = new java.util.concurrent.CountDownLatch(1);
+    var gates = new java.util.concurrent.CountDownLatch(1);
+    // both writers held until everything is queued, so that each batch below is one transaction
+    GroupCommitWriter.Op<Void> gate = c -> {
+      awaitOrFail(gates);
+      return null;
+    };
+    writer.submit(gate);
+    lane.submit(gate);
+    CompletableFuture<Void> heldMore;
+    CompletableFuture<Boolean> released;
+    CompletableFuture<Void> lockedOnLane;
+    CompletableFuture<Settlement> settled;
+    try {
+      heldMore = writer.submit(c -> {
+        SqlLedger.hold(c, new EscrowHold(job(2), "t0", 100_000L, 3_600_000L, "H100", 1)); // t0's balance rows
+        storeHasBalances.countDown();
+        return null;
+      });
+      released = writer.submit(c -> {
+        awaitOrFail(laneHasEscrow);
+        return SqlLedger.release(c, job(0)); // waits for the lane's escrow row lock
+      });
+      lockedOnLane = lane.submit(c -> {
+        awaitOrFail(storeHasBalances);
+        try (var ps = c.prepareStatement("SELECT 1 FROM escrow WHERE job_id = ? FOR UPDATE")) {
+          ps.setString(1, job(0));
+          ps.executeQuery().close();
+        }
+        laneHasEscrow.countDown();
+        return null;
+      });
+      settled = lane.submit(settleKind(3600), partial); // then waits for t0's balance rows
+    } finally {
+      gates.countDown();
+    }
+    heldMore.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    lockedOnLane.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    Settlement s = settled.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    boolean wasReleased = released.get(30, java.util.concurrent.TimeUnit.SECONDS);
+    assertThat(writer.transientRetries() + lane.transientRetries()).as("the deadlock's victim, retried whole")
+        .isGreaterThanOrEqualTo(1);
+    assertThat(writer.splits() + lane.splits()).isZero();
+    assertThat(writer.failedOps() + lane.failedOps()).isZero();
+    assertThat(wasReleased).as("the escrow was open when the release ran, whichever went first").isTrue();
+    try (Connection c = db.connection(); var st = c.createStatement()) {
+      long charged = s.settled() ? s.chargeUact() : 0;
+      if (!s.settled()) assertThat(s.refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW); // released first
+      try (ResultSet rs = st.executeQuery("SELECT COALESCE(SUM(amount), 0) FROM balance WHERE account LIKE 'provider:%'"
+          + " AND denom = 'uact'")) {
+        rs.next();
+        assertThat(rs.getLong(1)).isEqualTo(charged);
+      }
+      try (ResultSet rs = st.executeQuery("SELECT COALESCE(SUM(amount), 0) FROM balance WHERE account LIKE 'escrow:%'"
+          + " AND denom = 'uact'")) {
+        rs.next();
+        assertThat(rs.getLong(1)).as("job 1 and job 2 still held, job 0 released").isEqualTo(2 * 100_000L);
+      }
+      assertBalanced(st);
+    }
+  }
+
+  private static void awaitOrFail(java.util.concurrent.CountDownLatch latch) {
+    try {
+      if (!latch.await(20, java.util.concurrent.TimeUnit.SECONDS)) throw new IllegalStateException("latch timed out");
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException(e);
+    }
+  }
+
   @Test
   void lanesOfTheirOwnNeedPostgres() {
     Database h2 = TestDatabases.freshH2();
