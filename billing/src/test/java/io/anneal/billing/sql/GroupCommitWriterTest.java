@@ -34,20 +34,9 @@ class GroupCommitWriterTest {
       var admit = kind("admit", 10);
       var place = kind("place", 20);
       var unranked = kind("free", 0);
-      CountDownLatch hold = new CountDownLatch(1);
-      CountDownLatch holding = new CountDownLatch(1);
       // the first operation holds the writer (its own batch already taken) so that everything below
       // lands in the next batch, together
-      CompletableFuture<Object> gate = w.submit(c -> {
-        holding.countDown();
-        try {
-          hold.await(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-        return null;
-      });
-      assertThat(holding.await(10, TimeUnit.SECONDS)).isTrue();
+      CountDownLatch hold = holdWriter(w);
       var f1 = w.submit(place, "j1");
       var f2 = w.submit(admit, "j2");
       var f3 = w.submit(place, "j2");
@@ -61,7 +50,6 @@ class GroupCommitWriterTest {
       var f7 = w.submit(unranked, "u2");
       var f8 = w.submit(admit, "j4");
       hold.countDown();
-      gate.get(10, TimeUnit.SECONDS);
       assertThat(f8.get(10, TimeUnit.SECONDS)).isEqualTo("admit(j4) of 1");
       assertThat(applied).containsExactly(
           "admit:j2", "admit:j3", // ranked before place within the segment, in arrival order
@@ -85,18 +73,7 @@ class GroupCommitWriterTest {
   void anOperationSubmittedAloneRunsInATransactionOfItsOwnInQueueOrder() throws Exception {
     try (Database db = Database.h2Memory("gcw-" + System.nanoTime(), 2);
         GroupCommitWriter w = new GroupCommitWriter(db, "test-writer", 1000)) {
-      CountDownLatch hold = new CountDownLatch(1);
-      CountDownLatch holding = new CountDownLatch(1);
-      CompletableFuture<Object> gate = w.submit(c -> {
-        holding.countDown();
-        try {
-          hold.await(10, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-        }
-        return null;
-      });
-      assertThat(holding.await(10, TimeUnit.SECONDS)).isTrue();
+      CountDownLatch hold = holdWriter(w);
       // queued together, drained as one batch: each operation records how many commits preceded it
       var a = w.submit(c -> w.commits());
       var b = w.submit(kind("k", 0), "x").thenApply(r -> -1L);
@@ -104,7 +81,6 @@ class GroupCommitWriterTest {
       var after = w.submit(c -> w.commits());
       long before = w.commits();
       hold.countDown();
-      gate.get(10, TimeUnit.SECONDS);
       assertThat(after.get(10, TimeUnit.SECONDS)).isEqualTo(before + 3); // gate, {a, b}, {alone}, then {after}
       assertThat(a.get()).isEqualTo(before + 1);
       assertThat(b.get()).isEqualTo(-1L);
