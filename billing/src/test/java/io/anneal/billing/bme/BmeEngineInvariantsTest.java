@@ -71,10 +71,10 @@ class BmeEngineInvariantsTest {
         d.withOptions(new BmeParams.Options(true, true, true, 9300, 3)));
   }
 
-  @Property(tries = 200)
-  void replayIsDeterministic(@ForAll("sequences") List<Tick> ticks) {
-    String a = replayAndCheck(ticks, BmeParams.defaults());
-    String b = replayAndCheck(ticks, BmeParams.defaults());
+  @Property(tries = 1000)
+  void replayIsDeterministic(@ForAll("sequences") List<Tick> ticks, @ForAll("paramsChoice") BmeParams params) {
+    String a = replayAndCheck(ticks, params);
+    String b = replayAndCheck(ticks, params);
     assertThat(a).isEqualTo(b);
   }
 
