@@ -1,6 +1,7 @@
 package io.anneal.billing;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleSnapshot;
@@ -115,6 +116,26 @@ class BillingVerticleTest {
     JsonObject reply = send(tampered);
     assertThat(reply.getString("refusal")).isEqualTo("BAD_SIGNATURE");
     assertThat(balance(Accounts.provider("n1"))).isZero();
+  }
+
+  @Test
+  void aReceiptWhoseIdIsNotARunOfItsJobIsRefusedAsMalformedAndChangesNothing() throws Exception {
+    SignedReceipt sr = new ReceiptSigner(node.getPrivate()).sign(List.of(receipt())).get(0);
+    // another job's receipt id: answered as a duplicate, it would have made that job's own receipt look settled
+    JsonObject squatting = ReceiptJson.encode(sr).put("receiptId", "j2/0");
+    var failure = vertx.eventBus().<JsonObject>request(BillingAddresses.RECEIPT, squatting).toCompletionStage()
+        .toCompletableFuture();
+    assertThat(failure).failsWithin(10, TimeUnit.SECONDS).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+        .havingCause().isInstanceOf(io.vertx.core.eventbus.ReplyException.class)
+        .withMessageContaining("receiptId must be <jobId>/<attempt> of job j1, not j2/0");
+    assertThat(balance(Accounts.provider("n1"))).isZero();
+    assertThat(writer.submit(c -> SqlLedger.openEscrow(c, "j1")).get()).isPresent();
+    for (String bad : new String[] {"j1", "j1/", "j10/0", "j1/-1", "j1/0x", "j1/1234567890", "x/j1/0"}) {
+      assertThatThrownBy(() -> new Receipt(bad, "j1", "t1", "n1", "H100", 1, false, 1, 1, 0, 1, 2, "SUCCEEDED", ""))
+          .as(bad).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("<jobId>/<attempt>");
+    }
+    assertThat(new Receipt("j1/123456789", "j1", "t1", "n1", "H100", 1, false, 1, 1, 0, 1, 2, "SUCCEEDED", "").receiptId())
+        .isEqualTo("j1/123456789");
   }
 
   @Test

@@ -36,6 +36,9 @@ public record Receipt(
     Objects.requireNonNull(gpuClass, "gpuClass");
     Objects.requireNonNull(outcome, "outcome");
     Objects.requireNonNull(resultDigest, "resultDigest");
+    if (!isAttemptOf(receiptId, jobId)) {
+      throw new IllegalArgumentException("receiptId must be <jobId>/<attempt> of job " + jobId + ", not " + receiptId);
+    }
     if (gpus < 1) throw new IllegalArgumentException("gpus must be >= 1");
     if (deviceNanos < 0 || wallNanos < 0 || peakMemoryBytes < 0) {
       throw new IllegalArgumentException("measurements must be >= 0");
@@ -44,6 +47,19 @@ public record Receipt(
     for (String s : new String[] {receiptId, jobId, tenantId, nodeId, gpuClass, outcome, resultDigest}) {
       if (s.indexOf('\n') >= 0) throw new IllegalArgumentException("receipt fields must not contain newlines");
     }
+  }
+
+  /** {@code receiptId} is {@code jobId}, a slash and a run number (decimal digits, at most 9). */
+  private static boolean isAttemptOf(String receiptId, String jobId) {
+    int n = jobId.length();
+    if (n == 0 || receiptId.length() < n + 2 || receiptId.length() > n + 10 || !receiptId.startsWith(jobId)
+        || receiptId.charAt(n) != '/') {
+      return false;
+    }
+    for (int i = n + 1; i < receiptId.length(); i++) {
+      if (receiptId.charAt(i) < '0' || receiptId.charAt(i) > '9') return false;
+    }
+    return true;
   }
 
   /** A deterministic, versioned text form: one field per line, in declaration order. */
