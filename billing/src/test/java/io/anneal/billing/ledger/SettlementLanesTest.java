@@ -259,13 +259,17 @@ class SettlementLanesTest {
     var storeHasBalances = new java.util.concurrent.CountDownLatch(1);
     var laneHasEscrow = new java.util.concurrent.CountDownLatch(1);
     var gates = new java.util.concurrent.CountDownLatch(1);
-    // both writers held until everything is queued, so that each batch below is one transaction
+    var holding = new java.util.concurrent.CountDownLatch(2);
+    // both writers held, each in a batch of its own already taken, until everything below is queued:
+    // then each writer takes its two operations as one batch, one transaction
     GroupCommitWriter.Op<Void> gate = c -> {
+      holding.countDown();
       awaitOrFail(gates);
       return null;
     };
     writer.submit(gate);
     lane.submit(gate);
+    awaitOrFail(holding);
     CompletableFuture<Void> heldMore;
     CompletableFuture<Boolean> released;
     CompletableFuture<Void> lockedOnLane;
