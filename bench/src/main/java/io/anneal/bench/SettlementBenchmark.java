@@ -88,6 +88,7 @@ public final class SettlementBenchmark {
       EscrowHold h = new EscrowHold(jobIds[i], "t" + (i % 10), 1_000_000, 2_500_000, "H100", 1);
       holds.add(w.submit(c -> {
         SqlLedger.hold(c, h);
+        SqlLedger.placedOn(c, List.of(h.jobId()), List.of("node-1")); // as the scheduler does at placement
         return null;
       }));
     }

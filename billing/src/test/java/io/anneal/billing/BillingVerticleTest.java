@@ -47,6 +47,7 @@ class BillingVerticleTest {
       SqlLedger.openTenantAccounts(c, "t1");
       SqlLedger.depositAndMint(c, "t1", "d1", 100_000_000L, o, BmeParams.defaults());
       SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.placedOn(c, List.of("j1"), List.of("n1"));
       SqlLedger.registerNode(c, "n1", NodeKeys.encodePublic(node.getPublic()));
       return null;
     }).get();
@@ -136,6 +137,24 @@ class BillingVerticleTest {
     }
     assertThat(new Receipt("j1/123456789", "j1", "t1", "n1", "H100", 1, false, 1, 1, 0, 1, 2, "SUCCEEDED", "").receiptId())
         .isEqualTo("j1/123456789");
+  }
+
+  @Test
+  void aRegisteredNodeTheJobWasNotPlacedOnCannotBillIt() throws Exception {
+    KeyPair other = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    writer.submit(c -> SqlLedger.registerNode(c, "n2", NodeKeys.encodePublic(other.getPublic()))).get();
+    Receipt r = new Receipt("j1/0", "j1", "t1", "n2", "H100", 1, false, 2_000_000_000L, 2_000_000_000L, 0, 1, 2,
+        "SUCCEEDED", "");
+    JsonObject reply = send(ReceiptJson.encode(new ReceiptSigner(other.getPrivate()).sign(List.of(r)).get(0)));
+    assertThat(reply.getBoolean("settled")).isFalse();
+    assertThat(reply.getString("refusal")).isEqualTo("NOT_PLACED_ON_NODE");
+    assertThat(balance(Accounts.provider("n2"))).isZero();
+    assertThat(registry.get("anneal.billing.settlements").tag("result", "refused").counter().count()).isEqualTo(1.0);
+    // the node it was placed on still settles it
+    JsonObject real = send(ReceiptJson.encode(new ReceiptSigner(node.getPrivate()).sign(List.of(receipt())).get(0)));
+    assertThat(real.getBoolean("settled")).isTrue();
+    assertThat(real.getBoolean("duplicate")).isFalse();
+    assertThat(balance(Accounts.provider("n1"))).isEqualTo(real.getLong("chargeUact")).isPositive();
   }
 
   @Test

@@ -401,6 +401,8 @@ public final class JobStore implements AutoCloseable {
     mergeJobs(c, new String[] {"id", "node", "cls", "devs"}, new String[] {"VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR"}, v,
         "state = 'PLACED', node_id = s.node, placed_class = s.cls, devices = s.devs, attempt = j.attempt + 1",
         from(JobState.PLACED));
+    // billing settles a job's receipts only from the nodes it was placed on
+    SqlLedger.placedOn(c, java.util.Arrays.asList(v[0]), java.util.Arrays.asList(v[1]));
     return out;
   }
 

@@ -477,7 +477,8 @@ public final class SqlLedger {
       jobIds.add(sr.receipt().jobId());
     }
     Map<String, Settlement> prior = settlementsByIds(c, ids);
-    Map<String, EscrowHold> holds = openEscrows(c, jobIds);
+    Map<String, String> placedOn = new HashMap<>();
+    Map<String, EscrowHold> holds = openEscrows(c, jobIds, placedOn);
     Map<String, Integer> firstFresh = new HashMap<>();
     List<Integer> fresh = new ArrayList<>();
     List<long[]> amounts = new ArrayList<>(); // {charge, refund, held}
@@ -489,11 +490,18 @@ public final class SqlLedger {
         continue;
       }
       if (firstFresh.containsKey(r.receiptId())) continue; // filled in below as a duplicate of the first
-      EscrowHold h = holds.remove(r.jobId()); // a final settlement consumes the job's escrow
+      EscrowHold h = holds.get(r.jobId());
       if (h == null || !h.tenantId().equals(r.tenantId())) {
         out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
         continue;
       }
+      String nodes = placedOn.get(r.jobId());
+      if (nodes != null && !recordedOn(nodes, r.nodeId())) {
+        // a node the job was never placed on cannot bill it; the escrow stays for the node that runs it
+        out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NOT_PLACED_ON_NODE);
+        continue;
+      }
+      holds.remove(r.jobId()); // a final settlement consumes the job's escrow
       // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
       Long atStart = prices.priceAt(r.gpuClass(), r.startedAtMs());
       long price = atStart == null ? h.priceUactPerGpuHour() : Math.min(h.priceUactPerGpuHour(), atStart);
@@ -698,13 +706,62 @@ public final class SqlLedger {
     return out;
   }
 
-  private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds) throws SQLException {
+  /** Open escrows by job; {@code nodes} gets each one's recorded placements (absent: none recorded, see V10). */
+  private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds, Map<String, String> nodes)
+      throws SQLException {
     Map<String, EscrowHold> out = new HashMap<>();
     selectAny(c, Database.keyed(c, "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus, t.akt_price,"
-        + " t.held_uakt", "escrow", "job_id", "t.state = 'OPEN'") + forUpdate(c), jobIds,
-        rs -> out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
-            rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8))));
+        + " t.held_uakt, t.nodes", "escrow", "job_id", "t.state = 'OPEN'") + forUpdate(c), jobIds,
+        rs -> {
+          out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
+              rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8)));
+          if (rs.getString(9) != null) nodes.put(rs.getString(1), rs.getString(9));
+        });
     return out;
+  }
+
+  /**
+   * Records that each job was placed on its node (the scheduler's placement, in its transaction):
+   * receipts of the job are then settled only from the nodes it was placed on. Jobs without an
+   * escrow, or with one held before placements were recorded, are left alone.
+   */
+  public static void placedOn(Connection c, List<String> jobIds, List<String> nodeIds) throws SQLException {
+    // MERGE refuses two source rows for one target row: a job placed on several nodes in one call
+    // (preempted and placed again) takes one statement per placement, in order
+    List<Map<String, String>> rounds = new ArrayList<>();
+    for (int i = 0; i < jobIds.size(); i++) {
+      String job = jobIds.get(i);
+      String node = nodeIds.get(i);
+      if (node.isEmpty() || node.indexOf('\n') >= 0) {
+        throw new IllegalArgumentException("node id is empty or contains a newline: " + node);
+      }
+      int r = 0;
+      while (r < rounds.size() && rounds.get(r).containsKey(job) && !rounds.get(r).get(job).equals(node)) r++;
+      if (r == rounds.size()) rounds.add(new java.util.LinkedHashMap<>());
+      rounds.get(r).put(job, node);
+    }
+    // each node followed by a newline, appended unless already there (a job placed again on a node it ran on)
+    String set = "nodes = CASE WHEN POSITION(CONCAT(CHR(10), k.n, CHR(10)) IN CONCAT(CHR(10), e.nodes)) > 0 THEN e.nodes"
+        + " ELSE CONCAT(e.nodes, k.n, CHR(10)) END";
+    String sql = Database.isH2(c)
+        ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS k(j, n)"
+            + " ON e.job_id = k.j AND e.nodes IS NOT NULL WHEN MATCHED THEN UPDATE SET " + set
+        : "UPDATE escrow e SET " + set + " FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS k(j, n)"
+            + " WHERE e.job_id = k.j AND e.nodes IS NOT NULL";
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      for (Map<String, String> round : rounds) {
+        ps.setArray(1, c.createArrayOf("varchar", round.keySet().toArray(new String[0])));
+        ps.setArray(2, c.createArrayOf("varchar", round.values().toArray(new String[0])));
+        ps.executeUpdate();
+      }
+    }
+  }
+
+  /** Whether {@code node} is among {@code nodes} (each followed by a newline). */
+  static boolean recordedOn(String nodes, String node) {
+    if (node.isEmpty()) return false;
+    String all = "\n" + nodes;
+    return all.contains("\n" + node + "\n");
   }
 
   public static Optional<Settlement> settlementOf(Connection c, String receiptId) throws SQLException {

@@ -83,6 +83,29 @@ public abstract class LedgerContract {
     assertThat(r.refusal()).isNull();
   }
 
+  /** As the scheduler does before a job runs: each receipt's job placed on the receipt's node. */
+  private static void place(Connection c, List<SignedReceipt> receipts) throws java.sql.SQLException {
+    List<String> jobs = new java.util.ArrayList<>();
+    List<String> nodes = new java.util.ArrayList<>();
+    for (SignedReceipt sr : receipts) {
+      jobs.add(sr.receipt().jobId());
+      nodes.add(sr.receipt().nodeId());
+    }
+    SqlLedger.placedOn(c, jobs, nodes);
+  }
+
+  private static Settlement placeAndSettle(Connection c, SignedReceipt r, Map<String, Long> prices)
+      throws java.sql.SQLException {
+    place(c, List.of(r));
+    return SqlLedger.settle(c, r, prices);
+  }
+
+  private static List<Settlement> placeAndSettleAll(Connection c, List<SignedReceipt> receipts, Map<String, Long> prices,
+      long nowMs, long epochSeconds) throws java.sql.SQLException {
+    place(c, receipts);
+    return SqlLedger.settleAll(c, receipts, prices, nowMs, epochSeconds);
+  }
+
   private static SignedReceipt receipt(String jobId, long deviceNanos) {
     return receiptOf(jobId, "t1", deviceNanos, "SUCCEEDED", 0);
   }
@@ -143,12 +166,12 @@ public abstract class LedgerContract {
       return null;
     });
     SignedReceipt r = receipt("j1", 250_000_000L); // 0.25 GPU-s at 1 ACT/GPU-hour (1,000 uact/GPU-s) = 250 uact
-    Settlement first = tx(c -> SqlLedger.settle(c, r, PRICES));
+    Settlement first = tx(c -> placeAndSettle(c, r, PRICES));
     assertThat(first.settled()).isTrue();
     assertThat(first.duplicate()).isFalse();
     assertThat(first.chargeUact()).isEqualTo(250L);
     assertThat(first.refundUact()).isEqualTo(999_750L);
-    Settlement second = tx(c -> SqlLedger.settle(c, r, PRICES));
+    Settlement second = tx(c -> placeAndSettle(c, r, PRICES));
     assertThat(second.duplicate()).isTrue();
     assertThat(second.chargeUact()).isEqualTo(250L);
     assertThat(bal(Accounts.provider("n1"))).isEqualTo(250L);
@@ -165,7 +188,7 @@ public abstract class LedgerContract {
     });
     SignedReceipt r = receipt("j1", 1_000_000_000L);
     List<CompletableFuture<Settlement>> all = new ArrayList<>();
-    for (int i = 0; i < 20; i++) all.add(writer.submit(c -> SqlLedger.settle(c, r, PRICES)));
+    for (int i = 0; i < 20; i++) all.add(writer.submit(c -> placeAndSettle(c, r, PRICES)));
     long firsts = 0;
     for (var f : all) firsts += f.get().duplicate() ? 0 : 1;
     assertThat(firsts).isEqualTo(1);
@@ -184,7 +207,7 @@ public abstract class LedgerContract {
       });
     }
     GroupCommitWriter.BatchKind<SignedReceipt, Settlement> kind =
-        (c, list) -> SqlLedger.settleAll(c, list, PRICES, System.currentTimeMillis(), 3600);
+        (c, list) -> placeAndSettleAll(c, list, PRICES, System.currentTimeMillis(), 3600);
     List<CompletableFuture<Settlement>> all = new ArrayList<>();
     for (int round = 0; round < 3; round++) {
       for (int i = 0; i < 30; i++) all.add(writer.submit(kind, receipt("b" + i, 1_000_000_000L)));
@@ -226,7 +249,7 @@ public abstract class LedgerContract {
     Receipt other = new Receipt("p2/0", "p2", "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1000, 2000,
         "SUCCEEDED", "");
     List<SignedReceipt> batch = new ReceiptSigner(kp.getPrivate()).sign(List.of(preempted, last, other));
-    List<Settlement> out = tx(c -> SqlLedger.settleAll(c, batch, PRICES, System.currentTimeMillis(), 3600));
+    List<Settlement> out = tx(c -> placeAndSettleAll(c, batch, PRICES, System.currentTimeMillis(), 3600));
     assertThat(out).extracting(Settlement::chargeUact).containsExactly(2_000L, 3_000L, 1_000L);
     assertThat(out).extracting(Settlement::refundUact).containsExactly(0L, 5_000L, 9_000L);
     assertThat(out).extracting(Settlement::txId).containsOnly(out.get(0).txId());
@@ -266,7 +289,7 @@ public abstract class LedgerContract {
     java.security.KeyPair kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
     long nanos = uact * 1_000_000L;
     Receipt r = new Receipt(job + "/0", job, "t1", node, "H100", 1, false, nanos, nanos, 0, 1000, 2000, "SUCCEEDED", "");
-    Settlement s = tx(c -> SqlLedger.settle(c, new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0), PRICES));
+    Settlement s = tx(c -> placeAndSettle(c, new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0), PRICES));
     assertThat(s.chargeUact()).isEqualTo(uact);
   }
 
@@ -472,14 +495,14 @@ public abstract class LedgerContract {
       SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000L, 3_600_000L, "H100", 1));
       return null;
     });
-    Settlement s = tx(c -> SqlLedger.settle(c, receipt("j1", 10_000_000_000_000L), PRICES));
+    Settlement s = tx(c -> placeAndSettle(c, receipt("j1", 10_000_000_000_000L), PRICES));
     assertThat(s.chargeUact()).isEqualTo(1_000L);
     assertThat(s.refundUact()).isZero();
   }
 
   @Test
   void aReceiptWithoutAnOpenEscrowIsRefused() throws Exception {
-    Settlement s = tx(c -> SqlLedger.settle(c, receipt("nope", 1_000L), PRICES));
+    Settlement s = tx(c -> placeAndSettle(c, receipt("nope", 1_000L), PRICES));
     assertThat(s.refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW);
     assertThat(this.<java.util.Optional<Settlement>>tx(c -> SqlLedger.settlementOf(c, "nope/0"))).isEmpty();
   }
@@ -542,8 +565,8 @@ public abstract class LedgerContract {
     List<SignedReceipt> first =
         List.of(receipt("e5", 1_000_000L), receipt("e1", 2_000_000L), receipt("e4", 3_000_000L));
     List<SignedReceipt> second = List.of(receipt("e2", 4_000_000L), receipt("e3", 5_000_000L));
-    tx(c -> SqlLedger.settleAll(c, first, PRICES, now, 3600));
-    tx(c -> SqlLedger.settleAll(c, second, PRICES, now, 3600));
+    tx(c -> placeAndSettleAll(c, first, PRICES, now, 3600));
+    tx(c -> placeAndSettleAll(c, second, PRICES, now, 3600));
     var closed = tx(c -> SqlLedger.closeEpochs(c, now + 7_200_000L, 3600));
     // (the deposit's epoch closes too, and may be an earlier one if the test crossed an epoch's end)
     SqlLedger.EpochClose epoch = closed.stream().filter(e -> e.receipts() > 0).findFirst().orElseThrow();
@@ -568,10 +591,89 @@ public abstract class LedgerContract {
     }
   }
 
+  @Test
+  void onlyANodeTheJobWasPlacedOnCanBillIt() throws Exception {
+    deposit(100_000_000L);
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.placedOn(c, List.of("j1"), List.of("n1"));
+      return null;
+    });
+    // n9 signs a receipt for a job it was never given, with the id the real receipt will have
+    Settlement stranger = tx(c -> SqlLedger.settle(c, receiptOn("n9", "j1", "t1", 500_000_000L, "SUCCEEDED", 0), PRICES));
+    assertThat(stranger.settled()).isFalse();
+    assertThat(stranger.refusal()).isEqualTo(LedgerRefusal.NOT_PLACED_ON_NODE);
+    assertThat(bal(Accounts.provider("n9"))).isZero();
+    assertThat(this.<java.util.Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "j1"))).isPresent();
+    assertThat(this.<java.util.Optional<Settlement>>tx(c -> SqlLedger.settlementOf(c, "j1/0"))).isEmpty();
+    // the node it was placed on is paid for its receipt: the stranger's took nothing from it
+    Settlement real = tx(c -> SqlLedger.settle(c, receiptOn("n1", "j1", "t1", 250_000_000L, "SUCCEEDED", 0), PRICES));
+    assertThat(real.settled()).isTrue();
+    assertThat(real.duplicate()).isFalse();
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(real.chargeUact()).isEqualTo(250L);
+  }
+
+  @Test
+  void aJobPlacedAgainAfterPreemptionIsBilledByEachNodeItRanOnAndNoOther() throws Exception {
+    deposit(100_000_000L);
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("p1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.placedOn(c, List.of("p1"), List.of("n1"));
+      SqlLedger.placedOn(c, List.of("p1", "p1"), List.of("n2", "n1")); // preempted, placed on n2; n1 again is no news
+      return null;
+    });
+    assertThat(this.<String>tx(c -> {
+      try (var st = c.createStatement(); var rs = st.executeQuery("SELECT nodes FROM escrow WHERE job_id = 'p1'")) {
+        rs.next();
+        return rs.getString(1);
+      }
+    })).isEqualTo("n1\nn2\n");
+    // the first run's partial receipt arrives after the job was placed on n2: n1 still ran it
+    Settlement part = tx(c -> SqlLedger.settle(c, receiptOn("n1", "p1", "t1", 100_000_000L, "PREEMPTED", 0), PRICES));
+    Settlement other = tx(c -> SqlLedger.settle(c, receiptOn("n3", "p1", "t1", 100_000_000L, "SUCCEEDED", 1), PRICES));
+    Settlement fin = tx(c -> SqlLedger.settle(c, receiptOn("n2", "p1", "t1", 200_000_000L, "SUCCEEDED", 1), PRICES));
+    assertThat(part.settled()).isTrue();
+    assertThat(other.refusal()).isEqualTo(LedgerRefusal.NOT_PLACED_ON_NODE);
+    assertThat(fin.settled()).isTrue();
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(100L);
+    assertThat(bal(Accounts.provider("n2"))).isEqualTo(200L);
+    assertThat(bal(Accounts.provider("n3"))).isZero();
+    assertThat(bal(Accounts.escrow("t1"))).isZero();
+  }
+
+  @Test
+  void anEscrowHeldBeforePlacementsWereRecordedIsSettledAsBefore() throws Exception {
+    deposit(100_000_000L);
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("old", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      try (var st = c.createStatement()) {
+        st.executeUpdate("UPDATE escrow SET nodes = NULL WHERE job_id = 'old'"); // as a row from before V10
+      }
+      SqlLedger.placedOn(c, List.of("old"), List.of("n1")); // nothing to add to
+      return null;
+    });
+    Settlement s = tx(c -> SqlLedger.settle(c, receiptOn("n5", "old", "t1", 300_000_000L, "SUCCEEDED", 0), PRICES));
+    assertThat(s.settled()).isTrue();
+    assertThat(bal(Accounts.provider("n5"))).isEqualTo(300L);
+  }
+
+  @Test
+  void aNodeIdWithANewlineCannotBeRecorded() {
+    assertThatThrownBy(() -> tx(c -> {
+      SqlLedger.placedOn(c, List.of("j1"), List.of("n1\nn9"));
+      return null;
+    })).hasRootCauseInstanceOf(IllegalArgumentException.class).rootCause().hasMessageContaining("newline");
+  }
+
   private static SignedReceipt receiptOf(String jobId, String tenant, long deviceNanos, String outcome, int attempt) {
+    return receiptOn("n1", jobId, tenant, deviceNanos, outcome, attempt);
+  }
+
+  private static SignedReceipt receiptOn(String node, String jobId, String tenant, long deviceNanos, String outcome,
+      int attempt) {
     try {
       var kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
-      Receipt r = new Receipt(jobId + "/" + attempt, jobId, tenant, "n1", "H100", 1, false, deviceNanos, deviceNanos, 0, 1000,
+      Receipt r = new Receipt(jobId + "/" + attempt, jobId, tenant, node, "H100", 1, false, deviceNanos, deviceNanos, 0, 1000,
           2000, outcome, "");
       return new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0);
     } catch (java.security.NoSuchAlgorithmException e) {
@@ -639,12 +741,12 @@ public abstract class LedgerContract {
 
     // 36 GPU-s at 1,000 uact/GPU-s = 36,000 uact; quo(36,000, 0.04) = 900,000 uakt to the provider, the rest back
     SignedReceipt r = receiptOf("a1", "t2", 36_000_000_000L, "SUCCEEDED", 1);
-    Settlement s = tx(c -> SqlLedger.settle(c, r, PRICES));
+    Settlement s = tx(c -> placeAndSettle(c, r, PRICES));
     assertThat(s.settled()).isTrue();
     assertThat(s.paidUakt()).isEqualTo(900_000L);
     assertThat(s.chargeUact()).isZero();
     assertThat(AktDirect.clearedUact(s.paidUakt(), "0.04")).isEqualTo(36_000L);
-    Settlement dup = tx(c -> SqlLedger.settle(c, r, PRICES));
+    Settlement dup = tx(c -> placeAndSettle(c, r, PRICES));
     assertThat(dup.duplicate()).isTrue();
     assertThat(dup.paidUakt()).isEqualTo(900_000L);
     assertThat(balIn(Accounts.provider("n1"), "uakt")).isEqualTo(900_000L);
@@ -680,11 +782,11 @@ public abstract class LedgerContract {
         new EscrowHold("c1", "t2", 40_000L, 3_600_000L, "H100", 1).offeringAkt("0.04"))).containsOnlyNulls();
     assertThat(balIn(Accounts.escrow("t2"), "uakt")).isEqualTo(2_500_000L + 1_000_000L);
     // a preempted run (10 GPU-s = 10,000 uact = 250,000 uakt), then the final run (20 GPU-s = 500,000 uakt)
-    Settlement part = tx(c -> SqlLedger.settle(c, receiptOf("p1", "t2", 10_000_000_000L, "PREEMPTED", 1), PRICES));
+    Settlement part = tx(c -> placeAndSettle(c, receiptOf("p1", "t2", 10_000_000_000L, "PREEMPTED", 1), PRICES));
     assertThat(part.paidUakt()).isEqualTo(250_000L);
     assertThat(this.<java.util.Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "p1")).orElseThrow().heldUakt())
         .isEqualTo(2_250_000L);
-    Settlement fin = tx(c -> SqlLedger.settle(c, receiptOf("p1", "t2", 20_000_000_000L, "SUCCEEDED", 2), PRICES));
+    Settlement fin = tx(c -> placeAndSettle(c, receiptOf("p1", "t2", 20_000_000_000L, "SUCCEEDED", 2), PRICES));
     assertThat(fin.paidUakt()).isEqualTo(500_000L);
     assertThat(balIn(Accounts.provider("n1"), "uakt")).isEqualTo(750_000L);
     // the other job never runs: its AKT goes back

@@ -90,8 +90,10 @@ class SettlementLanesTest {
     List<CompletableFuture<Void>> done = new ArrayList<>();
     for (int i = 0; i < jobs; i++) {
       EscrowHold h = new EscrowHold(job(i), "t" + (i % TENANTS), 100_000L, 3_600_000L, "H100", 1);
+      String node = "n" + (i % 5); // where receipt(i, ...) says it ran
       done.add(writer.submit(c -> {
         SqlLedger.hold(c, h);
+        SqlLedger.placedOn(c, List.of(h.jobId()), List.of(node));
         return null;
       }));
     }
