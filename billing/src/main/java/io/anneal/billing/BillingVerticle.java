@@ -183,6 +183,15 @@ public final class BillingVerticle extends VerticleBase {
       } else if (s.refusal() != LedgerRefusal.BAD_SIGNATURE && s.refusal() != LedgerRefusal.UNKNOWN_NODE) {
         refused.increment();
       }
+      if (s.refusal() == LedgerRefusal.NOT_PLACED_ON_NODE) {
+        // a node billing a job it was not given: kept for audit, as a bad signature is
+        String why = "job " + sr.receipt().jobId() + " was not placed on node " + nodeId;
+        LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
+        writer.submit(c -> {
+          SqlLedger.recordRefusedReceipt(c, sr.receipt().receiptId(), nodeId, why);
+          return null;
+        });
+      }
       msg.reply(new JsonObject()
           .put("receiptId", s.receiptId())
           .put("jobId", s.jobId())

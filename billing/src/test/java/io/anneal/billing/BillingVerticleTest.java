@@ -150,6 +150,19 @@ class BillingVerticleTest {
     assertThat(reply.getString("refusal")).isEqualTo("NOT_PLACED_ON_NODE");
     assertThat(balance(Accounts.provider("n2"))).isZero();
     assertThat(registry.get("anneal.billing.settlements").tag("result", "refused").counter().count()).isEqualTo(1.0);
+    // kept for audit (written after the reply)
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    long audited = 0;
+    while (audited == 0 && System.nanoTime() < deadline) {
+      audited = writer.submit(c -> {
+        try (var ps = c.prepareStatement("SELECT COUNT(*) FROM refused_receipt WHERE receipt_id = 'j1/0' AND node_id = 'n2'"
+            + " AND reason LIKE '%not placed on node n2%'"); var rs = ps.executeQuery()) {
+          rs.next();
+          return rs.getLong(1);
+        }
+      }).get();
+    }
+    assertThat(audited).isEqualTo(1);
     // the node it was placed on still settles it
     JsonObject real = send(ReceiptJson.encode(new ReceiptSigner(node.getPrivate()).sign(List.of(receipt())).get(0)));
     assertThat(real.getBoolean("settled")).isTrue();
