@@ -743,15 +743,29 @@ public final class SqlLedger {
     // each node followed by a newline, appended unless already there (a job placed again on a node it ran on)
     String set = "nodes = CASE WHEN POSITION(CONCAT(CHR(10), k.n, CHR(10)) IN CONCAT(CHR(10), e.nodes)) > 0 THEN e.nodes"
         + " ELSE CONCAT(e.nodes, k.n, CHR(10)) END";
-    String sql = Database.isH2(c)
+    boolean h2 = Database.isH2(c);
+    // PostgreSQL: a plain job_id = ANY(?) (an index scan whatever the plan cached when the table was
+    // small; a join on unnest could stay a sequential scan), each row's node looked up in the array
+    String sql = h2
         ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS k(j, n)"
             + " ON e.job_id = k.j AND e.nodes IS NOT NULL WHEN MATCHED THEN UPDATE SET " + set
-        : "UPDATE escrow e SET " + set + " FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS k(j, n)"
-            + " WHERE e.job_id = k.j AND e.nodes IS NOT NULL";
+        : "UPDATE escrow e SET " + set.replace("k.n", "(CAST(? AS VARCHAR ARRAY))[array_position(CAST(? AS VARCHAR ARRAY),"
+            + " e.job_id)]") + " WHERE e.job_id = ANY(?) AND e.nodes IS NOT NULL";
     try (PreparedStatement ps = c.prepareStatement(sql)) {
       for (Map<String, String> round : rounds) {
-        ps.setArray(1, c.createArrayOf("varchar", round.keySet().toArray(new String[0])));
-        ps.setArray(2, c.createArrayOf("varchar", round.values().toArray(new String[0])));
+        java.sql.Array jobs = c.createArrayOf("varchar", round.keySet().toArray(new String[0]));
+        java.sql.Array nodes = c.createArrayOf("varchar", round.values().toArray(new String[0]));
+        if (h2) {
+          ps.setArray(1, jobs);
+          ps.setArray(2, nodes);
+        } else {
+          int i = 1;
+          for (int k = 0; k < 2; k++) { // the node appears twice in the SET
+            ps.setArray(i++, nodes);
+            ps.setArray(i++, jobs);
+          }
+          ps.setArray(i, jobs);
+        }
         ps.executeUpdate();
       }
     }
