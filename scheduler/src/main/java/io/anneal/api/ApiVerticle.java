@@ -171,6 +171,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/prices").handler(this::prices);
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
     router.get("/api/v1/epochs").handler(this::epochs);
+    router.get("/api/v1/refused-receipts").handler(this::refusedReceipts);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
@@ -804,6 +805,27 @@ public final class ApiVerticle extends VerticleBase {
           JsonArray a = new JsonArray();
           rows.forEach(r -> a.add(JsonObject.mapFrom(r)));
           rc.json(new JsonObject().put("view", weekly ? "week" : "epoch").put(weekly ? "weeks" : "epochs", a));
+        })
+        .onFailure(e -> fail(rc, e));
+  }
+
+  /** Admin: receipts refused for who sent them (bad signature, unknown node, a job not placed on it), newest first. */
+  private void refusedReceipts(RoutingContext rc) {
+    int n;
+    try {
+      String raw = rc.queryParams().get("limit");
+      n = raw == null ? 100 : Integer.parseInt(raw);
+      if (n < 1 || n > 1000) throw new NumberFormatException();
+    } catch (NumberFormatException e) {
+      fail(rc, new Problem("invalid-query", 422, "Invalid query", "limit must be 1..1000"));
+      return;
+    }
+    admin(rc).compose(v -> Future.fromCompletionStage(store.read(c -> SqlLedger.refusedReceipts(c, n)), vertx.getOrCreateContext()))
+        .onSuccess(rows -> {
+          JsonArray a = new JsonArray();
+          rows.forEach(r -> a.add(new JsonObject().put("receiptId", r.receiptId()).put("nodeId", r.nodeId())
+              .put("reason", r.reason()).put("at", java.time.Instant.ofEpochMilli(r.atMs()).toString())));
+          rc.json(new JsonObject().put("refused", a));
         })
         .onFailure(e -> fail(rc, e));
   }

@@ -1180,6 +1180,25 @@ public final class SqlLedger {
     }
   }
 
+  /** A receipt refused for who sent it (bad signature, unknown node, not placed on its node), kept for audit. */
+  public record RefusedReceipt(long id, String receiptId, String nodeId, String reason, long atMs) {}
+
+  /** The newest refused receipts first, at most {@code limit}. */
+  public static List<RefusedReceipt> refusedReceipts(Connection c, int limit) throws SQLException {
+    List<RefusedReceipt> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT id, receipt_id, node_id, reason, created_at FROM refused_receipt ORDER BY id DESC LIMIT ?")) {
+      ps.setInt(1, limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new RefusedReceipt(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4),
+              rs.getTimestamp(5).getTime()));
+        }
+      }
+    }
+    return out;
+  }
+
   // ---------------------------------------------------------------- class prices (bme-spec 16.2)
 
   public static void recordPrices(Connection c, List<io.anneal.billing.pricing.PriceBook.Change> changes) throws SQLException {
