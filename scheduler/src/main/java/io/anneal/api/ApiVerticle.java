@@ -789,16 +789,8 @@ public final class ApiVerticle extends VerticleBase {
       return;
     }
     boolean weekly = "week".equals(view);
-    int n;
-    try {
-      String raw = rc.queryParams().get(weekly ? "weeks" : "limit");
-      n = raw == null ? (weekly ? 4 : 24) : Integer.parseInt(raw);
-      if (n < 1 || n > (weekly ? 520 : 1000)) throw new NumberFormatException();
-    } catch (NumberFormatException e) {
-      fail(rc, new Problem("invalid-query", 422, "Invalid query",
-          (weekly ? "weeks must be 1..520" : "limit must be 1..1000")));
-      return;
-    }
+    Integer n = weekly ? countParam(rc, "weeks", 4, 520) : countParam(rc, "limit", 24, 1000);
+    if (n == null) return;
     Future.fromCompletionStage(store.read(c -> weekly ? SqlLedger.epochWeeks(c, n, System.currentTimeMillis())
         : SqlLedger.closedEpochs(c, n)), vertx.getOrCreateContext())
         .onSuccess(rows -> {
@@ -809,17 +801,23 @@ public final class ApiVerticle extends VerticleBase {
         .onFailure(e -> fail(rc, e));
   }
 
+  /** The query parameter {@code name} in 1..{@code max} ({@code dflt} when absent); null once answered 422. */
+  private static Integer countParam(RoutingContext rc, String name, int dflt, int max) {
+    String raw = rc.queryParams().get(name);
+    try {
+      int n = raw == null ? dflt : Integer.parseInt(raw);
+      if (n >= 1 && n <= max) return n;
+    } catch (NumberFormatException e) {
+      // answered below, as an out-of-range value is
+    }
+    fail(rc, new Problem("invalid-query", 422, "Invalid query", name + " must be 1.." + max));
+    return null;
+  }
+
   /** Admin: receipts refused for who sent them (bad signature, unknown node, a job not placed on it), newest first. */
   private void refusedReceipts(RoutingContext rc) {
-    int n;
-    try {
-      String raw = rc.queryParams().get("limit");
-      n = raw == null ? 100 : Integer.parseInt(raw);
-      if (n < 1 || n > 1000) throw new NumberFormatException();
-    } catch (NumberFormatException e) {
-      fail(rc, new Problem("invalid-query", 422, "Invalid query", "limit must be 1..1000"));
-      return;
-    }
+    Integer n = countParam(rc, "limit", 100, 1000);
+    if (n == null) return;
     admin(rc).compose(v -> Future.fromCompletionStage(store.read(c -> SqlLedger.refusedReceipts(c, n)), vertx.getOrCreateContext()))
         .onSuccess(rows -> {
           JsonArray a = new JsonArray();

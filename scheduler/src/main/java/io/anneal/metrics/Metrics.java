@@ -1,6 +1,8 @@
 package io.anneal.metrics;
 
+import io.anneal.billing.sql.GroupCommitWriter;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -115,21 +117,21 @@ public final class Metrics {
    * operations committed, batches retried after a transient conflict, failed batches split, and
    * operations that failed.
    */
-  public void writer(io.anneal.billing.sql.GroupCommitWriter w) {
-    Gauge.builder("anneal.store.writer.queued", w, io.anneal.billing.sql.GroupCommitWriter::queued).tag("writer", w.name())
+  public void writer(GroupCommitWriter w) {
+    Gauge.builder("anneal.store.writer.queued", w, GroupCommitWriter::queued).tag("writer", w.name())
         .description("operations waiting for a transaction").register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.commits", w, x -> x.commits())
-        .tag("writer", w.name()).description("transactions committed").register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.operations", w, x -> x.committedOps())
-        .tag("writer", w.name()).description("operations committed").register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.retries", w, x -> x.transientRetries())
-        .tag("writer", w.name()).description("batches retried whole after a deadlock or serialization failure")
+    writerCounter(w, "commits", GroupCommitWriter::commits, "transactions committed");
+    writerCounter(w, "operations", GroupCommitWriter::committedOps, "operations committed");
+    writerCounter(w, "retries", GroupCommitWriter::transientRetries,
+        "batches retried whole after a deadlock or serialization failure");
+    writerCounter(w, "splits", GroupCommitWriter::splits, "failed batches split in halves to isolate the failing operation");
+    writerCounter(w, "failures", GroupCommitWriter::failedOps, "operations that failed");
+  }
+
+  private void writerCounter(GroupCommitWriter w, String name, java.util.function.ToDoubleFunction<GroupCommitWriter> count,
+      String description) {
+    FunctionCounter.builder("anneal.store.writer." + name, w, count).tag("writer", w.name()).description(description)
         .register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.splits", w, x -> x.splits())
-        .tag("writer", w.name()).description("failed batches split in halves to isolate the failing operation")
-        .register(registry);
-    io.micrometer.core.instrument.FunctionCounter.builder("anneal.store.writer.failures", w, x -> x.failedOps())
-        .tag("writer", w.name()).description("operations that failed").register(registry);
   }
 
   /** How receipts are settled: the number of settlement lanes of their own (0: on the store's writer). */

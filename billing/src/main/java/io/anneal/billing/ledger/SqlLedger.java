@@ -740,17 +740,17 @@ public final class SqlLedger {
       if (r == rounds.size()) rounds.add(new java.util.LinkedHashMap<>());
       rounds.get(r).put(job, node);
     }
-    // each node followed by a newline, appended unless already there (a job placed again on a node it ran on)
-    String set = "nodes = CASE WHEN POSITION(CONCAT(CHR(10), k.n, CHR(10)) IN CONCAT(CHR(10), e.nodes)) > 0 THEN e.nodes"
-        + " ELSE CONCAT(e.nodes, k.n, CHR(10)) END";
     boolean h2 = Database.isH2(c);
     // PostgreSQL: a plain job_id = ANY(?) (an index scan whatever the plan cached when the table was
     // small; a join on unnest could stay a sequential scan), each row's node looked up in the array
+    String node = h2 ? "k.n" : "(CAST(? AS VARCHAR ARRAY))[array_position(CAST(? AS VARCHAR ARRAY), e.job_id)]";
+    // each node followed by a newline, appended unless already there (a job placed again on a node it ran on)
+    String set = "nodes = CASE WHEN POSITION(CONCAT(CHR(10), " + node + ", CHR(10)) IN CONCAT(CHR(10), e.nodes)) > 0"
+        + " THEN e.nodes ELSE CONCAT(e.nodes, " + node + ", CHR(10)) END";
     String sql = h2
         ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS k(j, n)"
             + " ON e.job_id = k.j AND e.nodes IS NOT NULL WHEN MATCHED THEN UPDATE SET " + set
-        : "UPDATE escrow e SET " + set.replace("k.n", "(CAST(? AS VARCHAR ARRAY))[array_position(CAST(? AS VARCHAR ARRAY),"
-            + " e.job_id)]") + " WHERE e.job_id = ANY(?) AND e.nodes IS NOT NULL";
+        : "UPDATE escrow e SET " + set + " WHERE e.job_id = ANY(?) AND e.nodes IS NOT NULL";
     try (PreparedStatement ps = c.prepareStatement(sql)) {
       for (Map<String, String> round : rounds) {
         java.sql.Array jobs = c.createArrayOf("varchar", round.keySet().toArray(new String[0]));
