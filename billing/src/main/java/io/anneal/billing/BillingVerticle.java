@@ -61,6 +61,7 @@ public final class BillingVerticle extends VerticleBase {
   private final Counter duplicates;
   private final Counter badSignatures;
   private final Counter refused;
+  private final Counter usageCapped;
 
   private final long epochSeconds;
   /** Receipts that reach the writer together settle together, set-based. */
@@ -93,6 +94,9 @@ public final class BillingVerticle extends VerticleBase {
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
     this.badSignatures = Counter.builder("anneal.billing.settlements").tag("result", "bad-signature").register(registry);
     this.refused = Counter.builder("anneal.billing.settlements").tag("result", "refused").register(registry);
+    this.usageCapped = Counter.builder("anneal.billing.usage.capped")
+        .description("receipts billed for less GPU time than they claimed: more than the job's GPUs had since placement")
+        .register(registry);
   }
 
   @Override
@@ -180,6 +184,11 @@ public final class BillingVerticle extends VerticleBase {
     }).onSuccess(s -> {
       if (s.settled()) {
         (s.duplicate() ? duplicates : settled).increment();
+        if (s.usageCapped() && !s.duplicate()) {
+          usageCapped.increment();
+          LOG.warning("receipt " + s.receiptId() + " from node " + nodeId + " claims " + sr.receipt().deviceNanos()
+              + " ns of GPU time, more than the job's GPUs had since it was placed: billed " + s.billedGpuNanos() + " ns");
+        }
       } else if (s.refusal() != LedgerRefusal.BAD_SIGNATURE && s.refusal() != LedgerRefusal.UNKNOWN_NODE) {
         refused.increment();
       }
@@ -201,6 +210,7 @@ public final class BillingVerticle extends VerticleBase {
           .put("refundUact", s.refundUact())
           .put("paidUakt", s.paidUakt())
           .put("txId", s.txId())
+          .put("billedGpuNanos", s.billedGpuNanos())
           .put("refusal", s.refusal() == null ? null : s.refusal().name()));
     }).onFailure(e -> msg.fail(500, "settlement failed: " + e.getMessage()));
   }

@@ -99,6 +99,22 @@ class BillingVerticleTest {
   }
 
   @Test
+  void aReceiptClaimingMoreGpuTimeThanSincePlacementIsBilledTheBoundAndCounted() throws Exception {
+    // j1 was placed a moment ago (setUp): one GPU cannot have run it for an hour
+    Receipt hour = new Receipt("j1/0", "j1", "t1", "n1", "H100", 1, false, 3_600_000_000_000L, 3_600_000_000_000L, 0, 1, 2,
+        "SUCCEEDED", "ab");
+    JsonObject body = ReceiptJson.encode(new ReceiptSigner(node.getPrivate()).sign(List.of(hour)).get(0));
+    JsonObject reply = send(body);
+    assertThat(reply.getBoolean("settled")).isTrue();
+    long billed = reply.getLong("billedGpuNanos");
+    assertThat(billed).isBetween(5_000_000_000L, 60_000_000_000L); // 5 s of slack plus the seconds since setUp
+    assertThat(reply.getLong("chargeUact")).isEqualTo(billed / 1_000_000L); // 1,000 uact per GPU-s
+    assertThat(balance(Accounts.provider("n1"))).isEqualTo(reply.getLong("chargeUact"));
+    assertThat(send(body).getLong("billedGpuNanos")).isEqualTo(billed); // a redelivery: the same, not counted again
+    assertThat(registry.get("anneal.billing.usage.capped").counter().count()).isEqualTo(1.0);
+  }
+
+  @Test
   void aReceiptSignedByAnotherKeyIsRefusedAndNeverSettled() throws Exception {
     KeyPair stranger = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
     SignedReceipt forged = new ReceiptSigner(stranger.getPrivate()).sign(List.of(receipt())).get(0);

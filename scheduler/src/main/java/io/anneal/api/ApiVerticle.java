@@ -561,9 +561,7 @@ public final class ApiVerticle extends VerticleBase {
                   .put("receipt", new JsonObject().put("receiptId", row.get("receiptId")).put("body", row.get("receiptBody"))
                       .put("nodeId", row.get("nodeId")).put("batchRoot", row.get("batchRoot")).put("proof", row.get("proof"))
                       .put("signature", row.get("signature")).put("signatureAlgorithm", "Ed25519"))
-                  .put("settlement", new JsonObject().put("txId", row.get("txId")).put("chargeUact", row.get("chargeUact"))
-                      .put("refundUact", row.get("refundUact")).put("paidUakt", row.get("paidUakt"))
-                      .put("settledAt", row.get("settledAt")));
+                  .put("settlement", settlementJson(row));
               @SuppressWarnings("unchecked")
               Map<String, Object> epoch = (Map<String, Object>) row.get("epoch");
               if (epoch != null) out.put("epoch", new JsonObject(epoch));
@@ -571,6 +569,17 @@ public final class ApiVerticle extends VerticleBase {
             }))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * A settlement row for the receipts API; {@code billedDeviceNanos} only when less GPU time was billed
+   * than the receipt claims (more than the job's GPUs could have run since it was placed).
+   */
+  private static JsonObject settlementJson(Map<String, Object> row) {
+    JsonObject s = new JsonObject().put("txId", row.get("txId")).put("chargeUact", row.get("chargeUact"))
+        .put("refundUact", row.get("refundUact")).put("paidUakt", row.get("paidUakt")).put("settledAt", row.get("settledAt"));
+    if (row.containsKey("billedDeviceNanos")) s.put("billedDeviceNanos", row.get("billedDeviceNanos"));
+    return s;
   }
 
   private void me(RoutingContext rc) {

@@ -478,10 +478,12 @@ public final class SqlLedger {
     }
     Map<String, Settlement> prior = settlementsByIds(c, ids);
     Map<String, String> placedOn = new HashMap<>();
-    Map<String, EscrowHold> holds = openEscrows(c, jobIds, placedOn);
+    Map<String, Long> placedAt = new HashMap<>();
+    Map<String, EscrowHold> holds = openEscrows(c, jobIds, placedOn, placedAt);
     Map<String, Integer> firstFresh = new HashMap<>();
     List<Integer> fresh = new ArrayList<>();
     List<long[]> amounts = new ArrayList<>(); // {charge, refund, held}
+    Map<Integer, Long> capped = new HashMap<>(); // fresh receipt -> GPU time billed, when less than claimed
     for (int i = 0; i < n; i++) {
       var r = receipts.get(i).receipt();
       Settlement p = prior.get(r.receiptId());
@@ -502,10 +504,16 @@ public final class SqlLedger {
         continue;
       }
       holds.remove(r.jobId()); // a final settlement consumes the job's escrow
+      // what the scheduler saw bounds what the node says: no more GPU time than the job's GPUs had
+      // since it was first placed, and no price from before then (V11; unbounded for older escrows)
+      Long since = placedAt.get(r.jobId());
+      long gpuNanos = since == null ? r.deviceNanos() : Math.min(r.deviceNanos(), usableGpuNanos(h.gpus(), since, nowMs));
+      long startedAt = since == null ? r.startedAtMs() : Math.max(r.startedAtMs(), since - USAGE_SLACK_MS);
       // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
-      Long atStart = prices.priceAt(r.gpuClass(), r.startedAtMs());
+      Long atStart = prices.priceAt(r.gpuClass(), startedAt);
       long price = atStart == null ? h.priceUactPerGpuHour() : Math.min(h.priceUactPerGpuHour(), atStart);
-      long charge = Math.min(chargeUact(r.deviceNanos(), price), h.amountUact());
+      long charge = Math.min(chargeUact(gpuNanos, price), h.amountUact());
+      if (gpuNanos < r.deviceNanos()) capped.put(fresh.size(), gpuNanos);
       firstFresh.put(r.receiptId(), i);
       fresh.add(i);
       // {uact charged, uact refunded, uact out of escrow, uakt paid, uakt out of escrow, uakt refunded, uact of the ceiling used}
@@ -557,7 +565,7 @@ public final class SqlLedger {
       long epoch = Math.floorDiv(nowMs, epochSeconds * 1000);
       int m = fresh.size();
       String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
-      Long[][] nums = new Long[5][m]; // tx_id, charge, refund, epoch, paid_uakt
+      Long[][] nums = new Long[6][m]; // tx_id, charge, refund, epoch, paid_uakt, billed_gpu_nanos
       List<String> finals = new ArrayList<>();
       Map<String, String[]> batches = new java.util.TreeMap<>(); // batch root -> {node, signature}, in root order
       try (PreparedStatement part = c.prepareStatement(
@@ -582,6 +590,7 @@ public final class SqlLedger {
           nums[2][f] = a[1];
           nums[3][f] = epoch;
           nums[4][f] = a[3];
+          nums[5][f] = capped.get(f);
           if (isPartial(r)) {
             part.setLong(1, a[6]);
             part.setLong(2, a[4]);
@@ -591,15 +600,15 @@ public final class SqlLedger {
           } else {
             finals.add(r.jobId());
           }
-          out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null, a[3]);
+          out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null, a[3], nums[5][f]);
         }
         // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
         try (PreparedStatement ins = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id,"
             + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash, paid_uakt,"
-            + " settled_at) SELECT u.*, CAST(? AS TIMESTAMP WITH TIME ZONE) FROM unnest("
+            + " billed_gpu_nanos, settled_at) SELECT u.*, CAST(? AS TIMESTAMP WITH TIME ZONE) FROM unnest("
             + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), ".repeat(3)
             + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY),"
-            + " CAST(? AS BIGINT ARRAY)) AS u")) {
+            + " CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY)) AS u")) {
           // settled at nowMs, read after the barrier: not the transaction's start, which may precede a
           // bootstrap window's close that this transaction waited for
           int i = 1;
@@ -609,7 +618,8 @@ public final class SqlLedger {
           for (int k = 4; k < 8; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
           ins.setArray(i++, c.createArrayOf("bigint", nums[3]));
           ins.setArray(i++, c.createArrayOf("varchar", text[8]));
-          ins.setArray(i, c.createArrayOf("bigint", nums[4]));
+          ins.setArray(i++, c.createArrayOf("bigint", nums[4]));
+          ins.setArray(i, c.createArrayOf("bigint", nums[5]));
           ins.executeUpdate();
         }
         insertBatches(c, batches);
@@ -633,10 +643,7 @@ public final class SqlLedger {
     for (int i = 0; i < n; i++) {
       if (out[i] != null) continue;
       Settlement first = out[firstFresh.get(receipts.get(i).receipt().receiptId())];
-      out[i] = first.settled()
-          ? new Settlement(first.receiptId(), first.jobId(), first.chargeUact(), first.refundUact(), first.txId(), true, null,
-              first.paidUakt())
-          : first;
+      out[i] = first.settled() ? first.asDuplicate() : first;
     }
     return List.of(out);
   }
@@ -700,22 +707,28 @@ public final class SqlLedger {
 
   private static Map<String, Settlement> settlementsByIds(Connection c, List<String> ids) throws SQLException {
     Map<String, Settlement> out = new HashMap<>();
-    selectAny(c, Database.keyed(c, "t.receipt_id, t.job_id, t.charge_uact, t.refund_uact, t.tx_id, t.paid_uakt", "settlement",
-        "receipt_id", null), ids, rs -> out.put(rs.getString(1), new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
-            rs.getLong(5), true, null, rs.getLong(6))));
+    selectAny(c, Database.keyed(c, "t.receipt_id, t.job_id, t.charge_uact, t.refund_uact, t.tx_id, t.paid_uakt,"
+        + " t.billed_gpu_nanos", "settlement", "receipt_id", null), ids, rs -> out.put(rs.getString(1),
+            new Settlement(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4), rs.getLong(5), true, null,
+                rs.getLong(6), rs.getObject(7) == null ? null : rs.getLong(7))));
     return out;
   }
 
-  /** Open escrows by job; {@code nodes} gets each one's recorded placements (absent: none recorded, see V10). */
-  private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds, Map<String, String> nodes)
-      throws SQLException {
+  /**
+   * Open escrows by job; {@code nodes} gets each one's recorded placements (absent: none recorded, see
+   * V10), {@code placedAt} when it was first placed (absent: not recorded, see V11).
+   */
+  private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds, Map<String, String> nodes,
+      Map<String, Long> placedAt) throws SQLException {
     Map<String, EscrowHold> out = new HashMap<>();
     selectAny(c, Database.keyed(c, "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus, t.akt_price,"
-        + " t.held_uakt, t.nodes", "escrow", "job_id", "t.state = 'OPEN'") + forUpdate(c), jobIds,
+        + " t.held_uakt, t.nodes, t.placed_at_ms", "escrow", "job_id", "t.state = 'OPEN'") + forUpdate(c), jobIds,
         rs -> {
           out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
               rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8)));
           if (rs.getString(9) != null) nodes.put(rs.getString(1), rs.getString(9));
+          long at = rs.getLong(10);
+          if (!rs.wasNull()) placedAt.put(rs.getString(1), at);
         });
     return out;
   }
@@ -726,6 +739,14 @@ public final class SqlLedger {
    * escrow, or with one held before placements were recorded, are left alone.
    */
   public static void placedOn(Connection c, List<String> jobIds, List<String> nodeIds) throws SQLException {
+    placedOn(c, jobIds, nodeIds, System.currentTimeMillis());
+  }
+
+  /**
+   * As above, placed at {@code atMs}: a job's first placement bounds the GPU time its receipts can
+   * bill (see {@link #usableGpuNanos}); a later placement (after preemption) keeps the first time.
+   */
+  public static void placedOn(Connection c, List<String> jobIds, List<String> nodeIds, long atMs) throws SQLException {
     // MERGE refuses two source rows for one target row: a job placed on several nodes in one call
     // (preempted and placed again) takes one statement per placement, in order
     List<Map<String, String>> rounds = new ArrayList<>();
@@ -746,7 +767,8 @@ public final class SqlLedger {
     String node = h2 ? "k.n" : "(CAST(? AS VARCHAR ARRAY))[array_position(CAST(? AS VARCHAR ARRAY), e.job_id)]";
     // each node followed by a newline, appended unless already there (a job placed again on a node it ran on)
     String set = "nodes = CASE WHEN POSITION(CONCAT(CHR(10), " + node + ", CHR(10)) IN CONCAT(CHR(10), e.nodes)) > 0"
-        + " THEN e.nodes ELSE CONCAT(e.nodes, " + node + ", CHR(10)) END";
+        + " THEN e.nodes ELSE CONCAT(e.nodes, " + node + ", CHR(10)) END,"
+        + " placed_at_ms = COALESCE(e.placed_at_ms, CAST(? AS BIGINT))";
     String sql = h2
         ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS k(j, n)"
             + " ON e.job_id = k.j AND e.nodes IS NOT NULL WHEN MATCHED THEN UPDATE SET " + set
@@ -758,17 +780,32 @@ public final class SqlLedger {
         if (h2) {
           ps.setArray(1, jobs);
           ps.setArray(2, nodes);
+          ps.setLong(3, atMs);
         } else {
           int i = 1;
           for (int k = 0; k < 2; k++) { // the node appears twice in the SET
             ps.setArray(i++, nodes);
             ps.setArray(i++, jobs);
           }
+          ps.setLong(i++, atMs);
           ps.setArray(i, jobs);
         }
         ps.executeUpdate();
       }
     }
+  }
+
+  /**
+   * Slack on the time since placement, for the clocks of the instance that placed the job and the one
+   * that settles it, and for the placement written a moment after the run began.
+   */
+  static final long USAGE_SLACK_MS = 5_000;
+
+  /** The most GPU time {@code gpus} GPUs can have used between {@code placedAtMs} and {@code nowMs}. */
+  static long usableGpuNanos(int gpus, long placedAtMs, long nowMs) {
+    long ms = Math.max(0, nowMs - placedAtMs + USAGE_SLACK_MS);
+    long nanos = ms > Long.MAX_VALUE / 1_000_000L ? Long.MAX_VALUE : ms * 1_000_000L;
+    return nanos > Long.MAX_VALUE / Math.max(1, gpus) ? Long.MAX_VALUE : nanos * Math.max(1, gpus);
   }
 
   /** Whether {@code node} is among {@code nodes} (each followed by a newline). */
@@ -780,12 +817,12 @@ public final class SqlLedger {
 
   public static Optional<Settlement> settlementOf(Connection c, String receiptId) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
-        "SELECT job_id, charge_uact, refund_uact, tx_id, paid_uakt FROM settlement WHERE receipt_id = ?")) {
+        "SELECT job_id, charge_uact, refund_uact, tx_id, paid_uakt, billed_gpu_nanos FROM settlement WHERE receipt_id = ?")) {
       ps.setString(1, receiptId);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) return Optional.empty();
         return Optional.of(new Settlement(receiptId, rs.getString(1), rs.getLong(2), rs.getLong(3), rs.getLong(4), true, null,
-            rs.getLong(5)));
+            rs.getLong(5), rs.getObject(6) == null ? null : rs.getLong(6)));
       }
     }
   }
@@ -817,7 +854,7 @@ public final class SqlLedger {
     List<Map<String, Object>> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT s.receipt_id, s.node_id, s.tx_id, s.charge_uact, s.refund_uact, s.receipt_body, s.batch_root, s.proof,"
-            + " COALESCE(s.signature, b.signature), s.settled_at, s.paid_uakt FROM settlement s"
+            + " COALESCE(s.signature, b.signature), s.settled_at, s.paid_uakt, s.billed_gpu_nanos FROM settlement s"
             + " LEFT JOIN receipt_batch b ON b.batch_root = s.batch_root WHERE s.job_id = ? ORDER BY s.settled_at")) {
       ps.setString(1, jobId);
       try (ResultSet rs = ps.executeQuery()) {
@@ -834,6 +871,9 @@ public final class SqlLedger {
           m.put("signature", rs.getString(9));
           m.put("settledAt", rs.getTimestamp(10).toInstant().toString());
           m.put("paidUakt", rs.getLong(11));
+          long billed = rs.getLong(12);
+          // present only when less was billed than the receipt claims (see usableGpuNanos)
+          if (!rs.wasNull()) m.put("billedDeviceNanos", billed);
           out.add(m);
         }
       }

@@ -83,15 +83,20 @@ public abstract class LedgerContract {
     assertThat(r.refusal()).isNull();
   }
 
-  /** As the scheduler does before a job runs: each receipt's job placed on the receipt's node. */
+  /**
+   * As the scheduler does before a job runs: each receipt's job placed on the receipt's node, when
+   * the earliest of them started (the receipts here describe runs of the past).
+   */
   private static void place(Connection c, List<SignedReceipt> receipts) throws java.sql.SQLException {
     List<String> jobs = new java.util.ArrayList<>();
     List<String> nodes = new java.util.ArrayList<>();
+    long at = Long.MAX_VALUE;
     for (SignedReceipt sr : receipts) {
       jobs.add(sr.receipt().jobId());
       nodes.add(sr.receipt().nodeId());
+      at = Math.min(at, sr.receipt().startedAtMs());
     }
-    SqlLedger.placedOn(c, jobs, nodes);
+    SqlLedger.placedOn(c, jobs, nodes, at);
   }
 
   private static Settlement placeAndSettle(Connection c, SignedReceipt r, Map<String, Long> prices)
@@ -655,6 +660,82 @@ public abstract class LedgerContract {
     Settlement s = tx(c -> SqlLedger.settle(c, receiptOn("n5", "old", "t1", 300_000_000L, "SUCCEEDED", 0), PRICES));
     assertThat(s.settled()).isTrue();
     assertThat(bal(Accounts.provider("n5"))).isEqualTo(300L);
+  }
+
+  @Test
+  void aReceiptClaimingMoreGpuTimeThanTheJobHadSincePlacementIsBilledOnlyThat() throws Exception {
+    deposit(100_000_000L);
+    long now = 1_800_000_000_000L;
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("g2", "t1", 10_000_000L, 3_600_000L, "H100", 2));
+      SqlLedger.hold(c, new EscrowHold("ok", "t1", 10_000_000L, 3_600_000L, "H100", 2));
+      SqlLedger.placedOn(c, List.of("g2", "ok"), List.of("n1", "n1"), now - 10_000L); // placed 10 s ago
+      return null;
+    });
+    // 2 GPUs for 10 s, plus the 5 s slack for clocks: at most 30 GPU-s; the receipt claims an hour
+    Settlement s = tx(c -> SqlLedger.settle(c, receiptOf("g2", "t1", 3_600_000_000_000L, "SUCCEEDED", 0), PRICES, now, 3600));
+    assertThat(s.settled()).isTrue();
+    assertThat(s.billedGpuNanos()).isEqualTo(30_000_000_000L);
+    assertThat(s.chargeUact()).isEqualTo(30_000L); // 30 GPU-s at 1,000 uact per GPU-s
+    assertThat(s.refundUact()).isEqualTo(10_000_000L - 30_000L);
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(30_000L);
+    // a redelivery answers the same, the receipts API shows both what was claimed and what was billed
+    Settlement again = tx(c -> SqlLedger.settle(c, receiptOf("g2", "t1", 3_600_000_000_000L, "SUCCEEDED", 0), PRICES, now, 3600));
+    assertThat(again.duplicate()).isTrue();
+    assertThat(again.billedGpuNanos()).isEqualTo(30_000_000_000L);
+    assertThat(this.<java.util.Optional<Settlement>>tx(c -> SqlLedger.settlementOf(c, "g2/0")).orElseThrow().billedGpuNanos())
+        .isEqualTo(30_000_000_000L);
+    var rows = tx(c -> SqlLedger.settlementsOfJob(c, "g2"));
+    assertThat(rows).singleElement().satisfies(r -> {
+      assertThat(r.get("billedDeviceNanos")).isEqualTo(30_000_000_000L);
+      assertThat((String) r.get("receiptBody")).contains("3600000000000");
+    });
+    // within the bound: billed as claimed, nothing marked
+    Settlement fine = tx(c -> SqlLedger.settle(c, receiptOf("ok", "t1", 20_000_000_000L, "SUCCEEDED", 0), PRICES, now, 3600));
+    assertThat(fine.billedGpuNanos()).isNull();
+    assertThat(fine.chargeUact()).isEqualTo(20_000L);
+    assertThat(tx(c -> SqlLedger.settlementsOfJob(c, "ok")).get(0)).doesNotContainKey("billedDeviceNanos");
+  }
+
+  @Test
+  void aJobPlacedAgainKeepsItsFirstPlacementTimeAndARunIsNotPricedBeforeIt() throws Exception {
+    deposit(100_000_000L);
+    long now = 1_800_000_000_000L;
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("p1", "t1", 10_000_000L, 7_200_000L, "H100", 1));
+      SqlLedger.placedOn(c, List.of("p1"), List.of("n1"), now - 60_000L);
+      SqlLedger.placedOn(c, List.of("p1"), List.of("n2"), now - 1_000L); // preempted, placed again a second ago
+      return null;
+    });
+    // the class cost 7,200,000 uact per GPU-hour until a minute ago and 3,600,000 since; the node says
+    // its run started an hour ago, before the job was placed: the run is priced from its placement on
+    SqlLedger.PriceLookup history = (cls, atMs) -> atMs < now - 60_000L - SqlLedger.USAGE_SLACK_MS ? 7_200_000L : 3_600_000L;
+    Receipt early = new Receipt("p1/0", "p1", "t1", "n1", "H100", 1, false, 50_000_000_000L, 50_000_000_000L, 0,
+        now - 3_600_000L, now - 2_000L, "PREEMPTED", "");
+    SignedReceipt signed = new ReceiptSigner(KeyPairGenerator.getInstance("Ed25519").generateKeyPair().getPrivate())
+        .sign(List.of(early)).get(0);
+    Settlement part = tx(c -> SqlLedger.settleAll(c, List.of(signed), history, () -> now, 3600).get(0));
+    // 50 GPU-s claimed, within a minute and 5 s of the first placement: billed as claimed, at 1,000 uact/GPU-s
+    assertThat(part.billedGpuNanos()).isNull();
+    assertThat(part.chargeUact()).isEqualTo(50_000L);
+  }
+
+  @Test
+  void jobsPlacedBeforeUsageWasBoundedAreBilledAsClaimed() throws Exception {
+    deposit(100_000_000L);
+    long now = 1_800_000_000_000L;
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("v10", "t1", 10_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.placedOn(c, List.of("v10"), List.of("n1"), now - 1_000L);
+      try (var st = c.createStatement()) { // as migration V11 leaves a job placed before it
+        st.executeUpdate("UPDATE escrow SET placed_at_ms = 0 WHERE job_id = 'v10'");
+      }
+      SqlLedger.placedOn(c, List.of("v10"), List.of("n2"), now - 500L); // placed again after the upgrade
+      return null;
+    });
+    Settlement s = tx(c -> SqlLedger.settle(c, receiptOf("v10", "t1", 3_000_000_000_000L, "SUCCEEDED", 0), PRICES, now, 3600));
+    assertThat(s.billedGpuNanos()).isNull();
+    assertThat(s.chargeUact()).isEqualTo(3_000_000L);
   }
 
   @Test
