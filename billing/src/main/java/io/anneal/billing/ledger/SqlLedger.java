@@ -244,8 +244,8 @@ public final class SqlLedger {
       aktDeltas.forEach((account, d) -> postings.add(new Posting(account, "uakt", d[0])));
       long tx = insertTx(c, "escrow.hold", "hold:" + taken.get(0).jobId() + (taken.size() > 1 ? "+" + (taken.size() - 1) : ""));
       insertPostings(c, tx, postings);
-      applyDeltas(c, deltas, "uact");
-      applyDeltas(c, aktDeltas, "uakt");
+      applyDeltas(c, summed(deltas), "uact");
+      applyDeltas(c, summed(aktDeltas), "uakt");
     }
     int m = taken.size();
     String[][] text = new String[4][m]; // job_id, tenant_id, gpu_class, akt_price
@@ -468,8 +468,6 @@ public final class SqlLedger {
       java.util.function.LongSupplier clock, long epochSeconds) throws SQLException {
     enterSettlement(c);
     long nowMs = clock.getAsLong();
-    int n = receipts.size();
-    Settlement[] out = new Settlement[n];
     List<String> ids = new ArrayList<>();
     List<String> jobIds = new ArrayList<>();
     for (SignedReceipt sr : receipts) {
@@ -477,194 +475,111 @@ public final class SqlLedger {
       jobIds.add(sr.receipt().jobId());
     }
     Map<String, Settlement> prior = settlementsByIds(c, ids);
-    Map<String, String> placedOn = new HashMap<>();
-    Map<String, Long> placedAt = new HashMap<>();
-    Map<String, EscrowHold> holds = openEscrows(c, jobIds, placedOn, placedAt);
-    Map<String, Integer> firstFresh = new HashMap<>();
-    List<Integer> fresh = new ArrayList<>();
-    List<long[]> amounts = new ArrayList<>(); // {charge, refund, held}
-    Map<Integer, Long> capped = new HashMap<>(); // fresh receipt -> GPU time billed, when less than claimed
-    for (int i = 0; i < n; i++) {
-      var r = receipts.get(i).receipt();
-      Settlement p = prior.get(r.receiptId());
-      if (p != null) {
-        out[i] = p;
-        continue;
-      }
-      if (firstFresh.containsKey(r.receiptId())) continue; // filled in below as a duplicate of the first
-      EscrowHold h = holds.get(r.jobId());
-      if (h == null || !h.tenantId().equals(r.tenantId())) {
-        out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);
-        continue;
-      }
-      String nodes = placedOn.get(r.jobId());
-      if (nodes != null && !recordedOn(nodes, r.nodeId())) {
-        // a node the job was never placed on cannot bill it; the escrow stays for the node that runs it
-        out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NOT_PLACED_ON_NODE);
-        continue;
-      }
-      holds.remove(r.jobId()); // a final settlement consumes the job's escrow
-      // what the scheduler saw bounds what the node says: no more GPU time than the job's GPUs had
-      // since it was first placed, and no price from before then (V11; unbounded for older escrows)
-      Long since = placedAt.get(r.jobId());
-      long gpuNanos = since == null ? r.deviceNanos() : Math.min(r.deviceNanos(), usableGpuNanos(h.gpus(), since, nowMs));
-      long startedAt = since == null ? r.startedAtMs() : Math.max(r.startedAtMs(), since - USAGE_SLACK_MS);
-      // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
-      Long atStart = prices.priceAt(r.gpuClass(), startedAt);
-      long price = atStart == null ? h.priceUactPerGpuHour() : Math.min(h.priceUactPerGpuHour(), atStart);
-      long charge = Math.min(chargeUact(gpuNanos, price), h.amountUact());
-      if (gpuNanos < r.deviceNanos()) capped.put(fresh.size(), gpuNanos);
-      firstFresh.put(r.receiptId(), i);
-      fresh.add(i);
-      // {uact charged, uact refunded, uact out of escrow, uakt paid, uakt out of escrow, uakt refunded, uact of the ceiling used}
-      if (h.inAkt()) {
-        // AKT-direct (16.5): the provider is paid trunc(quo(charge, P)) uakt from the AKT held; no ACT moves
-        long paid = AktDirect.payUakt(charge, h.heldUakt(), h.aktPrice());
-        boolean partial = isPartial(r);
-        amounts.add(partial ? new long[] {0, 0, 0, paid, paid, 0, charge}
-            : new long[] {0, 0, 0, paid, h.heldUakt(), h.heldUakt() - paid, charge});
-        if (partial) {
-          holds.put(r.jobId(), new EscrowHold(h.jobId(), h.tenantId(), h.amountUact() - charge, h.priceUactPerGpuHour(),
-              h.gpuClass(), h.gpus(), null, h.aktPrice(), h.heldUakt() - paid));
+    Map<String, SettlementPlan.OpenEscrow> open = openEscrows(c, jobIds);
+    SettlementPlan plan = SettlementPlan.of(receipts, prior, open, prices, nowMs, epochSeconds);
+    if (!plan.writes()) return plan.settlements(0);
+    // one journal entry per batch: postings summed per account; the settlement rows are its line items
+    List<Posting> postings = plan.postings();
+    long tx = insertTx(c, "settle", plan.journalRef());
+    if (!postings.isEmpty()) insertPostings(c, tx, postings);
+    List<SettlementPlan.Row> rows = plan.rows();
+    int m = rows.size();
+    String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
+    Long[][] nums = new Long[6][m]; // tx_id, charge, refund, epoch, paid_uakt, billed_gpu_nanos
+    List<String> finals = new ArrayList<>();
+    try (PreparedStatement part = c.prepareStatement(
+        "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ? WHERE job_id = ?")) {
+      boolean anyPartial = false;
+      for (int f = 0; f < m; f++) {
+        SettlementPlan.Row row = rows.get(f);
+        var r = row.receipt().receipt();
+        text[0][f] = r.receiptId();
+        text[1][f] = r.jobId();
+        text[2][f] = r.tenantId();
+        text[3][f] = r.nodeId();
+        text[4][f] = row.body();
+        text[5][f] = row.batchRoot();
+        text[6][f] = row.proof();
+        text[7][f] = null; // once per signed batch, in receipt_batch (V9)
+        text[8][f] = row.leafHash();
+        nums[0][f] = tx;
+        nums[1][f] = row.chargeUact();
+        nums[2][f] = row.refundUact();
+        nums[3][f] = plan.epoch();
+        nums[4][f] = row.paidUakt();
+        nums[5][f] = row.billedGpuNanos();
+        if (row.partial()) {
+          part.setLong(1, row.escrowUactUsed());
+          part.setLong(2, row.escrowUaktUsed());
+          part.setString(3, r.jobId());
+          part.addBatch();
+          anyPartial = true;
+        } else {
+          finals.add(r.jobId());
         }
-      } else if (isPartial(r)) {
-        // a preempted run: its time is charged now, the rest of the escrow stays for the job's next run
-        amounts.add(new long[] {charge, 0, charge, 0, 0, 0, charge});
-        holds.put(r.jobId(), new EscrowHold(h.jobId(), h.tenantId(), h.amountUact() - charge, h.priceUactPerGpuHour(),
-            h.gpuClass(), h.gpus()));
-      } else {
-        amounts.add(new long[] {charge, h.amountUact() - charge, h.amountUact(), 0, 0, 0, charge});
+      }
+      // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
+      try (PreparedStatement ins = c.prepareStatement(INSERT_SETTLEMENTS.replace("$", "?"))) {
+        // settled at nowMs, read after the barrier: not the transaction's start, which may precede a
+        // bootstrap window's close that this transaction waited for
+        int i = 1;
+        ins.setTimestamp(i++, new java.sql.Timestamp(nowMs));
+        for (int k = 0; k < 4; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
+        for (int k = 0; k < 3; k++) ins.setArray(i++, c.createArrayOf("bigint", nums[k]));
+        for (int k = 4; k < 8; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
+        ins.setArray(i++, c.createArrayOf("bigint", nums[3]));
+        ins.setArray(i++, c.createArrayOf("varchar", text[8]));
+        ins.setArray(i++, c.createArrayOf("bigint", nums[4]));
+        ins.setArray(i, c.createArrayOf("bigint", nums[5]));
+        ins.executeUpdate();
+      }
+      insertBatches(c, plan.batches());
+      if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
+    }
+    if (!finals.isEmpty()) {
+      try (PreparedStatement ps = c.prepareStatement(Database.isH2(c)
+          ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"
+              + " WHEN MATCHED THEN UPDATE SET state = 'SETTLED'"
+          : "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY(?)")) {
+        ps.setArray(1, c.createArrayOf("varchar", finals.toArray(new String[0])));
+        ps.executeUpdate();
       }
     }
-    // summed per account, in account order (balances are updated in this order, see below)
-    Map<String, long[]> deltas = new java.util.TreeMap<>();
-    Map<String, long[]> aktDeltas = new java.util.TreeMap<>();
-    if (!fresh.isEmpty()) {
-      // one journal entry per batch: postings summed per account; the settlement rows are its line items
-      for (int f = 0; f < fresh.size(); f++) {
-        var r = receipts.get(fresh.get(f)).receipt();
-        long[] a = amounts.get(f);
-        if (a[2] != 0 || a[0] != 0 || a[1] != 0) {
-          deltas.computeIfAbsent(Accounts.escrow(r.tenantId()), k -> new long[1])[0] -= a[2];
-          deltas.computeIfAbsent(Accounts.provider(r.nodeId()), k -> new long[1])[0] += a[0];
-          deltas.computeIfAbsent(Accounts.tenant(r.tenantId()), k -> new long[1])[0] += a[1];
-        }
-        if (a[4] != 0) {
-          aktDeltas.computeIfAbsent(Accounts.escrow(r.tenantId()), k -> new long[1])[0] -= a[4];
-          aktDeltas.computeIfAbsent(Accounts.provider(r.nodeId()), k -> new long[1])[0] += a[3];
-          aktDeltas.computeIfAbsent(Accounts.tenant(r.tenantId()), k -> new long[1])[0] += a[5];
-        }
-      }
-      deltas.values().removeIf(d -> d[0] == 0);
-      aktDeltas.values().removeIf(d -> d[0] == 0);
-      List<Posting> postings = new ArrayList<>();
-      deltas.forEach((account, d) -> postings.add(new Posting(account, "uact", d[0])));
-      aktDeltas.forEach((account, d) -> postings.add(new Posting(account, "uakt", d[0])));
-      long tx = insertTx(c, "settle", "settle:" + receipts.get(fresh.get(0)).receipt().receiptId());
-      if (!postings.isEmpty()) insertPostings(c, tx, postings);
-      long epoch = Math.floorDiv(nowMs, epochSeconds * 1000);
-      int m = fresh.size();
-      String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
-      Long[][] nums = new Long[6][m]; // tx_id, charge, refund, epoch, paid_uakt, billed_gpu_nanos
-      List<String> finals = new ArrayList<>();
-      Map<String, String[]> batches = new java.util.TreeMap<>(); // batch root -> {node, signature}, in root order
-      try (PreparedStatement part = c.prepareStatement(
-          "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ? WHERE job_id = ?")) {
-        boolean anyPartial = false;
-        for (int f = 0; f < m; f++) {
-          SignedReceipt sr = receipts.get(fresh.get(f));
-          var r = sr.receipt();
-          long[] a = amounts.get(f);
-          text[0][f] = r.receiptId();
-          text[1][f] = r.jobId();
-          text[2][f] = r.tenantId();
-          text[3][f] = r.nodeId();
-          text[4][f] = new String(r.canonicalBytes(), java.nio.charset.StandardCharsets.UTF_8);
-          text[5][f] = HEX.formatHex(sr.batchRoot());
-          text[6][f] = encodeProofCompact(sr.proof());
-          text[7][f] = null; // once per signed batch, in receipt_batch (V9)
-          batches.putIfAbsent(text[5][f], new String[] {r.nodeId(), Base64.getEncoder().encodeToString(sr.signature())});
-          text[8][f] = HEX.formatHex(sr.leafHash());
-          nums[0][f] = tx;
-          nums[1][f] = a[0];
-          nums[2][f] = a[1];
-          nums[3][f] = epoch;
-          nums[4][f] = a[3];
-          nums[5][f] = capped.get(f);
-          if (isPartial(r)) {
-            part.setLong(1, a[6]);
-            part.setLong(2, a[4]);
-            part.setString(3, r.jobId());
-            part.addBatch();
-            anyPartial = true;
-          } else {
-            finals.add(r.jobId());
-          }
-          out[fresh.get(f)] = new Settlement(r.receiptId(), r.jobId(), a[0], a[1], tx, false, null, a[3], nums[5][f]);
-        }
-        // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
-        try (PreparedStatement ins = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id,"
-            + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash, paid_uakt,"
-            + " billed_gpu_nanos, settled_at) SELECT u.*, CAST(? AS TIMESTAMP WITH TIME ZONE) FROM unnest("
-            + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), ".repeat(3)
-            + "CAST(? AS VARCHAR ARRAY), ".repeat(4) + "CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY),"
-            + " CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY)) AS u")) {
-          // settled at nowMs, read after the barrier: not the transaction's start, which may precede a
-          // bootstrap window's close that this transaction waited for
-          int i = 1;
-          ins.setTimestamp(i++, new java.sql.Timestamp(nowMs));
-          for (int k = 0; k < 4; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
-          for (int k = 0; k < 3; k++) ins.setArray(i++, c.createArrayOf("bigint", nums[k]));
-          for (int k = 4; k < 8; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
-          ins.setArray(i++, c.createArrayOf("bigint", nums[3]));
-          ins.setArray(i++, c.createArrayOf("varchar", text[8]));
-          ins.setArray(i++, c.createArrayOf("bigint", nums[4]));
-          ins.setArray(i, c.createArrayOf("bigint", nums[5]));
-          ins.executeUpdate();
-        }
-        insertBatches(c, batches);
-        if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
-      }
-      if (!finals.isEmpty()) {
-        try (PreparedStatement ps = c.prepareStatement(Database.isH2(c)
-            ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"
-                + " WHEN MATCHED THEN UPDATE SET state = 'SETTLED'"
-            : "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY(?)")) {
-          ps.setArray(1, c.createArrayOf("varchar", finals.toArray(new String[0])));
-          ps.executeUpdate();
-        }
-      }
-    }
-    if (!fresh.isEmpty()) {
-      // balances last, in account order: the rows every settlement shares are locked only until the commit
-      applyDeltas(c, deltas, "uact");
-      applyDeltas(c, aktDeltas, "uakt");
-    }
-    for (int i = 0; i < n; i++) {
-      if (out[i] != null) continue;
-      Settlement first = out[firstFresh.get(receipts.get(i).receipt().receiptId())];
-      out[i] = first.settled() ? first.asDuplicate() : first;
-    }
-    return List.of(out);
+    // balances last, in account order: the rows every settlement shares are locked only until the commit
+    applyDeltas(c, plan.deltas("uact"), "uact");
+    applyDeltas(c, plan.deltas("uakt"), "uakt");
+    return plan.settlements(tx);
   }
 
-  /** A receipt of a run that was preempted: the job runs again, so its escrow stays open. */
-  private static boolean isPartial(io.anneal.billing.receipt.Receipt r) {
-    return "PREEMPTED".equals(r.outcome());
+  /**
+   * The settlement rows of a batch, as arrays unnested by the database; {@code $} is the parameter
+   * marker (JDBC takes {@code ?}, the Vert.x SQL clients {@code $n}): the settlement time, then one
+   * array per column.
+   */
+  static final String INSERT_SETTLEMENTS = "INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id,"
+      + " tx_id, charge_uact, refund_uact, receipt_body, batch_root, proof, signature, epoch, leaf_hash, paid_uakt,"
+      + " billed_gpu_nanos, settled_at) SELECT u.*, CAST($ AS TIMESTAMP WITH TIME ZONE) FROM unnest("
+      + "CAST($ AS VARCHAR ARRAY), ".repeat(4) + "CAST($ AS BIGINT ARRAY), ".repeat(3)
+      + "CAST($ AS VARCHAR ARRAY), ".repeat(4) + "CAST($ AS BIGINT ARRAY), CAST($ AS VARCHAR ARRAY),"
+      + " CAST($ AS BIGINT ARRAY), CAST($ AS BIGINT ARRAY)) AS u";
+
+  private static Map<String, Long> summed(Map<String, long[]> deltas) {
+    Map<String, Long> out = new LinkedHashMap<>();
+    deltas.forEach((account, d) -> out.put(account, d[0]));
+    return out;
   }
 
-  /** Applies summed uact changes per account: one batched UPDATE, then INSERTs for accounts new to the ledger. */
-  private static void applyDeltas(Connection c, Map<String, long[]> deltas) throws SQLException {
-    applyDeltas(c, deltas, "uact");
-  }
-
-  private static void applyDeltas(Connection c, Map<String, long[]> deltas, String denom) throws SQLException {
+  /**
+   * Applies summed changes per account in one denomination, in the map's order: one batched UPDATE,
+   * then INSERTs for accounts new to the ledger.
+   */
+  private static void applyDeltas(Connection c, Map<String, Long> deltas, String denom) throws SQLException {
     if (deltas.isEmpty()) return;
     List<String> accounts = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("UPDATE balance SET amount = amount + ? WHERE account = ? AND denom = ?")) {
-      for (Map.Entry<String, long[]> e : deltas.entrySet()) {
-        if (e.getValue()[0] == 0) continue;
-        ps.setLong(1, e.getValue()[0]);
+      for (Map.Entry<String, Long> e : deltas.entrySet()) {
+        if (e.getValue() == 0) continue;
+        ps.setLong(1, e.getValue());
         ps.setString(2, e.getKey());
         ps.setString(3, denom);
         ps.addBatch();
@@ -680,7 +595,7 @@ public final class SqlLedger {
           if (counts[i] == 0) {
             ins.setString(1, accounts.get(i));
             ins.setString(2, denom);
-            ins.setLong(3, deltas.get(accounts.get(i))[0]);
+            ins.setLong(3, deltas.get(accounts.get(i)));
             ins.addBatch();
             any = true;
           }
@@ -714,24 +629,23 @@ public final class SqlLedger {
     return out;
   }
 
-  /**
-   * Open escrows by job; {@code nodes} gets each one's recorded placements (absent: none recorded, see
-   * V10), {@code placedAt} when it was first placed (absent: not recorded, see V11).
-   */
-  private static Map<String, EscrowHold> openEscrows(Connection c, List<String> jobIds, Map<String, String> nodes,
-      Map<String, Long> placedAt) throws SQLException {
-    Map<String, EscrowHold> out = new HashMap<>();
-    selectAny(c, Database.keyed(c, "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus, t.akt_price,"
-        + " t.held_uakt, t.nodes, t.placed_at_ms", "escrow", "job_id", "t.state = 'OPEN'") + forUpdate(c), jobIds,
+  /** Open escrows by job, locked on PostgreSQL, with their recorded placements (V10, V11). */
+  private static Map<String, SettlementPlan.OpenEscrow> openEscrows(Connection c, List<String> jobIds) throws SQLException {
+    Map<String, SettlementPlan.OpenEscrow> out = new HashMap<>();
+    selectAny(c, Database.keyed(c, OPEN_ESCROW_COLUMNS, "escrow", "job_id", "t.state = 'OPEN'") + forUpdate(c), jobIds,
         rs -> {
-          out.put(rs.getString(1), new EscrowHold(rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4),
-              rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8)));
-          if (rs.getString(9) != null) nodes.put(rs.getString(1), rs.getString(9));
           long at = rs.getLong(10);
-          if (!rs.wasNull()) placedAt.put(rs.getString(1), at);
+          Long placedAt = rs.wasNull() ? null : at;
+          out.put(rs.getString(1), new SettlementPlan.OpenEscrow(new EscrowHold(rs.getString(1), rs.getString(2),
+              rs.getLong(3), rs.getLong(4), rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8)),
+              rs.getString(9), placedAt));
         });
     return out;
   }
+
+  /** What settlement reads of an open escrow, in {@link #openEscrows}'s order. */
+  static final String OPEN_ESCROW_COLUMNS = "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus,"
+      + " t.akt_price, t.held_uakt, t.nodes, t.placed_at_ms";
 
   /**
    * Records that each job was placed on its node (the scheduler's placement, in its transaction):
