@@ -392,8 +392,9 @@ public final class SqlLedger {
    * settlement that will ever carry a smaller journal entry id or an earlier epoch to be committed
    * (closing an epoch, a payout naming the receipts it redeems, a bootstrap window) takes it
    * exclusively with {@link #settlementBarrier}, and so waits for those in flight and holds back new
-   * ones until it commits. A transaction-scoped advisory lock per schema on PostgreSQL; nothing on H2,
-   * where every write goes through the one writer.
+   * ones until it commits. A transaction-scoped advisory lock per schema on PostgreSQL; on H2 the row
+   * of {@code settlement_barrier} (V12), locked by both sides, since settlement there may run on the
+   * Vert.x JDBC client's connection beside the store's writer (ADR 12).
    */
   public static void enterSettlement(Connection c) throws SQLException {
     advisoryLock(c, "pg_advisory_xact_lock_shared");
@@ -409,9 +410,11 @@ public final class SqlLedger {
   }
 
   private static void advisoryLock(Connection c, String function) throws SQLException {
-    if (Database.isH2(c)) return;
-    try (PreparedStatement ps = c.prepareStatement(
-        "SELECT " + function + "(hashtext('anneal.settlement.' || current_schema()))");
+    // H2 has no advisory locks: a row both sides lock (V12), exclusive, so settlements there also wait
+    // for each other, which costs nothing with the one settlement connection H2 has
+    try (PreparedStatement ps = c.prepareStatement(Database.isH2(c)
+        ? "SELECT id FROM settlement_barrier WHERE id = 1 FOR UPDATE"
+        : "SELECT " + function + "(hashtext('anneal.settlement.' || current_schema()))");
         ResultSet rs = ps.executeQuery()) {
       rs.next();
     }

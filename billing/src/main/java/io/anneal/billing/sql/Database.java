@@ -144,6 +144,16 @@ public final class Database implements AutoCloseable {
     return postgres;
   }
 
+  /** The JDBC URL, credentials included (for another client of the same store; log {@link #describe()}). */
+  public String jdbcUrl() {
+    return url;
+  }
+
+  /** The schema the store's tables are in, or null for the default. */
+  public String schema() {
+    return schema;
+  }
+
   /** URL without credentials, for logs. */
   public String describe() {
     return url.replaceAll("password=[^&;]*", "password=***") + (schema != null ? " (schema " + schema + ")" : "");

@@ -1,0 +1,89 @@
+package io.anneal.billing;
+
+import io.anneal.billing.ledger.LedgerStore;
+import io.anneal.billing.ledger.Settlement;
+import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.GroupCommitWriter;
+import io.vertx.core.Future;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+import java.util.function.LongSupplier;
+
+/**
+ * The ledger port on JDBC (ADR 1, 11): receipts settle on the store's group-commit writer (H2), in
+ * its transactions and ranked in its lifecycle, or on settlement lanes of their own (PostgreSQL);
+ * the rest goes through the store's writer.
+ */
+public final class JdbcLedgerStore implements LedgerStore {
+  private final GroupCommitWriter writer;
+  private final SettlementLanes lanes;
+  /** Receipts that reach a writer together settle together, set-based. */
+  private final GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settleKind;
+
+  /**
+   * @param lanes where receipts settle ({@link SettlementLanes#shared} for the store's writer); closed with this store
+   * @param clock the settlement time, read once the settlement barrier is held
+   */
+  public JdbcLedgerStore(GroupCommitWriter writer, SettlementLanes lanes, SqlLedger.PriceLookup prices, LongSupplier clock,
+      long epochSeconds) {
+    this.writer = writer;
+    this.lanes = lanes;
+    // ranked after a job's finish (40) and before its SETTLED mark (60) in the store's lifecycle
+    this.settleKind = GroupCommitWriter.ranked(50, (c, receipts) -> SqlLedger.settleAll(c, receipts, prices, clock, epochSeconds));
+  }
+
+  @Override
+  public Future<Settlement> settle(SignedReceipt receipt) {
+    return future(lanes.laneOf(receipt.receipt().jobId()).submit(settleKind, receipt));
+  }
+
+  @Override
+  public Future<Optional<Settlement>> settlementOf(String receiptId) {
+    return future(writer.submit(c -> SqlLedger.settlementOf(c, receiptId)));
+  }
+
+  @Override
+  public Future<Optional<String>> nodeKey(String nodeId) {
+    return future(writer.submit(c -> SqlLedger.nodeKey(c, nodeId)));
+  }
+
+  @Override
+  public Future<Boolean> registerNode(String nodeId, String publicKeyB64) {
+    return future(writer.submit(c -> SqlLedger.registerNode(c, nodeId, publicKeyB64)));
+  }
+
+  @Override
+  public Future<Void> recordRefused(String receiptId, String nodeId, String reason) {
+    return future(writer.submit(c -> {
+      SqlLedger.recordRefusedReceipt(c, receiptId, nodeId, reason);
+      return null;
+    }));
+  }
+
+  @Override
+  public Future<List<SqlLedger.RefusedReceipt>> refusedReceipts(int limit) {
+    return future(writer.submit(c -> SqlLedger.refusedReceipts(c, limit)));
+  }
+
+  /** The lanes receipts settle on (for metrics). */
+  public SettlementLanes lanes() {
+    return lanes;
+  }
+
+  @Override
+  public String describe() {
+    return "jdbc, " + (lanes.ownLanes() == 0 ? "settling on the store's writer" : lanes.ownLanes() + " settlement lanes");
+  }
+
+  /** Closes the lanes of its own; the store's writer is its owner's to close. */
+  @Override
+  public void close() {
+    lanes.close();
+  }
+
+  private static <T> Future<T> future(CompletionStage<T> stage) {
+    return Future.fromCompletionStage(stage);
+  }
+}

@@ -1,0 +1,450 @@
+package io.anneal.billing.ledger;
+
+import io.anneal.billing.receipt.SignedReceipt;
+import io.vertx.core.Context;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
+import io.vertx.core.Vertx;
+import io.vertx.jdbcclient.JDBCConnectOptions;
+import io.vertx.jdbcclient.JDBCPool;
+import io.vertx.pgclient.PgBuilder;
+import io.vertx.pgclient.PgConnectOptions;
+import io.vertx.pgclient.PgException;
+import io.vertx.sqlclient.Pool;
+import io.vertx.sqlclient.PoolOptions;
+import io.vertx.sqlclient.Row;
+import io.vertx.sqlclient.RowSet;
+import io.vertx.sqlclient.SqlConnection;
+import io.vertx.sqlclient.Tuple;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.time.OffsetDateTime;
+import java.time.ZoneOffset;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Function;
+import java.util.function.LongSupplier;
+import java.util.logging.Logger;
+
+/**
+ * The ledger port on the Vert.x SQL clients (ADR 12): the reactive PostgreSQL client, or H2 through
+ * the Vert.x JDBC client. Nothing blocks a thread of its own: receipts queue per lane on one Vert.x
+ * context and each lane settles its queue in one transaction at a time, up to {@code maxBatch}
+ * receipts in it, by the same {@link SettlementPlan} and into the same schema as the JDBC adapter.
+ *
+ * <p>A receipt goes to the lane of its job, so a job's receipts settle one after another. On
+ * PostgreSQL several lanes settle at once, each on its own connection, as the JDBC adapter's
+ * settlement lanes do (ADR 11): escrows are read {@code FOR UPDATE}, balances are updated last in
+ * account order, and each settlement holds the settlement barrier shared. On H2 there is one lane,
+ * and the barrier is the row of {@code settlement_barrier}, which settlements and the barrier's
+ * holders ({@link SqlLedger#settlementBarrier}) both lock. A batch aborted by a deadlock or a
+ * serialization failure is retried whole (up to 3 times); one that fails otherwise is split in halves
+ * until the failing receipt fails alone.
+ */
+public final class SqlClientLedgerStore implements LedgerStore {
+  private static final Logger LOG = Logger.getLogger(SqlClientLedgerStore.class.getName());
+  static final int TRANSIENT_ATTEMPTS = 3;
+
+  private final Pool pool;
+  private final boolean postgres;
+  private final Context context;
+  private final Lane[] lanes;
+  private final int maxBatch;
+  private final SqlLedger.PriceLookup prices;
+  private final LongSupplier clock;
+  private final long epochSeconds;
+  private final String describe;
+  private final AtomicLong commits = new AtomicLong();
+  private final AtomicLong retries = new AtomicLong();
+  private final AtomicLong splits = new AtomicLong();
+  private volatile boolean closed;
+
+  private SqlClientLedgerStore(Vertx vertx, Pool pool, boolean postgres, int laneCount, int maxBatch,
+      SqlLedger.PriceLookup prices, LongSupplier clock, long epochSeconds, String describe) {
+    this.pool = pool;
+    this.postgres = postgres;
+    this.context = vertx.getOrCreateContext();
+    this.lanes = new Lane[laneCount];
+    for (int i = 0; i < laneCount; i++) lanes[i] = new Lane();
+    this.maxBatch = maxBatch;
+    this.prices = prices;
+    this.clock = clock;
+    this.epochSeconds = epochSeconds;
+    this.describe = describe;
+  }
+
+  /**
+   * On PostgreSQL through the reactive client, {@code lanes} settling at once (≥ 1).
+   *
+   * @param jdbcUrl the store's URL ({@code jdbc:postgresql://host:port/db?user=…&password=…})
+   * @param schema the schema the ledger is in, or null for the server's search path
+   */
+  public static SqlClientLedgerStore postgres(Vertx vertx, String jdbcUrl, String schema, int lanes, int maxBatch,
+      SqlLedger.PriceLookup prices, LongSupplier clock, long epochSeconds) {
+    if (lanes < 1) throw new IllegalArgumentException("settlement lanes must be >= 1, not " + lanes);
+    PgConnectOptions options = pgOptions(jdbcUrl, schema);
+    Pool pool = PgBuilder.pool().with(new PoolOptions().setMaxSize(lanes + 1)).connectingTo(options).using(vertx).build();
+    return new SqlClientLedgerStore(vertx, pool, true, lanes, maxBatch, prices, clock, epochSeconds,
+        "vertx-pg-client, " + lanes + " settlement lane(s)");
+  }
+
+  /** On H2 (the store's {@code jdbc:h2:} URL, in this process) through the Vert.x JDBC client, one lane. */
+  public static SqlClientLedgerStore h2(Vertx vertx, String jdbcUrl, int maxBatch, SqlLedger.PriceLookup prices,
+      LongSupplier clock, long epochSeconds) {
+    if (!jdbcUrl.startsWith("jdbc:h2:")) throw new IllegalArgumentException("not an H2 URL: " + jdbcUrl);
+    Pool pool = JDBCPool.pool(vertx, new JDBCConnectOptions().setJdbcUrl(jdbcUrl), new PoolOptions().setMaxSize(2));
+    return new SqlClientLedgerStore(vertx, pool, false, 1, maxBatch, prices, clock, epochSeconds,
+        "vertx-jdbc-client (H2), one settlement lane");
+  }
+
+  /** Connection options from a {@code jdbc:postgresql:} URL (host, port, database, user, password). */
+  static PgConnectOptions pgOptions(String jdbcUrl, String schema) {
+    if (!jdbcUrl.startsWith("jdbc:postgresql://")) throw new IllegalArgumentException("not a PostgreSQL URL: " + jdbcUrl);
+    java.net.URI uri = java.net.URI.create(jdbcUrl.substring("jdbc:".length()));
+    PgConnectOptions o = new PgConnectOptions()
+        .setHost(uri.getHost() == null ? "localhost" : uri.getHost())
+        .setPort(uri.getPort() < 0 ? 5432 : uri.getPort())
+        .setDatabase(uri.getPath() == null || uri.getPath().length() < 2 ? "postgres" : uri.getPath().substring(1));
+    Map<String, String> q = new HashMap<>();
+    if (uri.getRawQuery() != null) {
+      for (String kv : uri.getRawQuery().split("&")) {
+        int eq = kv.indexOf('=');
+        if (eq > 0) {
+          q.put(kv.substring(0, eq), java.net.URLDecoder.decode(kv.substring(eq + 1), java.nio.charset.StandardCharsets.UTF_8));
+        }
+      }
+    }
+    o.setUser(q.getOrDefault("user", "postgres"));
+    if (q.containsKey("password")) o.setPassword(q.get("password"));
+    String path = schema != null ? schema : q.get("currentSchema");
+    if (path != null) o.setProperties(new HashMap<>(Map.of("search_path", path)));
+    return o;
+  }
+
+  // ---------------------------------------------------------------- settlement
+
+  /** A receipt waiting in its lane, and who waits for its settlement. */
+  private record Pending(SignedReceipt receipt, Promise<Settlement> promise) {}
+
+  /** One job-hash lane: its queue and whether a transaction of it is in flight. Touched on {@link #context} only. */
+  private final class Lane {
+    final ArrayDeque<Pending> queue = new ArrayDeque<>();
+    boolean busy;
+
+    void drain() {
+      if (busy || queue.isEmpty()) return;
+      busy = true;
+      List<Pending> batch = new ArrayList<>();
+      while (!queue.isEmpty() && batch.size() < maxBatch) batch.add(queue.poll());
+      commit(batch, 1).onComplete(ar -> {
+        busy = false;
+        drain();
+      });
+    }
+  }
+
+  @Override
+  public Future<Settlement> settle(SignedReceipt receipt) {
+    Promise<Settlement> p = Promise.promise();
+    Lane lane = lanes.length == 1 ? lanes[0] : lanes[Math.floorMod(receipt.receipt().jobId().hashCode(), lanes.length)];
+    context.runOnContext(v -> {
+      if (closed) {
+        p.fail("the ledger store is closed");
+        return;
+      }
+      lane.queue.add(new Pending(receipt, p));
+      lane.drain();
+    });
+    return p.future();
+  }
+
+  /**
+   * Settles a batch in one transaction: retried whole after a transient conflict, split in halves
+   * after another failure, so that one bad receipt fails alone. Completes when each receipt's
+   * promise is.
+   */
+  private Future<Void> commit(List<Pending> batch, int attempt) {
+    List<SignedReceipt> receipts = batch.stream().map(Pending::receipt).toList();
+    return pool.withTransaction(conn -> settleIn(conn, receipts)).transform(ar -> {
+      if (ar.succeeded()) {
+        commits.incrementAndGet();
+        for (int i = 0; i < batch.size(); i++) batch.get(i).promise().complete(ar.result().get(i));
+        return Future.succeededFuture();
+      }
+      Throwable e = ar.cause();
+      if (isTransient(e) && attempt < TRANSIENT_ATTEMPTS) {
+        retries.incrementAndGet();
+        return commit(batch, attempt + 1);
+      }
+      if (batch.size() > 1) {
+        splits.incrementAndGet();
+        int half = batch.size() / 2;
+        return commit(batch.subList(0, half), 1).compose(v -> commit(batch.subList(half, batch.size()), 1));
+      }
+      LOG.warning("could not settle receipt " + batch.get(0).receipt().receipt().receiptId() + ": " + e);
+      batch.get(0).promise().fail(e);
+      return Future.succeededFuture();
+    });
+  }
+
+  /** Whether a failure is a conflict that the same transaction, run again, may not meet: a deadlock or a serialization failure. */
+  static boolean isTransient(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      String state = t instanceof PgException pg ? pg.getSqlState() : t instanceof SQLException s ? s.getSQLState() : null;
+      if ("40001".equals(state) || "40P01".equals(state)) return true;
+    }
+    return false;
+  }
+
+  private Future<List<Settlement>> settleIn(SqlConnection conn, List<SignedReceipt> receipts) {
+    List<String> ids = new ArrayList<>();
+    List<String> jobIds = new ArrayList<>();
+    for (SignedReceipt sr : receipts) {
+      ids.add(sr.receipt().receiptId());
+      jobIds.add(sr.receipt().jobId());
+    }
+    // the barrier first (shared), then the clock: the epoch filed into cannot be closed meanwhile
+    Future<?> barrier = postgres
+        ? conn.query("SELECT pg_advisory_xact_lock_shared(hashtext('anneal.settlement.' || current_schema()))").execute()
+        : conn.query("SELECT id FROM settlement_barrier WHERE id = 1 FOR UPDATE").execute();
+    return barrier.compose(v -> {
+      long nowMs = clock.getAsLong();
+      Future<Map<String, Settlement>> prior = conn.preparedQuery(keyed("t.receipt_id, t.job_id, t.charge_uact, t.refund_uact,"
+          + " t.tx_id, t.paid_uakt, t.billed_gpu_nanos", "settlement", "receipt_id", null)).execute(Tuple.of((Object) distinct(ids)))
+          .map(rows -> {
+            Map<String, Settlement> m = new HashMap<>();
+            for (Row r : rows) {
+              m.put(r.getString(0), new Settlement(r.getString(0), r.getString(1), r.getLong(2), r.getLong(3), r.getLong(4),
+                  true, null, r.getLong(5), r.getLong(6)));
+            }
+            return m;
+          });
+      return prior.compose(p -> conn.preparedQuery(keyed(SqlLedger.OPEN_ESCROW_COLUMNS, "escrow", "job_id", "t.state = 'OPEN'")
+              + (postgres ? " FOR UPDATE" : "")).execute(Tuple.of((Object) distinct(jobIds)))
+          .map(rows -> {
+            Map<String, SettlementPlan.OpenEscrow> open = new HashMap<>();
+            for (Row r : rows) {
+              open.put(r.getString(0), new SettlementPlan.OpenEscrow(new EscrowHold(r.getString(0), r.getString(1),
+                  r.getLong(2), r.getLong(3), r.getString(4), r.getInteger(5), null, r.getString(6), r.getLong(7)),
+                  r.getString(8), r.getLong(9)));
+            }
+            return SettlementPlan.of(receipts, p, open, prices, nowMs, epochSeconds);
+          }))
+          .compose(plan -> plan.writes() ? write(conn, plan) : Future.succeededFuture(plan.settlements(0)));
+    });
+  }
+
+  /** Writes a plan: the journal entry, the settlement rows, the batch signatures, the escrows, the balances last. */
+  private Future<List<Settlement>> write(SqlConnection conn, SettlementPlan plan) {
+    return insertTx(conn, plan.journalRef()).compose(tx -> {
+      List<Posting> postings = plan.postings();
+      Future<?> f = postings.isEmpty() ? Future.succeededFuture()
+          : conn.preparedQuery("INSERT INTO posting (tx_id, account, denom, amount) SELECT CAST($1 AS BIGINT), u.a, u.d, u.v"
+              + " FROM unnest(CAST($2 AS VARCHAR ARRAY), CAST($3 AS VARCHAR ARRAY), CAST($4 AS BIGINT ARRAY)) AS u(a, d, v)")
+              .execute(Tuple.of(tx, postings.stream().map(Posting::account).toArray(String[]::new),
+                  postings.stream().map(Posting::denom).toArray(String[]::new),
+                  postings.stream().map(Posting::amount).toArray(Long[]::new)));
+      List<SettlementPlan.Row> rows = plan.rows();
+      int m = rows.size();
+      String[][] text = new String[9][m];
+      Long[][] nums = new Long[6][m];
+      List<Tuple> partial = new ArrayList<>();
+      List<String> finals = new ArrayList<>();
+      for (int i = 0; i < m; i++) {
+        SettlementPlan.Row row = rows.get(i);
+        var r = row.receipt().receipt();
+        text[0][i] = r.receiptId();
+        text[1][i] = r.jobId();
+        text[2][i] = r.tenantId();
+        text[3][i] = r.nodeId();
+        text[4][i] = row.body();
+        text[5][i] = row.batchRoot();
+        text[6][i] = row.proof();
+        text[7][i] = null; // once per signed batch, in receipt_batch (V9)
+        text[8][i] = row.leafHash();
+        nums[0][i] = tx;
+        nums[1][i] = row.chargeUact();
+        nums[2][i] = row.refundUact();
+        nums[3][i] = plan.epoch();
+        nums[4][i] = row.paidUakt();
+        nums[5][i] = row.billedGpuNanos();
+        if (row.partial()) {
+          partial.add(Tuple.of(row.escrowUactUsed(), row.escrowUaktUsed(), r.jobId()));
+        } else {
+          finals.add(r.jobId());
+        }
+      }
+      OffsetDateTime at = OffsetDateTime.ofInstant(Instant.ofEpochMilli(plan.nowMs()), ZoneOffset.UTC);
+      Tuple settlementRows = Tuple.of(at, text[0], text[1], text[2], text[3], nums[0], nums[1], nums[2], text[4], text[5],
+          text[6], text[7], nums[3], text[8], nums[4], nums[5]);
+      TreeMap<String, String[]> batches = plan.batches();
+      return f
+          .compose(v -> conn.preparedQuery(numbered(SqlLedger.INSERT_SETTLEMENTS)).execute(settlementRows))
+          .compose(v -> conn.preparedQuery("INSERT INTO receipt_batch (batch_root, node_id, signature) SELECT v.r, v.n, v.s"
+              + " FROM unnest(CAST($1 AS VARCHAR ARRAY), CAST($2 AS VARCHAR ARRAY), CAST($3 AS VARCHAR ARRAY)) AS v(r, n, s)"
+              + " WHERE NOT EXISTS (SELECT 1 FROM receipt_batch b WHERE b.batch_root = v.r)"
+              + (postgres ? " ON CONFLICT DO NOTHING" : ""))
+              .execute(Tuple.of(batches.keySet().toArray(new String[0]),
+                  batches.values().stream().map(b -> b[0]).toArray(String[]::new),
+                  batches.values().stream().map(b -> b[1]).toArray(String[]::new))))
+          // partial charges first: a final receipt of the same batch settles what remains
+          .compose(v -> partial.isEmpty() ? Future.succeededFuture()
+              : conn.preparedQuery("UPDATE escrow SET amount_uact = amount_uact - $1, held_uakt = held_uakt - $2"
+                  + " WHERE job_id = $3").executeBatch(partial))
+          .compose(v -> finals.isEmpty() ? Future.succeededFuture()
+              : conn.preparedQuery(postgres ? "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY($1)"
+                  : "MERGE INTO escrow e USING unnest(CAST($1 AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"
+                      + " WHEN MATCHED THEN UPDATE SET state = 'SETTLED'").execute(Tuple.of((Object) finals.toArray(new String[0]))))
+          // balances last, in account order: the rows every settlement shares are locked only until the commit
+          .compose(v -> applyDeltas(conn, plan.deltas("uact"), "uact"))
+          .compose(v -> applyDeltas(conn, plan.deltas("uakt"), "uakt"))
+          .map(v -> plan.settlements(tx));
+    });
+  }
+
+  private Future<Long> insertTx(SqlConnection conn, String ref) {
+    if (postgres) {
+      return conn.preparedQuery("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', $1) RETURNING id").execute(Tuple.of(ref))
+          .map(rows -> rows.iterator().next().getLong(0));
+    }
+    return conn.preparedQuery("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', $1)").execute(Tuple.of(ref))
+        .map(rows -> rows.property(JDBCPool.GENERATED_KEYS).getLong(0));
+  }
+
+  /** Adds each account's change in one statement, creating the balances new to the ledger, in the map's (account) order. */
+  private Future<?> applyDeltas(SqlConnection conn, TreeMap<String, Long> deltas, String denom) {
+    if (deltas.isEmpty()) return Future.succeededFuture();
+    Tuple args = Tuple.of(deltas.keySet().toArray(new String[0]), denom, deltas.values().toArray(new Long[0]));
+    return conn.preparedQuery(postgres
+        ? "INSERT INTO balance (account, denom, amount) SELECT u.a, $2, u.v FROM unnest(CAST($1 AS VARCHAR ARRAY),"
+            + " CAST($3 AS BIGINT ARRAY)) WITH ORDINALITY AS u(a, v, o) ORDER BY u.o"
+            + " ON CONFLICT (account, denom) DO UPDATE SET amount = balance.amount + EXCLUDED.amount"
+        : "MERGE INTO balance t USING (SELECT u.a, CAST($2 AS VARCHAR) AS d, u.v FROM unnest(CAST($1 AS VARCHAR ARRAY),"
+            + " CAST($3 AS BIGINT ARRAY)) AS u(a, v)) AS s ON t.account = s.a AND t.denom = s.d"
+            + " WHEN MATCHED THEN UPDATE SET amount = t.amount + s.v"
+            + " WHEN NOT MATCHED THEN INSERT (account, denom, amount) VALUES (s.a, s.d, s.v)").execute(args);
+  }
+
+  /** Rows of {@code table} whose {@code key} is in the array bound as {@code $1}, in the form fast on each engine. */
+  private String keyed(String columns, String table, String key, String where) {
+    if (postgres) {
+      return "SELECT " + columns + " FROM " + table + " t WHERE t." + key + " = ANY($1)" + (where == null ? "" : " AND " + where);
+    }
+    return "SELECT " + columns + " FROM unnest(CAST($1 AS VARCHAR ARRAY)) AS k(v) JOIN " + table + " t ON t." + key + " = k.v"
+        + (where == null ? "" : " WHERE " + where);
+  }
+
+  private static String[] distinct(List<String> values) {
+    return new LinkedHashSet<>(values).toArray(new String[0]);
+  }
+
+  /** {@code $} markers numbered {@code $1, $2, …} in order. */
+  static String numbered(String sql) {
+    StringBuilder b = new StringBuilder();
+    int n = 0;
+    for (char ch : sql.toCharArray()) {
+      if (ch == '$') b.append('$').append(++n);
+      else b.append(ch);
+    }
+    return b.toString();
+  }
+
+  // ---------------------------------------------------------------- the rest of the port
+
+  @Override
+  public Future<Optional<Settlement>> settlementOf(String receiptId) {
+    return one("SELECT job_id, charge_uact, refund_uact, tx_id, paid_uakt, billed_gpu_nanos FROM settlement"
+        + " WHERE receipt_id = $1", Tuple.of(receiptId), r -> new Settlement(receiptId, r.getString(0), r.getLong(1),
+            r.getLong(2), r.getLong(3), true, null, r.getLong(4), r.getLong(5)));
+  }
+
+  @Override
+  public Future<Optional<String>> nodeKey(String nodeId) {
+    return one("SELECT public_key FROM node_key WHERE node_id = $1", Tuple.of(nodeId), r -> r.getString(0));
+  }
+
+  @Override
+  public Future<Boolean> registerNode(String nodeId, String publicKeyB64) {
+    return pool.withTransaction(conn -> conn.preparedQuery("INSERT INTO node_key (node_id, public_key) SELECT CAST($1 AS VARCHAR),"
+            + " CAST($2 AS VARCHAR) WHERE NOT EXISTS (SELECT 1 FROM node_key WHERE node_id = CAST($1 AS VARCHAR))").execute(Tuple.of(nodeId, publicKeyB64))
+        .compose(v -> conn.preparedQuery("SELECT public_key FROM node_key WHERE node_id = $1").execute(Tuple.of(nodeId)))
+        .map(rows -> rows.iterator().next().getString(0).equals(publicKeyB64)));
+  }
+
+  @Override
+  public Future<Void> recordRefused(String receiptId, String nodeId, String reason) {
+    return pool.preparedQuery("INSERT INTO refused_receipt (receipt_id, node_id, reason) VALUES ($1, $2, $3)")
+        .execute(Tuple.of(receiptId, nodeId, reason)).mapEmpty();
+  }
+
+  @Override
+  public Future<List<SqlLedger.RefusedReceipt>> refusedReceipts(int limit) {
+    return pool.preparedQuery("SELECT id, receipt_id, node_id, reason, created_at FROM refused_receipt ORDER BY id DESC"
+        + " LIMIT $1").execute(Tuple.of(limit)).map(rows -> {
+          List<SqlLedger.RefusedReceipt> out = new ArrayList<>();
+          for (Row r : rows) {
+            out.add(new SqlLedger.RefusedReceipt(r.getLong(0), r.getString(1), r.getString(2), r.getString(3),
+                epochMillis(r.getValue(4))));
+          }
+          return out;
+        });
+  }
+
+  private static long epochMillis(Object t) {
+    if (t instanceof OffsetDateTime o) return o.toInstant().toEpochMilli();
+    if (t instanceof java.time.LocalDateTime l) return l.toInstant(ZoneOffset.UTC).toEpochMilli();
+    if (t instanceof Instant i) return i.toEpochMilli();
+    if (t instanceof java.sql.Timestamp ts) return ts.getTime();
+    throw new IllegalStateException("not a time: " + t);
+  }
+
+  private <T> Future<Optional<T>> one(String sql, Tuple args, Function<Row, T> read) {
+    return pool.preparedQuery(sql).execute(args).map((RowSet<Row> rows) -> {
+      var it = rows.iterator();
+      return it.hasNext() ? Optional.of(read.apply(it.next())) : Optional.<T>empty();
+    });
+  }
+
+  /** Transactions committed, batches retried after a transient conflict, batches split after another failure. */
+  public long[] counters() {
+    return new long[] {commits.get(), retries.get(), splits.get()};
+  }
+
+  @Override
+  public String describe() {
+    return describe;
+  }
+
+  /** Settles what is queued, then closes the pool. */
+  @Override
+  public void close() {
+    Promise<Void> drained = Promise.promise();
+    context.runOnContext(v -> {
+      closed = true;
+      waitIdle(drained);
+    });
+    try {
+      drained.future().toCompletionStage().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
+    } catch (Exception e) {
+      LOG.warning("closing the ledger store with receipts still queued: " + e);
+    }
+    pool.close().toCompletionStage().toCompletableFuture().join();
+  }
+
+  private void waitIdle(Promise<Void> done) {
+    for (Lane l : lanes) {
+      if (l.busy || !l.queue.isEmpty()) {
+        context.owner().setTimer(5, id -> waitIdle(done));
+        return;
+      }
+    }
+    done.complete();
+  }
+}

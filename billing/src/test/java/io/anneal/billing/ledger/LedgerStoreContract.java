@@ -1,0 +1,345 @@
+package io.anneal.billing.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.billing.bme.BmeParams;
+import io.anneal.billing.bme.OracleSnapshot;
+import io.anneal.billing.merkle.MerkleTree;
+import io.anneal.billing.receipt.Receipt;
+import io.anneal.billing.receipt.ReceiptSigner;
+import io.anneal.billing.receipt.SignedReceipt;
+import io.anneal.billing.sql.Database;
+import io.anneal.billing.sql.GroupCommitWriter;
+import io.vertx.core.Future;
+import io.vertx.core.Vertx;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.sql.Connection;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The ledger port's contract ({@link LedgerStore}), run unchanged on each adapter and engine: the
+ * JDBC adapter and the Vert.x SQL client adapter, each on H2 and on PostgreSQL. What it sets up
+ * (deposits, escrows, placements) and what it checks the ledger as a whole by (balances, journal,
+ * epochs, proofs) goes through the store's JDBC writer, as the service does; what billing writes per
+ * receipt goes through the port.
+ */
+public abstract class LedgerStoreContract {
+  protected static final long EPOCH_SECONDS = 3600;
+  private static final OracleSnapshot ORACLE = OracleSnapshot.healthy("0.5");
+  private static final Map<String, Long> PRICES = Map.of("H100", 3_600_000L); // 1,000 uact per GPU-second
+
+  protected Vertx vertx;
+  protected Database db;
+  protected GroupCommitWriter writer;
+  protected LedgerStore store;
+  private KeyPair nodeKey;
+
+  /** A migrated, empty database. */
+  protected abstract Database openDatabase();
+
+  /** The adapter under test, on {@code db}; {@code writer} is the store's writer. */
+  protected abstract LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices);
+
+  @BeforeEach
+  void setUp() throws Exception {
+    db = openDatabase();
+    writer = new GroupCommitWriter(db, "test-writer", 500);
+    vertx = Vertx.vertx();
+    store = openStore(vertx, db, writer, (cls, atMs) -> PRICES.get(cls));
+    nodeKey = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    tx(c -> {
+      SqlLedger.fundVault(c, "seed", 1_000_000_000_000L);
+      SqlLedger.updateBreaker(c, ORACLE, BmeParams.defaults());
+      for (String t : List.of("t1", "t2", "t3")) {
+        SqlLedger.openTenantAccounts(c, t);
+        SqlLedger.depositAndMint(c, t, "d-" + t, 1_000_000_000_000L, ORACLE, BmeParams.defaults());
+      }
+      return null;
+    });
+  }
+
+  @AfterEach
+  void tearDown() throws Exception {
+    store.close();
+    assertBalanced();
+    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    writer.close();
+    db.dropSchema();
+    db.close();
+  }
+
+  private <T> T tx(GroupCommitWriter.Op<T> op) throws Exception {
+    return writer.submit(op).get(30, TimeUnit.SECONDS);
+  }
+
+  private static <T> T await(Future<T> f) throws Exception {
+    return f.toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+  }
+
+  private long bal(String account, String denom) throws Exception {
+    return tx(c -> SqlLedger.balance(c, account, denom));
+  }
+
+  /** Every journal entry balances per denomination, and each balance is the sum of its postings. */
+  private void assertBalanced() throws Exception {
+    try (Connection c = db.connection(); var st = c.createStatement()) {
+      try (var rs = st.executeQuery("SELECT tx_id, denom, SUM(amount) FROM posting GROUP BY tx_id, denom HAVING SUM(amount) <> 0")) {
+        assertThat(rs.next()).as("an unbalanced journal entry").isFalse();
+      }
+      try (var rs = st.executeQuery("SELECT b.account, b.denom, b.amount, COALESCE(SUM(p.amount), 0) FROM balance b"
+          + " LEFT JOIN posting p ON p.account = b.account AND p.denom = b.denom GROUP BY b.account, b.denom, b.amount")) {
+        while (rs.next()) {
+          assertThat(rs.getLong(3)).as("balance of %s %s", rs.getString(1), rs.getString(2)).isEqualTo(rs.getLong(4));
+        }
+      }
+    }
+  }
+
+  /** Escrows held for the jobs (one GPU each, 1,000,000 uact), placed on {@code node} at {@code placedAtMs}. */
+  private void holdAndPlace(String tenant, String node, long placedAtMs, String... jobs) throws Exception {
+    tx(c -> {
+      List<EscrowHold> holds = new ArrayList<>();
+      for (String j : jobs) holds.add(new EscrowHold(j, tenant, 1_000_000L, 3_600_000L, "H100", 1));
+      assertThat(SqlLedger.holdAll(c, holds)).containsOnlyNulls();
+      SqlLedger.placedOn(c, List.of(jobs), Collections.nCopies(jobs.length, node), placedAtMs);
+      return null;
+    });
+  }
+
+  private SignedReceipt receipt(String node, String job, String tenant, long deviceNanos, String outcome, int run) {
+    Receipt r = new Receipt(job + "/" + run, job, tenant, node, "H100", 1, false, deviceNanos, deviceNanos, 0, 1000, 2000,
+        outcome, "");
+    return new ReceiptSigner(nodeKey.getPrivate()).sign(List.of(r)).get(0);
+  }
+
+  @Test
+  void aReceiptDeliveredManyTimesAtOnceAndAgainLaterSettlesOnce() throws Exception {
+    holdAndPlace("t1", "n1", 0, "j1");
+    SignedReceipt r = receipt("n1", "j1", "t1", 250_000_000L, "SUCCEEDED", 0); // 0.25 GPU-s = 250 uact
+    List<Future<Settlement>> at = new ArrayList<>();
+    for (int i = 0; i < 5; i++) at.add(store.settle(r));
+    List<Settlement> all = new ArrayList<>();
+    for (Future<Settlement> f : at) all.add(await(f));
+    all.add(await(store.settle(r)));
+    assertThat(all).allSatisfy(s -> {
+      assertThat(s.settled()).isTrue();
+      assertThat(s.chargeUact()).isEqualTo(250L);
+      assertThat(s.txId()).isEqualTo(all.get(0).txId());
+    });
+    assertThat(all).filteredOn(s -> !s.duplicate()).hasSize(1);
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(250L);
+    assertThat(bal(Accounts.escrow("t1"), "uact")).isZero();
+    assertThat(await(store.settlementOf("j1/0"))).hasValueSatisfying(s -> assertThat(s.chargeUact()).isEqualTo(250L));
+    assertThat(await(store.settlementOf("j1/9"))).isEmpty();
+  }
+
+  @Test
+  void manyReceiptsWithRedeliveriesInAnyOrderSettleExactlyOnceEach() throws Exception {
+    int n = 600;
+    String[] jobs = new String[n];
+    for (int i = 0; i < n; i++) jobs[i] = "m" + i;
+    for (int t = 0; t < 3; t++) {
+      List<String> mine = new ArrayList<>();
+      for (int i = t; i < n; i += 3) mine.add(jobs[i]);
+      holdAndPlace("t" + (t + 1), "n" + (t % 2), 0, mine.toArray(new String[0]));
+    }
+    List<SignedReceipt> deliveries = new ArrayList<>();
+    Random rnd = new Random(7);
+    long expected = 0;
+    for (int i = 0; i < n; i++) {
+      long nanos = 1_000_000L * (1 + rnd.nextInt(5_000));
+      expected += nanos / 1_000_000L;
+      SignedReceipt r = receipt("n" + (i % 3 % 2), jobs[i], "t" + (i % 3 + 1), nanos, "SUCCEEDED", 0);
+      for (int k = 0; k <= rnd.nextInt(3); k++) deliveries.add(r);
+    }
+    Collections.shuffle(deliveries, rnd);
+    List<Future<Settlement>> out = new ArrayList<>();
+    for (SignedReceipt r : deliveries) out.add(store.settle(r));
+    long charged = 0;
+    int first = 0;
+    for (Future<Settlement> f : out) {
+      Settlement s = await(f);
+      assertThat(s.settled()).as("%s", s).isTrue();
+      if (!s.duplicate()) {
+        first++;
+        charged += s.chargeUact();
+      }
+    }
+    assertThat(first).isEqualTo(n);
+    assertThat(charged).isEqualTo(expected);
+    assertThat(bal(Accounts.provider("n0"), "uact") + bal(Accounts.provider("n1"), "uact")).isEqualTo(expected);
+    for (String t : List.of("t1", "t2", "t3")) assertThat(bal(Accounts.escrow(t), "uact")).isZero();
+    assertThat(this.<Long>tx(c -> {
+      try (var st = c.createStatement(); var rs = st.executeQuery("SELECT COUNT(*) FROM escrow WHERE state = 'OPEN'")) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    })).isZero();
+  }
+
+  @Test
+  void receiptsWithoutAnOpenEscrowOfTheirTenantOrFromAnotherNodeAreRefusedAndChangeNothing() throws Exception {
+    holdAndPlace("t1", "n1", 0, "j1");
+    Settlement none = await(store.settle(receipt("n1", "nobody", "t1", 1_000_000L, "SUCCEEDED", 0)));
+    Settlement otherTenant = await(store.settle(receipt("n1", "j1", "t2", 1_000_000L, "SUCCEEDED", 0)));
+    Settlement stranger = await(store.settle(receipt("n9", "j1", "t1", 1_000_000L, "SUCCEEDED", 0)));
+    assertThat(none.refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW);
+    assertThat(otherTenant.refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW);
+    assertThat(stranger.refusal()).isEqualTo(LedgerRefusal.NOT_PLACED_ON_NODE);
+    assertThat(await(store.settlementOf("j1/0"))).isEmpty();
+    assertThat(bal(Accounts.provider("n9"), "uact")).isZero();
+    assertThat(bal(Accounts.escrow("t1"), "uact")).isEqualTo(1_000_000L);
+    // the node it was placed on is then paid
+    Settlement real = await(store.settle(receipt("n1", "j1", "t1", 2_000_000L, "SUCCEEDED", 0)));
+    assertThat(real.settled()).isTrue();
+    assertThat(real.duplicate()).isFalse();
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(2L);
+  }
+
+  @Test
+  void aPreemptedRunIsChargedAndTheEscrowStaysForTheFinalOne() throws Exception {
+    holdAndPlace("t1", "n1", 0, "p1");
+    Settlement part = await(store.settle(receipt("n1", "p1", "t1", 100_000_000_000L, "PREEMPTED", 0)));
+    assertThat(part.chargeUact()).isEqualTo(100_000L);
+    assertThat(part.refundUact()).isZero();
+    assertThat(this.<Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "p1"))).hasValueSatisfying(h -> assertThat(h.amountUact()).isEqualTo(900_000L));
+    Settlement fin = await(store.settle(receipt("n1", "p1", "t1", 300_000_000_000L, "SUCCEEDED", 1)));
+    assertThat(fin.chargeUact()).isEqualTo(300_000L);
+    assertThat(fin.refundUact()).isEqualTo(600_000L);
+    assertThat(this.<Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "p1"))).isEmpty();
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(400_000L);
+    assertThat(bal(Accounts.escrow("t1"), "uact")).isZero();
+  }
+
+  @Test
+  void aJobPaidFromAnAktDepositPaysTheProviderInAkt() throws Exception {
+    tx(c -> {
+      SqlLedger.updateBreaker(c, OracleSnapshot.healthy("0.04"), BmeParams.defaults()); // CR far below the halt line
+      SqlLedger.openTenantAccounts(c, "t9");
+      return null;
+    });
+    assertThat(this.<String>tx(SqlLedger::storedStatus)).isEqualTo("HALT_CR");
+    tx(c -> Mints.depositDirect(c, "t9", "d9", 10_000_000L, OracleSnapshot.healthy("0.04")));
+    tx(c -> {
+      assertThat(SqlLedger.holdAll(c, List.of(new EscrowHold("a1", "t9", 100_000L, 3_600_000L, "H100", 1).offeringAkt("0.04"))))
+          .containsOnlyNulls();
+      SqlLedger.placedOn(c, List.of("a1"), List.of("n1"), 0);
+      return null;
+    });
+    // 36 GPU-s = 36,000 uact at 0.04 USD/AKT: 900,000 uakt to the provider, the rest of the 2,500,000 held back
+    Settlement s = await(store.settle(receipt("n1", "a1", "t9", 36_000_000_000L, "SUCCEEDED", 0)));
+    assertThat(s.paidUakt()).isEqualTo(900_000L);
+    assertThat(s.chargeUact()).isZero();
+    assertThat(bal(Accounts.provider("n1"), "uakt")).isEqualTo(900_000L);
+    assertThat(bal(Accounts.escrow("t9"), "uakt")).isZero();
+    assertThat(bal(Accounts.tenant("t9"), "uakt")).isEqualTo(10_000_000L - 900_000L);
+  }
+
+  @Test
+  void usageBeyondWhatTheJobsGpusHadSincePlacementIsBilledOnlyUpToIt() throws Exception {
+    long placed = System.currentTimeMillis() - 10_000L;
+    holdAndPlace("t1", "n1", placed, "g1");
+    // one GPU, placed about 10 s ago, plus 5 s of slack: about 15 GPU-s, where the receipt claims 100 GPU-s
+    Settlement s = await(store.settle(receipt("n1", "g1", "t1", 100_000_000_000L, "SUCCEEDED", 0)));
+    assertThat(s.billedGpuNanos()).isBetween(15_000_000_000L, 40_000_000_000L);
+    assertThat(s.chargeUact()).isEqualTo(s.billedGpuNanos() / 1_000_000L);
+    assertThat(await(store.settlementOf("g1/0"))).hasValueSatisfying(x -> assertThat(x.billedGpuNanos()).isEqualTo(s.billedGpuNanos()));
+  }
+
+  @Test
+  void aBadReceiptFailsAloneAndTheRestOfItsBatchSettles() throws Exception {
+    holdAndPlace("t1", "n1", 0, "b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7");
+    // an escrow from before placements were recorded settles from any node; this node's id does not fit the table
+    tx(c -> {
+      try (var st = c.createStatement()) {
+        st.executeUpdate("UPDATE escrow SET nodes = NULL WHERE job_id = 'b3'");
+      }
+      return null;
+    });
+    String longNode = "n".repeat(80);
+    List<Future<Settlement>> out = new ArrayList<>();
+    for (int i = 0; i < 8; i++) {
+      out.add(store.settle(receipt(i == 3 ? longNode : "n1", "b" + i, "t1", 1_000_000_000L, "SUCCEEDED", 0)));
+    }
+    int settled = 0;
+    for (int i = 0; i < 8; i++) {
+      var f = out.get(i).toCompletionStage().toCompletableFuture();
+      try {
+        Settlement s = f.get(30, TimeUnit.SECONDS);
+        assertThat(i).isNotEqualTo(3);
+        assertThat(s.settled()).isTrue();
+        settled++;
+      } catch (java.util.concurrent.ExecutionException e) {
+        assertThat(i).as("only the receipt that cannot be stored fails: %s", e.getCause()).isEqualTo(3);
+      }
+    }
+    assertThat(settled).isEqualTo(7);
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(7_000L);
+    assertThat(this.<Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "b3"))).isPresent();
+  }
+
+  @Test
+  void settledReceiptsCloseIntoTheirEpochWithProofsThatVerifyAndATamperedReceiptFails() throws Exception {
+    String[] jobs = {"e0", "e1", "e2", "e3", "e4"};
+    holdAndPlace("t1", "n1", 0, jobs);
+    for (String j : jobs) assertThat(await(store.settle(receipt("n1", j, "t1", 1_000_000_000L, "SUCCEEDED", 0))).settled()).isTrue();
+    // closing every epoch before one that starts after now: the store's writer, behind the settlement barrier
+    var closed = writer.submitAlone(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis() + 2 * EPOCH_SECONDS * 1000,
+        EPOCH_SECONDS)).get(30, TimeUnit.SECONDS);
+    assertThat(closed).hasSize(1);
+    assertThat(closed.get(0).receipts()).isEqualTo(5);
+    assertThat(closed.get(0).chargedUact()).isEqualTo(5_000L);
+    byte[] root = HexFormat.of().parseHex(closed.get(0).merkleRoot());
+    for (String j : jobs) {
+      Map<String, Object> p = tx(c -> SqlLedger.epochProof(c, j + "/0")).orElseThrow();
+      var proof = SqlLedger.decodeProof((String) p.get("proof"));
+      String body = (String) tx(c -> SqlLedger.settlementsOfJob(c, j)).get(0).get("receiptBody");
+      byte[] leaf = MerkleTree.leafHash(body.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      assertThat(MerkleTree.verify(leaf, proof, root)).isTrue();
+      byte[] tampered = MerkleTree.leafHash(body.replace("1000000000", "2000000000").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+      assertThat(MerkleTree.verify(tampered, proof, root)).isFalse();
+    }
+  }
+
+  @Test
+  void aSettlementWaitsWhileTheSettlementBarrierIsHeld() throws Exception {
+    holdAndPlace("t1", "n1", 0, "w1");
+    try (Connection c = db.connection()) {
+      c.setAutoCommit(false);
+      SqlLedger.settlementBarrier(c); // as an epoch close does, in a transaction of its own
+      Future<Settlement> s = store.settle(receipt("n1", "w1", "t1", 1_000_000_000L, "SUCCEEDED", 0));
+      Thread.sleep(300);
+      assertThat(s.isComplete()).as("settled while the barrier was held").isFalse();
+      c.commit();
+      assertThat(await(s).settled()).isTrue();
+    }
+  }
+
+  @Test
+  void nodeKeysAreRegisteredOnceAndRefusedReceiptsAreKeptNewestFirst() throws Exception {
+    assertThat(await(store.nodeKey("n1"))).isEmpty();
+    assertThat(await(store.registerNode("n1", "key-1"))).isTrue();
+    assertThat(await(store.registerNode("n1", "key-1"))).isTrue();
+    assertThat(await(store.registerNode("n1", "key-2"))).isFalse();
+    assertThat(await(store.nodeKey("n1"))).contains("key-1");
+    await(store.recordRefused("x/0", "n7", "bad signature from node n7"));
+    await(store.recordRefused("y/0", "n8", "unknown node n8"));
+    List<SqlLedger.RefusedReceipt> refused = await(store.refusedReceipts(10));
+    assertThat(refused).extracting(SqlLedger.RefusedReceipt::receiptId).containsExactly("y/0", "x/0");
+    assertThat(refused.get(0).atMs()).isBetween(System.currentTimeMillis() - 60_000, System.currentTimeMillis() + 60_000);
+    assertThat(await(store.refusedReceipts(1))).hasSize(1);
+    assertThat(store.describe()).isNotBlank();
+    assertThat(Optional.of(refused.get(1).reason())).contains("bad signature from node n7");
+  }
+}
