@@ -1,11 +1,14 @@
 package io.anneal.bench;
 
+import io.anneal.billing.JdbcLedgerStore;
 import io.anneal.billing.SettlementLanes;
 import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.ledger.Accounts;
 import io.anneal.billing.ledger.EscrowHold;
+import io.anneal.billing.ledger.LedgerStore;
 import io.anneal.billing.ledger.Settlement;
+import io.anneal.billing.ledger.SqlClientLedgerStore;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.receipt.Receipt;
 import io.anneal.billing.receipt.ReceiptSigner;
@@ -13,6 +16,7 @@ import io.anneal.billing.receipt.SignedReceipt;
 import io.anneal.billing.sql.Database;
 import io.anneal.billing.sql.GroupCommitWriter;
 import io.anneal.job.Ids;
+import io.vertx.core.Vertx;
 import java.nio.file.Files;
 import java.security.KeyPairGenerator;
 import java.util.ArrayList;
@@ -28,7 +32,12 @@ import java.util.concurrent.CompletableFuture;
  * with a share of duplicate deliveries mixed in.
  *
  * <p>{@code java -cp bench/target/benchmarks.jar io.anneal.bench.SettlementBenchmark h2|pg|h2mem [receipts]
- * [duplicateRate] [arrival|shuffled] [lanes] [rounds]}
+ * [duplicateRate] [arrival|shuffled] [lanes] [rounds] [jdbc|vertx]}
+ *
+ * <p>Receipts go through the ledger port ({@link LedgerStore}) as billing sends them: {@code jdbc}
+ * (the default) settles on the group-commit writer or on settlement lanes, {@code vertx} on the Vert.x
+ * SQL clients (the reactive PostgreSQL client with {@code lanes} lanes, H2 through the Vert.x JDBC
+ * client with one).
  *
  * <p>{@code rounds} (default 1) settles that many sets of {@code receipts} one after the other into the
  * same ledger, each timed and verified on its own. The first round also pays for the JIT compiling the
@@ -115,9 +124,25 @@ public final class SettlementBenchmark {
     Random rnd = new Random(1);
     int dups = (int) Math.round(n * dupRate);
     Map<String, Long> prices = Map.of("H100", 2_500_000L);
-    SettlementLanes lanes = laneCount == 0 ? SettlementLanes.shared(w) : SettlementLanes.own(db, laneCount, 2000);
-    GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settle =
-        (c, list) -> SqlLedger.settleAll(c, list, (cls, at) -> prices.get(cls), System::currentTimeMillis, 3600);
+    String client = args.length > 6 ? args[6] : "jdbc";
+    SqlLedger.PriceLookup lookup = (cls, at) -> prices.get(cls);
+    Vertx vertx = Vertx.vertx();
+    LedgerStore store;
+    java.util.function.LongSupplier commits;
+    if (client.equals("vertx")) {
+      SqlClientLedgerStore s = db.postgres()
+          ? SqlClientLedgerStore.postgres(vertx, db.jdbcUrl(), db.schema(), Math.max(1, laneCount), 2000, lookup,
+              System::currentTimeMillis, 3600)
+          : SqlClientLedgerStore.h2(vertx, db.jdbcUrl(), 2000, lookup, System::currentTimeMillis, 3600);
+      store = s;
+      commits = s::commits;
+    } else if (client.equals("jdbc")) {
+      SettlementLanes lanes = laneCount == 0 ? SettlementLanes.shared(w) : SettlementLanes.own(db, laneCount, 2000);
+      store = new JdbcLedgerStore(w, lanes, lookup, System::currentTimeMillis, 3600);
+      commits = lanes::commits;
+    } else {
+      throw new IllegalArgumentException("client must be jdbc or vertx, not " + client);
+    }
     long charged = 0;
     for (int round = 1; round <= rounds; round++) {
       List<SignedReceipt> deliveries =
@@ -132,8 +157,8 @@ public final class SettlementBenchmark {
       }
       long t0 = System.nanoTime();
       List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
-      long commitsBefore = lanes.commits();
-      for (SignedReceipt r : deliveries) all.add(lanes.laneOf(r.receipt().jobId()).submit(settle, r));
+      long commitsBefore = commits.getAsLong();
+      for (SignedReceipt r : deliveries) all.add(store.settle(r).toCompletionStage().toCompletableFuture());
       long firsts = 0;
       long dupSeen = 0;
       for (var f : all) {
@@ -152,13 +177,14 @@ public final class SettlementBenchmark {
         throw new IllegalStateException("exactly-once violated: " + firsts + " first settlements of " + n + ", provider "
             + provider + " vs charged " + charged);
       }
-      System.out.printf("%s, %s order, %s, round %d of %d: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s:"
+      System.out.printf("%s (%s), %s order, %s, round %d of %d: %d receipts + %d duplicate deliveries (%.0f %%) in %.2f s:"
               + " %.0f receipts settled/s (%.0f deliveries/s), %d transactions, %d duplicates answered as such,"
               + " exactly once verified%n",
-          target, order, laneCount == 0 ? "one writer" : laneCount + " lanes", round, rounds, n, dups, dupRate * 100,
-          secs, n / secs, deliveries.size() / secs, lanes.commits() - commitsBefore, dupSeen);
+          target, client, order, laneCount == 0 ? "one writer" : laneCount + " lanes", round, rounds, n, dups, dupRate * 100,
+          secs, n / secs, deliveries.size() / secs, commits.getAsLong() - commitsBefore, dupSeen);
     }
-    lanes.close();
+    store.close();
+    vertx.close().toCompletionStage().toCompletableFuture().get();
     w.close();
     db.dropSchema();
     db.close();

@@ -1,6 +1,7 @@
 package io.anneal.billing;
 
 import io.anneal.billing.ledger.LedgerRefusal;
+import io.anneal.billing.ledger.LedgerStore;
 import io.anneal.billing.ledger.Settlement;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.receipt.NodeKeys;
@@ -29,7 +30,8 @@ public final class BillingVerticle extends VerticleBase {
   private static final Logger LOG = Logger.getLogger(BillingVerticle.class.getName());
 
   private final GroupCommitWriter writer;
-  private SettlementLanes lanes;
+  /** Where receipts settle and refusals are kept (the ledger port); epochs, prices and payouts use the store's writer. */
+  private LedgerStore ledger;
   private final io.anneal.billing.pricing.PriceBook prices;
   /** bme-spec 16.3, or null when the bootstrap fund is off. */
   private Bootstrap bootstrap;
@@ -45,9 +47,13 @@ public final class BillingVerticle extends VerticleBase {
     return this;
   }
 
-  /** Settles on these lanes instead of the store's writer (before deployment; see {@link SettlementLanes}). */
-  public BillingVerticle withLanes(SettlementLanes l) {
-    this.lanes = l;
+  /**
+   * Settles through this ledger adapter instead of the store's writer (before deployment): settlement
+   * lanes ({@link JdbcLedgerStore}) or the Vert.x SQL clients ({@link io.anneal.billing.ledger.SqlClientLedgerStore}).
+   * Its owner closes it.
+   */
+  public BillingVerticle withLedger(LedgerStore l) {
+    this.ledger = l;
     return this;
   }
 
@@ -64,8 +70,6 @@ public final class BillingVerticle extends VerticleBase {
   private final Counter usageCapped;
 
   private final long epochSeconds;
-  /** Receipts that reach the writer together settle together, set-based. */
-  private final GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settleKind;
 
   public BillingVerticle(GroupCommitWriter writer, Map<String, Long> classPrices, MeterRegistry registry) {
     this(writer, classPrices, registry, 3600);
@@ -85,11 +89,9 @@ public final class BillingVerticle extends VerticleBase {
       long epochSeconds) {
     this.epochSeconds = epochSeconds;
     this.writer = writer;
-    this.lanes = SettlementLanes.shared(writer);
+    this.ledger = new JdbcLedgerStore(writer, SettlementLanes.shared(writer), prices::priceAt, System::currentTimeMillis,
+        epochSeconds);
     this.prices = prices;
-    // ranked after a job's finish (40) and before its SETTLED mark (60) in the store's lifecycle
-    this.settleKind = GroupCommitWriter.ranked(50,
-        (c, receipts) -> SqlLedger.settleAll(c, receipts, prices::priceAt, System::currentTimeMillis, epochSeconds));
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
     this.badSignatures = Counter.builder("anneal.billing.settlements").tag("result", "bad-signature").register(registry);
@@ -163,7 +165,7 @@ public final class BillingVerticle extends VerticleBase {
       return;
     }
     String nodeId = sr.receipt().nodeId();
-    Future.fromCompletionStage(keyOf(nodeId), vertx.getOrCreateContext())
+    keyOf(nodeId)
         .compose(key -> key.isEmpty() ? Future.succeededFuture(key)
             // an Ed25519 check costs about a millisecond: off the event loop, and once per signed batch
             : vertx.executeBlocking(() -> verified(sr, key.get()) ? key : Optional.<PublicKey>empty()))
@@ -173,14 +175,10 @@ public final class BillingVerticle extends VerticleBase {
         String why = known ? "bad signature from node " + nodeId : "unknown node " + nodeId;
         badSignatures.increment();
         LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
-        return Future.fromCompletionStage(writer.submit(c -> {
-          SqlLedger.recordRefusedReceipt(c, sr.receipt().receiptId(), nodeId, why);
-          return Settlement.refused(sr.receipt().receiptId(), sr.receipt().jobId(),
-              known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE);
-        }), vertx.getOrCreateContext());
+        return here(ledger.recordRefused(sr.receipt().receiptId(), nodeId, why).map(v -> Settlement.refused(
+            sr.receipt().receiptId(), sr.receipt().jobId(), known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE)));
       }
-      GroupCommitWriter lane = lanes.laneOf(sr.receipt().jobId());
-      return Future.fromCompletionStage(lane.submit(settleKind, sr), vertx.getOrCreateContext());
+      return here(ledger.settle(sr));
     }).onSuccess(s -> {
       if (s.settled()) {
         (s.duplicate() ? duplicates : settled).increment();
@@ -196,10 +194,8 @@ public final class BillingVerticle extends VerticleBase {
         // a node billing a job it was not given: kept for audit, as a bad signature is
         String why = "job " + sr.receipt().jobId() + " was not placed on node " + nodeId;
         LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
-        writer.submit(c -> {
-          SqlLedger.recordRefusedReceipt(c, sr.receipt().receiptId(), nodeId, why);
-          return null;
-        });
+        ledger.recordRefused(sr.receipt().receiptId(), nodeId, why)
+            .onFailure(e -> LOG.warning("could not keep refused receipt " + sr.receipt().receiptId() + ": " + e));
       }
       msg.reply(new JsonObject()
           .put("receiptId", s.receiptId())
@@ -236,12 +232,18 @@ public final class BillingVerticle extends VerticleBase {
     return ok;
   }
 
-  private java.util.concurrent.CompletableFuture<Optional<PublicKey>> keyOf(String nodeId) {
+  private Future<Optional<PublicKey>> keyOf(String nodeId) {
     PublicKey cached = nodeKeys.get(nodeId);
-    if (cached != null) return java.util.concurrent.CompletableFuture.completedFuture(Optional.of(cached));
-    return writer.submit(c -> SqlLedger.nodeKey(c, nodeId).map(NodeKeys::decodePublic)).thenApply(k -> {
-      k.ifPresent(key -> nodeKeys.put(nodeId, key));
-      return k;
-    });
+    if (cached != null) return Future.succeededFuture(Optional.of(cached));
+    return here(ledger.nodeKey(nodeId).map(k -> {
+      Optional<PublicKey> key = k.map(NodeKeys::decodePublic);
+      key.ifPresent(pk -> nodeKeys.put(nodeId, pk));
+      return key;
+    }));
+  }
+
+  /** The outcome of a ledger call, back on this verticle's context (an adapter may complete it on its own thread). */
+  private <T> Future<T> here(Future<T> f) {
+    return Future.fromCompletionStage(f.toCompletionStage(), context);
   }
 }

@@ -12,6 +12,7 @@ public record AnnealConfig(
     String dbUrl,
     int dbPoolSize,
     int settlementLanes,
+    String ledgerClient,
     Set<String> roles,
     String nodeId,
     boolean cluster,
@@ -67,6 +68,7 @@ public record AnnealConfig(
     m.put("db.url", dbUrl.isEmpty() ? "(H2 file in dataDir)" : dbUrl.replaceAll(":[^:@/]*@", ":***@"));
     m.put("db.poolSize", dbPoolSize);
     m.put("db.settlementLanes", settlementLanes < 0 ? "auto" : settlementLanes);
+    m.put("db.ledgerClient", ledgerClient);
     m.put("roles", String.join(",", new java.util.TreeSet<>(roles)));
     m.put("node.id", nodeId.isEmpty() ? "(from dataDir)" : nodeId);
     m.put("cluster", cluster);

@@ -31,6 +31,7 @@ public final class ConfigLoader {
       new Key("db.url", "ANNEAL_DB_URL", "--db-url"),
       new Key("db.poolSize", "ANNEAL_DB_POOL_SIZE", null),
       new Key("db.settlementLanes", "ANNEAL_SETTLEMENT_LANES", "--settlement-lanes"),
+      new Key("db.ledgerClient", "ANNEAL_LEDGER_CLIENT", "--ledger-client"),
       new Key("roles", "ANNEAL_ROLES", "--roles"),
       new Key("node.id", "ANNEAL_NODE_ID", "--node-id"),
       new Key("cluster.port", "ANNEAL_CLUSTER_PORT", "--cluster-port"),
@@ -133,6 +134,10 @@ public final class ConfigLoader {
         throw new ConfigException("unknown role '" + role + "' (api, scheduler, worker, billing, all)");
       }
     }
+    String ledgerClient = values.getOrDefault("db.ledgerClient", "jdbc");
+    if (!Set.of("jdbc", "vertx").contains(ledgerClient)) {
+      throw new ConfigException("--ledger-client must be jdbc or vertx, not '" + ledgerClient + "'");
+    }
     String backend = values.getOrDefault("gpu.backend", "auto");
     if (!Set.of("auto", "jcuda", "cpu", "simulated").contains(backend)) {
       throw new ConfigException("--gpu-backend must be auto, jcuda, cpu or simulated, not '" + backend + "'");
@@ -149,6 +154,7 @@ public final class ConfigLoader {
         (int) range("db.poolSize", values.getOrDefault("db.poolSize", "6"), 2, 200),
         "auto".equals(values.getOrDefault("db.settlementLanes", "auto")) ? -1
             : (int) range("db.settlementLanes", values.get("db.settlementLanes"), 0, 16),
+        ledgerClient,
         roles,
         values.getOrDefault("node.id", ""),
         cluster,

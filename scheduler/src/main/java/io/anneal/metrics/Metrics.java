@@ -1,6 +1,6 @@
 package io.anneal.metrics;
 
-import io.anneal.billing.sql.GroupCommitWriter;
+import io.anneal.billing.sql.WriterStats;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -117,18 +117,18 @@ public final class Metrics {
    * operations committed, batches retried after a transient conflict, failed batches split, and
    * operations that failed.
    */
-  public void writer(GroupCommitWriter w) {
-    Gauge.builder("anneal.store.writer.queued", w, GroupCommitWriter::queued).tag("writer", w.name())
+  public void writer(WriterStats w) {
+    Gauge.builder("anneal.store.writer.queued", w, WriterStats::queued).tag("writer", w.name())
         .description("operations waiting for a transaction").register(registry);
-    writerCounter(w, "commits", GroupCommitWriter::commits, "transactions committed");
-    writerCounter(w, "operations", GroupCommitWriter::committedOps, "operations committed");
-    writerCounter(w, "retries", GroupCommitWriter::transientRetries,
+    writerCounter(w, "commits", WriterStats::commits, "transactions committed");
+    writerCounter(w, "operations", WriterStats::committedOps, "operations committed");
+    writerCounter(w, "retries", WriterStats::transientRetries,
         "batches retried whole after a deadlock or serialization failure");
-    writerCounter(w, "splits", GroupCommitWriter::splits, "failed batches split in halves to isolate the failing operation");
-    writerCounter(w, "failures", GroupCommitWriter::failedOps, "operations that failed");
+    writerCounter(w, "splits", WriterStats::splits, "failed batches split in halves to isolate the failing operation");
+    writerCounter(w, "failures", WriterStats::failedOps, "operations that failed");
   }
 
-  private void writerCounter(GroupCommitWriter w, String name, java.util.function.ToDoubleFunction<GroupCommitWriter> count,
+  private void writerCounter(WriterStats w, String name, java.util.function.ToDoubleFunction<WriterStats> count,
       String description) {
     FunctionCounter.builder("anneal.store.writer." + name, w, count).tag("writer", w.name()).description(description)
         .register(registry);

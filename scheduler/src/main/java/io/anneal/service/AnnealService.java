@@ -58,6 +58,10 @@ public final class AnnealService {
   private Database db;
   private JobStore store;
   private SettlementLanes settlementLanes;
+  /** Lanes for the Vert.x SQL client ledger (ADR 12), or 0 when billing settles through JDBC. */
+  private int vertxLedgerLanes;
+  private io.anneal.billing.ledger.LedgerStore ledger;
+  private Metrics metrics;
   private GpuBackend backend;
   private Vertx vertx;
   private ApiVerticle api;
@@ -93,9 +97,11 @@ public final class AnnealService {
       Files.createDirectories(config.dataDir());
       nodeId = config.nodeId().isEmpty() ? persistentNodeId(config.dataDir()) : config.nodeId();
       // settlement lanes (ADR 0011) each commit on a connection of their own, on top of the pool
+      // (with the Vert.x SQL client ledger, ADR 12, on connections of that client's pool)
+      boolean vertxLedger = config.ledgerClient().equals("vertx");
       int lanes = config.settlementLanes() >= 0 ? config.settlementLanes() : config.dbUrl().isEmpty() ? 0 : AUTO_LANES;
       db = config.dbUrl().isEmpty() ? Database.h2File(config.dataDir(), config.dbPoolSize())
-          : Database.open(config.dbUrl(), null, config.dbPoolSize() + lanes);
+          : Database.open(config.dbUrl(), null, config.dbPoolSize() + (vertxLedger ? 0 : lanes));
       if (lanes > 0 && !db.postgres()) {
         if (config.settlementLanes() > 0) {
           throw new IllegalStateException("db.settlementLanes " + lanes + ": settlement lanes need PostgreSQL; on H2 set"
@@ -107,8 +113,12 @@ public final class AnnealService {
       db.migrate("db/jobs", "flyway_jobs_history");
       LOG.info("store: " + db.describe());
       store = new JobStore(db);
-      settlementLanes = lanes > 0 ? SettlementLanes.own(db, lanes, 2000) : SettlementLanes.shared(store.writer());
-      LOG.info("settlement: " + (lanes > 0 ? lanes + " lanes of their own" : "on the store's writer"));
+      if (vertxLedger) {
+        vertxLedgerLanes = db.postgres() ? Math.max(1, lanes) : 1;
+        settlementLanes = SettlementLanes.shared(store.writer()); // unused for receipts: they settle on the Vert.x client
+      } else {
+        settlementLanes = lanes > 0 ? SettlementLanes.own(db, lanes, 2000) : SettlementLanes.shared(store.writer());
+      }
       backend = injectedBackend != null ? injectedBackend : Backends.open(config.gpuBackend(), config.cpuDevices(), Backends.parseSimulated(config.simulatedGpus()),
           new io.anneal.gpu.FileModelStore(config.dataDir().resolve("models")));
       LOG.info("GPU backend: " + backend.name() + " with " + backend.devices().size() + " device(s)");
@@ -122,9 +132,8 @@ public final class AnnealService {
         .withMetrics(new MicrometerMetricsFactory(prometheus))
         .build();
     Metrics metrics = new Metrics(prometheus);
+    this.metrics = metrics;
     metrics.writer(store.writer());
-    settlementLanes.ownWriters().forEach(metrics::writer);
-    metrics.settlementLanes(settlementLanes.ownLanes());
     TenantStore tenants = new TenantStore(store);
     BmeParams d = BmeParams.defaults();
     BmeParams params = new BmeParams(d.circuitBreakerWarnThreshold(), d.circuitBreakerHaltThreshold(), config.minEpochTicks(),
@@ -220,9 +229,11 @@ public final class AnnealService {
   }
 
   private BillingVerticle billingVerticle(GroupCommitWriter writer, PriceBook prices) {
+    ledger = ledgerStore(writer, prices);
+    LOG.info("settlement: " + ledger.describe());
     BillingVerticle b = new BillingVerticle(writer, prices, prometheus, config.epochSeconds())
         .withPriceAdjust(config.priceAdjust())
-        .withLanes(settlementLanes);
+        .withLedger(ledger);
     if (config.bootstrapFund()) {
       java.util.Map<String, Long> floors = new java.util.TreeMap<>();
       config.pricesUactPerGpuHour().forEach((cls, p) -> floors.put(cls, p * config.bootstrapFloorPercent() / 100));
@@ -231,6 +242,27 @@ public final class AnnealService {
           d.u0(), d.u1(), config.bootstrapEndsAtMs()), floors));
     }
     return b;
+  }
+
+  /**
+   * The ledger port billing settles through (ADR 12): JDBC on the store's writer or settlement lanes
+   * (ADR 11), or the Vert.x SQL clients; its writers are in /metrics.
+   */
+  private io.anneal.billing.ledger.LedgerStore ledgerStore(GroupCommitWriter writer, PriceBook prices) {
+    if (vertxLedgerLanes == 0) {
+      settlementLanes.ownWriters().forEach(metrics::writer);
+      metrics.settlementLanes(settlementLanes.ownLanes());
+      return new io.anneal.billing.JdbcLedgerStore(writer, settlementLanes, prices::priceAt, System::currentTimeMillis,
+          config.epochSeconds());
+    }
+    io.anneal.billing.ledger.SqlClientLedgerStore s = db.postgres()
+        ? io.anneal.billing.ledger.SqlClientLedgerStore.postgres(vertx, db.jdbcUrl(), db.schema(), vertxLedgerLanes, 2000,
+            prices::priceAt, System::currentTimeMillis, config.epochSeconds())
+        : io.anneal.billing.ledger.SqlClientLedgerStore.h2(vertx, db.jdbcUrl(), 2000, prices::priceAt,
+            System::currentTimeMillis, config.epochSeconds());
+    metrics.writer(s);
+    metrics.settlementLanes(s.lanes());
+    return s;
   }
 
   private long gaugeRefreshes;
@@ -354,6 +386,8 @@ public final class AnnealService {
           worker.drain(config.drainSeconds()).toCompletionStage().toCompletableFuture()
               .get(config.drainSeconds() + 30L, TimeUnit.SECONDS);
         }
+        // the Vert.x SQL client ledger settles what is queued on the event loop: before Vert.x closes
+        if (ledger instanceof io.anneal.billing.ledger.SqlClientLedgerStore) ledger.close();
         vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
       } catch (Exception e) {
         LOG.warning("stopping: " + e);
@@ -364,7 +398,8 @@ public final class AnnealService {
   }
 
   private void closeResources() {
-    if (settlementLanes != null) settlementLanes.close(); // before the store: its writer may settle too
+    if (ledger instanceof io.anneal.billing.JdbcLedgerStore) ledger.close(); // before the store: lanes, then its writer
+    if (settlementLanes != null) settlementLanes.close(); // (closing twice is harmless)
     if (store != null) store.close();
     if (backend != null) backend.close();
     if (db != null) db.close();

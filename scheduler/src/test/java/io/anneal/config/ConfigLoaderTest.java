@@ -22,6 +22,15 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void theLedgerClientIsJdbcUnlessVertxIsAsked() {
+    assertThat(ConfigLoader.load(new String[0], Map.of()).ledgerClient()).isEqualTo("jdbc");
+    assertThat(ConfigLoader.load(new String[] {"--ledger-client", "vertx"}, Map.of()).ledgerClient()).isEqualTo("vertx");
+    assertThat(ConfigLoader.load(new String[0], Map.of("ANNEAL_LEDGER_CLIENT", "vertx")).ledgerClient()).isEqualTo("vertx");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--ledger-client", "r2dbc"}, Map.of()))
+        .hasMessageContaining("--ledger-client must be jdbc or vertx, not 'r2dbc'");
+  }
+
+  @Test
   void settlementLanesAreAutomaticUnlessSet() {
     assertThat(ConfigLoader.load(new String[0], Map.of()).settlementLanes()).as("auto").isEqualTo(-1);
     assertThat(ConfigLoader.load(new String[] {"--settlement-lanes", "2"}, Map.of()).settlementLanes()).isEqualTo(2);

@@ -46,6 +46,37 @@ class EndToEndTest {
     }
   }
 
+  @Test
+  void theSameDemoSettlingThroughTheVertxSqlClientOnH2() throws Exception {
+    try (TestService s = TestService.start(dir, "--ledger-client", "vertx")) {
+      runDemo(s);
+      assertSettledThroughVertx(s, 1);
+    }
+  }
+
+  @Test
+  void theSameDemoSettlingThroughTheReactivePostgresClient() throws Exception {
+    io.anneal.billing.ledger.TestDatabases.requirePostgres();
+    String schema = "e2e_" + Long.toHexString(System.nanoTime());
+    try (TestService s = TestService.start(dir, "--ledger-client", "vertx", "--db-url",
+        io.anneal.billing.ledger.TestDatabases.localPostgresUrl() + "&currentSchema=" + schema)) {
+      runDemo(s);
+      assertSettledThroughVertx(s, 3);
+      s.service.database().dropSchema();
+    }
+  }
+
+  /** Every receipt committed by the Vert.x SQL client ledger's lanes (ADR 12), none by a JDBC lane. */
+  private static void assertSettledThroughVertx(TestService s, int lanes) throws Exception {
+    String m = s.get("/metrics", null).body();
+    assertThat(m).contains("anneal_billing_settlement_lanes " + lanes + ".0");
+    var ops = java.util.regex.Pattern.compile("anneal_store_writer_operations_total\\{writer=\"anneal-settlement-vertx\",?\\} ([0-9.E]+)")
+        .matcher(m);
+    assertThat(ops.find()).as("the Vert.x ledger's writer in /metrics").isTrue();
+    assertThat(Double.parseDouble(ops.group(1))).as("every receipt settled through it").isGreaterThanOrEqualTo(21);
+    assertThat(m).doesNotContain("writer=\"anneal-settlement-0\"");
+  }
+
   private void runDemo(TestService s) throws Exception {
     try (TestService.Ws ws = s.ws(TestService.DEMO_KEY)) {
       assertThat(ws.nextOfType("authenticated", Duration.ofSeconds(5)).getString("name")).isEqualTo("demo");

@@ -41,14 +41,15 @@ import java.util.logging.Logger;
  *
  * <p>A receipt goes to the lane of its job, so a job's receipts settle one after another. On
  * PostgreSQL several lanes settle at once, each on its own connection, as the JDBC adapter's
- * settlement lanes do (ADR 11): escrows are read {@code FOR UPDATE}, balances are updated last in
- * account order, and each settlement holds the settlement barrier shared. On H2 there is one lane,
- * and the barrier is the row of {@code settlement_barrier}, which settlements and the barrier's
- * holders ({@link SqlLedger#settlementBarrier}) both lock. A batch aborted by a deadlock or a
+ * settlement lanes do (ADR 11): balances are updated last in account order, and each settlement
+ * holds the settlement barrier shared. On H2 there is one lane, and the barrier is the row of
+ * {@code settlement_barrier}, which settlements and the barrier's holders ({@link
+ * SqlLedger#settlementBarrier}) both lock. On both, escrows are read {@code FOR UPDATE}, as a
+ * release on the store's writer reads them: whichever comes second sees the other's outcome. A batch aborted by a deadlock or a
  * serialization failure is retried whole (up to 3 times); one that fails otherwise is split in halves
  * until the failing receipt fails alone.
  */
-public final class SqlClientLedgerStore implements LedgerStore {
+public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billing.sql.WriterStats {
   private static final Logger LOG = Logger.getLogger(SqlClientLedgerStore.class.getName());
   static final int TRANSIENT_ATTEMPTS = 3;
 
@@ -62,8 +63,11 @@ public final class SqlClientLedgerStore implements LedgerStore {
   private final long epochSeconds;
   private final String describe;
   private final AtomicLong commits = new AtomicLong();
+  private final AtomicLong committedOps = new AtomicLong();
   private final AtomicLong retries = new AtomicLong();
   private final AtomicLong splits = new AtomicLong();
+  private final AtomicLong failedOps = new AtomicLong();
+  private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
   private volatile boolean closed;
 
   private SqlClientLedgerStore(Vertx vertx, Pool pool, boolean postgres, int laneCount, int maxBatch,
@@ -143,6 +147,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
       busy = true;
       List<Pending> batch = new ArrayList<>();
       while (!queue.isEmpty() && batch.size() < maxBatch) batch.add(queue.poll());
+      queued.addAndGet(-batch.size());
       commit(batch, 1).onComplete(ar -> {
         busy = false;
         drain();
@@ -160,6 +165,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
         return;
       }
       lane.queue.add(new Pending(receipt, p));
+      queued.incrementAndGet();
       lane.drain();
     });
     return p.future();
@@ -175,6 +181,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
     return pool.withTransaction(conn -> settleIn(conn, receipts)).transform(ar -> {
       if (ar.succeeded()) {
         commits.incrementAndGet();
+        committedOps.addAndGet(batch.size());
         for (int i = 0; i < batch.size(); i++) batch.get(i).promise().complete(ar.result().get(i));
         return Future.succeededFuture();
       }
@@ -189,16 +196,21 @@ public final class SqlClientLedgerStore implements LedgerStore {
         return commit(batch.subList(0, half), 1).compose(v -> commit(batch.subList(half, batch.size()), 1));
       }
       LOG.warning("could not settle receipt " + batch.get(0).receipt().receipt().receiptId() + ": " + e);
+      failedOps.incrementAndGet();
       batch.get(0).promise().fail(e);
       return Future.succeededFuture();
     });
   }
 
-  /** Whether a failure is a conflict that the same transaction, run again, may not meet: a deadlock or a serialization failure. */
+  /**
+   * Whether a failure is a conflict that the same transaction, run again, may not meet: a deadlock or
+   * a serialization failure, or on H2 a lock wait that timed out (HYT00: its connection waited on the
+   * store's writer's).
+   */
   static boolean isTransient(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       String state = t instanceof PgException pg ? pg.getSqlState() : t instanceof SQLException s ? s.getSQLState() : null;
-      if ("40001".equals(state) || "40P01".equals(state)) return true;
+      if ("40001".equals(state) || "40P01".equals(state) || "HYT00".equals(state)) return true;
     }
     return false;
   }
@@ -227,7 +239,8 @@ public final class SqlClientLedgerStore implements LedgerStore {
             return m;
           });
       return prior.compose(p -> conn.preparedQuery(keyed(SqlLedger.OPEN_ESCROW_COLUMNS, "escrow", "job_id", "t.state = 'OPEN'")
-              + (postgres ? " FOR UPDATE" : "")).execute(Tuple.of((Object) distinct(jobIds)))
+              // locked: a release on the store's writer waits for this settlement, or is waited for and then seen
+              + " FOR UPDATE").execute(Tuple.of((Object) distinct(jobIds)))
           .map(rows -> {
             Map<String, SettlementPlan.OpenEscrow> open = new HashMap<>();
             for (Row r : rows) {
@@ -412,9 +425,44 @@ public final class SqlClientLedgerStore implements LedgerStore {
     });
   }
 
-  /** Transactions committed, batches retried after a transient conflict, batches split after another failure. */
-  public long[] counters() {
-    return new long[] {commits.get(), retries.get(), splits.get()};
+  @Override
+  public String name() {
+    return "anneal-settlement-vertx";
+  }
+
+  @Override
+  public int queued() {
+    return queued.get();
+  }
+
+  @Override
+  public long commits() {
+    return commits.get();
+  }
+
+  @Override
+  public long committedOps() {
+    return committedOps.get();
+  }
+
+  @Override
+  public long transientRetries() {
+    return retries.get();
+  }
+
+  @Override
+  public long splits() {
+    return splits.get();
+  }
+
+  @Override
+  public long failedOps() {
+    return failedOps.get();
+  }
+
+  /** Lanes settling at once. */
+  public int lanes() {
+    return lanes.length;
   }
 
   @Override

@@ -357,7 +357,9 @@ public final class SqlLedger {
   public static Optional<EscrowHold> openEscrow(Connection c, String jobId) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus, akt_price, held_uakt FROM escrow"
-            + " WHERE job_id = ? AND state = 'OPEN'" + forUpdate(c))) {
+            // locked on both engines: a settlement on another connection (lanes on PostgreSQL, the Vert.x
+            // ledger on H2) either waits for this transaction, or is waited for and then seen
+            + " WHERE job_id = ? AND state = 'OPEN' FOR UPDATE")) {
       ps.setString(1, jobId);
       try (ResultSet rs = ps.executeQuery()) {
         if (!rs.next()) return Optional.empty();
@@ -370,7 +372,9 @@ public final class SqlLedger {
   /**
    * On PostgreSQL an escrow is read with its row locked until the commit: a settlement (in its lane)
    * and a release of the same job (on the store's writer) then see each other's outcome instead of
-   * both spending the escrow. H2 has one writer.
+   * both spending the escrow. On H2 settlement through JDBC runs on the one writer, which also
+   * releases; a release locks on both engines ({@link #openEscrow}), for the Vert.x ledger's
+   * settlements on H2 (ADR 12).
    */
   private static String forUpdate(Connection c) throws SQLException {
     return Database.isH2(c) ? "" : " FOR UPDATE";

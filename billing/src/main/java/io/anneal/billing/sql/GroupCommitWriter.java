@@ -22,7 +22,7 @@ import java.util.logging.Logger;
  * <p>Operations report expected refusals (insufficient funds, duplicate) as values, and throw only
  * for real failures; an operation must not commit or roll back itself.
  */
-public final class GroupCommitWriter implements AutoCloseable {
+public final class GroupCommitWriter implements AutoCloseable, WriterStats {
   /** A unit of work inside a transaction. */
   @FunctionalInterface
   public interface Op<T> {

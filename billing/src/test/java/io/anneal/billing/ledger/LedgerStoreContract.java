@@ -189,6 +189,41 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void anEscrowReleasedWhileItsReceiptSettlesIsSpentOnce() throws Exception {
+    int n = 200;
+    String[] jobs = new String[n];
+    for (int i = 0; i < n; i++) jobs[i] = "r" + i;
+    holdAndPlace("t1", "n1", 0, jobs);
+    long tenantBefore = bal(Accounts.tenant("t1"), "uact");
+    // each job's receipt and its cancellation (on the store's writer) race
+    List<Future<Settlement>> settled = new ArrayList<>();
+    List<java.util.concurrent.CompletableFuture<Boolean>> released = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      String j = jobs[i];
+      if (i % 2 == 0) released.add(writer.submit(c -> SqlLedger.release(c, j)));
+      settled.add(store.settle(receipt("n1", j, "t1", 10_000_000_000L, "SUCCEEDED", 0)));
+      if (i % 2 == 1) released.add(writer.submit(c -> SqlLedger.release(c, j)));
+    }
+    long charged = 0;
+    long refunded = 0;
+    for (int i = 0; i < n; i++) {
+      Settlement s = await(settled.get(i));
+      boolean r = released.get(i).get(30, TimeUnit.SECONDS);
+      assertThat(s.settled() ^ r).as("job %s settled %s, released %s", jobs[i], s, r).isTrue();
+      if (s.settled()) {
+        charged += s.chargeUact();
+        refunded += s.refundUact();
+      } else {
+        assertThat(s.refusal()).isEqualTo(LedgerRefusal.NO_OPEN_ESCROW);
+        refunded += 1_000_000L;
+      }
+    }
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(charged);
+    assertThat(bal(Accounts.tenant("t1"), "uact")).isEqualTo(tenantBefore + refunded);
+    assertThat(bal(Accounts.escrow("t1"), "uact")).isZero();
+  }
+
+  @Test
   void receiptsWithoutAnOpenEscrowOfTheirTenantOrFromAnotherNodeAreRefusedAndChangeNothing() throws Exception {
     holdAndPlace("t1", "n1", 0, "j1");
     Settlement none = await(store.settle(receipt("n1", "nobody", "t1", 1_000_000L, "SUCCEEDED", 0)));
