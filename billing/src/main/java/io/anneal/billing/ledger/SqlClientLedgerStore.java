@@ -110,7 +110,10 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
 
   /** Connection options from a {@code jdbc:postgresql:} URL (host, port, database, user, password). */
   static PgConnectOptions pgOptions(String jdbcUrl, String schema) {
-    if (!jdbcUrl.startsWith("jdbc:postgresql://")) throw new IllegalArgumentException("not a PostgreSQL URL: " + jdbcUrl);
+    if (!jdbcUrl.startsWith("jdbc:postgresql://")) {
+      throw new IllegalArgumentException("the Vert.x SQL client ledger needs a PostgreSQL URL with a host"
+          + " (postgresql://user@host[:port]/database), not " + jdbcUrl.replaceAll("password=[^&;]*", "password=***"));
+    }
     java.net.URI uri = java.net.URI.create(jdbcUrl.substring("jdbc:".length()));
     PgConnectOptions o = new PgConnectOptions()
         .setHost(uri.getHost() == null ? "localhost" : uri.getHost())
@@ -190,14 +193,18 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
         retries.incrementAndGet();
         return commit(batch, attempt + 1);
       }
-      if (batch.size() > 1) {
+      if (batch.size() > 1 && sqlState(e) != null) {
+        // the database refused something in the batch: split it until the receipt it refuses is alone
         splits.incrementAndGet();
         int half = batch.size() / 2;
         return commit(batch.subList(0, half), 1).compose(v -> commit(batch.subList(half, batch.size()), 1));
       }
-      LOG.warning("could not settle receipt " + batch.get(0).receipt().receipt().receiptId() + ": " + e);
-      failedOps.incrementAndGet();
-      batch.get(0).promise().fail(e);
+      // one receipt the database refuses, or no answer from the database (nothing to isolate): the
+      // receipts fail, and their workers deliver them again later
+      LOG.warning("could not settle " + (batch.size() == 1 ? "receipt " + batch.get(0).receipt().receipt().receiptId()
+          : batch.size() + " receipts") + ": " + e);
+      failedOps.addAndGet(batch.size());
+      for (Pending p : batch) p.promise().fail(e);
       return Future.succeededFuture();
     });
   }
@@ -208,11 +215,17 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
    * store's writer's).
    */
   static boolean isTransient(Throwable e) {
+    String state = sqlState(e);
+    return "40001".equals(state) || "40P01".equals(state) || "HYT00".equals(state);
+  }
+
+  /** The SQL state of the database's error in {@code e}'s causes, or null when the database did not answer with one. */
+  static String sqlState(Throwable e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       String state = t instanceof PgException pg ? pg.getSqlState() : t instanceof SQLException s ? s.getSQLState() : null;
-      if ("40001".equals(state) || "40P01".equals(state) || "HYT00".equals(state)) return true;
+      if (state != null) return state;
     }
-    return false;
+    return null;
   }
 
   private Future<List<Settlement>> settleIn(SqlConnection conn, List<SignedReceipt> receipts) {
@@ -388,7 +401,10 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
     return pool.withTransaction(conn -> conn.preparedQuery("INSERT INTO node_key (node_id, public_key) SELECT CAST($1 AS VARCHAR),"
             + " CAST($2 AS VARCHAR) WHERE NOT EXISTS (SELECT 1 FROM node_key WHERE node_id = CAST($1 AS VARCHAR))").execute(Tuple.of(nodeId, publicKeyB64))
         .compose(v -> conn.preparedQuery("SELECT public_key FROM node_key WHERE node_id = $1").execute(Tuple.of(nodeId)))
-        .map(rows -> rows.iterator().next().getString(0).equals(publicKeyB64)));
+        .map(rows -> rows.iterator().next().getString(0).equals(publicKeyB64)))
+        // registered by another connection at the same moment: the key registered decides
+        .recover(e -> "23505".equals(sqlState(e)) ? nodeKey(nodeId).map(k -> k.map(publicKeyB64::equals).orElse(false))
+            : Future.failedFuture(e));
   }
 
   @Override

@@ -1,0 +1,51 @@
+package io.anneal.billing.ledger;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.vertx.pgclient.PgConnectOptions;
+import java.sql.SQLException;
+import org.junit.jupiter.api.Test;
+
+/** The Vert.x SQL client adapter's pieces that need no database. */
+class SqlClientLedgerStoreTest {
+  @Test
+  void connectionOptionsComeFromTheStoresJdbcUrl() {
+    PgConnectOptions o = SqlClientLedgerStore.pgOptions(
+        "jdbc:postgresql://db.example:6543/anneal?user=svc&password=s%40cret&currentSchema=ledger", null);
+    assertThat(o.getHost()).isEqualTo("db.example");
+    assertThat(o.getPort()).isEqualTo(6543);
+    assertThat(o.getDatabase()).isEqualTo("anneal");
+    assertThat(o.getUser()).isEqualTo("svc");
+    assertThat(o.getPassword()).isEqualTo("s@cret");
+    assertThat(o.getProperties()).containsEntry("search_path", "ledger");
+    // defaults, and a schema given beside the URL wins
+    PgConnectOptions d = SqlClientLedgerStore.pgOptions("jdbc:postgresql://127.0.0.1/test", "t_1");
+    assertThat(d.getPort()).isEqualTo(5432);
+    assertThat(d.getUser()).isEqualTo("postgres");
+    assertThat(d.getProperties()).containsEntry("search_path", "t_1");
+  }
+
+  @Test
+  void aUrlWithoutAHostIsRefusedWithoutShowingItsPassword() {
+    assertThatThrownBy(() -> SqlClientLedgerStore.pgOptions("jdbc:postgresql:test?user=a&password=hunter2", null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("needs a PostgreSQL URL with a host")
+        .hasMessageNotContaining("hunter2");
+  }
+
+  @Test
+  void parameterMarkersAreNumberedInOrder() {
+    assertThat(SqlClientLedgerStore.numbered("SELECT $, $ FROM t WHERE a = $")).isEqualTo("SELECT $1, $2 FROM t WHERE a = $3");
+    assertThat(SqlClientLedgerStore.numbered(SqlLedger.INSERT_SETTLEMENTS)).contains("$16").doesNotContain("$17");
+  }
+
+  @Test
+  void deadlocksSerializationFailuresAndH2LockTimeoutsAreRetriedOtherErrorsAreNot() {
+    assertThat(SqlClientLedgerStore.isTransient(new RuntimeException(new SQLException("deadlock", "40P01")))).isTrue();
+    assertThat(SqlClientLedgerStore.isTransient(new SQLException("serialization", "40001"))).isTrue();
+    assertThat(SqlClientLedgerStore.isTransient(new SQLException("lock timeout", "HYT00"))).isTrue();
+    assertThat(SqlClientLedgerStore.isTransient(new SQLException("too long", "22001"))).isFalse();
+    assertThat(SqlClientLedgerStore.sqlState(new java.net.ConnectException("refused"))).isNull();
+  }
+}
