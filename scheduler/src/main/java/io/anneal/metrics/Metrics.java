@@ -134,10 +134,10 @@ public final class Metrics {
         .register(registry);
   }
 
-  /** How receipts are settled: the number of settlement lanes of their own (0: on the store's writer). */
+  /** How receipts are settled: lanes settling at once (0: on the store's writer; ADR 11, ADR 12). */
   public void settlementLanes(int count) {
     Gauge.builder("anneal.billing.settlement.lanes", () -> count)
-        .description("settlement lanes of their own (0: receipts settle on the store's writer)").register(registry);
+        .description("settlement lanes settling receipts at once, JDBC or Vert.x SQL client (0: on the store's writer)").register(registry);
   }
 
   public MeterRegistry registry() {
