@@ -28,16 +28,24 @@ import java.util.TreeMap;
 public final class SettlementPlan {
   private static final HexFormat HEX = HexFormat.of();
 
-  /** An open escrow as settlement reads it: the hold, its recorded nodes (null: none, V10), first placement (null: V11). */
-  public record OpenEscrow(EscrowHold hold, String nodes, Long placedAtMs) {}
+  /**
+   * An open escrow as settlement reads it: the hold, its recorded nodes (null: none, V10), its first
+   * placement (null: not recorded, V11), the GPU time its earlier runs were billed (V13).
+   */
+  public record OpenEscrow(EscrowHold hold, String nodes, Long placedAtMs, long usedGpuNanos) {
+    public OpenEscrow(EscrowHold hold, String nodes, Long placedAtMs) {
+      this(hold, nodes, placedAtMs, 0);
+    }
+  }
 
   /**
    * A settlement row to insert, with what it does to its escrow: {@code escrowUactUsed} is the ACT
    * taken out of it (an AKT escrow: of its ceiling), {@code escrowUaktUsed} the AKT taken out of it
-   * (paid, and on a final receipt refunded too). A partial row leaves the escrow open, smaller by both.
+   * (paid, and on a final receipt refunded too), {@code gpuNanos} the GPU time billed. A partial row
+   * leaves the escrow open, smaller by both amounts, and with the GPU time added to what it billed.
    */
   public record Row(SignedReceipt receipt, boolean inAkt, boolean partial, long chargeUact, long refundUact, long paidUakt,
-      Long billedGpuNanos, long escrowUactUsed, long escrowUaktUsed) {
+      Long billedGpuNanos, long escrowUactUsed, long escrowUaktUsed, long gpuNanos) {
 
     public String receiptId() {
       return receipt.receipt().receiptId();
@@ -94,7 +102,11 @@ public final class SettlementPlan {
     int n = receipts.size();
     Settlement[] out = new Settlement[n];
     Map<String, EscrowHold> holds = new HashMap<>();
-    open.forEach((job, e) -> holds.put(job, e.hold()));
+    Map<String, Long> used = new HashMap<>(); // GPU time billed per job so far, earlier batches and this one
+    open.forEach((job, e) -> {
+      holds.put(job, e.hold());
+      used.put(job, e.usedGpuNanos());
+    });
     Map<String, Integer> firstFresh = new HashMap<>();
     List<Integer> freshIndex = new ArrayList<>();
     List<Row> rows = new ArrayList<>();
@@ -120,10 +132,11 @@ public final class SettlementPlan {
       }
       holds.remove(r.jobId()); // a final settlement consumes the job's escrow
       // what the scheduler saw bounds what the node says: no more GPU time than the job's GPUs had
-      // since it was first placed, and no price from before then (V11; unbounded for older escrows)
+      // since it was first placed, less what its earlier runs were billed (V11, V13), and no price from
+      // before then (unbounded for escrows placed before V11)
       Long since = e.placedAtMs();
       long gpuNanos = since == null ? r.deviceNanos()
-          : Math.min(r.deviceNanos(), SqlLedger.usableGpuNanos(h.gpus(), since, nowMs));
+          : Math.min(r.deviceNanos(), Math.max(0, SqlLedger.usableGpuNanos(h.gpus(), since, nowMs) - used.get(r.jobId())));
       long startedAt = since == null ? r.startedAtMs() : Math.max(r.startedAtMs(), since - SqlLedger.USAGE_SLACK_MS);
       // the quote is a ceiling: a job that asked for any class and ran on a cheaper one pays that class's price
       Long atStart = prices.priceAt(r.gpuClass(), startedAt);
@@ -133,22 +146,23 @@ public final class SettlementPlan {
       boolean partial = "PREEMPTED".equals(r.outcome());
       firstFresh.put(r.receiptId(), i);
       freshIndex.add(i);
+      used.merge(r.jobId(), gpuNanos, Long::sum);
       if (h.inAkt()) {
         // AKT-direct (16.5): the provider is paid trunc(quo(charge, P)) uakt from the AKT held; no ACT moves
         long paid = AktDirect.payUakt(charge, h.heldUakt(), h.aktPrice());
         // a final receipt gives the rest of the AKT held back to the tenant
-        rows.add(new Row(sr, true, partial, 0, 0, paid, billed, charge, partial ? paid : h.heldUakt()));
+        rows.add(new Row(sr, true, partial, 0, 0, paid, billed, charge, partial ? paid : h.heldUakt(), gpuNanos));
         if (partial) {
           holds.put(r.jobId(), new EscrowHold(h.jobId(), h.tenantId(), h.amountUact() - charge, h.priceUactPerGpuHour(),
               h.gpuClass(), h.gpus(), null, h.aktPrice(), h.heldUakt() - paid));
         }
       } else if (partial) {
         // a preempted run: its time is charged now, the rest of the escrow stays for the job's next run
-        rows.add(new Row(sr, false, true, charge, 0, 0, billed, charge, 0));
+        rows.add(new Row(sr, false, true, charge, 0, 0, billed, charge, 0, gpuNanos));
         holds.put(r.jobId(), new EscrowHold(h.jobId(), h.tenantId(), h.amountUact() - charge, h.priceUactPerGpuHour(),
             h.gpuClass(), h.gpus()));
       } else {
-        rows.add(new Row(sr, false, false, charge, h.amountUact() - charge, 0, billed, h.amountUact(), 0));
+        rows.add(new Row(sr, false, false, charge, h.amountUact() - charge, 0, billed, h.amountUact(), 0, gpuNanos));
       }
     }
     return new SettlementPlan(receipts, out, firstFresh, freshIndex, rows, Math.floorDiv(nowMs, epochSeconds * 1000), nowMs);

@@ -259,7 +259,7 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
             for (Row r : rows) {
               open.put(r.getString(0), new SettlementPlan.OpenEscrow(new EscrowHold(r.getString(0), r.getString(1),
                   r.getLong(2), r.getLong(3), r.getString(4), r.getInteger(5), null, r.getString(6), r.getLong(7)),
-                  r.getString(8), r.getLong(9)));
+                  r.getString(8), r.getLong(9), r.getLong(10)));
             }
             return SettlementPlan.of(receipts, p, open, prices, nowMs, epochSeconds);
           }))
@@ -302,7 +302,7 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
         nums[4][i] = row.paidUakt();
         nums[5][i] = row.billedGpuNanos();
         if (row.partial()) {
-          partial.add(Tuple.of(row.escrowUactUsed(), row.escrowUaktUsed(), r.jobId()));
+          partial.add(Tuple.of(row.escrowUactUsed(), row.escrowUaktUsed(), row.gpuNanos(), r.jobId()));
         } else {
           finals.add(r.jobId());
         }
@@ -322,8 +322,8 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
                   batches.values().stream().map(b -> b[1]).toArray(String[]::new))))
           // partial charges first: a final receipt of the same batch settles what remains
           .compose(v -> partial.isEmpty() ? Future.succeededFuture()
-              : conn.preparedQuery("UPDATE escrow SET amount_uact = amount_uact - $1, held_uakt = held_uakt - $2"
-                  + " WHERE job_id = $3").executeBatch(partial))
+              : conn.preparedQuery("UPDATE escrow SET amount_uact = amount_uact - $1, held_uakt = held_uakt - $2,"
+                  + " used_gpu_nanos = used_gpu_nanos + $3 WHERE job_id = $4").executeBatch(partial))
           .compose(v -> finals.isEmpty() ? Future.succeededFuture()
               : conn.preparedQuery(postgres ? "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY($1)"
                   : "MERGE INTO escrow e USING unnest(CAST($1 AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"

@@ -495,7 +495,8 @@ public final class SqlLedger {
     Long[][] nums = new Long[6][m]; // tx_id, charge, refund, epoch, paid_uakt, billed_gpu_nanos
     List<String> finals = new ArrayList<>();
     try (PreparedStatement part = c.prepareStatement(
-        "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ? WHERE job_id = ?")) {
+        "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ?, used_gpu_nanos = used_gpu_nanos + ?"
+            + " WHERE job_id = ?")) {
       boolean anyPartial = false;
       for (int f = 0; f < m; f++) {
         SettlementPlan.Row row = rows.get(f);
@@ -518,7 +519,8 @@ public final class SqlLedger {
         if (row.partial()) {
           part.setLong(1, row.escrowUactUsed());
           part.setLong(2, row.escrowUaktUsed());
-          part.setString(3, r.jobId());
+          part.setLong(3, row.gpuNanos());
+          part.setString(4, r.jobId());
           part.addBatch();
           anyPartial = true;
         } else {
@@ -645,14 +647,14 @@ public final class SqlLedger {
           Long placedAt = rs.wasNull() ? null : at;
           out.put(rs.getString(1), new SettlementPlan.OpenEscrow(new EscrowHold(rs.getString(1), rs.getString(2),
               rs.getLong(3), rs.getLong(4), rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8)),
-              rs.getString(9), placedAt));
+              rs.getString(9), placedAt, rs.getLong(11)));
         });
     return out;
   }
 
   /** What settlement reads of an open escrow, in {@link #openEscrows}'s order. */
   static final String OPEN_ESCROW_COLUMNS = "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus,"
-      + " t.akt_price, t.held_uakt, t.nodes, t.placed_at_ms";
+      + " t.akt_price, t.held_uakt, t.nodes, t.placed_at_ms, t.used_gpu_nanos";
 
   /**
    * Records that each job was placed on its node (the scheduler's placement, in its transaction):

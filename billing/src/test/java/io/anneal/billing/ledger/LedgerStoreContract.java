@@ -293,6 +293,21 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void theRunsOfAPreemptedJobTogetherAreBilledAtMostItsGpusTimeSincePlacement() throws Exception {
+    long placed = System.currentTimeMillis() - 20_000L;
+    holdAndPlace("t1", "n1", placed, "p2");
+    // one GPU, first placed 20 s ago, plus 5 s of slack: about 25 GPU-s for all its runs together
+    Settlement first = await(store.settle(receipt("n1", "p2", "t1", 15_000_000_000L, "PREEMPTED", 0)));
+    assertThat(first.billedGpuNanos()).isNull();
+    assertThat(first.chargeUact()).isEqualTo(15_000L);
+    Settlement second = await(store.settle(receipt("n1", "p2", "t1", 15_000_000_000L, "SUCCEEDED", 1)));
+    long usable = (System.currentTimeMillis() - placed + 5_000L) * 1_000_000L;
+    assertThat(second.billedGpuNanos()).isBetween(10_000_000_000L, usable - 15_000_000_000L);
+    assertThat(second.chargeUact()).isEqualTo(second.billedGpuNanos() / 1_000_000L);
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(first.chargeUact() + second.chargeUact());
+  }
+
+  @Test
   void aBadReceiptFailsAloneAndTheRestOfItsBatchSettles() throws Exception {
     holdAndPlace("t1", "n1", 0, "b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7");
     // an escrow from before placements were recorded settles from any node; this node's id does not fit the table

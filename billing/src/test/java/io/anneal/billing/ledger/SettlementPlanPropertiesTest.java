@@ -34,7 +34,10 @@ class SettlementPlanPropertiesTest {
   private static final List<String> NODES = List.of("n1", "n2", "n3");
 
   /** An open escrow to generate: tenant, amounts, price, GPUs, AKT or ACT, recorded nodes and placement. */
-  record Escrow(int tenant, long amountUact, long price, int gpus, boolean inAkt, long heldUakt, int nodes, Long placedAgoMs) {}
+  record Escrow(int tenant, long amountUact, long price, int gpus, boolean inAkt, long heldUakt, Placement placement) {}
+
+  /** Which nodes were recorded (0: none, before V10), how long ago it was first placed (null: before V11), GPU time billed. */
+  record Placement(int nodes, Long placedAgoMs, long usedGpuNanos) {}
 
   /** A delivery: which job (beyond the escrows: none), from which tenant and node, usage, outcome, run. */
   record Delivery(int job, int tenant, int node, long deviceNanos, boolean preempted, int run, boolean repeat) {}
@@ -45,7 +48,9 @@ class SettlementPlanPropertiesTest {
     Arbitrary<Escrow> e = Combinators.combine(Arbitraries.integers().between(0, 2), Arbitraries.longs().between(0, 5_000_000L),
         Arbitraries.of(0L, 1_000_000L, 3_600_000L, 36_000_000L), Arbitraries.integers().between(1, 8),
         Arbitraries.integers().between(0, 4).map(i -> i == 0), Arbitraries.longs().between(0, 200_000_000L),
-        Arbitraries.integers().between(0, 2), placedAgo).as(Escrow::new);
+        Combinators.combine(Arbitraries.integers().between(0, 2), placedAgo,
+            Arbitraries.oneOf(Arbitraries.just(0L), Arbitraries.longs().between(0, 20_000_000_000_000L))).as(Placement::new))
+        .as(Escrow::new);
     return e.list().ofMinSize(1).ofMaxSize(10);
   }
 
@@ -65,7 +70,8 @@ class SettlementPlanPropertiesTest {
     Map<String, SettlementPlan.OpenEscrow> open = new LinkedHashMap<>();
     for (int j = 0; j < escrows.size(); j++) {
       Escrow e = escrows.get(j);
-      String nodes = switch (e.nodes()) {
+      Placement at = e.placement();
+      String nodes = switch (at.nodes()) {
         case 0 -> null; // held before placements were recorded
         case 1 -> "n1\n";
         default -> "n1\nn2\n";
@@ -73,7 +79,8 @@ class SettlementPlanPropertiesTest {
       EscrowHold h = e.inAkt()
           ? new EscrowHold("j" + j, "t" + e.tenant(), e.amountUact(), e.price(), "H100", e.gpus(), null, "0.04", e.heldUakt())
           : new EscrowHold("j" + j, "t" + e.tenant(), e.amountUact(), e.price(), "H100", e.gpus());
-      open.put("j" + j, new SettlementPlan.OpenEscrow(h, nodes, e.placedAgoMs() == null ? null : NOW - e.placedAgoMs()));
+      open.put("j" + j, new SettlementPlan.OpenEscrow(h, nodes, at.placedAgoMs() == null ? null : NOW - at.placedAgoMs(),
+          at.usedGpuNanos()));
     }
     List<Receipt> unique = new ArrayList<>();
     List<Integer> delivered = new ArrayList<>(); // per delivery, its receipt in unique
@@ -114,6 +121,7 @@ class SettlementPlanPropertiesTest {
     Map<String, Long> uactLeft = new HashMap<>();
     Map<String, Long> uaktLeft = new HashMap<>();
     Set<String> closed = new HashSet<>();
+    Map<String, Long> usedGpu = new HashMap<>();
     open.forEach((job, e) -> {
       uactLeft.put(job, e.hold().amountUact());
       uaktLeft.put(job, e.hold().heldUakt());
@@ -138,13 +146,18 @@ class SettlementPlanPropertiesTest {
       } else if (!row.partial()) {
         assertThat(row.chargeUact() + row.refundUact()).isEqualTo(row.escrowUactUsed()).isEqualTo(uactLeft.get(r.jobId()));
       }
-      // usage billed: as claimed, or less when more than the GPUs could have run since placement
-      long bound = e.placedAtMs() == null ? Long.MAX_VALUE : SqlLedger.usableGpuNanos(e.hold().gpus(), e.placedAtMs(), NOW);
+      // usage billed: as claimed, or less when more than the GPUs could have run since placement,
+      // less what the job's earlier runs were billed
+      long usedBefore = usedGpu.getOrDefault(r.jobId(), e.usedGpuNanos());
+      long bound = e.placedAtMs() == null ? Long.MAX_VALUE
+          : Math.max(0, SqlLedger.usableGpuNanos(e.hold().gpus(), e.placedAtMs(), NOW) - usedBefore);
       if (row.billedGpuNanos() == null) {
         assertThat(r.deviceNanos()).isLessThanOrEqualTo(bound);
+        assertThat(row.gpuNanos()).isEqualTo(r.deviceNanos());
       } else {
-        assertThat(row.billedGpuNanos()).isLessThan(r.deviceNanos()).isEqualTo(bound);
+        assertThat(row.billedGpuNanos()).isLessThan(r.deviceNanos()).isEqualTo(bound).isEqualTo(row.gpuNanos());
       }
+      usedGpu.put(r.jobId(), usedBefore + row.gpuNanos());
       uactLeft.merge(r.jobId(), -row.escrowUactUsed(), Long::sum);
       uaktLeft.merge(r.jobId(), -row.escrowUaktUsed(), Long::sum);
       if (!row.partial()) closed.add(r.jobId());
