@@ -224,6 +224,37 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void holdsAndReleasesInOneTransactionRacingSettlementsOfTheReleasedJobsLoseNothing() throws Exception {
+    // the store's writer locks the tenant's balances (a hold), then the escrow of a job it releases;
+    // a settlement of that job locks the escrow, then the balances: a lock cycle, which the database
+    // breaks by aborting one side, and which that side retries whole
+    int n = 40;
+    String[] jobs = new String[n];
+    for (int i = 0; i < n; i++) jobs[i] = "x" + i;
+    holdAndPlace("t1", "n1", 0, jobs);
+    List<Future<Settlement>> settled = new ArrayList<>();
+    List<java.util.concurrent.CompletableFuture<Boolean>> released = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      String j = jobs[i];
+      settled.add(store.settle(receipt("n1", j, "t1", 10_000_000_000L, "SUCCEEDED", 0)));
+      released.add(writer.submit(c -> {
+        assertThat(SqlLedger.holdAll(c, List.of(new EscrowHold("new-" + j, "t1", 1_000L, 3_600_000L, "H100", 1))))
+            .containsOnlyNulls();
+        return SqlLedger.release(c, j);
+      }));
+    }
+    long charged = 0;
+    for (int i = 0; i < n; i++) {
+      Settlement s = await(settled.get(i));
+      boolean r = released.get(i).get(60, TimeUnit.SECONDS);
+      assertThat(s.settled() ^ r).as("job %s settled %s, released %s", jobs[i], s, r).isTrue();
+      if (s.settled()) charged += s.chargeUact();
+    }
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(charged);
+    assertThat(bal(Accounts.escrow("t1"), "uact")).as("the new holds, and nothing else").isEqualTo(n * 1_000L);
+  }
+
+  @Test
   void receiptsWithoutAnOpenEscrowOfTheirTenantOrFromAnotherNodeAreRefusedAndChangeNothing() throws Exception {
     holdAndPlace("t1", "n1", 0, "j1");
     Settlement none = await(store.settle(receipt("n1", "nobody", "t1", 1_000_000L, "SUCCEEDED", 0)));
