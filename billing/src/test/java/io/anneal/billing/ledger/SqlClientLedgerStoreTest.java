@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.vertx.pgclient.PgConnectOptions;
 import java.sql.SQLException;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The Vert.x SQL client adapter's pieces that need no database. */
@@ -38,6 +39,34 @@ class SqlClientLedgerStoreTest {
   void parameterMarkersAreNumberedInOrder() {
     assertThat(SqlClientLedgerStore.numbered("SELECT $, $ FROM t WHERE a = $")).isEqualTo("SELECT $1, $2 FROM t WHERE a = $3");
     assertThat(SqlClientLedgerStore.numbered(SqlLedger.INSERT_SETTLEMENTS)).contains("$16").doesNotContain("$17");
+  }
+
+  @Test
+  void receiptsFailAtOnceWhenTheDatabaseCannotBeReachedWithoutSplittingTheirBatch() throws Exception {
+    io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+    try {
+      // nothing listens on port 1: every connection is refused
+      SqlClientLedgerStore store = SqlClientLedgerStore.postgres(vertx, "jdbc:postgresql://127.0.0.1:1/test?user=postgres",
+          null, 1, 100, (cls, at) -> null, System::currentTimeMillis, 3600);
+      var key = java.security.KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+      List<io.vertx.core.Future<Settlement>> out = new java.util.ArrayList<>();
+      for (int i = 0; i < 3; i++) {
+        var r = new io.anneal.billing.receipt.Receipt("j" + i + "/0", "j" + i, "t1", "n1", "H100", 1, false, 1, 1, 0, 1, 2,
+            "SUCCEEDED", "");
+        out.add(store.settle(new io.anneal.billing.receipt.ReceiptSigner(key.getPrivate()).sign(List.of(r)).get(0)));
+      }
+      for (var f : out) {
+        assertThatThrownBy(() -> f.toCompletionStage().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS))
+            .hasCauseInstanceOf(Throwable.class);
+      }
+      assertThat(store.failedOps()).isEqualTo(3);
+      assertThat(store.splits()).isZero();
+      assertThat(store.commits()).isZero();
+      assertThat(store.queued()).isZero();
+      store.close();
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+    }
   }
 
   @Test
