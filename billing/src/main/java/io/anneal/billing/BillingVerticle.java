@@ -106,10 +106,10 @@ public final class BillingVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
     long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
-    vertx.setPeriodic(every, id -> writer
-        .submitAlone(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis(), epochSeconds))
-        .thenAccept(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
-            + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot()))));
+    vertx.setPeriodic(every, id -> ledger.closeEpochs(System.currentTimeMillis())
+        .onSuccess(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
+            + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot())))
+        .onFailure(e -> LOG.warning("could not close epochs (tried again in " + every + " ms): " + e)));
     return Future.succeededFuture();
   }
 

@@ -21,6 +21,7 @@ public final class JdbcLedgerStore implements LedgerStore {
   private final SettlementLanes lanes;
   /** Receipts that reach a writer together settle together, set-based. */
   private final GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settleKind;
+  private final long epochSeconds;
 
   /**
    * @param lanes where receipts settle ({@link SettlementLanes#shared} for the store's writer); closed with this store
@@ -30,6 +31,7 @@ public final class JdbcLedgerStore implements LedgerStore {
       long epochSeconds) {
     this.writer = writer;
     this.lanes = lanes;
+    this.epochSeconds = epochSeconds;
     // ranked after a job's finish (40) and before its SETTLED mark (60) in the store's lifecycle
     this.settleKind = GroupCommitWriter.ranked(50, (c, receipts) -> SqlLedger.settleAll(c, receipts, prices, clock, epochSeconds));
   }
@@ -42,6 +44,12 @@ public final class JdbcLedgerStore implements LedgerStore {
   @Override
   public Future<Optional<Settlement>> settlementOf(String receiptId) {
     return future(writer.submit(c -> SqlLedger.settlementOf(c, receiptId)));
+  }
+
+  @Override
+  public Future<List<SqlLedger.EpochClose>> closeEpochs(long nowMs) {
+    // a transaction of its own whose first statement is the barrier (ADR 11)
+    return future(writer.submitAlone(c -> SqlLedger.closeEpochs(c, nowMs, epochSeconds)));
   }
 
   @Override

@@ -30,6 +30,14 @@ public interface LedgerStore extends AutoCloseable {
   /** The settlement of a receipt, if it was settled. */
   Future<Optional<Settlement>> settlementOf(String receiptId);
 
+  /**
+   * Closes every accounting epoch that ended before {@code nowMs} and is not closed yet (bme-spec
+   * 16.1): totals, the burned-vs-minted ratio and the Merkle root over its settlements, once every
+   * settlement filed in it has committed (it holds the settlement barrier exclusively). Returns the
+   * epochs it closed, oldest first.
+   */
+  Future<List<SqlLedger.EpochClose>> closeEpochs(long nowMs);
+
   /** A node's registered Ed25519 public key (X.509, Base64), if it is registered. */
   Future<Optional<String>> nodeKey(String nodeId);
 

@@ -828,8 +828,7 @@ public final class SqlLedger {
     settlementBarrier(c); // no settlement of an ended epoch is still in flight
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
     java.util.TreeSet<Long> open = new java.util.TreeSet<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT s.epoch FROM settlement s WHERE s.epoch < ?"
-        + " AND s.epoch IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch_close e WHERE e.epoch = s.epoch) ORDER BY s.epoch")) {
+    try (PreparedStatement ps = c.prepareStatement(jdbc(EPOCHS_WITH_SETTLEMENTS))) {
       ps.setLong(1, current);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) open.add(rs.getLong(1));
@@ -837,13 +836,11 @@ public final class SqlLedger {
     }
     // an epoch with mints or payouts but no settlement closes too, so that its flows count in the totals
     long lastEnd;
-    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(MAX(ends_at_ms), 0) FROM epoch_close");
-        ResultSet rs = ps.executeQuery()) {
+    try (PreparedStatement ps = c.prepareStatement(LAST_EPOCH_END); ResultSet rs = ps.executeQuery()) {
       rs.next();
       lastEnd = rs.getLong(1);
     }
-    try (PreparedStatement ps = c.prepareStatement("SELECT DISTINCT decided_at_ms FROM bme_request WHERE state = 'EXECUTED'"
-        + " AND decided_at_ms >= ? AND decided_at_ms < ?")) {
+    try (PreparedStatement ps = c.prepareStatement(jdbc(BME_FLOW_TIMES))) {
       ps.setLong(1, lastEnd);
       ps.setLong(2, current * epochSeconds * 1000);
       try (ResultSet rs = ps.executeQuery()) {
@@ -854,8 +851,7 @@ public final class SqlLedger {
     for (long epoch : open) {
       List<byte[]> leaves = new ArrayList<>();
       long charged = 0;
-      try (PreparedStatement ps = c.prepareStatement(
-          "SELECT leaf_hash, charge_uact FROM settlement WHERE epoch = ? ORDER BY receipt_id")) {
+      try (PreparedStatement ps = c.prepareStatement(jdbc(EPOCH_LEAVES))) {
         ps.setLong(1, epoch);
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
@@ -866,36 +862,76 @@ public final class SqlLedger {
       }
       long start = epoch * epochSeconds * 1000;
       long end = start + epochSeconds * 1000;
-      long[] mint = flows(c, start, end);
-      String ratio = mint[2] == 0 ? null
-          : io.anneal.billing.bme.Dec.fromInt(mint[1]).quo(io.anneal.billing.bme.Dec.fromInt(mint[2])).toString();
-      // an epoch of BME flows only has no leaves: its root is SHA-256 of nothing (the empty tree of RFC 6962)
-      String root = leaves.isEmpty() ? EMPTY_ROOT : HEX.formatHex(MerkleTree.ofLeafHashes(leaves).root());
-      EpochClose e = new EpochClose(epoch, epochSeconds, start, end, leaves.size(), charged, mint[0], mint[1], mint[2], ratio,
-          root, mint[3], mint[4], mint[5]);
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO epoch_close (epoch, epoch_seconds, starts_at_ms, ends_at_ms,"
-          + " receipts, charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, closed_at_ms,"
-          + " act_burned_uact, akt_fresh_uakt, fees_uact) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
-        ps.setLong(1, e.epoch());
-        ps.setLong(2, e.epochSeconds());
-        ps.setLong(3, e.startsAtMs());
-        ps.setLong(4, e.endsAtMs());
-        ps.setLong(5, e.receipts());
-        ps.setLong(6, e.chargedUact());
-        ps.setLong(7, e.actMintedUact());
-        ps.setLong(8, e.aktInUakt());
-        ps.setLong(9, e.aktOutUakt());
-        ps.setString(10, e.burnMintRatio());
-        ps.setString(11, e.merkleRoot());
-        ps.setLong(12, nowMs);
-        ps.setLong(13, e.actBurnedUact());
-        ps.setLong(14, e.aktFreshUakt());
-        ps.setLong(15, e.feesUact());
+      EpochClose e = epochClose(epoch, epochSeconds, leaves, charged, flows(c, start, end));
+      try (PreparedStatement ps = c.prepareStatement(jdbc(INSERT_EPOCH_CLOSE))) {
+        Object[] values = epochCloseRow(e, nowMs);
+        for (int i = 0; i < values.length; i++) ps.setObject(i + 1, values[i]);
         ps.executeUpdate();
       }
       closed.add(e);
     }
     return closed;
+  }
+
+  /** SQL with {@code $} markers (shared with the Vert.x SQL client adapter) for JDBC's {@code ?}. */
+  static String jdbc(String sql) {
+    return sql.replace("$", "?");
+  }
+
+  /** Epochs before the current one (bound first) with settlements and not closed yet. */
+  static final String EPOCHS_WITH_SETTLEMENTS = "SELECT DISTINCT s.epoch FROM settlement s WHERE s.epoch < $"
+      + " AND s.epoch IS NOT NULL AND NOT EXISTS (SELECT 1 FROM epoch_close e WHERE e.epoch = s.epoch) ORDER BY s.epoch";
+  static final String LAST_EPOCH_END = "SELECT COALESCE(MAX(ends_at_ms), 0) FROM epoch_close";
+  /** When BME requests executed in [since, before): their epochs close too. */
+  static final String BME_FLOW_TIMES = "SELECT DISTINCT decided_at_ms FROM bme_request WHERE state = 'EXECUTED'"
+      + " AND decided_at_ms >= $ AND decided_at_ms < $";
+  /** An epoch's leaves in receipt-id order, with each settlement's charge. */
+  static final String EPOCH_LEAVES = "SELECT leaf_hash, charge_uact FROM settlement WHERE epoch = $ ORDER BY receipt_id";
+  static final String INSERT_EPOCH_CLOSE = "INSERT INTO epoch_close (epoch, epoch_seconds, starts_at_ms, ends_at_ms,"
+      + " receipts, charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, closed_at_ms,"
+      + " act_burned_uact, akt_fresh_uakt, fees_uact) VALUES ($, $, $, $, $, $, $, $, $, $, $, $, $, $, $)";
+  /** Mint and redemption postings on the issuance, vault and engine accounts in [start, end), per kind and account. */
+  static final String FLOW_POSTINGS = "SELECT t.kind, p.account, p.denom, SUM(p.amount) FROM posting p"
+      + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind IN ('bme.mint', 'bme.redeem') AND t.created_at >= $"
+      + " AND t.created_at < $ AND p.account IN ($, $, $, $) GROUP BY t.kind, p.account, p.denom";
+  /** AKT of queued mints (ADR 8) executed in [start, end). */
+  static final String FLOW_QUEUED_MINTS = "SELECT COALESCE(SUM(r.amount), 0) FROM bme_request r"
+      + " JOIN ledger_tx t ON t.id = r.tx_id WHERE r.direction = 'AKT_TO_ACT' AND r.state = 'EXECUTED'"
+      + " AND t.created_at >= $ AND t.created_at < $";
+  /** AKT paid to providers by redemptions in [start, end). */
+  static final String FLOW_PAID_OUT = "SELECT COALESCE(SUM(p.amount), 0) FROM posting p"
+      + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'bme.redeem' AND t.created_at >= $ AND t.created_at < $"
+      + " AND p.denom = 'uakt' AND p.account LIKE 'provider:%'";
+  /** The accounts {@link #FLOW_POSTINGS} reads, in its order. */
+  static final List<String> FLOW_ACCOUNTS = List.of(Accounts.ACT_ISSUANCE, Accounts.VAULT, Accounts.AKT_ISSUANCE, Accounts.ENGINE);
+
+  /** An epoch's totals and Merkle root, from its leaves (receipt-id order), charges and BME flows (see {@link #flows}). */
+  static EpochClose epochClose(long epoch, long epochSeconds, List<byte[]> leaves, long charged, long[] mint) {
+    long start = epoch * epochSeconds * 1000;
+    long end = start + epochSeconds * 1000;
+    String ratio = mint[2] == 0 ? null
+        : io.anneal.billing.bme.Dec.fromInt(mint[1]).quo(io.anneal.billing.bme.Dec.fromInt(mint[2])).toString();
+    // an epoch of BME flows only has no leaves: its root is SHA-256 of nothing (the empty tree of RFC 6962)
+    String root = leaves.isEmpty() ? EMPTY_ROOT : HEX.formatHex(MerkleTree.ofLeafHashes(leaves).root());
+    return new EpochClose(epoch, epochSeconds, start, end, leaves.size(), charged, mint[0], mint[1], mint[2], ratio,
+        root, mint[3], mint[4], mint[5]);
+  }
+
+  /** The values of {@link #INSERT_EPOCH_CLOSE}, in order. */
+  static Object[] epochCloseRow(EpochClose e, long nowMs) {
+    return new Object[] {e.epoch(), e.epochSeconds(), e.startsAtMs(), e.endsAtMs(), e.receipts(), e.chargedUact(),
+        e.actMintedUact(), e.aktInUakt(), e.aktOutUakt(), e.burnMintRatio(), e.merkleRoot(), nowMs, e.actBurnedUact(),
+        e.aktFreshUakt(), e.feesUact()};
+  }
+
+  /** Adds one row of {@link #FLOW_POSTINGS} (kind, account, summed amount) to the flows. */
+  static void addFlow(long[] out, String kind, String account, long sum) {
+    boolean mint = kind.equals("bme.mint");
+    if (mint && account.equals(Accounts.ACT_ISSUANCE)) out[0] = -sum; // ACT created
+    if (mint && account.equals(Accounts.VAULT)) out[1] = sum; // immediate mints (depositAndMint) move AKT here
+    if (mint && account.equals(Accounts.ENGINE)) out[5] = sum; // the spread
+    if (!mint && account.equals(Accounts.ACT_ISSUANCE)) out[3] = sum; // ACT destroyed
+    if (!mint && account.equals(Accounts.AKT_ISSUANCE)) out[4] = -sum; // AKT created
   }
 
   /**
@@ -904,50 +940,29 @@ public final class SqlLedger {
    */
   private static long[] flows(Connection c, long startMs, long endMs) throws SQLException {
     long[] out = new long[6];
-    try (PreparedStatement ps = c.prepareStatement("SELECT t.kind, p.account, p.denom, SUM(p.amount) FROM posting p"
-        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind IN ('bme.mint', 'bme.redeem') AND t.created_at >= ?"
-        + " AND t.created_at < ? AND p.account IN (?, ?, ?, ?) GROUP BY t.kind, p.account, p.denom")) {
+    try (PreparedStatement ps = c.prepareStatement(jdbc(FLOW_POSTINGS))) {
       ps.setTimestamp(1, new java.sql.Timestamp(startMs));
       ps.setTimestamp(2, new java.sql.Timestamp(endMs));
-      ps.setString(3, Accounts.ACT_ISSUANCE);
-      ps.setString(4, Accounts.VAULT);
-      ps.setString(5, Accounts.AKT_ISSUANCE);
-      ps.setString(6, Accounts.ENGINE);
+      for (int i = 0; i < FLOW_ACCOUNTS.size(); i++) ps.setString(3 + i, FLOW_ACCOUNTS.get(i));
       try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          boolean mint = rs.getString(1).equals("bme.mint");
-          String account = rs.getString(2);
-          long sum = rs.getLong(4);
-          if (mint && account.equals(Accounts.ACT_ISSUANCE)) out[0] = -sum; // ACT created
-          if (mint && account.equals(Accounts.VAULT)) out[1] = sum; // immediate mints (depositAndMint) move AKT here
-          if (mint && account.equals(Accounts.ENGINE)) out[5] = sum; // the spread
-          if (!mint && account.equals(Accounts.ACT_ISSUANCE)) out[3] = sum; // ACT destroyed
-          if (!mint && account.equals(Accounts.AKT_ISSUANCE)) out[4] = -sum; // AKT created
-        }
+        while (rs.next()) addFlow(out, rs.getString(1), rs.getString(2), rs.getLong(4));
       }
     }
     // queued mints (ADR 8) moved their AKT to the vault at request: count it when the mint executes
-    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(r.amount), 0) FROM bme_request r"
-        + " JOIN ledger_tx t ON t.id = r.tx_id WHERE r.direction = 'AKT_TO_ACT' AND r.state = 'EXECUTED'"
-        + " AND t.created_at >= ? AND t.created_at < ?")) {
-      ps.setTimestamp(1, new java.sql.Timestamp(startMs));
-      ps.setTimestamp(2, new java.sql.Timestamp(endMs));
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        out[1] += rs.getLong(1);
-      }
-    }
-    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(p.amount), 0) FROM posting p"
-        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'bme.redeem' AND t.created_at >= ? AND t.created_at < ?"
-        + " AND p.denom = 'uakt' AND p.account LIKE 'provider:%'")) {
-      ps.setTimestamp(1, new java.sql.Timestamp(startMs));
-      ps.setTimestamp(2, new java.sql.Timestamp(endMs));
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        out[2] = rs.getLong(1); // AKT paid to providers by redemptions (bme-spec 16.1 aktOut)
-      }
-    }
+    out[1] += sumBetween(c, FLOW_QUEUED_MINTS, startMs, endMs);
+    out[2] = sumBetween(c, FLOW_PAID_OUT, startMs, endMs); // AKT paid to providers by redemptions (bme-spec 16.1 aktOut)
     return out;
+  }
+
+  private static long sumBetween(Connection c, String sql, long startMs, long endMs) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(jdbc(sql))) {
+      ps.setTimestamp(1, new java.sql.Timestamp(startMs));
+      ps.setTimestamp(2, new java.sql.Timestamp(endMs));
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
   }
 
   /** Closed epochs, newest first, at most {@code limit}. */
