@@ -236,9 +236,7 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
       jobIds.add(sr.receipt().jobId());
     }
     // the barrier first (shared), then the clock: the epoch filed into cannot be closed meanwhile
-    Future<?> barrier = postgres
-        ? conn.query("SELECT pg_advisory_xact_lock_shared(hashtext('anneal.settlement.' || current_schema()))").execute()
-        : conn.query("SELECT id FROM settlement_barrier WHERE id = 1 FOR UPDATE").execute();
+    Future<?> barrier = conn.query(SqlLedger.barrierSql(postgres, false)).execute();
     return barrier.compose(v -> {
       long nowMs = clock.getAsLong();
       Future<Map<String, Settlement>> prior = conn.preparedQuery(keyed("t.receipt_id, t.job_id, t.charge_uact, t.refund_uact,"
@@ -313,21 +311,16 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
       TreeMap<String, String[]> batches = plan.batches();
       return f
           .compose(v -> conn.preparedQuery(numbered(SqlLedger.INSERT_SETTLEMENTS)).execute(settlementRows))
-          .compose(v -> conn.preparedQuery("INSERT INTO receipt_batch (batch_root, node_id, signature) SELECT v.r, v.n, v.s"
-              + " FROM unnest(CAST($1 AS VARCHAR ARRAY), CAST($2 AS VARCHAR ARRAY), CAST($3 AS VARCHAR ARRAY)) AS v(r, n, s)"
-              + " WHERE NOT EXISTS (SELECT 1 FROM receipt_batch b WHERE b.batch_root = v.r)"
-              + (postgres ? " ON CONFLICT DO NOTHING" : ""))
+          .compose(v -> conn.preparedQuery(numbered(SqlLedger.insertBatches(postgres)))
               .execute(Tuple.of(batches.keySet().toArray(new String[0]),
                   batches.values().stream().map(b -> b[0]).toArray(String[]::new),
                   batches.values().stream().map(b -> b[1]).toArray(String[]::new))))
           // partial charges first: a final receipt of the same batch settles what remains
           .compose(v -> partial.isEmpty() ? Future.succeededFuture()
-              : conn.preparedQuery("UPDATE escrow SET amount_uact = amount_uact - $1, held_uakt = held_uakt - $2,"
-                  + " used_gpu_nanos = used_gpu_nanos + $3 WHERE job_id = $4").executeBatch(partial))
+              : conn.preparedQuery(numbered(SqlLedger.PARTIAL_ESCROW)).executeBatch(partial))
           .compose(v -> finals.isEmpty() ? Future.succeededFuture()
-              : conn.preparedQuery(postgres ? "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY($1)"
-                  : "MERGE INTO escrow e USING unnest(CAST($1 AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"
-                      + " WHEN MATCHED THEN UPDATE SET state = 'SETTLED'").execute(Tuple.of((Object) finals.toArray(new String[0]))))
+              : conn.preparedQuery(numbered(SqlLedger.settledEscrows(postgres)))
+                  .execute(Tuple.of((Object) finals.toArray(new String[0]))))
           // balances last, in account order: the rows every settlement shares are locked only until the commit
           .compose(v -> applyDeltas(conn, plan.deltas("uact"), "uact"))
           .compose(v -> applyDeltas(conn, plan.deltas("uakt"), "uakt"))
@@ -387,9 +380,7 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
   @Override
   public Future<List<SqlLedger.EpochClose>> closeEpochs(long nowMs) {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
-    return pool.withTransaction(conn -> (postgres
-        ? conn.query("SELECT pg_advisory_xact_lock(hashtext('anneal.settlement.' || current_schema()))").execute()
-        : conn.query("SELECT id FROM settlement_barrier WHERE id = 1 FOR UPDATE").execute())
+    return pool.withTransaction(conn -> conn.query(SqlLedger.barrierSql(postgres, true)).execute()
         .compose(v -> conn.preparedQuery(numbered(SqlLedger.EPOCHS_WITH_SETTLEMENTS)).execute(Tuple.of(current)))
         .compose(withSettlements -> {
           java.util.TreeSet<Long> open = new java.util.TreeSet<>();

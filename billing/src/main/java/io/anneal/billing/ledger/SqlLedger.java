@@ -401,7 +401,7 @@ public final class SqlLedger {
    * Vert.x JDBC client's connection beside the store's writer (ADR 12).
    */
   public static void enterSettlement(Connection c) throws SQLException {
-    advisoryLock(c, "pg_advisory_xact_lock_shared");
+    barrier(c, false);
   }
 
   /**
@@ -410,18 +410,45 @@ public final class SqlLedger {
    * waits here can deadlock with a settlement waiting for those rows.
    */
   public static void settlementBarrier(Connection c) throws SQLException {
-    advisoryLock(c, "pg_advisory_xact_lock");
+    barrier(c, true);
   }
 
-  private static void advisoryLock(Connection c, String function) throws SQLException {
-    // H2 has no advisory locks: a row both sides lock (V12), exclusive, so settlements there also wait
-    // for each other, which costs nothing with the one settlement connection H2 has
-    try (PreparedStatement ps = c.prepareStatement(Database.isH2(c)
-        ? "SELECT id FROM settlement_barrier WHERE id = 1 FOR UPDATE"
-        : "SELECT " + function + "(hashtext('anneal.settlement.' || current_schema()))");
-        ResultSet rs = ps.executeQuery()) {
+  private static void barrier(Connection c, boolean exclusive) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(barrierSql(!Database.isH2(c), exclusive)); ResultSet rs = ps.executeQuery()) {
       rs.next();
     }
+  }
+
+  /**
+   * The statement that takes the settlement barrier, shared (a settlement) or exclusive. H2 has no
+   * advisory locks: a row both sides lock (V12), exclusively, so settlements there also wait for each
+   * other, which costs nothing with the one settlement connection H2 has.
+   */
+  static String barrierSql(boolean postgres, boolean exclusive) {
+    if (!postgres) return "SELECT id FROM settlement_barrier WHERE id = 1 FOR UPDATE";
+    return "SELECT " + (exclusive ? "pg_advisory_xact_lock" : "pg_advisory_xact_lock_shared")
+        + "(hashtext('anneal.settlement.' || current_schema()))";
+  }
+
+  /** A preempted run's charge out of its escrow, which stays open ({@code $}: amount, held AKT, GPU time, job). */
+  static final String PARTIAL_ESCROW = "UPDATE escrow SET amount_uact = amount_uact - $, held_uakt = held_uakt - $,"
+      + " used_gpu_nanos = used_gpu_nanos + $ WHERE job_id = $";
+
+  /** Escrows closed by their final receipts (the job ids as one array), in the form fast on each engine. */
+  static String settledEscrows(boolean postgres) {
+    return postgres ? "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY($)"
+        : "MERGE INTO escrow e USING unnest(CAST($ AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"
+            + " WHEN MATCHED THEN UPDATE SET state = 'SETTLED'";
+  }
+
+  /**
+   * The signatures of signed batches not recorded yet (roots, nodes, signatures as arrays). A batch's
+   * receipts may be settled by two transactions at once (settlement lanes): the second waits, then skips.
+   */
+  static String insertBatches(boolean postgres) {
+    return "INSERT INTO receipt_batch (batch_root, node_id, signature) SELECT v.r, v.n, v.s FROM unnest("
+        + "CAST($ AS VARCHAR ARRAY), CAST($ AS VARCHAR ARRAY), CAST($ AS VARCHAR ARRAY)) AS v(r, n, s)"
+        + " WHERE NOT EXISTS (SELECT 1 FROM receipt_batch b WHERE b.batch_root = v.r)" + (postgres ? " ON CONFLICT DO NOTHING" : "");
   }
 
   /**
@@ -494,9 +521,7 @@ public final class SqlLedger {
     String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
     Long[][] nums = new Long[6][m]; // tx_id, charge, refund, epoch, paid_uakt, billed_gpu_nanos
     List<String> finals = new ArrayList<>();
-    try (PreparedStatement part = c.prepareStatement(
-        "UPDATE escrow SET amount_uact = amount_uact - ?, held_uakt = held_uakt - ?, used_gpu_nanos = used_gpu_nanos + ?"
-            + " WHERE job_id = ?")) {
+    try (PreparedStatement part = c.prepareStatement(jdbc(PARTIAL_ESCROW))) {
       boolean anyPartial = false;
       for (int f = 0; f < m; f++) {
         SettlementPlan.Row row = rows.get(f);
@@ -546,10 +571,7 @@ public final class SqlLedger {
       if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
     }
     if (!finals.isEmpty()) {
-      try (PreparedStatement ps = c.prepareStatement(Database.isH2(c)
-          ? "MERGE INTO escrow e USING unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) ON e.job_id = k.v"
-              + " WHEN MATCHED THEN UPDATE SET state = 'SETTLED'"
-          : "UPDATE escrow SET state = 'SETTLED' WHERE job_id = ANY(?)")) {
+      try (PreparedStatement ps = c.prepareStatement(jdbc(settledEscrows(!Database.isH2(c))))) {
         ps.setArray(1, c.createArrayOf("varchar", finals.toArray(new String[0])));
         ps.executeUpdate();
       }
@@ -760,11 +782,7 @@ public final class SqlLedger {
       nodes[i] = batches.get(roots[i])[0];
       sigs[i] = batches.get(roots[i])[1];
     }
-    // a batch's receipts may be settled by two transactions at once (settlement lanes): the second waits, then skips
-    try (PreparedStatement ps = c.prepareStatement("INSERT INTO receipt_batch (batch_root, node_id, signature)"
-        + " SELECT v.r, v.n, v.s FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY))"
-        + " AS v(r, n, s) WHERE NOT EXISTS (SELECT 1 FROM receipt_batch b WHERE b.batch_root = v.r)"
-        + (Database.isH2(c) ? "" : " ON CONFLICT DO NOTHING"))) {
+    try (PreparedStatement ps = c.prepareStatement(jdbc(insertBatches(!Database.isH2(c))))) {
       ps.setArray(1, c.createArrayOf("varchar", roots));
       ps.setArray(2, c.createArrayOf("varchar", nodes));
       ps.setArray(3, c.createArrayOf("varchar", sigs));
