@@ -12,7 +12,8 @@ class JdbcH2LedgerStoreTest extends LedgerStoreContract {
   }
 
   @Override
-  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices) {
-    return new io.anneal.billing.JdbcLedgerStore(writer, io.anneal.billing.SettlementLanes.shared(writer), prices, System::currentTimeMillis, EPOCH_SECONDS);
+  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices,
+      long epochSeconds) {
+    return new io.anneal.billing.JdbcLedgerStore(writer, io.anneal.billing.SettlementLanes.shared(writer), prices, System::currentTimeMillis, epochSeconds);
   }
 }

@@ -18,7 +18,8 @@ class JdbcPostgresLedgerStoreTest extends LedgerStoreContract {
   }
 
   @Override
-  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices) {
-    return new io.anneal.billing.JdbcLedgerStore(writer, io.anneal.billing.SettlementLanes.own(db, 3, 500), prices, System::currentTimeMillis, EPOCH_SECONDS);
+  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices,
+      long epochSeconds) {
+    return new io.anneal.billing.JdbcLedgerStore(writer, io.anneal.billing.SettlementLanes.own(db, 3, 500), prices, System::currentTimeMillis, epochSeconds);
   }
 }

@@ -48,15 +48,16 @@ public abstract class LedgerStoreContract {
   /** A migrated, empty database. */
   protected abstract Database openDatabase();
 
-  /** The adapter under test, on {@code db}; {@code writer} is the store's writer. */
-  protected abstract LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices);
+  /** The adapter under test, on {@code db}, filing into epochs of {@code epochSeconds}; {@code writer} is the store's writer. */
+  protected abstract LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices,
+      long epochSeconds);
 
   @BeforeEach
   void setUp() throws Exception {
     db = openDatabase();
     writer = new GroupCommitWriter(db, "test-writer", 500);
     vertx = Vertx.vertx();
-    store = openStore(vertx, db, writer, (cls, atMs) -> PRICES.get(cls));
+    store = openStore(vertx, db, writer, (cls, atMs) -> PRICES.get(cls), EPOCH_SECONDS);
     nodeKey = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
     tx(c -> {
       SqlLedger.fundVault(c, "seed", 1_000_000_000_000L);
@@ -397,6 +398,70 @@ public abstract class LedgerStoreContract {
       byte[] tampered = MerkleTree.leafHash(body.replace("1000000000", "2000000000").getBytes(java.nio.charset.StandardCharsets.UTF_8));
       assertThat(MerkleTree.verify(tampered, proof, root)).isFalse();
     }
+  }
+
+  @Test
+  void epochsClosedWhileReceiptsStreamInHoldEverySettlementOfTheirsAndNoOther() throws Exception {
+    // one-second epochs, closed every 50 ms while waves of receipts settle across several of them: an
+    // epoch may close only once every settlement filed in it has committed (the settlement barrier)
+    store.close();
+    store = openStore(vertx, db, writer, (cls, atMs) -> PRICES.get(cls), 1);
+    int waves = 12;
+    int perWave = 150;
+    String[] jobs = new String[waves * perWave];
+    for (int i = 0; i < jobs.length; i++) jobs[i] = "s" + i;
+    holdAndPlace("t1", "n1", 0, jobs);
+    java.util.concurrent.atomic.AtomicBoolean streaming = new java.util.concurrent.atomic.AtomicBoolean(true);
+    List<SqlLedger.EpochClose> closedWhileStreaming = java.util.Collections.synchronizedList(new ArrayList<>());
+    Thread closer = new Thread(() -> {
+      while (streaming.get()) {
+        try {
+          closedWhileStreaming.addAll(await(store.closeEpochs(System.currentTimeMillis())));
+          Thread.sleep(50);
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      }
+    });
+    closer.start();
+    List<Future<Settlement>> all = new ArrayList<>();
+    for (int w = 0; w < waves; w++) {
+      for (int i = w * perWave; i < (w + 1) * perWave; i++) {
+        all.add(store.settle(receipt("n1", jobs[i], "t1", 1_000_000_000L + i, "SUCCEEDED", 0)));
+      }
+      Thread.sleep(200);
+    }
+    for (Future<Settlement> f : all) assertThat(await(f).settled()).isTrue();
+    streaming.set(false);
+    closer.join();
+    Thread.sleep(1_100); // past the last epoch a settlement was filed in
+    List<SqlLedger.EpochClose> closed = new ArrayList<>(closedWhileStreaming);
+    closed.addAll(await(store.closeEpochs(System.currentTimeMillis())));
+    assertThat(closed.size()).as("the stream spans several epochs").isGreaterThanOrEqualTo(2);
+    // each closed epoch holds exactly the settlements filed in it, and its root is theirs
+    long receipts = 0;
+    for (SqlLedger.EpochClose e : closed) {
+      List<byte[]> leaves = new ArrayList<>();
+      long[] charged = {0};
+      try (Connection c = db.connection(); var ps = c.prepareStatement(
+          "SELECT leaf_hash, charge_uact FROM settlement WHERE epoch = ? ORDER BY receipt_id")) {
+        ps.setLong(1, e.epoch());
+        try (var rs = ps.executeQuery()) {
+          while (rs.next()) {
+            leaves.add(HexFormat.of().parseHex(rs.getString(1)));
+            charged[0] += rs.getLong(2);
+          }
+        }
+      }
+      assertThat(e.receipts()).as("receipts of epoch %d", e.epoch()).isEqualTo(leaves.size());
+      assertThat(e.chargedUact()).isEqualTo(charged[0]);
+      if (!leaves.isEmpty()) {
+        assertThat(e.merkleRoot()).isEqualTo(HexFormat.of().formatHex(MerkleTree.ofLeafHashes(leaves).root()));
+      }
+      receipts += e.receipts();
+    }
+    assertThat(receipts).as("every settlement in a closed epoch").isEqualTo(jobs.length);
+    assertThat(closed).extracting(SqlLedger.EpochClose::epoch).doesNotHaveDuplicates();
   }
 
   @Test

@@ -12,7 +12,8 @@ class SqlClientH2LedgerStoreTest extends LedgerStoreContract {
   }
 
   @Override
-  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices) {
-    return SqlClientLedgerStore.h2(vertx, db.jdbcUrl(), 500, prices, System::currentTimeMillis, EPOCH_SECONDS);
+  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices,
+      long epochSeconds) {
+    return SqlClientLedgerStore.h2(vertx, db.jdbcUrl(), 500, prices, System::currentTimeMillis, epochSeconds);
   }
 }

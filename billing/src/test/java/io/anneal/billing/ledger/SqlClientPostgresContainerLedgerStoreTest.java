@@ -18,7 +18,8 @@ class SqlClientPostgresContainerLedgerStoreTest extends LedgerStoreContract {
   }
 
   @Override
-  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices) {
-    return SqlClientLedgerStore.postgres(vertx, db.jdbcUrl(), db.schema(), 3, 500, prices, System::currentTimeMillis, EPOCH_SECONDS);
+  protected LedgerStore openStore(Vertx vertx, Database db, GroupCommitWriter writer, SqlLedger.PriceLookup prices,
+      long epochSeconds) {
+    return SqlClientLedgerStore.postgres(vertx, db.jdbcUrl(), db.schema(), 3, 500, prices, System::currentTimeMillis, epochSeconds);
   }
 }
