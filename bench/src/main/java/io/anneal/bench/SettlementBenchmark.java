@@ -135,7 +135,7 @@ public final class SettlementBenchmark {
               System::currentTimeMillis, 3600)
           : SqlClientLedgerStore.h2(vertx, db.jdbcUrl(), 2000, lookup, System::currentTimeMillis, 3600);
       store = s;
-      commits = s::commits;
+      commits = s.stats()::commits;
     } else if (client.equals("jdbc")) {
       SettlementLanes lanes = laneCount == 0 ? SettlementLanes.shared(w) : SettlementLanes.own(db, laneCount, 2000);
       store = new JdbcLedgerStore(w, lanes, lookup, System::currentTimeMillis, 3600);

@@ -260,7 +260,7 @@ public final class AnnealService {
             prices::priceAt, System::currentTimeMillis, config.epochSeconds())
         : io.anneal.billing.ledger.SqlClientLedgerStore.h2(vertx, db.jdbcUrl(), 2000, prices::priceAt,
             System::currentTimeMillis, config.epochSeconds());
-    metrics.writer(s);
+    metrics.writer(s.stats());
     metrics.settlementLanes(s.lanes());
     return s;
   }

@@ -1,26 +1,21 @@
 package io.anneal.billing.ledger;
 
 import io.anneal.billing.receipt.SignedReceipt;
-import io.vertx.core.Context;
 import io.vertx.core.Future;
-import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.jdbcclient.JDBCConnectOptions;
 import io.vertx.jdbcclient.JDBCPool;
 import io.vertx.pgclient.PgBuilder;
 import io.vertx.pgclient.PgConnectOptions;
-import io.vertx.pgclient.PgException;
 import io.vertx.sqlclient.Pool;
 import io.vertx.sqlclient.PoolOptions;
 import io.vertx.sqlclient.Row;
 import io.vertx.sqlclient.RowSet;
 import io.vertx.sqlclient.SqlConnection;
 import io.vertx.sqlclient.Tuple;
-import java.sql.SQLException;
 import java.time.Instant;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -28,56 +23,37 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 import java.util.function.LongSupplier;
-import java.util.logging.Logger;
 
 /**
  * The ledger port on the Vert.x SQL clients (ADR 12): the reactive PostgreSQL client, or H2 through
- * the Vert.x JDBC client. Nothing blocks a thread of its own: receipts queue per lane on one Vert.x
- * context and each lane settles its queue in one transaction at a time, up to {@code maxBatch}
- * receipts in it, by the same {@link SettlementPlan} and into the same schema as the JDBC adapter.
+ * the Vert.x JDBC client. Nothing blocks a thread of its own: receipts queue in job lanes ({@link
+ * ClientLanes}: batching, retries, isolating a bad receipt) and each lane's batch settles in one
+ * transaction, by the same {@link SettlementPlan}, SQL and schema as the JDBC adapter.
  *
- * <p>A receipt goes to the lane of its job, so a job's receipts settle one after another. On
- * PostgreSQL several lanes settle at once, each on its own connection, as the JDBC adapter's
+ * <p>On PostgreSQL several lanes settle at once, each on its own connection, as the JDBC adapter's
  * settlement lanes do (ADR 11): balances are updated last in account order, and each settlement
  * holds the settlement barrier shared. On H2 there is one lane, and the barrier is the row of
  * {@code settlement_barrier}, which settlements and the barrier's holders ({@link
  * SqlLedger#settlementBarrier}) both lock. On both, escrows are read {@code FOR UPDATE}, as a
- * release on the store's writer reads them: whichever comes second sees the other's outcome. A batch aborted by a deadlock or a
- * serialization failure is retried whole (up to 3 times); one that fails otherwise is split in halves
- * until the failing receipt fails alone.
+ * release on the store's writer reads them: whichever comes second sees the other's outcome.
  */
-public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billing.sql.WriterStats {
-  private static final Logger LOG = Logger.getLogger(SqlClientLedgerStore.class.getName());
-  static final int TRANSIENT_ATTEMPTS = 3;
-
+public final class SqlClientLedgerStore implements LedgerStore {
   private final Pool pool;
   private final boolean postgres;
-  private final Context context;
-  private final Lane[] lanes;
-  private final int maxBatch;
+  private final ClientLanes lanes;
   private final SqlLedger.PriceLookup prices;
   private final LongSupplier clock;
   private final long epochSeconds;
   private final String describe;
-  private final AtomicLong commits = new AtomicLong();
-  private final AtomicLong committedOps = new AtomicLong();
-  private final AtomicLong retries = new AtomicLong();
-  private final AtomicLong splits = new AtomicLong();
-  private final AtomicLong failedOps = new AtomicLong();
-  private final java.util.concurrent.atomic.AtomicInteger queued = new java.util.concurrent.atomic.AtomicInteger();
-  private volatile boolean closed;
 
   private SqlClientLedgerStore(Vertx vertx, Pool pool, boolean postgres, int laneCount, int maxBatch,
       SqlLedger.PriceLookup prices, LongSupplier clock, long epochSeconds, String describe) {
     this.pool = pool;
     this.postgres = postgres;
-    this.context = vertx.getOrCreateContext();
-    this.lanes = new Lane[laneCount];
-    for (int i = 0; i < laneCount; i++) lanes[i] = new Lane();
-    this.maxBatch = maxBatch;
+    this.lanes = new ClientLanes(vertx.getOrCreateContext(), laneCount, maxBatch,
+        receipts -> pool.withTransaction(conn -> settleIn(conn, receipts)));
     this.prices = prices;
     this.clock = clock;
     this.epochSeconds = epochSeconds;
@@ -137,95 +113,10 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
 
   // ---------------------------------------------------------------- settlement
 
-  /** A receipt waiting in its lane, and who waits for its settlement. */
-  private record Pending(SignedReceipt receipt, Promise<Settlement> promise) {}
-
-  /** One job-hash lane: its queue and whether a transaction of it is in flight. Touched on {@link #context} only. */
-  private final class Lane {
-    final ArrayDeque<Pending> queue = new ArrayDeque<>();
-    boolean busy;
-
-    void drain() {
-      if (busy || queue.isEmpty()) return;
-      busy = true;
-      List<Pending> batch = new ArrayList<>();
-      while (!queue.isEmpty() && batch.size() < maxBatch) batch.add(queue.poll());
-      queued.addAndGet(-batch.size());
-      commit(batch, 1).onComplete(ar -> {
-        busy = false;
-        drain();
-      });
-    }
-  }
-
+  /** Queued in its job's lane, settled with the lane's next batch (see {@link ClientLanes}). */
   @Override
   public Future<Settlement> settle(SignedReceipt receipt) {
-    Promise<Settlement> p = Promise.promise();
-    Lane lane = lanes.length == 1 ? lanes[0] : lanes[Math.floorMod(receipt.receipt().jobId().hashCode(), lanes.length)];
-    context.runOnContext(v -> {
-      if (closed) {
-        p.fail("the ledger store is closed");
-        return;
-      }
-      lane.queue.add(new Pending(receipt, p));
-      queued.incrementAndGet();
-      lane.drain();
-    });
-    return p.future();
-  }
-
-  /**
-   * Settles a batch in one transaction: retried whole after a transient conflict, split in halves
-   * after another failure, so that one bad receipt fails alone. Completes when each receipt's
-   * promise is.
-   */
-  private Future<Void> commit(List<Pending> batch, int attempt) {
-    List<SignedReceipt> receipts = batch.stream().map(Pending::receipt).toList();
-    return pool.withTransaction(conn -> settleIn(conn, receipts)).transform(ar -> {
-      if (ar.succeeded()) {
-        commits.incrementAndGet();
-        committedOps.addAndGet(batch.size());
-        for (int i = 0; i < batch.size(); i++) batch.get(i).promise().complete(ar.result().get(i));
-        return Future.succeededFuture();
-      }
-      Throwable e = ar.cause();
-      if (isTransient(e) && attempt < TRANSIENT_ATTEMPTS) {
-        retries.incrementAndGet();
-        return commit(batch, attempt + 1);
-      }
-      if (batch.size() > 1 && sqlState(e) != null) {
-        // the database refused something in the batch: split it until the receipt it refuses is alone
-        splits.incrementAndGet();
-        int half = batch.size() / 2;
-        return commit(batch.subList(0, half), 1).compose(v -> commit(batch.subList(half, batch.size()), 1));
-      }
-      // one receipt the database refuses, or no answer from the database (nothing to isolate): the
-      // receipts fail, and their workers deliver them again later
-      LOG.warning("could not settle " + (batch.size() == 1 ? "receipt " + batch.get(0).receipt().receipt().receiptId()
-          : batch.size() + " receipts") + ": " + e);
-      failedOps.addAndGet(batch.size());
-      for (Pending p : batch) p.promise().fail(e);
-      return Future.succeededFuture();
-    });
-  }
-
-  /**
-   * Whether a failure is a conflict that the same transaction, run again, may not meet: a deadlock or
-   * a serialization failure, or on H2 a lock wait that timed out (HYT00: its connection waited on the
-   * store's writer's).
-   */
-  static boolean isTransient(Throwable e) {
-    String state = sqlState(e);
-    return "40001".equals(state) || "40P01".equals(state) || "HYT00".equals(state);
-  }
-
-  /** The SQL state of the database's error in {@code e}'s causes, or null when the database did not answer with one. */
-  static String sqlState(Throwable e) {
-    for (Throwable t = e; t != null; t = t.getCause()) {
-      String state = t instanceof PgException pg ? pg.getSqlState() : t instanceof SQLException s ? s.getSQLState() : null;
-      if (state != null) return state;
-    }
-    return null;
+    return lanes.settle(receipt);
   }
 
   private Future<List<Settlement>> settleIn(SqlConnection conn, List<SignedReceipt> receipts) {
@@ -464,7 +355,7 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
         .compose(v -> conn.preparedQuery("SELECT public_key FROM node_key WHERE node_id = $1").execute(Tuple.of(nodeId)))
         .map(rows -> rows.iterator().next().getString(0).equals(publicKeyB64)))
         // registered by another connection at the same moment: the key registered decides
-        .recover(e -> "23505".equals(sqlState(e)) ? nodeKey(nodeId).map(k -> k.map(publicKeyB64::equals).orElse(false))
+        .recover(e -> "23505".equals(ClientLanes.sqlState(e)) ? nodeKey(nodeId).map(k -> k.map(publicKeyB64::equals).orElse(false))
             : Future.failedFuture(e));
   }
 
@@ -502,44 +393,14 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
     });
   }
 
-  @Override
-  public String name() {
-    return "anneal-settlement-vertx";
-  }
-
-  @Override
-  public int queued() {
-    return queued.get();
-  }
-
-  @Override
-  public long commits() {
-    return commits.get();
-  }
-
-  @Override
-  public long committedOps() {
-    return committedOps.get();
-  }
-
-  @Override
-  public long transientRetries() {
-    return retries.get();
-  }
-
-  @Override
-  public long splits() {
-    return splits.get();
-  }
-
-  @Override
-  public long failedOps() {
-    return failedOps.get();
+  /** The lanes' commits, retries, splits and failures, for /metrics. */
+  public io.anneal.billing.sql.WriterStats stats() {
+    return lanes;
   }
 
   /** Lanes settling at once. */
   public int lanes() {
-    return lanes.length;
+    return lanes.count();
   }
 
   @Override
@@ -550,26 +411,7 @@ public final class SqlClientLedgerStore implements LedgerStore, io.anneal.billin
   /** Settles what is queued, then closes the pool. */
   @Override
   public void close() {
-    Promise<Void> drained = Promise.promise();
-    context.runOnContext(v -> {
-      closed = true;
-      waitIdle(drained);
-    });
-    try {
-      drained.future().toCompletionStage().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS);
-    } catch (Exception e) {
-      LOG.warning("closing the ledger store with receipts still queued: " + e);
-    }
+    lanes.closeAndDrain();
     pool.close().toCompletionStage().toCompletableFuture().join();
-  }
-
-  private void waitIdle(Promise<Void> done) {
-    for (Lane l : lanes) {
-      if (l.busy || !l.queue.isEmpty()) {
-        context.owner().setTimer(5, id -> waitIdle(done));
-        return;
-      }
-    }
-    done.complete();
   }
 }

@@ -59,10 +59,10 @@ class SqlClientLedgerStoreTest {
         assertThatThrownBy(() -> f.toCompletionStage().toCompletableFuture().get(30, java.util.concurrent.TimeUnit.SECONDS))
             .hasCauseInstanceOf(Throwable.class);
       }
-      assertThat(store.failedOps()).isEqualTo(3);
-      assertThat(store.splits()).isZero();
-      assertThat(store.commits()).isZero();
-      assertThat(store.queued()).isZero();
+      assertThat(store.stats().failedOps()).isEqualTo(3);
+      assertThat(store.stats().splits()).isZero();
+      assertThat(store.stats().commits()).isZero();
+      assertThat(store.stats().queued()).isZero();
       store.close();
     } finally {
       vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
@@ -71,10 +71,10 @@ class SqlClientLedgerStoreTest {
 
   @Test
   void deadlocksSerializationFailuresAndH2LockTimeoutsAreRetriedOtherErrorsAreNot() {
-    assertThat(SqlClientLedgerStore.isTransient(new RuntimeException(new SQLException("deadlock", "40P01")))).isTrue();
-    assertThat(SqlClientLedgerStore.isTransient(new SQLException("serialization", "40001"))).isTrue();
-    assertThat(SqlClientLedgerStore.isTransient(new SQLException("lock timeout", "HYT00"))).isTrue();
-    assertThat(SqlClientLedgerStore.isTransient(new SQLException("too long", "22001"))).isFalse();
-    assertThat(SqlClientLedgerStore.sqlState(new java.net.ConnectException("refused"))).isNull();
+    assertThat(ClientLanes.isTransient(new RuntimeException(new SQLException("deadlock", "40P01")))).isTrue();
+    assertThat(ClientLanes.isTransient(new SQLException("serialization", "40001"))).isTrue();
+    assertThat(ClientLanes.isTransient(new SQLException("lock timeout", "HYT00"))).isTrue();
+    assertThat(ClientLanes.isTransient(new SQLException("too long", "22001"))).isFalse();
+    assertThat(ClientLanes.sqlState(new java.net.ConnectException("refused"))).isNull();
   }
 }
