@@ -21,6 +21,12 @@ class ArchitectureTest {
   static final ArchRule coreHasNoFrameworkTypes =
       noClasses().that().resideInAnyPackage(CORE).should().dependOnClassesThat().resideInAnyPackage(FRAMEWORKS);
 
+  /** The settlement rules every ledger adapter applies decide without I/O (ADR 12). */
+  @ArchTest
+  static final ArchRule settlementRulesHaveNoFrameworkTypes =
+      noClasses().that().haveNameMatching("io\\.anneal\\.billing\\.ledger\\.SettlementPlan.*").should().dependOnClassesThat()
+          .resideInAnyPackage(FRAMEWORKS);
+
   @ArchTest
   static final ArchRule gpuAdapterDependsOnNothingOfOurs =
       noClasses().that().resideInAPackage("io.anneal.gpu..").should().dependOnClassesThat()
