@@ -104,6 +104,13 @@ public final class SqlClientLedgerStore implements LedgerStore {
         }
       }
     }
+    for (String k : q.keySet()) {
+      // TLS settings are pgjdbc's: the reactive client would connect without them, so refuse rather than downgrade
+      if (k.toLowerCase(java.util.Locale.ROOT).startsWith("ssl")) {
+        throw new IllegalArgumentException("the Vert.x SQL client ledger does not take the JDBC TLS setting '" + k
+            + "'; use --ledger-client jdbc for a PostgreSQL reached over TLS");
+      }
+    }
     o.setUser(q.getOrDefault("user", "postgres"));
     if (q.containsKey("password")) o.setPassword(q.get("password"));
     String path = schema != null ? schema : q.get("currentSchema");

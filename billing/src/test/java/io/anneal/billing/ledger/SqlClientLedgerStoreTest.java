@@ -36,6 +36,13 @@ class SqlClientLedgerStoreTest {
   }
 
   @Test
+  void tlsSettingsThatTheReactiveClientWouldIgnoreAreRefused() {
+    assertThatThrownBy(() -> SqlClientLedgerStore.pgOptions("jdbc:postgresql://db.example/anneal?user=a&sslmode=verify-full",
+        null)).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("'sslmode'")
+        .hasMessageContaining("--ledger-client jdbc");
+  }
+
+  @Test
   void parameterMarkersAreNumberedInOrder() {
     assertThat(SqlClientLedgerStore.numbered("SELECT $, $ FROM t WHERE a = $")).isEqualTo("SELECT $1, $2 FROM t WHERE a = $3");
     assertThat(SqlClientLedgerStore.numbered(SqlLedger.INSERT_SETTLEMENTS)).contains("$16").doesNotContain("$17");
