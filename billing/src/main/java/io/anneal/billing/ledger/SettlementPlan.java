@@ -223,6 +223,42 @@ public final class SettlementPlan {
     return d;
   }
 
+  /**
+   * The settlement rows as the columns {@link SqlLedger#INSERT_SETTLEMENTS} takes after the settlement
+   * time, one array per column (String[] or Long[]), filed under the journal entry {@code txId}.
+   */
+  public Object[] settlementColumns(long txId) {
+    int m = rows.size();
+    String[][] text = new String[9][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
+    Long[][] nums = new Long[6][m]; // tx_id, charge, refund, epoch, paid_uakt, billed_gpu_nanos
+    for (int i = 0; i < m; i++) {
+      Row row = rows.get(i);
+      Receipt r = row.receipt().receipt();
+      text[0][i] = r.receiptId();
+      text[1][i] = r.jobId();
+      text[2][i] = r.tenantId();
+      text[3][i] = r.nodeId();
+      text[4][i] = row.body();
+      text[5][i] = row.batchRoot();
+      text[6][i] = row.proof();
+      text[7][i] = null; // once per signed batch, in receipt_batch (V9)
+      text[8][i] = row.leafHash();
+      nums[0][i] = txId;
+      nums[1][i] = row.chargeUact();
+      nums[2][i] = row.refundUact();
+      nums[3][i] = epoch;
+      nums[4][i] = row.paidUakt();
+      nums[5][i] = row.billedGpuNanos();
+    }
+    return new Object[] {text[0], text[1], text[2], text[3], nums[0], nums[1], nums[2], text[4], text[5], text[6], text[7],
+        nums[3], text[8], nums[4], nums[5]};
+  }
+
+  /** The jobs whose escrow the batch closes: those of its final receipts. */
+  public String[] finalJobs() {
+    return rows.stream().filter(r -> !r.partial()).map(Row::jobId).toArray(String[]::new);
+  }
+
   /** Each signed batch's signature, by batch root in root order: {node, Base64 signature}. */
   public TreeMap<String, String[]> batches() {
     TreeMap<String, String[]> b = new TreeMap<>();

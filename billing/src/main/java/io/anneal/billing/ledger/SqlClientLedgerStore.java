@@ -173,39 +173,15 @@ public final class SqlClientLedgerStore implements LedgerStore {
               .execute(Tuple.of(tx, postings.stream().map(Posting::account).toArray(String[]::new),
                   postings.stream().map(Posting::denom).toArray(String[]::new),
                   postings.stream().map(Posting::amount).toArray(Long[]::new)));
-      List<SettlementPlan.Row> rows = plan.rows();
-      int m = rows.size();
-      String[][] text = new String[9][m];
-      Long[][] nums = new Long[6][m];
       List<Tuple> partial = new ArrayList<>();
-      List<String> finals = new ArrayList<>();
-      for (int i = 0; i < m; i++) {
-        SettlementPlan.Row row = rows.get(i);
-        var r = row.receipt().receipt();
-        text[0][i] = r.receiptId();
-        text[1][i] = r.jobId();
-        text[2][i] = r.tenantId();
-        text[3][i] = r.nodeId();
-        text[4][i] = row.body();
-        text[5][i] = row.batchRoot();
-        text[6][i] = row.proof();
-        text[7][i] = null; // once per signed batch, in receipt_batch (V9)
-        text[8][i] = row.leafHash();
-        nums[0][i] = tx;
-        nums[1][i] = row.chargeUact();
-        nums[2][i] = row.refundUact();
-        nums[3][i] = plan.epoch();
-        nums[4][i] = row.paidUakt();
-        nums[5][i] = row.billedGpuNanos();
-        if (row.partial()) {
-          partial.add(Tuple.of(row.escrowUactUsed(), row.escrowUaktUsed(), row.gpuNanos(), r.jobId()));
-        } else {
-          finals.add(r.jobId());
-        }
+      for (SettlementPlan.Row row : plan.rows()) {
+        if (row.partial()) partial.add(Tuple.of(row.escrowUactUsed(), row.escrowUaktUsed(), row.gpuNanos(), row.jobId()));
       }
-      OffsetDateTime at = OffsetDateTime.ofInstant(Instant.ofEpochMilli(plan.nowMs()), ZoneOffset.UTC);
-      Tuple settlementRows = Tuple.of(at, text[0], text[1], text[2], text[3], nums[0], nums[1], nums[2], text[4], text[5],
-          text[6], text[7], nums[3], text[8], nums[4], nums[5]);
+      String[] finals = plan.finalJobs();
+      List<Object> columns = new ArrayList<>();
+      columns.add(OffsetDateTime.ofInstant(Instant.ofEpochMilli(plan.nowMs()), ZoneOffset.UTC));
+      columns.addAll(java.util.Arrays.asList(plan.settlementColumns(tx)));
+      Tuple settlementRows = Tuple.tuple(columns);
       TreeMap<String, String[]> batches = plan.batches();
       return f
           .compose(v -> conn.preparedQuery(numbered(SqlLedger.INSERT_SETTLEMENTS)).execute(settlementRows))
@@ -216,9 +192,8 @@ public final class SqlClientLedgerStore implements LedgerStore {
           // partial charges first: a final receipt of the same batch settles what remains
           .compose(v -> partial.isEmpty() ? Future.succeededFuture()
               : conn.preparedQuery(numbered(SqlLedger.PARTIAL_ESCROW)).executeBatch(partial))
-          .compose(v -> finals.isEmpty() ? Future.succeededFuture()
-              : conn.preparedQuery(numbered(SqlLedger.settledEscrows(postgres)))
-                  .execute(Tuple.of((Object) finals.toArray(new String[0]))))
+          .compose(v -> finals.length == 0 ? Future.succeededFuture()
+              : conn.preparedQuery(numbered(SqlLedger.settledEscrows(postgres))).execute(Tuple.of((Object) finals)))
           // balances last, in account order: the rows every settlement shares are locked only until the commit
           .compose(v -> applyDeltas(conn, plan.deltas("uact"), "uact"))
           .compose(v -> applyDeltas(conn, plan.deltas("uakt"), "uakt"))
@@ -251,11 +226,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
 
   /** Rows of {@code table} whose {@code key} is in the array bound as {@code $1}, in the form fast on each engine. */
   private String keyed(String columns, String table, String key, String where) {
-    if (postgres) {
-      return "SELECT " + columns + " FROM " + table + " t WHERE t." + key + " = ANY($1)" + (where == null ? "" : " AND " + where);
-    }
-    return "SELECT " + columns + " FROM unnest(CAST($1 AS VARCHAR ARRAY)) AS k(v) JOIN " + table + " t ON t." + key + " = k.v"
-        + (where == null ? "" : " WHERE " + where);
+    return io.anneal.billing.sql.Database.keyed(postgres, "$1", columns, table, key, where);
   }
 
   private static String[] distinct(List<String> values) {

@@ -516,63 +516,36 @@ public final class SqlLedger {
     List<Posting> postings = plan.postings();
     long tx = insertTx(c, "settle", plan.journalRef());
     if (!postings.isEmpty()) insertPostings(c, tx, postings);
-    List<SettlementPlan.Row> rows = plan.rows();
-    int m = rows.size();
-    String[][] text = new String[10][m]; // receipt_id, job_id, tenant_id, node_id, body, root, proof, signature, leaf
-    Long[][] nums = new Long[6][m]; // tx_id, charge, refund, epoch, paid_uakt, billed_gpu_nanos
-    List<String> finals = new ArrayList<>();
+    // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
+    try (PreparedStatement ins = c.prepareStatement(jdbc(INSERT_SETTLEMENTS))) {
+      // settled at nowMs, read after the barrier: not the transaction's start, which may precede a
+      // bootstrap window's close that this transaction waited for
+      ins.setTimestamp(1, new java.sql.Timestamp(nowMs));
+      Object[] columns = plan.settlementColumns(tx);
+      for (int k = 0; k < columns.length; k++) {
+        ins.setArray(k + 2, c.createArrayOf(columns[k] instanceof Long[] ? "bigint" : "varchar", (Object[]) columns[k]));
+      }
+      ins.executeUpdate();
+    }
+    insertBatches(c, plan.batches());
+    // partial charges first: a final receipt of the same batch settles what remains
     try (PreparedStatement part = c.prepareStatement(jdbc(PARTIAL_ESCROW))) {
       boolean anyPartial = false;
-      for (int f = 0; f < m; f++) {
-        SettlementPlan.Row row = rows.get(f);
-        var r = row.receipt().receipt();
-        text[0][f] = r.receiptId();
-        text[1][f] = r.jobId();
-        text[2][f] = r.tenantId();
-        text[3][f] = r.nodeId();
-        text[4][f] = row.body();
-        text[5][f] = row.batchRoot();
-        text[6][f] = row.proof();
-        text[7][f] = null; // once per signed batch, in receipt_batch (V9)
-        text[8][f] = row.leafHash();
-        nums[0][f] = tx;
-        nums[1][f] = row.chargeUact();
-        nums[2][f] = row.refundUact();
-        nums[3][f] = plan.epoch();
-        nums[4][f] = row.paidUakt();
-        nums[5][f] = row.billedGpuNanos();
-        if (row.partial()) {
-          part.setLong(1, row.escrowUactUsed());
-          part.setLong(2, row.escrowUaktUsed());
-          part.setLong(3, row.gpuNanos());
-          part.setString(4, r.jobId());
-          part.addBatch();
-          anyPartial = true;
-        } else {
-          finals.add(r.jobId());
-        }
+      for (SettlementPlan.Row row : plan.rows()) {
+        if (!row.partial()) continue;
+        part.setLong(1, row.escrowUactUsed());
+        part.setLong(2, row.escrowUaktUsed());
+        part.setLong(3, row.gpuNanos());
+        part.setString(4, row.jobId());
+        part.addBatch();
+        anyPartial = true;
       }
-      // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
-      try (PreparedStatement ins = c.prepareStatement(INSERT_SETTLEMENTS.replace("$", "?"))) {
-        // settled at nowMs, read after the barrier: not the transaction's start, which may precede a
-        // bootstrap window's close that this transaction waited for
-        int i = 1;
-        ins.setTimestamp(i++, new java.sql.Timestamp(nowMs));
-        for (int k = 0; k < 4; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
-        for (int k = 0; k < 3; k++) ins.setArray(i++, c.createArrayOf("bigint", nums[k]));
-        for (int k = 4; k < 8; k++) ins.setArray(i++, c.createArrayOf("varchar", text[k]));
-        ins.setArray(i++, c.createArrayOf("bigint", nums[3]));
-        ins.setArray(i++, c.createArrayOf("varchar", text[8]));
-        ins.setArray(i++, c.createArrayOf("bigint", nums[4]));
-        ins.setArray(i, c.createArrayOf("bigint", nums[5]));
-        ins.executeUpdate();
-      }
-      insertBatches(c, plan.batches());
-      if (anyPartial) part.executeBatch(); // partial charges first: a final receipt of the same batch settles what remains
+      if (anyPartial) part.executeBatch();
     }
-    if (!finals.isEmpty()) {
+    String[] finals = plan.finalJobs();
+    if (finals.length > 0) {
       try (PreparedStatement ps = c.prepareStatement(jdbc(settledEscrows(!Database.isH2(c))))) {
-        ps.setArray(1, c.createArrayOf("varchar", finals.toArray(new String[0])));
+        ps.setArray(1, c.createArrayOf("varchar", finals));
         ps.executeUpdate();
       }
     }

@@ -120,11 +120,16 @@ public final class Database implements AutoCloseable {
    */
   public static String keyed(java.sql.Connection c, String columns, String table, String key, String where)
       throws java.sql.SQLException {
-    if (Database.isH2(c)) {
-      return "SELECT " + columns + " FROM unnest(CAST(? AS VARCHAR ARRAY)) AS k(v) JOIN " + table + " t ON t." + key
-          + " = k.v" + (where == null ? "" : " WHERE " + where);
+    return keyed(!Database.isH2(c), "?", columns, table, key, where);
+  }
+
+  /** As above, for either engine, with the array bound at {@code marker} ({@code ?} for JDBC, {@code $1} for the Vert.x clients). */
+  public static String keyed(boolean postgres, String marker, String columns, String table, String key, String where) {
+    if (!postgres) {
+      return "SELECT " + columns + " FROM unnest(CAST(" + marker + " AS VARCHAR ARRAY)) AS k(v) JOIN " + table + " t ON t."
+          + key + " = k.v" + (where == null ? "" : " WHERE " + where);
     }
-    return "SELECT " + columns + " FROM " + table + " t WHERE t." + key + " = ANY(?)"
+    return "SELECT " + columns + " FROM " + table + " t WHERE t." + key + " = ANY(" + marker + ")"
         + (where == null ? "" : " AND " + where);
   }
 

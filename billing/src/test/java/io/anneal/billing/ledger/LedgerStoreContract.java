@@ -413,13 +413,15 @@ public abstract class LedgerStoreContract {
     holdAndPlace("t1", "n1", 0, jobs);
     java.util.concurrent.atomic.AtomicBoolean streaming = new java.util.concurrent.atomic.AtomicBoolean(true);
     List<SqlLedger.EpochClose> closedWhileStreaming = java.util.Collections.synchronizedList(new ArrayList<>());
+    java.util.concurrent.atomic.AtomicReference<Throwable> closerFailed = new java.util.concurrent.atomic.AtomicReference<>();
     Thread closer = new Thread(() -> {
       while (streaming.get()) {
         try {
           closedWhileStreaming.addAll(await(store.closeEpochs(System.currentTimeMillis())));
-          Thread.sleep(50);
+          Thread.sleep(50); // the closing pace, as the billing verticle's timer
         } catch (Exception e) {
-          throw new IllegalStateException(e);
+          closerFailed.set(e);
+          return;
         }
       }
     });
@@ -429,14 +431,15 @@ public abstract class LedgerStoreContract {
       for (int i = w * perWave; i < (w + 1) * perWave; i++) {
         all.add(store.settle(receipt("n1", jobs[i], "t1", 1_000_000_000L + i, "SUCCEEDED", 0)));
       }
-      Thread.sleep(200);
+      Thread.sleep(200); // the receipts' pace: waves spread over several one-second epochs
     }
     for (Future<Settlement> f : all) assertThat(await(f).settled()).isTrue();
     streaming.set(false);
     closer.join();
-    Thread.sleep(1_100); // past the last epoch a settlement was filed in
+    assertThat(closerFailed.get()).as("closing epochs while receipts stream").isNull();
+    // every receipt has settled and no other will: close up to a time past the last epoch filed in
     List<SqlLedger.EpochClose> closed = new ArrayList<>(closedWhileStreaming);
-    closed.addAll(await(store.closeEpochs(System.currentTimeMillis())));
+    closed.addAll(await(store.closeEpochs(System.currentTimeMillis() + 2_000)));
     assertThat(closed.size()).as("the stream spans several epochs").isGreaterThanOrEqualTo(2);
     // each closed epoch holds exactly the settlements filed in it, and its root is theirs
     long receipts = 0;
