@@ -223,6 +223,9 @@ public final class SettlementPlan {
     return d;
   }
 
+  /** Where {@link #settlementColumns} puts the journal entry's id (a {@code Long[]}, the same in every row). */
+  public static final int TX_ID_COLUMN = 4;
+
   /**
    * The settlement rows as the columns {@link SqlLedger#INSERT_SETTLEMENTS} takes after the settlement
    * time, one array per column (String[] or Long[]), filed under the journal entry {@code txId}.

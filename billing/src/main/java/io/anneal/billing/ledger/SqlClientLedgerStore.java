@@ -1,6 +1,7 @@
 package io.anneal.billing.ledger;
 
 import io.anneal.billing.receipt.SignedReceipt;
+import io.vertx.core.Context;
 import io.vertx.core.Future;
 import io.vertx.core.Vertx;
 import io.vertx.jdbcclient.JDBCConnectOptions;
@@ -42,6 +43,8 @@ import java.util.function.LongSupplier;
 public final class SqlClientLedgerStore implements LedgerStore {
   private final Pool pool;
   private final boolean postgres;
+  /** The lanes' context: statements are sent from it, and the plans computed on its worker threads. */
+  private final Context context;
   private final ClientLanes lanes;
   private final SqlLedger.PriceLookup prices;
   private final LongSupplier clock;
@@ -52,7 +55,8 @@ public final class SqlClientLedgerStore implements LedgerStore {
       SqlLedger.PriceLookup prices, LongSupplier clock, long epochSeconds, String describe) {
     this.pool = pool;
     this.postgres = postgres;
-    this.lanes = new ClientLanes(vertx.getOrCreateContext(), laneCount, maxBatch,
+    this.context = vertx.getOrCreateContext();
+    this.lanes = new ClientLanes(context, laneCount, maxBatch,
         receipts -> pool.withTransaction(conn -> settleIn(conn, receipts)));
     this.prices = prices;
     this.clock = clock;
@@ -147,56 +151,100 @@ public final class SqlClientLedgerStore implements LedgerStore {
             }
             return m;
           });
-      return prior.compose(p -> conn.preparedQuery(keyed(SqlLedger.OPEN_ESCROW_COLUMNS, "escrow", "job_id", "t.state = 'OPEN'")
+      Future<Map<String, SettlementPlan.OpenEscrow>> open = prior.compose(p -> conn.preparedQuery(
+              keyed(SqlLedger.OPEN_ESCROW_COLUMNS, "escrow", "job_id", "t.state = 'OPEN'")
               // locked: a release on the store's writer waits for this settlement, or is waited for and then seen
               + " FOR UPDATE").execute(Tuple.of((Object) distinct(jobIds)))
           .map(rows -> {
-            Map<String, SettlementPlan.OpenEscrow> open = new HashMap<>();
+            Map<String, SettlementPlan.OpenEscrow> m = new HashMap<>();
             for (Row r : rows) {
-              open.put(r.getString(0), new SettlementPlan.OpenEscrow(new EscrowHold(r.getString(0), r.getString(1),
+              m.put(r.getString(0), new SettlementPlan.OpenEscrow(new EscrowHold(r.getString(0), r.getString(1),
                   r.getLong(2), r.getLong(3), r.getString(4), r.getInteger(5), null, r.getString(6), r.getLong(7)),
                   r.getString(8), r.getLong(9), r.getLong(10)));
             }
-            return SettlementPlan.of(receipts, p, open, prices, nowMs, epochSeconds);
-          }))
-          .compose(plan -> plan.writes() ? write(conn, plan) : Future.succeededFuture(plan.settlements(0)));
+            return m;
+          }));
+      // the plan and what it writes (receipt bodies, leaf hashes, proofs: some ms per batch) are worked
+      // out on a worker thread, not on the event loop that the lanes share with other verticles
+      return open.compose(o -> context.executeBlocking(
+              () -> new Planned(SettlementPlan.of(receipts, prior.result(), o, prices, nowMs, epochSeconds)), false))
+          .compose(planned -> planned.plan.writes() ? write(conn, planned) : Future.succeededFuture(planned.plan.settlements(0)));
     });
   }
 
+  /**
+   * A plan and everything derived from it that the writes bind, but for the journal entry's id,
+   * which only the first write returns (the settlement rows take it in {@link #write}).
+   */
+  private static final class Planned {
+    final SettlementPlan plan;
+    final List<Posting> postings;
+    final List<Tuple> partial = new ArrayList<>();
+    final String[] finals;
+    final Object[] settlementColumns;
+    final TreeMap<String, String[]> batches;
+    final TreeMap<String, Long> uact;
+    final TreeMap<String, Long> uakt;
+
+    Planned(SettlementPlan plan) {
+      this.plan = plan;
+      if (!plan.writes()) {
+        postings = List.of();
+        finals = new String[0];
+        settlementColumns = new Object[0];
+        batches = new TreeMap<>();
+        uact = new TreeMap<>();
+        uakt = new TreeMap<>();
+        return;
+      }
+      postings = plan.postings();
+      for (SettlementPlan.Row row : plan.rows()) {
+        if (row.partial()) partial.add(Tuple.of(row.escrowUactUsed(), row.escrowUaktUsed(), row.gpuNanos(), row.jobId()));
+      }
+      finals = plan.finalJobs();
+      settlementColumns = plan.settlementColumns(0); // the tx id column is filled in once it is known
+      batches = plan.batches();
+      uact = plan.deltas("uact");
+      uakt = plan.deltas("uakt");
+    }
+
+    /** The settlement rows' columns as {@link SqlLedger#INSERT_SETTLEMENTS} binds them, in journal entry {@code tx}. */
+    Tuple settlementRows(long tx) {
+      List<Object> columns = new ArrayList<>(settlementColumns.length + 1);
+      columns.add(OffsetDateTime.ofInstant(Instant.ofEpochMilli(plan.nowMs()), ZoneOffset.UTC));
+      for (Object column : settlementColumns) columns.add(column);
+      Long[] txIds = (Long[]) columns.get(1 + SettlementPlan.TX_ID_COLUMN);
+      java.util.Arrays.fill(txIds, tx);
+      return Tuple.tuple(columns);
+    }
+  }
+
   /** Writes a plan: the journal entry, the settlement rows, the batch signatures, the escrows, the balances last. */
-  private Future<List<Settlement>> write(SqlConnection conn, SettlementPlan plan) {
+  private Future<List<Settlement>> write(SqlConnection conn, Planned planned) {
+    SettlementPlan plan = planned.plan;
     return insertTx(conn, plan.journalRef()).compose(tx -> {
-      List<Posting> postings = plan.postings();
+      List<Posting> postings = planned.postings;
       Future<?> f = postings.isEmpty() ? Future.succeededFuture()
           : conn.preparedQuery("INSERT INTO posting (tx_id, account, denom, amount) SELECT CAST($1 AS BIGINT), u.a, u.d, u.v"
               + " FROM unnest(CAST($2 AS VARCHAR ARRAY), CAST($3 AS VARCHAR ARRAY), CAST($4 AS BIGINT ARRAY)) AS u(a, d, v)")
               .execute(Tuple.of(tx, postings.stream().map(Posting::account).toArray(String[]::new),
                   postings.stream().map(Posting::denom).toArray(String[]::new),
                   postings.stream().map(Posting::amount).toArray(Long[]::new)));
-      List<Tuple> partial = new ArrayList<>();
-      for (SettlementPlan.Row row : plan.rows()) {
-        if (row.partial()) partial.add(Tuple.of(row.escrowUactUsed(), row.escrowUaktUsed(), row.gpuNanos(), row.jobId()));
-      }
-      String[] finals = plan.finalJobs();
-      List<Object> columns = new ArrayList<>();
-      columns.add(OffsetDateTime.ofInstant(Instant.ofEpochMilli(plan.nowMs()), ZoneOffset.UTC));
-      columns.addAll(java.util.Arrays.asList(plan.settlementColumns(tx)));
-      Tuple settlementRows = Tuple.tuple(columns);
-      TreeMap<String, String[]> batches = plan.batches();
+      TreeMap<String, String[]> batches = planned.batches;
       return f
-          .compose(v -> conn.preparedQuery(numbered(SqlLedger.INSERT_SETTLEMENTS)).execute(settlementRows))
+          .compose(v -> conn.preparedQuery(numbered(SqlLedger.INSERT_SETTLEMENTS)).execute(planned.settlementRows(tx)))
           .compose(v -> conn.preparedQuery(numbered(SqlLedger.insertBatches(postgres)))
               .execute(Tuple.of(batches.keySet().toArray(new String[0]),
                   batches.values().stream().map(b -> b[0]).toArray(String[]::new),
                   batches.values().stream().map(b -> b[1]).toArray(String[]::new))))
           // partial charges first: a final receipt of the same batch settles what remains
-          .compose(v -> partial.isEmpty() ? Future.succeededFuture()
-              : conn.preparedQuery(numbered(SqlLedger.PARTIAL_ESCROW)).executeBatch(partial))
-          .compose(v -> finals.length == 0 ? Future.succeededFuture()
-              : conn.preparedQuery(numbered(SqlLedger.settledEscrows(postgres))).execute(Tuple.of((Object) finals)))
+          .compose(v -> planned.partial.isEmpty() ? Future.succeededFuture()
+              : conn.preparedQuery(numbered(SqlLedger.PARTIAL_ESCROW)).executeBatch(planned.partial))
+          .compose(v -> planned.finals.length == 0 ? Future.succeededFuture()
+              : conn.preparedQuery(numbered(SqlLedger.settledEscrows(postgres))).execute(Tuple.of((Object) planned.finals)))
           // balances last, in account order: the rows every settlement shares are locked only until the commit
-          .compose(v -> applyDeltas(conn, plan.deltas("uact"), "uact"))
-          .compose(v -> applyDeltas(conn, plan.deltas("uakt"), "uakt"))
+          .compose(v -> applyDeltas(conn, planned.uact, "uact"))
+          .compose(v -> applyDeltas(conn, planned.uakt, "uakt"))
           .map(v -> plan.settlements(tx));
     });
   }

@@ -112,6 +112,10 @@ class SettlementPlanPropertiesTest {
     List<Settlement> out = plan.settlements(99);
 
     assertThat(out).hasSize(receipts.size());
+    // the rows' columns: one entry per row in each, the journal entry's id where adapters fill it in
+    Object[] columns = plan.settlementColumns(99);
+    assertThat(columns).hasSize(15).allSatisfy(c -> assertThat((Object[]) c).hasSize(plan.rows().size()));
+    assertThat((Long[]) columns[SettlementPlan.TX_ID_COLUMN]).allMatch(v -> v == 99L);
     // every journal entry balances per denomination
     Map<String, Long> sums = new HashMap<>();
     for (Posting p : plan.postings()) sums.merge(p.denom(), p.amount(), Long::sum);
