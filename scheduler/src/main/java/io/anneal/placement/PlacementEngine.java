@@ -44,6 +44,8 @@ public final class PlacementEngine {
     final String gpuClass;
     final long memoryMiB;
     final Map<String, String> labels;
+    /** The node's own parameter limits ("kind.param" -> largest value it runs); absent: no limit. */
+    final Map<String, Long> limits;
     final int[] deviceIndex;
     final BitSet free;
     /** Devices taken out of service (they failed repeatedly): never free again. */
@@ -52,12 +54,14 @@ public final class PlacementEngine {
     /** expected end (ms) → GPUs that free then, for reservations. */
     final TreeMap<Long, Integer> ends = new TreeMap<>();
 
-    Host(String id, String nodeId, String gpuClass, long memoryMiB, Map<String, String> labels, int[] deviceIndex) {
+    Host(String id, String nodeId, String gpuClass, long memoryMiB, Map<String, String> labels, Map<String, Long> limits,
+        int[] deviceIndex) {
       this.id = id;
       this.nodeId = nodeId;
       this.gpuClass = gpuClass;
       this.memoryMiB = memoryMiB;
       this.labels = labels;
+      this.limits = limits;
       this.deviceIndex = deviceIndex;
       this.free = new BitSet(deviceIndex.length);
       this.free.set(0, deviceIndex.length);
@@ -69,6 +73,11 @@ public final class PlacementEngine {
       if (memoryMiB < j.memoryMiB()) return false;
       for (Map.Entry<String, String> l : j.labels().entrySet()) {
         if (!l.getValue().equals(labels.get(l.getKey()))) return false;
+      }
+      if (j.needs().isEmpty()) return true;
+      for (Map.Entry<String, Long> n : j.needs().entrySet()) {
+        Long limit = limits.get(n.getKey());
+        if (limit != null && limit < n.getValue()) return false;
       }
       return true;
     }
@@ -183,6 +192,15 @@ public final class PlacementEngine {
    * a gang never spans hosts unless the job asks to spread.
    */
   public void addNode(String nodeId, List<Device> devices, Map<String, String> labels) {
+    addNode(nodeId, devices, labels, Map.of());
+  }
+
+  /**
+   * As above, with the node's own parameter limits ({@code "kind.param" -> max}): a job whose {@link
+   * JobRequest#needs()} exceed one of them is not placed on the node.
+   */
+  public void addNode(String nodeId, List<Device> devices, Map<String, String> labels, Map<String, Long> limits) {
+    Map<String, Long> ownLimits = limits == null ? Map.of() : Map.copyOf(limits);
     Map<String, List<Device>> groups = new LinkedHashMap<>();
     for (Device d : devices) groups.computeIfAbsent(d.nodeId() + "|" + d.gpuClass(), k -> new ArrayList<>()).add(d);
     for (Map.Entry<String, List<Device>> g : groups.entrySet()) {
@@ -195,7 +213,8 @@ public final class PlacementEngine {
       }
       String hostId = g.getKey();
       if (hosts.containsKey(hostId)) throw new IllegalArgumentException("host " + hostId + " registered twice");
-      Host h = new Host(hostId, nodeId, ds.get(0).gpuClass(), mem, labels == null ? Map.of() : Map.copyOf(labels), idx);
+      Host h = new Host(hostId, nodeId, ds.get(0).gpuClass(), mem, labels == null ? Map.of() : Map.copyOf(labels), ownLimits,
+          idx);
       hosts.put(hostId, h);
       indexAdd(h);
       totalGpus += idx.length;
@@ -356,6 +375,30 @@ public final class PlacementEngine {
       ts.remove(t);
       if (ts.isEmpty()) withSpecial.remove(j.priority());
     }
+  }
+
+  /**
+   * Replaces queued jobs' requests (same ids: what they need of a node changed, e.g. a node with
+   * smaller limits joined), keeping how long each has waited, so that aging still finds the oldest
+   * first; each goes to the back of its tenant's queue at its priority. Jobs not queued are skipped.
+   * Returns how many were replaced.
+   */
+  public int requeue(Collection<JobRequest> changed) {
+    int n = 0;
+    for (JobRequest j : changed) {
+      Long since = waitingSince.get(j.id());
+      if (since == null || !dequeue(j.id())) continue;
+      enqueue(j, since);
+      n++;
+    }
+    if (n > 0) {
+      // enqueue appended them: restore oldest-first (a stable sort keeps the others' order)
+      List<Map.Entry<String, Long>> order = new ArrayList<>(waitingSince.entrySet());
+      order.sort(Map.Entry.comparingByValue());
+      waitingSince.clear();
+      order.forEach(e -> waitingSince.put(e.getKey(), e.getValue()));
+    }
+    return n;
   }
 
   /** Removes a queued job; false when it is not queued. */
@@ -600,9 +643,9 @@ public final class PlacementEngine {
     return m;
   }
 
-  /** A demand described by class alone (no memory, labels or spread), so that sizes compare; else null. */
+  /** A demand described by class alone (no memory, labels, parameter needs or spread), so that sizes compare; else null. */
   private static String plainKey(JobRequest j) {
-    if (j.spread() || j.memoryMiB() > 0 || !j.labels().isEmpty()) return null;
+    if (j.spread() || j.memoryMiB() > 0 || !j.labels().isEmpty() || !j.needs().isEmpty()) return null;
     return j.gpuClass() == null ? "*" : j.gpuClass();
   }
 

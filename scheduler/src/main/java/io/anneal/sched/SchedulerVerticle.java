@@ -42,6 +42,11 @@ public final class SchedulerVerticle extends VerticleBase {
   private Set<String> kindsEverywhere;
   /** node → (kinds it runs, its backend's parameter limits "kind.param" → max). */
   private final Map<String, Map.Entry<Set<String>, Map<String, Long>>> nodeLimits = new HashMap<>();
+  /**
+   * "kind.param" → the smallest limit among the nodes that run the kind, for keys some such node
+   * limits: a job asking more needs a node whose limit reaches it ({@link JobRequest#needs()}).
+   */
+  private Map<String, Long> limitFloor = Map.of();
   private static final String KIND_LABEL = "anneal.kind.";
   /** Bus form of every queued or running job, by id (the engine keeps only what placement needs). */
   private final Map<String, JsonObject> jobs = new HashMap<>();
@@ -177,16 +182,29 @@ public final class SchedulerVerticle extends VerticleBase {
     body.getJsonArray("kinds").forEach(k -> nodeKinds.add((String) k));
     // a node runs only its backend's kinds: they are labels, and a job of a kind not every node runs requires one
     nodeKinds.forEach(k -> labels.put(KIND_LABEL + k, "true"));
-    engine.addNode(nodeId, devices, labels);
-    kinds.addAll(nodeKinds);
     JsonObject limits = body.getJsonObject("limits", new JsonObject());
     Map<String, Long> own = new HashMap<>();
     limits.forEach(e -> own.put(e.getKey(), ((Number) e.getValue()).longValue()));
+    engine.addNode(nodeId, devices, labels, own);
+    kinds.addAll(nodeKinds);
     nodeLimits.put(nodeId, Map.entry(nodeKinds, own));
+    Set<String> everywhereBefore = kindsEverywhere == null ? null : Set.copyOf(kindsEverywhere);
     if (kindsEverywhere == null) {
       kindsEverywhere = new TreeSet<>(nodeKinds);
     } else {
       kindsEverywhere.retainAll(nodeKinds);
+    }
+    Map<String, Long> floorBefore = limitFloor;
+    limitFloor = limitFloor();
+    if (everywhereBefore != null && (!everywhereBefore.equals(kindsEverywhere) || !floorBefore.equals(limitFloor))) {
+      // queued jobs were matched against the fleet before this node: a kind it lacks, or a smaller
+      // limit it has, may now need a node that runs or reaches it
+      List<JobRequest> changed = new ArrayList<>();
+      for (JobRequest queued : engine.queuedJobs()) {
+        JobRequest now = request(jobs.get(queued.id()));
+        if (!now.equals(queued)) changed.add(now);
+      }
+      if (!changed.isEmpty()) LOG.info("node " + nodeId + ": " + engine.requeue(changed) + " queued job(s) matched again");
     }
     LOG.info("node " + nodeId + " joined with " + devices.size() + " device(s)");
     publishShape();
@@ -195,11 +213,36 @@ public final class SchedulerVerticle extends VerticleBase {
 
   private JobRequest request(JsonObject job) {
     String kind = job.getString("kind");
-    Map<String, String> needs = kindsEverywhere != null && kindsEverywhere.contains(kind)
+    Map<String, String> labels = kindsEverywhere != null && kindsEverywhere.contains(kind)
         ? Map.of() : Map.of(KIND_LABEL + kind, "true");
+    // a parameter above the smallest limit of the kind's nodes must land on a node that reaches it
+    Map<String, Long> needs = Map.of();
+    JsonObject params = job.getJsonObject("params");
+    for (Map.Entry<String, Long> floor : limitFloor.entrySet()) {
+      String key = floor.getKey();
+      if (params == null || !key.startsWith(kind + ".")) continue;
+      if (params.getValue(key.substring(kind.length() + 1)) instanceof Number asked && asked.longValue() > floor.getValue()) {
+        if (needs.isEmpty()) needs = new HashMap<>();
+        needs.put(key, asked.longValue());
+      }
+    }
     return new JobRequest(job.getString("id"), job.getString("tenantId"), job.getInteger("priority", 0),
-        job.getInteger("gpus"), job.getString("gpuClass"), job.getLong("memoryMiB", 0L), needs,
-        job.getLong("maxSeconds"), false);
+        job.getInteger("gpus"), job.getString("gpuClass"), job.getLong("memoryMiB", 0L), labels,
+        job.getLong("maxSeconds"), false, needs);
+  }
+
+  /** See {@link #limitFloor}: for each limited key, the smallest limit among the nodes running its kind. */
+  private Map<String, Long> limitFloor() {
+    Map<String, Long> out = new HashMap<>();
+    nodeLimits.values().forEach(n -> n.getValue().keySet().forEach(k -> out.put(k, Long.MAX_VALUE)));
+    for (Map.Entry<String, Long> e : out.entrySet()) {
+      String kind = e.getKey().substring(0, e.getKey().indexOf('.'));
+      for (Map.Entry<Set<String>, Map<String, Long>> n : nodeLimits.values()) {
+        if (n.getKey().contains(kind)) e.setValue(Math.min(e.getValue(), n.getValue().getOrDefault(e.getKey(), Long.MAX_VALUE)));
+      }
+    }
+    out.values().removeIf(v -> v == Long.MAX_VALUE);
+    return Map.copyOf(out);
   }
 
   private void enqueue(JsonObject job) {

@@ -35,4 +35,46 @@ class PlacementLabelsTest {
       assertThat(node).isEqualTo(a.jobId().equals("t") ? "cpu-node" : "gpu-node");
     }
   }
+
+  @Test
+  void parameterNeedsGoOnlyWhereTheNodesOwnLimitReachesThem() {
+    PlacementEngine e = new PlacementEngine(PlacementEngine.Config.defaults());
+    e.addNode("small", gpus("small", 4, 80_000), Map.of(), Map.of("matmul.n", 2048L));
+    e.addNode("big", gpus("big", 1, 80_000), Map.of(), Map.of()); // no limit of its own
+    JobRequest large = new JobRequest("l1", "a", 0, 1, null, 0, Map.of(), 60, false, Map.of("matmul.n", 4096L));
+    JobRequest large2 = new JobRequest("l2", "a", 0, 1, null, 0, Map.of(), 60, false, Map.of("matmul.n", 4096L));
+    JobRequest within = new JobRequest("w", "a", 0, 1, null, 0, Map.of(), 60, false, Map.of("matmul.n", 2048L));
+    assertThat(e.couldEverFit(large)).isTrue();
+    e.enqueue(large, 0);
+    e.enqueue(large2, 0);
+    e.enqueue(within, 0);
+    List<Assignment> placed = e.schedule(0, 10);
+    // best fit would take the small node's 4 free GPUs for none of them; the large ones need the big node
+    assertThat(placed).extracting(Assignment::jobId).containsExactlyInAnyOrder("l1", "w");
+    for (Assignment a : placed) {
+      assertThat(a.parts().get(0).nodeId()).isEqualTo(a.jobId().equals("l1") ? "big" : "small");
+    }
+    assertThat(e.queuedJobs()).extracting(JobRequest::id).containsExactly("l2");
+
+    PlacementEngine smallOnly = new PlacementEngine(PlacementEngine.Config.defaults());
+    smallOnly.addNode("small", gpus("small", 4, 80_000), Map.of(), Map.of("matmul.n", 2048L));
+    assertThat(smallOnly.couldEverFit(large)).isFalse();
+  }
+
+  @Test
+  void aRequeuedJobTakesItsNewNeeds() {
+    PlacementEngine e = new PlacementEngine(PlacementEngine.Config.defaults());
+    e.addNode("busy", gpus("busy", 1, 80_000), Map.of(), Map.of());
+    e.enqueue(JobRequest.simple("hold", "a", 0, 1, null, 60), 0);
+    assertThat(e.schedule(0, 10)).hasSize(1);
+    JobRequest asked = new JobRequest("j", "a", 0, 1, null, 0, Map.of(), 60, false, Map.of());
+    e.enqueue(asked, 0);
+    e.addNode("tiny", gpus("tiny", 2, 80_000), Map.of(), Map.of("matmul.n", 1024L));
+    JobRequest now = new JobRequest("j", "a", 0, 1, null, 0, Map.of(), 60, false, Map.of("matmul.n", 1500L));
+    assertThat(e.requeue(List.of(now, JobRequest.simple("not-queued", "a", 0, 1, null, 60)))).isEqualTo(1);
+    assertThat(e.queuedJobs()).containsExactly(now);
+    assertThat(e.schedule(1, 10)).as("the tiny node's limit is below what it needs now").isEmpty();
+    e.release("hold", 2);
+    assertThat(e.schedule(2, 10)).extracting(a -> a.parts().get(0).nodeId()).containsExactly("busy");
+  }
 }
