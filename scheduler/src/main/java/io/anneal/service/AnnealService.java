@@ -126,6 +126,7 @@ public final class AnnealService {
       closeResources();
       return Future.failedFuture(e);
     }
+    MeterRegistryLog.install(); // no warning for the gauges Vert.x's metrics register again by design
     prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     vertx = Vertx.builder()
         .with(new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true)))
