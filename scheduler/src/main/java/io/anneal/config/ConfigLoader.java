@@ -68,6 +68,16 @@ public final class ConfigLoader {
       new Key("oracle.maxStalenessSeconds", "ANNEAL_ORACLE_MAX_STALENESS_SECONDS", "--oracle-max-staleness-seconds"),
       new Key("config", "ANNEAL_CONFIG", "--config"));
 
+  /** Every command-line flag that sets a configuration key, plus {@code --cluster}. */
+  public static List<String> flags() {
+    List<String> out = new java.util.ArrayList<>();
+    for (Key k : KEYS) {
+      if (k.flag() != null) out.add(k.flag());
+    }
+    out.add("--cluster");
+    return out;
+  }
+
   /** A configuration error meant for the operator. */
   public static final class ConfigException extends RuntimeException {
     private static final long serialVersionUID = 1L;

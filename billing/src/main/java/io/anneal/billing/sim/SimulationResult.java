@@ -107,7 +107,17 @@ public record SimulationResult(BmeSimulator.Config config, List<SimulationRow> r
         .append('\n');
     @SuppressWarnings("unchecked")
     Map<String, Object> phases = (Map<String, Object>) s.get("phases");
-    phases.forEach((k, v) -> sb.append(k).append(": ").append(v).append('\n'));
+    phases.forEach((k, v) -> {
+      sb.append(k).append(": ");
+      // a phase the run is too short for: say so, not "{}"
+      if (v instanceof Map<?, ?> phase && phase.isEmpty()) {
+        sb.append("not reached in ").append(s.get("hours")).append(" h");
+        if (k.equals("event")) sb.append(" (the event starts after hour ").append(Scenario.EVENT_HOUR).append(')');
+      } else {
+        sb.append(v);
+      }
+      sb.append('\n');
+    });
     return sb.toString();
   }
 
