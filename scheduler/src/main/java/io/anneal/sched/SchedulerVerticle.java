@@ -196,13 +196,17 @@ public final class SchedulerVerticle extends VerticleBase {
     }
     Map<String, Long> floorBefore = limitFloor;
     limitFloor = limitFloor();
-    if (everywhereBefore != null && (!everywhereBefore.equals(kindsEverywhere) || !floorBefore.equals(limitFloor))) {
-      // queued jobs were matched against the fleet before this node: a kind it lacks, or a smaller
-      // limit it has, may now need a node that runs or reaches it
+    if (!java.util.Objects.equals(everywhereBefore, kindsEverywhere) || !floorBefore.equals(limitFloor)) {
+      // queued jobs were matched against the fleet before this node (or, queued before any node, against
+      // none): a kind it lacks, or a smaller limit it has, may now need a node that runs or reaches it
       List<JobRequest> changed = new ArrayList<>();
       for (JobRequest queued : engine.queuedJobs()) {
         JobRequest now = request(jobs.get(queued.id()));
-        if (!now.equals(queued)) changed.add(now);
+        // only what placement must now also check (a label or a need it lacks): a requirement that
+        // fell away, such as a kind every node runs now, does no harm and is not worth the requeue
+        if (!queued.needs().equals(now.needs()) || !queued.labels().entrySet().containsAll(now.labels().entrySet())) {
+          changed.add(now);
+        }
       }
       if (!changed.isEmpty()) LOG.info("node " + nodeId + ": " + engine.requeue(changed) + " queued job(s) matched again");
     }
