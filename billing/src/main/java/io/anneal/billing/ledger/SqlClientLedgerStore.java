@@ -330,12 +330,14 @@ public final class SqlClientLedgerStore implements LedgerStore {
     postingArgs.addAll(SqlLedger.FLOW_ACCOUNTS);
     long[] flows = new long[6];
     List<byte[]> leaves = new ArrayList<>();
+    List<String> receiptIds = new ArrayList<>();
     long[] charged = {0};
     return conn.preparedQuery(numbered(SqlLedger.EPOCH_LEAVES)).execute(Tuple.of(epoch))
         .compose(rows -> {
           for (Row r : rows) {
             leaves.add(java.util.HexFormat.of().parseHex(r.getString(0)));
             charged[0] += r.getLong(1);
+            receiptIds.add(r.getString(2));
           }
           return conn.preparedQuery(numbered(SqlLedger.FLOW_POSTINGS)).execute(Tuple.tuple(postingArgs));
         })
@@ -350,9 +352,17 @@ public final class SqlClientLedgerStore implements LedgerStore {
         })
         .compose(rows -> {
           flows[2] = rows.iterator().next().getLong(0);
-          SqlLedger.EpochClose e = SqlLedger.epochClose(epoch, epochSeconds, leaves, charged[0], flows);
+          List<EpochChunks.Chunk> epochChunks = EpochChunks.of(receiptIds, leaves);
+          SqlLedger.EpochClose e = SqlLedger.epochClose(epoch, epochSeconds, epochChunks, leaves.size(), charged[0], flows);
+          List<Tuple> chunks = new ArrayList<>();
+          for (EpochChunks.Chunk k : epochChunks) {
+            chunks.add(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochChunkRow(epoch, k))));
+          }
           return conn.preparedQuery(numbered(SqlLedger.INSERT_EPOCH_CLOSE))
-              .execute(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochCloseRow(e, nowMs)))).map(v -> e);
+              .execute(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochCloseRow(e, nowMs))))
+              .compose(v -> chunks.isEmpty() ? Future.succeededFuture()
+                  : conn.preparedQuery(numbered(SqlLedger.INSERT_EPOCH_CHUNK)).executeBatch(chunks))
+              .map(v -> e);
         });
   }
 

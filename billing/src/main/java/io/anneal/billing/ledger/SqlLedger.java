@@ -841,6 +841,7 @@ public final class SqlLedger {
     List<EpochClose> closed = new ArrayList<>();
     for (long epoch : open) {
       List<byte[]> leaves = new ArrayList<>();
+      List<String> receiptIds = new ArrayList<>();
       long charged = 0;
       try (PreparedStatement ps = c.prepareStatement(jdbc(EPOCH_LEAVES))) {
         ps.setLong(1, epoch);
@@ -848,16 +849,28 @@ public final class SqlLedger {
           while (rs.next()) {
             leaves.add(HEX.parseHex(rs.getString(1)));
             charged += rs.getLong(2);
+            receiptIds.add(rs.getString(3));
           }
         }
       }
       long start = epoch * epochSeconds * 1000;
       long end = start + epochSeconds * 1000;
-      EpochClose e = epochClose(epoch, epochSeconds, leaves, charged, flows(c, start, end));
+      List<EpochChunks.Chunk> chunks = EpochChunks.of(receiptIds, leaves);
+      EpochClose e = epochClose(epoch, epochSeconds, chunks, leaves.size(), charged, flows(c, start, end));
       try (PreparedStatement ps = c.prepareStatement(jdbc(INSERT_EPOCH_CLOSE))) {
         Object[] values = epochCloseRow(e, nowMs);
         for (int i = 0; i < values.length; i++) ps.setObject(i + 1, values[i]);
         ps.executeUpdate();
+      }
+      if (!chunks.isEmpty()) {
+        try (PreparedStatement ps = c.prepareStatement(jdbc(INSERT_EPOCH_CHUNK))) {
+          for (EpochChunks.Chunk k : chunks) {
+            Object[] values = epochChunkRow(epoch, k);
+            for (int i = 0; i < values.length; i++) ps.setObject(i + 1, values[i]);
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
       }
       closed.add(e);
     }
@@ -876,8 +889,17 @@ public final class SqlLedger {
   /** When BME requests executed in [since, before): their epochs close too. */
   static final String BME_FLOW_TIMES = "SELECT DISTINCT decided_at_ms FROM bme_request WHERE state = 'EXECUTED'"
       + " AND decided_at_ms >= $ AND decided_at_ms < $";
-  /** An epoch's leaves in receipt-id order, with each settlement's charge. */
-  static final String EPOCH_LEAVES = "SELECT leaf_hash, charge_uact FROM settlement WHERE epoch = $ ORDER BY receipt_id";
+  /** An epoch's leaves in receipt-id order, with each settlement's charge and receipt id. */
+  static final String EPOCH_LEAVES = "SELECT leaf_hash, charge_uact, receipt_id FROM settlement WHERE epoch = $"
+      + " ORDER BY receipt_id";
+  /** One chunk of a closing epoch's leaves (V14, {@link EpochChunks}). */
+  static final String INSERT_EPOCH_CHUNK = "INSERT INTO epoch_chunk (epoch, chunk, first_receipt_id, leaves, root)"
+      + " VALUES ($, $, $, $, $)";
+
+  /** The values of {@link #INSERT_EPOCH_CHUNK}, in order. */
+  static Object[] epochChunkRow(long epoch, EpochChunks.Chunk k) {
+    return new Object[] {epoch, k.chunk(), k.firstReceiptId(), k.leaves(), k.root()};
+  }
   static final String INSERT_EPOCH_CLOSE = "INSERT INTO epoch_close (epoch, epoch_seconds, starts_at_ms, ends_at_ms,"
       + " receipts, charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, closed_at_ms,"
       + " act_burned_uact, akt_fresh_uakt, fees_uact) VALUES ($, $, $, $, $, $, $, $, $, $, $, $, $, $, $)";
@@ -896,15 +918,20 @@ public final class SqlLedger {
   /** The accounts {@link #FLOW_POSTINGS} reads, in its order. */
   static final List<String> FLOW_ACCOUNTS = List.of(Accounts.ACT_ISSUANCE, Accounts.VAULT, Accounts.AKT_ISSUANCE, Accounts.ENGINE);
 
-  /** An epoch's totals and Merkle root, from its leaves (receipt-id order), charges and BME flows (see {@link #flows}). */
-  static EpochClose epochClose(long epoch, long epochSeconds, List<byte[]> leaves, long charged, long[] mint) {
+  /**
+   * An epoch's totals and Merkle root, from the chunks of its leaves (receipt-id order, {@link
+   * EpochChunks}: the root over the chunks' roots is the root over all leaves), the number of leaves,
+   * charges and BME flows (see {@link #flows}).
+   */
+  static EpochClose epochClose(long epoch, long epochSeconds, List<EpochChunks.Chunk> chunks, long receipts, long charged,
+      long[] mint) {
     long start = epoch * epochSeconds * 1000;
     long end = start + epochSeconds * 1000;
     String ratio = mint[2] == 0 ? null
         : io.anneal.billing.bme.Dec.fromInt(mint[1]).quo(io.anneal.billing.bme.Dec.fromInt(mint[2])).toString();
     // an epoch of BME flows only has no leaves: its root is SHA-256 of nothing (the empty tree of RFC 6962)
-    String root = leaves.isEmpty() ? EMPTY_ROOT : HEX.formatHex(MerkleTree.ofLeafHashes(leaves).root());
-    return new EpochClose(epoch, epochSeconds, start, end, leaves.size(), charged, mint[0], mint[1], mint[2], ratio,
+    String root = chunks.isEmpty() ? EMPTY_ROOT : EpochChunks.root(chunks);
+    return new EpochClose(epoch, epochSeconds, start, end, receipts, charged, mint[0], mint[1], mint[2], ratio,
         root, mint[3], mint[4], mint[5]);
   }
 
@@ -1052,6 +1079,50 @@ public final class SqlLedger {
         out.put("merkleRoot", rs.getString(9));
       }
     }
+    Optional<Map<String, Object>> fromChunks = proofFromChunks(c, out, epoch, receiptId, leaf);
+    return Optional.of(fromChunks.isPresent() ? fromChunks.get() : proofFromAllLeaves(c, out, epoch, receiptId));
+  }
+
+  /**
+   * The proof from the epoch's chunks (V14): the chunk the receipt's leaf is in (the last one starting
+   * at or before it in receipt-id order) and every chunk's root. Empty for an epoch closed before V14,
+   * which has no chunks.
+   */
+  static Optional<Map<String, Object>> proofFromChunks(Connection c, Map<String, Object> out, long epoch, String receiptId,
+      String leafHex) throws SQLException {
+    int chunk = -1;
+    List<byte[]> chunkLeaves = null;
+    try (PreparedStatement ps = c.prepareStatement("SELECT chunk, leaves FROM epoch_chunk WHERE epoch = ?"
+        + " AND first_receipt_id <= ? ORDER BY first_receipt_id DESC LIMIT 1")) {
+      ps.setLong(1, epoch);
+      ps.setString(2, receiptId);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (rs.next()) {
+          chunk = rs.getInt(1);
+          chunkLeaves = EpochChunks.leaves(rs.getString(2));
+        }
+      }
+    }
+    int local = chunkLeaves == null ? -1 : EpochChunks.indexOf(chunkLeaves, HEX.parseHex(leafHex));
+    if (local < 0) return Optional.empty();
+    List<byte[]> roots = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT root FROM epoch_chunk WHERE epoch = ? ORDER BY chunk")) {
+      ps.setLong(1, epoch);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) roots.add(HEX.parseHex(rs.getString(1)));
+      }
+    }
+    out.put("index", chunk * EpochChunks.SIZE + local);
+    out.put("proof", encodeProof(EpochChunks.proof(chunkLeaves, local, roots, chunk)));
+    return Optional.of(out);
+  }
+
+  /**
+   * The proof as it was computed before V14, from every leaf of the epoch: for epochs closed without
+   * chunks, and for tests that compare the two.
+   */
+  static Map<String, Object> proofFromAllLeaves(Connection c, Map<String, Object> out, long epoch, String receiptId)
+      throws SQLException {
     List<byte[]> leaves = new ArrayList<>();
     int index = -1;
     try (PreparedStatement ps = c.prepareStatement("SELECT receipt_id, leaf_hash FROM settlement WHERE epoch = ? ORDER BY receipt_id")) {
@@ -1065,7 +1136,7 @@ public final class SqlLedger {
     }
     out.put("index", index);
     out.put("proof", encodeProof(MerkleTree.ofLeafHashes(leaves).proof(index)));
-    return Optional.of(out);
+    return out;
   }
 
   /** Proof steps as text: {@code L:<hex>} or {@code R:<hex>} joined by commas. */

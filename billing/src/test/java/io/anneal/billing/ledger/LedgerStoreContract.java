@@ -401,6 +401,54 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void anEpochOfSeveralChunksGivesTheProofsOfAllItsLeaves() throws Exception {
+    // 2,500 settlements: two full chunks of 1,024 leaves and a partial one (V14, EpochChunks)
+    int n = 2 * EpochChunks.SIZE + 452;
+    String[] jobs = new String[n];
+    for (int i = 0; i < n; i++) jobs[i] = String.format("c%05d", i);
+    holdAndPlace("t2", "n1", 0, jobs);
+    List<Future<Settlement>> all = new ArrayList<>();
+    for (String j : jobs) all.add(store.settle(receipt("n1", j, "t2", 1_000_000_000L, "SUCCEEDED", 0)));
+    for (Future<Settlement> f : all) assertThat(await(f).settled()).isTrue();
+    var closed = await(store.closeEpochs(System.currentTimeMillis() + 2 * EPOCH_SECONDS * 1000));
+    assertThat(closed).singleElement().extracting(SqlLedger.EpochClose::receipts).isEqualTo((long) n);
+    long epoch = closed.get(0).epoch();
+    assertThat(this.<Long>tx(c -> {
+      try (var ps = c.prepareStatement("SELECT COUNT(*) FROM epoch_chunk WHERE epoch = ?")) {
+        ps.setLong(1, epoch);
+        try (var rs = ps.executeQuery()) {
+          rs.next();
+          return rs.getLong(1);
+        }
+      }
+    })).isEqualTo(3L);
+    byte[] root = HexFormat.of().parseHex(closed.get(0).merkleRoot());
+    for (int i : new int[] {0, 1, 1023, 1024, 1025, 2047, 2048, 2049, 2222, n - 1}) {
+      String id = jobs[i] + "/0";
+      Map<String, Object> p = tx(c -> SqlLedger.epochProof(c, id)).orElseThrow();
+      assertThat(p.get("index")).isEqualTo(i); // receipt ids in job order here
+      // made from the chunks, and the same as from every leaf of the epoch (how proofs were made before V14)
+      String leafHex = (String) p.get("leafHash");
+      Map<String, Object> chunked = this.<Optional<Map<String, Object>>>tx(
+          c -> SqlLedger.proofFromChunks(c, new java.util.LinkedHashMap<>(), epoch, id, leafHex)).orElseThrow();
+      Map<String, Object> full = tx(c -> SqlLedger.proofFromAllLeaves(c, new java.util.LinkedHashMap<>(), epoch, id));
+      assertThat(chunked).containsEntry("proof", full.get("proof")).containsEntry("index", full.get("index"));
+      assertThat(p.get("proof")).isEqualTo(full.get("proof"));
+      byte[] leaf = HexFormat.of().parseHex((String) p.get("leafHash"));
+      assertThat(MerkleTree.verify(leaf, SqlLedger.decodeProof((String) p.get("proof")), root)).as("leaf %d", i).isTrue();
+    }
+    // an epoch closed before V14 has no chunks: its proofs come from every leaf, as before
+    Map<String, Object> withChunks = tx(c -> SqlLedger.epochProof(c, jobs[2049] + "/0")).orElseThrow();
+    tx(c -> {
+      try (var ps = c.prepareStatement("DELETE FROM epoch_chunk WHERE epoch = ?")) {
+        ps.setLong(1, epoch);
+        return ps.executeUpdate();
+      }
+    });
+    assertThat(tx(c -> SqlLedger.epochProof(c, jobs[2049] + "/0")).orElseThrow()).isEqualTo(withChunks);
+  }
+
+  @Test
   void epochsClosedWhileReceiptsStreamInHoldEverySettlementOfTheirsAndNoOther() throws Exception {
     // one-second epochs, closed every 50 ms while waves of receipts settle across several of them: an
     // epoch may close only once every settlement filed in it has committed (the settlement barrier)

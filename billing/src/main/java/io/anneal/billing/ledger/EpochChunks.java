@@ -1,0 +1,80 @@
+package io.anneal.billing.ledger;
+
+import io.anneal.billing.merkle.MerkleTree;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * An epoch's Merkle leaves kept in chunks of {@link #SIZE} at its close, so that a receipt's inclusion
+ * proof reads one chunk and the chunks' roots instead of every settlement of the epoch.
+ *
+ * <p>The epoch tree ({@link MerkleTree}: pairs by index, an odd node at the end of a level promoted)
+ * over leaves in receipt-id order has, at level {@code log2(SIZE)}, exactly the roots of the aligned
+ * chunks of {@code SIZE} leaves (the last one possibly shorter), and above them the tree over those
+ * roots. So a proof is the leaf's proof within its chunk followed by its chunk's proof among the
+ * chunk roots: the same steps, and the same root, as a proof over all leaves. Pure: no I/O.
+ */
+public final class EpochChunks {
+  /** Leaves per chunk, a power of two (a chunk row holds {@code SIZE} hashes, 64 hex characters each). */
+  public static final int SIZE = 1024;
+  private static final HexFormat HEX = HexFormat.of();
+
+  /** One chunk: its number, the receipt id of its first leaf, its leaves (concatenated hex) and its root (hex). */
+  public record Chunk(int chunk, String firstReceiptId, String leaves, String root) {}
+
+  private EpochChunks() {}
+
+  /** The chunks of an epoch's leaves, in receipt-id order ({@code receiptIds} parallel to {@code leaves}). */
+  public static List<Chunk> of(List<String> receiptIds, List<byte[]> leaves) {
+    return of(receiptIds, leaves, SIZE);
+  }
+
+  static List<Chunk> of(List<String> receiptIds, List<byte[]> leaves, int size) {
+    if (Integer.bitCount(size) != 1) throw new IllegalArgumentException("chunk size must be a power of two: " + size);
+    if (receiptIds.size() != leaves.size()) throw new IllegalArgumentException("one receipt id per leaf");
+    List<Chunk> out = new ArrayList<>();
+    for (int from = 0; from < leaves.size(); from += size) {
+      List<byte[]> part = leaves.subList(from, Math.min(leaves.size(), from + size));
+      StringBuilder hex = new StringBuilder(part.size() * 64);
+      for (byte[] leaf : part) hex.append(HEX.formatHex(leaf));
+      out.add(new Chunk(from / size, receiptIds.get(from), hex.toString(),
+          HEX.formatHex(MerkleTree.ofLeafHashes(part).root())));
+    }
+    return out;
+  }
+
+  /** The root of the epoch tree (hex): the root of the tree over the chunks' roots, in chunk order. */
+  public static String root(List<Chunk> chunks) {
+    List<byte[]> roots = new ArrayList<>(chunks.size());
+    for (Chunk k : chunks) roots.add(HEX.parseHex(k.root()));
+    return HEX.formatHex(MerkleTree.ofLeafHashes(roots).root());
+  }
+
+  /** The leaves of a chunk as stored. */
+  static List<byte[]> leaves(String hex) {
+    if (hex.length() % 64 != 0) throw new IllegalArgumentException("chunk leaves are not whole SHA-256 hashes");
+    List<byte[]> out = new ArrayList<>(hex.length() / 64);
+    for (int i = 0; i < hex.length(); i += 64) out.add(HEX.parseHex(hex, i, i + 64));
+    return out;
+  }
+
+  /** Where a leaf sits in a chunk, or -1. */
+  static int indexOf(List<byte[]> chunkLeaves, byte[] leaf) {
+    for (int i = 0; i < chunkLeaves.size(); i++) {
+      if (Arrays.equals(chunkLeaves.get(i), leaf)) return i;
+    }
+    return -1;
+  }
+
+  /**
+   * The inclusion proof of leaf {@code local} of chunk {@code chunk} in the epoch tree, from the chunk's
+   * leaves and every chunk's root in chunk order.
+   */
+  static List<MerkleTree.Step> proof(List<byte[]> chunkLeaves, int local, List<byte[]> chunkRoots, int chunk) {
+    List<MerkleTree.Step> steps = new ArrayList<>(MerkleTree.ofLeafHashes(chunkLeaves).proof(local));
+    steps.addAll(MerkleTree.ofLeafHashes(chunkRoots).proof(chunk));
+    return steps;
+  }
+}
