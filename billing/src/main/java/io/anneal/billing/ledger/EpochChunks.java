@@ -19,6 +19,8 @@ import java.util.List;
 public final class EpochChunks {
   /** Leaves per chunk, a power of two (a chunk row holds {@code SIZE} hashes, 64 hex characters each). */
   public static final int SIZE = 1024;
+  /** Leaves an epoch's close reads per query: whole chunks, so that every chunk but the last is full. */
+  public static final int PAGE = 8 * SIZE;
   private static final HexFormat HEX = HexFormat.of();
 
   /** One chunk: its number, the receipt id of its first leaf, its leaves (concatenated hex) and its root (hex). */
@@ -36,19 +38,29 @@ public final class EpochChunks {
     if (receiptIds.size() != leaves.size()) throw new IllegalArgumentException("one receipt id per leaf");
     List<Chunk> out = new ArrayList<>();
     for (int from = 0; from < leaves.size(); from += size) {
-      List<byte[]> part = leaves.subList(from, Math.min(leaves.size(), from + size));
-      StringBuilder hex = new StringBuilder(part.size() * 64);
-      for (byte[] leaf : part) hex.append(HEX.formatHex(leaf));
-      out.add(new Chunk(from / size, receiptIds.get(from), hex.toString(),
-          HEX.formatHex(MerkleTree.ofLeafHashes(part).root())));
+      int to = Math.min(leaves.size(), from + size);
+      out.add(chunk(from / size, receiptIds.subList(from, to), leaves.subList(from, to)));
     }
     return out;
   }
 
-  /** The root of the epoch tree (hex): the root of the tree over the chunks' roots, in chunk order. */
-  public static String root(List<Chunk> chunks) {
-    List<byte[]> roots = new ArrayList<>(chunks.size());
-    for (Chunk k : chunks) roots.add(HEX.parseHex(k.root()));
+  /**
+   * Chunk number {@code chunk} from its leaves (at most {@link #SIZE}; fewer only for the epoch's last
+   * chunk), as an epoch's close reads them, one chunk at a time.
+   */
+  public static Chunk chunk(int chunk, List<String> receiptIds, List<byte[]> leaves) {
+    if (leaves.isEmpty() || receiptIds.size() != leaves.size()) {
+      throw new IllegalArgumentException("a chunk needs one receipt id per leaf, and at least one leaf");
+    }
+    StringBuilder hex = new StringBuilder(leaves.size() * 64);
+    for (byte[] leaf : leaves) hex.append(HEX.formatHex(leaf));
+    return new Chunk(chunk, receiptIds.get(0), hex.toString(), HEX.formatHex(MerkleTree.ofLeafHashes(leaves).root()));
+  }
+
+  /** The root of the epoch tree (hex): the root of the tree over its chunks' roots (hex), in chunk order. */
+  public static String root(List<String> chunkRoots) {
+    List<byte[]> roots = new ArrayList<>(chunkRoots.size());
+    for (String r : chunkRoots) roots.add(HEX.parseHex(r));
     return HEX.formatHex(MerkleTree.ofLeafHashes(roots).root());
   }
 

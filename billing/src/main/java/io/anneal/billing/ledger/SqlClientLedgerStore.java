@@ -329,18 +329,9 @@ public final class SqlClientLedgerStore implements LedgerStore {
     List<Object> postingArgs = new ArrayList<>(List.of(at(start), at(end)));
     postingArgs.addAll(SqlLedger.FLOW_ACCOUNTS);
     long[] flows = new long[6];
-    List<byte[]> leaves = new ArrayList<>();
-    List<String> receiptIds = new ArrayList<>();
-    long[] charged = {0};
-    return conn.preparedQuery(numbered(SqlLedger.EPOCH_LEAVES)).execute(Tuple.of(epoch))
-        .compose(rows -> {
-          for (Row r : rows) {
-            leaves.add(java.util.HexFormat.of().parseHex(r.getString(0)));
-            charged[0] += r.getLong(1);
-            receiptIds.add(r.getString(2));
-          }
-          return conn.preparedQuery(numbered(SqlLedger.FLOW_POSTINGS)).execute(Tuple.tuple(postingArgs));
-        })
+    ChunkedLeaves leaves = new ChunkedLeaves();
+    return chunks(conn, epoch, leaves)
+        .compose(v -> conn.preparedQuery(numbered(SqlLedger.FLOW_POSTINGS)).execute(Tuple.tuple(postingArgs)))
         .compose(rows -> {
           for (Row r : rows) SqlLedger.addFlow(flows, r.getString(0), r.getString(1), r.getLong(3));
           return conn.preparedQuery(numbered(SqlLedger.FLOW_QUEUED_MINTS)).execute(window);
@@ -352,17 +343,47 @@ public final class SqlClientLedgerStore implements LedgerStore {
         })
         .compose(rows -> {
           flows[2] = rows.iterator().next().getLong(0);
-          List<EpochChunks.Chunk> epochChunks = EpochChunks.of(receiptIds, leaves);
-          SqlLedger.EpochClose e = SqlLedger.epochClose(epoch, epochSeconds, epochChunks, leaves.size(), charged[0], flows);
-          List<Tuple> chunks = new ArrayList<>();
-          for (EpochChunks.Chunk k : epochChunks) {
-            chunks.add(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochChunkRow(epoch, k))));
-          }
+          SqlLedger.EpochClose e = SqlLedger.epochClose(epoch, epochSeconds, leaves.roots, leaves.receipts, leaves.charged, flows);
           return conn.preparedQuery(numbered(SqlLedger.INSERT_EPOCH_CLOSE))
-              .execute(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochCloseRow(e, nowMs))))
-              .compose(v -> chunks.isEmpty() ? Future.succeededFuture()
-                  : conn.preparedQuery(numbered(SqlLedger.INSERT_EPOCH_CHUNK)).executeBatch(chunks))
-              .map(v -> e);
+              .execute(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochCloseRow(e, nowMs)))).map(v -> e);
+        });
+  }
+
+  /** What an epoch's close keeps of its leaves as it reads them a chunk at a time. */
+  private static final class ChunkedLeaves {
+    final List<String> roots = new ArrayList<>();
+    long receipts;
+    long charged;
+    String after = "";
+  }
+
+  /**
+   * Reads an epoch's leaves a page of chunks at a time in receipt-id order (as the JDBC close does),
+   * writing each chunk (V14) and keeping only its root, so that the close's memory does not grow with
+   * the epoch.
+   */
+  private Future<Void> chunks(SqlConnection conn, long epoch, ChunkedLeaves into) {
+    return conn.preparedQuery(numbered(SqlLedger.EPOCH_LEAVES)).execute(Tuple.of(epoch, into.after, EpochChunks.PAGE))
+        .compose(rows -> {
+          List<byte[]> leaves = new ArrayList<>(rows.size());
+          List<String> receiptIds = new ArrayList<>(rows.size());
+          for (Row r : rows) {
+            leaves.add(java.util.HexFormat.of().parseHex(r.getString(0)));
+            into.charged += r.getLong(1);
+            receiptIds.add(r.getString(2));
+          }
+          if (leaves.isEmpty()) return Future.succeededFuture();
+          List<Tuple> chunkRows = new ArrayList<>();
+          for (int from = 0; from < leaves.size(); from += EpochChunks.SIZE) {
+            int to = Math.min(leaves.size(), from + EpochChunks.SIZE);
+            EpochChunks.Chunk k = EpochChunks.chunk(into.roots.size(), receiptIds.subList(from, to), leaves.subList(from, to));
+            into.roots.add(k.root());
+            chunkRows.add(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochChunkRow(epoch, k))));
+          }
+          into.receipts += leaves.size();
+          into.after = receiptIds.get(receiptIds.size() - 1);
+          Future<Void> written = conn.preparedQuery(numbered(SqlLedger.INSERT_EPOCH_CHUNK)).executeBatch(chunkRows).mapEmpty();
+          return leaves.size() < EpochChunks.PAGE ? written : written.compose(v -> chunks(conn, epoch, into));
         });
   }
 

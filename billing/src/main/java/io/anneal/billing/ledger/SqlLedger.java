@@ -840,37 +840,49 @@ public final class SqlLedger {
     }
     List<EpochClose> closed = new ArrayList<>();
     for (long epoch : open) {
-      List<byte[]> leaves = new ArrayList<>();
-      List<String> receiptIds = new ArrayList<>();
+      // the leaves in receipt-id order, a page of chunks at a time: what the close holds in memory is
+      // one page and the chunks' roots, whatever the epoch's size
+      List<String> roots = new ArrayList<>();
+      long receipts = 0;
       long charged = 0;
-      try (PreparedStatement ps = c.prepareStatement(jdbc(EPOCH_LEAVES))) {
-        ps.setLong(1, epoch);
-        try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) {
-            leaves.add(HEX.parseHex(rs.getString(1)));
-            charged += rs.getLong(2);
-            receiptIds.add(rs.getString(3));
+      String after = "";
+      try (PreparedStatement page = c.prepareStatement(jdbc(EPOCH_LEAVES));
+          PreparedStatement insert = c.prepareStatement(jdbc(INSERT_EPOCH_CHUNK))) {
+        while (true) {
+          List<byte[]> leaves = new ArrayList<>(EpochChunks.PAGE);
+          List<String> receiptIds = new ArrayList<>(EpochChunks.PAGE);
+          page.setLong(1, epoch);
+          page.setString(2, after);
+          page.setInt(3, EpochChunks.PAGE);
+          try (ResultSet rs = page.executeQuery()) {
+            while (rs.next()) {
+              leaves.add(HEX.parseHex(rs.getString(1)));
+              charged += rs.getLong(2);
+              receiptIds.add(rs.getString(3));
+            }
           }
+          if (leaves.isEmpty()) break;
+          for (int from = 0; from < leaves.size(); from += EpochChunks.SIZE) {
+            int to = Math.min(leaves.size(), from + EpochChunks.SIZE);
+            EpochChunks.Chunk k = EpochChunks.chunk(roots.size(), receiptIds.subList(from, to), leaves.subList(from, to));
+            Object[] values = epochChunkRow(epoch, k);
+            for (int i = 0; i < values.length; i++) insert.setObject(i + 1, values[i]);
+            insert.addBatch();
+            roots.add(k.root());
+          }
+          insert.executeBatch();
+          receipts += leaves.size();
+          after = receiptIds.get(receiptIds.size() - 1);
+          if (leaves.size() < EpochChunks.PAGE) break;
         }
       }
       long start = epoch * epochSeconds * 1000;
       long end = start + epochSeconds * 1000;
-      List<EpochChunks.Chunk> chunks = EpochChunks.of(receiptIds, leaves);
-      EpochClose e = epochClose(epoch, epochSeconds, chunks, leaves.size(), charged, flows(c, start, end));
+      EpochClose e = epochClose(epoch, epochSeconds, roots, receipts, charged, flows(c, start, end));
       try (PreparedStatement ps = c.prepareStatement(jdbc(INSERT_EPOCH_CLOSE))) {
         Object[] values = epochCloseRow(e, nowMs);
         for (int i = 0; i < values.length; i++) ps.setObject(i + 1, values[i]);
         ps.executeUpdate();
-      }
-      if (!chunks.isEmpty()) {
-        try (PreparedStatement ps = c.prepareStatement(jdbc(INSERT_EPOCH_CHUNK))) {
-          for (EpochChunks.Chunk k : chunks) {
-            Object[] values = epochChunkRow(epoch, k);
-            for (int i = 0; i < values.length; i++) ps.setObject(i + 1, values[i]);
-            ps.addBatch();
-          }
-          ps.executeBatch();
-        }
       }
       closed.add(e);
     }
@@ -889,9 +901,14 @@ public final class SqlLedger {
   /** When BME requests executed in [since, before): their epochs close too. */
   static final String BME_FLOW_TIMES = "SELECT DISTINCT decided_at_ms FROM bme_request WHERE state = 'EXECUTED'"
       + " AND decided_at_ms >= $ AND decided_at_ms < $";
-  /** An epoch's leaves in receipt-id order, with each settlement's charge and receipt id. */
+  /**
+   * A page of an epoch's leaves in receipt-id order, with each settlement's charge and receipt id: the
+   * epoch, the last receipt id of the previous page ({@code ''} first), the page's size.
+   */
   static final String EPOCH_LEAVES = "SELECT leaf_hash, charge_uact, receipt_id FROM settlement WHERE epoch = $"
-      + " ORDER BY receipt_id";
+      // ordered by the index's columns, epoch first (one value here): H2 then reads the page off the
+      // index instead of sorting the whole epoch for every page
+      + " AND receipt_id > $ ORDER BY epoch, receipt_id LIMIT $";
   /** One chunk of a closing epoch's leaves (V14, {@link EpochChunks}). */
   static final String INSERT_EPOCH_CHUNK = "INSERT INTO epoch_chunk (epoch, chunk, first_receipt_id, leaves, root)"
       + " VALUES ($, $, $, $, $)";
@@ -919,18 +936,18 @@ public final class SqlLedger {
   static final List<String> FLOW_ACCOUNTS = List.of(Accounts.ACT_ISSUANCE, Accounts.VAULT, Accounts.AKT_ISSUANCE, Accounts.ENGINE);
 
   /**
-   * An epoch's totals and Merkle root, from the chunks of its leaves (receipt-id order, {@link
-   * EpochChunks}: the root over the chunks' roots is the root over all leaves), the number of leaves,
+   * An epoch's totals and Merkle root, from the roots of the chunks of its leaves (receipt-id order,
+   * {@link EpochChunks}: the root over the chunks' roots is the root over all leaves), the number of leaves,
    * charges and BME flows (see {@link #flows}).
    */
-  static EpochClose epochClose(long epoch, long epochSeconds, List<EpochChunks.Chunk> chunks, long receipts, long charged,
+  static EpochClose epochClose(long epoch, long epochSeconds, List<String> chunkRoots, long receipts, long charged,
       long[] mint) {
     long start = epoch * epochSeconds * 1000;
     long end = start + epochSeconds * 1000;
     String ratio = mint[2] == 0 ? null
         : io.anneal.billing.bme.Dec.fromInt(mint[1]).quo(io.anneal.billing.bme.Dec.fromInt(mint[2])).toString();
     // an epoch of BME flows only has no leaves: its root is SHA-256 of nothing (the empty tree of RFC 6962)
-    String root = chunks.isEmpty() ? EMPTY_ROOT : EpochChunks.root(chunks);
+    String root = chunkRoots.isEmpty() ? EMPTY_ROOT : EpochChunks.root(chunkRoots);
     return new EpochClose(epoch, epochSeconds, start, end, receipts, charged, mint[0], mint[1], mint[2], ratio,
         root, mint[3], mint[4], mint[5]);
   }
@@ -1093,7 +1110,7 @@ public final class SqlLedger {
     int chunk = -1;
     List<byte[]> chunkLeaves = null;
     try (PreparedStatement ps = c.prepareStatement("SELECT chunk, leaves FROM epoch_chunk WHERE epoch = ?"
-        + " AND first_receipt_id <= ? ORDER BY first_receipt_id DESC LIMIT 1")) {
+        + " AND first_receipt_id <= ? ORDER BY epoch DESC, first_receipt_id DESC LIMIT 1")) {
       ps.setLong(1, epoch);
       ps.setString(2, receiptId);
       try (ResultSet rs = ps.executeQuery()) {
@@ -1106,7 +1123,7 @@ public final class SqlLedger {
     int local = chunkLeaves == null ? -1 : EpochChunks.indexOf(chunkLeaves, HEX.parseHex(leafHex));
     if (local < 0) return Optional.empty();
     List<byte[]> roots = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT root FROM epoch_chunk WHERE epoch = ? ORDER BY chunk")) {
+    try (PreparedStatement ps = c.prepareStatement("SELECT root FROM epoch_chunk WHERE epoch = ? ORDER BY epoch, chunk")) {
       ps.setLong(1, epoch);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) roots.add(HEX.parseHex(rs.getString(1)));

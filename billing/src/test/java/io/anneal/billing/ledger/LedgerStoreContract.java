@@ -401,9 +401,10 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
-  void anEpochOfSeveralChunksGivesTheProofsOfAllItsLeaves() throws Exception {
-    // 2,500 settlements: two full chunks of 1,024 leaves and a partial one (V14, EpochChunks)
-    int n = 2 * EpochChunks.SIZE + 452;
+  void anEpochOfManyChunksGivesTheProofsOfAllItsLeaves() throws Exception {
+    // 9,668 settlements: nine full chunks of 1,024 leaves and a partial one (V14, EpochChunks), which
+    // the close reads in two pages of up to 8,192
+    int n = EpochChunks.PAGE + EpochChunks.SIZE + 452;
     String[] jobs = new String[n];
     for (int i = 0; i < n; i++) jobs[i] = String.format("c%05d", i);
     holdAndPlace("t2", "n1", 0, jobs);
@@ -421,9 +422,9 @@ public abstract class LedgerStoreContract {
           return rs.getLong(1);
         }
       }
-    })).isEqualTo(3L);
+    })).isEqualTo(10L);
     byte[] root = HexFormat.of().parseHex(closed.get(0).merkleRoot());
-    for (int i : new int[] {0, 1, 1023, 1024, 1025, 2047, 2048, 2049, 2222, n - 1}) {
+    for (int i : new int[] {0, 1, 1023, 1024, 1025, 2047, 2048, 2049, 8191, 8192, 8193, 9215, 9216, n - 1}) {
       String id = jobs[i] + "/0";
       Map<String, Object> p = tx(c -> SqlLedger.epochProof(c, id)).orElseThrow();
       assertThat(p.get("index")).isEqualTo(i); // receipt ids in job order here
@@ -438,14 +439,14 @@ public abstract class LedgerStoreContract {
       assertThat(MerkleTree.verify(leaf, SqlLedger.decodeProof((String) p.get("proof")), root)).as("leaf %d", i).isTrue();
     }
     // an epoch closed before V14 has no chunks: its proofs come from every leaf, as before
-    Map<String, Object> withChunks = tx(c -> SqlLedger.epochProof(c, jobs[2049] + "/0")).orElseThrow();
+    Map<String, Object> withChunks = tx(c -> SqlLedger.epochProof(c, jobs[8193] + "/0")).orElseThrow();
     tx(c -> {
       try (var ps = c.prepareStatement("DELETE FROM epoch_chunk WHERE epoch = ?")) {
         ps.setLong(1, epoch);
         return ps.executeUpdate();
       }
     });
-    assertThat(tx(c -> SqlLedger.epochProof(c, jobs[2049] + "/0")).orElseThrow()).isEqualTo(withChunks);
+    assertThat(tx(c -> SqlLedger.epochProof(c, jobs[8193] + "/0")).orElseThrow()).isEqualTo(withChunks);
   }
 
   @Test
