@@ -85,6 +85,16 @@ public final class EpochProofProbe {
       byte[] root = HexFormat.of().parseHex(closed.get(0).merkleRoot());
       System.out.printf("%s: %d settlements written in %.1f s; epoch closed (root and chunks) in %.2f s%n", target, n,
           (t1 - t0) / 1e9, (t2 - t1) / 1e9);
+      // what the billing verticle's periodic close (every 10 s with one-hour epochs) costs when there is nothing to close
+      double[] idle = new double[5];
+      for (int k = 0; k < idle.length; k++) {
+        long s0 = System.nanoTime();
+        if (!SqlLedger.closeEpochs(c, System.currentTimeMillis(), 3600).isEmpty()) throw new IllegalStateException("closed twice");
+        c.commit();
+        idle[k] = (System.nanoTime() - s0) / 1e6;
+      }
+      Arrays.sort(idle);
+      System.out.printf("  periodic close with nothing to close: median %.1f ms, max %.1f ms%n", idle[2], idle[4]);
       Random rnd = new Random(7);
       for (String mode : new String[] {"chunks", "all leaves", "chunks", "all leaves"}) {
         int warm = mode.equals("chunks") ? 50 : 3;

@@ -298,14 +298,18 @@ public final class SqlClientLedgerStore implements LedgerStore {
   public Future<List<SqlLedger.EpochClose>> closeEpochs(long nowMs) {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
     return pool.withTransaction(conn -> conn.query(SqlLedger.barrierSql(postgres, true)).execute()
-        .compose(v -> conn.preparedQuery(numbered(SqlLedger.EPOCHS_WITH_SETTLEMENTS)).execute(Tuple.of(current)))
-        .compose(withSettlements -> {
+        .compose(v -> conn.query(SqlLedger.LAST_EPOCH_END).execute())
+        .compose(last -> {
+          long lastEnd = last.iterator().next().getLong(0);
           java.util.TreeSet<Long> open = new java.util.TreeSet<>();
-          for (Row r : withSettlements) open.add(r.getLong(0));
-          // an epoch with mints or payouts but no settlement closes too, so that its flows count in the totals
-          return conn.query(SqlLedger.LAST_EPOCH_END).execute()
-              .compose(last -> conn.preparedQuery(numbered(SqlLedger.BME_FLOW_TIMES))
-                  .execute(Tuple.of(last.iterator().next().getLong(0), current * epochSeconds * 1000)))
+          return conn.preparedQuery(numbered(SqlLedger.EPOCHS_WITH_SETTLEMENTS))
+              .execute(Tuple.of(SqlLedger.firstUnclosedEpoch(lastEnd, epochSeconds), current))
+              .compose(withSettlements -> {
+                for (Row r : withSettlements) open.add(r.getLong(0));
+                // an epoch with mints or payouts but no settlement closes too, so that its flows count in the totals
+                return conn.preparedQuery(numbered(SqlLedger.BME_FLOW_TIMES))
+                    .execute(Tuple.of(lastEnd, current * epochSeconds * 1000));
+              })
               .map(times -> {
                 for (Row r : times) open.add(Math.floorDiv(r.getLong(0), epochSeconds * 1000));
                 return open;
