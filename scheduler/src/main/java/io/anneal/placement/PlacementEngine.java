@@ -393,12 +393,18 @@ public final class PlacementEngine {
     }
     if (n > 0) {
       // enqueue appended them: restore oldest-first (a stable sort keeps the others' order)
-      List<Map.Entry<String, Long>> order = new ArrayList<>(waitingSince.entrySet());
+      List<Map.Entry<String, Long>> order = new ArrayList<>();
+      waitingSince.forEach((id, since) -> order.add(Map.entry(id, since))); // copies: the map is cleared below
       order.sort(Map.Entry.comparingByValue());
       waitingSince.clear();
       order.forEach(e -> waitingSince.put(e.getKey(), e.getValue()));
     }
     return n;
+  }
+
+  /** Queued job ids, longest waiting first: the order aging looks at them in (for tests). */
+  List<String> waitingOrder() {
+    return List.copyOf(waitingSince.keySet());
   }
 
   /** Removes a queued job; false when it is not queued. */

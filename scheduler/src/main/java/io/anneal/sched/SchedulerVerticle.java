@@ -201,7 +201,9 @@ public final class SchedulerVerticle extends VerticleBase {
       // none): a kind it lacks, or a smaller limit it has, may now need a node that runs or reaches it
       List<JobRequest> changed = new ArrayList<>();
       for (JobRequest queued : engine.queuedJobs()) {
-        JobRequest now = request(jobs.get(queued.id()));
+        JsonObject job = jobs.get(queued.id());
+        if (job == null) continue;
+        JobRequest now = request(job);
         // only what placement must now also check (a label or a need it lacks): a requirement that
         // fell away, such as a kind every node runs now, does no harm and is not worth the requeue
         if (!queued.needs().equals(now.needs()) || !queued.labels().entrySet().containsAll(now.labels().entrySet())) {
@@ -238,7 +240,9 @@ public final class SchedulerVerticle extends VerticleBase {
   /** See {@link #limitFloor}: for each limited key, the smallest limit among the nodes running its kind. */
   private Map<String, Long> limitFloor() {
     Map<String, Long> out = new HashMap<>();
-    nodeLimits.values().forEach(n -> n.getValue().keySet().forEach(k -> out.put(k, Long.MAX_VALUE)));
+    // keys are "kind.param" (GpuBackend.paramLimits); anything else limits nothing placement knows
+    nodeLimits.values().forEach(n -> n.getValue().keySet().stream().filter(k -> k.indexOf('.') > 0)
+        .forEach(k -> out.put(k, Long.MAX_VALUE)));
     for (Map.Entry<String, Long> e : out.entrySet()) {
       String kind = e.getKey().substring(0, e.getKey().indexOf('.'));
       for (Map.Entry<Set<String>, Map<String, Long>> n : nodeLimits.values()) {
@@ -466,7 +470,7 @@ public final class SchedulerVerticle extends VerticleBase {
    */
   private JsonObject paramLimits() {
     Set<String> keys = new TreeSet<>();
-    nodeLimits.values().forEach(n -> keys.addAll(n.getValue().keySet()));
+    nodeLimits.values().forEach(n -> n.getValue().keySet().stream().filter(k -> k.indexOf('.') > 0).forEach(keys::add));
     JsonObject out = new JsonObject();
     for (String key : keys) {
       String kind = key.substring(0, key.indexOf('.'));

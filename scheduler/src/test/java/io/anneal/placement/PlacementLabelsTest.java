@@ -71,8 +71,11 @@ class PlacementLabelsTest {
     e.enqueue(asked, 0);
     e.addNode("tiny", gpus("tiny", 2, 80_000), Map.of(), Map.of("matmul.n", 1024L));
     JobRequest now = new JobRequest("j", "a", 0, 1, null, 0, Map.of(), 60, false, Map.of("matmul.n", 1500L));
+    e.enqueue(JobRequest.simple("later", "b", 0, 1, "none-such-class", 60), 5);
     assertThat(e.requeue(List.of(now, JobRequest.simple("not-queued", "a", 0, 1, null, 60)))).isEqualTo(1);
-    assertThat(e.queuedJobs()).containsExactly(now);
+    assertThat(e.queuedJobs()).contains(now);
+    assertThat(e.waitingOrder()).as("it keeps its age: still the longest waiting").containsExactly("j", "later");
+    e.dequeue("later");
     assertThat(e.schedule(1, 10)).as("the tiny node's limit is below what it needs now").isEmpty();
     e.release("hold", 2);
     assertThat(e.schedule(2, 10)).extracting(a -> a.parts().get(0).nodeId()).containsExactly("busy");
