@@ -6,6 +6,8 @@ import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.receipt.SignedReceipt;
 import io.anneal.billing.sql.GroupCommitWriter;
 import io.vertx.core.Future;
+import java.sql.Connection;
+import java.sql.SQLException;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletionStage;
@@ -22,6 +24,12 @@ public final class JdbcLedgerStore implements LedgerStore {
   /** Receipts that reach a writer together settle together, set-based. */
   private final GroupCommitWriter.BatchKind<SignedReceipt, Settlement> settleKind;
   private final long epochSeconds;
+  /** Closes epochs one at a time, so that two closes never compute the same epoch. */
+  private final java.util.concurrent.ExecutorService closer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    Thread t = new Thread(r, "anneal-epoch-closer");
+    t.setDaemon(true);
+    return t;
+  });
 
   /**
    * @param lanes where receipts settle ({@link SettlementLanes#shared} for the store's writer); closed with this store
@@ -48,8 +56,28 @@ public final class JdbcLedgerStore implements LedgerStore {
 
   @Override
   public Future<List<SqlLedger.EpochClose>> closeEpochs(long nowMs) {
-    // a transaction of its own whose first statement is the barrier (ADR 11)
-    return future(writer.submitAlone(c -> SqlLedger.closeEpochs(c, nowMs, epochSeconds)));
+    // first the barrier, in a transaction of its own on the writer (ADR 11): settlements in flight
+    // finish, later ones file into later epochs; then the ended epochs are read and closed on a
+    // connection of the closer's own, so that neither the writer (admissions, job states, H2's
+    // settlements) nor the settlement lanes wait for the close (ADR 13)
+    return future(writer.submitAlone(c -> {
+      SqlLedger.settlementBarrier(c);
+      return null;
+    }).thenApplyAsync(v -> {
+      try (Connection c = writer.database().connection()) {
+        c.setAutoCommit(false);
+        try {
+          List<SqlLedger.EpochClose> closed = SqlLedger.closeEndedEpochs(c, nowMs, epochSeconds);
+          c.commit();
+          return closed;
+        } catch (SQLException | RuntimeException e) {
+          c.rollback();
+          throw e;
+        }
+      } catch (SQLException e) {
+        throw new java.util.concurrent.CompletionException(e);
+      }
+    }, closer));
   }
 
   @Override
@@ -85,10 +113,17 @@ public final class JdbcLedgerStore implements LedgerStore {
     return "jdbc, " + (lanes.ownLanes() == 0 ? "settling on the store's writer" : lanes.ownLanes() + " settlement lanes");
   }
 
-  /** Closes the lanes of its own; the store's writer is its owner's to close. */
+  /** Closes the lanes of its own and lets a close in progress finish; the store's writer is its owner's to close. */
   @Override
   public void close() {
     lanes.close();
+    closer.shutdown();
+    try {
+      if (!closer.awaitTermination(30, java.util.concurrent.TimeUnit.SECONDS)) closer.shutdownNow();
+    } catch (InterruptedException e) {
+      closer.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
   }
 
   private static <T> Future<T> future(CompletionStage<T> stage) {

@@ -33,8 +33,9 @@ public interface LedgerStore extends AutoCloseable {
   /**
    * Closes every accounting epoch that ended before {@code nowMs} and is not closed yet (bme-spec
    * 16.1): totals, the burned-vs-minted ratio and the Merkle root over its settlements, once every
-   * settlement filed in it has committed (it holds the settlement barrier exclusively). Returns the
-   * epochs it closed, oldest first.
+   * settlement filed in it has committed (it first takes the settlement barrier exclusively, in a
+   * transaction of its own; it reads the epochs after, while settlements go on into later epochs).
+   * Returns the epochs it closed, oldest first.
    */
   Future<List<SqlLedger.EpochClose>> closeEpochs(long nowMs);
 

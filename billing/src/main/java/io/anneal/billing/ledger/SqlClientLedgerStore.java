@@ -3,6 +3,7 @@ package io.anneal.billing.ledger;
 import io.anneal.billing.receipt.SignedReceipt;
 import io.vertx.core.Context;
 import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.jdbcclient.JDBCConnectOptions;
 import io.vertx.jdbcclient.JDBCPool;
@@ -296,34 +297,53 @@ public final class SqlClientLedgerStore implements LedgerStore {
 
   @Override
   public Future<List<SqlLedger.EpochClose>> closeEpochs(long nowMs) {
+    // one close at a time (on this adapter's context): two would compute the same epoch
+    Promise<List<SqlLedger.EpochClose>> done = Promise.promise();
+    context.runOnContext(v -> {
+      Future<List<SqlLedger.EpochClose>> next = lastClose.transform(ignored -> closeEndedEpochs(nowMs));
+      lastClose = next;
+      next.onComplete(done);
+    });
+    return done.future();
+  }
+
+  /** The previous close, which the next one waits for (touched on {@link #context} only). */
+  private Future<List<SqlLedger.EpochClose>> lastClose = Future.succeededFuture(List.of());
+
+  /**
+   * The barrier first, exclusively, in a transaction of its own: settlements in flight finish, and
+   * later ones read their time after it, so file into later epochs. Then the ended epochs are read and
+   * closed in a second transaction, while settlements go on (ADR 13).
+   */
+  private Future<List<SqlLedger.EpochClose>> closeEndedEpochs(long nowMs) {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
-    return pool.withTransaction(conn -> conn.query(SqlLedger.barrierSql(postgres, true)).execute()
-        .compose(v -> conn.query(SqlLedger.LAST_EPOCH_END).execute())
-        .compose(last -> {
-          long lastEnd = last.iterator().next().getLong(0);
-          java.util.TreeSet<Long> open = new java.util.TreeSet<>();
-          return conn.preparedQuery(numbered(SqlLedger.EPOCHS_WITH_SETTLEMENTS))
-              .execute(Tuple.of(SqlLedger.firstUnclosedEpoch(lastEnd, epochSeconds), current))
-              .compose(withSettlements -> {
-                for (Row r : withSettlements) open.add(r.getLong(0));
-                // an epoch with mints or payouts but no settlement closes too, so that its flows count in the totals
-                return conn.preparedQuery(numbered(SqlLedger.BME_FLOW_TIMES))
-                    .execute(Tuple.of(lastEnd, current * epochSeconds * 1000));
-              })
-              .map(times -> {
-                for (Row r : times) open.add(Math.floorDiv(r.getLong(0), epochSeconds * 1000));
-                return open;
-              });
-        })
-        .compose(open -> {
-          List<SqlLedger.EpochClose> closed = new ArrayList<>();
-          Future<Void> chain = Future.succeededFuture();
-          for (long epoch : open) chain = chain.compose(v -> closeEpoch(conn, epoch, nowMs).map(e -> {
-            closed.add(e);
-            return null;
-          }));
-          return chain.map(v -> closed);
-        }));
+    return pool.withTransaction(conn -> conn.query(SqlLedger.barrierSql(postgres, true)).execute())
+        .compose(drained -> pool.withTransaction(conn -> conn.query(SqlLedger.LAST_EPOCH_END).execute()
+            .compose(last -> {
+              long lastEnd = last.iterator().next().getLong(0);
+              java.util.TreeSet<Long> open = new java.util.TreeSet<>();
+              return conn.preparedQuery(numbered(SqlLedger.EPOCHS_WITH_SETTLEMENTS))
+                  .execute(Tuple.of(SqlLedger.firstUnclosedEpoch(lastEnd, epochSeconds), current))
+                  .compose(withSettlements -> {
+                    for (Row r : withSettlements) open.add(r.getLong(0));
+                    // an epoch with mints or payouts but no settlement closes too, so that its flows count in the totals
+                    return conn.preparedQuery(numbered(SqlLedger.BME_FLOW_TIMES))
+                        .execute(Tuple.of(lastEnd, current * epochSeconds * 1000));
+                  })
+                  .map(times -> {
+                    for (Row r : times) open.add(Math.floorDiv(r.getLong(0), epochSeconds * 1000));
+                    return open;
+                  });
+            })
+            .compose(open -> {
+              List<SqlLedger.EpochClose> closed = new ArrayList<>();
+              Future<Void> chain = Future.succeededFuture();
+              for (long epoch : open) chain = chain.compose(v -> closeEpoch(conn, epoch, nowMs).map(e -> {
+                closed.add(e);
+                return null;
+              }));
+              return chain.map(v -> closed);
+            })));
   }
 
   private Future<SqlLedger.EpochClose> closeEpoch(SqlConnection conn, long epoch, long nowMs) {

@@ -817,6 +817,16 @@ public final class SqlLedger {
    */
   public static List<EpochClose> closeEpochs(Connection c, long nowMs, long epochSeconds) throws SQLException {
     settlementBarrier(c); // no settlement of an ended epoch is still in flight
+    return closeEndedEpochs(c, nowMs, epochSeconds);
+  }
+
+  /**
+   * As {@link #closeEpochs}, without taking the settlement barrier: for a caller that took it (in a
+   * transaction of its own, committed) after {@code nowMs}. Once it has been held, every settlement of
+   * an epoch ended by {@code nowMs} has committed, and a settlement that starts later reads its time
+   * after it, so files into a later epoch: the close can read the ended epochs while settlements go on.
+   */
+  public static List<EpochClose> closeEndedEpochs(Connection c, long nowMs, long epochSeconds) throws SQLException {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
     long lastEnd;
     try (PreparedStatement ps = c.prepareStatement(LAST_EPOCH_END); ResultSet rs = ps.executeQuery()) {

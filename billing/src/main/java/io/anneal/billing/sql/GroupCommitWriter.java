@@ -104,6 +104,11 @@ public final class GroupCommitWriter implements AutoCloseable, WriterStats {
     this.thread.start();
   }
 
+  /** The database this writer writes to (for work that needs a connection of its own). */
+  public Database database() {
+    return db;
+  }
+
   public <T> CompletableFuture<T> submit(Op<T> op) {
     CompletableFuture<T> f = new CompletableFuture<>();
     if (closed) {
