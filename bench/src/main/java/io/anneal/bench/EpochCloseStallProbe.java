@@ -3,17 +3,13 @@ package io.anneal.bench;
 import io.anneal.billing.JdbcLedgerStore;
 import io.anneal.billing.SettlementLanes;
 import io.anneal.billing.ledger.SqlLedger;
-import io.anneal.billing.merkle.MerkleTree;
 import io.anneal.billing.sql.Database;
 import io.anneal.billing.sql.GroupCommitWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -43,8 +39,8 @@ public final class EpochCloseStallProbe {
     long hour = 3_600_000L;
     try (Connection c = db.connection()) {
       c.setAutoCommit(false);
-      write(c, n, 1);
-      write(c, n, 2);
+      EpochProofProbe.writeSettlements(c, "e1-j", n, 1);
+      EpochProofProbe.writeSettlements(c, "e2-j", n, 2);
     }
     GroupCommitWriter writer = new GroupCommitWriter(db, "probe-writer", 2000);
     JdbcLedgerStore store = new JdbcLedgerStore(writer, SettlementLanes.shared(writer), (cls, at) -> 1L,
@@ -83,41 +79,4 @@ public final class EpochCloseStallProbe {
     db.close();
   }
 
-  /** N settlements in {@code epoch}, as {@link EpochProofProbe} writes them. */
-  private static void write(Connection c, int n, long epoch) throws Exception {
-    long tx;
-    try (var st = c.createStatement()) {
-      st.executeUpdate("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', 'stall-probe-" + epoch + "')");
-      try (ResultSet rs = st.executeQuery("SELECT id FROM ledger_tx WHERE ref = 'stall-probe-" + epoch + "'")) {
-        rs.next();
-        tx = rs.getLong(1);
-      }
-    }
-    try (PreparedStatement ps = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id,"
-        + " charge_uact, refund_uact, receipt_body, batch_root, proof, epoch, leaf_hash) SELECT u.r, u.j, 't', 'n', ?, 1, 0,"
-        + " u.b, 'root', '', ?, u.l FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY),"
-        + " CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS u(r, j, b, l)")) {
-      for (int from = 0; from < n; from += 5_000) {
-        int m = Math.min(5_000, n - from);
-        String[] r = new String[m];
-        String[] j = new String[m];
-        String[] b = new String[m];
-        String[] l = new String[m];
-        for (int i = 0; i < m; i++) {
-          j[i] = String.format("e%d-j%09d", epoch, from + i);
-          r[i] = j[i] + "/1";
-          b[i] = "anneal-receipt/1\n" + r[i];
-          l[i] = HexFormat.of().formatHex(MerkleTree.leafHash(b[i].getBytes(StandardCharsets.UTF_8)));
-        }
-        ps.setLong(1, tx);
-        ps.setLong(2, epoch);
-        ps.setArray(3, c.createArrayOf("varchar", r));
-        ps.setArray(4, c.createArrayOf("varchar", j));
-        ps.setArray(5, c.createArrayOf("varchar", b));
-        ps.setArray(6, c.createArrayOf("varchar", l));
-        ps.executeUpdate();
-        c.commit();
-      }
-    }
-  }
 }

@@ -37,46 +37,11 @@ public final class EpochProofProbe {
         : Database.h2File(Files.createTempDirectory("anneal-proof"), 2);
     db.migrate("db/ledger", "flyway_ledger_history");
     long epoch = 1; // with one-hour epochs: 1970-01-01T01:00Z, long closed
-    String[] ids = new String[n];
+    String[] ids;
     try (Connection c = db.connection()) {
       c.setAutoCommit(false);
-      long tx;
-      try (var st = c.createStatement()) {
-        st.executeUpdate("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', 'proof-probe')");
-        try (ResultSet rs = st.executeQuery("SELECT id FROM ledger_tx WHERE ref = 'proof-probe'")) {
-          rs.next();
-          tx = rs.getLong(1);
-        }
-      }
       long t0 = System.nanoTime();
-      int batch = 5_000;
-      try (PreparedStatement ps = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id,"
-          + " charge_uact, refund_uact, receipt_body, batch_root, proof, epoch, leaf_hash) SELECT u.r, u.j, 't', 'n', ?, 1, 0,"
-          + " u.b, 'root', '', ?, u.l FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY),"
-          + " CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS u(r, j, b, l)")) {
-        for (int from = 0; from < n; from += batch) {
-          int m = Math.min(batch, n - from);
-          String[] r = new String[m];
-          String[] j = new String[m];
-          String[] b = new String[m];
-          String[] l = new String[m];
-          for (int i = 0; i < m; i++) {
-            j[i] = String.format("j%09d", from + i);
-            r[i] = j[i] + "/1";
-            b[i] = "anneal-receipt/1\n" + r[i];
-            l[i] = HexFormat.of().formatHex(MerkleTree.leafHash(b[i].getBytes(StandardCharsets.UTF_8)));
-            ids[from + i] = r[i];
-          }
-          ps.setLong(1, tx);
-          ps.setLong(2, epoch);
-          ps.setArray(3, c.createArrayOf("varchar", r));
-          ps.setArray(4, c.createArrayOf("varchar", j));
-          ps.setArray(5, c.createArrayOf("varchar", b));
-          ps.setArray(6, c.createArrayOf("varchar", l));
-          ps.executeUpdate();
-          c.commit();
-        }
-      }
+      ids = writeSettlements(c, "j", n, epoch);
       long t1 = System.nanoTime();
       var closed = SqlLedger.closeEpochs(c, System.currentTimeMillis(), 3600);
       c.commit();
@@ -121,6 +86,51 @@ public final class EpochProofProbe {
     }
     if (db.postgres()) db.dropSchema();
     db.close();
+  }
+
+  /**
+   * Writes {@code n} settlements into {@code epoch} (ids {@code <prefix><9 digits>/1}; real leaf hashes
+   * of short bodies; one journal entry), committing every 5,000; returns the receipt ids in order.
+   */
+  static String[] writeSettlements(Connection c, String prefix, int n, long epoch) throws Exception {
+    String ref = "probe-" + prefix + "-" + epoch;
+    long tx;
+    try (var st = c.createStatement()) {
+      st.executeUpdate("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', '" + ref + "')");
+      try (ResultSet rs = st.executeQuery("SELECT id FROM ledger_tx WHERE ref = '" + ref + "'")) {
+        rs.next();
+        tx = rs.getLong(1);
+      }
+    }
+    String[] ids = new String[n];
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id,"
+        + " charge_uact, refund_uact, receipt_body, batch_root, proof, epoch, leaf_hash) SELECT u.r, u.j, 't', 'n', ?, 1, 0,"
+        + " u.b, 'root', '', ?, u.l FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY),"
+        + " CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY)) AS u(r, j, b, l)")) {
+      for (int from = 0; from < n; from += 5_000) {
+        int m = Math.min(5_000, n - from);
+        String[] r = new String[m];
+        String[] j = new String[m];
+        String[] b = new String[m];
+        String[] l = new String[m];
+        for (int i = 0; i < m; i++) {
+          j[i] = String.format("%s%09d", prefix, from + i);
+          r[i] = j[i] + "/1";
+          b[i] = "anneal-receipt/1\n" + r[i];
+          l[i] = HexFormat.of().formatHex(MerkleTree.leafHash(b[i].getBytes(StandardCharsets.UTF_8)));
+          ids[from + i] = r[i];
+        }
+        ps.setLong(1, tx);
+        ps.setLong(2, epoch);
+        ps.setArray(3, c.createArrayOf("varchar", r));
+        ps.setArray(4, c.createArrayOf("varchar", j));
+        ps.setArray(5, c.createArrayOf("varchar", b));
+        ps.setArray(6, c.createArrayOf("varchar", l));
+        ps.executeUpdate();
+        c.commit();
+      }
+    }
+    return ids;
   }
 
   /** The pre-V14 path, the proof from every leaf of the epoch (package-private in the ledger, reached by reflection). */

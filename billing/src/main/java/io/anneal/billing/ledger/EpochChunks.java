@@ -30,16 +30,28 @@ public final class EpochChunks {
 
   /** The chunks of an epoch's leaves, in receipt-id order ({@code receiptIds} parallel to {@code leaves}). */
   public static List<Chunk> of(List<String> receiptIds, List<byte[]> leaves) {
-    return of(receiptIds, leaves, SIZE);
+    return of(0, receiptIds, leaves, SIZE);
+  }
+
+  /**
+   * The chunks of a page of an epoch's leaves (a whole number of chunks, but for the epoch's last
+   * page), numbered from {@code firstChunk}: how a close cuts each page it reads.
+   */
+  public static List<Chunk> ofPage(int firstChunk, List<String> receiptIds, List<byte[]> leaves) {
+    return of(firstChunk, receiptIds, leaves, SIZE);
   }
 
   static List<Chunk> of(List<String> receiptIds, List<byte[]> leaves, int size) {
+    return of(0, receiptIds, leaves, size);
+  }
+
+  private static List<Chunk> of(int firstChunk, List<String> receiptIds, List<byte[]> leaves, int size) {
     if (Integer.bitCount(size) != 1) throw new IllegalArgumentException("chunk size must be a power of two: " + size);
     if (receiptIds.size() != leaves.size()) throw new IllegalArgumentException("one receipt id per leaf");
     List<Chunk> out = new ArrayList<>();
     for (int from = 0; from < leaves.size(); from += size) {
       int to = Math.min(leaves.size(), from + size);
-      out.add(chunk(from / size, receiptIds.subList(from, to), leaves.subList(from, to)));
+      out.add(chunk(firstChunk + from / size, receiptIds.subList(from, to), leaves.subList(from, to)));
     }
     return out;
   }
@@ -48,7 +60,7 @@ public final class EpochChunks {
    * Chunk number {@code chunk} from its leaves (at most {@link #SIZE}; fewer only for the epoch's last
    * chunk), as an epoch's close reads them, one chunk at a time.
    */
-  public static Chunk chunk(int chunk, List<String> receiptIds, List<byte[]> leaves) {
+  private static Chunk chunk(int chunk, List<String> receiptIds, List<byte[]> leaves) {
     if (leaves.isEmpty() || receiptIds.size() != leaves.size()) {
       throw new IllegalArgumentException("a chunk needs one receipt id per leaf, and at least one leaf");
     }

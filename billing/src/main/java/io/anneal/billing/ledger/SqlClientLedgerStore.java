@@ -398,9 +398,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
           }
           if (leaves.isEmpty()) return Future.succeededFuture();
           List<Tuple> chunkRows = new ArrayList<>();
-          for (int from = 0; from < leaves.size(); from += EpochChunks.SIZE) {
-            int to = Math.min(leaves.size(), from + EpochChunks.SIZE);
-            EpochChunks.Chunk k = EpochChunks.chunk(into.roots.size(), receiptIds.subList(from, to), leaves.subList(from, to));
+          for (EpochChunks.Chunk k : EpochChunks.ofPage(into.roots.size(), receiptIds, leaves)) {
             into.roots.add(k.root());
             chunkRows.add(Tuple.tuple(java.util.Arrays.asList(SqlLedger.epochChunkRow(epoch, k))));
           }

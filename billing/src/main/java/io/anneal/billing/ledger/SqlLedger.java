@@ -873,9 +873,7 @@ public final class SqlLedger {
             }
           }
           if (leaves.isEmpty()) break;
-          for (int from = 0; from < leaves.size(); from += EpochChunks.SIZE) {
-            int to = Math.min(leaves.size(), from + EpochChunks.SIZE);
-            EpochChunks.Chunk k = EpochChunks.chunk(roots.size(), receiptIds.subList(from, to), leaves.subList(from, to));
+          for (EpochChunks.Chunk k : EpochChunks.ofPage(roots.size(), receiptIds, leaves)) {
             Object[] values = epochChunkRow(epoch, k);
             for (int i = 0; i < values.length; i++) insert.setObject(i + 1, values[i]);
             insert.addBatch();
