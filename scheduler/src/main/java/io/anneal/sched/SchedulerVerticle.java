@@ -239,18 +239,33 @@ public final class SchedulerVerticle extends VerticleBase {
 
   /** See {@link #limitFloor}: for each limited key, the smallest limit among the nodes running its kind. */
   private Map<String, Long> limitFloor() {
-    Map<String, Long> out = new HashMap<>();
-    // keys are "kind.param" (GpuBackend.paramLimits); anything else limits nothing placement knows
-    nodeLimits.values().forEach(n -> n.getValue().keySet().stream().filter(k -> k.indexOf('.') > 0)
-        .forEach(k -> out.put(k, Long.MAX_VALUE)));
-    for (Map.Entry<String, Long> e : out.entrySet()) {
-      String kind = e.getKey().substring(0, e.getKey().indexOf('.'));
-      for (Map.Entry<Set<String>, Map<String, Long>> n : nodeLimits.values()) {
-        if (n.getKey().contains(kind)) e.setValue(Math.min(e.getValue(), n.getValue().getOrDefault(e.getKey(), Long.MAX_VALUE)));
+    return Map.copyOf(acrossNodes(Math::min));
+  }
+
+  /**
+   * For each limited job parameter ("kind.param", as {@code GpuBackend.paramLimits} names them), the
+   * limits of the nodes that run its kind combined by {@code pick}, a node without a limit of its own
+   * counting as unlimited; keys that come out unlimited, or that no node running the kind limits, are
+   * left out.
+   */
+  private Map<String, Long> acrossNodes(java.util.function.LongBinaryOperator pick) {
+    Map<String, Long> out = new java.util.TreeMap<>();
+    for (Map.Entry<Set<String>, Map<String, Long>> node : nodeLimits.values()) {
+      for (String key : node.getValue().keySet()) {
+        int dot = key.indexOf('.');
+        if (dot <= 0 || out.containsKey(key)) continue; // anything but "kind.param" limits nothing placement knows
+        String kind = key.substring(0, dot);
+        Long combined = null;
+        for (Map.Entry<Set<String>, Map<String, Long>> n : nodeLimits.values()) {
+          if (!n.getKey().contains(kind)) continue;
+          long limit = n.getValue().getOrDefault(key, Long.MAX_VALUE);
+          combined = combined == null ? limit : pick.applyAsLong(combined, limit);
+        }
+        out.put(key, combined);
       }
     }
-    out.values().removeIf(v -> v == Long.MAX_VALUE);
-    return Map.copyOf(out);
+    out.values().removeIf(v -> v == null || v == Long.MAX_VALUE);
+    return out;
   }
 
   private void enqueue(JsonObject job) {
@@ -469,17 +484,8 @@ public final class SchedulerVerticle extends VerticleBase {
    * submit, a job above it (no node could run it).
    */
   private JsonObject paramLimits() {
-    Set<String> keys = new TreeSet<>();
-    nodeLimits.values().forEach(n -> n.getValue().keySet().stream().filter(k -> k.indexOf('.') > 0).forEach(keys::add));
     JsonObject out = new JsonObject();
-    for (String key : keys) {
-      String kind = key.substring(0, key.indexOf('.'));
-      long max = -1;
-      for (Map.Entry<Set<String>, Map<String, Long>> n : nodeLimits.values()) {
-        if (n.getKey().contains(kind)) max = Math.max(max, n.getValue().getOrDefault(key, Long.MAX_VALUE));
-      }
-      if (max >= 0 && max < Long.MAX_VALUE) out.put(key, max);
-    }
+    acrossNodes(Math::max).forEach(out::put);
     return out;
   }
 

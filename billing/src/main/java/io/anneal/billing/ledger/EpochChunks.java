@@ -29,7 +29,7 @@ public final class EpochChunks {
   private EpochChunks() {}
 
   /** The chunks of an epoch's leaves, in receipt-id order ({@code receiptIds} parallel to {@code leaves}). */
-  public static List<Chunk> of(List<String> receiptIds, List<byte[]> leaves) {
+  static List<Chunk> of(List<String> receiptIds, List<byte[]> leaves) {
     return of(0, receiptIds, leaves, SIZE);
   }
 

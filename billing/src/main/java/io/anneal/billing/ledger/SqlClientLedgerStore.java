@@ -47,6 +47,8 @@ public final class SqlClientLedgerStore implements LedgerStore {
   /** The lanes' context: statements are sent from it, and the plans computed on its worker threads. */
   private final Context context;
   private final ClientLanes lanes;
+  /** The previous epoch close, which the next one waits for (touched on {@link #context} only). */
+  private Future<List<SqlLedger.EpochClose>> lastClose = Future.succeededFuture(List.of());
   private final SqlLedger.PriceLookup prices;
   private final LongSupplier clock;
   private final long epochSeconds;
@@ -306,9 +308,6 @@ public final class SqlClientLedgerStore implements LedgerStore {
     });
     return done.future();
   }
-
-  /** The previous close, which the next one waits for (touched on {@link #context} only). */
-  private Future<List<SqlLedger.EpochClose>> lastClose = Future.succeededFuture(List.of());
 
   /**
    * The barrier first, exclusively, in a transaction of its own: settlements in flight finish, and
