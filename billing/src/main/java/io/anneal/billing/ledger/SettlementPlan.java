@@ -30,12 +30,30 @@ public final class SettlementPlan {
 
   /**
    * An open escrow as settlement reads it: the hold, its recorded nodes (null: none, V10), its first
-   * placement (null: not recorded, V11), the GPU time its earlier runs were billed (V13).
+   * placement (null: not recorded, V11), the GPU time its earlier runs were billed (V13), how many
+   * partial receipts it paid (V15).
    */
-  public record OpenEscrow(EscrowHold hold, String nodes, Long placedAtMs, long usedGpuNanos) {
+  public record OpenEscrow(EscrowHold hold, String nodes, Long placedAtMs, long usedGpuNanos, int partialRuns) {
     public OpenEscrow(EscrowHold hold, String nodes, Long placedAtMs) {
-      this(hold, nodes, placedAtMs, 0);
+      this(hold, nodes, placedAtMs, 0, 0);
     }
+  }
+
+  /**
+   * The ids of the receipts that may have been settled before, given the open escrows of their jobs:
+   * the only ones whose earlier settlement an adapter reads for {@link #of}. A receipt is
+   * {@code <jobId>/<attempt>} ({@link Receipt}) and settles only out of its job's open escrow, which
+   * its final receipt closes; so a receipt whose job's escrow is open and has paid no partial receipt
+   * was never settled. On a busy ledger that is nearly every fresh receipt: the keyed read of the
+   * settlements is left for redeliveries, refusals and the runs of preempted jobs.
+   */
+  public static List<String> mayHaveSettled(List<SignedReceipt> receipts, Map<String, OpenEscrow> open) {
+    List<String> ids = new ArrayList<>();
+    for (SignedReceipt sr : receipts) {
+      OpenEscrow e = open.get(sr.receipt().jobId());
+      if (e == null || e.partialRuns() > 0) ids.add(sr.receipt().receiptId());
+    }
+    return ids;
   }
 
   /**
@@ -93,7 +111,8 @@ public final class SettlementPlan {
   }
 
   /**
-   * @param prior settlements already recorded, by receipt id
+   * @param prior settlements already recorded, by receipt id: at least those of the ids that
+   *     {@link #mayHaveSettled} gives for {@code open}
    * @param open open escrows, by job id (read locked, on PostgreSQL)
    * @param nowMs the settlement time, read once the settlement barrier is held
    */

@@ -134,27 +134,14 @@ public final class SqlClientLedgerStore implements LedgerStore {
   }
 
   private Future<List<Settlement>> settleIn(SqlConnection conn, List<SignedReceipt> receipts) {
-    List<String> ids = new ArrayList<>();
     List<String> jobIds = new ArrayList<>();
-    for (SignedReceipt sr : receipts) {
-      ids.add(sr.receipt().receiptId());
-      jobIds.add(sr.receipt().jobId());
-    }
+    for (SignedReceipt sr : receipts) jobIds.add(sr.receipt().jobId());
     // the barrier first (shared), then the clock: the epoch filed into cannot be closed meanwhile
     Future<?> barrier = conn.query(SqlLedger.barrierSql(postgres, false)).execute();
     return barrier.compose(v -> {
       long nowMs = clock.getAsLong();
-      Future<Map<String, Settlement>> prior = conn.preparedQuery(keyed("t.receipt_id, t.job_id, t.charge_uact, t.refund_uact,"
-          + " t.tx_id, t.paid_uakt, t.billed_gpu_nanos", "settlement", "receipt_id", null)).execute(Tuple.of((Object) distinct(ids)))
-          .map(rows -> {
-            Map<String, Settlement> m = new HashMap<>();
-            for (Row r : rows) {
-              m.put(r.getString(0), new Settlement(r.getString(0), r.getString(1), r.getLong(2), r.getLong(3), r.getLong(4),
-                  true, null, r.getLong(5), r.getLong(6)));
-            }
-            return m;
-          });
-      Future<Map<String, SettlementPlan.OpenEscrow>> open = prior.compose(p -> conn.preparedQuery(
+      // the escrows first: they tell which receipts may have been settled before (V15), and only those are looked up
+      Future<Map<String, SettlementPlan.OpenEscrow>> open = conn.preparedQuery(
               keyed(SqlLedger.OPEN_ESCROW_COLUMNS, "escrow", "job_id", "t.state = 'OPEN'")
               // locked: a release on the store's writer waits for this settlement, or is waited for and then seen
               + " FOR UPDATE").execute(Tuple.of((Object) distinct(jobIds)))
@@ -163,14 +150,28 @@ public final class SqlClientLedgerStore implements LedgerStore {
             for (Row r : rows) {
               m.put(r.getString(0), new SettlementPlan.OpenEscrow(new EscrowHold(r.getString(0), r.getString(1),
                   r.getLong(2), r.getLong(3), r.getString(4), r.getInteger(5), null, r.getString(6), r.getLong(7)),
-                  r.getString(8), r.getLong(9), r.getLong(10)));
+                  r.getString(8), r.getLong(9), r.getLong(10), r.getInteger(11)));
             }
             return m;
-          }));
+          });
+      Future<Map<String, Settlement>> prior = open.compose(o -> {
+        List<String> unsure = SettlementPlan.mayHaveSettled(receipts, o);
+        if (unsure.isEmpty()) return Future.succeededFuture(Map.of());
+        return conn.preparedQuery(keyed("t.receipt_id, t.job_id, t.charge_uact, t.refund_uact, t.tx_id, t.paid_uakt,"
+            + " t.billed_gpu_nanos", "settlement", "receipt_id", null)).execute(Tuple.of((Object) distinct(unsure)))
+            .map(rows -> {
+              Map<String, Settlement> m = new HashMap<>();
+              for (Row r : rows) {
+                m.put(r.getString(0), new Settlement(r.getString(0), r.getString(1), r.getLong(2), r.getLong(3), r.getLong(4),
+                    true, null, r.getLong(5), r.getLong(6)));
+              }
+              return m;
+            });
+      });
       // the plan and what it writes (receipt bodies, leaf hashes, proofs: some ms per batch) are worked
       // out on a worker thread, not on the event loop that the lanes share with other verticles
-      return open.compose(o -> context.executeBlocking(
-              () -> new Planned(SettlementPlan.of(receipts, prior.result(), o, prices, nowMs, epochSeconds)), false))
+      return prior.compose(p -> context.executeBlocking(
+              () -> new Planned(SettlementPlan.of(receipts, p, open.result(), prices, nowMs, epochSeconds)), false))
           .compose(planned -> planned.plan.writes() ? write(conn, planned) : Future.succeededFuture(planned.plan.settlements(0)));
     });
   }

@@ -432,7 +432,7 @@ public final class SqlLedger {
 
   /** A preempted run's charge out of its escrow, which stays open ({@code $}: amount, held AKT, GPU time, job). */
   static final String PARTIAL_ESCROW = "UPDATE escrow SET amount_uact = amount_uact - $, held_uakt = held_uakt - $,"
-      + " used_gpu_nanos = used_gpu_nanos + $ WHERE job_id = $";
+      + " used_gpu_nanos = used_gpu_nanos + $, partial_runs = partial_runs + 1 WHERE job_id = $";
 
   /** Escrows closed by their final receipts (the job ids as one array), in the form fast on each engine. */
   static String settledEscrows(boolean postgres) {
@@ -468,10 +468,10 @@ public final class SqlLedger {
 
   /**
    * Settles many verified receipts in the caller's transaction with set-based SQL: one read for
-   * earlier settlements, one for open escrows, one journal entry for the batch whose postings are
+   * open escrows, one for the earlier settlements of the receipts they leave unsure
+   * ({@link SettlementPlan#mayHaveSettled}), one journal entry for the batch whose postings are
    * summed per account (ADR 0006), one settlement row per receipt as its line item (receipt id,
-   * job, charge, refund, the signed receipt and its proof), escrows closed by one UPDATE per 500
-   * jobs. Exactly-once per receipt id holds within the batch too: a receipt delivered twice in one
+   * job, charge, refund, the signed receipt and its proof), escrows closed by one statement. Exactly-once per receipt id holds within the batch too: a receipt delivered twice in one
    * batch settles once and the second delivery answers as a duplicate.
    */
   public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, Map<String, Long> classPrices,
@@ -502,14 +502,12 @@ public final class SqlLedger {
       java.util.function.LongSupplier clock, long epochSeconds) throws SQLException {
     enterSettlement(c);
     long nowMs = clock.getAsLong();
-    List<String> ids = new ArrayList<>();
     List<String> jobIds = new ArrayList<>();
-    for (SignedReceipt sr : receipts) {
-      ids.add(sr.receipt().receiptId());
-      jobIds.add(sr.receipt().jobId());
-    }
-    Map<String, Settlement> prior = settlementsByIds(c, ids);
+    for (SignedReceipt sr : receipts) jobIds.add(sr.receipt().jobId());
+    // the escrows first: they tell which receipts may have been settled before (V15), and only those are looked up
     Map<String, SettlementPlan.OpenEscrow> open = openEscrows(c, jobIds);
+    List<String> unsure = SettlementPlan.mayHaveSettled(receipts, open);
+    Map<String, Settlement> prior = unsure.isEmpty() ? Map.of() : settlementsByIds(c, unsure);
     SettlementPlan plan = SettlementPlan.of(receipts, prior, open, prices, nowMs, epochSeconds);
     if (!plan.writes()) return plan.settlements(0);
     // one journal entry per batch: postings summed per account; the settlement rows are its line items
@@ -642,14 +640,14 @@ public final class SqlLedger {
           Long placedAt = rs.wasNull() ? null : at;
           out.put(rs.getString(1), new SettlementPlan.OpenEscrow(new EscrowHold(rs.getString(1), rs.getString(2),
               rs.getLong(3), rs.getLong(4), rs.getString(5), rs.getInt(6), null, rs.getString(7), rs.getLong(8)),
-              rs.getString(9), placedAt, rs.getLong(11)));
+              rs.getString(9), placedAt, rs.getLong(11), rs.getInt(12)));
         });
     return out;
   }
 
   /** What settlement reads of an open escrow, in {@link #openEscrows}'s order. */
   static final String OPEN_ESCROW_COLUMNS = "t.job_id, t.tenant_id, t.amount_uact, t.price_uact_gpu_hour, t.gpu_class, t.gpus,"
-      + " t.akt_price, t.held_uakt, t.nodes, t.placed_at_ms, t.used_gpu_nanos";
+      + " t.akt_price, t.held_uakt, t.nodes, t.placed_at_ms, t.used_gpu_nanos, t.partial_runs";
 
   /**
    * Records that each job was placed on its node (the scheduler's placement, in its transaction):

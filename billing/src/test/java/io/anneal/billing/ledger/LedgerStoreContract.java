@@ -290,6 +290,38 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void aPartialReceiptDeliveredAgainWhileItsEscrowStaysOpenIsADuplicate() throws Exception {
+    holdAndPlace("t1", "n1", 0, "p4");
+    SignedReceipt run0 = receipt("n1", "p4", "t1", 100_000_000_000L, "PREEMPTED", 0);
+    Settlement part = await(store.settle(run0));
+    assertThat(part.duplicate()).isFalse();
+    // the escrow is still open: only its count of partial receipts (V15) says that run 0 was settled
+    Settlement again = await(store.settle(run0));
+    assertThat(again.duplicate()).isTrue();
+    assertThat(again.txId()).isEqualTo(part.txId());
+    assertThat(again.chargeUact()).isEqualTo(100_000L);
+    // the second run, delivered with a redelivery of the first in one batch
+    SignedReceipt run1 = receipt("n1", "p4", "t1", 200_000_000_000L, "PREEMPTED", 1);
+    List<Future<Settlement>> batch = List.of(store.settle(run1), store.settle(run0), store.settle(run1));
+    List<Settlement> answers = new ArrayList<>();
+    for (Future<Settlement> f : batch) answers.add(await(f));
+    assertThat(answers).extracting(Settlement::duplicate).containsExactly(false, true, true);
+    assertThat(answers.get(1).txId()).isEqualTo(part.txId());
+    assertThat(this.<Integer>tx(c -> {
+      try (var st = c.createStatement(); var rs = st.executeQuery("SELECT partial_runs FROM escrow WHERE job_id = 'p4'")) {
+        rs.next();
+        return rs.getInt(1);
+      }
+    })).isEqualTo(2);
+    Settlement fin = await(store.settle(receipt("n1", "p4", "t1", 300_000_000_000L, "SUCCEEDED", 2)));
+    assertThat(fin.refundUact()).isEqualTo(400_000L);
+    // once closed, every run of the job answers as settled before
+    for (SignedReceipt r : List.of(run0, run1)) assertThat(await(store.settle(r)).duplicate()).isTrue();
+    assertThat(bal(Accounts.provider("n1"), "uact")).isEqualTo(600_000L);
+    assertBalanced();
+  }
+
+  @Test
   void aJobPaidFromAnAktDepositPaysTheProviderInAkt() throws Exception {
     tx(c -> {
       SqlLedger.updateBreaker(c, OracleSnapshot.healthy("0.04"), BmeParams.defaults()); // CR far below the halt line
