@@ -8,7 +8,10 @@ import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
-/** {@code java -jar anneal.jar [options]} runs the service; {@code bme ...} runs the BME tools. */
+/**
+ * {@code java -jar anneal.jar [options]} runs the service; {@code bme ...} runs the BME tools;
+ * {@code ledger verify} audits the ledger.
+ */
 public final class Main {
   /** Strong references: java.util.logging keeps loggers weakly, and a collected one forgets its level. */
   private static final java.util.List<java.util.logging.Logger> QUIET = new java.util.ArrayList<>();
@@ -24,6 +27,9 @@ public final class Main {
     }
     if (args.length > 0 && args[0].equals("bme")) {
       System.exit(io.anneal.billing.tools.BmeCli.run(Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
+    }
+    if (args.length > 0 && args[0].equals("ledger")) {
+      System.exit(ledger(Arrays.copyOfRange(args, 1, args.length), System.getenv(), System.out, System.err));
     }
     if (args.length > 0 && (args[0].equals("--help") || args[0].equals("-h"))) {
       System.out.println(USAGE);
@@ -65,10 +71,47 @@ public final class Main {
     stopped.await();
   }
 
+  /**
+   * {@code ledger verify [--max-findings N] [service options]}: audits the ledger that the service,
+   * started with the same options, configuration file and environment, would open.
+   */
+  static int ledger(String[] args, java.util.Map<String, String> env, java.io.PrintStream out, java.io.PrintStream err) {
+    if (args.length == 0 || !args[0].equals("verify")) {
+      err.println(io.anneal.billing.tools.LedgerCli.USAGE);
+      return 2;
+    }
+    int maxFindings = 100;
+    java.util.List<String> rest = new java.util.ArrayList<>();
+    for (int i = 1; i < args.length; i++) {
+      String a = args[i];
+      if (a.equals("--max-findings") || a.startsWith("--max-findings=")) {
+        String v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : i + 1 < args.length ? args[++i] : "";
+        try {
+          maxFindings = Integer.parseInt(v);
+          if (maxFindings < 0) throw new NumberFormatException();
+        } catch (NumberFormatException e) {
+          err.println("ledger verify: --max-findings takes a count >= 0, not '" + v + "'\n" + io.anneal.billing.tools.LedgerCli.USAGE);
+          return 2;
+        }
+      } else {
+        rest.add(a);
+      }
+    }
+    AnnealConfig config;
+    try {
+      config = ConfigLoader.load(rest.toArray(new String[0]), env);
+    } catch (ConfigLoader.ConfigException e) {
+      err.println("ledger verify: " + e.getMessage() + "\n" + io.anneal.billing.tools.LedgerCli.USAGE);
+      return 2;
+    }
+    return io.anneal.billing.tools.LedgerCli.verify(config.dbUrl(), config.dataDir(), maxFindings, out, err);
+  }
+
   static final String USAGE = String.join("\n",
       "usage: java -jar scheduler/target/anneal.jar [options]",
       "       java -jar scheduler/target/anneal.jar bme replay FILE.json [--check]",
       "       java -jar scheduler/target/anneal.jar bme simulate --scenario NAME [--hours N] [--seed S] [--out DIR]",
+      "       java -jar scheduler/target/anneal.jar ledger verify [--data-dir DIR | --db-url URL] [--max-findings N]",
       "options (each also --name=value; README \"Configuration\" has every setting):",
       "  --http-port N            HTTP/WebSocket port (default 8080, 0 = any free port)",
       "  --data-dir DIR           H2 database, node key, admin key (default ./data)",

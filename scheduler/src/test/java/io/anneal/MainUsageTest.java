@@ -13,6 +13,6 @@ class MainUsageTest {
     for (String flag : ConfigLoader.flags()) {
       assertThat(Main.USAGE).as("--help mentions %s", flag).containsPattern(java.util.regex.Pattern.quote(flag) + "\\b");
     }
-    assertThat(Main.USAGE).contains("bme replay").contains("bme simulate");
+    assertThat(Main.USAGE).contains("bme replay").contains("bme simulate").contains("ledger verify");
   }
 }

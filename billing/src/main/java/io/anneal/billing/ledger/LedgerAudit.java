@@ -1,0 +1,431 @@
+package io.anneal.billing.ledger;
+
+import io.anneal.billing.merkle.MerkleTree;
+import io.anneal.billing.receipt.NodeKeys;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.PublicKey;
+import java.security.Signature;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/**
+ * Checks a whole ledger from what it stores, for an operator or an auditor ({@code anneal ledger
+ * verify}): that nothing in it was changed after it was written, and that every ACT paid to a
+ * provider for compute traces to receipts its node signed.
+ *
+ * <ul>
+ *   <li><b>journal</b>: every journal entry balances per denomination;
+ *   <li><b>balances</b>: every balance is the sum of its account's postings;
+ *   <li><b>receipts</b>: every settlement's stored receipt is the one its columns say (receipt, job,
+ *       tenant, node), hashes to its leaf, is in its signed batch by its Merkle proof, and the batch's
+ *       root carries the signature of the node's registered key;
+ *   <li><b>settlement entries</b>: each settlement journal entry pays each provider exactly the
+ *       charges (ACT) and payments (AKT) of its settlement rows from that provider's node, and gives
+ *       each tenant back exactly their refunds: no provider is paid for compute without a receipt;
+ *   <li><b>epochs</b>: every closed epoch's Merkle root, stored chunks (V14), receipt count and ACT
+ *       charged are recomputed from its settlements, whose order must be their receipt ids' code-point
+ *       order (so anyone can rebuild the root from the receipts alone).
+ * </ul>
+ *
+ * Everything is read in one read-only transaction: on PostgreSQL a consistent snapshot of a ledger
+ * that may be in use meanwhile. Settlements and leaves are read in pages; what is held in memory grows
+ * with the number of journal entries and signed batches, not of receipts.
+ */
+public final class LedgerAudit {
+  private static final HexFormat HEX = HexFormat.of();
+  private static final int PAGE = EpochChunks.PAGE;
+
+  /** Something found wrong: which check, about what (a receipt id, a journal entry, an epoch), and how. */
+  public record Finding(String check, String subject, String detail) {
+    @Override
+    public String toString() {
+      return check + " " + subject + ": " + detail;
+    }
+  }
+
+  /** What was checked (each check's line for the report, in order) and what was found wrong. */
+  public record Report(Map<String, String> checked, List<Finding> findings, long findingCount) {
+    public boolean clean() {
+      return findingCount == 0;
+    }
+  }
+
+  private final Connection c;
+  private final int maxFindings;
+  private final Map<String, String> checked = new LinkedHashMap<>();
+  private final List<Finding> findings = new ArrayList<>();
+  private long findingCount;
+
+  private LedgerAudit(Connection c, int maxFindings) {
+    this.c = c;
+    this.maxFindings = maxFindings;
+  }
+
+  /**
+   * Audits the ledger on {@code c}, keeping the first {@code maxFindings} findings (all are counted).
+   * The connection is used in one read-only transaction, rolled back at the end.
+   */
+  public static Report run(Connection c, int maxFindings) throws SQLException {
+    boolean autoCommit = c.getAutoCommit();
+    int isolation = c.getTransactionIsolation();
+    boolean readOnly = c.isReadOnly();
+    c.setAutoCommit(false);
+    c.setTransactionIsolation(Connection.TRANSACTION_REPEATABLE_READ);
+    c.setReadOnly(true);
+    try {
+      LedgerAudit a = new LedgerAudit(c, maxFindings);
+      a.journal();
+      a.balances();
+      a.settlementEntries(a.receipts());
+      a.epochs();
+      return new Report(a.checked, List.copyOf(a.findings), a.findingCount);
+    } finally {
+      c.rollback();
+      c.setReadOnly(readOnly);
+      c.setTransactionIsolation(isolation);
+      c.setAutoCommit(autoCommit);
+    }
+  }
+
+  private void found(String check, String subject, String detail) {
+    findingCount++;
+    if (findings.size() < maxFindings) findings.add(new Finding(check, subject, detail));
+  }
+
+  // ---------------------------------------------------------------- journal and balances
+
+  private void journal() throws SQLException {
+    long entries = count("SELECT COUNT(*) FROM ledger_tx");
+    long before = findingCount;
+    try (PreparedStatement ps = c.prepareStatement("SELECT tx_id, denom, SUM(amount) FROM posting GROUP BY tx_id, denom"
+        + " HAVING SUM(amount) <> 0 ORDER BY tx_id, denom"); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        found("journal", "entry " + rs.getLong(1), "its " + rs.getString(2) + " postings sum to " + rs.getLong(3) + ", not 0");
+      }
+    }
+    checked.put("journal", entries + " journal entries" + (findingCount == before ? ", each balanced per denomination" : ""));
+  }
+
+  private void balances() throws SQLException {
+    long accounts = count("SELECT COUNT(*) FROM balance");
+    long before = findingCount;
+    try (PreparedStatement ps = c.prepareStatement("SELECT b.account, b.denom, b.amount, COALESCE(p.total, 0) FROM balance b"
+        + " LEFT JOIN (SELECT account, denom, SUM(amount) AS total FROM posting GROUP BY account, denom) p"
+        + " ON p.account = b.account AND p.denom = b.denom WHERE b.amount <> COALESCE(p.total, 0)"
+        + " ORDER BY b.account, b.denom"); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        found("balance", rs.getString(1) + " " + rs.getString(2), "balance " + rs.getLong(3)
+            + " is not the sum of its postings, " + rs.getLong(4));
+      }
+    }
+    // postings to an account that has no balance at all
+    try (PreparedStatement ps = c.prepareStatement("SELECT p.account, p.denom, SUM(p.amount) FROM posting p"
+        + " WHERE NOT EXISTS (SELECT 1 FROM balance b WHERE b.account = p.account AND b.denom = p.denom)"
+        + " GROUP BY p.account, p.denom HAVING SUM(p.amount) <> 0 ORDER BY p.account, p.denom"); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        found("balance", rs.getString(1) + " " + rs.getString(2), "postings sum to " + rs.getLong(3) + " but the account has no balance");
+      }
+    }
+    checked.put("balance", accounts + " balances" + (findingCount == before ? ", each the sum of its postings" : ""));
+  }
+
+  // ---------------------------------------------------------------- receipts
+
+  /** A signed batch as met among the settlements: its node, what is wrong with its signature (or null), its receipts. */
+  private static final class Batch {
+    final String node;
+    final String problem;
+    long receipts;
+
+    Batch(String node, String problem) {
+      this.node = node;
+      this.problem = problem;
+    }
+  }
+
+  /** What a settlement journal entry's rows pay, by {@code "<account> <denom>"}, and how many rows it has. */
+  private static final class EntryRows {
+    final Map<String, Long> paid = new HashMap<>();
+    long rows;
+  }
+
+  /** Checks every settlement's stored receipt; returns, per settlement journal entry, what its rows pay. */
+  private Map<Long, EntryRows> receipts() throws SQLException {
+    Map<String, PublicKey> keys = new HashMap<>();
+    Map<String, String> badKeys = new HashMap<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT node_id, public_key FROM node_key"); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        try {
+          keys.put(rs.getString(1), NodeKeys.decodePublic(rs.getString(2)));
+        } catch (IllegalArgumentException e) {
+          badKeys.put(rs.getString(1), e.getMessage());
+        }
+      }
+    }
+    Map<String, Batch> batches = new TreeMap<>();
+    Map<Long, EntryRows> entries = new HashMap<>();
+    long settlements = 0;
+    long before = findingCount;
+    String after = "";
+    try (PreparedStatement ps = c.prepareStatement("SELECT s.receipt_id, s.job_id, s.tenant_id, s.node_id, s.tx_id,"
+        + " s.charge_uact, s.refund_uact, s.receipt_body, s.batch_root, s.proof, COALESCE(s.signature, b.signature),"
+        + " s.leaf_hash, s.paid_uakt, b.node_id FROM settlement s LEFT JOIN receipt_batch b ON b.batch_root = s.batch_root"
+        + " WHERE s.receipt_id > ? ORDER BY s.receipt_id LIMIT ?")) {
+      while (true) {
+        ps.setString(1, after);
+        ps.setInt(2, PAGE);
+        int rows = 0;
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            rows++;
+            String id = rs.getString(1);
+            String tenant = rs.getString(3);
+            String node = rs.getString(4);
+            String root = rs.getString(9);
+            checkReceipt(id, rs.getString(2), tenant, node, rs.getString(8), root, rs.getString(10), rs.getString(12));
+            Batch b = batches.get(root);
+            if (b == null) {
+              // the signer is the node the batch is recorded for (V9); rows from before V9 carry their own signature
+              String signer = rs.getString(14) != null ? rs.getString(14) : node;
+              b = new Batch(signer, signatureProblem(root, signer, rs.getString(11), keys, badKeys));
+              batches.put(root, b);
+            }
+            b.receipts++;
+            if (!b.node.equals(node)) found("receipt", id, "its batch " + root + " was signed by node " + b.node + ", not " + node);
+            EntryRows e = entries.computeIfAbsent(rs.getLong(5), t -> new EntryRows());
+            e.paid.merge(Accounts.provider(node) + " uact", rs.getLong(6), Long::sum);
+            e.paid.merge(Accounts.provider(node) + " uakt", rs.getLong(13), Long::sum);
+            e.paid.merge(Accounts.tenant(tenant) + " uact", rs.getLong(7), Long::sum);
+            e.rows++;
+            after = id;
+          }
+        }
+        settlements += rows;
+        if (rows < PAGE) break;
+      }
+    }
+    for (Map.Entry<String, Batch> e : batches.entrySet()) {
+      if (e.getValue().problem != null) {
+        found("signature", "batch " + e.getKey(), e.getValue().problem + " (" + e.getValue().receipts + " receipts)");
+      }
+    }
+    checked.put("receipts", settlements + " settled receipts in " + batches.size() + " signed batches"
+        + (findingCount == before ? ": each as its columns say, in its batch by its proof, the batch signed by its node" : ""));
+    return entries;
+  }
+
+  /** Why a batch's signature does not hold, or null when it does. */
+  private static String signatureProblem(String root, String node, String signatureB64, Map<String, PublicKey> keys,
+      Map<String, String> badKeys) {
+    if (signatureB64 == null) return "no signature is stored for it";
+    PublicKey key = keys.get(node);
+    if (key == null) {
+      return badKeys.containsKey(node) ? "node " + node + "'s registered key cannot be read: " + badKeys.get(node)
+          : "node " + node + " has no registered key";
+    }
+    try {
+      Signature s = Signature.getInstance("Ed25519");
+      s.initVerify(key);
+      s.update(HEX.parseHex(root));
+      return s.verify(Base64.getDecoder().decode(signatureB64)) ? null : "its signature does not verify under node " + node + "'s key";
+    } catch (GeneralSecurityException | IllegalArgumentException e) {
+      return "its signature does not verify under node " + node + "'s key (" + e.getMessage() + ")";
+    }
+  }
+
+  private void checkReceipt(String id, String job, String tenant, String node, String body, String root, String proof,
+      String leafHex) {
+    String[] f = body == null ? new String[0] : body.split("\n", -1);
+    if (f.length != 15 || !f[0].equals("anneal-receipt/1")) {
+      found("receipt", id, "the stored receipt is not an anneal-receipt/1 of 15 lines");
+      return;
+    }
+    String[] names = {"receipt id", "job", "tenant", "node"};
+    String[] columns = {id, job, tenant, node};
+    for (int i = 0; i < 4; i++) {
+      if (!f[i + 1].equals(columns[i])) {
+        found("receipt", id, "the stored receipt's " + names[i] + " is " + f[i + 1] + ", the settlement's " + columns[i]);
+      }
+    }
+    byte[] leaf = MerkleTree.leafHash(body.getBytes(StandardCharsets.UTF_8));
+    if (!HEX.formatHex(leaf).equals(leafHex)) {
+      found("receipt", id, "the stored leaf hash is not the hash of the stored receipt");
+    }
+    try {
+      if (!MerkleTree.verify(leaf, SqlLedger.decodeProof(proof), HEX.parseHex(root))) {
+        found("receipt", id, "its proof does not lead from the receipt to its batch root " + root);
+      }
+    } catch (IllegalArgumentException e) {
+      found("receipt", id, "its proof or batch root cannot be read: " + e.getMessage());
+    }
+  }
+
+  // ---------------------------------------------------------------- settlement entries
+
+  private void settlementEntries(Map<Long, EntryRows> byEntry) throws SQLException {
+    long before = findingCount;
+    Map<Long, Map<String, Long>> posted = new TreeMap<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id FROM ledger_tx WHERE kind = 'settle'"); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) posted.put(rs.getLong(1), new HashMap<>());
+    }
+    // what settlement entries post to providers (both denominations) and to tenants in ACT: the rest
+    // (escrows, a tenant's AKT back from an AKT-direct escrow) is not on the rows, and the balance check holds it
+    try (PreparedStatement ps = c.prepareStatement("SELECT p.tx_id, p.account, p.denom, p.amount FROM posting p"
+        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'settle'"); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        String account = rs.getString(2);
+        String denom = rs.getString(3);
+        if (account.startsWith("provider:") || account.startsWith("tenant:") && denom.equals("uact")) {
+          posted.get(rs.getLong(1)).merge(account + " " + denom, rs.getLong(4), Long::sum);
+        }
+      }
+    }
+    for (Long tx : new TreeMap<>(byEntry).keySet()) {
+      if (!posted.containsKey(tx)) found("entry", "entry " + tx, "settlement rows point to it, but it is not a settlement entry");
+    }
+    for (Map.Entry<Long, Map<String, Long>> e : posted.entrySet()) {
+      EntryRows rows = byEntry.get(e.getKey());
+      if (rows == null) {
+        found("entry", "entry " + e.getKey(), "a settlement entry without settlement rows");
+        continue;
+      }
+      java.util.Set<String> accounts = new java.util.TreeSet<>(e.getValue().keySet());
+      rows.paid.forEach((account, v) -> {
+        if (v != 0) accounts.add(account);
+      });
+      for (String account : accounts) {
+        long want = rows.paid.getOrDefault(account, 0L);
+        long got = e.getValue().getOrDefault(account, 0L);
+        if (want != got) {
+          found("entry", "entry " + e.getKey(), "posts " + got + " to " + account + " where its " + rows.rows
+              + " settlement rows add up to " + want);
+        }
+      }
+    }
+    checked.put("entries", posted.size() + " settlement entries"
+        + (findingCount == before ? ": each pays providers and refunds tenants exactly what its receipts say" : ""));
+  }
+
+  // ---------------------------------------------------------------- epochs
+
+  private void epochs() throws SQLException {
+    List<long[]> closes = new ArrayList<>(); // epoch, receipts, charged
+    List<String> roots = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT epoch, receipts, charged_uact, merkle_root FROM epoch_close ORDER BY epoch");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        closes.add(new long[] {rs.getLong(1), rs.getLong(2), rs.getLong(3)});
+        roots.add(rs.getString(4));
+      }
+    }
+    long before = findingCount;
+    long leavesRead = 0;
+    for (int i = 0; i < closes.size(); i++) {
+      long epoch = closes.get(i)[0];
+      String subject = "epoch " + epoch;
+      long storedChunks = chunks(epoch);
+      List<String> chunkRoots = new ArrayList<>();
+      long receipts = 0;
+      long charged = 0;
+      String after = "";
+      boolean ordered = true;
+      try (PreparedStatement page = c.prepareStatement(SqlLedger.jdbc(SqlLedger.EPOCH_LEAVES));
+          PreparedStatement stored = c.prepareStatement("SELECT first_receipt_id, leaves, root FROM epoch_chunk"
+              + " WHERE epoch = ? AND chunk = ?")) {
+        while (true) {
+          List<byte[]> leaves = new ArrayList<>();
+          List<String> ids = new ArrayList<>();
+          page.setLong(1, epoch);
+          page.setString(2, after);
+          page.setInt(3, PAGE);
+          try (ResultSet rs = page.executeQuery()) {
+            while (rs.next()) {
+              String id = rs.getString(3);
+              String previous = ids.isEmpty() ? after : ids.get(ids.size() - 1);
+              if (ordered && previous.compareTo(id) >= 0) {
+                ordered = false;
+                found("epoch", subject, "the database orders its receipt ids otherwise than by code point (near " + id
+                    + "): its root cannot be rebuilt from the receipts outside this database");
+              }
+              try {
+                leaves.add(HEX.parseHex(rs.getString(1)));
+              } catch (IllegalArgumentException | NullPointerException e) {
+                found("epoch", subject, "receipt " + id + " has no readable leaf hash");
+                leaves.add(new byte[32]);
+              }
+              charged += rs.getLong(2);
+              ids.add(id);
+            }
+          }
+          if (leaves.isEmpty()) break;
+          for (EpochChunks.Chunk k : EpochChunks.ofPage(chunkRoots.size(), ids, leaves)) {
+            chunkRoots.add(k.root());
+            if (storedChunks > 0) checkChunk(stored, subject, epoch, k);
+          }
+          receipts += leaves.size();
+          after = ids.get(ids.size() - 1);
+          if (leaves.size() < PAGE) break;
+        }
+      }
+      leavesRead += receipts;
+      // an epoch closed before V14 has no chunks (its proofs read the settlements)
+      if (storedChunks > 0 && storedChunks != chunkRoots.size()) {
+        found("epoch", subject, "it stores other chunks than the " + chunkRoots.size() + " its settlements make");
+      }
+      String root = chunkRoots.isEmpty() ? SqlLedger.EMPTY_ROOT : EpochChunks.root(chunkRoots);
+      if (!root.equals(roots.get(i))) {
+        found("epoch", subject, "its Merkle root " + roots.get(i) + " is not the root of its settlements, " + root);
+      }
+      if (receipts != closes.get(i)[1]) {
+        found("epoch", subject, "it says " + closes.get(i)[1] + " receipts settled; its settlements are " + receipts);
+      }
+      if (charged != closes.get(i)[2]) {
+        found("epoch", subject, "it says " + closes.get(i)[2] + " uact charged; its settlements charged " + charged);
+      }
+    }
+    checked.put("epochs", closes.size() + " closed epochs over " + leavesRead + " receipts"
+        + (findingCount == before ? ": roots, chunks, receipt counts and charges rebuilt from the settlements" : ""));
+  }
+
+  private void checkChunk(PreparedStatement stored, String subject, long epoch, EpochChunks.Chunk k) throws SQLException {
+    stored.setLong(1, epoch);
+    stored.setInt(2, k.chunk());
+    try (ResultSet rs = stored.executeQuery()) {
+      if (!rs.next()) {
+        found("epoch", subject, "chunk " + k.chunk() + " is missing");
+      } else if (!Objects.equals(rs.getString(1), k.firstReceiptId()) || !Objects.equals(rs.getString(2), k.leaves())
+          || !Objects.equals(rs.getString(3), k.root())) {
+        found("epoch", subject, "stored chunk " + k.chunk() + " is not the one its settlements make (proofs read it)");
+      }
+    }
+  }
+
+  private long chunks(long epoch) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM epoch_chunk WHERE epoch = ?")) {
+      ps.setLong(1, epoch);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
+  private long count(String sql) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+}
