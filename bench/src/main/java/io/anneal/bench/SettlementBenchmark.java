@@ -6,10 +6,12 @@ import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.ledger.Accounts;
 import io.anneal.billing.ledger.EscrowHold;
+import io.anneal.billing.ledger.LedgerAudit;
 import io.anneal.billing.ledger.LedgerStore;
 import io.anneal.billing.ledger.Settlement;
 import io.anneal.billing.ledger.SqlClientLedgerStore;
 import io.anneal.billing.ledger.SqlLedger;
+import io.anneal.billing.receipt.NodeKeys;
 import io.anneal.billing.receipt.Receipt;
 import io.anneal.billing.receipt.ReceiptSigner;
 import io.anneal.billing.receipt.SignedReceipt;
@@ -182,6 +184,21 @@ public final class SettlementBenchmark {
               + " exactly once verified%n",
           target, client, order, laneCount == 0 ? "one writer" : laneCount + " lanes", round, rounds, n, dups, dupRate * 100,
           secs, n / secs, deliveries.size() / secs, commits.getAsLong() - commitsBefore, dupSeen);
+    }
+    if (args.length > 7 && args[7].equals("audit")) {
+      // the ledger as an operator would audit it: its epochs closed, the signing node's key registered
+      store.closeEpochs(System.currentTimeMillis() + 2 * 3600 * 1000L).toCompletionStage().toCompletableFuture().get();
+      w.submit(c -> SqlLedger.registerNode(c, "node-1", NodeKeys.encodePublic(key.getPublic()))).get();
+      long t0 = System.nanoTime();
+      LedgerAudit.Report report;
+      try (var c = db.connection()) {
+        report = LedgerAudit.run(c, 10);
+      }
+      double secs = (System.nanoTime() - t0) / 1e9;
+      report.checked().forEach((check, what) -> System.out.println("  " + check + ": " + what));
+      System.out.printf("ledger audit of %d settlements in %.2f s (%.0f settlements/s): %d findings %s%n", (long) n * rounds,
+          secs, n * rounds / secs, report.findingCount(), report.findings());
+      if (!report.clean()) throw new IllegalStateException("the audit found something: " + report.findings());
     }
     store.close();
     vertx.close().toCompletionStage().toCompletableFuture().get();

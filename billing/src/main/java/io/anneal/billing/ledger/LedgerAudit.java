@@ -36,7 +36,8 @@ import java.util.TreeMap;
  *       each tenant back exactly their refunds: no provider is paid for compute without a receipt;
  *   <li><b>epochs</b>: every closed epoch's Merkle root, stored chunks (V14), receipt count and ACT
  *       charged are recomputed from its settlements, whose order must be their receipt ids' code-point
- *       order (so anyone can rebuild the root from the receipts alone).
+ *       order (so anyone can rebuild the root from the receipts alone); no settlement is left in an
+ *       epoch that was skipped while later ones closed.
  * </ul>
  *
  * Everything is read in one read-only transaction: on PostgreSQL a consistent snapshot of a ledger
@@ -75,7 +76,8 @@ public final class LedgerAudit {
 
   /**
    * Audits the ledger on {@code c}, keeping the first {@code maxFindings} findings (all are counted).
-   * The connection is used in one read-only transaction, rolled back at the end.
+   * The connection must be the audit's own, outside any transaction (never a writer's): it is used in
+   * one read-only transaction, rolled back at the end, and then set back as it was.
    */
   public static Report run(Connection c, int maxFindings) throws SQLException {
     boolean autoCommit = c.getAutoCommit();
@@ -393,6 +395,20 @@ public final class LedgerAudit {
       }
       if (charged != closes.get(i)[2]) {
         found("epoch", subject, "it says " + closes.get(i)[2] + " uact charged; its settlements charged " + charged);
+      }
+    }
+    // epochs close in order, every ended one at once: settlements in an unclosed epoch before the last
+    // closed one are in no Merkle root, so they have no inclusion proof
+    if (!closes.isEmpty()) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT s.epoch, COUNT(*) FROM settlement s WHERE s.epoch < ?"
+          + " AND NOT EXISTS (SELECT 1 FROM epoch_close e WHERE e.epoch = s.epoch) GROUP BY s.epoch ORDER BY s.epoch")) {
+        ps.setLong(1, closes.get(closes.size() - 1)[0]);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            found("epoch", "epoch " + rs.getLong(1), rs.getLong(2) + " receipts settled in it, but it was never closed while"
+                + " later epochs were: they are in no Merkle root");
+          }
+        }
       }
     }
     checked.put("epochs", closes.size() + " closed epochs over " + leavesRead + " receipts"

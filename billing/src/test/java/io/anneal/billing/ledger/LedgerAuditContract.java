@@ -212,6 +212,13 @@ abstract class LedgerAuditContract {
   }
 
   @Test
+  void settlementsOfAnEpochThatWasNeverClosedAreFound() throws Exception {
+    sql("DELETE FROM epoch_chunk WHERE epoch = 500", "DELETE FROM epoch_close WHERE epoch = 500");
+    assertThat(audit().findings()).containsExactly(new LedgerAudit.Finding("epoch", "epoch 500",
+        "5 receipts settled in it, but it was never closed while later epochs were: they are in no Merkle root"));
+  }
+
+  @Test
   void aDeletedSettlementIsFoundInItsEntryAndItsEpoch() throws Exception {
     sql("DELETE FROM settlement WHERE receipt_id = 'c/0'");
     List<LedgerAudit.Finding> found = audit().findings();

@@ -83,7 +83,10 @@ public abstract class LedgerStoreContract {
       for (String n : nodes) SqlLedger.registerNode(c, n, io.anneal.billing.receipt.NodeKeys.encodePublic(nodeKey.getPublic()));
       return null;
     });
-    LedgerAudit.Report audit = tx(c -> LedgerAudit.run(c, 20));
+    LedgerAudit.Report audit;
+    try (Connection c = db.connection()) {
+      audit = LedgerAudit.run(c, 20);
+    }
     assertThat(audit.findings()).as("ledger audit").isEmpty();
     vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
     writer.close();
