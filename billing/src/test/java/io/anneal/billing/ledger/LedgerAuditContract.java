@@ -134,6 +134,38 @@ abstract class LedgerAuditContract {
   }
 
   @Test
+  void anAuditReadsOneSnapshotWhileSettlementsCommit() throws Exception {
+    KeyPair k3 = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    inTx(c -> {
+      SqlLedger.registerNode(c, "n3", NodeKeys.encodePublic(k3.getPublic()));
+      SqlLedger.holdAll(c, List.of(new EscrowHold("f", "t1", 1_000_000L, 3_600_000L, "H100", 1),
+          new EscrowHold("g", "t1", 1_000_000L, 3_600_000L, "H100", 1)));
+      SqlLedger.placedOn(c, List.of("f", "g"), List.of("n3", "n3"), 0);
+    });
+    List<SignedReceipt> late = new ReceiptSigner(k3.getPrivate()).sign(List.of(
+        receipt("f/0", "t1", "n3", 3_000_000_000L, "SUCCEEDED"), receipt("g/0", "t1", "n3", 4_000_000_000L, "SUCCEEDED")));
+    java.util.Iterator<SignedReceipt> next = late.iterator();
+    LedgerAudit.Report r;
+    try (Connection c = db.connection()) {
+      // a settlement entry committed after the audit's journal check, another after it read the settlements
+      r = LedgerAudit.run(c, 100, () -> {
+        try {
+          inTx(w -> SqlLedger.settleAll(w, List.of(next.next()), PRICES, T0 + 2 * EPOCH_MS + 5_000, 3600));
+        } catch (Exception e) {
+          throw new IllegalStateException(e);
+        }
+      });
+    }
+    assertThat(next.hasNext()).isFalse();
+    assertThat(r.findings()).isEmpty();
+    assertThat(r.checked().get("entries")).startsWith("3 settlement entries:");
+    // and the next audit sees it, whole
+    LedgerAudit.Report after = audit();
+    assertThat(after.findings()).isEmpty();
+    assertThat(after.checked().get("entries")).startsWith("5 settlement entries:");
+  }
+
+  @Test
   void aReceiptChangedAfterItSettledIsFound() throws Exception {
     sql("UPDATE settlement SET receipt_body = REPLACE(receipt_body, '2000000000', '9000000000') WHERE receipt_id = 'a/0'");
     assertThat(audit().findings()).containsExactly(
