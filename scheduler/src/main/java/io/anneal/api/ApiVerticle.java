@@ -172,6 +172,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
     router.get("/api/v1/epochs").handler(this::epochs);
     router.get("/api/v1/refused-receipts").handler(this::refusedReceipts);
+    router.get("/api/v1/ledger/audit").handler(this::ledgerAudit);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
@@ -835,6 +836,33 @@ public final class ApiVerticle extends VerticleBase {
           rc.json(new JsonObject().put("refused", a));
         })
         .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: audits the ledger now (ADR 14, what {@code anneal ledger verify} checks) in one snapshot,
+   * while the service goes on; one audit at a time.
+   */
+  private void ledgerAudit(RoutingContext rc) {
+    Integer max = countParam(rc, "maxFindings", 100, 10_000);
+    if (max == null) return;
+    long started = System.currentTimeMillis();
+    admin(rc).compose(v -> {
+      var running = store.audit(max);
+      if (running.isEmpty()) {
+        return Future.<io.anneal.billing.ledger.LedgerAudit.Report>failedFuture(new Problem("audit-running", 409,
+            "An audit is running", "the ledger is being audited; ask again when it is done"));
+      }
+      return Future.fromCompletionStage(running.get(), vertx.getOrCreateContext());
+    }).onSuccess(r -> {
+      JsonArray findings = new JsonArray();
+      r.findings().forEach(f -> findings.add(new JsonObject().put("check", f.check()).put("subject", f.subject())
+          .put("detail", f.detail())));
+      JsonObject checked = new JsonObject();
+      r.checked().forEach(checked::put);
+      rc.json(new JsonObject().put("clean", r.clean()).put("findingCount", r.findingCount()).put("findings", findings)
+          .put("checked", checked).put("startedAt", java.time.Instant.ofEpochMilli(started).toString())
+          .put("tookMs", System.currentTimeMillis() - started));
+    }).onFailure(e -> fail(rc, e));
   }
 
   /** Admin, or the tenant itself: one deposit's state by its reference. */

@@ -32,6 +32,8 @@ public final class JobStore implements AutoCloseable {
   private final Database db;
   private final GroupCommitWriter writer;
   private final ExecutorService readers;
+  private final ExecutorService auditor;
+  private final java.util.concurrent.atomic.AtomicBoolean auditing = new java.util.concurrent.atomic.AtomicBoolean();
 
   public JobStore(Database db) {
     this.db = db;
@@ -41,6 +43,33 @@ public final class JobStore implements AutoCloseable {
       t.setDaemon(true);
       return t;
     });
+    this.auditor = Executors.newSingleThreadExecutor(r -> {
+      Thread t = new Thread(r, "anneal-ledger-audit");
+      t.setDaemon(true);
+      return t;
+    });
+  }
+
+  /**
+   * Audits the ledger ({@link io.anneal.billing.ledger.LedgerAudit}, one snapshot) on a thread and a
+   * connection of its own, so that reads and writes go on meanwhile; empty while an audit is running.
+   */
+  public java.util.Optional<CompletableFuture<io.anneal.billing.ledger.LedgerAudit.Report>> audit(int maxFindings) {
+    if (!auditing.compareAndSet(false, true)) return java.util.Optional.empty();
+    try {
+      return java.util.Optional.of(CompletableFuture.supplyAsync(() -> {
+        try (Connection c = db.connection()) {
+          return io.anneal.billing.ledger.LedgerAudit.run(c, maxFindings);
+        } catch (SQLException e) {
+          throw new StoreException(e);
+        } finally {
+          auditing.set(false);
+        }
+      }, auditor));
+    } catch (java.util.concurrent.RejectedExecutionException e) {
+      auditing.set(false);
+      throw e;
+    }
   }
 
   public Database database() {
@@ -724,5 +753,6 @@ public final class JobStore implements AutoCloseable {
   public void close() {
     writer.close();
     readers.shutdown();
+    auditor.shutdownNow();
   }
 }
