@@ -138,6 +138,7 @@ public final class Main {
       "  --price-adjust B         class prices follow utilization (default true)",
       "  --price-window-seconds N pricing and bootstrap window (default 600)",
       "  --bootstrap-fund B       bootstrap fund for small providers (default true)",
+      "  --ledger-audit-seconds N the billing role audits the ledger every N s (default 86400, 0 = off)",
       "  --drain-seconds N        grace for running jobs on SIGTERM (default 10)",
       "  --cluster, --cluster-port N, --cluster-members H:P,...  clustering (not built yet: refused)",
       "  --config FILE            configuration file (default config/application.yaml)",

@@ -33,6 +33,7 @@ public record AnnealConfig(
     boolean priceAdjust,
     long priceWindowSeconds,
     boolean bootstrapFund,
+    long ledgerAuditSeconds,
     int bootstrapFloorPercent,
     long bootstrapEndsAtMs,
     long tickSeconds,
@@ -91,6 +92,7 @@ public record AnnealConfig(
     m.put("billing.priceAdjust", priceAdjust);
     m.put("billing.priceWindowSeconds", priceWindowSeconds);
     m.put("billing.bootstrapFund", bootstrapFund);
+    m.put("billing.auditSeconds", ledgerAuditSeconds == 0 ? "0 (off)" : ledgerAuditSeconds);
     m.put("billing.bootstrapFloorPercent", bootstrapFloorPercent);
     m.put("billing.bootstrapEndsAt", bootstrapEndsAtMs == Long.MAX_VALUE ? "never" : java.time.Instant.ofEpochMilli(bootstrapEndsAtMs));
     m.put("bme.tickSeconds", tickSeconds);

@@ -134,6 +134,32 @@ public final class Metrics {
         .register(registry);
   }
 
+  /**
+   * The ledger audits' meters (ADR 14), periodic and on request: what the last one found (NaN until
+   * one ran), when it ended, how long each took; a WARNING in the log when one finds anything.
+   */
+  public void ledgerAudits(io.anneal.store.JobStore store) {
+    AtomicLong findings = new AtomicLong(-1);
+    AtomicLong endedAt = new AtomicLong();
+    Gauge.builder("anneal.ledger.audit.findings", findings, f -> f.get() < 0 ? Double.NaN : f.get())
+        .description("what the last ledger audit found (0: nothing wrong; NaN: none ran yet)").register(registry);
+    Gauge.builder("anneal.ledger.audit.last.ended", endedAt, AtomicLong::get).baseUnit("seconds")
+        .description("when the last ledger audit ended (Unix time)").register(registry);
+    Timer took = Timer.builder("anneal.ledger.audit").description("ledger audits, how long each took").register(registry);
+    java.util.logging.Logger log = java.util.logging.Logger.getLogger("io.anneal.billing.ledger.LedgerAudit");
+    store.onAudit((report, nanos) -> {
+      findings.set(report.findingCount());
+      endedAt.set(System.currentTimeMillis() / 1000);
+      took.record(Duration.ofNanos(nanos));
+      if (report.clean()) {
+        log.info(String.format("ledger audit: nothing wrong found in %.1f s (%s)", nanos / 1e9, report.checked().get("receipts")));
+      } else {
+        log.warning("ledger audit: " + report.findingCount() + " finding(s), first: " + report.findings().get(0)
+            + " (java -jar anneal.jar ledger verify, or GET /api/v1/ledger/audit, lists them)");
+      }
+    });
+  }
+
   /** How receipts are settled: lanes settling at once (0: on the store's writer; ADR 11, ADR 12). */
   public void settlementLanes(int count) {
     Gauge.builder("anneal.billing.settlement.lanes", () -> count)

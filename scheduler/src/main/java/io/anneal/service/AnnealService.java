@@ -135,6 +135,7 @@ public final class AnnealService {
     Metrics metrics = new Metrics(prometheus);
     this.metrics = metrics;
     metrics.writer(store.writer());
+    metrics.ledgerAudits(store);
     TenantStore tenants = new TenantStore(store);
     BmeParams d = BmeParams.defaults();
     BmeParams params = new BmeParams(d.circuitBreakerWarnThreshold(), d.circuitBreakerHaltThreshold(), config.minEpochTicks(),
@@ -224,6 +225,13 @@ public final class AnnealService {
           }
         });
       });
+      if (config.hasRole("billing") && config.ledgerAuditSeconds() > 0) {
+        // ADR 14: the ledger audited from what it stores, in one snapshot beside the running service
+        vertx.setPeriodic(config.ledgerAuditSeconds() * 1000, id -> store.audit(100)
+            .ifPresent(f -> f.whenComplete((r, e) -> {
+              if (e != null) LOG.warning("ledger audit failed: " + e.getMessage());
+            })));
+      }
       ready.set(true);
       return Future.<Void>succeededFuture();
     }).onFailure(e -> stop());

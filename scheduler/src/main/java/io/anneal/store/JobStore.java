@@ -34,6 +34,8 @@ public final class JobStore implements AutoCloseable {
   private final ExecutorService readers;
   private final ExecutorService auditor;
   private final java.util.concurrent.atomic.AtomicBoolean auditing = new java.util.concurrent.atomic.AtomicBoolean();
+  private volatile java.util.function.BiConsumer<io.anneal.billing.ledger.LedgerAudit.Report, Long> auditListener =
+      (r, nanos) -> {};
 
   public JobStore(Database db) {
     this.db = db;
@@ -50,6 +52,11 @@ public final class JobStore implements AutoCloseable {
     });
   }
 
+  /** Told of every audit's report and how long it took (ns): for metrics and the log. */
+  public void onAudit(java.util.function.BiConsumer<io.anneal.billing.ledger.LedgerAudit.Report, Long> listener) {
+    this.auditListener = listener;
+  }
+
   /**
    * Audits the ledger ({@link io.anneal.billing.ledger.LedgerAudit}, one snapshot) on a thread and a
    * connection of its own, so that reads and writes go on meanwhile; empty while an audit is running.
@@ -58,8 +65,11 @@ public final class JobStore implements AutoCloseable {
     if (!auditing.compareAndSet(false, true)) return java.util.Optional.empty();
     try {
       return java.util.Optional.of(CompletableFuture.supplyAsync(() -> {
+        long t0 = System.nanoTime();
         try (Connection c = db.connection()) {
-          return io.anneal.billing.ledger.LedgerAudit.run(c, maxFindings);
+          var report = io.anneal.billing.ledger.LedgerAudit.run(c, maxFindings);
+          auditListener.accept(report, System.nanoTime() - t0);
+          return report;
         } catch (SQLException e) {
           throw new StoreException(e);
         } finally {

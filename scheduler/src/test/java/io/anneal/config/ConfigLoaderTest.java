@@ -68,6 +68,10 @@ class ConfigLoaderTest {
         .hasMessageContaining("ISO-8601");
     assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_BME_RESTART_THRESHOLD_BPS", "9000")))
         .hasMessageContaining("bme.restartThresholdBps").hasMessageContaining("above the halt threshold (9000 bps)");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--ledger-audit-seconds", "-1"}, Map.of()))
+        .hasMessageContaining("billing.auditSeconds must be between 0 and");
+    assertThat(ConfigLoader.load(new String[0], Map.of()).ledgerAuditSeconds()).as("daily by default").isEqualTo(86400);
+    assertThat(ConfigLoader.load(new String[0], Map.of("ANNEAL_LEDGER_AUDIT_SECONDS", "0")).ledgerAuditSeconds()).isZero();
     assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_BME_FIFO_QUEUE", "sometimes")))
         .hasMessageContaining("bme.fifoQueue must be true or false");
     var options = ConfigLoader.load(new String[0], Map.of("ANNEAL_BME_RESTART_THRESHOLD_BPS", "9300",

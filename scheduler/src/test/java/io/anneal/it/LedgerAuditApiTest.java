@@ -61,4 +61,19 @@ class LedgerAuditApiTest {
       assertThat(invalid.body()).contains("maxFindings must be 1..10000");
     }
   }
+
+  @Test
+  void theBillingRoleAuditsPeriodicallyAndSaysWhatItFoundInMetrics() throws Exception {
+    try (TestService s = TestService.start(dir, "--ledger-audit-seconds", "1")) {
+      s.await(Duration.ofSeconds(20), () -> s.get("/metrics", null).body().contains("anneal_ledger_audit_findings 0.0"));
+      String metrics = s.get("/metrics", null).body();
+      assertThat(metrics).containsPattern("anneal_ledger_audit_last_ended_seconds [1-9]");
+      assertThat(metrics).containsPattern("anneal_ledger_audit_seconds_count [1-9]");
+      String tenant = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+      try (var c = s.service.database().connection(); var st = c.createStatement()) {
+        st.executeUpdate("UPDATE balance SET amount = amount - 3 WHERE account = 'tenant:" + tenant + "' AND denom = 'uact'");
+      }
+      s.await(Duration.ofSeconds(20), () -> s.get("/metrics", null).body().contains("anneal_ledger_audit_findings 1.0"));
+    }
+  }
 }
