@@ -42,8 +42,8 @@ import java.util.TreeMap;
  * </ul>
  *
  * Everything is read in one read-only transaction, one snapshot of a ledger that may be in use
- * meanwhile (settlements committed after it began are not seen). Settlements and leaves are read in pages; what is held in memory grows
- * with the number of journal entries and signed batches, not of receipts.
+ * meanwhile (settlements committed after it began are not seen). Batches, settlements and leaves are
+ * read in pages, journal entries one at a time: what is held does not grow with the ledger.
  */
 public final class LedgerAudit {
   private static final HexFormat HEX = HexFormat.of();
@@ -103,9 +103,9 @@ public final class LedgerAudit {
       a.journal();
       midway.run();
       a.balances();
-      Map<Long, EntryRows> entries = a.receipts();
+      a.receipts();
       midway.run();
-      a.settlementEntries(entries);
+      a.settlementEntries();
       a.epochs();
       return new Report(a.checked, List.copyOf(a.findings), a.findingCount);
     } finally {
@@ -160,28 +160,9 @@ public final class LedgerAudit {
 
   // ---------------------------------------------------------------- receipts
 
-  /** A signed batch as met among the settlements: its node, what is wrong with its signature (or null), its receipts. */
-  private static final class Batch {
-    final String node;
-    final String problem;
-    long receipts;
-
-    Batch(String node, String problem) {
-      this.node = node;
-      this.problem = problem;
-    }
-  }
-
-  /** What a settlement journal entry's rows pay, by {@code "<account> <denom>"}, and how many rows it has. */
-  private static final class EntryRows {
-    final Map<String, Long> paid = new HashMap<>();
-    long rows;
-  }
-
-  /** Checks every settlement's stored receipt; returns, per settlement journal entry, what its rows pay. */
-  private Map<Long, EntryRows> receipts() throws SQLException {
+  /** Every registered node key, and why a key that cannot be read cannot (nodes are few). */
+  private Map<String, PublicKey> nodeKeys(Map<String, String> badKeys) throws SQLException {
     Map<String, PublicKey> keys = new HashMap<>();
-    Map<String, String> badKeys = new HashMap<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT node_id, public_key FROM node_key"); ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
         try {
@@ -191,15 +172,49 @@ public final class LedgerAudit {
         }
       }
     }
-    Map<String, Batch> batches = new TreeMap<>();
-    Map<Long, EntryRows> entries = new HashMap<>();
-    long settlements = 0;
+    return keys;
+  }
+
+  /**
+   * Checks every signed batch's signature (V9: one row per batch), then every settlement's stored
+   * receipt, both in pages: nothing held grows with the ledger.
+   */
+  private void receipts() throws SQLException {
+    Map<String, String> badKeys = new HashMap<>();
+    Map<String, PublicKey> keys = nodeKeys(badKeys);
     long before = findingCount;
+    long batches = 0;
     String after = "";
-    try (PreparedStatement ps = c.prepareStatement("SELECT s.receipt_id, s.job_id, s.tenant_id, s.node_id, s.tx_id,"
-        + " s.charge_uact, s.refund_uact, s.receipt_body, s.batch_root, s.proof, COALESCE(s.signature, b.signature),"
-        + " s.leaf_hash, s.paid_uakt, b.node_id FROM settlement s LEFT JOIN receipt_batch b ON b.batch_root = s.batch_root"
-        + " WHERE s.receipt_id > ? ORDER BY s.receipt_id LIMIT ?")) {
+    try (PreparedStatement ps = c.prepareStatement("SELECT batch_root, node_id, signature FROM receipt_batch"
+        + " WHERE batch_root > ? ORDER BY batch_root LIMIT ?")) {
+      while (true) {
+        ps.setString(1, after);
+        ps.setInt(2, PAGE);
+        int rows = 0;
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            rows++;
+            after = rs.getString(1);
+            String problem = signatureProblem(after, rs.getString(2), rs.getString(3), keys, badKeys);
+            if (problem != null) found("signature", "batch " + after, problem + " (" + receiptsIn(after) + " receipts)");
+          }
+        }
+        batches += rows;
+        if (rows < PAGE) break;
+      }
+    }
+    // settlements from before V9 carry their batch's signature themselves: verified once per batch met
+    Map<String, String> legacy = new LinkedHashMap<>(16, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+        return size() > 1024;
+      }
+    };
+    long settlements = 0;
+    after = "";
+    try (PreparedStatement ps = c.prepareStatement("SELECT s.receipt_id, s.job_id, s.tenant_id, s.node_id, s.receipt_body,"
+        + " s.batch_root, s.proof, s.leaf_hash, s.signature, b.node_id FROM settlement s"
+        + " LEFT JOIN receipt_batch b ON b.batch_root = s.batch_root WHERE s.receipt_id > ? ORDER BY s.receipt_id LIMIT ?")) {
       while (true) {
         ps.setString(1, after);
         ps.setInt(2, PAGE);
@@ -208,24 +223,20 @@ public final class LedgerAudit {
           while (rs.next()) {
             rows++;
             String id = rs.getString(1);
-            String tenant = rs.getString(3);
             String node = rs.getString(4);
-            String root = rs.getString(9);
-            checkReceipt(id, rs.getString(2), tenant, node, rs.getString(8), root, rs.getString(10), rs.getString(12));
-            Batch b = batches.get(root);
-            if (b == null) {
-              // the signer is the node the batch is recorded for (V9); rows from before V9 carry their own signature
-              String signer = rs.getString(14) != null ? rs.getString(14) : node;
-              b = new Batch(signer, signatureProblem(root, signer, rs.getString(11), keys, badKeys));
-              batches.put(root, b);
+            String root = rs.getString(6);
+            checkReceipt(id, rs.getString(2), rs.getString(3), node, rs.getString(5), root, rs.getString(7), rs.getString(8));
+            String ownSignature = rs.getString(9);
+            String signer = rs.getString(10);
+            if (ownSignature != null) {
+              String problem = legacy.computeIfAbsent(root + " " + node, k -> String.valueOf(
+                  signatureProblem(root, node, ownSignature, keys, badKeys)));
+              if (!problem.equals("null")) found("signature", id, problem);
+            } else if (signer == null) {
+              found("signature", id, "no signature is recorded for its batch " + root);
+            } else if (!signer.equals(node)) {
+              found("receipt", id, "its batch " + root + " was signed by node " + signer + ", not " + node);
             }
-            b.receipts++;
-            if (!b.node.equals(node)) found("receipt", id, "its batch " + root + " was signed by node " + b.node + ", not " + node);
-            EntryRows e = entries.computeIfAbsent(rs.getLong(5), t -> new EntryRows());
-            e.paid.merge(Accounts.provider(node) + " uact", rs.getLong(6), Long::sum);
-            e.paid.merge(Accounts.provider(node) + " uakt", rs.getLong(13), Long::sum);
-            e.paid.merge(Accounts.tenant(tenant) + " uact", rs.getLong(7), Long::sum);
-            e.rows++;
             after = id;
           }
         }
@@ -233,14 +244,18 @@ public final class LedgerAudit {
         if (rows < PAGE) break;
       }
     }
-    for (Map.Entry<String, Batch> e : batches.entrySet()) {
-      if (e.getValue().problem != null) {
-        found("signature", "batch " + e.getKey(), e.getValue().problem + " (" + e.getValue().receipts + " receipts)");
+    checked.put("receipts", settlements + " settled receipts in " + batches + " signed batches"
+        + (findingCount == before ? ": each as its columns say, in its batch by its proof, the batch signed by its node" : ""));
+  }
+
+  private long receiptsIn(String batchRoot) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM settlement WHERE batch_root = ?")) {
+      ps.setString(1, batchRoot);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
       }
     }
-    checked.put("receipts", settlements + " settled receipts in " + batches.size() + " signed batches"
-        + (findingCount == before ? ": each as its columns say, in its batch by its proof, the batch signed by its node" : ""));
-    return entries;
   }
 
   /** Why a batch's signature does not hold, or null when it does. */
@@ -285,54 +300,109 @@ public final class LedgerAudit {
       if (!MerkleTree.verify(leaf, SqlLedger.decodeProof(proof), HEX.parseHex(root))) {
         found("receipt", id, "its proof does not lead from the receipt to its batch root " + root);
       }
-    } catch (IllegalArgumentException e) {
+    } catch (IllegalArgumentException | NullPointerException e) {
       found("receipt", id, "its proof or batch root cannot be read: " + e.getMessage());
     }
   }
 
   // ---------------------------------------------------------------- settlement entries
 
-  private void settlementEntries(Map<Long, EntryRows> byEntry) throws SQLException {
-    long before = findingCount;
-    Map<Long, Map<String, Long>> posted = new TreeMap<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT id FROM ledger_tx WHERE kind = 'settle'"); ResultSet rs = ps.executeQuery()) {
-      while (rs.next()) posted.put(rs.getLong(1), new HashMap<>());
+  /** A result ordered by journal entry, read one entry at a time. */
+  private static final class ByEntry implements AutoCloseable {
+    private final PreparedStatement ps;
+    private final ResultSet rs;
+    private final boolean counts;
+    private boolean more;
+
+    /** {@code sql}: entry, account, amount and, optionally, a count of settlement rows, ordered by entry. */
+    ByEntry(Connection c, String sql) throws SQLException {
+      ps = c.prepareStatement(sql);
+      ps.setFetchSize(PAGE); // streamed (PostgreSQL: a cursor, the transaction being open), not held whole
+      rs = ps.executeQuery();
+      counts = rs.getMetaData().getColumnCount() > 3;
+      more = rs.next();
     }
+
+    /** The entry of the next row, or Long.MAX_VALUE when there is none. */
+    long entry() throws SQLException {
+      return more ? rs.getLong(1) : Long.MAX_VALUE;
+    }
+
+    /**
+     * Adds the amounts of entry {@code tx}'s rows whose account {@code keep} accepts into {@code into},
+     * and moves past them; returns the settlement rows they count (0 without a count column).
+     */
+    long take(long tx, Map<String, Long> into, java.util.function.Predicate<String> keep) throws SQLException {
+      long rows = 0;
+      while (more && rs.getLong(1) == tx) {
+        String key = rs.getString(2);
+        if (keep.test(key)) into.merge(key, rs.getLong(3), Long::sum);
+        if (counts) rows += rs.getLong(4);
+        more = rs.next();
+      }
+      return rows;
+    }
+
+    @Override
+    public void close() throws SQLException {
+      rs.close();
+      ps.close();
+    }
+  }
+
+  /**
+   * Each settlement entry against its rows, one entry at a time: the rows' sums per provider (charges
+   * in uact, AKT payments in uakt) and per tenant (refunds in uact) must be what the entry posts them.
+   */
+  private void settlementEntries() throws SQLException {
+    long before = findingCount;
+    long entries = 0;
     // what settlement entries post to providers (both denominations) and to tenants in ACT: the rest
     // (escrows, a tenant's AKT back from an AKT-direct escrow) is not on the rows, and the balance check holds it
-    try (PreparedStatement ps = c.prepareStatement("SELECT p.tx_id, p.account, p.denom, p.amount FROM posting p"
-        + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'settle'"); ResultSet rs = ps.executeQuery()) {
-      while (rs.next()) {
-        String account = rs.getString(2);
-        String denom = rs.getString(3);
-        if (account.startsWith("provider:") || account.startsWith("tenant:") && denom.equals("uact")) {
-          posted.get(rs.getLong(1)).merge(account + " " + denom, rs.getLong(4), Long::sum);
+    try (ByEntry settle = new ByEntry(c, "SELECT id, '', 0 FROM ledger_tx WHERE kind = 'settle' ORDER BY id");
+        ByEntry posted = new ByEntry(c, "SELECT p.tx_id, p.account || ' ' || p.denom, p.amount FROM posting p"
+            + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'settle' ORDER BY p.tx_id");
+        ByEntry charged = new ByEntry(c, "SELECT tx_id, 'provider:' || node_id || ' uact', SUM(charge_uact), COUNT(*)"
+            + " FROM settlement GROUP BY tx_id, node_id ORDER BY tx_id");
+        ByEntry paid = new ByEntry(c, "SELECT tx_id, 'provider:' || node_id || ' uakt', SUM(paid_uakt)"
+            + " FROM settlement GROUP BY tx_id, node_id ORDER BY tx_id");
+        ByEntry refunded = new ByEntry(c, "SELECT tx_id, 'tenant:' || tenant_id || ' uact', SUM(refund_uact)"
+            + " FROM settlement GROUP BY tx_id, tenant_id ORDER BY tx_id")) {
+      while (true) {
+        long tx = Math.min(settle.entry(), charged.entry());
+        if (tx == Long.MAX_VALUE) break;
+        boolean isSettle = settle.entry() == tx;
+        settle.take(tx, new HashMap<>(), k -> false);
+        Map<String, Long> want = new TreeMap<>();
+        long rows = charged.take(tx, want, k -> true);
+        paid.take(tx, want, k -> true);
+        refunded.take(tx, want, k -> true);
+        Map<String, Long> got = new TreeMap<>();
+        while (posted.entry() < tx) posted.take(posted.entry(), new HashMap<>(), k -> false); // entries of no settle kind: none
+        posted.take(tx, got, k -> k.startsWith("provider:") || k.startsWith("tenant:") && k.endsWith(" uact"));
+        if (!isSettle) {
+          found("entry", "entry " + tx, "settlement rows point to it, but it is not a settlement entry");
+          continue;
+        }
+        entries++;
+        if (rows == 0) {
+          found("entry", "entry " + tx, "a settlement entry without settlement rows");
+          continue;
+        }
+        java.util.Set<String> accounts = new java.util.TreeSet<>(got.keySet());
+        want.forEach((account, v) -> {
+          if (v != 0) accounts.add(account);
+        });
+        for (String account : accounts) {
+          long w = want.getOrDefault(account, 0L);
+          long g = got.getOrDefault(account, 0L);
+          if (w != g) {
+            found("entry", "entry " + tx, "posts " + g + " to " + account + " where its " + rows + " settlement rows add up to " + w);
+          }
         }
       }
     }
-    for (Long tx : new TreeMap<>(byEntry).keySet()) {
-      if (!posted.containsKey(tx)) found("entry", "entry " + tx, "settlement rows point to it, but it is not a settlement entry");
-    }
-    for (Map.Entry<Long, Map<String, Long>> e : posted.entrySet()) {
-      EntryRows rows = byEntry.get(e.getKey());
-      if (rows == null) {
-        found("entry", "entry " + e.getKey(), "a settlement entry without settlement rows");
-        continue;
-      }
-      java.util.Set<String> accounts = new java.util.TreeSet<>(e.getValue().keySet());
-      rows.paid.forEach((account, v) -> {
-        if (v != 0) accounts.add(account);
-      });
-      for (String account : accounts) {
-        long want = rows.paid.getOrDefault(account, 0L);
-        long got = e.getValue().getOrDefault(account, 0L);
-        if (want != got) {
-          found("entry", "entry " + e.getKey(), "posts " + got + " to " + account + " where its " + rows.rows
-              + " settlement rows add up to " + want);
-        }
-      }
-    }
-    checked.put("entries", posted.size() + " settlement entries"
+    checked.put("entries", entries + " settlement entries"
         + (findingCount == before ? ": each pays providers and refunds tenants exactly what its receipts say" : ""));
   }
 

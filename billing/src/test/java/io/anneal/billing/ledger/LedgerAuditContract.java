@@ -234,6 +234,23 @@ abstract class LedgerAuditContract {
   }
 
   @Test
+  void rowsMovedOffTheirEntryOrOntoAnotherKindOfEntryAreFound() throws Exception {
+    long first = settleEntryOf("a/0");
+    long second = settleEntryOf("b/1");
+    long third = settleEntryOf("e/0");
+    sql("UPDATE settlement SET tx_id = " + first + " WHERE tx_id = " + second,
+        "UPDATE ledger_tx SET kind = 'escrow.hold' WHERE id = " + third);
+    List<LedgerAudit.Finding> found = audit().findings();
+    assertThat(found).contains(
+        new LedgerAudit.Finding("entry", "entry " + second, "a settlement entry without settlement rows"),
+        new LedgerAudit.Finding("entry", "entry " + third, "settlement rows point to it, but it is not a settlement entry"));
+    // the first entry now has the second's rows too: more than it paid n1 (b/1) and n2 (d/0)
+    assertThat(found).filteredOn(f -> f.subject().equals("entry " + first)).extracting(LedgerAudit.Finding::detail)
+        .anyMatch(d -> d.contains(" to provider:n1 uact where its 5 settlement rows add up to "))
+        .anyMatch(d -> d.contains(" to provider:n2 uact where its 5 settlement rows add up to "));
+  }
+
+  @Test
   void aChangedEpochRootOrTotalIsFound() throws Exception {
     sql("UPDATE epoch_close SET merkle_root = '" + "0".repeat(64) + "', receipts = receipts + 1 WHERE epoch = 501");
     List<LedgerAudit.Finding> found = audit().findings();
