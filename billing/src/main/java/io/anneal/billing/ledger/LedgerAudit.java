@@ -307,19 +307,21 @@ public final class LedgerAudit {
 
   // ---------------------------------------------------------------- settlement entries
 
-  /** A result ordered by journal entry, read one entry at a time. */
+  /** Takes one row of a {@link ByEntry}; returns how many settlement rows it stands for. */
+  private interface RowSink {
+    long take(ResultSet rs) throws SQLException;
+  }
+
+  /** A result ordered by journal entry (its first column), read one entry at a time. */
   private static final class ByEntry implements AutoCloseable {
     private final PreparedStatement ps;
     private final ResultSet rs;
-    private final boolean counts;
     private boolean more;
 
-    /** {@code sql}: entry, account, amount and, optionally, a count of settlement rows, ordered by entry. */
     ByEntry(Connection c, String sql) throws SQLException {
       ps = c.prepareStatement(sql);
       ps.setFetchSize(PAGE); // streamed (PostgreSQL: a cursor, the transaction being open), not held whole
       rs = ps.executeQuery();
-      counts = rs.getMetaData().getColumnCount() > 3;
       more = rs.next();
     }
 
@@ -328,16 +330,11 @@ public final class LedgerAudit {
       return more ? rs.getLong(1) : Long.MAX_VALUE;
     }
 
-    /**
-     * Adds the amounts of entry {@code tx}'s rows whose account {@code keep} accepts into {@code into},
-     * and moves past them; returns the settlement rows they count (0 without a count column).
-     */
-    long take(long tx, Map<String, Long> into, java.util.function.Predicate<String> keep) throws SQLException {
+    /** Hands entry {@code tx}'s rows to {@code sink} and moves past them; the settlement rows they stand for. */
+    long take(long tx, RowSink sink) throws SQLException {
       long rows = 0;
       while (more && rs.getLong(1) == tx) {
-        String key = rs.getString(2);
-        if (keep.test(key)) into.merge(key, rs.getLong(3), Long::sum);
-        if (counts) rows += rs.getLong(4);
+        rows += sink.take(rs);
         more = rs.next();
       }
       return rows;
@@ -357,35 +354,43 @@ public final class LedgerAudit {
   private void settlementEntries() throws SQLException {
     long before = findingCount;
     long entries = 0;
-    // what settlement entries post to providers (both denominations) and to tenants in ACT: the rest
-    // (escrows, a tenant's AKT back from an AKT-direct escrow) is not on the rows, and the balance check holds it
-    try (ByEntry settle = new ByEntry(c, "SELECT id, '', 0 FROM ledger_tx WHERE kind = 'settle' ORDER BY id");
-        ByEntry posted = new ByEntry(c, "SELECT p.tx_id, p.account || ' ' || p.denom, p.amount FROM posting p"
+    RowSink skip = rs -> 0;
+    try (ByEntry settle = new ByEntry(c, "SELECT id FROM ledger_tx WHERE kind = 'settle' ORDER BY id");
+        ByEntry posted = new ByEntry(c, "SELECT p.tx_id, p.account, p.denom, p.amount FROM posting p"
             + " JOIN ledger_tx t ON t.id = p.tx_id WHERE t.kind = 'settle' ORDER BY p.tx_id");
-        ByEntry charged = new ByEntry(c, "SELECT tx_id, 'provider:' || node_id || ' uact', SUM(charge_uact), COUNT(*)"
-            + " FROM settlement GROUP BY tx_id, node_id ORDER BY tx_id");
-        ByEntry paid = new ByEntry(c, "SELECT tx_id, 'provider:' || node_id || ' uakt', SUM(paid_uakt)"
-            + " FROM settlement GROUP BY tx_id, node_id ORDER BY tx_id");
-        ByEntry refunded = new ByEntry(c, "SELECT tx_id, 'tenant:' || tenant_id || ' uact', SUM(refund_uact)"
-            + " FROM settlement GROUP BY tx_id, tenant_id ORDER BY tx_id")) {
+        // one pass over the settlements, summed per entry, node and tenant
+        ByEntry rows = new ByEntry(c, "SELECT tx_id, node_id, tenant_id, SUM(charge_uact), SUM(paid_uakt), SUM(refund_uact),"
+            + " COUNT(*) FROM settlement GROUP BY tx_id, node_id, tenant_id ORDER BY tx_id")) {
       while (true) {
-        long tx = Math.min(settle.entry(), charged.entry());
+        long tx = Math.min(settle.entry(), rows.entry());
         if (tx == Long.MAX_VALUE) break;
         boolean isSettle = settle.entry() == tx;
-        settle.take(tx, new HashMap<>(), k -> false);
+        settle.take(tx, skip);
         Map<String, Long> want = new TreeMap<>();
-        long rows = charged.take(tx, want, k -> true);
-        paid.take(tx, want, k -> true);
-        refunded.take(tx, want, k -> true);
+        long count = rows.take(tx, rs -> {
+          want.merge(Accounts.provider(rs.getString(2)) + " uact", rs.getLong(4), Long::sum);
+          want.merge(Accounts.provider(rs.getString(2)) + " uakt", rs.getLong(5), Long::sum);
+          want.merge(Accounts.tenant(rs.getString(3)) + " uact", rs.getLong(6), Long::sum);
+          return rs.getLong(7);
+        });
+        while (posted.entry() < tx) posted.take(posted.entry(), skip); // postings of entries with no rows: found below
+        // what settlement entries post to providers (both denominations) and to tenants in ACT: the rest
+        // (escrows, a tenant's AKT back from an AKT-direct escrow) is not on the rows, and the balance check holds it
         Map<String, Long> got = new TreeMap<>();
-        while (posted.entry() < tx) posted.take(posted.entry(), new HashMap<>(), k -> false); // entries of no settle kind: none
-        posted.take(tx, got, k -> k.startsWith("provider:") || k.startsWith("tenant:") && k.endsWith(" uact"));
+        posted.take(tx, rs -> {
+          String account = rs.getString(2);
+          String denom = rs.getString(3);
+          if (account.startsWith("provider:") || account.startsWith("tenant:") && denom.equals("uact")) {
+            got.merge(account + " " + denom, rs.getLong(4), Long::sum);
+          }
+          return 0;
+        });
         if (!isSettle) {
           found("entry", "entry " + tx, "settlement rows point to it, but it is not a settlement entry");
           continue;
         }
         entries++;
-        if (rows == 0) {
+        if (count == 0) {
           found("entry", "entry " + tx, "a settlement entry without settlement rows");
           continue;
         }
@@ -397,7 +402,7 @@ public final class LedgerAudit {
           long w = want.getOrDefault(account, 0L);
           long g = got.getOrDefault(account, 0L);
           if (w != g) {
-            found("entry", "entry " + tx, "posts " + g + " to " + account + " where its " + rows + " settlement rows add up to " + w);
+            found("entry", "entry " + tx, "posts " + g + " to " + account + " where its " + count + " settlement rows add up to " + w);
           }
         }
       }
