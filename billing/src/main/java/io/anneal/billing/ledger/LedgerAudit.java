@@ -203,7 +203,7 @@ public final class LedgerAudit {
         if (rows < PAGE) break;
       }
     }
-    // settlements from before V9 carry their batch's signature themselves: verified once per batch met
+    // settlements from before V9 carry their batch's signature themselves: each signature verified once per batch
     Map<String, String> legacy = new LinkedHashMap<>(16, 0.75f, true) {
       @Override
       protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
@@ -229,9 +229,9 @@ public final class LedgerAudit {
             String ownSignature = rs.getString(9);
             String signer = rs.getString(10);
             if (ownSignature != null) {
-              String problem = legacy.computeIfAbsent(root + " " + node, k -> String.valueOf(
-                  signatureProblem(root, node, ownSignature, keys, badKeys)));
-              if (!problem.equals("null")) found("signature", id, problem);
+              String problem = legacy.computeIfAbsent(root + " " + node + " " + ownSignature,
+                  k -> Objects.requireNonNullElse(signatureProblem(root, node, ownSignature, keys, badKeys), ""));
+              if (!problem.isEmpty()) found("signature", id, problem);
             } else if (signer == null) {
               found("signature", id, "no signature is recorded for its batch " + root);
             } else if (!signer.equals(node)) {
@@ -373,7 +373,8 @@ public final class LedgerAudit {
           want.merge(Accounts.tenant(rs.getString(3)) + " uact", rs.getLong(6), Long::sum);
           return rs.getLong(7);
         });
-        while (posted.entry() < tx) posted.take(posted.entry(), skip); // postings of entries with no rows: found below
+        // never behind (every settlement entry is visited, in order): kept in step should that ever not hold
+        while (posted.entry() < tx) posted.take(posted.entry(), skip);
         // what settlement entries post to providers (both denominations) and to tenants in ACT: the rest
         // (escrows, a tenant's AKT back from an AKT-direct escrow) is not on the rows, and the balance check holds it
         Map<String, Long> got = new TreeMap<>();

@@ -198,6 +198,23 @@ abstract class LedgerAuditContract {
   }
 
   @Test
+  void settlementsFromBeforeV9CarryTheirBatchSignatureThemselves() throws Exception {
+    String root = batchRootOf("c/0");
+    String signature = signatureOfBatchOf("c/0");
+    // as settled before V9: the signature on each row, no receipt_batch row
+    sql("UPDATE settlement SET signature = '" + signature + "' WHERE batch_root = '" + root + "'",
+        "DELETE FROM receipt_batch WHERE batch_root = '" + root + "'");
+    assertThat(audit().findings()).isEmpty();
+    sql("UPDATE settlement SET signature = '" + signatureOfBatchOf("a/0") + "' WHERE receipt_id = 'd/0'");
+    assertThat(audit().findings()).containsExactly(
+        new LedgerAudit.Finding("signature", "d/0", "its signature does not verify under node n2's key"));
+    sql("UPDATE settlement SET signature = NULL WHERE batch_root = '" + root + "'");
+    assertThat(audit().findings()).containsExactly(
+        new LedgerAudit.Finding("signature", "c/0", "no signature is recorded for its batch " + root),
+        new LedgerAudit.Finding("signature", "d/0", "no signature is recorded for its batch " + root));
+  }
+
+  @Test
   void aSettlementMovedToAnotherNodeIsFound() throws Exception {
     sql("UPDATE settlement SET node_id = 'n2' WHERE receipt_id = 'a/0'");
     List<LedgerAudit.Finding> found = audit().findings();
