@@ -81,10 +81,13 @@ public final class Main {
       return 2;
     }
     int maxFindings = 100;
+    boolean json = false;
     java.util.List<String> rest = new java.util.ArrayList<>();
     for (int i = 1; i < args.length; i++) {
       String a = args[i];
-      if (a.equals("--max-findings") || a.startsWith("--max-findings=")) {
+      if (a.equals("--json")) {
+        json = true;
+      } else if (a.equals("--max-findings") || a.startsWith("--max-findings=")) {
         String v = a.contains("=") ? a.substring(a.indexOf('=') + 1) : i + 1 < args.length ? args[++i] : "";
         try {
           maxFindings = Integer.parseInt(v);
@@ -104,14 +107,14 @@ public final class Main {
       err.println("ledger verify: " + e.getMessage() + "\n" + io.anneal.billing.tools.LedgerCli.USAGE);
       return 2;
     }
-    return io.anneal.billing.tools.LedgerCli.verify(config.dbUrl(), config.dataDir(), maxFindings, out, err);
+    return io.anneal.billing.tools.LedgerCli.verify(config.dbUrl(), config.dataDir(), maxFindings, json, out, err);
   }
 
   static final String USAGE = String.join("\n",
       "usage: java -jar scheduler/target/anneal.jar [options]",
       "       java -jar scheduler/target/anneal.jar bme replay FILE.json [--check]",
       "       java -jar scheduler/target/anneal.jar bme simulate --scenario NAME [--hours N] [--seed S] [--out DIR]",
-      "       java -jar scheduler/target/anneal.jar ledger verify [--data-dir DIR | --db-url URL] [--max-findings N]",
+      "       java -jar scheduler/target/anneal.jar ledger verify [--data-dir DIR | --db-url URL] [--max-findings N] [--json]",
       "options (each also --name=value; README \"Configuration\" has every setting):",
       "  --http-port N            HTTP/WebSocket port (default 8080, 0 = any free port)",
       "  --data-dir DIR           H2 database, node key, admin key (default ./data)",

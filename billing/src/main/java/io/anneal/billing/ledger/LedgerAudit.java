@@ -62,6 +62,27 @@ public final class LedgerAudit {
     public boolean clean() {
       return findingCount == 0;
     }
+
+    /**
+     * The report as the API and {@code ledger verify --json} show it: {@code clean}, {@code findingCount},
+     * {@code findings} ({@code check}, {@code subject}, {@code detail}) and {@code checked}.
+     */
+    public Map<String, Object> toMap() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("clean", clean());
+      m.put("findingCount", findingCount);
+      List<Map<String, Object>> list = new ArrayList<>();
+      for (Finding f : findings) {
+        Map<String, Object> one = new LinkedHashMap<>();
+        one.put("check", f.check());
+        one.put("subject", f.subject());
+        one.put("detail", f.detail());
+        list.add(one);
+      }
+      m.put("findings", list);
+      m.put("checked", new LinkedHashMap<>(checked));
+      return m;
+    }
   }
 
   private final Connection c;

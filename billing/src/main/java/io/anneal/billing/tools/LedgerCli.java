@@ -17,10 +17,16 @@ import org.flywaydb.core.Flyway;
 public final class LedgerCli {
   private LedgerCli() {}
 
-  public static final String USAGE = "usage: anneal ledger verify [--data-dir DIR | --db-url URL] [--config FILE] [--max-findings N]";
+  public static final String USAGE =
+      "usage: anneal ledger verify [--data-dir DIR | --db-url URL] [--config FILE] [--max-findings N] [--json]";
 
   /** Where the ledger is: the H2 file in {@code dataDir} unless {@code dbUrl} is set (as the service decides). */
   public static int verify(String dbUrl, Path dataDir, int maxFindings, PrintStream out, PrintStream err) {
+    return verify(dbUrl, dataDir, maxFindings, false, out, err);
+  }
+
+  /** As above; {@code json}: the report as one JSON object on stdout (as {@code GET /api/v1/ledger/audit} answers). */
+  public static int verify(String dbUrl, Path dataDir, int maxFindings, boolean json, PrintStream out, PrintStream err) {
     Database db;
     String where;
     try {
@@ -51,11 +57,15 @@ public final class LedgerCli {
             + " start the service of this version once to migrate it, then verify");
         return 2;
       }
-      out.println("ledger verify: " + where);
       LedgerAudit.Report report;
       try (Connection c = db.connection()) {
         report = LedgerAudit.run(c, maxFindings);
       }
+      if (json) {
+        out.println(new com.fasterxml.jackson.databind.ObjectMapper().writeValueAsString(report.toMap()));
+        return report.clean() ? 0 : 1;
+      }
+      out.println("ledger verify: " + where);
       report.checked().forEach((check, what) -> out.println("  " + check + ": " + what));
       for (LedgerAudit.Finding f : report.findings()) out.println("FOUND " + f);
       if (report.findingCount() > report.findings().size()) {
@@ -63,7 +73,7 @@ public final class LedgerCli {
       }
       out.println(report.clean() ? "ledger verify: nothing wrong found" : "ledger verify: " + report.findingCount() + " finding(s)");
       return report.clean() ? 0 : 1;
-    } catch (SQLException | RuntimeException e) {
+    } catch (SQLException | java.io.IOException | RuntimeException e) {
       err.println("ledger verify: " + openFailure(e));
       return 2;
     }

@@ -76,6 +76,24 @@ class LedgerCliTest {
   }
 
   @Test
+  void withJsonTheReportIsOneObjectAsTheApiAnswers() throws Exception {
+    try (Database db = Database.h2File(dir, 2)) {
+      ledgerIn(db);
+      try (Connection c = db.connection(); var st = c.createStatement()) {
+        st.executeUpdate("UPDATE balance SET amount = amount + 5 WHERE account = 'tenant:t1' AND denom = 'uact'");
+      }
+    }
+    assertThat(LedgerCli.verify("", dir, 10, true, new PrintStream(out, true, StandardCharsets.UTF_8),
+        new PrintStream(err, true, StandardCharsets.UTF_8))).isEqualTo(1);
+    var report = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out());
+    assertThat(report.get("clean").asBoolean()).isFalse();
+    assertThat(report.get("findingCount").asLong()).isEqualTo(1);
+    assertThat(report.get("findings").get(0).get("check").asText()).isEqualTo("balance");
+    assertThat(report.get("findings").get(0).get("subject").asText()).isEqualTo("tenant:t1 uact");
+    assertThat(report.get("checked").get("receipts").asText()).startsWith("0 settled receipts");
+  }
+
+  @Test
   void aDirectoryWithoutALedgerIsRefusedAndNothingIsCreated() throws Exception {
     assertThat(verify("", dir)).isEqualTo(2);
     assertThat(err()).contains("no ledger in " + dir.toAbsolutePath().normalize());
