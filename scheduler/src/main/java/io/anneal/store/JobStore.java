@@ -68,7 +68,12 @@ public final class JobStore implements AutoCloseable {
         long t0 = System.nanoTime();
         try (Connection c = db.connection()) {
           var report = io.anneal.billing.ledger.LedgerAudit.run(c, maxFindings);
-          auditListener.accept(report, System.nanoTime() - t0);
+          try {
+            auditListener.accept(report, System.nanoTime() - t0);
+          } catch (RuntimeException e) {
+            // metrics or the log failing must not lose the report
+            java.util.logging.Logger.getLogger(JobStore.class.getName()).warning("ledger audit listener failed: " + e);
+          }
           return report;
         } catch (SQLException e) {
           throw new StoreException(e);
