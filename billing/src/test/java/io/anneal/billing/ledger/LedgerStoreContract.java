@@ -72,26 +72,30 @@ public abstract class LedgerStoreContract {
 
   @AfterEach
   void tearDown() throws Exception {
-    store.close();
-    assertBalanced();
-    // whatever a test settled, the ledger it leaves holds up to the audit (its nodes' keys registered as billing does)
-    tx(c -> {
-      List<String> nodes = new ArrayList<>();
-      try (var st = c.createStatement(); var rs = st.executeQuery("SELECT DISTINCT node_id FROM settlement")) {
-        while (rs.next()) nodes.add(rs.getString(1));
+    try {
+      store.close();
+      assertBalanced();
+      // whatever a test settled, the ledger it leaves holds up to the audit (its nodes' keys registered as billing does)
+      tx(c -> {
+        List<String> nodes = new ArrayList<>();
+        try (var st = c.createStatement(); var rs = st.executeQuery("SELECT DISTINCT node_id FROM settlement")) {
+          while (rs.next()) nodes.add(rs.getString(1));
+        }
+        for (String n : nodes) SqlLedger.registerNode(c, n, io.anneal.billing.receipt.NodeKeys.encodePublic(nodeKey.getPublic()));
+        return null;
+      });
+      LedgerAudit.Report audit;
+      try (Connection c = db.connection()) {
+        audit = LedgerAudit.run(c, 20);
       }
-      for (String n : nodes) SqlLedger.registerNode(c, n, io.anneal.billing.receipt.NodeKeys.encodePublic(nodeKey.getPublic()));
-      return null;
-    });
-    LedgerAudit.Report audit;
-    try (Connection c = db.connection()) {
-      audit = LedgerAudit.run(c, 20);
+      assertThat(audit.findings()).as("ledger audit").isEmpty();
+    } finally {
+      // a failed check above still releases the test's schema, writer and Vert.x
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+      writer.close();
+      db.dropSchema();
+      db.close();
     }
-    assertThat(audit.findings()).as("ledger audit").isEmpty();
-    vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
-    writer.close();
-    db.dropSchema();
-    db.close();
   }
 
   private <T> T tx(GroupCommitWriter.Op<T> op) throws Exception {
