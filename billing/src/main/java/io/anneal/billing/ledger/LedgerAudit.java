@@ -38,7 +38,9 @@ import java.util.TreeMap;
  *   <li><b>epochs</b>: every closed epoch's Merkle root, stored chunks (V14), receipt count and ACT
  *       charged are recomputed from its settlements, whose order must be their receipt ids' code-point
  *       order (so anyone can rebuild the root from the receipts alone); no settlement is left in an
- *       epoch that was skipped while later ones closed.
+ *       epoch that was skipped while later ones closed;
+ *   <li><b>supply</b>: the BME counters agree with the journal (ACT minted less burned is the ACT in
+ *       existence; AKT newly minted is what the AKT issuance account gave out).
  * </ul>
  *
  * Everything is read in one read-only transaction, one snapshot of a ledger that may be in use
@@ -128,6 +130,7 @@ public final class LedgerAudit {
       midway.run();
       a.settlementEntries();
       a.epochs();
+      a.supply();
       return new Report(a.checked, List.copyOf(a.findings), a.findingCount);
     } finally {
       c.rollback();
@@ -526,6 +529,56 @@ public final class LedgerAudit {
     }
     checked.put("epochs", closes.size() + " closed epochs over " + leavesRead + " receipts"
         + (findingCount == before ? ": roots, chunks, receipt counts and charges rebuilt from the settlements" : ""));
+  }
+
+  // ---------------------------------------------------------------- supply
+
+  /**
+   * The BME counters (bme_state) against the journal: ACT minted less ACT burned is the ACT in
+   * existence (minus the issuance account's balance), AKT newly minted by redemptions is what the AKT
+   * issuance account gave out, and remint credits are not negative.
+   */
+  private void supply() throws SQLException {
+    long before = findingCount;
+    long minted;
+    long burned;
+    long aktMinted;
+    long credits;
+    try (PreparedStatement ps = c.prepareStatement("SELECT total_minted_uact, total_burned_uact, total_minted_uakt,"
+        + " remint_credits FROM bme_state WHERE id = 1"); ResultSet rs = ps.executeQuery()) {
+      if (!rs.next()) {
+        found("supply", "bme_state", "the BME state row is missing");
+        checked.put("supply", "no BME state");
+        return;
+      }
+      minted = rs.getLong(1);
+      burned = rs.getLong(2);
+      aktMinted = rs.getLong(3);
+      credits = rs.getLong(4);
+    }
+    long actSupply = -postingsOf(Accounts.ACT_ISSUANCE, "uact");
+    long aktIssued = -postingsOf(Accounts.AKT_ISSUANCE, "uakt");
+    if (minted - burned != actSupply) {
+      found("supply", "uact", "ACT minted " + minted + " less burned " + burned + " is " + (minted - burned)
+          + ", but the journal holds " + actSupply + " uact in existence");
+    }
+    if (aktMinted != aktIssued) {
+      found("supply", "uakt", "AKT newly minted is " + aktMinted + " uakt, but the journal issued " + aktIssued);
+    }
+    if (credits < 0) found("supply", "remint credits", "remint credits are negative: " + credits);
+    checked.put("supply", actSupply + " uact in existence, " + aktIssued + " uakt newly minted"
+        + (findingCount == before ? ": the BME counters agree with the journal" : ""));
+  }
+
+  private long postingsOf(String account, String denom) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account = ? AND denom = ?")) {
+      ps.setString(1, account);
+      ps.setString(2, denom);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
   }
 
   private void checkChunk(PreparedStatement stored, String subject, long epoch, EpochChunks.Chunk k) throws SQLException {

@@ -127,7 +127,7 @@ abstract class LedgerAuditContract {
     LedgerAudit.Report r = audit();
     assertThat(r.findings()).isEmpty();
     assertThat(r.clean()).isTrue();
-    assertThat(r.checked()).containsOnlyKeys("journal", "balance", "receipts", "entries", "epochs");
+    assertThat(r.checked()).containsOnlyKeys("journal", "balance", "receipts", "entries", "epochs", "supply");
     assertThat(r.checked().get("receipts")).startsWith("6 settled receipts in 2 signed batches:");
     assertThat(r.checked().get("entries")).startsWith("3 settlement entries:");
     assertThat(r.checked().get("epochs")).startsWith("2 closed epochs over 6 receipts:");
@@ -290,6 +290,15 @@ abstract class LedgerAuditContract {
     List<LedgerAudit.Finding> found = audit().findings();
     assertThat(found).anyMatch(f -> f.check().equals("entry") && f.detail().contains("provider:n2 uact"));
     assertThat(found).anyMatch(f -> f.subject().equals("epoch 500") && f.detail().equals("it says 5 receipts settled; its settlements are 4"));
+  }
+
+  @Test
+  void bmeCountersThatDisagreeWithTheJournalAreFound() throws Exception {
+    sql("UPDATE bme_state SET total_minted_uact = total_minted_uact + 10, total_minted_uakt = 5, remint_credits = -1 WHERE id = 1");
+    List<LedgerAudit.Finding> found = audit().findings();
+    assertThat(found).extracting(LedgerAudit.Finding::check).containsOnly("supply");
+    assertThat(found).extracting(LedgerAudit.Finding::subject).containsExactly("uact", "uakt", "remint credits");
+    assertThat(found.get(1).detail()).isEqualTo("AKT newly minted is 5 uakt, but the journal issued 0");
   }
 
   @Test

@@ -155,6 +155,12 @@ class LedgerMatchesEngineTest {
       assertThat(executedPayouts).isGreaterThan(5);
       assertThat(statuses).contains(Status.HALT_CR.name(), Status.HEALTHY.name());
       assertThat(refusedAlike).isGreaterThan(0);
+      // the ledger the market left (mints, payouts with remint credits and fresh AKT) holds up to the audit
+      try (java.sql.Connection c = db.connection()) {
+        LedgerAudit.Report audit = LedgerAudit.run(c, 20);
+        assertThat(audit.findings()).as("ledger audit, seed %s", seed).isEmpty();
+        assertThat(audit.checked().get("supply")).contains("the BME counters agree with the journal");
+      }
     } finally {
       db.dropSchema();
       db.close();
