@@ -1,6 +1,7 @@
 package io.anneal.store;
 
 import io.anneal.billing.ledger.EscrowHold;
+import io.anneal.billing.ledger.LedgerAudit;
 import io.anneal.billing.ledger.LedgerRefusal;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.sql.Database;
@@ -19,6 +20,10 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiConsumer;
+import java.util.logging.Logger;
 
 /**
  * Durable jobs, tenants and the receipt outbox. Writes go through one group-commit writer (many
@@ -33,8 +38,8 @@ public final class JobStore implements AutoCloseable {
   private final GroupCommitWriter writer;
   private final ExecutorService readers;
   private final ExecutorService auditor;
-  private final java.util.concurrent.atomic.AtomicBoolean auditing = new java.util.concurrent.atomic.AtomicBoolean();
-  private volatile java.util.function.BiConsumer<io.anneal.billing.ledger.LedgerAudit.Report, Long> auditListener =
+  private final AtomicBoolean auditing = new AtomicBoolean();
+  private volatile BiConsumer<LedgerAudit.Report, Long> auditListener =
       (r, nanos) -> {};
 
   public JobStore(Database db) {
@@ -53,26 +58,26 @@ public final class JobStore implements AutoCloseable {
   }
 
   /** Told of every audit's report and how long it took (ns): for metrics and the log. */
-  public void onAudit(java.util.function.BiConsumer<io.anneal.billing.ledger.LedgerAudit.Report, Long> listener) {
+  public void onAudit(BiConsumer<LedgerAudit.Report, Long> listener) {
     this.auditListener = listener;
   }
 
   /**
-   * Audits the ledger ({@link io.anneal.billing.ledger.LedgerAudit}, one snapshot) on a thread and a
+   * Audits the ledger ({@link LedgerAudit}, one snapshot) on a thread and a
    * connection of its own, so that reads and writes go on meanwhile; empty while an audit is running.
    */
-  public java.util.Optional<CompletableFuture<io.anneal.billing.ledger.LedgerAudit.Report>> audit(int maxFindings) {
-    if (!auditing.compareAndSet(false, true)) return java.util.Optional.empty();
+  public Optional<CompletableFuture<LedgerAudit.Report>> audit(int maxFindings) {
+    if (!auditing.compareAndSet(false, true)) return Optional.empty();
     try {
-      return java.util.Optional.of(CompletableFuture.supplyAsync(() -> {
+      return Optional.of(CompletableFuture.supplyAsync(() -> {
         long t0 = System.nanoTime();
         try (Connection c = db.connection()) {
-          var report = io.anneal.billing.ledger.LedgerAudit.run(c, maxFindings);
+          var report = LedgerAudit.run(c, maxFindings);
           try {
             auditListener.accept(report, System.nanoTime() - t0);
           } catch (RuntimeException e) {
             // metrics or the log failing must not lose the report
-            java.util.logging.Logger.getLogger(JobStore.class.getName()).warning("ledger audit listener failed: " + e);
+            Logger.getLogger(JobStore.class.getName()).warning("ledger audit listener failed: " + e);
           }
           return report;
         } catch (SQLException e) {
@@ -81,7 +86,7 @@ public final class JobStore implements AutoCloseable {
           auditing.set(false);
         }
       }, auditor));
-    } catch (java.util.concurrent.RejectedExecutionException e) {
+    } catch (RejectedExecutionException e) {
       auditing.set(false);
       throw e;
     }
