@@ -156,7 +156,7 @@ public final class LedgerAudit {
         found("journal", "entry " + rs.getLong(1), "its " + rs.getString(2) + " postings sum to " + rs.getLong(3) + ", not 0");
       }
     }
-    checked.put("journal", entries + " journal entries" + (findingCount == before ? ", each balanced per denomination" : ""));
+    checked.put("journal", of(entries, "journal entry", "journal entries") + (findingCount == before ? ", each balanced per denomination" : ""));
   }
 
   private void balances() throws SQLException {
@@ -179,7 +179,7 @@ public final class LedgerAudit {
         found("balance", rs.getString(1) + " " + rs.getString(2), "postings sum to " + rs.getLong(3) + " but the account has no balance");
       }
     }
-    checked.put("balance", accounts + " balances" + (findingCount == before ? ", each the sum of its postings" : ""));
+    checked.put("balance", of(accounts, "balance", "balances") + (findingCount == before ? ", each the sum of its postings" : ""));
   }
 
   // ---------------------------------------------------------------- receipts
@@ -268,7 +268,7 @@ public final class LedgerAudit {
         if (rows < PAGE) break;
       }
     }
-    checked.put("receipts", settlements + " settled receipts in " + batches + " signed batches"
+    checked.put("receipts", of(settlements, "settled receipt", "settled receipts") + " in " + of(batches, "signed batch", "signed batches")
         + (findingCount == before ? ": each as its columns say, in its batch by its proof, the batch signed by its node" : ""));
   }
 
@@ -432,7 +432,7 @@ public final class LedgerAudit {
         }
       }
     }
-    checked.put("entries", entries + " settlement entries"
+    checked.put("entries", of(entries, "settlement entry", "settlement entries")
         + (findingCount == before ? ": each pays providers and refunds tenants exactly what its receipts say" : ""));
   }
 
@@ -527,7 +527,7 @@ public final class LedgerAudit {
         }
       }
     }
-    checked.put("epochs", closes.size() + " closed epochs over " + leavesRead + " receipts"
+    checked.put("epochs", of(closes.size(), "closed epoch", "closed epochs") + " over " + of(leavesRead, "receipt", "receipts")
         + (findingCount == before ? ": roots, chunks, receipt counts and charges rebuilt from the settlements" : ""));
   }
 
@@ -602,6 +602,10 @@ public final class LedgerAudit {
         return rs.getLong(1);
       }
     }
+  }
+
+  private static String of(long n, String one, String many) {
+    return n + " " + (n == 1 ? one : many);
   }
 
   private long count(String sql) throws SQLException {
