@@ -219,7 +219,7 @@ class GroupCommitWriterTest {
       assertThat(a.get(10, TimeUnit.SECONDS)).isEqualTo(1);
       assertThat(stuck).failsWithin(10, TimeUnit.SECONDS).withThrowableOfType(java.util.concurrent.ExecutionException.class)
           .withMessageContaining("could not serialize access");
-      // the pair, 3 times; then alone, 3 times
+      // the pair, TRANSIENT_ATTEMPTS times; then alone, as many times
       assertThat(attempts.get()).isEqualTo(2 * GroupCommitWriter.TRANSIENT_ATTEMPTS);
       assertThat(rows(db)).containsExactly(1);
     }
