@@ -471,8 +471,9 @@ public final class SqlLedger {
    * open escrows, one for the earlier settlements of the receipts they leave unsure
    * ({@link SettlementPlan#mayHaveSettled}), one journal entry for the batch whose postings are
    * summed per account (ADR 0006), one settlement row per receipt as its line item (receipt id,
-   * job, charge, refund, the signed receipt and its proof), escrows closed by one statement. Exactly-once per receipt id holds within the batch too: a receipt delivered twice in one
-   * batch settles once and the second delivery answers as a duplicate.
+   * job, charge, refund, the signed receipt and its proof), escrows closed by one statement.
+   * Exactly-once per receipt id holds within the batch too: a receipt delivered twice in one batch
+   * settles once and the second delivery answers as a duplicate.
    */
   public static List<Settlement> settleAll(Connection c, List<SignedReceipt> receipts, Map<String, Long> classPrices,
       long nowMs, long epochSeconds) throws SQLException {
