@@ -50,6 +50,8 @@ import java.util.TreeMap;
 public final class LedgerAudit {
   private static final HexFormat HEX = HexFormat.of();
   private static final int PAGE = EpochChunks.PAGE;
+  /** The sum of an account's postings in one denomination. */
+  private static final String POSTED = "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account = ? AND denom = ?";
 
   /** Something found wrong: which check, about what (a receipt id, a journal entry, an epoch), and how. */
   public record Finding(String check, String subject, String detail) {
@@ -148,7 +150,7 @@ public final class LedgerAudit {
   // ---------------------------------------------------------------- journal and balances
 
   private void journal() throws SQLException {
-    long entries = count("SELECT COUNT(*) FROM ledger_tx");
+    long entries = scalar("SELECT COUNT(*) FROM ledger_tx");
     long before = findingCount;
     try (PreparedStatement ps = c.prepareStatement("SELECT tx_id, denom, SUM(amount) FROM posting GROUP BY tx_id, denom"
         + " HAVING SUM(amount) <> 0 ORDER BY tx_id, denom"); ResultSet rs = ps.executeQuery()) {
@@ -160,7 +162,7 @@ public final class LedgerAudit {
   }
 
   private void balances() throws SQLException {
-    long accounts = count("SELECT COUNT(*) FROM balance");
+    long accounts = scalar("SELECT COUNT(*) FROM balance");
     long before = findingCount;
     try (PreparedStatement ps = c.prepareStatement("SELECT b.account, b.denom, b.amount, COALESCE(p.total, 0) FROM balance b"
         + " LEFT JOIN (SELECT account, denom, SUM(amount) AS total FROM posting GROUP BY account, denom) p"
@@ -220,7 +222,10 @@ public final class LedgerAudit {
             rows++;
             after = rs.getString(1);
             String problem = signatureProblem(after, rs.getString(2), rs.getString(3), keys, badKeys);
-            if (problem != null) found("signature", "batch " + after, problem + " (" + receiptsIn(after) + " receipts)");
+            if (problem != null) {
+              long receipts = scalar("SELECT COUNT(*) FROM settlement WHERE batch_root = ?", after);
+              found("signature", "batch " + after, problem + " (" + receipts + " receipts)");
+            }
           }
         }
         batches += rows;
@@ -270,16 +275,6 @@ public final class LedgerAudit {
     }
     checked.put("receipts", of(settlements, "settled receipt", "settled receipts") + " in " + of(batches, "signed batch", "signed batches")
         + (findingCount == before ? ": each as its columns say, in its batch by its proof, the batch signed by its node" : ""));
-  }
-
-  private long receiptsIn(String batchRoot) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM settlement WHERE batch_root = ?")) {
-      ps.setString(1, batchRoot);
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        return rs.getLong(1);
-      }
-    }
   }
 
   /** Why a batch's signature does not hold, or null when it does. */
@@ -453,7 +448,7 @@ public final class LedgerAudit {
     for (int i = 0; i < closes.size(); i++) {
       long epoch = closes.get(i)[0];
       String subject = "epoch " + epoch;
-      long storedChunks = chunks(epoch);
+      long storedChunks = scalar("SELECT COUNT(*) FROM epoch_chunk WHERE epoch = ?", epoch);
       List<String> chunkRoots = new ArrayList<>();
       long receipts = 0;
       long charged = 0;
@@ -556,8 +551,8 @@ public final class LedgerAudit {
       aktMinted = rs.getLong(3);
       credits = rs.getLong(4);
     }
-    long actSupply = -postingsOf(Accounts.ACT_ISSUANCE, "uact");
-    long aktIssued = -postingsOf(Accounts.AKT_ISSUANCE, "uakt");
+    long actSupply = -scalar(POSTED, Accounts.ACT_ISSUANCE, "uact");
+    long aktIssued = -scalar(POSTED, Accounts.AKT_ISSUANCE, "uakt");
     if (minted - burned != actSupply) {
       found("supply", "uact", "ACT minted " + minted + " less burned " + burned + " is " + (minted - burned)
           + ", but the journal holds " + actSupply + " uact in existence");
@@ -568,17 +563,6 @@ public final class LedgerAudit {
     if (credits < 0) found("supply", "remint credits", "remint credits are negative: " + credits);
     checked.put("supply", actSupply + " uact in existence, " + aktIssued + " uakt newly minted"
         + (findingCount == before ? ": the BME counters agree with the journal" : ""));
-  }
-
-  private long postingsOf(String account, String denom) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account = ? AND denom = ?")) {
-      ps.setString(1, account);
-      ps.setString(2, denom);
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        return rs.getLong(1);
-      }
-    }
   }
 
   private void checkChunk(PreparedStatement stored, String subject, long epoch, EpochChunks.Chunk k) throws SQLException {
@@ -594,24 +578,18 @@ public final class LedgerAudit {
     }
   }
 
-  private long chunks(long epoch) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*) FROM epoch_chunk WHERE epoch = ?")) {
-      ps.setLong(1, epoch);
-      try (ResultSet rs = ps.executeQuery()) {
-        rs.next();
-        return rs.getLong(1);
-      }
-    }
-  }
-
   private static String of(long n, String one, String many) {
     return n + " " + (n == 1 ? one : many);
   }
 
-  private long count(String sql) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
-      rs.next();
-      return rs.getLong(1);
+  /** The one number {@code sql} answers, with {@code args} bound in order. */
+  private long scalar(String sql, Object... args) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
+      for (int i = 0; i < args.length; i++) ps.setObject(i + 1, args[i]);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        return rs.getLong(1);
+      }
     }
   }
 }

@@ -92,10 +92,18 @@ public final class Database implements AutoCloseable {
 
   /** Applies the migrations under {@code classpath:<location>}, tracked in {@code historyTable}. */
   public void migrate(String location, String historyTable) {
+    flyway(location, historyTable).load().migrate();
+  }
+
+  /** How many of the migrations under {@code classpath:<location>} this database has not had yet. */
+  public int pendingMigrations(String location, String historyTable) {
+    return flyway(location, historyTable).load().info().pending().length;
+  }
+
+  private org.flywaydb.core.api.configuration.FluentConfiguration flyway(String location, String historyTable) {
     var cfg = Flyway.configure().dataSource(ds).locations("classpath:" + location).table(historyTable)
         .baselineOnMigrate(true).baselineVersion("0");
-    if (schema != null) cfg = cfg.schemas(schema).defaultSchema(schema).createSchemas(true);
-    cfg.load().migrate();
+    return schema == null ? cfg : cfg.schemas(schema).defaultSchema(schema).createSchemas(true);
   }
 
   public DataSource dataSource() {

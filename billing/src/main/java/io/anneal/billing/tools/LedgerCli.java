@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
-import org.flywaydb.core.Flyway;
 
 /**
  * {@code anneal ledger verify}: audits the ledger the service would open ({@link LedgerAudit}) and
@@ -49,9 +48,7 @@ public final class LedgerCli {
       return 2;
     }
     try (db) {
-      var flyway = Flyway.configure().dataSource(db.dataSource()).locations("classpath:db/ledger").table("flyway_ledger_history");
-      if (db.schema() != null) flyway = flyway.schemas(db.schema()).defaultSchema(db.schema());
-      int pending = flyway.load().info().pending().length;
+      int pending = db.pendingMigrations("db/ledger", "flyway_ledger_history");
       if (pending > 0) {
         err.println("ledger verify: the ledger's schema is " + pending + " migration(s) behind this version of Anneal;"
             + " start the service of this version once to migrate it, then verify");

@@ -123,12 +123,14 @@ class LedgerCliTest {
     assertThat(err()).contains("the H2 database is in use by a running service; stop it first");
   }
 
-  /** Holds the H2 ledger in {@code args[0]} open until it is killed. */
+  /** Holds the H2 ledger in {@code args[0]} open until its standing input ends (the test destroys it). */
   public static final class Holder {
     public static void main(String[] args) throws Exception {
       try (Database db = Database.h2File(Path.of(args[0]), 1); Connection c = db.connection()) {
         System.out.println("open");
-        Thread.sleep(120_000);
+        while (System.in.read() >= 0) {
+          // held until the parent closes the pipe or kills this process
+        }
       }
     }
   }
