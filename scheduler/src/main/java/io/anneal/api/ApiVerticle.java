@@ -316,16 +316,44 @@ public final class ApiVerticle extends VerticleBase {
       return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
           "the job asks for " + spec.gpus() + " GPU(s); this tenant's GPU quota is " + tenant.gpuQuota()));
     }
-    FleetShape fs = shape;
-    long queued = queuedEstimate();
-    if (queued >= config.maxQueuedJobs()) {
-      metrics.jobsRefused.increment();
-      return Future.failedFuture(new Problem("overloaded", 503, "Overloaded, retry after 1 s",
-          "the queue holds " + queued + " jobs (limit " + config.maxQueuedJobs() + ")"));
+    Fit cached = fit(shape, spec);
+    // the shape the API holds is the scheduler's last publication, which may not have arrived yet for a
+    // node that just joined: a refusal is made on the scheduler's shape of now (refusals are rare)
+    Future<Fit> fit = cached.refusal() == null ? Future.succeededFuture(cached)
+        : vertx.eventBus().<JsonObject>request(Addresses.FLEET_SHAPE_NOW, new JsonObject(), SHAPE_NOW_TIMEOUT)
+            .map(m -> fit(FleetShape.from(m.body()), spec))
+            .otherwise(cached);
+    // a completed future composes at once: the queue bound below and admit's count of admissions in
+    // flight are taken in one step on the event loop, as before
+    return fit.compose(f -> {
+      if (f.refusal() != null) {
+        metrics.jobsRefused.increment();
+        return Future.failedFuture(f.refusal());
+      }
+      long queued = queuedEstimate();
+      if (queued >= config.maxQueuedJobs()) {
+        metrics.jobsRefused.increment();
+        return Future.failedFuture(new Problem("overloaded", 503, "Overloaded, retry after 1 s",
+            "the queue holds " + queued + " jobs (limit " + config.maxQueuedJobs() + ")"));
+      }
+      return admit(tenant, spec, f, idempotencyKey);
+    });
+  }
+
+  private static final io.vertx.core.eventbus.DeliveryOptions SHAPE_NOW_TIMEOUT =
+      new io.vertx.core.eventbus.DeliveryOptions().setSendTimeout(2_000);
+
+  /** The GPU class and price a job is quoted at, or why no node of the fleet can ever run it. */
+  private record Fit(String gpuClass, long price, Problem refusal) {
+    static Fit refused(String detail) {
+      return new Fit(null, -1, new Problem("unsatisfiable", 422, "No node can ever run this job", detail));
     }
+  }
+
+  /** Matches a job against a fleet shape: its kind, its parameter limits, then the dearest class that fits it. */
+  private Fit fit(FleetShape fs, JobSpec spec) {
     if (!fs.kinds().contains(spec.kind())) {
-      metrics.jobsRefused.increment();
-      return Future.failedFuture(new Problem("unsupported-kind", 422, "Kind not available",
+      return new Fit(null, -1, new Problem("unsupported-kind", 422, "Kind not available",
           "no node of this fleet runs '" + spec.kind() + "' jobs yet (available: " + String.join(", ", fs.kinds()) + ")"));
     }
     for (Map.Entry<String, Long> limit : fs.limits().entrySet()) {
@@ -333,10 +361,8 @@ public final class ApiVerticle extends VerticleBase {
       String param = limit.getKey().substring(spec.kind().length() + 1);
       if (!(spec.params().get(param) instanceof Number asked)) continue;
       if (asked.longValue() > limit.getValue()) {
-        metrics.jobsRefused.increment();
-        return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
-            "params." + param + " is " + asked.longValue() + "; the largest this fleet's nodes run is "
-                + limit.getValue()));
+        return Fit.refused("params." + param + " is " + asked.longValue() + "; the largest this fleet's nodes run is "
+            + limit.getValue());
       }
     }
     String cls = null;
@@ -355,15 +381,18 @@ public final class ApiVerticle extends VerticleBase {
       }
     }
     if (cls == null) {
-      metrics.jobsRefused.increment();
       String what = spec.gpuClass() == null ? "" : " of class " + spec.gpuClass();
-      return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
-          "the job asks for " + spec.gpus() + " GPU(s)" + what
-              + (spec.memoryMiB() > 0 ? " with " + spec.memoryMiB() + " MiB each" : "")
-              + "; the largest node has " + largest + " GPU(s) (classes: " + String.join(", ", fs.classes().keySet()) + ")"));
+      return Fit.refused("the job asks for " + spec.gpus() + " GPU(s)" + what
+          + (spec.memoryMiB() > 0 ? " with " + spec.memoryMiB() + " MiB each" : "")
+          + "; the largest node has " + largest + " GPU(s) (classes: " + String.join(", ", fs.classes().keySet()) + ")");
     }
-    final long quoted = price;
-    final String quotedClass = cls;
+    return new Fit(cls, price, null);
+  }
+
+  /** Prices, escrows and durably queues a job the fleet can run. */
+  private Future<JsonObject> admit(Tenant tenant, JobSpec spec, Fit fit, String idempotencyKey) {
+    final long quoted = fit.price();
+    final String quotedClass = fit.gpuClass();
     long escrow = SqlLedger.maxCostUact(spec.gpus(), spec.maxSeconds(), quoted);
     long now = System.currentTimeMillis();
     String id = Ids.next("j_");

@@ -29,6 +29,11 @@ public final class Addresses {
    */
   public static final String FLEET_SHAPE = "anneal.fleet.shape";
   /**
+   * request: {@code {}} → the fleet's shape now, as {@link #FLEET_SHAPE} publishes it; asked by the API
+   * before it refuses a job on the shape it holds, which may predate a node that just joined.
+   */
+  public static final String FLEET_SHAPE_NOW = "anneal.fleet.shape-now";
+  /**
    * The scheduler's queue, published after each placement pass that placed jobs and every second:
    * {queued, submittedSeen} (admissions received so far), for the API's queue bound.
    */

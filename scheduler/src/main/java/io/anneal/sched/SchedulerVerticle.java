@@ -102,6 +102,7 @@ public final class SchedulerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
+    bus.<JsonObject>consumer(Addresses.FLEET_SHAPE_NOW, m -> m.reply(shape()));
     bus.<JsonObject>consumer(Addresses.DEVICE_RESTORED, m -> {
       String node = m.body().getString("nodeId");
       int device = m.body().getInteger("device");

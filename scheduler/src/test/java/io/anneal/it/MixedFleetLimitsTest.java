@@ -61,22 +61,6 @@ class MixedFleetLimitsTest {
     return s.json(r).getString("id");
   }
 
-  /**
-   * Submits a job that only a node just added can run. The API learns the fleet's kinds, classes and
-   * limits from the scheduler's FLEET_SHAPE publication, which may reach it a moment after the
-   * scheduler answers FLEET with the node: until then the API refuses the job (422), writing nothing.
-   */
-  private static String submitOnceTheApiKnowsTheNode(TestService s, JsonObject job) throws InterruptedException {
-    String[] id = new String[1];
-    s.await(Duration.ofSeconds(10), () -> {
-      var r = s.post("/api/v1/jobs", TestService.DEMO_KEY, job.encode());
-      if (r.statusCode() == 202) id[0] = s.json(r).getString("id");
-      else assertThat(r.statusCode()).as(r.body()).isEqualTo(422);
-      return id[0] != null;
-    });
-    return id[0];
-  }
-
   private static JsonObject matmul(int n) {
     return new JsonObject().put("kind", "matmul").put("gpus", 1).put("maxSeconds", 600)
         .put("params", new JsonObject().put("n", n).put("seed", 1));
@@ -91,13 +75,45 @@ class MixedFleetLimitsTest {
     return runs.getOrDefault(node, List.of()).stream().map(r -> r.getString("id")).toList();
   }
 
+  /**
+   * The API holds the fleet's shape from the scheduler's FLEET_SHAPE publications, which may reach it
+   * a moment after a node joined. Here none reaches it after the service started (an interceptor drops
+   * them): a job only the new node can run is still admitted, because the API asks the scheduler for
+   * its shape of now before refusing; a job no node can run is still refused, with what the fleet has.
+   */
+  @Test
+  void aJobOnlyAJustJoinedNodeCanRunIsAdmittedBeforeTheApiHearsOfTheNode(@TempDir Path dir) throws Exception {
+    try (TestService s = TestService.start(dir)) {
+      java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+      s.service.vertx().eventBus().addOutboundInterceptor(ctx -> {
+        if (Addresses.FLEET_SHAPE.equals(ctx.message().address())) {
+          dropped.incrementAndGet();
+          return;
+        }
+        ctx.next();
+      });
+      fakeNode(s, "h100-node", "H100", 2, Map.of());
+      assertThat(dropped.get()).as("FLEET_SHAPE publications dropped").isPositive();
+      String id = submit(s, sleep("H100"));
+      s.await(Duration.ofSeconds(10), () -> runIds("h100-node").contains(id));
+      // the fresh shape refuses what no node runs, as the held one would
+      var none = s.post("/api/v1/jobs", TestService.DEMO_KEY, sleep("B200").encode());
+      assertThat(none.statusCode()).as(none.body()).isEqualTo(422);
+      assertThat(s.json(none).getString("detail")).contains("of class B200").contains("classes: H100, cpu");
+      var tooLarge = s.post("/api/v1/jobs", TestService.DEMO_KEY, matmul(4096).encode());
+      assertThat(tooLarge.statusCode()).as("the H100 node runs matmul without a limit").isEqualTo(202);
+      s.delete("/api/v1/jobs/" + id, TestService.DEMO_KEY);
+      s.delete("/api/v1/jobs/" + s.json(tooLarge).getString("id"), TestService.DEMO_KEY);
+    }
+  }
+
   @Test
   void aJobAboveANodesLimitGoesToANodeThatReachesIt(@TempDir Path dir) throws Exception {
     try (TestService s = TestService.start(dir)) {
       // 8 free devices against the CPU node's 4: best fit alone would put a 1-GPU job on the CPU node
       fakeNode(s, "big-node", "cpu", 8, Map.of());
       List<String> large = new ArrayList<>();
-      large.add(submitOnceTheApiKnowsTheNode(s, matmul(4096)));
+      large.add(submit(s, matmul(4096)));
       for (int i = 0; i < 2; i++) large.add(submit(s, matmul(4096)));
       s.await(Duration.ofSeconds(10), () -> runIds("big-node").size() == 3);
       assertThat(runIds("big-node")).containsExactlyInAnyOrderElementsOf(large);
@@ -116,7 +132,7 @@ class MixedFleetLimitsTest {
       fakeNode(s, "big-node", "H100", 1, Map.of());
       List<String> busy = new ArrayList<>();
       for (int i = 0; i < 4; i++) busy.add(submit(s, sleep("cpu")));
-      busy.add(submitOnceTheApiKnowsTheNode(s, sleep("H100")));
+      busy.add(submit(s, sleep("H100")));
       s.await(Duration.ofSeconds(10), () -> fleet(s).getInteger("free") == 0);
       // within the fleet's smallest limit (2,048) when queued: it needs nothing of a node yet
       String within = submit(s, matmul(1200));

@@ -14,6 +14,8 @@ import io.anneal.job.JobState;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -91,6 +93,34 @@ public abstract class JobStoreContract {
     assertThat(balance(Accounts.escrow(tenantId))).isEqualTo(100 + 1_000 + 3_000);
     assertThat(store.read(c -> SqlLedger.openEscrow(c, "b5").orElseThrow().amountUact()).get()).isEqualTo(3_000L);
     assertThat(store.read(c -> SqlLedger.openEscrow(c, "b4").isPresent()).get()).isFalse();
+  }
+
+  /**
+   * One ledger audit at a time (the API answers 409 {@code audit-running} to the empty answer): the
+   * first is held inside, after its report is made, until the test lets it end.
+   */
+  @Test
+  void oneLedgerAuditRunsAtATimeAndTheNextMayStartOnceItHasEnded() throws Exception {
+    CountDownLatch inside = new CountDownLatch(1);
+    CountDownLatch release = new CountDownLatch(1);
+    store.onAudit((report, ns) -> {
+      inside.countDown();
+      try {
+        release.await(30, TimeUnit.SECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+    var first = store.audit(10).orElseThrow();
+    assertThat(inside.await(30, TimeUnit.SECONDS)).as("the first audit reached its end").isTrue();
+    assertThat(store.audit(10)).as("a second audit while the first runs").isEmpty();
+    assertThat(store.audit(10)).isEmpty();
+    release.countDown();
+    assertThat(first.get(30, TimeUnit.SECONDS).clean()).isTrue();
+    store.onAudit((report, ns) -> { });
+    var next = store.audit(10);
+    assertThat(next).as("an audit once the first has ended").isPresent();
+    assertThat(next.get().get(30, TimeUnit.SECONDS).clean()).isTrue();
   }
 
   @Test
