@@ -77,7 +77,7 @@ public final class JdbcLedgerStore implements LedgerStore {
       } catch (SQLException e) {
         throw new java.util.concurrent.CompletionException(e);
       }
-    }, closer));
+    }, closer).thenCompose(closed -> writer.database().durable().thenApply(v -> closed)));
   }
 
   @Override

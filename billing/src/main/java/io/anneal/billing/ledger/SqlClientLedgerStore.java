@@ -53,14 +53,17 @@ public final class SqlClientLedgerStore implements LedgerStore {
   private final LongSupplier clock;
   private final long epochSeconds;
   private final String describe;
+  /** An H2 file that writes commits in the background: each transaction is checkpointed before it is acknowledged. */
+  private final boolean checkpoint;
 
-  private SqlClientLedgerStore(Vertx vertx, Pool pool, boolean postgres, int laneCount, int maxBatch,
+  private SqlClientLedgerStore(Vertx vertx, Pool pool, boolean postgres, boolean checkpoint, int laneCount, int maxBatch,
       SqlLedger.PriceLookup prices, LongSupplier clock, long epochSeconds, String describe) {
     this.pool = pool;
     this.postgres = postgres;
+    this.checkpoint = checkpoint;
     this.context = vertx.getOrCreateContext();
     this.lanes = new ClientLanes(context, laneCount, maxBatch,
-        receipts -> pool.withTransaction(conn -> settleIn(conn, receipts)));
+        receipts -> durable(pool.withTransaction(conn -> settleIn(conn, receipts))));
     this.prices = prices;
     this.clock = clock;
     this.epochSeconds = epochSeconds;
@@ -78,7 +81,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
     if (lanes < 1) throw new IllegalArgumentException("settlement lanes must be >= 1, not " + lanes);
     PgConnectOptions options = pgOptions(jdbcUrl, schema);
     Pool pool = PgBuilder.pool().with(new PoolOptions().setMaxSize(lanes + 1)).connectingTo(options).using(vertx).build();
-    return new SqlClientLedgerStore(vertx, pool, true, lanes, maxBatch, prices, clock, epochSeconds,
+    return new SqlClientLedgerStore(vertx, pool, true, false, lanes, maxBatch, prices, clock, epochSeconds,
         "vertx-pg-client, " + lanes + " settlement lane(s)");
   }
 
@@ -87,8 +90,17 @@ public final class SqlClientLedgerStore implements LedgerStore {
       LongSupplier clock, long epochSeconds) {
     if (!jdbcUrl.startsWith("jdbc:h2:")) throw new IllegalArgumentException("not an H2 URL: " + jdbcUrl);
     Pool pool = JDBCPool.pool(vertx, new JDBCConnectOptions().setJdbcUrl(jdbcUrl), new PoolOptions().setMaxSize(2));
-    return new SqlClientLedgerStore(vertx, pool, false, 1, maxBatch, prices, clock, epochSeconds,
+    return new SqlClientLedgerStore(vertx, pool, false, io.anneal.billing.sql.Database.defersWrites(jdbcUrl), 1, maxBatch,
+        prices, clock, epochSeconds,
         "vertx-jdbc-client (H2), one settlement lane");
+  }
+
+  /**
+   * {@code committed}, once durable: on an H2 file that writes commits in the background, after a
+   * {@code CHECKPOINT} (see {@code Database.durable}); elsewhere as it is.
+   */
+  private <T> Future<T> durable(Future<T> committed) {
+    return checkpoint ? committed.compose(r -> pool.query("CHECKPOINT").execute().map(r)) : committed;
   }
 
   /** Connection options from a {@code jdbc:postgresql:} URL (host, port, database, user, password). */
@@ -318,7 +330,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
   private Future<List<SqlLedger.EpochClose>> closeEndedEpochs(long nowMs) {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
     return pool.withTransaction(conn -> conn.query(SqlLedger.barrierSql(postgres, true)).execute())
-        .compose(drained -> pool.withTransaction(conn -> conn.query(SqlLedger.LAST_EPOCH_END).execute()
+        .compose(drained -> durable(pool.withTransaction(conn -> conn.query(SqlLedger.LAST_EPOCH_END).execute()
             .compose(last -> {
               long lastEnd = last.iterator().next().getLong(0);
               java.util.TreeSet<Long> open = new java.util.TreeSet<>();
@@ -343,7 +355,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
                 return null;
               }));
               return chain.map(v -> closed);
-            })));
+            }))));
   }
 
   private Future<SqlLedger.EpochClose> closeEpoch(SqlConnection conn, long epoch, long nowMs) {
@@ -429,10 +441,10 @@ public final class SqlClientLedgerStore implements LedgerStore {
 
   @Override
   public Future<Boolean> registerNode(String nodeId, String publicKeyB64) {
-    return pool.withTransaction(conn -> conn.preparedQuery("INSERT INTO node_key (node_id, public_key) SELECT CAST($1 AS VARCHAR),"
+    return durable(pool.withTransaction(conn -> conn.preparedQuery("INSERT INTO node_key (node_id, public_key) SELECT CAST($1 AS VARCHAR),"
             + " CAST($2 AS VARCHAR) WHERE NOT EXISTS (SELECT 1 FROM node_key WHERE node_id = CAST($1 AS VARCHAR))").execute(Tuple.of(nodeId, publicKeyB64))
         .compose(v -> conn.preparedQuery("SELECT public_key FROM node_key WHERE node_id = $1").execute(Tuple.of(nodeId)))
-        .map(rows -> rows.iterator().next().getString(0).equals(publicKeyB64)))
+        .map(rows -> rows.iterator().next().getString(0).equals(publicKeyB64))))
         // registered by another connection at the same moment: the key registered decides
         .recover(e -> "23505".equals(ClientLanes.sqlState(e)) ? nodeKey(nodeId).map(k -> k.map(publicKeyB64::equals).orElse(false))
             : Future.failedFuture(e));

@@ -5,6 +5,7 @@ import com.zaxxer.hikari.HikariDataSource;
 import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.util.concurrent.CompletableFuture;
 import javax.sql.DataSource;
 import org.flywaydb.core.Flyway;
 
@@ -17,6 +18,9 @@ public final class Database implements AutoCloseable {
   private final String url;
   private final String schema;
   private final boolean postgres;
+  /** For an H2 file that writes commits in the background: the checkpoints that make them durable. */
+  private final H2Checkpoints checkpoints;
+  private static final CompletableFuture<Void> DONE = CompletableFuture.completedFuture(null);
 
   private Database(String jdbcUrl, String schema, int poolSize) {
     this.url = jdbcUrl;
@@ -35,9 +39,31 @@ public final class Database implements AutoCloseable {
       if (postgres) cfg.setConnectionInitSql("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"");
     }
     this.ds = new HikariDataSource(cfg);
+    this.checkpoints = defersWrites(jdbcUrl) ? new H2Checkpoints(ds) : null;
   }
 
-  /** H2 file database {@code anneal} in {@code dataDir}. */
+  /**
+   * Whether commits to this URL reach the file only later: H2 on a file, unless {@code WRITE_DELAY=0}
+   * (H2's default delay is 500 ms). PostgreSQL makes each commit durable itself; H2 in memory keeps
+   * nothing anyway.
+   */
+  public static boolean defersWrites(String jdbcUrl) {
+    if (!jdbcUrl.startsWith("jdbc:h2:") || jdbcUrl.startsWith("jdbc:h2:mem:")) return false;
+    return !jdbcUrl.toUpperCase(java.util.Locale.ROOT).replace(" ", "").contains(";WRITE_DELAY=0");
+  }
+
+  /**
+   * Completes once every transaction committed before this call survives the process being killed:
+   * at once on PostgreSQL (and H2 in memory); on an H2 file after a checkpoint begun after the call
+   * (shared by the commits that wait meanwhile, {@link H2Checkpoints}). Acknowledge a write to anyone
+   * outside the process (a 202, a settlement's ack) only after it. H2 does not fsync: its file is
+   * safe from the process dying, not from the machine losing power.
+   */
+  public CompletableFuture<Void> durable() {
+    return checkpoints == null ? DONE : checkpoints.after();
+  }
+
+  /** H2 file database {@code anneal} in {@code dataDir} (commits acknowledged once written: {@link #durable}). */
   public static Database h2File(Path dataDir, int poolSize) {
     String file = dataDir.toAbsolutePath().resolve("anneal").toString();
     return new Database("jdbc:h2:file:" + file
@@ -182,6 +208,7 @@ public final class Database implements AutoCloseable {
 
   @Override
   public void close() {
+    if (checkpoints != null) checkpoints.close();
     ds.close();
   }
 }

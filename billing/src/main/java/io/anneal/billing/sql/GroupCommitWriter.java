@@ -13,7 +13,7 @@ import java.util.logging.Logger;
 /**
  * One writer thread that commits many small operations per transaction (group commit). Callers
  * never block: each submitted operation gets a future that completes after its transaction has
- * committed. A batch that fails on a transient conflict (a deadlock or serialization failure, which
+ * committed and is durable ({@link Database#durable}). A batch that fails on a transient conflict (a deadlock or serialization failure, which
  * the database resolves by aborting one transaction) is retried whole, up to
  * {@value #TRANSIENT_ATTEMPTS} times. A batch that fails otherwise is split in halves, each retried
  * in queue order, until the failing operation is alone: it fails alone and the others still commit,
@@ -295,7 +295,22 @@ public final class GroupCommitWriter implements AutoCloseable, WriterStats {
     // counted before the callers hear of it: whoever saw its future complete sees the commit counted
     committedOps += batch.size();
     commits++;
-    for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results[i]);
+    // callers hear of it once it is durable (at once but on an H2 file): the writer goes on meanwhile
+    CompletableFuture<Void> durable = db.durable();
+    if (durable.isDone() && !durable.isCompletedExceptionally()) {
+      for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results[i]);
+    } else {
+      List<Pending<?>> done = List.copyOf(batch); // the loop reuses its list
+      durable.whenComplete((v, e) -> {
+        for (int i = 0; i < done.size(); i++) {
+          if (e == null) {
+            done.get(i).complete(results[i]);
+          } else {
+            done.get(i).future().completeExceptionally(e);
+          }
+        }
+      });
+    }
     return null;
   }
 
