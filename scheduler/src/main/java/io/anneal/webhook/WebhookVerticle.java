@@ -108,7 +108,9 @@ public final class WebhookVerticle extends VerticleBase {
     // no active webhook, nothing to send: deleting a webhook cancels its pending deliveries
     if (polling || byTenant.isEmpty()) return;
     polling = true;
-    Future.fromCompletionStage(store.read(c -> WebhookStore.due(c, System.currentTimeMillis(), BATCH)), context)
+    // sent only once durable: what was read had committed, and a crash must not take back what was told
+    Future.fromCompletionStage(store.read(c -> WebhookStore.due(c, System.currentTimeMillis(), BATCH))
+            .thenCompose(due -> store.database().durable().thenApply(v -> due)), context)
         .onComplete(ar -> {
           polling = false;
           if (ar.failed()) {
