@@ -201,6 +201,15 @@ public final class ApiVerticle extends VerticleBase {
 
   // ------------------------------------------------------------------ errors
 
+  /** A store that failed or could not be reached (not a refusal): somewhere in the causes, a store or SQL exception. */
+  private static boolean storeFailure(Throwable t) {
+    for (Throwable c = t; c != null; c = c.getCause()) {
+      if (c instanceof JobStore.StoreException || c instanceof java.sql.SQLException) return true;
+      if (c.getCause() == c) break;
+    }
+    return false;
+  }
+
   private void onFailure(RoutingContext rc) {
     Throwable t = rc.failure();
     Problem p;
@@ -208,9 +217,10 @@ public final class ApiVerticle extends VerticleBase {
       p = prob;
     } else if (rc.statusCode() == 413) {
       p = new Problem("payload-too-large", 413, "Request too large", "the body exceeds " + config.maxRequestBytes() + " bytes");
-    } else if (t instanceof JobStore.StoreException || (t != null && t.getCause() instanceof JobStore.StoreException)) {
+    } else if (storeFailure(t)) {
       LOG.warning("store failure on " + rc.request().path() + ": " + t.getMessage());
-      p = new Problem("unavailable", 503, "Store unavailable", "the job store did not answer; nothing was written, retry later");
+      p = new Problem("unavailable", 503, "Store unavailable", "the store could not be reached; retry later (a write may have"
+          + " been made before the store failed: a submit retried with the same Idempotency-Key is not made twice)");
     } else if (rc.statusCode() > 0 && rc.statusCode() < 500) {
       p = new Problem("http-" + rc.statusCode(), rc.statusCode(), "Request refused", t == null ? null : t.getMessage());
     } else {

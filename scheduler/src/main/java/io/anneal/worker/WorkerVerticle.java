@@ -76,6 +76,10 @@ public final class WorkerVerticle extends VerticleBase {
   private boolean flushScheduled;
   /** Finished runs being signed or written; shutdown waits for them. */
   private int persisting;
+  /** An outbox read is under way (touched on this verticle's context only). */
+  private boolean resending;
+  /** When a drain's time is up (set by {@link #drain}). */
+  private long drainDeadlineMs = Long.MAX_VALUE;
   private volatile boolean draining;
 
   /** How long a job runs before its RUNNING state is written (shorter jobs skip that write). */
@@ -368,14 +372,38 @@ public final class WorkerVerticle extends VerticleBase {
   }
 
   private void persistAndSend(Finished f, SignedReceipt sr) {
+    persistAndSend(f, sr, 1);
+  }
+
+  /**
+   * The store could not record a finished run: try again, after 1, 2, 4 … 30 s, while this node runs
+   * (the run's signed receipt is kept here meanwhile). Stopping, once the drain's time is up, it gives
+   * up: the job is still RUNNING in the store, and runs again after restart, so nothing is billed for
+   * the run that was not recorded.
+   */
+  private void retryPersist(Finished f, SignedReceipt sr, int attempt, String what, Throwable e) {
+    String jobId = f.job().getString("id");
+    if (draining && System.currentTimeMillis() > drainDeadlineMs) {
+      persisting--;
+      LOG.severe("could not record the " + what + " of job " + jobId + " before stopping: " + e.getMessage()
+          + "; it stays RUNNING in the store and runs again after restart");
+      return;
+    }
+    long delay = Math.min(30_000, 1_000L << Math.min(attempt - 1, 5));
+    LOG.warning("could not record the " + what + " of job " + jobId + " (attempt " + attempt + "): " + e.getMessage()
+        + "; trying again in " + delay + " ms");
+    vertx.setTimer(delay, id -> persistAndSend(f, sr, attempt + 1));
+  }
+
+  private void persistAndSend(Finished f, SignedReceipt sr, int attempt) {
     String jobId = f.job().getString("id");
     JsonObject body = ReceiptJson.encode(sr);
     if (f.outcome() == JobState.PREEMPTED) {
       String reason = "preempted by a higher-priority job";
       Future.fromCompletionStage(store.preempted(jobId, reason, f.receipt().endedAtMs(), sr.receipt().receiptId(),
           body.encode()), vertx.getOrCreateContext())
-          .onComplete(ar -> persisting--)
           .onSuccess(ok -> {
+            persisting--;
             if (!ok) return;
             vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(f.job(), JobState.PREEMPTED)
                 .put("deviceMs", sr.receipt().deviceNanos() / 1_000_000.0));
@@ -383,20 +411,22 @@ public final class WorkerVerticle extends VerticleBase {
             vertx.eventBus().send(Addresses.JOB_SUBMITTED, f.job().copy().put("attempt", f.job().getInteger("attempt", 0) + 1)
                 .put("preemptions", f.job().getInteger("preemptions", 0) + 1));
             sendToBilling(f.job(), body);
-          }).onFailure(e -> LOG.severe("could not record the preemption of job " + jobId + ": " + e.getMessage()));
+          }).onFailure(e -> retryPersist(f, sr, attempt, "preemption", e));
       return;
     }
     Future.fromCompletionStage(store.finished(jobId, f.outcome(), f.error(), f.result().encode(), f.receipt().startedAtMs(),
         f.receipt().endedAtMs(), sr.receipt().receiptId(), body.encode(), f.runningWritten()), vertx.getOrCreateContext())
-        .onComplete(ar -> persisting--)
         .onSuccess(ok -> {
-          if (!ok) return; // the job was moved by someone else (e.g. re-queued); no receipt then
+          persisting--;
+          // the job was moved by someone else (e.g. re-queued): no receipt then; or an earlier attempt of this
+          // write committed after all and its answer was lost: the receipt is in the outbox, which is re-sent
+          if (!ok) return;
           JsonObject ev = JobMessages.event(f.job(), f.outcome()).put("outcome", f.outcome().name())
               .put("result", f.result()).put("deviceMs", sr.receipt().deviceNanos() / 1_000_000.0);
           if (f.error() != null) ev.put("error", f.error());
           vertx.eventBus().publish(Addresses.JOB_EVENTS, ev);
           sendToBilling(f.job(), body);
-        }).onFailure(e -> LOG.severe("could not record the end of job " + jobId + ": " + e.getMessage()));
+        }).onFailure(e -> retryPersist(f, sr, attempt, "end", e));
   }
 
   private void sendToBilling(JsonObject job, JsonObject receipt) {
@@ -433,11 +463,14 @@ public final class WorkerVerticle extends VerticleBase {
   }
 
   private void resendOutbox() {
-    Future.fromCompletionStage(store.outbox(500), vertx.getOrCreateContext()).onSuccess(rows -> {
-      for (String[] row : rows) {
-        if (!inFlight.contains(row[0])) sendToBilling(null, new JsonObject(row[2]));
-      }
-    });
+    if (resending) return; // the last read is not answered yet (a slow or unreachable store): no pile of them
+    resending = true;
+    Future.fromCompletionStage(store.outbox(500), vertx.getOrCreateContext()).onComplete(ar -> resending = false)
+        .onSuccess(rows -> {
+          for (String[] row : rows) {
+            if (!inFlight.contains(row[0])) sendToBilling(null, new JsonObject(row[2]));
+          }
+        });
   }
 
   private void requeue(JsonObject job, String reason) {
@@ -459,6 +492,7 @@ public final class WorkerVerticle extends VerticleBase {
     draining = true;
     Promise<Void> done = Promise.promise();
     long deadline = System.currentTimeMillis() + drainSeconds * 1000L;
+    drainDeadlineMs = deadline;
     vertx.setPeriodic(50, id -> {
       if (System.currentTimeMillis() > deadline) runs.values().forEach(s -> s.shutdown = true);
       if (runs.isEmpty() && toSign.isEmpty() && !flushScheduled && persisting == 0) {

@@ -30,6 +30,9 @@ public final class Database implements AutoCloseable {
     cfg.setJdbcUrl(jdbcUrl);
     cfg.setMaximumPoolSize(poolSize);
     cfg.setMinimumIdle(1);
+    // a store out of reach fails an operation after 5 s (Hikari's default is 30 s): callers answer 503
+    // and retry, rather than hold every request for half a minute
+    cfg.setConnectionTimeout(5_000);
     cfg.setPoolName("anneal-db");
     cfg.setAutoCommit(true);
     // pgjdbc turns batched INSERTs into multi-row statements: the set-based write path relies on it

@@ -208,27 +208,43 @@ public final class GroupCommitWriter implements AutoCloseable, WriterStats {
     }
   }
 
-  /** Commits the batch in queue order, each operation submitted alone in a transaction of its own. */
+  /**
+   * Commits the batch in queue order, each operation submitted alone in a transaction of its own. If
+   * the store cannot be reached, the rest of the batch fails with the first transaction at once: each
+   * would otherwise wait out its own connection timeout, and while the store is out of reach the
+   * queue would grow faster than it drains (every caller waiting longer and longer for its answer).
+   */
   private void commitInTurn(List<Pending<?>> batch) {
+    List<List<Pending<?>>> groups = new ArrayList<>();
     int from = 0;
     for (int i = 0; i < batch.size(); i++) {
       if (!batch.get(i).alone()) continue;
-      if (i > from) commit(new ArrayList<>(batch.subList(from, i)));
-      commit(List.of(batch.get(i)));
+      if (i > from) groups.add(batch.subList(from, i));
+      groups.add(batch.subList(i, i + 1));
       from = i + 1;
     }
-    if (from < batch.size()) commit(from == 0 ? batch : new ArrayList<>(batch.subList(from, batch.size())));
+    if (from < batch.size()) groups.add(batch.subList(from, batch.size()));
+    for (int g = 0; g < groups.size(); g++) {
+      SQLException unreachable = commit(new ArrayList<>(groups.get(g)));
+      if (unreachable == null) continue;
+      for (List<Pending<?>> rest : groups.subList(g + 1, groups.size())) {
+        failedOps += rest.size();
+        for (Pending<?> p : rest) p.future().completeExceptionally(unreachable);
+      }
+      return;
+    }
   }
 
-  private void commit(List<Pending<?>> batch) {
+  /** Commits one group (retried, or split, as the class says); the cause if the store could not be reached. */
+  private SQLException commit(List<Pending<?>> batch) {
     for (int attempt = 1; ; attempt++) {
       Exception failure = tryCommit(batch);
-      if (failure == null) return;
+      if (failure == null) return null;
       if (failure instanceof ConnectionFailure) {
         LOG.log(Level.WARNING, name + ": store connection failed", failure.getCause());
         failedOps += batch.size();
         for (Pending<?> p : batch) p.future().completeExceptionally(failure.getCause());
-        return;
+        return (SQLException) failure.getCause();
       }
       if (isTransient(failure) && attempt < TRANSIENT_ATTEMPTS) {
         // the connection is back in the pool before the retry: a retry never holds two
@@ -241,13 +257,17 @@ public final class GroupCommitWriter implements AutoCloseable, WriterStats {
         failedOps++;
         batch.get(0).future().completeExceptionally(failure);
         LOG.log(Level.WARNING, name + ": store write failed", failure);
-        return;
+        return null;
       }
       splits++;
       int mid = batch.size() / 2;
-      commit(new ArrayList<>(batch.subList(0, mid)));
-      commit(new ArrayList<>(batch.subList(mid, batch.size())));
-      return;
+      SQLException unreachable = commit(new ArrayList<>(batch.subList(0, mid)));
+      if (unreachable != null) {
+        failedOps += batch.size() - mid;
+        for (Pending<?> p : batch.subList(mid, batch.size())) p.future().completeExceptionally(unreachable);
+        return unreachable;
+      }
+      return commit(new ArrayList<>(batch.subList(mid, batch.size())));
     }
   }
 
@@ -286,6 +306,11 @@ public final class GroupCommitWriter implements AutoCloseable, WriterStats {
         committed = true;
       } catch (SQLException | RuntimeException e) {
         rollbackQuietly(c);
+        // the connection broke (SQLState class 08): the store, not an operation, failed; splitting the
+        // batch to find a culprit would only wait for the store again and again
+        if (e instanceof SQLException se && se.getSQLState() != null && se.getSQLState().startsWith("08")) {
+          return new ConnectionFailure(se);
+        }
         return e;
       }
     } catch (SQLException e) {
