@@ -35,12 +35,23 @@ class DatabaseOutageTest {
 
   @Test
   void aPostgresOutageLosesNoJobAndNoReceiptAndChargesNothingTwice() throws Exception {
+    outage();
+  }
+
+  @Test
+  void theSameWithTheReactiveLedgerClient() throws Exception {
+    outage("--ledger-client", "vertx");
+  }
+
+  private void outage(String... extraArgs) throws Exception {
     TestDatabases.requirePostgres();
     URI pg = URI.create(TestDatabases.localPostgresUrl().substring("jdbc:".length()));
     try (CuttableProxy proxy = new CuttableProxy(pg.getHost(), pg.getPort() < 0 ? 5432 : pg.getPort())) {
       String url = "jdbc:postgresql://127.0.0.1:" + proxy.port() + pg.getPath() + "?" + pg.getRawQuery()
           + "&currentSchema=outage_" + Long.toHexString(System.nanoTime());
-      try (TestService s = TestService.start(dir, "--db-url", url)) {
+      List<String> args = new ArrayList<>(List.of("--db-url", url));
+      args.addAll(List.of(extraArgs));
+      try (TestService s = TestService.start(dir, args.toArray(String[]::new))) {
         long actBefore = s.balanceUact();
         Map<String, String> byKey = new LinkedHashMap<>(); // idempotency key → job id
         // the last four run when the store goes: they end while it is away, and their ends must be recorded later
