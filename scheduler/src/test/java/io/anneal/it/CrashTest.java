@@ -56,7 +56,11 @@ class CrashTest {
         TestDatabases.localPostgresUrl() + "&currentSchema=crash_" + Long.toHexString(System.nanoTime()));
   }
 
-  private void crashAndRecover(String... storeArgs) throws Exception {
+  private void crashAndRecover(String... store) throws Exception {
+    // epochs of 2 s: kills also land while epochs close, and the audit rebuilds every closed one
+    List<String> args = new ArrayList<>(List.of(store));
+    args.addAll(List.of("--epoch-seconds", "2"));
+    String[] storeArgs = args.toArray(String[]::new);
     long seed = System.nanoTime();
     Random random = new Random(seed);
     Path data = dir.resolve("data");
@@ -124,6 +128,8 @@ class CrashTest {
       assertThat(balance.getLong("uact")).as("each job charged once (%s)", seedNote).isEqualTo(actBefore - charged);
       JsonObject audit = s.json(s.get("/api/v1/ledger/audit", TestService.ADMIN_KEY));
       assertThat(audit.getBoolean("clean")).as("%s (%s)", audit.encode(), seedNote).isTrue();
+      assertThat(audit.getJsonObject("checked").getString("epochs")).as("epochs closed across the kills")
+          .doesNotStartWith("0 closed epochs");
       s.service.database().dropSchema(); // PostgreSQL: the test's own schema
     }
   }
