@@ -13,8 +13,9 @@ import java.util.logging.Logger;
 /**
  * One writer thread that commits many small operations per transaction (group commit). Callers
  * never block: each submitted operation gets a future that completes after its transaction has
- * committed and is durable ({@link Database#durable}). A batch that fails on a transient conflict (a deadlock or serialization failure, which
- * the database resolves by aborting one transaction) is retried whole, up to
+ * committed and is durable ({@link Database#durable}). A batch that fails on a transient conflict (a
+ * deadlock or serialization failure, which the database resolves by aborting one transaction) is
+ * retried whole, up to
  * {@value #TRANSIENT_ATTEMPTS} times. A batch that fails otherwise is split in halves, each retried
  * in queue order, until the failing operation is alone: it fails alone and the others still commit,
  * in about 2·log2(n) transactions rather than n.
@@ -325,7 +326,7 @@ public final class GroupCommitWriter implements AutoCloseable, WriterStats {
     if (durable.isDone() && !durable.isCompletedExceptionally()) {
       for (int i = 0; i < batch.size(); i++) batch.get(i).complete(results[i]);
     } else {
-      List<Pending<?>> done = List.copyOf(batch); // the loop reuses its list
+      List<Pending<?>> done = List.copyOf(batch); // completed later, on the checkpoints' thread
       durable.whenComplete((v, e) -> {
         for (int i = 0; i < done.size(); i++) {
           if (e == null) {
