@@ -201,8 +201,15 @@ public final class ApiVerticle extends VerticleBase {
 
   // ------------------------------------------------------------------ errors
 
+  /** What a store failure answers, on REST and WebSocket alike. */
+  static Problem storeUnavailable() {
+    return new Problem("unavailable", 503, "Store unavailable", "the store could not be reached; retry later (a write may have"
+        + " been made before the store failed: a submit retried with the same idempotency key (the Idempotency-Key header,"
+        + " or idempotencyKey on the WebSocket) is not made twice)");
+  }
+
   /** A store that failed or could not be reached (not a refusal): somewhere in the causes, a store or SQL exception. */
-  private static boolean storeFailure(Throwable t) {
+  static boolean storeFailure(Throwable t) {
     for (Throwable c = t; c != null; c = c.getCause()) {
       if (c instanceof JobStore.StoreException || c instanceof java.sql.SQLException) return true;
       if (c.getCause() == c) break;
@@ -219,8 +226,7 @@ public final class ApiVerticle extends VerticleBase {
       p = new Problem("payload-too-large", 413, "Request too large", "the body exceeds " + config.maxRequestBytes() + " bytes");
     } else if (storeFailure(t)) {
       LOG.warning("store failure on " + rc.request().path() + ": " + t.getMessage());
-      p = new Problem("unavailable", 503, "Store unavailable", "the store could not be reached; retry later (a write may have"
-          + " been made before the store failed: a submit retried with the same Idempotency-Key is not made twice)");
+      p = storeUnavailable();
     } else if (rc.statusCode() > 0 && rc.statusCode() < 500) {
       p = new Problem("http-" + rc.statusCode(), rc.statusCode(), "Request refused", t == null ? null : t.getMessage());
     } else {

@@ -43,7 +43,8 @@ final class WsSession {
 
   void sendError(String requestId, Throwable t) {
     if (t instanceof java.util.concurrent.CompletionException && t.getCause() != null) t = t.getCause();
-    Problem p = t instanceof Problem pr ? pr : new Problem("internal", 500, "Internal error", "the request failed inside the service");
+    Problem p = t instanceof Problem pr ? pr : ApiVerticle.storeFailure(t) ? ApiVerticle.storeUnavailable()
+        : new Problem("internal", 500, "Internal error", "the request failed inside the service");
     JsonObject o = new JsonObject().put("type", "error").put("requestId", requestId).put("error", p.toJson());
     if (!ws.isClosed()) ws.writeTextMessage(o.encode());
   }

@@ -62,8 +62,23 @@ class DatabaseOutageTest {
         }
         s.await(Duration.ofSeconds(30), () -> byKey.values().stream().filter(id -> "RUNNING".equals(s.job(id).getString("state")))
             .count() == 4);
+        TestService.Ws ws = s.ws(TestService.DEMO_KEY); // authenticated while the store is there
         proxy.cut();
         List<String> refused = new ArrayList<>();
+        // over the WebSocket too: the same 503 (as an error message), and a retry with the key after
+        ws.send(new JsonObject().put("type", "submit").put("requestId", "ws-1").put("idempotencyKey", "during-ws")
+            .put("job", new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 60)
+                .put("params", new JsonObject().put("ms", 100))));
+        JsonObject answer = ws.next(Duration.ofSeconds(30));
+        while (!"ws-1".equals(answer.getString("requestId"))) answer = ws.next(Duration.ofSeconds(30)); // "authenticated" first
+        ws.close();
+        if ("accepted".equals(answer.getString("type"))) {
+          byKey.put("during-ws", answer.getString("jobId"));
+        } else {
+          assertThat(answer.getString("type")).as(answer.encode()).isEqualTo("error");
+          assertThat(answer.getJsonObject("error").getString("type")).as(answer.encode()).endsWith("/unavailable");
+          refused.add("during-ws");
+        }
         for (int i = 0; i < 3; i++) { // each answered once the store's connection timeout (5 s) is out
           var r = submit(s, "during-" + i, 100);
           if (r.statusCode() == 202) {
