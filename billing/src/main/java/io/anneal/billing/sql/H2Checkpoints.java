@@ -30,7 +30,6 @@ final class H2Checkpoints implements AutoCloseable {
   private final Object lock = new Object();
   private List<CompletableFuture<Void>> waiting = new ArrayList<>();
   private boolean closed;
-  private volatile long checkpoints;
 
   H2Checkpoints(DataSource ds) {
     this.ds = ds;
@@ -53,11 +52,6 @@ final class H2Checkpoints implements AutoCloseable {
     return f;
   }
 
-  /** Checkpoints run so far (for tests). */
-  long checkpoints() {
-    return checkpoints;
-  }
-
   private void loop() {
     while (true) {
       List<CompletableFuture<Void>> batch;
@@ -77,7 +71,6 @@ final class H2Checkpoints implements AutoCloseable {
       SQLException failure = null;
       try (Connection c = ds.getConnection(); Statement st = c.createStatement()) {
         st.execute("CHECKPOINT");
-        checkpoints++;
       } catch (SQLException e) {
         failure = e;
         LOG.log(Level.WARNING, "H2 checkpoint failed: " + batch.size() + " commit(s) not known to be in the file", e);
