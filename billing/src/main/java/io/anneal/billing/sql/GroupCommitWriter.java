@@ -307,9 +307,10 @@ public final class GroupCommitWriter implements AutoCloseable, WriterStats {
         committed = true;
       } catch (SQLException | RuntimeException e) {
         rollbackQuietly(c);
-        // the connection broke (SQLState class 08): the store, not an operation, failed; splitting the
-        // batch to find a culprit would only wait for the store again and again
-        if (e instanceof SQLException se && se.getSQLState() != null && se.getSQLState().startsWith("08")) {
+        // the connection broke (SQLState class 08, or the driver says so): the store, not an operation,
+        // failed; splitting the batch to find a culprit would only wait for the store again and again
+        if (e instanceof SQLException se && (se instanceof java.sql.SQLNonTransientConnectionException
+            || se.getSQLState() != null && se.getSQLState().startsWith("08"))) {
           return new ConnectionFailure(se);
         }
         return e;

@@ -237,4 +237,49 @@ class GroupCommitWriterTest {
     assertThat(GroupCommitWriter.isTransient(new java.sql.SQLException("no state"))).isFalse();
     assertThat(GroupCommitWriter.isTransient(new IllegalStateException("x"))).isFalse();
   }
+  /**
+   * The store goes away (an H2 TCP server stopped) while operations wait behind a running one: the
+   * first transaction of the next batch cannot get a connection, and every operation after it fails
+   * at once with that same cause, rather than each group waiting out its own connection timeout.
+   */
+  @Test
+  void whenTheStoreCannotBeReachedTheRestOfTheBatchFailsWithTheFirstTransactionsCause() throws Exception {
+    org.h2.tools.Server server = org.h2.tools.Server.createTcpServer("-tcpPort", "0", "-ifNotExists").start();
+    try (Database db = Database.open("jdbc:h2:tcp://127.0.0.1:" + server.getPort() + "/mem:gcw-" + System.nanoTime()
+        + ";DB_CLOSE_DELAY=-1", null, 2);
+        GroupCommitWriter w = new GroupCommitWriter(db, "test-writer", 1000)) {
+      CountDownLatch inside = new CountDownLatch(1);
+      CountDownLatch release = new CountDownLatch(1);
+      CompletableFuture<Object> running = w.submit(c -> {
+        inside.countDown();
+        try {
+          release.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        return null;
+      });
+      assertThat(inside.await(30, TimeUnit.SECONDS)).isTrue();
+      GroupCommitWriter.Op<Object> noop = c -> null;
+      // queued behind it, in four transactions: alone, the plain one, alone, the plain one
+      List<CompletableFuture<Object>> queued = List.of(w.submitAlone(noop), w.submit(noop), w.submitAlone(noop), w.submit(noop));
+      server.stop();
+      release.countDown();
+      List<Throwable> causes = new ArrayList<>();
+      for (CompletableFuture<Object> f : queued) {
+        try {
+          f.get(30, TimeUnit.SECONDS);
+          causes.add(null);
+        } catch (java.util.concurrent.ExecutionException e) {
+          causes.add(e.getCause());
+        }
+      }
+      assertThat(causes).doesNotContainNull();
+      assertThat(causes.get(0)).isInstanceOf(java.sql.SQLException.class);
+      for (Throwable t : causes.subList(1, causes.size())) assertThat(t).isSameAs(causes.get(0));
+      assertThat(running).isCompletedExceptionally();
+    } finally {
+      server.stop();
+    }
+  }
 }
