@@ -106,12 +106,20 @@ public final class BillingVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
     long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
-    vertx.setPeriodic(every, id -> ledger.closeEpochs(System.currentTimeMillis())
-        .onSuccess(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
-            + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot())))
-        .onFailure(e -> LOG.warning("could not close epochs (tried again in " + every + " ms): " + e)));
+    vertx.setPeriodic(every, id -> {
+      // the last close has not ended (a large epoch, or a store out of reach): no pile of them
+      if (!closing.compareAndSet(false, true)) return;
+      ledger.closeEpochs(System.currentTimeMillis())
+          .onComplete(ar -> closing.set(false)) // on the store's thread (the JDBC adapter) or the lanes' context
+          .onSuccess(closed -> closed.forEach(e -> LOG.info("closed epoch " + e.epoch() + ": " + e.receipts()
+              + " receipt(s), " + e.chargedUact() + " uact charged, Merkle root " + e.merkleRoot())))
+          .onFailure(e -> LOG.warning("could not close epochs (tried again in " + every + " ms): " + e));
+    });
     return Future.succeededFuture();
   }
+
+  /** An epoch close is under way. */
+  private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
 
   /** bme-spec 16.2: each class's price moves by its utilization in the window; changes are persisted. */
   private void closePricingWindow(JsonObject window) {
