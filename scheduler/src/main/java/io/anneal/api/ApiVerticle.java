@@ -212,7 +212,6 @@ public final class ApiVerticle extends VerticleBase {
   static boolean storeFailure(Throwable t) {
     for (Throwable c = t; c != null; c = c.getCause()) {
       if (c instanceof JobStore.StoreException || c instanceof java.sql.SQLException) return true;
-      if (c.getCause() == c) break;
     }
     return false;
   }

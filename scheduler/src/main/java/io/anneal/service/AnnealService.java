@@ -275,15 +275,16 @@ public final class AnnealService {
   }
 
   private long gaugeRefreshes;
-  /** Reads of the last refresh not yet answered: a store that answers slowly (or not) gets no pile of them. */
-  private final java.util.concurrent.atomic.AtomicInteger gaugeReads = new java.util.concurrent.atomic.AtomicInteger();
+  /** The last refresh's reads are not all answered: a store that answers slowly (or not) gets no pile of them. */
+  private final java.util.concurrent.atomic.AtomicBoolean refreshingGauges = new java.util.concurrent.atomic.AtomicBoolean();
 
   /** Every second; finished-job counts every 30 s (they need a pass over their part of the state index). */
   private void refreshGauges(Metrics metrics) {
-    if (gaugeReads.compareAndSet(0, 2)) {
-      store.countsByState(gaugeRefreshes++ % 30 == 0).thenAccept(metrics::jobsByState)
-          .whenComplete((v, e) -> gaugeReads.decrementAndGet());
-      store.read(SqlLedger::supply).thenAccept(metrics::supply).whenComplete((v, e) -> gaugeReads.decrementAndGet());
+    if (refreshingGauges.compareAndSet(false, true)) {
+      java.util.concurrent.CompletableFuture.allOf(
+          store.countsByState(gaugeRefreshes++ % 30 == 0).thenAccept(metrics::jobsByState),
+          store.read(SqlLedger::supply).thenAccept(metrics::supply))
+          .whenComplete((v, e) -> refreshingGauges.set(false));
     }
     OracleAggregator.Result r = oracleState.aggregate(nowNs());
     metrics.oracle(r.healthy(), r.twap() == null ? Double.NaN : r.twap().value().doubleValue());
