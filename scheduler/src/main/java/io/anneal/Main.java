@@ -10,7 +10,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * {@code java -jar anneal.jar [options]} runs the service; {@code bme ...} runs the BME tools;
- * {@code ledger verify} audits the ledger.
+ * {@code ledger verify} audits the ledger; {@code receipt verify} checks a job's receipts offline.
  */
 public final class Main {
   /** Strong references: java.util.logging keeps loggers weakly, and a collected one forgets its level. */
@@ -27,6 +27,9 @@ public final class Main {
     }
     if (args.length > 0 && args[0].equals("bme")) {
       System.exit(io.anneal.billing.tools.BmeCli.run(Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
+    }
+    if (args.length > 0 && args[0].equals("receipt")) {
+      System.exit(io.anneal.billing.tools.ReceiptCli.run(Arrays.copyOfRange(args, 1, args.length), System.in, System.out, System.err));
     }
     if (args.length > 0 && args[0].equals("ledger")) {
       System.exit(ledger(Arrays.copyOfRange(args, 1, args.length), System.getenv(), System.out, System.err));
@@ -115,6 +118,7 @@ public final class Main {
       "       java -jar scheduler/target/anneal.jar bme replay FILE.json [--check]",
       "       java -jar scheduler/target/anneal.jar bme simulate --scenario NAME [--hours N] [--seed S] [--out DIR]",
       "       java -jar scheduler/target/anneal.jar ledger verify [--data-dir DIR | --db-url URL] [--max-findings N] [--json]",
+      "       java -jar scheduler/target/anneal.jar receipt verify FILE|- [--node-key [NODE=]KEY] [--epoch-root [EPOCH=]HEX]",
       "options (each also --name=value; README \"Configuration\" has every setting):",
       "  --http-port N            HTTP/WebSocket port (default 8080, 0 = any free port)",
       "  --data-dir DIR           H2 database, node key, admin key (default ./data)",

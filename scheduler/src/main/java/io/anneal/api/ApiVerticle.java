@@ -38,6 +38,7 @@ import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import io.vertx.ext.web.handler.StaticHandler;
 import java.math.BigDecimal;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -590,30 +591,44 @@ public final class ApiVerticle extends VerticleBase {
     tenant(rc).compose(t -> ownJob(t, jobId))
         .compose(j -> Future.fromCompletionStage(store.read(c -> {
               List<Map<String, Object>> rows = SqlLedger.settlementsOfJob(c, jobId);
-              if (!rows.isEmpty()) {
-                Map<String, Object> last = rows.get(rows.size() - 1);
-                SqlLedger.epochProof(c, (String) last.get("receiptId")).ifPresent(e -> last.put("epoch", e));
+              Map<String, Optional<String>> keys = new HashMap<>();
+              for (Map<String, Object> row : rows) {
+                SqlLedger.epochProof(c, (String) row.get("receiptId")).ifPresent(e -> row.put("epoch", e));
+                String node = (String) row.get("nodeId");
+                if (!keys.containsKey(node)) keys.put(node, SqlLedger.nodeKey(c, node));
+                keys.get(node).ifPresent(k -> row.put("nodePublicKey", k));
               }
               return rows;
             }), vertx.getOrCreateContext())
             .map(rows -> {
               JsonObject out = new JsonObject().put("jobId", jobId).put("state", j.state().name());
               if (rows.isEmpty()) {
-                return out.put("settled", false).put("receipt", (Object) null);
+                return out.put("settled", false).put("receipt", (Object) null).put("runs", new JsonArray());
               }
-              Map<String, Object> row = rows.get(rows.size() - 1);
-              out.put("settled", true)
-                  .put("receipt", new JsonObject().put("receiptId", row.get("receiptId")).put("body", row.get("receiptBody"))
-                      .put("nodeId", row.get("nodeId")).put("batchRoot", row.get("batchRoot")).put("proof", row.get("proof"))
-                      .put("signature", row.get("signature")).put("signatureAlgorithm", "Ed25519"))
-                  .put("settlement", settlementJson(row));
-              @SuppressWarnings("unchecked")
-              Map<String, Object> epoch = (Map<String, Object>) row.get("epoch");
-              if (epoch != null) out.put("epoch", new JsonObject(epoch));
-              return out;
+              // every run the job was billed for (a preempted job has several), oldest first; the
+              // last one also at the top level, as before runs were listed
+              JsonArray runs = new JsonArray();
+              rows.forEach(row -> runs.add(runJson(row)));
+              JsonObject last = runs.getJsonObject(runs.size() - 1);
+              out.put("settled", true).put("receipt", last.getJsonObject("receipt")).put("settlement", last.getJsonObject("settlement"));
+              if (last.containsKey("epoch")) out.put("epoch", last.getJsonObject("epoch"));
+              return out.put("runs", runs);
             }))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
+  }
+
+  /** One settled run: its signed receipt with the node's registered key, its settlement, its epoch and proof. */
+  private static JsonObject runJson(Map<String, Object> row) {
+    JsonObject receipt = new JsonObject().put("receiptId", row.get("receiptId")).put("body", row.get("receiptBody"))
+        .put("nodeId", row.get("nodeId")).put("batchRoot", row.get("batchRoot")).put("proof", row.get("proof"))
+        .put("signature", row.get("signature")).put("signatureAlgorithm", "Ed25519")
+        .put("nodePublicKey", row.get("nodePublicKey"));
+    JsonObject run = new JsonObject().put("receipt", receipt).put("settlement", settlementJson(row));
+    @SuppressWarnings("unchecked")
+    Map<String, Object> epoch = (Map<String, Object>) row.get("epoch");
+    if (epoch != null) run.put("epoch", new JsonObject(epoch));
+    return run;
   }
 
   /**

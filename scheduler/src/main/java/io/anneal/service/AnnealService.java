@@ -180,6 +180,10 @@ public final class AnnealService {
         } catch (IOException e) {
           return Future.failedFuture(e);
         }
+        // the key a provider gives tenants and auditors to pin (anneal receipt verify --node-key)
+        LOG.info("node " + nodeId + " signs receipts with Ed25519 key " + NodeKeys.encodePublic(key.getPublic()) + " ("
+            + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
+            + config.dataDir().resolve("node-ed25519.pub") + ")");
         worker = new WorkerVerticle(nodeId, backend, key, store, metrics);
         f = f.compose(x -> vertx.deployVerticle(worker));
       }

@@ -57,6 +57,23 @@ class PreemptionTest {
         assertThat(SqlLedger.balance(c, Accounts.escrow(tenantOf(s)), "uact")).as("no escrow left behind").isZero();
       }
       assertThat(s.get("/metrics", null).body()).contains("anneal_scheduler_preemptions_total 1.0");
+      // the receipts API lists both billed runs, each signed and traceable; together they are the job's charge
+      JsonObject receipts = s.json(s.get("/api/v1/receipts/" + low, TestService.DEMO_KEY));
+      var runs = receipts.getJsonArray("runs");
+      assertThat(runs).hasSize(2);
+      var ids = runs.stream().map(r -> ((JsonObject) r).getJsonObject("receipt").getString("receiptId")).toList();
+      assertThat(ids).doesNotHaveDuplicates().allSatisfy(id -> assertThat(id).startsWith(low + "/"));
+      long runCharges = runs.stream().mapToLong(r -> ((JsonObject) r).getJsonObject("settlement").getLong("chargeUact")).sum();
+      assertThat(runCharges).isEqualTo(lowJob.getLong("chargeUact"));
+      assertThat(runs.getJsonObject(0).getJsonObject("settlement").getLong("chargeUact")).isEqualTo(preemptedCharge);
+      assertThat(receipts.getJsonObject("receipt")).as("the last run, also at the top level").isEqualTo(runs.getJsonObject(1).getJsonObject("receipt"));
+      java.nio.file.Path file = dir.resolve("receipts.json");
+      java.nio.file.Files.writeString(file, receipts.encode());
+      var out = new java.io.ByteArrayOutputStream();
+      int code = io.anneal.billing.tools.ReceiptCli.run(new String[] {"verify", file.toString(), "--node-key",
+          dir.resolve("node-ed25519.pub").toString()}, System.in, new java.io.PrintStream(out, true), System.err);
+      assertThat(code).as(out.toString()).isZero();
+      assertThat(out.toString()).contains("2 run(s)", "0 failed");
     }
   }
 

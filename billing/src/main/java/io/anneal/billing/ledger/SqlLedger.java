@@ -1178,14 +1178,9 @@ public final class SqlLedger {
     return out;
   }
 
-  /** Proof steps as text: {@code L:<hex>} or {@code R:<hex>} joined by commas. */
+  /** Proof steps as text: {@code L:<hex>} or {@code R:<hex>} joined by commas ({@link MerkleTree#formatProof}). */
   public static String encodeProof(List<MerkleTree.Step> proof) {
-    StringBuilder sb = new StringBuilder();
-    for (MerkleTree.Step s : proof) {
-      if (sb.length() > 0) sb.append(',');
-      sb.append(s.siblingOnLeft() ? "L:" : "R:").append(HEX.formatHex(s.sibling()));
-    }
-    return sb.toString();
+    return MerkleTree.formatProof(proof);
   }
 
   /**
@@ -1218,13 +1213,7 @@ public final class SqlLedger {
       }
       return out;
     }
-    for (String part : text.split(",")) {
-      if (part.length() < 3 || part.charAt(1) != ':' || (part.charAt(0) != 'L' && part.charAt(0) != 'R')) {
-        throw new IllegalArgumentException("bad proof step '" + part + "'");
-      }
-      out.add(new MerkleTree.Step(HEX.parseHex(part.substring(2)), part.charAt(0) == 'L'));
-    }
-    return out;
+    return MerkleTree.parseProof(text);
   }
 
   // ---------------------------------------------------------------- nodes

@@ -4,6 +4,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.List;
 
 /**
@@ -12,6 +13,7 @@ import java.util.List;
  * promoted unchanged. The domain prefixes keep a leaf from ever passing for an inner node.
  */
 public final class MerkleTree {
+  private static final HexFormat HEX = HexFormat.of();
   private final List<byte[][]> levels = new ArrayList<>();
 
   /** One step of an inclusion proof: the sibling hash and whether it sits on the left. */
@@ -69,6 +71,33 @@ public final class MerkleTree {
       h = s.siblingOnLeft() ? node(s.sibling(), h) : node(h, s.sibling());
     }
     return MessageDigest.isEqual(h, root);
+  }
+
+  /** A proof as text: {@code L:<hex>} or {@code R:<hex>} per step, from the leaf up, joined by commas. */
+  public static String formatProof(List<Step> proof) {
+    StringBuilder sb = new StringBuilder();
+    for (Step s : proof) {
+      if (sb.length() > 0) sb.append(',');
+      sb.append(s.siblingOnLeft() ? "L:" : "R:").append(HEX.formatHex(s.sibling()));
+    }
+    return sb.toString();
+  }
+
+  /** The steps of {@link #formatProof}'s text; empty for an empty text (a tree of one leaf). */
+  public static List<Step> parseProof(String text) {
+    List<Step> out = new ArrayList<>();
+    if (text == null || text.isEmpty()) return out;
+    for (String part : text.split(",", -1)) {
+      if (part.length() < 3 || part.charAt(1) != ':' || (part.charAt(0) != 'L' && part.charAt(0) != 'R')) {
+        throw new IllegalArgumentException("bad proof step '" + part + "' (expected L:<hex> or R:<hex>)");
+      }
+      try {
+        out.add(new Step(HEX.parseHex(part.substring(2)), part.charAt(0) == 'L'));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException("bad proof step '" + part + "': not hexadecimal");
+      }
+    }
+    return out;
   }
 
   public static byte[] leafHash(byte[] data) {
