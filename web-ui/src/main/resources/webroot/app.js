@@ -110,7 +110,7 @@ function renderJobs() {
       if (i === 6 && j.receiptId) {
         const a = document.createElement('a');
         a.href = '#'; a.textContent = 'receipt';
-        a.onclick = async (ev) => { ev.preventDefault(); alert(JSON.stringify(await getJson('/api/v1/receipts/' + j.id, true), null, 2)); };
+        a.onclick = (ev) => { ev.preventDefault(); showReceipt(j.id); };
         td.replaceChildren(a);
       }
       tr.appendChild(td);
@@ -123,6 +123,165 @@ async function loadJobs() {
   const list = await getJson('/api/v1/jobs', true);
   list.jobs.forEach((j) => merge(j.id, j));
   renderJobs();
+}
+
+// ------------------------------------------------------------------ receipts, checked in the browser
+// The same checks as `anneal receipt verify` (ReceiptCheck): ADR 3's RFC 6962-style Merkle tree
+// (leaf H(0x00 || body), node H(0x01 || left || right)), Ed25519 over the batch root, ADR 13's epoch proof.
+const enc = new TextEncoder();
+const toHex = (b) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
+function fromHex(h) {
+  if (typeof h !== 'string' || !/^([0-9a-fA-F]{2})*$/.test(h)) throw new Error('not hexadecimal: ' + h);
+  return Uint8Array.from(h.match(/../g) || [], (x) => parseInt(x, 16));
+}
+const fromB64 = (t) => Uint8Array.from(atob(t), (c) => c.charCodeAt(0));
+async function sha256(...parts) {
+  const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) { all.set(p, at); at += p.length; }
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', all));
+}
+const leafHash = (bytes) => sha256(Uint8Array.of(0), bytes);
+function parseProof(text) {
+  if (!text) return [];
+  return text.split(',').map((p) => {
+    if (!/^[LR]:/.test(p)) throw new Error(`bad proof step '${p}' (expected L:<hex> or R:<hex>)`);
+    return { left: p[0] === 'L', sibling: fromHex(p.slice(2)) };
+  });
+}
+async function fold(leaf, steps) {
+  let h = leaf;
+  for (const s of steps) h = s.left ? await sha256(Uint8Array.of(1), s.sibling, h) : await sha256(Uint8Array.of(1), h, s.sibling);
+  return toHex(h);
+}
+async function fingerprint(keyB64) {
+  try { return 'sha256:' + toHex((await sha256(fromB64(keyB64))).slice(0, 8)); } catch (e) { return '(unreadable key)'; }
+}
+
+/** The checks of one billed run of job `jobId` as the receipts API lists it: [{name, outcome, detail}]. */
+async function checkRun(jobId, run) {
+  const r = run.receipt || {};
+  const epoch = run.epoch || {};
+  const checks = [];
+  if (!(window.crypto && crypto.subtle)) {
+    const why = 'this browser offers cryptography only to pages served over HTTPS or from localhost; '
+      + 'save the answer below and run anneal receipt verify';
+    return ['receipt body', "in its node's signed batch", 'signed by node ' + r.nodeId, 'in its accounting epoch']
+      .map((name) => ({ name, outcome: 'UNAVAILABLE', detail: why }));
+  }
+  const lines = String(r.body || '').split('\n');
+  let body;
+  if (lines.length !== 15 || lines[0] !== 'anneal-receipt/1') body = ['FAIL', 'not an anneal-receipt/1 body of 15 lines'];
+  else if (lines[1] !== r.receiptId) body = ['FAIL', `it names receipt ${lines[1]}, not ${r.receiptId}`];
+  else if (lines[2] !== jobId) body = ['FAIL', `it names job ${lines[2]}, not ${jobId}`];
+  else if (lines[4] !== r.nodeId) body = ['FAIL', `it names node ${lines[4]}, not ${r.nodeId}`];
+  else if (!String(r.receiptId).startsWith(jobId + '/') || !/^[0-9]+$/.test(String(r.receiptId).slice(jobId.length + 1))) {
+    body = ['FAIL', `receipt id ${r.receiptId} is not a run of job ${jobId}`];
+  } else {
+    body = ['PASS', `run ${r.receiptId} on node ${r.nodeId}: ${Number(lines[8]).toLocaleString('en-US')} ns of device time`
+      + ` on ${lines[6]} GPU(s) of class ${lines[5]}${lines[7] === 'true' ? ' (simulated)' : ''}, ${lines[13]}`];
+  }
+  checks.push({ name: 'receipt body', outcome: body[0], detail: body[1] });
+  const leaf = await leafHash(enc.encode(String(r.body || '')));
+  const leafHex = toHex(leaf);
+  try {
+    const root = await fold(leaf, parseProof(r.proof));
+    const ok = root === String(r.batchRoot).toLowerCase();
+    checks.push({ name: "in its node's signed batch", outcome: ok ? 'PASS' : 'FAIL', detail: ok
+      ? `leaf ${leafHex} → batch root ${r.batchRoot}` : `the body's leaf ${leafHex} does not fold to the batch root ${r.batchRoot}` });
+  } catch (e) {
+    checks.push({ name: "in its node's signed batch", outcome: 'FAIL', detail: 'unreadable batch root or proof: ' + e.message });
+  }
+  const fp = await fingerprint(r.nodePublicKey || '');
+  try {
+    if (!r.nodePublicKey) throw new Error('the answer carries no key for this node');
+    const key = await crypto.subtle.importKey('spki', fromB64(r.nodePublicKey), { name: 'Ed25519' }, false, ['verify']);
+    const ok = await crypto.subtle.verify({ name: 'Ed25519' }, key, fromB64(r.signature), fromHex(r.batchRoot));
+    checks.push({ name: 'signed by node ' + r.nodeId, outcome: ok ? 'PASS' : 'FAIL', detail: (ok
+      ? 'Ed25519 signature over the batch root checks out' : 'the signature does not check out against the batch root') + ' with key ' + fp });
+  } catch (e) {
+    const unsupported = e && e.name === 'NotSupportedError';
+    checks.push({ name: 'signed by node ' + r.nodeId, outcome: unsupported ? 'UNAVAILABLE' : 'FAIL',
+      detail: unsupported ? 'this browser has no Ed25519; run anneal receipt verify' : 'the signature does not check out: ' + e.message });
+  }
+  if (epoch.leafHash && String(epoch.leafHash).toLowerCase() !== leafHex) {
+    checks.push({ name: 'in its accounting epoch', outcome: 'FAIL', detail: `the epoch files leaf ${epoch.leafHash}, not the body's ${leafHex}` });
+  } else if (!epoch.closed || !epoch.merkleRoot) {
+    checks.push({ name: 'in its accounting epoch', outcome: 'PENDING', detail: 'the epoch has not closed yet: its Merkle root does not exist until it does' });
+  } else {
+    try {
+      const ok = (await fold(leaf, parseProof(epoch.proof))) === String(epoch.merkleRoot).toLowerCase();
+      checks.push({ name: 'in its accounting epoch', outcome: ok ? 'PASS' : 'FAIL',
+        detail: ok ? `leaf → epoch root ${epoch.merkleRoot}` : `the leaf does not fold to the epoch root ${epoch.merkleRoot}` });
+    } catch (e) {
+      checks.push({ name: 'in its accounting epoch', outcome: 'FAIL', detail: 'unreadable epoch root or proof: ' + e.message });
+    }
+  }
+  return checks;
+}
+window.anneal = { checkRun };
+
+function el(tag, props, ...children) {
+  const e = Object.assign(document.createElement(tag), props || {});
+  e.append(...children);
+  return e;
+}
+
+async function showReceipt(jobId) {
+  const dialog = $('receipt-dialog');
+  $('receipt-title').textContent = 'Receipts of job ' + jobId;
+  $('receipt-runs').replaceChildren(el('p', { className: 'muted', textContent: 'loading…' }));
+  $('receipt-raw').textContent = '';
+  if (!dialog.open) dialog.showModal();
+  let answer;
+  try {
+    answer = await getJson('/api/v1/receipts/' + jobId, true);
+  } catch (e) {
+    $('receipt-runs').replaceChildren(el('p', { className: 'checks', textContent: 'could not load: ' + e.message }));
+    return;
+  }
+  $('receipt-raw').textContent = JSON.stringify(answer, null, 2);
+  const runs = answer.runs || (answer.settled ? [{ receipt: answer.receipt, settlement: answer.settlement, epoch: answer.epoch }] : []);
+  if (!runs.length) {
+    $('receipt-runs').replaceChildren(el('p', { className: 'muted', textContent: `Not settled yet (${answer.state}).` }));
+    return;
+  }
+  const sections = [];
+  for (const run of runs) {
+    const checks = await checkRun(jobId, run);
+    const st = run.settlement || {};
+    const ep = run.epoch || {};
+    const facts = el('table', { className: 'kv' },
+      ...[['charged', `${units(st.chargeUact)} ACT` + (st.paidUakt ? ` (provider paid ${units(st.paidUakt)} AKT)` : '')
+          + (st.billedDeviceNanos !== undefined ? ` — billed ${Number(st.billedDeviceNanos).toLocaleString('en-US')} ns, less than claimed` : '')],
+        ['returned to you', `${units(st.refundUact)} ACT`],
+        ['settled', `${st.settledAt || '–'} in journal entry ${st.txId ?? '–'}`],
+        ['epoch', ep.epoch === undefined ? '–' : `${ep.epoch}${ep.closed ? ', closed' : ', open'}`],
+        ['node key', `${run.receipt.nodeId}: ${await fingerprint(run.receipt.nodePublicKey || '')}`]]
+        .map(([k, v]) => el('tr', {}, el('th', { textContent: k }), el('td', { textContent: v }))));
+    sections.push(el('div', { className: 'run' },
+      el('h3', { textContent: 'run ' + run.receipt.receiptId }),
+      el('ul', { className: 'checks' }, ...checks.map((c) => el('li', { className: c.outcome, textContent: `${c.name}: ${c.detail}` }))),
+      facts));
+  }
+  $('receipt-runs').replaceChildren(...sections);
+}
+
+// ------------------------------------------------------------------ epochs
+async function refreshEpochs() {
+  try {
+    const list = (await getJson('/api/v1/epochs?limit=12')).epochs;
+    $('epochs-empty').hidden = list.length > 0;
+    $('epochs').querySelector('tbody').replaceChildren(...list.map((e) => el('tr', {},
+      el('td', { textContent: new Date(e.startsAtMs).toISOString().slice(0, 16).replace('T', ' ') + ` (+${e.epochSeconds} s)` }),
+      el('td', { textContent: fmt(e.receipts) }),
+      el('td', { textContent: units(e.chargedUact) }),
+      el('td', { textContent: units(e.actMintedUact) }),
+      el('td', { textContent: units(e.aktInUakt) }),
+      el('td', { textContent: units(e.aktOutUakt) }),
+      el('td', { textContent: e.burnMintRatio === null ? 'n/a' : Number(e.burnMintRatio).toLocaleString('en-US', { maximumFractionDigits: 3 }) }),
+      el('td', { className: 'hash', title: e.merkleRoot, textContent: String(e.merkleRoot).slice(0, 16) + '…' }))));
+  } catch (e) { /* shown by the health pill */ }
 }
 
 function connectWs() {
@@ -173,8 +332,9 @@ $('submit').onsubmit = (ev) => {
   ws.send(JSON.stringify({ type: 'submit', requestId: 'ui-' + Date.now(), job }));
 };
 
-refreshFleet(); refreshSupply();
+refreshFleet(); refreshSupply(); refreshEpochs();
 setInterval(refreshFleet, 2000);
 setInterval(refreshSupply, 3000);
+setInterval(refreshEpochs, 5000);
 setInterval(refreshMe, 5000);
 if (apiKey) { $('apiKey').value = apiKey; $('auth').requestSubmit(); }

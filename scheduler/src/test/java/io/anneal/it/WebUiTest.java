@@ -9,7 +9,9 @@ import java.time.Duration;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import io.vertx.core.json.JsonObject;
 import org.openqa.selenium.By;
+import org.openqa.selenium.JavascriptExecutor;
 import org.openqa.selenium.OutputType;
 import org.openqa.selenium.TakesScreenshot;
 import org.openqa.selenium.WebDriver;
@@ -18,7 +20,11 @@ import org.openqa.selenium.chrome.ChromeDriverService;
 import org.openqa.selenium.chrome.ChromeOptions;
 import org.openqa.selenium.support.ui.WebDriverWait;
 
-/** The web UI in a real headless Chromium: fleet and supply load, a tenant submits a job and sees it settle. */
+/**
+ * The web UI in a real headless Chromium: fleet and supply load, a tenant submits a job, sees it settle,
+ * sees the epoch that holds it close, and checks its receipt in the browser (and the browser's checks
+ * fail on a tampered answer).
+ */
 class WebUiTest {
   private static final File CHROMIUM = new File("/usr/bin/chromium");
   private static final File CHROMEDRIVER = new File("/usr/bin/chromedriver");
@@ -33,7 +39,7 @@ class WebUiTest {
       throw new IllegalStateException("CI=true but Chromium/ChromeDriver are missing (.ci/run installs them)");
     }
     Assumptions.assumeTrue(present, "Debian chromium and chromium-driver are not installed");
-    try (TestService s = TestService.start(dir)) {
+    try (TestService s = TestService.start(dir, "--epoch-seconds", "2")) {
       ChromeOptions options = new ChromeOptions();
       options.setBinary(CHROMIUM);
       options.addArguments("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -65,8 +71,44 @@ class WebUiTest {
         assertThat(driver.findElement(By.id("jobs")).getText()).contains(jobId).contains("SETTLED");
         assertThat(s.job(jobId).getString("state")).isEqualTo("SETTLED");
         wait.until(d -> d.findElement(By.id("balance")).getText().toLowerCase(java.util.Locale.ROOT).contains("act available"));
-        Path shot = Path.of("target", "web-ui.png");
+
+        // the epoch holding the job's settlement closes and is listed with its root
+        var closedRoot = new java.util.concurrent.atomic.AtomicReference<String>();
+        s.await(Duration.ofSeconds(20), () -> {
+          JsonObject epoch = s.json(s.get("/api/v1/receipts/" + jobId, TestService.DEMO_KEY)).getJsonObject("epoch");
+          if (epoch != null && epoch.getBoolean("closed")) closedRoot.set(epoch.getString("merkleRoot"));
+          return closedRoot.get() != null;
+        });
+        String root = closedRoot.get();
+        wait.until(d -> d.findElements(By.cssSelector("#epochs td.hash")).stream()
+            .anyMatch(td -> root.equals(td.getAttribute("title"))));
+        // its receipt, checked in the browser: body, signed batch, Ed25519 signature, epoch root
+        driver.findElement(By.xpath("//table[@id='jobs']//tr[td[1]='" + jobId + "']//a[text()='receipt']")).click();
+        wait.until(d -> d.findElements(By.cssSelector("#receipt-runs .checks li")).size() == 4);
+        assertThat(driver.findElements(By.cssSelector("#receipt-runs .checks li.PASS"))).as(
+            driver.findElement(By.id("receipt-runs")).getText()).hasSize(4);
+        assertThat(driver.findElement(By.id("receipt-runs")).getText()).contains("run " + jobId + "/", "epoch root " + root,
+            "key sha256:");
+        Path shot = Path.of("target", "web-ui-receipt.png");
         Files.createDirectories(shot.getParent());
+        Files.write(shot, ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
+        // the same checks on a tampered answer: more device time, then another signature
+        Object tampered = ((JavascriptExecutor) driver).executeAsyncScript(
+            "const done = arguments[arguments.length - 1];"
+                + "getJson('/api/v1/receipts/' + arguments[0], true).then(async (a) => {"
+                + "  const run = a.runs[0];"
+                + "  const body = run.receipt.body.split('\\n'); body[8] = String(Number(body[8]) * 10 + 1);"
+                + "  const inflated = JSON.parse(JSON.stringify(run)); inflated.receipt.body = body.join('\\n');"
+                + "  const forged = JSON.parse(JSON.stringify(run));"
+                + "  forged.receipt.signature = btoa(String.fromCharCode(...atob(run.receipt.signature).split('').map((c, i) =>"
+                + "    i === 5 ? c.charCodeAt(0) ^ 1 : c.charCodeAt(0))));"
+                + "  const outcomes = async (r) => (await window.anneal.checkRun(arguments[0], r)).map((c) => c.outcome).join(',');"
+                + "  done([await outcomes(run), await outcomes(inflated), await outcomes(forged)]);"
+                + "}).catch((e) => done(String(e)));", jobId);
+        assertThat(tampered).asList().containsExactly("PASS,PASS,PASS,PASS", "PASS,FAIL,PASS,FAIL", "PASS,PASS,FAIL,PASS");
+        driver.findElement(By.id("receipt-close")).click();
+        wait.until(d -> !d.findElement(By.id("receipt-dialog")).isDisplayed());
+        shot = Path.of("target", "web-ui.png");
         Files.write(shot, ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
       } finally {
         driver.quit();
