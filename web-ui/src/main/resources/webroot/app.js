@@ -284,6 +284,100 @@ async function refreshEpochs() {
   } catch (e) { /* shown by the health pill */ }
 }
 
+// ------------------------------------------------------------------ scenarios (bme simulate)
+const SVG = 'http://www.w3.org/2000/svg';
+function svgEl(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  Object.entries(attrs).forEach(([k, v]) => e.setAttribute(k, v));
+  return e;
+}
+
+/** Lines over hours 1..n; `bands` shades hours where it returns true; the event hour is marked. */
+function lineChart(svg, hours, series, { bands, eventHour } = {}) {
+  const W = 600, H = 200, L = 48, R = 8, T = 8, B = 22;
+  const all = series.flatMap((s) => s.values).filter((v) => v !== null && Number.isFinite(v));
+  const max = Math.max(...all, 0) || 1, min = Math.min(...all, 0);
+  const x = (h) => L + (W - L - R) * (h - hours[0]) / Math.max(1, hours[hours.length - 1] - hours[0]);
+  const y = (v) => T + (H - T - B) * (1 - (v - min) / (max - min || 1));
+  const parts = [];
+  if (bands) {
+    hours.forEach((h, i) => {
+      if (bands(i)) parts.push(svgEl('rect', { x: x(h) - 1, y: T, width: Math.max(1.5, (W - L - R) / hours.length), height: H - T - B, fill: '#d29922', opacity: 0.25 }));
+    });
+  }
+  if (eventHour && eventHour <= hours[hours.length - 1]) {
+    parts.push(svgEl('line', { x1: x(eventHour), x2: x(eventHour), y1: T, y2: H - B, stroke: '#8b98a5', 'stroke-dasharray': '3 3' }));
+  }
+  [min, (min + max) / 2, max].forEach((v) => {
+    const t = svgEl('text', { x: 2, y: y(v) + 3 });
+    t.textContent = Math.abs(v) >= 1000 ? (v / 1000).toLocaleString('en-US', { maximumFractionDigits: 0 }) + 'k'
+      : v.toLocaleString('en-US', { maximumFractionDigits: 2 });
+    parts.push(t);
+  });
+  [hours[0], hours[hours.length - 1]].forEach((h) => {
+    const t = svgEl('text', { x: x(h) - (h === hours[0] ? 0 : 30), y: H - 6 });
+    t.textContent = 'hour ' + h;
+    parts.push(t);
+  });
+  series.forEach((s, k) => {
+    const pts = hours.map((h, i) => s.values[i] === null ? null : `${x(h).toFixed(1)},${y(s.values[i]).toFixed(1)}`).filter(Boolean);
+    parts.push(svgEl('polyline', { points: pts.join(' '), fill: 'none', stroke: s.color, 'stroke-width': 1.5, 'data-series': s.name }));
+    const label = svgEl('text', { x: L + 8 + k * 150, y: T + 10, fill: s.color });
+    label.style.fill = s.color;
+    label.textContent = s.name;
+    parts.push(label);
+  });
+  svg.replaceChildren(...parts);
+}
+
+let scenarioList = null;
+async function loadScenarios() {
+  if (scenarioList) return;
+  const list = await getJson('/api/v1/scenarios');
+  scenarioList = list;
+  $('scenario').replaceChildren(...list.scenarios.map((s) => el('option', { value: s.id, textContent: `${s.id} — ${s.description}` })));
+  $('scenario').value = 'spike10x';
+  $('scenario-hours').max = list.maxHours;
+}
+
+async function simulate(id, hours) {
+  $('scenario-msg').textContent = 'simulating…';
+  let run;
+  try {
+    run = await getJson(`/api/v1/scenarios/${encodeURIComponent(id)}?hours=${hours}`, true);
+  } catch (e) {
+    $('scenario-msg').textContent = e.message;
+    return;
+  }
+  const col = (name) => { const i = run.columns.indexOf(name); return run.rows.map((r) => r[i]); };
+  const s = run.summary;
+  const b = s.breaker;
+  $('scenario-msg').textContent = `${s.scenario}: ${s.hours} h, seed ${s.seed}`;
+  $('scenario-breaker').textContent = `Breaker: ${fmt(b.ticksHealthy)} ticks healthy, ${fmt(b.ticksWarning)} in warning, `
+    + `${fmt(b.ticksHalted)} halted; ends ${b.endStatus}. Collateral ratio: lowest ${s.minCollateralRatio ?? 'n/a'}, `
+    + `at the end ${s.endCollateralRatio ?? 'n/a'}. ACT conserved every hour: ${s.actConservedEveryHour ? 'yes' : 'NO'}.`;
+  const num = (v, d) => (v === null || v === undefined) ? 'n/a' : Number(v).toLocaleString('en-US', { maximumFractionDigits: d });
+  $('scenario-phases').querySelector('tbody').replaceChildren(...Object.entries(s.phases).filter(([, p]) => p).map(([name, p]) => el('tr', {},
+    ...[name, p.hours, num(p.aktBurned, 0), num(p.aktPaidOut, 0), num(p.burnMintRatio, 3), num(p.utilization * 100, 1) + ' %',
+      num(p.servedShareOfDemand * 100, 1) + ' %', `${num(p.smallProviderActPerGpuHour, 3)} / ${num(p.largeProviderActPerGpuHour, 3)}`,
+      num(p.bootstrapPaidAct, 2)].map((v) => el('td', { textContent: String(v) })))));
+  const hrs = col('hour');
+  const event = scenarioList ? scenarioList.eventHour + 1 : undefined;
+  lineChart($('chart-flows'), hrs, [{ name: 'AKT burned', values: col('akt_burned'), color: '#f85149' },
+    { name: 'AKT paid out', values: col('akt_paid_out'), color: '#58a6ff' }], { eventHour: event });
+  const breaker = col('breaker');
+  lineChart($('chart-cr'), hrs, [{ name: 'collateral ratio', values: col('collateral_ratio'), color: '#3fb950' }],
+    { eventHour: event, bands: (i) => breaker[i] !== 'HEALTHY' });
+  lineChart($('chart-income'), hrs, [{ name: 'small providers', values: col('small_provider_act_per_gpu_hour'), color: '#d29922' },
+    { name: 'large providers', values: col('large_provider_act_per_gpu_hour'), color: '#58a6ff' }], { eventHour: event });
+  $('scenario-out').hidden = false;
+}
+
+$('scenario-form').onsubmit = (ev) => {
+  ev.preventDefault();
+  simulate($('scenario').value, Number($('scenario-hours').value));
+};
+
 function connectWs() {
   if (ws) ws.close();
   ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/ws');
@@ -294,6 +388,8 @@ function connectWs() {
       ws.send(JSON.stringify({ type: 'subscribe' }));
       $('submit').hidden = false;
       $('jobs-hint').hidden = true;
+      loadScenarios().then(() => { $('scenario-form').hidden = false; $('scenario-hint').hidden = true; })
+        .catch((e) => { $('scenario-hint').textContent = 'scenarios unavailable: ' + e.message; });
     } else if (msg.type === 'job') {
       const update = { state: msg.state };
       if (!jobs.has(msg.jobId)) update.submittedAt = msg.at;

@@ -74,6 +74,8 @@ public final class ApiVerticle extends VerticleBase {
   private long submittedSent;
   private int admitting;
   private HttpServer server;
+  /** bme simulate runs for the UI (GET /api/v1/scenarios/{id}). */
+  private ScenarioRuns scenarios;
   private volatile boolean accepting = true;
 
   public ApiVerticle(AnnealConfig config, JobStore store, TenantStore tenants, Metrics metrics,
@@ -126,6 +128,12 @@ public final class ApiVerticle extends VerticleBase {
     return server.actualPort();
   }
 
+  @Override
+  public Future<?> stop() {
+    if (scenarios != null) scenarios.close();
+    return Future.succeededFuture();
+  }
+
   /** Refuses new jobs from now on (shutdown). */
   public void stopAccepting() {
     accepting = false;
@@ -172,6 +180,9 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/prices").handler(this::prices);
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
     router.get("/api/v1/epochs").handler(this::epochs);
+    scenarios = new ScenarioRuns(vertx);
+    router.get("/api/v1/scenarios").handler(rc -> rc.json(ScenarioRuns.list()));
+    router.get("/api/v1/scenarios/:id").handler(this::scenario);
     router.get("/api/v1/refused-receipts").handler(this::refusedReceipts);
     router.get("/api/v1/ledger/audit").handler(this::ledgerAudit);
     router.get("/api/v1/me").handler(this::me);
@@ -868,6 +879,29 @@ public final class ApiVerticle extends VerticleBase {
           rc.json(new JsonObject().put("view", weekly ? "week" : "epoch").put(weekly ? "weeks" : "epochs", a));
         })
         .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * A BME scenario simulated (bme-spec "Beyond the chain", docs/bme.md): its summary and its hours.
+   * A run costs seconds of CPU, so it takes a key (a tenant's or the admin's), one runs at a time, and
+   * the last few are kept.
+   */
+  private void scenario(RoutingContext rc) {
+    anyKey(rc).compose(v -> {
+      try {
+        return scenarios.run(ScenarioRuns.config(rc.pathParam("id"), rc.queryParams()));
+      } catch (Problem p) {
+        return Future.<JsonObject>failedFuture(p);
+      }
+    }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /** Any key the service knows: a tenant's or the admin's. */
+  private Future<Void> anyKey(RoutingContext rc) {
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
+    return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
+        .compose(admin -> admin ? Future.<Void>succeededFuture() : tenantOf(key.get()).mapEmpty());
   }
 
   /** The query parameter {@code name} in 1..{@code max} ({@code dflt} when absent); null once answered 422. */

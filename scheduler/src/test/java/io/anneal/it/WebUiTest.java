@@ -108,6 +108,23 @@ class WebUiTest {
         assertThat(tampered).asList().containsExactly("PASS,PASS,PASS,PASS", "PASS,FAIL,PASS,FAIL", "PASS,PASS,FAIL,PASS");
         driver.findElement(By.id("receipt-close")).click();
         wait.until(d -> !d.findElement(By.id("receipt-dialog")).isDisplayed());
+
+        // the 10x demand spike simulated from the UI: its phases and charts
+        wait.until(d -> d.findElement(By.id("scenario-form")).isDisplayed());
+        new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("scenario"))).selectByValue("spike10x");
+        driver.findElement(By.cssSelector("#scenario-form button")).click();
+        new WebDriverWait(driver, Duration.ofSeconds(60)).until(d -> d.findElement(By.id("scenario-out")).isDisplayed());
+        assertThat(driver.findElements(By.cssSelector("#scenario-phases tbody tr")).stream().map(tr -> tr.findElement(By.tagName("td")).getText()))
+            .containsExactly("warmup", "baseline", "event", "after", "all");
+        assertThat(driver.findElement(By.id("scenario-breaker")).getText()).contains("ticks healthy", "ACT conserved every hour: yes");
+        for (String chart : new String[] {"chart-flows", "chart-cr", "chart-income"}) {
+          var lines = driver.findElements(By.cssSelector("#" + chart + " polyline"));
+          assertThat(lines).as(chart).isNotEmpty();
+          // one point per simulated hour
+          assertThat(lines.get(0).getAttribute("points").trim().split(" ")).as(chart).hasSize(96);
+        }
+        ((JavascriptExecutor) driver).executeScript("document.getElementById('scenarios-card').scrollIntoView()");
+        Files.write(Path.of("target", "web-ui-scenario.png"), ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
         shot = Path.of("target", "web-ui.png");
         Files.write(shot, ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
       } finally {
