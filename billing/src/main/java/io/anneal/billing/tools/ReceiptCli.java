@@ -55,7 +55,9 @@ public final class ReceiptCli {
         String a = args[i];
         if ((a.equals("--node-key") || a.equals("--epoch-root")) && i + 1 < args.length) {
           String v = args[++i];
+          // NODE=KEY or EPOCH=HEX; a Base64 key alone ends in '=' padding, which is no scope
           int eq = v.indexOf('=');
+          if (eq > 0 && v.substring(eq).matches("=+")) eq = -1;
           String scope = eq > 0 ? v.substring(0, eq) : "*";
           String value = eq > 0 ? v.substring(eq + 1) : v;
           if (a.equals("--node-key")) nodeKeys.put(scope, readKey(value));
@@ -145,7 +147,7 @@ public final class ReceiptCli {
   /** A key given inline (Base64) or as a file: the node's {@code node-ed25519.pub} (DER) or a text file holding the Base64. */
   static String readKey(String value) throws BadInput {
     Path p = Path.of(value.isEmpty() ? "." : value);
-    if (value.contains("/") || value.endsWith(".pub")) {
+    if (Files.isRegularFile(p)) {
       try {
         byte[] b = Files.readAllBytes(p);
         String text = new String(b, StandardCharsets.US_ASCII).trim();

@@ -101,6 +101,19 @@ class ReceiptCliTest {
   }
 
   @Test
+  void aPinnedKeyMayBeGivenInlineWithOrWithoutItsNode() throws Exception {
+    String key = NodeKeys.encodePublic(node.getPublic());
+    assertThat(key).endsWith("=");
+    assertThat(run("--node-key", key)).as(out() + err).isZero();
+    assertThat(out()).contains("PASS     node key: pinned sha256:");
+    assertThat(run("--node-key", "n1=" + key)).as(out() + err).isZero();
+    assertThat(out()).contains("PASS     node key: pinned sha256:");
+    // pinned for another node only: n1's runs use the key the answer shows, and say so
+    assertThat(run("--node-key", "n2=" + key)).as(out() + err).isZero();
+    assertThat(out()).contains("taken from the answer itself").doesNotContain("pinned");
+  }
+
+  @Test
   void aPinnedEpochRootMustBeTheAnswersOne() throws Exception {
     String root = answer.get("runs").get(0).get("epoch").get("merkleRoot").asText();
     assertThat(run("--epoch-root", "7=" + root.toUpperCase())).as(out()).isZero();
