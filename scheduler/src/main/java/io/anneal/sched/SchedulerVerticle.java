@@ -87,7 +87,8 @@ public final class SchedulerVerticle extends VerticleBase {
   /** class → {busy, available} GPU-seconds sampled in the current pricing window. */
   private final Map<String, long[]> windowUsage = new HashMap<>();
   /** node → seconds it was in the fleet during the current pricing window (for the bootstrap fund's commitment). */
-  private final Map<String, Integer> windowOnline = new HashMap<>();
+  /** node → GPU-samples in service this window (a quarantined GPU is offered to no job). */
+  private final Map<String, Long> windowOnline = new HashMap<>();
   private int windowSamples;
   private long windowStartMs;
 
@@ -288,14 +289,14 @@ public final class SchedulerVerticle extends VerticleBase {
       u[1] += ft[1];
     });
     Map<String, Object[]> nodes = nodesNow();
-    nodes.keySet().forEach(n -> windowOnline.merge(n, 1, Integer::sum));
+    nodes.forEach((n, v) -> windowOnline.merge(n, (long) (Integer) v[2], Long::sum));
     windowSamples++;
     if (nowMs - windowStartMs < pricingWindowMs) return;
     JsonObject classes = new JsonObject();
     windowUsage.forEach((cls, u) -> classes.put(cls, new JsonObject().put("busyGpuSeconds", u[0]).put("availableGpuSeconds", u[1])));
     JsonObject nodeJson = new JsonObject();
     nodes.forEach((n, v) -> nodeJson.put(n, new JsonObject().put("gpus", v[0]).put("gpuClass", v[1])
-        .put("online", windowOnline.getOrDefault(n, 0) / (double) Math.max(1, windowSamples))));
+        .put("online", windowOnline.getOrDefault(n, 0L) / (double) Math.max(1, (long) windowSamples * (Integer) v[0]))));
     vertx.eventBus().send(io.anneal.billing.BillingAddresses.CLASS_UTILIZATION,
         new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes).put("nodes", nodeJson));
     windowUsage.clear();
@@ -304,12 +305,13 @@ public final class SchedulerVerticle extends VerticleBase {
     windowStartMs = nowMs;
   }
 
-  /** node → {GPU count, GPU class of its first device} of the fleet now. */
+  /** node → {GPU count, GPU class of its first device, GPUs in service (not quarantined)} of the fleet now. */
   private Map<String, Object[]> nodesNow() {
     Map<String, Object[]> out = new java.util.LinkedHashMap<>();
     for (Object[] d : engine.devices()) {
-      Object[] n = out.computeIfAbsent((String) d[0], k -> new Object[] {0, d[2]});
+      Object[] n = out.computeIfAbsent((String) d[0], k -> new Object[] {0, d[2], 0});
       n[0] = (Integer) n[0] + 1;
+      if (!(Boolean) d[5]) n[2] = (Integer) n[2] + 1;
     }
     return out;
   }

@@ -53,4 +53,31 @@ class BootstrapFundTest {
       assertThat(fund(s)).isEqualTo(before);
     }
   }
+
+  @Test
+  void aQuarantinedGpuIsNotOnlineCapacitySoItsProviderMissesTheCommitment() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "1",
+        "--payout-min-act", "0", "--price-adjust", "false")) {
+      s.await(Duration.ofSeconds(10), () -> providerUact(s) >= 100);
+      // one GPU of four out of service (recorded and told to the scheduler, as the worker does after
+      // repeated faults): 75 % of the node's GPU-time offered, under the 90 % commitment
+      try (var c = s.service.database().connection()) {
+        io.anneal.store.Quarantines.add(c, "node-boot", 0, "test: repeated faults", System.currentTimeMillis());
+      }
+      s.service.vertx().eventBus().send(io.anneal.bus.Addresses.DEVICE_QUARANTINED,
+          new JsonObject().put("nodeId", "node-boot").put("device", 0).put("reason", "test: repeated faults"));
+      s.await(Duration.ofSeconds(5), () -> s.json(s.get("/api/v1/gpus", null)).getJsonArray("gpus").stream()
+          .anyMatch(g -> ((JsonObject) g).getBoolean("quarantined", false)));
+      // the window the quarantine began in may still pay; the ones after it do not
+      long since = System.currentTimeMillis();
+      s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - since >= 1_500);
+      long paid = providerUact(s);
+      long t0 = System.currentTimeMillis();
+      s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - t0 >= 2_500);
+      assertThat(providerUact(s)).as("no top-up while a quarter of its GPUs is out of service").isEqualTo(paid);
+      // back in service: the top-ups resume
+      assertThat(s.delete("/api/v1/gpus/node-boot/0/quarantine", TestService.ADMIN_KEY).statusCode()).isBetween(200, 204);
+      s.await(Duration.ofSeconds(10), () -> providerUact(s) > paid);
+    }
+  }
 }
