@@ -257,6 +257,10 @@ async function showReceipt(jobId) {
         ['returned to you', `${units(st.refundUact)} ACT`],
         ['settled', `${st.settledAt || '–'} in journal entry ${st.txId ?? '–'}`],
         ['epoch', ep.epoch === undefined ? '–' : `${ep.epoch}${ep.closed ? ', closed' : ', open'}`],
+        ['ACT burned for the provider', !run.payout ? 'not yet: the provider is paid out at a coming redemption epoch'
+          : run.payout.state === 'EXECUTED' ? `by payout #${run.payout.id}, ${units(run.payout.uact)} ACT burned for `
+            + `${units(run.payout.paidUakt)} AKT paid to the provider`
+            : `payout #${run.payout.id} of ${units(run.payout.uact)} ACT, waiting for its redemption epoch`],
         ['node key', `${run.receipt.nodeId}: ${await fingerprint(run.receipt.nodePublicKey || '')}`]]
         .map(([k, v]) => el('tr', {}, el('th', { textContent: k }), el('td', { textContent: v }))));
     sections.push(el('div', { className: 'run' },

@@ -605,6 +605,7 @@ public final class ApiVerticle extends VerticleBase {
               Map<String, Optional<String>> keys = new HashMap<>();
               for (Map<String, Object> row : rows) {
                 SqlLedger.epochProof(c, (String) row.get("receiptId")).ifPresent(e -> row.put("epoch", e));
+                Redemptions.payoutOf(c, (String) row.get("receiptId")).ifPresent(p -> row.put("payout", p));
                 String node = (String) row.get("nodeId");
                 if (!keys.containsKey(node)) keys.put(node, SqlLedger.nodeKey(c, node));
                 keys.get(node).ifPresent(k -> row.put("nodePublicKey", k));
@@ -639,6 +640,10 @@ public final class ApiVerticle extends VerticleBase {
     @SuppressWarnings("unchecked")
     Map<String, Object> epoch = (Map<String, Object>) row.get("epoch");
     if (epoch != null) run.put("epoch", new JsonObject(epoch));
+    @SuppressWarnings("unchecked")
+    Map<String, Object> payout = (Map<String, Object>) row.get("payout");
+    // the provider payout that burns the ACT this run was charged, for AKT (absent until one is asked)
+    if (payout != null) run.put("payout", new JsonObject(payout));
     return run;
   }
 

@@ -42,6 +42,12 @@ class ProviderPayoutTest {
       assertThat(first.getLong("paidUakt")).isPositive();
       assertThat(provider.getLong("uakt")).isEqualTo(first.getLong("paidUakt"));
       assertThat(provider.getLong("uact")).isZero();
+      // the tenant's side of the same trace: its receipt names the payout that burned the ACT it was charged
+      JsonObject payout = s.json(s.get("/api/v1/receipts/" + jobId, TestService.DEMO_KEY)).getJsonArray("runs")
+          .getJsonObject(0).getJsonObject("payout");
+      assertThat(payout.getLong("id")).isEqualTo(first.getLong("id"));
+      assertThat(payout.getString("state")).isEqualTo("EXECUTED");
+      assertThat(payout.getLong("paidUakt")).isEqualTo(first.getLong("paidUakt"));
 
       JsonObject after = s.json(s.get("/api/v1/supply", null));
       assertThat(after.getJsonObject("totalBurned").getLong("uact"))

@@ -64,7 +64,7 @@ public final class Redemptions {
     if (holds < uact) {
       return Requested.refused(LedgerRefusal.INSUFFICIENT_FUNDS, owner + " holds " + holds + " uact, asked " + uact);
     }
-    long after = coveredThrough(c, owner);
+    long after = coveredThrough(c, owner, "state <> 'CANCELED'"); // provisional until it executes
     long through = latestSettlementTx(c, nodeId);
     SqlLedger.post(c, "bme.redeem-request", "redeem-request:" + ref,
         List.of(new Posting(owner, "uact", -uact), new Posting(Accounts.ENGINE, "uact", uact)));
@@ -163,15 +163,21 @@ public final class Redemptions {
         ps.setLong(3, fresh);
         ps.executeUpdate();
       }
+      // its receipts, final now: from where the provider's last executed payout ended (a cancelled one
+      // redeemed nothing, so its receipts fall to this one) through the latest settled when it was asked
+      long after = coveredThrough(c, owner, "state = 'EXECUTED'");
       try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'EXECUTED', decided_at_ms = ?,"
-          + " swap_rate = ?, paid_uakt = ?, remint_issued_uakt = ?, fresh_uakt = ?, tx_id = ? WHERE id = ?")) {
+          + " swap_rate = ?, paid_uakt = ?, remint_issued_uakt = ?, fresh_uakt = ?, tx_id = ?, covers_tx_after = ?,"
+          + " covers_tx_through = GREATEST(covers_tx_through, ?) WHERE id = ?")) {
         ps.setLong(1, nowMs);
         ps.setString(2, q.swapRate().toString());
         ps.setLong(3, user);
         ps.setLong(4, issued);
         ps.setLong(5, fresh);
         ps.setLong(6, tx);
-        ps.setLong(7, id);
+        ps.setLong(7, after);
+        ps.setLong(8, after);
+        ps.setLong(9, id);
         ps.executeUpdate();
       }
       out.add(new Outcome(id, owner, amount, "EXECUTED", user, issued, fresh, q.swapRate().toString(), null));
@@ -192,8 +198,8 @@ public final class Redemptions {
     List<Map<String, Object>> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT r.id, r.amount, r.state, r.attempts, r.requested_at_ms,"
         + " r.decided_at_ms, r.swap_rate, r.paid_uakt, r.remint_issued_uakt, r.fresh_uakt, r.reason, r.tx_id,"
-        + " r.covers_tx_after, r.covers_tx_through, (SELECT COUNT(*) FROM settlement s WHERE s.node_id = ?"
-        + " AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through)"
+        + " r.covers_tx_after, r.covers_tx_through, (SELECT COUNT(*) FROM settlement s WHERE r.state <> 'CANCELED'"
+        + " AND s.node_id = ? AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through)"
         + " FROM bme_request r WHERE r.owner = ? ORDER BY r.id DESC")) {
       ps.setString(1, nodeId);
       ps.setString(2, Accounts.provider(nodeId));
@@ -221,18 +227,48 @@ public final class Redemptions {
     return out;
   }
 
-  /** The receipt ids whose ACT a payout redeems (settlements to its node in its journal range). */
+  /**
+   * The receipt ids whose ACT a payout redeems (settlements to its node in its journal range; while it
+   * is pending, the range it will take unless an earlier payout of the node is cancelled; none once
+   * it is cancelled, since its ACT went back to the provider).
+   */
   public static List<String> receiptsOf(Connection c, long requestId) throws SQLException {
     List<String> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT s.receipt_id FROM bme_request r JOIN settlement s"
         + " ON s.node_id = SUBSTRING(r.owner, 10) AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through"
-        + " WHERE r.id = ? ORDER BY s.receipt_id")) {
+        + " WHERE r.id = ? AND r.state <> 'CANCELED' ORDER BY s.receipt_id")) {
       ps.setLong(1, requestId);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) out.add(rs.getString(1));
       }
     }
     return out;
+  }
+
+  /**
+   * The provider payout whose range holds a settled receipt: the one that burned the ACT it was charged
+   * for the AKT paid to its provider (or will, while pending); empty until one is asked for. Its id,
+   * state, ACT redeemed in all (uact), AKT paid, when asked and decided.
+   */
+  public static java.util.Optional<Map<String, Object>> payoutOf(Connection c, String receiptId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT r.id, r.state, r.amount, r.paid_uakt, r.requested_at_ms,"
+        + " r.decided_at_ms FROM settlement s JOIN bme_request r ON r.owner = 'provider:' || s.node_id"
+        + " AND r.direction = 'ACT_TO_AKT' AND r.state <> 'CANCELED' AND s.tx_id > r.covers_tx_after"
+        + " AND s.tx_id <= r.covers_tx_through WHERE s.receipt_id = ? ORDER BY r.id")) {
+      ps.setString(1, receiptId);
+      ps.setMaxRows(1);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (!rs.next()) return java.util.Optional.empty();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", rs.getLong(1));
+        m.put("state", rs.getString(2));
+        m.put("uact", rs.getLong(3));
+        m.put("paidUakt", rs.getObject(4) == null ? null : rs.getLong(4));
+        m.put("requestedAtMs", rs.getLong(5));
+        m.put("decidedAtMs", rs.getObject(6) == null ? null : rs.getLong(6));
+        return java.util.Optional.of(m);
+      }
+    }
   }
 
   public static long pendingCount(Connection c) throws SQLException {
@@ -243,8 +279,10 @@ public final class Redemptions {
     }
   }
 
-  private static long coveredThrough(Connection c, String owner) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT MAX(covers_tx_through) FROM bme_request WHERE owner = ?")) {
+  /** The last settlement journal entry named by the owner's payouts in {@code states} (0 when none). */
+  private static long coveredThrough(Connection c, String owner, String states) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT MAX(covers_tx_through) FROM bme_request WHERE owner = ?"
+        + " AND direction = 'ACT_TO_AKT' AND " + states)) {
       ps.setString(1, owner);
       try (ResultSet rs = ps.executeQuery()) {
         rs.next();

@@ -394,6 +394,52 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void theReceiptsOfACancelledPayoutAreRedeemedByTheNextOne() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 1_000_000L);
+    Redemptions.Requested first = tx(c -> Redemptions.request(c, "n1", 1_000_000L, "p-1", ORACLE, 1_000L));
+    OracleSnapshot down = new OracleSnapshot(false, io.anneal.billing.bme.Dec.ZERO);
+    for (long t = 2_000L; t <= 4_000L; t += 1_000L) {
+      long at = t;
+      tx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), at));
+    }
+    assertThat(this.<List<java.util.Map<String, Object>>>tx(c -> Redemptions.ofProvider(c, "n1", 10)))
+        .singleElement().satisfies(m -> assertThat(m).containsEntry("state", "CANCELED"));
+    // the cancelled payout's ACT is the provider's again: the next payout redeems it, and names its receipt
+    earn("n1", "j2", 2_000_000L);
+    Redemptions.Requested next = tx(c -> Redemptions.request(c, "n1", 3_000_000L, "p-2", ORACLE, 5_000L));
+    assertThat(next.refusal()).isNull();
+    assertThat(this.<List<Redemptions.Outcome>>tx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), 6_000L)))
+        .singleElement().satisfies(o -> assertThat(o.state()).isEqualTo("EXECUTED"));
+    assertThat(this.<List<String>>tx(c -> Redemptions.receiptsOf(c, next.id()))).containsExactly("j1/0", "j2/0");
+    assertThat(this.<List<String>>tx(c -> Redemptions.receiptsOf(c, first.id()))).as("it redeemed nothing").isEmpty();
+    // each settlement names the payout that redeemed it
+    for (String receipt : List.of("j1/0", "j2/0")) {
+      assertThat(this.<java.util.Optional<java.util.Map<String, Object>>>tx(c -> Redemptions.payoutOf(c, receipt)))
+          .hasValueSatisfying(m -> assertThat(m).containsEntry("id", next.id()).containsEntry("state", "EXECUTED"));
+    }
+  }
+
+  @Test
+  void aPayoutAskedWhileAnEarlierOneWaitsTakesItsReceiptsWhenTheEarlierOneIsCancelled() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 1_000_000L);
+    OracleSnapshot down = new OracleSnapshot(false, io.anneal.billing.bme.Dec.ZERO);
+    Redemptions.Requested first = tx(c -> Redemptions.request(c, "n1", 1_000_000L, "p-1", ORACLE, 1_000L));
+    tx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), 2_000L));
+    earn("n1", "j2", 2_000_000L);
+    Redemptions.Requested second = tx(c -> Redemptions.request(c, "n1", 2_000_000L, "p-2", ORACLE, 2_500L));
+    tx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), 3_000L));
+    // the first runs out of attempts; the second executes at the next epoch with a price
+    assertThat(this.<List<Redemptions.Outcome>>tx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), 4_000L)))
+        .singleElement().satisfies(o -> assertThat(o.state()).isEqualTo("CANCELED"));
+    assertThat(this.<List<Redemptions.Outcome>>tx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), 5_000L)))
+        .singleElement().satisfies(o -> assertThat(o.id()).isEqualTo(second.id()));
+    assertThat(this.<List<String>>tx(c -> Redemptions.receiptsOf(c, second.id()))).containsExactly("j1/0", "j2/0");
+    assertThat(this.<List<String>>tx(c -> Redemptions.receiptsOf(c, first.id()))).isEmpty();
+  }
+
+  @Test
   void automaticPayoutsQueueEachProviderOnceAndAnEpochRespectsTheBudget() throws Exception {
     deposit(100_000_000L);
     earn("n1", "j1", 1_000_000L);
