@@ -762,13 +762,17 @@ public final class SqlLedger {
     }
   }
 
-  /** The settlement rows of a job, with the stored signed receipt, for the receipts API. */
+  /**
+   * The settlement rows of a job, with the stored signed receipt, for the receipts API: in the order
+   * they were settled, runs settled in one batch by attempt (a receipt id is {@code <jobId>/<attempt>}).
+   */
   public static List<Map<String, Object>> settlementsOfJob(Connection c, String jobId) throws SQLException {
     List<Map<String, Object>> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT s.receipt_id, s.node_id, s.tx_id, s.charge_uact, s.refund_uact, s.receipt_body, s.batch_root, s.proof,"
             + " COALESCE(s.signature, b.signature), s.settled_at, s.paid_uakt, s.billed_gpu_nanos FROM settlement s"
-            + " LEFT JOIN receipt_batch b ON b.batch_root = s.batch_root WHERE s.job_id = ? ORDER BY s.settled_at")) {
+            + " LEFT JOIN receipt_batch b ON b.batch_root = s.batch_root WHERE s.job_id = ?"
+            + " ORDER BY s.settled_at, s.tx_id, LENGTH(s.receipt_id), s.receipt_id")) {
       ps.setString(1, jobId);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
