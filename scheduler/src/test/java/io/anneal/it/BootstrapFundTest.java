@@ -70,7 +70,7 @@ class BootstrapFundTest {
           .anyMatch(g -> ((JsonObject) g).getBoolean("quarantined", false)));
       // the window the quarantine began in may still pay; the ones after it do not
       long since = System.currentTimeMillis();
-      s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - since >= 1_500);
+      s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - since >= 2_200);
       long paid = providerUact(s);
       long t0 = System.currentTimeMillis();
       s.await(Duration.ofSeconds(5), () -> System.currentTimeMillis() - t0 >= 2_500);

@@ -39,6 +39,9 @@ import java.util.TreeMap;
  *       charged are recomputed from its settlements, whose order must be their receipt ids' code-point
  *       order (so anyone can rebuild the root from the receipts alone); no settlement is left in an
  *       epoch that was skipped while later ones closed;
+ *   <li><b>payouts</b>: each node's executed payouts name consecutive ranges of its settlement
+ *       journal entries, in the order they executed, from the first entry on, none skipped and none
+ *       twice (ADR 8 addendum), so every ACT burned for AKT names the receipts it came from;
  *   <li><b>supply</b>: the BME counters agree with the journal (ACT minted less burned is the ACT in
  *       existence; AKT newly minted is what the AKT issuance account gave out).
  * </ul>
@@ -132,6 +135,7 @@ public final class LedgerAudit {
       midway.run();
       a.settlementEntries();
       a.epochs();
+      a.payouts();
       a.supply();
       return new Report(a.checked, List.copyOf(a.findings), a.findingCount);
     } finally {
@@ -527,6 +531,35 @@ public final class LedgerAudit {
   }
 
   // ---------------------------------------------------------------- supply
+
+  /** Each node's executed payouts, in the order they executed (their journal entries), tile its settlements. */
+  private void payouts() throws SQLException {
+    long before = findingCount;
+    long executed = 0;
+    Map<String, Long> ended = new HashMap<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, owner, covers_tx_after, covers_tx_through FROM bme_request"
+        + " WHERE direction = 'ACT_TO_AKT' AND state = 'EXECUTED' ORDER BY owner, tx_id"); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) {
+        executed++;
+        String subject = "payout " + rs.getLong(1);
+        String owner = rs.getString(2);
+        long after = rs.getLong(3);
+        long through = rs.getLong(4);
+        long prev = ended.getOrDefault(owner, 0L);
+        if (after > prev) {
+          found("payouts", subject, "it names " + owner + "'s settlements after entry " + after + ", but the payout executed"
+              + " before it ended at entry " + prev + ": the settlements between trace to no payout");
+        } else if (after < prev) {
+          found("payouts", subject, "it names " + owner + "'s settlements after entry " + after + ", but those through entry "
+              + prev + " are named by a payout executed before it");
+        }
+        if (through < after) found("payouts", subject, "its range ends at entry " + through + ", before it starts (" + after + ")");
+        ended.put(owner, Math.max(prev, through));
+      }
+    }
+    checked.put("payouts", of(executed, "executed payout", "executed payouts") + " of " + of(ended.size(), "node", "nodes")
+        + (findingCount == before ? ": each node's name its settlements in consecutive ranges, none skipped, none twice" : ""));
+  }
 
   /**
    * The BME counters (bme_state) against the journal: ACT minted less ACT burned is the ACT in

@@ -127,7 +127,7 @@ abstract class LedgerAuditContract {
     LedgerAudit.Report r = audit();
     assertThat(r.findings()).isEmpty();
     assertThat(r.clean()).isTrue();
-    assertThat(r.checked()).containsOnlyKeys("journal", "balance", "receipts", "entries", "epochs", "supply");
+    assertThat(r.checked()).containsOnlyKeys("journal", "balance", "receipts", "entries", "epochs", "payouts", "supply");
     assertThat(r.checked().get("receipts")).startsWith("6 settled receipts in 2 signed batches:");
     assertThat(r.checked().get("entries")).startsWith("3 settlement entries:");
     assertThat(r.checked().get("epochs")).startsWith("2 closed epochs over 6 receipts:");
@@ -299,6 +299,31 @@ abstract class LedgerAuditContract {
     assertThat(found).extracting(LedgerAudit.Finding::check).containsOnly("supply");
     assertThat(found).extracting(LedgerAudit.Finding::subject).containsExactly("uact", "uakt", "remint credits");
     assertThat(found.get(1).detail()).isEqualTo("AKT newly minted is 5 uakt, but the journal issued 0");
+  }
+
+  @Test
+  void payoutRangesWithAGapOrAnOverlapAreFound() throws Exception {
+    // the first payouts of n1 and n2 are cancelled (no price), the second ones execute
+    OracleSnapshot down = new OracleSnapshot(false, io.anneal.billing.bme.Dec.ZERO);
+    inTx(c -> assertThat(Redemptions.request(c, "n1", 100_000L, "p-n1-1", ORACLE, T0 + 3 * EPOCH_MS).refusal()).isNull());
+    inTx(c -> assertThat(Redemptions.request(c, "n2", 4_000L, "p-n2-1", ORACLE, T0 + 3 * EPOCH_MS).refusal()).isNull());
+    for (int i = 1; i <= 3; i++) {
+      long at = T0 + 3 * EPOCH_MS + i;
+      inTx(c -> Redemptions.runEpoch(c, down, BmeParams.defaults(), at));
+    }
+    inTx(c -> assertThat(Redemptions.request(c, "n1", 100_000L, "p-n1-2", ORACLE, T0 + 3 * EPOCH_MS + 10).refusal()).isNull());
+    inTx(c -> assertThat(Redemptions.request(c, "n2", 4_000L, "p-n2-2", ORACLE, T0 + 3 * EPOCH_MS + 10).refusal()).isNull());
+    inTx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), T0 + 3 * EPOCH_MS + 20));
+    LedgerAudit.Report clean = audit();
+    assertThat(clean.findings()).isEmpty();
+    assertThat(clean.checked().get("payouts")).isEqualTo("2 executed payouts of 2 nodes: each node's name its settlements"
+        + " in consecutive ranges, none skipped, none twice");
+    // n2's executed payout made to start after the entry its cancelled one would have named: a gap
+    sql("UPDATE bme_request SET covers_tx_after = covers_tx_through WHERE ref = 'p-n2-2'");
+    assertThat(audit().findings()).singleElement().satisfies(f -> {
+      assertThat(f.check()).isEqualTo("payouts");
+      assertThat(f.detail()).contains("provider:n2", "trace to no payout");
+    });
   }
 
   @Test
