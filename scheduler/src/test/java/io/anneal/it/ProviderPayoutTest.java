@@ -39,6 +39,7 @@ class ProviderPayoutTest {
       JsonObject first = provider.getJsonArray("payouts").getJsonObject(provider.getJsonArray("payouts").size() - 1);
       assertThat(first.getLong("uact")).isEqualTo(charged);
       assertThat(first.getJsonArray("receiptIds").getList()).contains(receiptId);
+      assertThat(first.getLong("receiptsUact")).as("all of its ACT traces to receipts").isEqualTo(first.getLong("uact"));
       assertThat(first.getLong("paidUakt")).isPositive();
       assertThat(provider.getLong("uakt")).isEqualTo(first.getLong("paidUakt"));
       assertThat(provider.getLong("uact")).isZero();

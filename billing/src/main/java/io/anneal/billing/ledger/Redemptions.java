@@ -193,16 +193,22 @@ public final class Redemptions {
   }
 
 
-  /** A provider's payouts, newest first, with how many settled receipts each one's ACT came from. */
+  /**
+   * A provider's payouts, newest first, with how many settled receipts each one names and what they
+   * were charged in all.
+   */
   public static List<Map<String, Object>> ofProvider(Connection c, String nodeId, int limit) throws SQLException {
     List<Map<String, Object>> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT r.id, r.amount, r.state, r.attempts, r.requested_at_ms,"
         + " r.decided_at_ms, r.swap_rate, r.paid_uakt, r.remint_issued_uakt, r.fresh_uakt, r.reason, r.tx_id,"
         + " r.covers_tx_after, r.covers_tx_through, (SELECT COUNT(*) FROM settlement s WHERE r.state <> 'CANCELED'"
+        + " AND s.node_id = ? AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through),"
+        + " (SELECT COALESCE(SUM(s.charge_uact), 0) FROM settlement s WHERE r.state <> 'CANCELED'"
         + " AND s.node_id = ? AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through)"
         + " FROM bme_request r WHERE r.owner = ? ORDER BY r.id DESC")) {
       ps.setString(1, nodeId);
-      ps.setString(2, Accounts.provider(nodeId));
+      ps.setString(2, nodeId);
+      ps.setString(3, Accounts.provider(nodeId));
       ps.setMaxRows(limit);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
@@ -220,6 +226,9 @@ public final class Redemptions {
           m.put("reason", rs.getString(11));
           m.put("txId", rs.getObject(12) == null ? null : rs.getLong(12));
           m.put("receipts", rs.getLong(15));
+          // of the ACT it burns, what its receipts were charged; the rest is ACT from elsewhere (bootstrap
+          // top-ups, or receipts named by an earlier payout of part of the balance, ADR 8)
+          m.put("receiptsUact", rs.getLong(16));
           out.add(m);
         }
       }

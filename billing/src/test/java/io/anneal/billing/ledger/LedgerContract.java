@@ -330,7 +330,8 @@ public abstract class LedgerContract {
     // the AKT paid traces back to the receipts whose ACT it redeemed
     assertThat(this.<List<String>>tx(c -> Redemptions.receiptsOf(c, req.id()))).containsExactly("j1/0", "j2/0");
     assertThat(this.<List<java.util.Map<String, Object>>>tx(c -> Redemptions.ofProvider(c, "n1", 10)))
-        .singleElement().satisfies(m -> assertThat(m).containsEntry("receipts", 2L).containsEntry("state", "EXECUTED"));
+        .singleElement().satisfies(m -> assertThat(m).containsEntry("receipts", 2L).containsEntry("state", "EXECUTED")
+            .containsEntry("receiptsUact", 10_000_000L));
     // the epoch's burned-vs-minted ratio is now defined: 100 AKT in by the mint, 20 AKT out
     var closed = tx(c -> SqlLedger.closeEpochs(c, System.currentTimeMillis() + 7_200_000L, 3600));
     assertThat(closed).isNotEmpty();
