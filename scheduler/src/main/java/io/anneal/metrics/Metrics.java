@@ -31,6 +31,8 @@ public final class Metrics {
   public final Counter jobsSubmitted;
   public final Counter jobsRefused;
   public final Counter receiptsPublished;
+  /** Finished runs whose end the store has not recorded yet and that are being retried (ADR 16). */
+  public final AtomicLong runsUnrecorded = new AtomicLong();
   public final Counter preemptions;
 
   public Metrics(MeterRegistry registry) {
@@ -61,6 +63,8 @@ public final class Metrics {
     jobsSubmitted = Counter.builder("anneal.api.jobs.submitted").register(registry);
     jobsRefused = Counter.builder("anneal.api.jobs.refused").register(registry);
     receiptsPublished = Counter.builder("anneal.worker.receipts.published").register(registry);
+    Gauge.builder("anneal.worker.runs.unrecorded", runsUnrecorded, AtomicLong::get)
+        .description("finished runs whose end the store could not record yet; retried, their receipts kept").register(registry);
     preemptions = Counter.builder("anneal.scheduler.preemptions").description("running jobs stopped for higher priority")
         .register(registry);
     placementMeters();

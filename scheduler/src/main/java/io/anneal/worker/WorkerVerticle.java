@@ -383,8 +383,10 @@ public final class WorkerVerticle extends VerticleBase {
    */
   private void retryPersist(Finished f, SignedReceipt sr, int attempt, String what, Throwable e) {
     String jobId = f.job().getString("id");
+    if (attempt == 1) metrics.runsUnrecorded.incrementAndGet();
     if (draining && System.currentTimeMillis() > drainDeadlineMs) {
       persisting--;
+      metrics.runsUnrecorded.decrementAndGet();
       LOG.severe("could not record the " + what + " of job " + jobId + " before stopping: " + e.getMessage()
           + "; it stays RUNNING in the store and runs again after restart");
       return;
@@ -404,6 +406,7 @@ public final class WorkerVerticle extends VerticleBase {
           body.encode()), vertx.getOrCreateContext())
           .onSuccess(ok -> {
             persisting--;
+            if (attempt > 1) metrics.runsUnrecorded.decrementAndGet();
             if (!ok) return;
             vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(f.job(), JobState.PREEMPTED)
                 .put("deviceMs", sr.receipt().deviceNanos() / 1_000_000.0));
@@ -418,6 +421,7 @@ public final class WorkerVerticle extends VerticleBase {
         f.receipt().endedAtMs(), sr.receipt().receiptId(), body.encode(), f.runningWritten()), vertx.getOrCreateContext())
         .onSuccess(ok -> {
           persisting--;
+          if (attempt > 1) metrics.runsUnrecorded.decrementAndGet();
           // the job was moved by someone else (e.g. re-queued): no receipt then; or an earlier attempt of this
           // write committed after all and its answer was lost: the receipt is in the outbox, which is re-sent
           if (!ok) return;

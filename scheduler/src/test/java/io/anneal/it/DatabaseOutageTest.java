@@ -93,6 +93,8 @@ class DatabaseOutageTest {
         // longer than the store's connection timeout (5 s): the four long jobs end meanwhile, and recording
         // their ends fails (the worker keeps their signed receipts and tries again)
         Thread.sleep(8_000);
+        // operators see them waiting: the worker's gauge counts the runs it could not record yet
+        assertThat(unrecordedRuns(s)).as("runs that ended while the store was away").isPositive();
         proxy.restore();
         // a client retries a refused submit with its key: one job each, whether or not the first try was written
         for (String key : refused) {
@@ -106,6 +108,7 @@ class DatabaseOutageTest {
         }
         assertThat(Set.copyOf(byKey.values())).hasSize(byKey.size());
         s.await(Duration.ofSeconds(90), () -> byKey.values().stream().allMatch(id -> "SETTLED".equals(s.job(id).getString("state"))));
+        assertThat(unrecordedRuns(s)).as("all recorded once the store is back").isZero();
         long charged = 0;
         for (String id : byKey.values()) {
           JsonObject job = s.job(id);
@@ -137,6 +140,12 @@ class DatabaseOutageTest {
       Thread.currentThread().interrupt();
       throw new AssertionError(e);
     }
+  }
+
+  /** {@code anneal_worker_runs_unrecorded} as /metrics shows it now. */
+  private static double unrecordedRuns(TestService s) {
+    return s.get("/metrics", null).body().lines().filter(l -> l.startsWith("anneal_worker_runs_unrecorded "))
+        .mapToDouble(l -> Double.parseDouble(l.substring(l.indexOf(' ') + 1))).findFirst().orElseThrow();
   }
 
   /** A TCP proxy to one upstream that can cut every connection and refuse new ones, then let them through again. */
