@@ -256,7 +256,9 @@ async function showReceipt(jobId) {
           + (st.billedDeviceNanos !== undefined ? ` — billed ${Number(st.billedDeviceNanos).toLocaleString('en-US')} ns, less than claimed` : '')],
         ['returned to you', `${units(st.refundUact)} ACT`],
         ['settled', `${st.settledAt || '–'} in journal entry ${st.txId ?? '–'}`],
-        ['epoch', ep.epoch === undefined ? '–' : `${ep.epoch}${ep.closed ? ', closed' : ', open'}`],
+        ['epoch', ep.epoch === undefined ? '–' : `${ep.epoch}` + (ep.closed && ep.startsAtMs !== undefined
+          ? `, closed (from ${new Date(ep.startsAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC, ${fmt(ep.receipts)} receipts)`
+          : ', open: its root exists once it closes')],
         ['ACT burned for the provider', !run.payout ? 'not yet: the provider is paid out at a coming redemption epoch'
           : run.payout.state === 'EXECUTED' ? `by payout #${run.payout.id}, ${units(run.payout.uact)} ACT burned for `
             + `${units(run.payout.paidUakt)} AKT paid to the provider`
