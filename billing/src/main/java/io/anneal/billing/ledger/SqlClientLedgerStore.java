@@ -330,7 +330,8 @@ public final class SqlClientLedgerStore implements LedgerStore {
   private Future<List<SqlLedger.EpochClose>> closeEndedEpochs(long nowMs) {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
     return pool.withTransaction(conn -> conn.query(SqlLedger.barrierSql(postgres, true)).execute())
-        .compose(drained -> durable(pool.withTransaction(conn -> conn.query(SqlLedger.LAST_EPOCH_END).execute()
+        .compose(drained -> durable(pool.withTransaction(conn -> conn.query(SqlLedger.EPOCH_CLOSE_LOCK).execute()
+            .compose(locked -> conn.query(SqlLedger.LAST_EPOCH_END).execute())
             .compose(last -> {
               long lastEnd = last.iterator().next().getLong(0);
               java.util.TreeSet<Long> open = new java.util.TreeSet<>();

@@ -831,6 +831,9 @@ public final class SqlLedger {
    */
   public static List<EpochClose> closeEndedEpochs(Connection c, long nowMs, long epochSeconds) throws SQLException {
     long current = Math.floorDiv(nowMs, epochSeconds * 1000);
+    try (PreparedStatement ps = c.prepareStatement(EPOCH_CLOSE_LOCK); ResultSet rs = ps.executeQuery()) {
+      rs.next();
+    }
     long lastEnd;
     try (PreparedStatement ps = c.prepareStatement(LAST_EPOCH_END); ResultSet rs = ps.executeQuery()) {
       rs.next();
@@ -915,6 +918,12 @@ public final class SqlLedger {
   static final String EPOCHS_WITH_SETTLEMENTS = "SELECT DISTINCT s.epoch FROM settlement s WHERE s.epoch >= $"
       + " AND s.epoch < $ AND NOT EXISTS (SELECT 1 FROM epoch_close e WHERE e.epoch = s.epoch) ORDER BY s.epoch";
   static final String LAST_EPOCH_END = "SELECT COALESCE(MAX(ends_at_ms), 0) FROM epoch_close";
+  /**
+   * The first statement of a close's transaction (V17): a second closer of the same ledger waits for
+   * the first to commit, then reads the epochs it closed as closed, instead of closing them again and
+   * failing on their keys.
+   */
+  static final String EPOCH_CLOSE_LOCK = "SELECT id FROM epoch_close_lock WHERE id = 1 FOR UPDATE";
 
   /**
    * The first epoch that can hold settlements not closed yet, from the end of the last closed epoch:

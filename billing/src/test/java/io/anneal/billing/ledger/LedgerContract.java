@@ -395,6 +395,38 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void twoClosersOfTheSameEndedEpochsCloseEachOnceAndTheSecondQuietly() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 1_000_000L);
+    long later = System.currentTimeMillis() + 7_200_000L;
+    // the first closer has closed the ended epochs but not committed when the second starts
+    try (Connection first = db.connection(); Connection second = db.connection()) {
+      first.setAutoCommit(false);
+      second.setAutoCommit(false);
+      List<SqlLedger.EpochClose> byFirst = SqlLedger.closeEndedEpochs(first, later, 3600);
+      assertThat(byFirst).isNotEmpty();
+      java.util.concurrent.CompletableFuture<List<SqlLedger.EpochClose>> bySecond = java.util.concurrent.CompletableFuture
+          .supplyAsync(() -> {
+            try {
+              List<SqlLedger.EpochClose> closed = SqlLedger.closeEndedEpochs(second, later, 3600);
+              second.commit();
+              return closed;
+            } catch (SQLException e) {
+              throw new java.util.concurrent.CompletionException(e);
+            }
+          });
+      Thread.sleep(300); // the second is waiting for the first
+      assertThat(bySecond).isNotDone();
+      first.commit();
+      assertThat(bySecond.get(30, java.util.concurrent.TimeUnit.SECONDS)).as("nothing left to close").isEmpty();
+    }
+    try (Connection c = db.connection(); var st = c.createStatement();
+        var rs = st.executeQuery("SELECT epoch, COUNT(*) FROM epoch_close GROUP BY epoch HAVING COUNT(*) > 1")) {
+      assertThat(rs.next()).as("an epoch closed twice").isFalse();
+    }
+  }
+
+  @Test
   void theReceiptsOfACancelledPayoutAreRedeemedByTheNextOne() throws Exception {
     deposit(100_000_000L);
     earn("n1", "j1", 1_000_000L);
