@@ -1212,7 +1212,8 @@ public final class ApiVerticle extends VerticleBase {
   private static Set<String> webhookEvents(Object v) {
     if (v == null) return Set.of("*");
     if (!(v instanceof JsonArray a) || a.isEmpty()) {
-      throw new Problem("invalid-webhook", 422, "Invalid webhook", "events must be a non-empty list, e.g. [\"job.settled\"] or [\"*\"]");
+      throw new Problem("invalid-webhook", 422, "Invalid webhook", "events must be a non-empty list, e.g. [\"job.settled\"],"
+          + " [\"*\"] (every job event) or [\"epoch.closed\"]");
     }
     Set<String> out = new java.util.LinkedHashSet<>();
     for (Object o : a) {

@@ -16,14 +16,24 @@ import java.util.Set;
 /** Webhooks and their deliveries on the job store's SQL database (H2 or PostgreSQL). */
 public final class WebhookStore {
   /** Job states a webhook may subscribe to, as {@code job.<state>}; {@code *} is all of them. */
-  public static final Set<String> EVENT_TYPES = Set.of("job.queued", "job.placed", "job.running", "job.succeeded",
+  public static final Set<String> JOB_EVENT_TYPES = Set.of("job.queued", "job.placed", "job.running", "job.succeeded",
       "job.failed", "job.cancelled", "job.preempted", "job.settled");
+  /** A closed accounting epoch's totals and Merkle root; asked for by name ({@code *} is the job events). */
+  public static final String EPOCH_CLOSED = "epoch.closed";
+  /** Every event a webhook may ask for. */
+  public static final Set<String> EVENT_TYPES = union(JOB_EVENT_TYPES, EPOCH_CLOSED);
+
+  private static Set<String> union(Set<String> a, String b) {
+    Set<String> s = new java.util.HashSet<>(a);
+    s.add(b);
+    return Set.copyOf(s);
+  }
 
   private WebhookStore() {}
 
   public record Webhook(String id, String tenantId, String url, Set<String> events, String secret, long createdAt) {
     public boolean wants(String type) {
-      return events.contains("*") || events.contains(type);
+      return events.contains(type) || (events.contains("*") && JOB_EVENT_TYPES.contains(type));
     }
 
     /** The API view: never the secret. */
@@ -44,9 +54,10 @@ public final class WebhookStore {
   public record Due(long id, String webhookId, String url, String secret, String eventId, String type, String body,
       int attempts) {}
 
+  /** Registers a webhook; epochs closed before now are not sent to it, those closed later are. */
   public static void insert(Connection c, Webhook w) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement(
-        "INSERT INTO webhook (id, tenant_id, url, events, secret, active, created_at) VALUES (?, ?, ?, ?, ?, TRUE, ?)")) {
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhook (id, tenant_id, url, events, secret, active,"
+        + " created_at, epochs_after_ms) SELECT ?, ?, ?, ?, ?, TRUE, ?, COALESCE(MAX(ends_at_ms), 0) FROM epoch_close")) {
       ps.setString(1, w.id());
       ps.setString(2, w.tenantId());
       ps.setString(3, w.url());
@@ -104,6 +115,72 @@ public final class WebhookStore {
         return rs.next();
       }
     }
+  }
+
+  /**
+   * The {@code epoch.closed} deliveries owed to the webhooks that asked for them: every epoch closed
+   * after each one's cursor (oldest first, at most {@code limit} per webhook), written with the
+   * cursor's move in the caller's transaction. Returns how many were written.
+   */
+  public static int enqueueClosedEpochs(Connection c, long nowMs, int limit) throws SQLException {
+    List<String[]> hooks = new ArrayList<>(); // id, cursor
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, epochs_after_ms, events FROM webhook WHERE active = TRUE"
+        + " AND events LIKE ?")) {
+      ps.setString(1, "%" + EPOCH_CLOSED + "%");
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          if (Arrays.asList(rs.getString(3).split(",")).contains(EPOCH_CLOSED)) {
+            hooks.add(new String[] {rs.getString(1), Long.toString(rs.getLong(2))});
+          }
+        }
+      }
+    }
+    int written = 0;
+    for (String[] h : hooks) {
+      List<NewDelivery> out = new ArrayList<>();
+      long cursor = Long.parseLong(h[1]);
+      try (PreparedStatement ps = c.prepareStatement("SELECT epoch, epoch_seconds, starts_at_ms, ends_at_ms, receipts,"
+          + " charged_uact, act_minted_uact, act_burned_uact, akt_in_uakt, akt_out_uakt, akt_fresh_uakt, fees_uact,"
+          + " burn_mint_ratio, merkle_root, closed_at_ms FROM epoch_close WHERE ends_at_ms > ? ORDER BY ends_at_ms")) {
+        ps.setLong(1, cursor);
+        ps.setMaxRows(limit);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            Map<String, Object> e = new LinkedHashMap<>();
+            e.put("epoch", rs.getLong(1));
+            e.put("epochSeconds", rs.getLong(2));
+            e.put("startsAtMs", rs.getLong(3));
+            e.put("endsAtMs", rs.getLong(4));
+            e.put("receipts", rs.getLong(5));
+            e.put("chargedUact", rs.getLong(6));
+            e.put("actMintedUact", rs.getLong(7));
+            e.put("actBurnedUact", rs.getLong(8));
+            e.put("aktInUakt", rs.getLong(9));
+            e.put("aktOutUakt", rs.getLong(10));
+            e.put("aktFreshUakt", rs.getLong(11));
+            e.put("feesUact", rs.getLong(12));
+            e.put("burnMintRatio", rs.getString(13));
+            e.put("merkleRoot", rs.getString(14));
+            e.put("closedAtMs", rs.getLong(15));
+            // the same envelope as job events; the event id names the epoch, so a receiver keeps one copy
+            String eventId = "ep_" + rs.getLong(1);
+            String body = new io.vertx.core.json.JsonObject().put("id", eventId).put("type", EPOCH_CLOSED)
+                .put("createdAt", nowMs).put("data", new io.vertx.core.json.JsonObject(e)).encode();
+            out.add(new NewDelivery(h[0], eventId, EPOCH_CLOSED, body, nowMs));
+            cursor = rs.getLong(4);
+          }
+        }
+      }
+      if (out.isEmpty()) continue;
+      enqueue(c, out);
+      try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET epochs_after_ms = ? WHERE id = ?")) {
+        ps.setLong(1, cursor);
+        ps.setString(2, h[0]);
+        ps.executeUpdate();
+      }
+      written += out.size();
+    }
+    return written;
   }
 
   public static void enqueue(Connection c, List<NewDelivery> deliveries) throws SQLException {

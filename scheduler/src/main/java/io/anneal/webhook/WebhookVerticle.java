@@ -21,7 +21,8 @@ import java.util.Set;
 import java.util.logging.Logger;
 
 /**
- * Delivers job events to tenants' webhooks. Each state change of a job that a webhook subscribed to
+ * Delivers job events (and, to webhooks that ask for it, each closed accounting epoch's totals and
+ * Merkle root) to tenants' webhooks. Each state change of a job that a webhook subscribed to
  * becomes a delivery row written in the same transaction as the change ({@link WebhookStore#enqueueFor}
  * as the job store's transition listener), so a crash cannot lose it; a poller sends due
  * deliveries with the non-blocking HTTP client, signed ({@link WebhookSigner}), and records each
@@ -39,6 +40,9 @@ public final class WebhookVerticle extends VerticleBase {
   private static final Logger LOG = Logger.getLogger(WebhookVerticle.class.getName());
   private static final int POLL_MS = 500;
   private static final int BATCH = 64;
+  /** How often closed epochs are looked for, for webhooks that asked for them. */
+  private static final int EPOCHS_MS = 1_000;
+  private boolean enqueuingEpochs;
 
   private final JobStore store;
   private final Counter delivered;
@@ -82,6 +86,7 @@ public final class WebhookVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> pollSoon());
     vertx.eventBus().<JsonObject>consumer(CHANGED, m -> reload());
     vertx.setPeriodic(POLL_MS, id -> poll());
+    vertx.setPeriodic(EPOCHS_MS, id -> enqueueClosedEpochs());
     return reload();
   }
 
@@ -92,6 +97,22 @@ public final class WebhookVerticle extends VerticleBase {
       byTenant = m;
       return null;
     });
+  }
+
+  /**
+   * Writes the {@code epoch.closed} deliveries of epochs closed since each subscribed webhook's cursor
+   * (with the cursor's move, in one transaction), then polls. Only while some webhook asked for them.
+   */
+  private void enqueueClosedEpochs() {
+    boolean wanted = byTenant.values().stream().flatMap(List::stream).anyMatch(w -> w.wants(WebhookStore.EPOCH_CLOSED));
+    if (!wanted || enqueuingEpochs) return;
+    enqueuingEpochs = true;
+    Future.fromCompletionStage(store.writer().submit(c -> WebhookStore.enqueueClosedEpochs(c, System.currentTimeMillis(), 100)),
+        context).onComplete(ar -> {
+          enqueuingEpochs = false;
+          if (ar.failed()) LOG.warning("could not write epoch.closed deliveries (tried again soon): " + ar.cause().getMessage());
+          else if (ar.result() > 0) pollSoon();
+        });
   }
 
   /** Polls within 50 ms (at most one poll pending), so a burst of events costs one query. */

@@ -36,7 +36,7 @@ class LedgerAuditApiTest {
       assertThat(audit.getLong("findingCount")).isZero();
       assertThat(audit.getJsonArray("findings")).isEmpty();
       assertThat(audit.getJsonObject("checked").getString("receipts")).startsWith("3 settled receipts in ");
-      assertThat(audit.getJsonObject("checked").fieldNames()).containsExactly("journal", "balance", "receipts", "entries", "epochs", "supply");
+      assertThat(audit.getJsonObject("checked").fieldNames()).containsExactly("journal", "balance", "receipts", "entries", "epochs", "payouts", "supply");
       assertThat(audit.getLong("tookMs")).isNotNegative();
 
       String tenant = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");

@@ -135,4 +135,43 @@ class WebhookTest {
           .getJsonObject(0).getString("id"));
     }
   }
+
+  @Test
+  void eachClosedEpochsRootIsDeliveredOnceToTheWebhooksThatAskForIt() throws Exception {
+    try (TestService s = TestService.start(dir, "--epoch-seconds", "1")) {
+      String k = TestService.DEMO_KEY;
+      String secret = "0123456789abcdef-epoch-secret";
+      s.json(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/epochs") + "\",\"events\":[\"epoch.closed\"],\"secret\":\""
+          + secret + "\"}"));
+      s.json(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/jobs") + "\",\"events\":[\"*\"]}"));
+      String job = s.json(s.post("/api/v1/jobs", k, sleepJob())).getString("id");
+      // the epoch holding the job's settlement closes, and its root arrives
+      var root = new java.util.concurrent.atomic.AtomicReference<String>();
+      s.await(Duration.ofSeconds(30), () -> {
+        JsonObject epoch = s.json(s.get("/api/v1/receipts/" + job, k)).getJsonObject("epoch");
+        if (epoch != null && epoch.getBoolean("closed")) root.set(epoch.getString("merkleRoot"));
+        return root.get() != null;
+      });
+      s.await(Duration.ofSeconds(30), () -> at("/epochs").stream().anyMatch(r -> r.body().contains(root.get())));
+      long now = System.currentTimeMillis() / 1000;
+      JsonArray listed = s.json(s.get("/api/v1/epochs?limit=1000", null)).getJsonArray("epochs");
+      for (Received r : at("/epochs")) {
+        assertThat(r.type()).isEqualTo("epoch.closed");
+        assertThat(WebhookSigner.verify(secret, r.signature(), r.body(), now, 300)).isTrue();
+        JsonObject body = new JsonObject(r.body());
+        JsonObject data = body.getJsonObject("data");
+        assertThat(body.getString("id")).isEqualTo("ep_" + data.getLong("epoch"));
+        // what the receiver keeps is what the service lists for that epoch
+        JsonObject same = listed.stream().map(JsonObject.class::cast).filter(e -> e.getLong("epoch").equals(data.getLong("epoch")))
+            .findFirst().orElseThrow();
+        assertThat(data.getString("merkleRoot")).isEqualTo(same.getString("merkleRoot"));
+        assertThat(data.getLong("receipts")).isEqualTo(same.getLong("receipts"));
+      }
+      // each epoch once (deliveries are not ordered: each carries its epoch)
+      List<Long> epochs = at("/epochs").stream().map(r -> new JsonObject(r.body()).getJsonObject("data").getLong("epoch")).toList();
+      assertThat(epochs).doesNotHaveDuplicates();
+      // "*" is every job event, not the epochs
+      assertThat(at("/jobs")).isNotEmpty().allSatisfy(r -> assertThat(r.type()).startsWith("job."));
+    }
+  }
 }
