@@ -422,6 +422,24 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void aCloseWhileAnotherCloserHoldsTheEpochsWaitsThenClosesNothing() throws Exception {
+    holdAndPlace("t1", "n1", 0, "w0");
+    assertThat(await(store.settle(receipt("n1", "w0", "t1", 1_000_000_000L, "SUCCEEDED", 0))).settled()).isTrue();
+    long later = System.currentTimeMillis() + 2 * EPOCH_SECONDS * 1000;
+    // another closer of the same ledger (another instance) has closed the ended epochs, not yet committed
+    try (java.sql.Connection other = db.connection()) {
+      other.setAutoCommit(false);
+      assertThat(SqlLedger.closeEndedEpochs(other, later, EPOCH_SECONDS)).isNotEmpty();
+      Future<List<SqlLedger.EpochClose>> ours = store.closeEpochs(later);
+      Thread.sleep(500);
+      assertThat(ours.isComplete()).as("waits for the other closer").isFalse();
+      other.commit();
+      assertThat(await(ours)).as("finds them closed").isEmpty();
+    }
+    assertThat(this.<List<SqlLedger.EpochClose>>tx(c -> SqlLedger.closedEpochs(c, 10))).hasSize(1);
+  }
+
+  @Test
   void settledReceiptsCloseIntoTheirEpochWithProofsThatVerifyAndATamperedReceiptFails() throws Exception {
     String[] jobs = {"e0", "e1", "e2", "e3", "e4"};
     holdAndPlace("t1", "n1", 0, jobs);
