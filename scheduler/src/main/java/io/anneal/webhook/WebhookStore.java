@@ -139,37 +139,14 @@ public final class WebhookStore {
     for (String[] h : hooks) {
       List<NewDelivery> out = new ArrayList<>();
       long cursor = Long.parseLong(h[1]);
-      try (PreparedStatement ps = c.prepareStatement("SELECT epoch, epoch_seconds, starts_at_ms, ends_at_ms, receipts,"
-          + " charged_uact, act_minted_uact, act_burned_uact, akt_in_uakt, akt_out_uakt, akt_fresh_uakt, fees_uact,"
-          + " burn_mint_ratio, merkle_root, closed_at_ms FROM epoch_close WHERE ends_at_ms > ? ORDER BY ends_at_ms")) {
-        ps.setLong(1, cursor);
-        ps.setMaxRows(limit);
-        try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) {
-            Map<String, Object> e = new LinkedHashMap<>();
-            e.put("epoch", rs.getLong(1));
-            e.put("epochSeconds", rs.getLong(2));
-            e.put("startsAtMs", rs.getLong(3));
-            e.put("endsAtMs", rs.getLong(4));
-            e.put("receipts", rs.getLong(5));
-            e.put("chargedUact", rs.getLong(6));
-            e.put("actMintedUact", rs.getLong(7));
-            e.put("actBurnedUact", rs.getLong(8));
-            e.put("aktInUakt", rs.getLong(9));
-            e.put("aktOutUakt", rs.getLong(10));
-            e.put("aktFreshUakt", rs.getLong(11));
-            e.put("feesUact", rs.getLong(12));
-            e.put("burnMintRatio", rs.getString(13));
-            e.put("merkleRoot", rs.getString(14));
-            e.put("closedAtMs", rs.getLong(15));
-            // the same envelope as job events; the event id names the epoch, so a receiver keeps one copy
-            String eventId = "ep_" + rs.getLong(1);
-            String body = new io.vertx.core.json.JsonObject().put("id", eventId).put("type", EPOCH_CLOSED)
-                .put("createdAt", nowMs).put("data", new io.vertx.core.json.JsonObject(e)).encode();
-            out.add(new NewDelivery(h[0], eventId, EPOCH_CLOSED, body, nowMs));
-            cursor = rs.getLong(4);
-          }
-        }
+      // the epoch as GET /api/v1/epochs lists it, in the envelope of job events; the event id names the
+      // epoch, so a receiver keeps one copy
+      for (io.anneal.billing.ledger.SqlLedger.EpochClose e : io.anneal.billing.ledger.SqlLedger.epochsEndingAfter(c, cursor, limit)) {
+        String eventId = "ep_" + e.epoch();
+        String body = new io.vertx.core.json.JsonObject().put("id", eventId).put("type", EPOCH_CLOSED).put("createdAt", nowMs)
+            .put("data", io.vertx.core.json.JsonObject.mapFrom(e)).encode();
+        out.add(new NewDelivery(h[0], eventId, EPOCH_CLOSED, body, nowMs));
+        cursor = e.endsAtMs();
       }
       if (out.isEmpty()) continue;
       enqueue(c, out);

@@ -1041,11 +1041,20 @@ public final class SqlLedger {
   }
 
   private static List<EpochClose> closedEpochsSince(Connection c, long sinceMs, int limit) throws SQLException {
+    return epochCloses(c, "starts_at_ms >= ? ORDER BY epoch DESC", sinceMs, limit);
+  }
+
+  /** The epochs that closed ending after {@code afterEndMs}, oldest first, at most {@code limit} (for a cursor). */
+  public static List<EpochClose> epochsEndingAfter(Connection c, long afterEndMs, int limit) throws SQLException {
+    return epochCloses(c, "ends_at_ms > ? ORDER BY ends_at_ms", afterEndMs, limit);
+  }
+
+  private static List<EpochClose> epochCloses(Connection c, String where, long bound, int limit) throws SQLException {
     List<EpochClose> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT epoch, epoch_seconds, starts_at_ms, ends_at_ms, receipts,"
         + " charged_uact, act_minted_uact, akt_in_uakt, akt_out_uakt, burn_mint_ratio, merkle_root, act_burned_uact,"
-        + " akt_fresh_uakt, fees_uact FROM epoch_close WHERE starts_at_ms >= ? ORDER BY epoch DESC")) {
-      ps.setLong(1, sinceMs);
+        + " akt_fresh_uakt, fees_uact FROM epoch_close WHERE " + where)) {
+      ps.setLong(1, bound);
       ps.setMaxRows(limit);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
