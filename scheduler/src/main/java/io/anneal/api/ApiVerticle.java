@@ -185,6 +185,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/scenarios/:id").handler(this::scenario);
     router.get("/api/v1/refused-receipts").handler(this::refusedReceipts);
     router.get("/api/v1/ledger/audit").handler(this::ledgerAudit);
+    router.post("/api/v1/backups").handler(this::backup);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
@@ -953,6 +954,36 @@ public final class ApiVerticle extends VerticleBase {
       return Future.fromCompletionStage(running.get(), vertx.getOrCreateContext());
     }).onSuccess(r -> rc.json(new JsonObject(r.toMap()).put("startedAt", java.time.Instant.ofEpochMilli(started).toString())
         .put("tookMs", System.currentTimeMillis() - started))).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: a backup of the embedded store while the service runs (the database as one snapshot, with
+   * the node key, node id, admin key and models) into the data directory's {@code backups/}. A
+   * PostgreSQL store is refused: PostgreSQL's own tools back it up.
+   */
+  private void backup(RoutingContext rc) {
+    long started = System.currentTimeMillis();
+    admin(rc).compose(v -> {
+      if (store.database().postgres()) {
+        return Future.<io.anneal.store.Backups.Written>failedFuture(new Problem("backup-unsupported", 409, "Backup elsewhere",
+            "the store is PostgreSQL: back it up with PostgreSQL's tools (pg_dump, or base backups with WAL archiving)"));
+      }
+      // committed work first in the file, then one snapshot of it
+      return Future.fromCompletionStage(store.database().durable()
+          .thenCompose(d -> store.read(c -> {
+            try {
+              return io.anneal.store.Backups.write(c, config.dataDir(), java.time.Instant.now());
+            } catch (java.io.IOException e) {
+              // e.g. a full disk: said as such, nothing half-written is left behind
+              throw new Problem("backup-failed", 500, "Backup failed", "could not write the backup: " + e.getMessage());
+            }
+          })), vertx.getOrCreateContext());
+    }).onSuccess(w -> {
+      LOG.info("backup written: " + w.file().toAbsolutePath() + " (" + w.bytes() + " bytes)");
+      rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(new JsonObject()
+          .put("file", w.file().toAbsolutePath().toString()).put("bytes", w.bytes()).put("entries", new JsonArray(w.entries()))
+          .put("tookMs", System.currentTimeMillis() - started).encode());
+    }).onFailure(e -> fail(rc, e));
   }
 
   /** Admin, or the tenant itself: one deposit's state by its reference. */

@@ -1,0 +1,105 @@
+package io.anneal.store;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
+import java.util.zip.ZipOutputStream;
+
+/**
+ * A backup of an embedded (H2) data directory taken while the service runs: the database as one
+ * consistent snapshot (H2's online {@code BACKUP TO}: jobs, outbox, ledger, epochs), with what else
+ * the directory holds that a restored service needs to carry on as the same node (its Ed25519 key,
+ * node id, generated admin key, trained models). Restoring is unzipping it into an empty data
+ * directory and starting the service there. A PostgreSQL store is backed up by PostgreSQL's own tools.
+ */
+public final class Backups {
+  /** The database file's name inside the data directory and the backup. */
+  static final String DATABASE = "anneal.mv.db";
+  /** Files of the data directory a restored node needs besides the database. */
+  private static final List<String> FILES = List.of("node-ed25519.pk8", "node-ed25519.pub", "node-id", "admin.key");
+  private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
+
+  private Backups() {}
+
+  /** What a backup wrote. */
+  public record Written(Path file, long bytes, List<String> entries) {}
+
+  /**
+   * Writes {@code dataDir/backups/anneal-<UTC time>.zip} from the H2 database on {@code c} (any
+   * connection of the running service) and the data directory's other files. The zip holds the node's
+   * private key, so it is readable by its owner only.
+   */
+  public static Written write(Connection c, Path dataDir, Instant now) throws SQLException, IOException {
+    Path dir = dataDir.resolve("backups");
+    Files.createDirectories(dir);
+    String name = "anneal-" + STAMP.format(now);
+    Path h2 = dir.resolve(name + ".h2.tmp.zip");
+    Path tmp = dir.resolve(name + ".tmp.zip");
+    Path out = dir.resolve(name + ".zip");
+    try {
+      // the path is ours (no quote in it); BACKUP takes a literal
+      try (Statement st = c.createStatement()) {
+        st.execute("BACKUP TO '" + h2.toAbsolutePath().toString().replace("'", "''") + "'");
+      }
+      List<String> entries = new ArrayList<>();
+      try {
+        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+      } catch (UnsupportedOperationException e) {
+        Files.createFile(tmp); // not a POSIX file system: the owner's defaults
+      }
+      try (ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(tmp)); ZipFile db = new ZipFile(h2.toFile())) {
+        ZipEntry snapshot = db.getEntry(DATABASE);
+        if (snapshot == null) throw new IOException("H2's backup holds no " + DATABASE);
+        try (InputStream in = db.getInputStream(snapshot)) {
+          copy(zip, DATABASE, in);
+        }
+        entries.add(DATABASE);
+        for (String f : FILES) {
+          Path p = dataDir.resolve(f);
+          if (!Files.isRegularFile(p)) continue;
+          try (InputStream in = Files.newInputStream(p)) {
+            copy(zip, f, in);
+          }
+          entries.add(f);
+        }
+        Path models = dataDir.resolve("models");
+        if (Files.isDirectory(models)) {
+          try (Stream<Path> all = Files.walk(models)) {
+            for (Path p : all.filter(Files::isRegularFile).sorted().toList()) {
+              String entry = dataDir.relativize(p).toString().replace('\\', '/');
+              try (InputStream in = Files.newInputStream(p)) {
+                copy(zip, entry, in);
+              }
+              entries.add(entry);
+            }
+          }
+        }
+      }
+      Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+      return new Written(out, Files.size(out), List.copyOf(entries));
+    } finally {
+      Files.deleteIfExists(h2);
+      Files.deleteIfExists(tmp);
+    }
+  }
+
+  private static void copy(ZipOutputStream zip, String entry, InputStream in) throws IOException {
+    zip.putNextEntry(new ZipEntry(entry));
+    in.transferTo(zip);
+    zip.closeEntry();
+  }
+}
