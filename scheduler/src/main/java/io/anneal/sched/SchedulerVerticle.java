@@ -86,8 +86,10 @@ public final class SchedulerVerticle extends VerticleBase {
   private long submittedSeen;
   /** class → {busy, available} GPU-seconds sampled in the current pricing window. */
   private final Map<String, long[]> windowUsage = new HashMap<>();
-  /** node → seconds it was in the fleet during the current pricing window (for the bootstrap fund's commitment). */
-  /** node → GPU-samples in service this window (a quarantined GPU is offered to no job). */
+  /**
+   * node → its GPUs in service, summed over the current pricing window's one-second samples (the
+   * bootstrap fund's commitment; a quarantined GPU is offered to no job, so it does not count).
+   */
   private final Map<String, Long> windowOnline = new HashMap<>();
   private int windowSamples;
   private long windowStartMs;

@@ -558,7 +558,7 @@ public final class LedgerAudit {
       }
     }
     checked.put("payouts", of(executed, "executed payout", "executed payouts") + " of " + of(ended.size(), "node", "nodes")
-        + (findingCount == before ? ": each node's name its settlements in consecutive ranges, none skipped, none twice" : ""));
+        + (findingCount == before ? ": each node's payouts name its settlements in consecutive ranges, none skipped, none twice" : ""));
   }
 
   /**

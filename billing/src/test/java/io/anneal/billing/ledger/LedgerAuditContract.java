@@ -316,7 +316,7 @@ abstract class LedgerAuditContract {
     inTx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), T0 + 3 * EPOCH_MS + 20));
     LedgerAudit.Report clean = audit();
     assertThat(clean.findings()).isEmpty();
-    assertThat(clean.checked().get("payouts")).isEqualTo("2 executed payouts of 2 nodes: each node's name its settlements"
+    assertThat(clean.checked().get("payouts")).isEqualTo("2 executed payouts of 2 nodes: each node's payouts name its settlements"
         + " in consecutive ranges, none skipped, none twice");
     // n2's executed payout made to start after the entry its cancelled one would have named: a gap
     sql("UPDATE bme_request SET covers_tx_after = covers_tx_through WHERE ref = 'p-n2-2'");
