@@ -146,6 +146,8 @@ public final class Main {
       "  --price-window-seconds N pricing and bootstrap window (default 600)",
       "  --bootstrap-fund B       bootstrap fund for small providers (default true)",
       "  --ledger-audit-seconds N the billing role audits the ledger every N s (default 86400, 0 = off)",
+      "  --backup-every-seconds N H2 store: a backup into <data dir>/backups every N s (default 0 = off)",
+      "  --backup-keep N          the newest N backups are kept (default 7)",
       "  --drain-seconds N        grace for running jobs on SIGTERM (default 10)",
       "  --cluster, --cluster-port N, --cluster-members H:P,...  clustering (not built yet: refused)",
       "  --config FILE            configuration file (default config/application.yaml)",

@@ -968,16 +968,14 @@ public final class ApiVerticle extends VerticleBase {
         return Future.<io.anneal.store.Backups.Written>failedFuture(new Problem("backup-unsupported", 409, "Backup elsewhere",
             "the store is PostgreSQL: back it up with PostgreSQL's tools (pg_dump, or base backups with WAL archiving)"));
       }
-      // committed work first in the file, then one snapshot of it
-      return Future.fromCompletionStage(store.database().durable()
-          .thenCompose(d -> store.read(c -> {
-            try {
-              return io.anneal.store.Backups.write(c, config.dataDir(), java.time.Instant.now());
-            } catch (java.io.IOException e) {
-              // e.g. a full disk: said as such, nothing half-written is left behind
-              throw new Problem("backup-failed", 500, "Backup failed", "could not write the backup: " + e.getMessage());
-            }
-          })), vertx.getOrCreateContext());
+      return Future.fromCompletionStage(io.anneal.store.Backups.take(store, config.dataDir(), config.backupKeep()),
+          vertx.getOrCreateContext())
+          .recover(e -> {
+            Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
+            // e.g. a full disk: said as such; nothing half-written is left behind
+            return cause instanceof java.io.UncheckedIOException io ? Future.failedFuture(new Problem("backup-failed", 500,
+                "Backup failed", "could not write the backup: " + io.getCause().getMessage())) : Future.failedFuture(e);
+          });
     }).onSuccess(w -> {
       LOG.info("backup written: " + w.file().toAbsolutePath() + " (" + w.bytes() + " bytes)");
       rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(new JsonObject()

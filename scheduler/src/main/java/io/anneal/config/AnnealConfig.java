@@ -34,6 +34,8 @@ public record AnnealConfig(
     long priceWindowSeconds,
     boolean bootstrapFund,
     long ledgerAuditSeconds,
+    long backupEverySeconds,
+    int backupKeep,
     int bootstrapFloorPercent,
     long bootstrapEndsAtMs,
     long tickSeconds,
@@ -93,6 +95,8 @@ public record AnnealConfig(
     m.put("billing.priceWindowSeconds", priceWindowSeconds);
     m.put("billing.bootstrapFund", bootstrapFund);
     m.put("billing.auditSeconds", ledgerAuditSeconds == 0 ? "0 (off)" : ledgerAuditSeconds);
+    m.put("backup.everySeconds", backupEverySeconds == 0 ? "0 (off)" : backupEverySeconds);
+    m.put("backup.keep", backupKeep);
     m.put("billing.bootstrapFloorPercent", bootstrapFloorPercent);
     m.put("billing.bootstrapEndsAt", bootstrapEndsAtMs == Long.MAX_VALUE ? "never" : java.time.Instant.ofEpochMilli(bootstrapEndsAtMs));
     m.put("bme.tickSeconds", tickSeconds);

@@ -31,6 +31,9 @@ public final class Metrics {
   public final Counter jobsSubmitted;
   public final Counter jobsRefused;
   public final Counter receiptsPublished;
+  private final AtomicLong backupEndedSeconds = new AtomicLong(-1);
+  private final AtomicLong backupBytes = new AtomicLong(-1);
+
   /** Finished runs whose end the store has not recorded yet and that are being retried (ADR 16). */
   public final AtomicLong runsUnrecorded = new AtomicLong();
   public final Counter preemptions;
@@ -63,6 +66,10 @@ public final class Metrics {
     jobsSubmitted = Counter.builder("anneal.api.jobs.submitted").register(registry);
     jobsRefused = Counter.builder("anneal.api.jobs.refused").register(registry);
     receiptsPublished = Counter.builder("anneal.worker.receipts.published").register(registry);
+    Gauge.builder("anneal.backup.last.ended", backupEndedSeconds, v -> v.get() < 0 ? Double.NaN : v.get()).baseUnit("seconds")
+        .description("when the last automatic backup was written (unix time)").register(registry);
+    Gauge.builder("anneal.backup.last.size", backupBytes, v -> v.get() < 0 ? Double.NaN : v.get()).baseUnit("bytes")
+        .register(registry);
     Gauge.builder("anneal.worker.runs.unrecorded", runsUnrecorded, AtomicLong::get)
         .description("finished runs whose end the store could not record yet; retried, their receipts kept").register(registry);
     preemptions = Counter.builder("anneal.scheduler.preemptions").description("running jobs stopped for higher priority")
@@ -142,6 +149,12 @@ public final class Metrics {
    * The ledger audits' meters (ADR 14), periodic and on request: what the last one found (NaN until
    * one ran), when it ended, how long each took; a WARNING in the log when one finds anything.
    */
+  /** An automatic backup was written: when (for alerts on backups that stopped) and how large. */
+  public void backupWritten(long bytes) {
+    backupBytes.set(bytes);
+    backupEndedSeconds.set(System.currentTimeMillis() / 1000);
+  }
+
   public void ledgerAudits(io.anneal.store.JobStore store) {
     AtomicLong findings = new AtomicLong(-1);
     AtomicLong endedAt = new AtomicLong();

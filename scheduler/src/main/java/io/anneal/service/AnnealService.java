@@ -58,6 +58,8 @@ public final class AnnealService {
   private Database db;
   private JobStore store;
   private SettlementLanes settlementLanes;
+  /** An automatic backup is being written. */
+  private final java.util.concurrent.atomic.AtomicBoolean backingUp = new java.util.concurrent.atomic.AtomicBoolean();
   /** Lanes for the Vert.x SQL client ledger (ADR 12), or 0 when billing settles through JDBC. */
   private int vertxLedgerLanes;
   private io.anneal.billing.ledger.LedgerStore ledger;
@@ -102,6 +104,10 @@ public final class AnnealService {
       int lanes = config.settlementLanes() >= 0 ? config.settlementLanes() : config.dbUrl().isEmpty() ? 0 : AUTO_LANES;
       db = config.dbUrl().isEmpty() ? Database.h2File(config.dataDir(), config.dbPoolSize())
           : Database.open(config.dbUrl(), null, config.dbPoolSize() + (vertxLedger ? 0 : lanes));
+      if (config.backupEverySeconds() > 0 && db.postgres()) {
+        throw new IllegalStateException("backup.everySeconds " + config.backupEverySeconds() + ": automatic backups are of the"
+            + " embedded store; back PostgreSQL up with its own tools (pg_dump, base backups) and set it to 0");
+      }
       if (lanes > 0 && !db.postgres()) {
         if (config.settlementLanes() > 0) {
           throw new IllegalStateException("db.settlementLanes " + lanes + ": settlement lanes need PostgreSQL; on H2 set"
@@ -229,6 +235,21 @@ public final class AnnealService {
           }
         });
       });
+      if (config.backupEverySeconds() > 0) {
+        // automatic backups of the embedded store, the newest backup.keep kept (POST /api/v1/backups by hand)
+        vertx.setPeriodic(config.backupEverySeconds() * 1000, id -> {
+          if (!backingUp.compareAndSet(false, true)) return; // the last one has not ended
+          io.anneal.store.Backups.take(store, config.dataDir(), config.backupKeep()).whenComplete((w, e) -> {
+            backingUp.set(false);
+            if (e != null) {
+              LOG.warning("backup failed (tried again in " + config.backupEverySeconds() + " s): " + e.getMessage());
+            } else {
+              metrics.backupWritten(w.bytes());
+              LOG.info("backup written: " + w.file().toAbsolutePath() + " (" + w.bytes() + " bytes)");
+            }
+          });
+        });
+      }
       if (config.hasRole("billing") && config.ledgerAuditSeconds() > 0) {
         // ADR 14: the ledger audited from what it stores, in one snapshot beside the running service
         vertx.setPeriodic(config.ledgerAuditSeconds() * 1000, id -> store.audit(100)

@@ -31,12 +31,39 @@ public final class Backups {
   static final String DATABASE = "anneal.mv.db";
   /** Files of the data directory a restored node needs besides the database. */
   private static final List<String> FILES = List.of("node-ed25519.pk8", "node-ed25519.pub", "node-id", "admin.key");
+  /** The name {@link #write} gives a backup (its time sorts as text). */
+  private static final java.util.regex.Pattern BACKUP_NAME = java.util.regex.Pattern.compile("anneal-\\d{8}-\\d{6}-\\d{3}\\.zip");
   private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
+
+  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Backups.class.getName());
 
   private Backups() {}
 
   /** What a backup wrote. */
   public record Written(Path file, long bytes, List<String> entries) {}
+
+  /**
+   * A backup of the running service's embedded store: what has committed made durable in the file
+   * first, then {@link #write} on one of the store's connections, then all but the newest {@code keep}
+   * backups deleted. Fails with an {@link java.io.UncheckedIOException} when the zip cannot be written
+   * (nothing half-written is left).
+   */
+  public static java.util.concurrent.CompletableFuture<Written> take(JobStore store, Path dataDir, int keep) {
+    return store.database().durable().thenCompose(d -> store.read(c -> {
+      Written w;
+      try {
+        w = write(c, dataDir, Instant.now());
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      try {
+        prune(dataDir, keep);
+      } catch (IOException e) {
+        LOG.warning("could not delete old backups: " + e.getMessage());
+      }
+      return w;
+    }));
+  }
 
   /**
    * Writes {@code dataDir/backups/anneal-<UTC time>.zip} from the H2 database on {@code c} (any
@@ -95,6 +122,27 @@ public final class Backups {
       Files.deleteIfExists(h2);
       Files.deleteIfExists(tmp);
     }
+  }
+
+  /**
+   * Deletes all but the newest {@code keep} backups in {@code dataDir/backups} (by the UTC time in
+   * their names; files that are not backups are left alone). Returns the ones deleted.
+   */
+  public static List<Path> prune(Path dataDir, int keep) throws IOException {
+    if (keep < 1) throw new IllegalArgumentException("keep at least one backup, not " + keep);
+    Path dir = dataDir.resolve("backups");
+    if (!Files.isDirectory(dir)) return List.of();
+    List<Path> backups;
+    try (Stream<Path> files = Files.list(dir)) {
+      backups = files.filter(p -> BACKUP_NAME.matcher(p.getFileName().toString()).matches())
+          .sorted(java.util.Comparator.comparing((Path p) -> p.getFileName().toString()).reversed()).toList();
+    }
+    List<Path> deleted = new ArrayList<>();
+    for (Path old : backups.subList(Math.min(keep, backups.size()), backups.size())) {
+      Files.deleteIfExists(old);
+      deleted.add(old);
+    }
+    return deleted;
   }
 
   private static void copy(ZipOutputStream zip, String entry, InputStream in) throws IOException {

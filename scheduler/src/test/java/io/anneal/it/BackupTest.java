@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.List;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
 import org.junit.jupiter.api.Test;
@@ -113,6 +114,42 @@ class BackupTest {
         Files.createDirectories(to.getParent());
         Files.copy((InputStream) in, to);
       }
+    }
+  }
+
+  @Test
+  void automaticBackupsAreWrittenOnScheduleAndOnlyTheNewestAreKept() throws Exception {
+    try (TestService s = TestService.start(dir, "--backup-every-seconds", "1", "--backup-keep", "2")) {
+      Path backups = dir.resolve("backups");
+      s.await(Duration.ofSeconds(20), () -> zips(backups).size() == 2);
+      List<String> first = zips(backups);
+      // later backups replace the older ones: still two
+      s.await(Duration.ofSeconds(20), () -> !zips(backups).contains(first.get(0)) && !zips(backups).contains(first.get(1)));
+      assertThat(zips(backups)).hasSize(2);
+      String metrics = s.get("/metrics", null).body();
+      assertThat(metrics).containsPattern("anneal_backup_last_ended_seconds [0-9.E]+");
+      assertThat(metrics).containsPattern("anneal_backup_last_size_bytes [0-9.E]+");
+    }
+  }
+
+  private static List<String> zips(Path dir) {
+    if (!Files.isDirectory(dir)) return List.of();
+    try (var files = Files.list(dir)) {
+      return files.map(p -> p.getFileName().toString()).filter(n -> n.matches("anneal-.*[0-9]\\.zip")).sorted().toList();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  @Test
+  void automaticBackupsOfAPostgresStoreAreRefusedAtStart() throws Exception {
+    io.anneal.billing.ledger.TestDatabases.requirePostgres();
+    String schema = "e2e_" + Long.toHexString(System.nanoTime());
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> TestService.start(dir, "--backup-every-seconds", "3600", "--db-url",
+        io.anneal.billing.ledger.TestDatabases.localPostgresUrl() + "&currentSchema=" + schema))
+        .hasStackTraceContaining("automatic backups are of the embedded store");
+    try (var db = io.anneal.billing.sql.Database.open(io.anneal.billing.ledger.TestDatabases.localPostgresUrl(), schema, 2)) {
+      db.dropSchema(); // if the refused start made it
     }
   }
 
