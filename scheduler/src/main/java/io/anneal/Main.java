@@ -10,7 +10,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * {@code java -jar anneal.jar [options]} runs the service; {@code bme ...} runs the BME tools;
- * {@code ledger verify} audits the ledger; {@code receipt verify} checks a job's receipts offline.
+ * {@code ledger verify} audits the ledger; {@code receipt verify} checks a job's receipts offline;
+ * {@code backup verify} audits the ledger inside a backup.
  */
 public final class Main {
   /** Strong references: java.util.logging keeps loggers weakly, and a collected one forgets its level. */
@@ -30,6 +31,9 @@ public final class Main {
     }
     if (args.length > 0 && args[0].equals("receipt")) {
       System.exit(io.anneal.billing.tools.ReceiptCli.run(Arrays.copyOfRange(args, 1, args.length), System.in, System.out, System.err));
+    }
+    if (args.length > 0 && args[0].equals("backup")) {
+      System.exit(backup(Arrays.copyOfRange(args, 1, args.length), System.out, System.err));
     }
     if (args.length > 0 && args[0].equals("ledger")) {
       System.exit(ledger(Arrays.copyOfRange(args, 1, args.length), System.getenv(), System.out, System.err));
@@ -72,6 +76,64 @@ public final class Main {
     }, "anneal-shutdown"));
     System.out.println("Anneal is ready at http://localhost:" + service.httpPort() + "/ (node " + service.nodeId() + ")");
     stopped.await();
+  }
+
+  static final String BACKUP_USAGE = "usage: anneal backup verify FILE.zip [--max-findings N] [--json]";
+
+  /**
+   * {@code backup verify FILE.zip}: opens a backup (POST /api/v1/backups, or an automatic one) in a
+   * directory of its own and audits the ledger in it as {@code ledger verify} does, so that a backup
+   * is known to restore to a consistent ledger before it is needed. Exit status as {@code ledger verify}.
+   */
+  public static int backup(String[] args, java.io.PrintStream out, java.io.PrintStream err) {
+    if (args.length < 2 || !args[0].equals("verify")) {
+      err.println(BACKUP_USAGE);
+      return 2;
+    }
+    java.nio.file.Path zip = java.nio.file.Path.of(args[1]);
+    int maxFindings = 100;
+    boolean json = false;
+    for (int i = 2; i < args.length; i++) {
+      if (args[i].equals("--json")) {
+        json = true;
+      } else if (args[i].equals("--max-findings") && i + 1 < args.length && args[i + 1].matches("[0-9]{1,9}")) {
+        maxFindings = Integer.parseInt(args[++i]);
+      } else {
+        err.println("backup verify: unexpected argument " + args[i] + "\n" + BACKUP_USAGE);
+        return 2;
+      }
+    }
+    java.nio.file.Path dir = null;
+    try {
+      dir = java.nio.file.Files.createTempDirectory("anneal-backup-verify");
+      java.util.List<String> entries = new java.util.ArrayList<>();
+      try (java.util.zip.ZipInputStream in = new java.util.zip.ZipInputStream(java.nio.file.Files.newInputStream(zip))) {
+        for (java.util.zip.ZipEntry e; (e = in.getNextEntry()) != null; ) {
+          java.nio.file.Path to = dir.resolve(e.getName()).normalize();
+          if (!to.startsWith(dir) || e.isDirectory()) continue; // only files inside the directory
+          java.nio.file.Files.createDirectories(to.getParent());
+          java.nio.file.Files.copy(in, to);
+          entries.add(e.getName());
+        }
+      }
+      if (!entries.contains("anneal.mv.db")) {
+        err.println("backup verify: " + zip + " is not an Anneal backup (no anneal.mv.db in it)");
+        return 2;
+      }
+      if (!json) out.println("backup verify: " + zip + " holds " + String.join(", ", entries));
+      return io.anneal.billing.tools.LedgerCli.verify(null, dir, maxFindings, json, out, err);
+    } catch (java.io.IOException e) {
+      err.println("backup verify: cannot read " + zip + ": " + e);
+      return 2;
+    } finally {
+      if (dir != null) {
+        try (var files = java.nio.file.Files.walk(dir)) {
+          files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (java.io.IOException ignored) {
+          // a temporary directory left behind
+        }
+      }
+    }
   }
 
   /**
@@ -119,6 +181,7 @@ public final class Main {
       "       java -jar scheduler/target/anneal.jar bme simulate --scenario NAME [--hours N] [--seed S] [--out DIR]",
       "       java -jar scheduler/target/anneal.jar ledger verify [--data-dir DIR | --db-url URL] [--max-findings N] [--json]",
       "       java -jar scheduler/target/anneal.jar receipt verify FILE|- [--node-key [NODE=]KEY] [--epoch-root [EPOCH=]HEX]",
+      "       java -jar scheduler/target/anneal.jar backup verify FILE.zip [--max-findings N] [--json]",
       "options (each also --name=value; README \"Configuration\" has every setting):",
       "  --http-port N            HTTP/WebSocket port (default 8080, 0 = any free port)",
       "  --data-dir DIR           H2 database, node key, admin key (default ./data)",

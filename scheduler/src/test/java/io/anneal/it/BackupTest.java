@@ -57,6 +57,17 @@ class BackupTest {
       assertThat(Files.getPosixFilePermissions(zip)).as("it holds the node's private key")
           .isEqualTo(PosixFilePermissions.fromString("rw-------"));
       assertThat(written.getLong("bytes")).isEqualTo(Files.size(zip));
+      // the backup is known good before it is needed: its ledger audits clean
+      var out = new java.io.ByteArrayOutputStream();
+      var err = new java.io.ByteArrayOutputStream();
+      assertThat(io.anneal.Main.backup(new String[] {"verify", zip.toString()}, new java.io.PrintStream(out, true),
+          new java.io.PrintStream(err, true))).as(out + " " + err).isZero();
+      assertThat(out.toString()).contains("anneal.mv.db", "node-ed25519.pk8", "nothing wrong found");
+      Path notABackup = dir.resolve("not-a-backup.zip");
+      Files.writeString(notABackup, "this is not a zip");
+      assertThat(io.anneal.Main.backup(new String[] {"verify", notABackup.toString()}, new java.io.PrintStream(out, true),
+          new java.io.PrintStream(err, true))).isEqualTo(2);
+      assertThat(err.toString()).contains("not an Anneal backup");
       // what happens after the backup is not in it
       after = sleepJob(s);
       s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(after).getString("state")));
