@@ -100,7 +100,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
    * {@code CHECKPOINT} (see {@code Database.durable}); elsewhere as it is.
    */
   private <T> Future<T> durable(Future<T> committed) {
-    return checkpoint ? committed.compose(r -> pool.query("CHECKPOINT").execute().map(r)) : committed;
+    return checkpoint ? committed.compose(r -> pool.query("CHECKPOINT SYNC").execute().map(r)) : committed;
   }
 
   /** Connection options from a {@code jdbc:postgresql:} URL (host, port, database, user, password). */

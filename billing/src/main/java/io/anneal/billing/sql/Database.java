@@ -56,11 +56,11 @@ public final class Database implements AutoCloseable {
   }
 
   /**
-   * Completes once every transaction committed before this call survives the process being killed:
-   * at once on PostgreSQL (and H2 in memory); on an H2 file after a checkpoint begun after the call
-   * (shared by the commits that wait meanwhile, {@link H2Checkpoints}). Acknowledge a write to anyone
-   * outside the process (a 202, a settlement's ack) only after it. H2 does not fsync: its file is
-   * safe from the process dying, not from the machine losing power.
+   * Completes once every transaction committed before this call survives the process being killed
+   * or the machine crashing: at once on PostgreSQL (which syncs each commit; H2 in memory keeps
+   * nothing anyway); on an H2 file after a synced checkpoint begun after the call (shared by the
+   * commits that wait meanwhile, {@link H2Checkpoints}). Acknowledge a write to anyone outside the
+   * process (a 202, a settlement's ack) only after it.
    */
   public CompletableFuture<Void> durable() {
     return checkpoints == null ? DONE : checkpoints.after();

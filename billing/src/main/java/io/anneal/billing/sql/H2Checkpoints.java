@@ -14,7 +14,8 @@ import javax.sql.DataSource;
 /**
  * Group checkpoints of an H2 file database. H2 writes committed transactions to its file in the
  * background, up to its {@code WRITE_DELAY} (500 ms) later: a process killed meanwhile comes back
- * without them. {@code CHECKPOINT} writes everything committed so far. Each caller of {@link #after}
+ * without them. {@code CHECKPOINT SYNC} writes everything committed so far and forces the file to the
+ * device, so a crashed machine keeps it too. Each caller of {@link #after}
  * gets a future that completes once a checkpoint begun after its call has ended; callers that arrive
  * while one runs share the next. So a commit is acknowledged only once it is in the file, and the
  * writing is done on this thread, beside the writer that goes on with its next batch.
@@ -70,7 +71,7 @@ final class H2Checkpoints implements AutoCloseable {
       }
       SQLException failure = null;
       try (Connection c = ds.getConnection(); Statement st = c.createStatement()) {
-        st.execute("CHECKPOINT");
+        st.execute("CHECKPOINT SYNC"); // written to the file and synced to the device (ADR 15 addendum)
       } catch (SQLException e) {
         failure = e;
         LOG.log(Level.WARNING, "H2 checkpoint failed: " + batch.size() + " commit(s) not known to be in the file", e);
