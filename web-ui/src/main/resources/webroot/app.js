@@ -155,6 +155,7 @@ async function fold(leaf, steps) {
   return toHex(h);
 }
 async function fingerprint(keyB64) {
+  if (!(window.crypto && crypto.subtle)) return '(shown over HTTPS or on localhost only)';
   try { return 'sha256:' + toHex((await sha256(fromB64(keyB64))).slice(0, 8)); } catch (e) { return '(unreadable key)'; }
 }
 
