@@ -21,13 +21,8 @@ public final class WebhookStore {
   /** A closed accounting epoch's totals and Merkle root; asked for by name ({@code *} is the job events). */
   public static final String EPOCH_CLOSED = "epoch.closed";
   /** Every event a webhook may ask for. */
-  public static final Set<String> EVENT_TYPES = union(JOB_EVENT_TYPES, EPOCH_CLOSED);
-
-  private static Set<String> union(Set<String> a, String b) {
-    Set<String> s = new java.util.HashSet<>(a);
-    s.add(b);
-    return Set.copyOf(s);
-  }
+  public static final Set<String> EVENT_TYPES = java.util.stream.Stream.concat(JOB_EVENT_TYPES.stream(),
+      java.util.stream.Stream.of(EPOCH_CLOSED)).collect(java.util.stream.Collectors.toUnmodifiableSet());
 
   private WebhookStore() {}
 
@@ -111,6 +106,18 @@ public final class WebhookStore {
     try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM webhook WHERE id = ? AND tenant_id = ?")) {
       ps.setString(1, id);
       ps.setString(2, tenantId);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
+  /** Whether a webhook that asked for {@code epoch.closed} has not been given the last closed epoch yet (a read). */
+  public static boolean epochsOwed(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM webhook WHERE active = TRUE AND events LIKE ?"
+        + " AND epochs_after_ms < (SELECT COALESCE(MAX(ends_at_ms), 0) FROM epoch_close)")) {
+      ps.setString(1, "%" + EPOCH_CLOSED + "%");
+      ps.setMaxRows(1);
       try (ResultSet rs = ps.executeQuery()) {
         return rs.next();
       }

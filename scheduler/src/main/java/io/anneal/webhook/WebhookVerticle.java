@@ -107,8 +107,10 @@ public final class WebhookVerticle extends VerticleBase {
     boolean wanted = byTenant.values().stream().flatMap(List::stream).anyMatch(w -> w.wants(WebhookStore.EPOCH_CLOSED));
     if (!wanted || enqueuingEpochs) return;
     enqueuingEpochs = true;
-    Future.fromCompletionStage(store.writer().submit(c -> WebhookStore.enqueueClosedEpochs(c, System.currentTimeMillis(), 100)),
-        context).onComplete(ar -> {
+    // a read first: the writer (and on H2 its synced checkpoint) only when an epoch is owed
+    Future.fromCompletionStage(store.read(WebhookStore::epochsOwed).thenCompose(owed -> owed
+        ? store.writer().submit(c -> WebhookStore.enqueueClosedEpochs(c, System.currentTimeMillis(), 100))
+        : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
           enqueuingEpochs = false;
           if (ar.failed()) LOG.warning("could not write epoch.closed deliveries (tried again soon): " + ar.cause().getMessage());
           else if (ar.result() > 0) pollSoon();

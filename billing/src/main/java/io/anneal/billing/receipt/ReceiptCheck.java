@@ -5,7 +5,6 @@ import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.PublicKey;
-import java.security.Signature;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HexFormat;
@@ -112,17 +111,17 @@ public final class ReceiptCheck {
     } catch (RuntimeException e) {
       return new Check(name, Outcome.FAIL, "unreadable node key: " + e.getMessage());
     }
+    byte[] root;
+    byte[] signature;
     try {
-      Signature s = Signature.getInstance("Ed25519");
-      s.initVerify(key);
-      s.update(HEX.parseHex(r.batchRoot()));
-      boolean ok = s.verify(Base64.getDecoder().decode(r.signature()));
-      return new Check(name, ok ? Outcome.PASS : Outcome.FAIL, (ok ? "Ed25519 signature over the batch root checks out"
-          : "the signature does not check out against the batch root") + " with key " + fingerprint(r.nodePublicKey()));
-    } catch (GeneralSecurityException | IllegalArgumentException e) {
-      // Ed25519 may throw ("Invalid point") instead of answering false on a corrupted signature
-      return new Check(name, Outcome.FAIL, "the signature does not check out: " + e.getMessage());
+      root = HEX.parseHex(r.batchRoot());
+      signature = Base64.getDecoder().decode(r.signature());
+    } catch (IllegalArgumentException e) {
+      return new Check(name, Outcome.FAIL, "unreadable batch root or signature: " + e.getMessage());
     }
+    boolean ok = ReceiptVerifier.rootSigned(root, signature, key);
+    return new Check(name, ok ? Outcome.PASS : Outcome.FAIL, (ok ? "Ed25519 signature over the batch root checks out"
+        : "the signature does not check out against the batch root") + " with key " + fingerprint(r.nodePublicKey()));
   }
 
   /** The leaf is in its epoch's Merkle root, once the epoch has closed. */

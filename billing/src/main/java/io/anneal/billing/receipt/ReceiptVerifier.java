@@ -10,12 +10,16 @@ public final class ReceiptVerifier {
   private ReceiptVerifier() {}
 
   public static boolean verify(SignedReceipt r, PublicKey nodeKey) {
-    if (!MerkleTree.verify(r.leafHash(), r.proof(), r.batchRoot())) return false;
+    return MerkleTree.verify(r.leafHash(), r.proof(), r.batchRoot()) && rootSigned(r.batchRoot(), r.signature(), nodeKey);
+  }
+
+  /** Whether {@code signature} is {@code nodeKey}'s Ed25519 signature over a batch root. */
+  public static boolean rootSigned(byte[] batchRoot, byte[] signature, PublicKey nodeKey) {
     try {
       Signature s = Signature.getInstance("Ed25519");
       s.initVerify(nodeKey);
-      s.update(r.batchRoot());
-      return s.verify(r.signature());
+      s.update(batchRoot);
+      return s.verify(signature);
     } catch (GeneralSecurityException | IllegalArgumentException e) {
       // Ed25519 verify() may throw ("Invalid point") instead of returning false on a corrupted signature.
       return false;

@@ -415,7 +415,7 @@ public abstract class LedgerContract {
               throw new java.util.concurrent.CompletionException(e);
             }
           });
-      Thread.sleep(300); // the second is waiting for the first
+      TestDatabases.awaitLockWaiter(db); // the second is waiting for the first
       assertThat(bySecond).isNotDone();
       first.commit();
       assertThat(bySecond.get(30, java.util.concurrent.TimeUnit.SECONDS)).as("nothing left to close").isEmpty();

@@ -431,7 +431,7 @@ public abstract class LedgerStoreContract {
       other.setAutoCommit(false);
       assertThat(SqlLedger.closeEndedEpochs(other, later, EPOCH_SECONDS)).isNotEmpty();
       Future<List<SqlLedger.EpochClose>> ours = store.closeEpochs(later);
-      Thread.sleep(500);
+      TestDatabases.awaitLockWaiter(db);
       assertThat(ours.isComplete()).as("waits for the other closer").isFalse();
       other.commit();
       assertThat(await(ours)).as("finds them closed").isEmpty();

@@ -37,6 +37,27 @@ public final class TestDatabases {
     org.junit.jupiter.api.Assumptions.assumeTrue(up, "local PostgreSQL not reachable at " + localPostgresUrl());
   }
 
+  /**
+   * Waits (up to 10 s) until some session of {@code db}'s database waits for a lock another holds:
+   * for tests that must see a transaction blocked before they let the blocker go.
+   */
+  public static void awaitLockWaiter(Database db) throws Exception {
+    String sql = db.postgres()
+        ? "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        : "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SESSIONS WHERE BLOCKER_ID IS NOT NULL";
+    long until = System.nanoTime() + 10_000_000_000L;
+    try (Connection c = db.connection(); var ps = c.prepareStatement(sql)) {
+      while (true) {
+        try (var rs = ps.executeQuery()) {
+          rs.next();
+          if (rs.getLong(1) > 0) return;
+        }
+        if (System.nanoTime() > until) throw new AssertionError("no session waited for a lock within 10 s");
+        Thread.sleep(10);
+      }
+    }
+  }
+
   public static boolean requiredByCi() {
     return "true".equalsIgnoreCase(System.getenv("CI"));
   }
