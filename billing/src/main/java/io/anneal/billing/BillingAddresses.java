@@ -10,5 +10,11 @@ public final class BillingAddresses {
    */
   public static final String CLASS_UTILIZATION = "anneal.billing.class-utilization";
 
+  /**
+   * Publish: a node's signing keys changed (rotated or revoked, ADR 18), {@code {"nodeId": ...}}; billing
+   * reads them again before the next receipt of that node.
+   */
+  public static final String NODE_KEYS_CHANGED = "anneal.billing.node-keys-changed";
+
   private BillingAddresses() {}
 }

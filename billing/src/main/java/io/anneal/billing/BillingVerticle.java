@@ -62,7 +62,7 @@ public final class BillingVerticle extends VerticleBase {
     this.bootstrap = b;
     return this;
   }
-  private final Map<String, PublicKey> nodeKeys = new ConcurrentHashMap<>();
+  private final Map<String, KnownKeys> nodeKeys = new ConcurrentHashMap<>();
   private final Counter settled;
   private final Counter duplicates;
   private final Counter badSignatures;
@@ -105,6 +105,7 @@ public final class BillingVerticle extends VerticleBase {
   public Future<?> start() {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
+    vertx.eventBus().<JsonObject>consumer(BillingAddresses.NODE_KEYS_CHANGED, m -> forgetKeys(m.body().getString("nodeId")));
     long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
     vertx.setPeriodic(every, id -> {
       // the last close has not ended (a large epoch, or a store out of reach): no pile of them
@@ -173,14 +174,16 @@ public final class BillingVerticle extends VerticleBase {
       return;
     }
     String nodeId = sr.receipt().nodeId();
-    keyOf(nodeId)
-        .compose(key -> key.isEmpty() ? Future.succeededFuture(key)
+    boolean[] checkedHere = {false}; // refused by the signature check here, not by the ledger's own (revoked keys)
+    keysOf(nodeId)
+        .compose(keys -> keys.isEmpty() ? Future.succeededFuture("unknown node " + nodeId)
             // an Ed25519 check costs about a millisecond: off the event loop, and once per signed batch
-            : vertx.executeBlocking(() -> verified(sr, key.get()) ? key : Optional.<PublicKey>empty()))
-        .compose(key -> {
-      if (key.isEmpty()) {
-        boolean known = nodeKeys.containsKey(nodeId);
-        String why = known ? "bad signature from node " + nodeId : "unknown node " + nodeId;
+            : vertx.executeBlocking(() -> signatureProblem(sr, keys)))
+        .compose(problem -> {
+      if (problem != null) {
+        checkedHere[0] = true;
+        boolean known = !problem.startsWith("unknown node");
+        String why = problem;
         badSignatures.increment();
         LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
         return here(ledger.recordRefused(sr.receipt().receiptId(), nodeId, why).map(v -> Settlement.refused(
@@ -197,6 +200,15 @@ public final class BillingVerticle extends VerticleBase {
         }
       } else if (s.refusal() != LedgerRefusal.BAD_SIGNATURE && s.refusal() != LedgerRefusal.UNKNOWN_NODE) {
         refused.increment();
+      }
+      if (s.refusal() == LedgerRefusal.BAD_SIGNATURE && !checkedHere[0]) {
+        // the key was revoked after the check here and before the settlement (ADR 18): the ledger refused it
+        badSignatures.increment();
+        forgetKeys(nodeId);
+        String why = "bad signature from node " + nodeId + ": signed with a key revoked before it was settled";
+        LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
+        ledger.recordRefused(sr.receipt().receiptId(), nodeId, why)
+            .onFailure(e -> LOG.warning("could not keep refused receipt " + sr.receipt().receiptId() + ": " + e));
       }
       if (s.refusal() == LedgerRefusal.NOT_PLACED_ON_NODE) {
         // a node billing a job it was not given: kept for audit, as a bad signature is
@@ -219,35 +231,87 @@ public final class BillingVerticle extends VerticleBase {
     }).onFailure(e -> msg.fail(500, "settlement failed: " + e.getMessage()));
   }
 
-  /** Batch roots whose signature was already checked, per node; a receipt then needs only its path. */
-  private final Map<String, Boolean> verifiedRoots = java.util.Collections.synchronizedMap(
+  /**
+   * Batch roots whose signature was already checked, per node, with the key that signed each; a receipt
+   * then needs only its path (and that key still accepted).
+   */
+  private final Map<String, String> verifiedRoots = java.util.Collections.synchronizedMap(
       new java.util.LinkedHashMap<>(1024, 0.75f, true) {
         private static final long serialVersionUID = 1L;
 
         @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
           return size() > 10_000;
         }
       });
 
-  private boolean verified(SignedReceipt sr, PublicKey key) {
-    if (!io.anneal.billing.merkle.MerkleTree.verify(sr.leafHash(), sr.proof(), sr.batchRoot())) return false;
-    String rootKey = sr.receipt().nodeId() + "/" + java.util.HexFormat.of().formatHex(sr.batchRoot()) + "/"
+  /**
+   * Why a receipt's signature is not accepted, or null when it is: its path leads to its batch root,
+   * and a key of its node that is not revoked signed that root (ADR 18: the current key or a retired one).
+   */
+  private String signatureProblem(SignedReceipt sr, List<NodeKeyInUse> keys) {
+    String nodeId = sr.receipt().nodeId();
+    if (!io.anneal.billing.merkle.MerkleTree.verify(sr.leafHash(), sr.proof(), sr.batchRoot())) {
+      return "bad signature from node " + nodeId + ": the receipt is not in the batch it names";
+    }
+    String rootKey = nodeId + "/" + java.util.HexFormat.of().formatHex(sr.batchRoot()) + "/"
         + java.util.Base64.getEncoder().encodeToString(sr.signature());
-    if (verifiedRoots.containsKey(rootKey)) return true;
-    boolean ok = ReceiptVerifier.verify(sr, key);
-    if (ok) verifiedRoots.put(rootKey, Boolean.TRUE);
-    return ok;
+    String signedBy = verifiedRoots.get(rootKey);
+    for (NodeKeyInUse k : keys) {
+      if (k.key().accepted() && k.key().publicKey().equals(signedBy)) return null;
+    }
+    for (NodeKeyInUse k : keys) {
+      if (k.decoded() == null || !ReceiptVerifier.rootSigned(sr.batchRoot(), sr.signature(), k.decoded())) continue;
+      if (!k.key().accepted()) {
+        return "bad signature from node " + nodeId + ": signed with its revoked key "
+            + io.anneal.billing.receipt.ReceiptCheck.fingerprint(k.key().publicKey());
+      }
+      verifiedRoots.put(rootKey, k.key().publicKey());
+      return null;
+    }
+    return "bad signature from node " + nodeId;
   }
 
-  private Future<Optional<PublicKey>> keyOf(String nodeId) {
-    PublicKey cached = nodeKeys.get(nodeId);
-    if (cached != null) return Future.succeededFuture(Optional.of(cached));
-    return here(ledger.nodeKey(nodeId).map(k -> {
-      Optional<PublicKey> key = k.map(NodeKeys::decodePublic);
-      key.ifPresent(pk -> nodeKeys.put(nodeId, pk));
-      return key;
+  /** A node key as read from the ledger, decoded once (null when it cannot be read). */
+  private record NodeKeyInUse(io.anneal.billing.ledger.NodeKey key, PublicKey decoded) {}
+
+  /** A node's keys as last read, and when. */
+  private record KnownKeys(List<NodeKeyInUse> keys, long readAtMs) {}
+
+  /**
+   * How long a node's keys are used before they are read again. A rotation or revocation in this
+   * process is heard at once ({@link BillingAddresses#NODE_KEYS_CHANGED}); one made by another process
+   * sharing the ledger is seen within this time.
+   */
+  static final long KEYS_FRESH_MS = 30_000;
+
+  private Future<List<NodeKeyInUse>> keysOf(String nodeId) {
+    KnownKeys known = nodeKeys.get(nodeId);
+    long now = System.currentTimeMillis();
+    if (known != null && now - known.readAtMs() < KEYS_FRESH_MS) return Future.succeededFuture(known.keys());
+    return here(ledger.nodeKeys(nodeId).map(list -> {
+      List<NodeKeyInUse> keys = new java.util.ArrayList<>();
+      for (io.anneal.billing.ledger.NodeKey k : list) {
+        PublicKey decoded;
+        try {
+          decoded = NodeKeys.decodePublic(k.publicKey());
+        } catch (IllegalArgumentException e) {
+          decoded = null;
+        }
+        keys.add(new NodeKeyInUse(k, decoded));
+      }
+      if (!keys.isEmpty()) nodeKeys.put(nodeId, new KnownKeys(List.copyOf(keys), now));
+      return keys;
     }));
+  }
+
+  /** A node's keys changed: read again before its next receipt, and no batch root checked before is taken on trust. */
+  private void forgetKeys(String nodeId) {
+    if (nodeId == null) return;
+    nodeKeys.remove(nodeId);
+    synchronized (verifiedRoots) {
+      verifiedRoots.keySet().removeIf(k -> k.startsWith(nodeId + "/"));
+    }
   }
 
   /** The outcome of a ledger call, back on this verticle's context (an adapter may complete it on its own thread). */

@@ -86,6 +86,11 @@ public final class JdbcLedgerStore implements LedgerStore {
   }
 
   @Override
+  public Future<List<io.anneal.billing.ledger.NodeKey>> nodeKeys(String nodeId) {
+    return future(writer.submit(c -> SqlLedger.nodeKeys(c, nodeId)));
+  }
+
+  @Override
   public Future<Boolean> registerNode(String nodeId, String publicKeyB64) {
     return future(writer.submit(c -> SqlLedger.registerNode(c, nodeId, publicKeyB64)));
   }

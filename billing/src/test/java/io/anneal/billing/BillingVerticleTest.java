@@ -187,6 +187,64 @@ class BillingVerticleTest {
   }
 
   @Test
+  void aRetiredKeyStillSettlesAndARevokedOneNoLongerDoesEvenForABatchCheckedBefore() throws Exception {
+    List<String> jobs = List.of("j2", "j3", "j4", "j5", "j6");
+    writer.submit(c -> {
+      for (String j : jobs) SqlLedger.hold(c, new EscrowHold(j, "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.placedOn(c, jobs, java.util.Collections.nCopies(jobs.size(), "n1"));
+      return null;
+    }).get();
+    List<SignedReceipt> batch = new ReceiptSigner(node.getPrivate()).sign(jobs.subList(0, 4).stream()
+        .map(j -> new Receipt(j + "/0", j, "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1, 2, "SUCCEEDED", ""))
+        .toList());
+    assertThat(send(ReceiptJson.encode(batch.get(0))).getBoolean("settled")).isTrue(); // the batch's signature now known good
+
+    String old = NodeKeys.encodePublic(node.getPublic());
+    KeyPair next = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    writer.submit(c -> SqlLedger.rotateNodeKey(c, "n1", old, NodeKeys.encodePublic(next.getPublic()), false,
+        System::currentTimeMillis)).get();
+    vertx.eventBus().publish(BillingAddresses.NODE_KEYS_CHANGED, new JsonObject().put("nodeId", "n1"));
+    assertThat(send(ReceiptJson.encode(batch.get(1))).getBoolean("settled")).as("signed with the retired key").isTrue();
+
+    // revoked without billing being told: its check still trusts the batch, the ledger refuses it
+    writer.submitAlone(c -> SqlLedger.revokeNodeKey(c, "n1", old, System::currentTimeMillis)).get();
+    long provider = balance(Accounts.provider("n1"));
+    JsonObject late = send(ReceiptJson.encode(batch.get(2)));
+    assertThat(late.getBoolean("settled")).isFalse();
+    assertThat(late.getString("refusal")).isEqualTo("BAD_SIGNATURE");
+    // and billing, having heard it from the ledger, refuses the rest of the batch itself
+    JsonObject later = send(ReceiptJson.encode(batch.get(3)));
+    assertThat(later.getString("refusal")).isEqualTo("BAD_SIGNATURE");
+    assertThat(balance(Accounts.provider("n1"))).isEqualTo(provider);
+    assertThat(registry.get("anneal.billing.settlements").tag("result", "bad-signature").counter().count()).isEqualTo(2.0);
+    List<String> reasons = awaitRefusals(2);
+    assertThat(reasons).containsExactlyInAnyOrder(
+        "bad signature from node n1: signed with a key revoked before it was settled",
+        "bad signature from node n1: signed with its revoked key " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(old));
+
+    // the new key's receipts settle
+    Receipt r6 = new Receipt("j6/0", "j6", "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1, 2, "SUCCEEDED", "");
+    assertThat(send(ReceiptJson.encode(new ReceiptSigner(next.getPrivate()).sign(List.of(r6)).get(0))).getBoolean("settled"))
+        .isTrue();
+  }
+
+  /** The reasons of the refused receipts kept for audit, once there are {@code n} (they are written after the reply). */
+  private List<String> awaitRefusals(int n) throws Exception {
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+    List<String> reasons = List.of();
+    while (reasons.size() < n && System.nanoTime() < deadline) {
+      reasons = writer.submit(c -> {
+        List<String> out = new java.util.ArrayList<>();
+        try (var ps = c.prepareStatement("SELECT reason FROM refused_receipt"); var rs = ps.executeQuery()) {
+          while (rs.next()) out.add(rs.getString(1));
+        }
+        return out;
+      }).get();
+    }
+    return reasons;
+  }
+
+  @Test
   void aReceiptFromAnUnknownNodeIsRefused() throws Exception {
     Receipt r = new Receipt("j1/0", "j1", "t1", "n9", "H100", 1, false, 1, 1, 0, 1, 2, "SUCCEEDED", "");
     JsonObject reply = send(ReceiptJson.encode(new ReceiptSigner(node.getPrivate()).sign(List.of(r)).get(0)));

@@ -184,6 +184,9 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/scenarios").handler(rc -> rc.json(ScenarioRuns.list()));
     router.get("/api/v1/scenarios/:id").handler(this::scenario);
     router.get("/api/v1/refused-receipts").handler(this::refusedReceipts);
+    router.get("/api/v1/nodes/:nodeId/keys").handler(this::nodeKeys);
+    router.post("/api/v1/nodes/:nodeId/keys").handler(this::rotateNodeKey);
+    router.post("/api/v1/nodes/:nodeId/keys/:fingerprint/revoke").handler(this::revokeNodeKey);
     router.get("/api/v1/ledger/audit").handler(this::ledgerAudit);
     router.post("/api/v1/backups").handler(this::backup);
     router.get("/api/v1/me").handler(this::me);
@@ -603,13 +606,17 @@ public final class ApiVerticle extends VerticleBase {
     tenant(rc).compose(t -> ownJob(t, jobId))
         .compose(j -> Future.fromCompletionStage(store.read(c -> {
               List<Map<String, Object>> rows = SqlLedger.settlementsOfJob(c, jobId);
-              Map<String, Optional<String>> keys = new HashMap<>();
+              Map<String, List<io.anneal.billing.ledger.NodeKey>> keys = new HashMap<>();
               for (Map<String, Object> row : rows) {
                 SqlLedger.epochProof(c, (String) row.get("receiptId")).ifPresent(e -> row.put("epoch", e));
                 Redemptions.payoutOf(c, (String) row.get("receiptId")).ifPresent(p -> row.put("payout", p));
                 String node = (String) row.get("nodeId");
-                if (!keys.containsKey(node)) keys.put(node, SqlLedger.nodeKey(c, node));
-                keys.get(node).ifPresent(k -> row.put("nodePublicKey", k));
+                if (!keys.containsKey(node)) keys.put(node, SqlLedger.nodeKeys(c, node));
+                // the key of the node's that signed this run's batch (a rotated node has had several, ADR 18)
+                signingKey(keys.get(node), (String) row.get("batchRoot"), (String) row.get("signature")).ifPresent(k -> {
+                  row.put("nodePublicKey", k.publicKey());
+                  row.put("nodeKeyState", k.state());
+                });
               }
               return rows;
             }), vertx.getOrCreateContext())
@@ -631,12 +638,35 @@ public final class ApiVerticle extends VerticleBase {
         .onFailure(e -> fail(rc, e));
   }
 
-  /** One settled run: its signed receipt with the node's registered key, its settlement, its epoch and proof. */
+  /**
+   * Of a node's keys, the one that signed a batch root; none when none did (the receipt's checks then
+   * fail where its reader runs them). Nodes have a key or a few.
+   */
+  static Optional<io.anneal.billing.ledger.NodeKey> signingKey(List<io.anneal.billing.ledger.NodeKey> keys, String rootHex,
+      String signatureB64) {
+    if (rootHex == null || signatureB64 == null) return Optional.empty();
+    for (io.anneal.billing.ledger.NodeKey k : keys) {
+      try {
+        if (io.anneal.billing.receipt.ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(rootHex),
+            java.util.Base64.getDecoder().decode(signatureB64), io.anneal.billing.receipt.NodeKeys.decodePublic(k.publicKey()))) {
+          return Optional.of(k);
+        }
+      } catch (IllegalArgumentException e) {
+        // a key or signature that cannot be read signed nothing
+      }
+    }
+    return Optional.empty();
+  }
+
+  /**
+   * One settled run: its signed receipt with the key of its node that signed it (and that key's state
+   * now: current, retired or revoked), its settlement, its epoch and proof.
+   */
   private static JsonObject runJson(Map<String, Object> row) {
     JsonObject receipt = new JsonObject().put("receiptId", row.get("receiptId")).put("body", row.get("receiptBody"))
         .put("nodeId", row.get("nodeId")).put("batchRoot", row.get("batchRoot")).put("proof", row.get("proof"))
         .put("signature", row.get("signature")).put("signatureAlgorithm", "Ed25519")
-        .put("nodePublicKey", row.get("nodePublicKey"));
+        .put("nodePublicKey", row.get("nodePublicKey")).put("nodeKeyState", row.get("nodeKeyState"));
     JsonObject run = new JsonObject().put("receipt", receipt).put("settlement", settlementJson(row));
     @SuppressWarnings("unchecked")
     Map<String, Object> epoch = (Map<String, Object>) row.get("epoch");
@@ -981,6 +1011,97 @@ public final class ApiVerticle extends VerticleBase {
       rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(new JsonObject()
           .put("file", w.file().toAbsolutePath().toString()).put("bytes", w.bytes()).put("entries", new JsonArray(w.entries()))
           .put("tookMs", System.currentTimeMillis() - started).encode());
+    }).onFailure(e -> fail(rc, e));
+  }
+
+  // ------------------------------------------------------------------ node keys (ADR 18)
+
+  private static JsonObject nodeKeyJson(io.anneal.billing.ledger.NodeKey k) {
+    return new JsonObject().put("publicKey", k.publicKey())
+        .put("fingerprint", io.anneal.billing.receipt.ReceiptCheck.fingerprint(k.publicKey())).put("state", k.state())
+        .put("addedAtMs", k.addedAtMs()).put("retiredAtMs", k.retiredAtMs()).put("revokedAtMs", k.revokedAtMs());
+  }
+
+  /** Every signing key a node has had, the current one first (public: they are what receipts are checked with). */
+  private void nodeKeys(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    Future.fromCompletionStage(store.read(c -> SqlLedger.nodeKeys(c, nodeId)), vertx.getOrCreateContext()).onSuccess(keys -> {
+      if (keys.isEmpty()) {
+        fail(rc, Problem.notFound("no node " + nodeId + " is registered"));
+        return;
+      }
+      JsonArray list = new JsonArray();
+      keys.forEach(k -> list.add(nodeKeyJson(k)));
+      rc.json(new JsonObject().put("nodeId", nodeId).put("keys", list));
+    }).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: a new signing key for a node this instance runs; the previous one is retired (its
+   * signatures stay valid) or, with {@code revokePrevious}, revoked. 201 with the new key.
+   */
+  private void rotateNodeKey(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    admin(rc).compose(v -> {
+      JsonObject body = rc.body().buffer() == null || rc.body().buffer().length() == 0 ? new JsonObject()
+          : parseBody(rc.body().buffer());
+      checkFields(body, Set.of("revokePrevious"));
+      Object revoke = body.getValue("revokePrevious", false);
+      if (!(revoke instanceof Boolean)) {
+        throw Problem.invalid("invalid-field", "Invalid field", new JsonArray().add(new JsonObject().put("field", "revokePrevious")
+            .put("code", "invalid-type").put("message", "revokePrevious must be true or false")));
+      }
+      return vertx.eventBus().<JsonObject>request(Addresses.workerRotateKey(nodeId), new JsonObject().put("revokePrevious", revoke),
+          new io.vertx.core.eventbus.DeliveryOptions().setSendTimeout(60_000)).map(m -> m.body())
+          .recover(e -> {
+            if (!(e instanceof io.vertx.core.eventbus.ReplyException re)) return Future.failedFuture(e);
+            if (re.failureType() == io.vertx.core.eventbus.ReplyFailure.NO_HANDLERS) {
+              return Future.fromCompletionStage(store.read(c -> SqlLedger.nodeKey(c, nodeId)), vertx.getOrCreateContext())
+                  .compose(k -> Future.failedFuture(k.isEmpty() ? Problem.notFound("no node " + nodeId + " is registered")
+                      : new Problem("node-not-local", 409, "Node not run here",
+                          "node " + nodeId + " is not run by this instance: rotate its key on the instance that runs it")));
+            }
+            if (re.failureCode() == 409) return Future.failedFuture(new Problem("key-rotation-refused", 409, "Key not rotated", re.getMessage()));
+            return Future.failedFuture(new Problem("key-rotation-failed", 500, "Key rotation failed", re.getMessage()));
+          });
+    }).onSuccess(reply -> rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(reply.encode()))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: revokes a retired key of a node, named by its fingerprint; every settlement after this
+   * refuses its signatures. The key a node signs with now cannot be revoked: rotate it with
+   * {@code revokePrevious} instead (409).
+   */
+  private void revokeNodeKey(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    String given = rc.pathParam("fingerprint");
+    String fingerprint = given.startsWith("sha256:") ? given : "sha256:" + given;
+    admin(rc).compose(v -> Future.fromCompletionStage(store.writer().submitAlone(c -> {
+      // the barrier first (revokeNodeKey takes it): then the keys read are those the revocation sees
+      SqlLedger.settlementBarrier(c);
+      Optional<io.anneal.billing.ledger.NodeKey> key = SqlLedger.nodeKeys(c, nodeId).stream()
+          .filter(k -> io.anneal.billing.receipt.ReceiptCheck.fingerprint(k.publicKey()).equalsIgnoreCase(fingerprint)).findFirst();
+      if (key.isEmpty()) return Optional.<io.anneal.billing.ledger.NodeKey>empty();
+      if (SqlLedger.revokeNodeKey(c, nodeId, key.get().publicKey(), System::currentTimeMillis)
+          == io.anneal.billing.ledger.NodeKey.Revocation.CURRENT) {
+        return Optional.of(key.get()); // not revoked: answered below
+      }
+      return SqlLedger.nodeKeys(c, nodeId).stream().filter(k -> k.publicKey().equals(key.get().publicKey())).findFirst();
+    }), vertx.getOrCreateContext())).onSuccess(found -> {
+      if (found.isEmpty()) {
+        fail(rc, Problem.notFound("node " + nodeId + " has no key " + fingerprint));
+        return;
+      }
+      io.anneal.billing.ledger.NodeKey k = found.get();
+      if (k.current()) {
+        fail(rc, new Problem("key-in-use", 409, "Key in use", "node " + nodeId + " signs with " + fingerprint
+            + " now: rotate its key with revokePrevious=true instead"));
+        return;
+      }
+      vertx.eventBus().publish(io.anneal.billing.BillingAddresses.NODE_KEYS_CHANGED, new JsonObject().put("nodeId", nodeId));
+      LOG.warning("node " + nodeId + ": key " + fingerprint + " revoked; receipts signed with it are refused from now on");
+      rc.json(nodeKeyJson(k).put("nodeId", nodeId));
     }).onFailure(e -> fail(rc, e));
   }
 

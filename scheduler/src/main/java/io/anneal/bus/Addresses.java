@@ -52,4 +52,12 @@ public final class Addresses {
   public static String workerCancel(String nodeId) {
     return "anneal.worker." + nodeId + ".cancel";
   }
+
+  /**
+   * request: give this node a new signing key (ADR 18), {@code {revokePrevious}} → {@code {nodeId, publicKey,
+   * fingerprint, previous: {publicKey, fingerprint, state}, outboxResigned}}; answered by the worker that holds the key.
+   */
+  public static String workerRotateKey(String nodeId) {
+    return "anneal.worker." + nodeId + ".rotate-key";
+  }
 }

@@ -180,18 +180,22 @@ public final class AnnealService {
         f = f.compose(x -> vertx.deployVerticle(new io.anneal.webhook.WebhookVerticle(store, prometheus)));
       }
       if (config.hasRole("worker")) {
-        KeyPair key;
-        try {
-          key = NodeKeys.loadOrCreate(config.dataDir());
-        } catch (IOException e) {
-          return Future.failedFuture(e);
-        }
-        // the key a provider gives tenants and auditors to pin (anneal receipt verify --node-key)
-        LOG.info("node " + nodeId + " signs receipts with Ed25519 key " + NodeKeys.encodePublic(key.getPublic()) + " ("
-            + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
-            + config.dataDir().resolve("node-ed25519.pub") + ")");
-        worker = new WorkerVerticle(nodeId, backend, key, store, metrics);
-        f = f.compose(x -> vertx.deployVerticle(worker));
+        // a key rotation cut short by a crash (ADR 18): finished if the ledger took the new key, else dropped
+        f = f.compose(x -> Future.fromCompletionStage(store.writer().submit(c -> SqlLedger.nodeKey(c, nodeId)),
+                vertx.getOrCreateContext()))
+            .compose(registered -> vertx.executeBlocking(() -> {
+              NodeKeys.finishRotation(config.dataDir(), registered)
+                  .ifPresent(done -> LOG.warning("node " + nodeId + ": a key rotation cut short by a stop was " + done));
+              return NodeKeys.loadOrCreate(config.dataDir());
+            }))
+            .compose(key -> {
+              // the key a provider gives tenants and auditors to pin (anneal receipt verify --node-key)
+              LOG.info("node " + nodeId + " signs receipts with Ed25519 key " + NodeKeys.encodePublic(key.getPublic()) + " ("
+                  + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
+                  + config.dataDir().resolve(NodeKeys.PUBLIC_FILE) + ")");
+              worker = new WorkerVerticle(nodeId, backend, key, store, metrics).withKeyDir(config.dataDir());
+              return vertx.deployVerticle(worker);
+            });
       }
       return f.mapEmpty();
     }).compose(v -> {

@@ -720,6 +720,35 @@ public final class JobStore implements AutoCloseable {
     });
   }
 
+  /**
+   * Rewrites receipts waiting in the outbox in one transaction: {@code rewrite} gets each body and
+   * answers the new one, or null to leave it (a key rotation signs again what the old key signed,
+   * ADR 18). Returns how many were rewritten.
+   */
+  public CompletableFuture<Integer> rewriteOutbox(java.util.function.UnaryOperator<String> rewrite) {
+    return writer.submitAlone(c -> {
+      List<String[]> changed = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT receipt_id, body FROM outbox ORDER BY created_at");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          String body = rewrite.apply(rs.getString(2));
+          if (body != null) changed.add(new String[] {rs.getString(1), body});
+        }
+      }
+      if (!changed.isEmpty()) {
+        try (PreparedStatement ps = c.prepareStatement("UPDATE outbox SET body = ? WHERE receipt_id = ?")) {
+          for (String[] row : changed) {
+            ps.setString(1, row[1]);
+            ps.setString(2, row[0]);
+            ps.addBatch();
+          }
+          ps.executeBatch();
+        }
+      }
+      return changed.size();
+    });
+  }
+
   /** States a job passes through; the others (SUCCEEDED, FAILED, CANCELLED, SETTLED) only grow. */
   static final java.util.Set<JobState> ACTIVE = java.util.EnumSet.of(JobState.QUEUED, JobState.PLACED, JobState.RUNNING,
       JobState.PREEMPTED);

@@ -65,10 +65,17 @@ public final class WorkerVerticle extends VerticleBase {
 
   private final String nodeId;
   private final GpuBackend backend;
-  private final KeyPair key;
+  /** The key this node signs with; replaced by a rotation (ADR 18), on this verticle's context. */
+  private volatile KeyPair key;
   private final JobStore store;
   private final Metrics metrics;
-  private final ReceiptSigner signer;
+  private volatile ReceiptSigner signer;
+  /** Where the node's key files are (rotation writes the new pair there); null when not on disk. */
+  private java.nio.file.Path keyDir;
+  /** A key rotation is under way. */
+  private boolean rotating;
+  /** The outbox is being signed again with the current key. */
+  private boolean resigning;
   private final List<ExecutorService> deviceThreads = new ArrayList<>();
   private final Map<String, RunState> runs = new ConcurrentHashMap<>();
   private final List<Finished> toSign = new ArrayList<>();
@@ -104,6 +111,12 @@ public final class WorkerVerticle extends VerticleBase {
     this.signer = new ReceiptSigner(key.getPrivate());
   }
 
+  /** The directory holding this node's key files, so that its key can be rotated (before deployment). */
+  public WorkerVerticle withKeyDir(java.nio.file.Path dir) {
+    this.keyDir = dir;
+    return this;
+  }
+
   @Override
   public Future<?> start() {
     for (GpuDevice d : backend.devices()) {
@@ -123,6 +136,7 @@ public final class WorkerVerticle extends VerticleBase {
       consecutiveFailures.remove(device);
       failingJobs.remove(device);
     });
+    bus.<JsonObject>consumer(Addresses.workerRotateKey(nodeId), this::rotateKey);
     bus.<JsonObject>consumer(Addresses.workerCancel(nodeId), m -> {
       RunState s = runs.get(m.body().getString("jobId"));
       if (s != null) {
@@ -448,6 +462,8 @@ public final class WorkerVerticle extends VerticleBase {
           if (!ack.getBoolean("settled")) {
             inFlight.remove(receiptId);
             LOG.warning("billing refused receipt " + receiptId + ": " + ack.getString("refusal"));
+            // signed with a key revoked since (a rotation that revoked it, ADR 18): signed again with the current one
+            if ("BAD_SIGNATURE".equals(ack.getString("refusal")) && !signedByCurrentKey(receipt)) resignOutbox();
             return;
           }
           long now = System.currentTimeMillis();
@@ -464,6 +480,132 @@ public final class WorkerVerticle extends VerticleBase {
                 }
               });
         });
+  }
+
+  // ---------------------------------------------------------------- key rotation (ADR 18)
+
+  /**
+   * Gives this node a new signing key: the new pair is written beside the current one, the ledger
+   * takes it as the node's key (the old one retired, or revoked), the files are swapped, and the
+   * receipts waiting in the outbox are signed again with it. A crash midway is finished at the next
+   * start ({@link NodeKeys#finishRotation}).
+   */
+  private void rotateKey(io.vertx.core.eventbus.Message<JsonObject> m) {
+    if (keyDir == null) {
+      m.fail(409, "node " + nodeId + " does not keep its key on disk: it cannot be rotated");
+      return;
+    }
+    if (rotating) {
+      m.fail(409, "a key rotation of node " + nodeId + " is under way");
+      return;
+    }
+    rotating = true;
+    boolean revoke = m.body() != null && m.body().getBoolean("revokePrevious", false);
+    String oldKey = NodeKeys.encodePublic(key.getPublic());
+    boolean[] promoted = {false};
+    vertx.executeBlocking(() -> {
+      KeyPair next = NodeKeys.generate();
+      NodeKeys.writeNext(keyDir, next);
+      return next;
+    }).compose(next -> Future.fromCompletionStage(store.writer().submitAlone(c -> SqlLedger.rotateNodeKey(c, nodeId, oldKey,
+        NodeKeys.encodePublic(next.getPublic()), revoke, System::currentTimeMillis)), vertx.getOrCreateContext())
+        .compose(r -> r == io.anneal.billing.ledger.NodeKey.Rotation.DONE ? Future.succeededFuture(next)
+            : Future.failedFuture(new IllegalStateException("the ledger refused the rotation: " + r))))
+        .compose(next -> {
+          promoted[0] = true;
+          // the ledger has the new key now: sign with it whether or not the files can be swapped (a
+          // failed swap is finished at the next start, the new pair being still on disk)
+          key = next;
+          signer = new ReceiptSigner(next.getPrivate());
+          vertx.eventBus().publish(io.anneal.billing.BillingAddresses.NODE_KEYS_CHANGED, new JsonObject().put("nodeId", nodeId));
+          return vertx.executeBlocking(() -> {
+            NodeKeys.promoteNext(keyDir);
+            return next;
+          }).recover(e -> {
+            LOG.severe("node " + nodeId + ": the new key is in the ledger but its files could not replace the old ones ("
+                + e.getMessage() + "); they are kept as " + NodeKeys.NEXT_PRIVATE_FILE + " and put in place at the next start");
+            return Future.succeededFuture(next);
+          });
+        })
+        .compose(next -> resignAll().map(n -> {
+          String pub = NodeKeys.encodePublic(next.getPublic());
+          LOG.info("node " + nodeId + " signs receipts with a new Ed25519 key " + pub + " ("
+              + io.anneal.billing.receipt.ReceiptCheck.fingerprint(pub) + "); the previous one "
+              + io.anneal.billing.receipt.ReceiptCheck.fingerprint(oldKey) + " is " + (revoke ? "revoked" : "retired")
+              + "; " + n + " receipt(s) in the outbox signed again");
+          return new JsonObject().put("nodeId", nodeId).put("publicKey", pub)
+              .put("fingerprint", io.anneal.billing.receipt.ReceiptCheck.fingerprint(pub))
+              .put("previous", new JsonObject().put("publicKey", oldKey)
+                  .put("fingerprint", io.anneal.billing.receipt.ReceiptCheck.fingerprint(oldKey))
+                  .put("state", revoke ? "revoked" : "retired"))
+              .put("outboxResigned", n);
+        }))
+        .onComplete(ar -> rotating = false)
+        .onSuccess(reply -> {
+          m.reply(reply);
+          resendOutbox();
+        })
+        .onFailure(e -> {
+          if (!promoted[0]) {
+            vertx.executeBlocking(() -> {
+              NodeKeys.discardNext(keyDir);
+              return null;
+            });
+          }
+          LOG.warning("node " + nodeId + ": key rotation failed: " + e.getMessage());
+          m.fail(e.getMessage() != null && e.getMessage().startsWith("the ledger refused") ? 409 : 500,
+              "key rotation failed: " + e.getMessage());
+        });
+  }
+
+  /** Whether a receipt's batch signature (its JSON form) is by the key this node signs with now. */
+  private boolean signedByCurrentKey(JsonObject receipt) {
+    return signedBy(receipt, key);
+  }
+
+  private static boolean signedBy(JsonObject receipt, KeyPair key) {
+    try {
+      return io.anneal.billing.receipt.ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(receipt.getString("batchRoot")),
+          java.util.Base64.getDecoder().decode(receipt.getString("signature")), key.getPublic());
+    } catch (RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** Signs the outbox again with the current key, once at a time; then resends it. */
+  private void resignOutbox() {
+    if (resigning) return;
+    resigning = true;
+    resignAll().onComplete(ar -> resigning = false).onSuccess(n -> {
+      if (n > 0) {
+        LOG.info("node " + nodeId + ": " + n + " receipt(s) in the outbox signed again with the current key");
+        resendOutbox();
+      }
+    }).onFailure(e -> LOG.warning("could not sign the outbox again: " + e.getMessage()));
+  }
+
+  /**
+   * This node's receipts in the outbox whose batch is not signed by the current key get a signature by
+   * it over the same root (each root signed once): the body, root and proof stay as they were.
+   */
+  private Future<Integer> resignAll() {
+    KeyPair current = key;
+    ReceiptSigner now = signer;
+    Map<String, String> resigned = new java.util.HashMap<>(); // root → new signature
+    Map<String, Boolean> good = new java.util.HashMap<>(); // root + signature → signed by the current key
+    return Future.fromCompletionStage(store.rewriteOutbox(body -> {
+      JsonObject j = new JsonObject(body);
+      if (!nodeId.equals(j.getString("nodeId"))) return null; // another node's (one store, several nodes)
+      String root = j.getString("batchRoot");
+      String sig = j.getString("signature");
+      if (good.computeIfAbsent(root + "/" + sig, k -> signedBy(j, current))) return null;
+      String fresh = resigned.computeIfAbsent(root, r -> java.util.Base64.getEncoder()
+          .encodeToString(now.signRoot(java.util.HexFormat.of().parseHex(r))));
+      return j.put("signature", fresh).encode();
+    }), vertx.getOrCreateContext()).map(n -> {
+      if (current != key) LOG.fine("the key changed while the outbox was signed again; the next refusal signs it again");
+      return n;
+    });
   }
 
   private void resendOutbox() {

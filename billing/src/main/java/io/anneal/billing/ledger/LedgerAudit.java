@@ -2,6 +2,7 @@ package io.anneal.billing.ledger;
 
 import io.anneal.billing.merkle.MerkleTree;
 import io.anneal.billing.receipt.NodeKeys;
+import io.anneal.billing.receipt.ReceiptCheck;
 import io.anneal.billing.sql.Database;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
@@ -190,13 +191,21 @@ public final class LedgerAudit {
 
   // ---------------------------------------------------------------- receipts
 
-  /** Every registered node key, and why a key that cannot be read cannot (nodes are few). */
-  private Map<String, PublicKey> nodeKeys(Map<String, String> badKeys) throws SQLException {
-    Map<String, PublicKey> keys = new HashMap<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT node_id, public_key FROM node_key"); ResultSet rs = ps.executeQuery()) {
+  /** A key a node has had, decoded, and when it was revoked (null: never). */
+  private record AuditKey(PublicKey key, String b64, Long revokedAtMs) {}
+
+  /**
+   * Every key every node has had (V18: a rotated node has several), and why a key that cannot be read
+   * cannot (nodes and their keys are few).
+   */
+  private Map<String, List<AuditKey>> nodeKeys(Map<String, String> badKeys) throws SQLException {
+    Map<String, List<AuditKey>> keys = new HashMap<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT node_id, public_key, revoked_at_ms FROM node_key_history"
+        + " ORDER BY node_id, added_at_ms DESC"); ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
         try {
-          keys.put(rs.getString(1), NodeKeys.decodePublic(rs.getString(2)));
+          keys.computeIfAbsent(rs.getString(1), n -> new ArrayList<>())
+              .add(new AuditKey(NodeKeys.decodePublic(rs.getString(2)), rs.getString(2), rs.getObject(3, Long.class)));
         } catch (IllegalArgumentException e) {
           badKeys.put(rs.getString(1), e.getMessage());
         }
@@ -211,7 +220,7 @@ public final class LedgerAudit {
    */
   private void receipts() throws SQLException {
     Map<String, String> badKeys = new HashMap<>();
-    Map<String, PublicKey> keys = nodeKeys(badKeys);
+    Map<String, List<AuditKey>> keys = nodeKeys(badKeys);
     long before = findingCount;
     long batches = 0;
     String after = "";
@@ -262,8 +271,12 @@ public final class LedgerAudit {
             String ownSignature = rs.getString(9);
             String signer = rs.getString(10);
             if (ownSignature != null) {
-              String problem = legacy.computeIfAbsent(root + " " + node + " " + ownSignature,
-                  k -> Objects.requireNonNullElse(signatureProblem(root, node, ownSignature, keys, badKeys), ""));
+              String seen = root + " " + node + " " + ownSignature;
+              String problem = legacy.get(seen);
+              if (problem == null) {
+                problem = Objects.requireNonNullElse(signatureProblem(root, node, ownSignature, keys, badKeys), "");
+                legacy.put(seen, problem);
+              }
               if (!problem.isEmpty()) found("signature", id, problem);
             } else if (signer == null) {
               found("signature", id, "no signature is recorded for its batch " + root);
@@ -281,23 +294,43 @@ public final class LedgerAudit {
         + (findingCount == before ? ": each as its columns say, in its batch by its proof, the batch signed by its node" : ""));
   }
 
-  /** Why a batch's signature does not hold, or null when it does. */
-  private static String signatureProblem(String root, String node, String signatureB64, Map<String, PublicKey> keys,
-      Map<String, String> badKeys) {
+  /**
+   * Why a batch's signature does not hold, or null when it does: a key of its node signed its root,
+   * and if that key has since been revoked, the batch was settled before (ADR 18).
+   */
+  private String signatureProblem(String root, String node, String signatureB64, Map<String, List<AuditKey>> keys,
+      Map<String, String> badKeys) throws SQLException {
     if (signatureB64 == null) return "no signature is stored for it";
-    PublicKey key = keys.get(node);
-    if (key == null) {
+    List<AuditKey> ofNode = keys.getOrDefault(node, List.of());
+    if (ofNode.isEmpty()) {
       return badKeys.containsKey(node) ? "node " + node + "'s registered key cannot be read: " + badKeys.get(node)
           : "node " + node + " has no registered key";
     }
-    try {
-      Signature s = Signature.getInstance("Ed25519");
-      s.initVerify(key);
-      s.update(HEX.parseHex(root));
-      return s.verify(Base64.getDecoder().decode(signatureB64)) ? null : "its signature does not verify under node " + node + "'s key";
-    } catch (GeneralSecurityException | IllegalArgumentException e) {
-      return "its signature does not verify under node " + node + "'s key (" + e.getMessage() + ")";
+    String failure = null;
+    for (AuditKey k : ofNode) {
+      try {
+        Signature s = Signature.getInstance("Ed25519");
+        s.initVerify(k.key());
+        s.update(HEX.parseHex(root));
+        if (!s.verify(Base64.getDecoder().decode(signatureB64))) continue;
+      } catch (GeneralSecurityException | IllegalArgumentException e) {
+        failure = e.getMessage();
+        continue;
+      }
+      if (k.revokedAtMs() == null) return null;
+      java.sql.Timestamp first = null;
+      try (PreparedStatement ps = c.prepareStatement("SELECT MIN(settled_at) FROM settlement WHERE batch_root = ?")) {
+        ps.setString(1, root);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (rs.next()) first = rs.getTimestamp(1);
+        }
+      }
+      if (first == null || first.getTime() <= k.revokedAtMs()) return null;
+      return "signed with node " + node + "'s key " + ReceiptCheck.fingerprint(k.b64()) + ", settled at " + first.toInstant()
+          + ", after the key was revoked at " + java.time.Instant.ofEpochMilli(k.revokedAtMs());
     }
+    return "its signature does not verify under " + (ofNode.size() == 1 ? "node " + node + "'s key" : "any of node " + node
+        + "'s " + ofNode.size() + " keys") + (failure == null ? "" : " (" + failure + ")");
   }
 
   private void checkReceipt(String id, String job, String tenant, String node, String body, String root, String proof,

@@ -42,6 +42,12 @@ public interface LedgerStore extends AutoCloseable {
   /** A node's registered Ed25519 public key (X.509, Base64), if it is registered. */
   Future<Optional<String>> nodeKey(String nodeId);
 
+  /**
+   * Every key the node has had, the current one first (ADR 18): a signature by any key not revoked is
+   * accepted; empty when the node is not registered.
+   */
+  Future<List<NodeKey>> nodeKeys(String nodeId);
+
   /** Registers a node's key; false when the node is registered with another key (nothing changes). */
   Future<Boolean> registerNode(String nodeId, String publicKeyB64);
 

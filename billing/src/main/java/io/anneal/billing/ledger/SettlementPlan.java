@@ -9,6 +9,7 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -47,6 +48,42 @@ public final class SettlementPlan {
    * was never settled. On a busy ledger that is nearly every fresh receipt: the keyed read of the
    * settlements is left for redeliveries, refusals and the runs of preempted jobs.
    */
+  /** A signed batch as its node, root and signature name it. */
+  static String batchKey(SignedReceipt sr) {
+    return sr.receipt().nodeId() + "/" + java.util.HexFormat.of().formatHex(sr.batchRoot()) + "/"
+        + java.util.Base64.getEncoder().encodeToString(sr.signature());
+  }
+
+  /**
+   * The signed batches among {@code receipts} ({@link #batchKey}) whose signature verifies under a
+   * revoked key of their node ({@code revoked}: node → its revoked keys, X.509 Base64). Each batch is
+   * checked once; nodes without a revoked key cost nothing.
+   */
+  public static Set<String> signedByRevokedKeys(List<SignedReceipt> receipts, Map<String, List<String>> revoked) {
+    if (revoked.isEmpty()) return Set.of();
+    Set<String> out = new java.util.HashSet<>();
+    Set<String> seen = new java.util.HashSet<>();
+    for (SignedReceipt sr : receipts) {
+      List<String> keys = revoked.get(sr.receipt().nodeId());
+      if (keys == null) continue;
+      String batch = batchKey(sr);
+      if (!seen.add(batch)) continue;
+      for (String k : keys) {
+        java.security.PublicKey key;
+        try {
+          key = io.anneal.billing.receipt.NodeKeys.decodePublic(k);
+        } catch (IllegalArgumentException e) {
+          continue;
+        }
+        if (io.anneal.billing.receipt.ReceiptVerifier.rootSigned(sr.batchRoot(), sr.signature(), key)) {
+          out.add(batch);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   public static List<String> mayHaveSettled(List<SignedReceipt> receipts, Map<String, OpenEscrow> open) {
     List<String> ids = new ArrayList<>();
     for (SignedReceipt sr : receipts) {
@@ -118,6 +155,16 @@ public final class SettlementPlan {
    */
   public static SettlementPlan of(List<SignedReceipt> receipts, Map<String, Settlement> prior, Map<String, OpenEscrow> open,
       SqlLedger.PriceLookup prices, long nowMs, long epochSeconds) {
+    return of(receipts, prior, open, prices, nowMs, epochSeconds, Set.of());
+  }
+
+  /**
+   * As above, refusing the receipts of signed batches in {@code revokedBatches} ({@link #batchKey}):
+   * signed with a key revoked before this settlement (ADR 18). A duplicate of a receipt settled before
+   * stays a duplicate: it was settled while its key was good.
+   */
+  public static SettlementPlan of(List<SignedReceipt> receipts, Map<String, Settlement> prior, Map<String, OpenEscrow> open,
+      SqlLedger.PriceLookup prices, long nowMs, long epochSeconds, Set<String> revokedBatches) {
     int n = receipts.size();
     Settlement[] out = new Settlement[n];
     Map<String, EscrowHold> holds = new HashMap<>();
@@ -138,6 +185,10 @@ public final class SettlementPlan {
         continue;
       }
       if (firstFresh.containsKey(r.receiptId())) continue; // answered below as a duplicate of the first
+      if (!revokedBatches.isEmpty() && revokedBatches.contains(batchKey(sr))) {
+        out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.BAD_SIGNATURE);
+        continue;
+      }
       EscrowHold h = holds.get(r.jobId());
       if (h == null || !h.tenantId().equals(r.tenantId())) {
         out[i] = Settlement.refused(r.receiptId(), r.jobId(), LedgerRefusal.NO_OPEN_ESCROW);

@@ -180,10 +180,21 @@ public final class SqlClientLedgerStore implements LedgerStore {
               return m;
             });
       });
+      // revoked keys of these nodes (usually none), read under the barrier that a revocation takes (ADR 18)
+      List<String> nodes = new ArrayList<>();
+      for (SignedReceipt sr : receipts) nodes.add(sr.receipt().nodeId());
+      Future<Map<String, List<String>>> revoked = prior.compose(p -> conn.preparedQuery(
+              keyed("t.node_id, t.public_key", "node_key_history", "node_id", SqlLedger.REVOKED))
+          .execute(Tuple.of((Object) distinct(nodes))).map(rows -> {
+            Map<String, List<String>> m = new HashMap<>();
+            for (Row r : rows) m.computeIfAbsent(r.getString(0), n -> new ArrayList<>()).add(r.getString(1));
+            return m;
+          }));
       // the plan and what it writes (receipt bodies, leaf hashes, proofs: some ms per batch) are worked
       // out on a worker thread, not on the event loop that the lanes share with other verticles
-      return prior.compose(p -> context.executeBlocking(
-              () -> new Planned(SettlementPlan.of(receipts, p, open.result(), prices, nowMs, epochSeconds)), false))
+      return revoked.compose(r -> context.executeBlocking(
+              () -> new Planned(SettlementPlan.of(receipts, prior.result(), open.result(), prices, nowMs, epochSeconds,
+                  SettlementPlan.signedByRevokedKeys(receipts, r))), false))
           .compose(planned -> planned.plan.writes() ? write(conn, planned) : Future.succeededFuture(planned.plan.settlements(0)));
     });
   }
@@ -441,9 +452,22 @@ public final class SqlClientLedgerStore implements LedgerStore {
   }
 
   @Override
+  public Future<List<NodeKey>> nodeKeys(String nodeId) {
+    return pool.preparedQuery(numbered(NodeKey.SELECT)).execute(Tuple.of(nodeId)).map(rows -> {
+      List<NodeKey> out = new ArrayList<>();
+      for (Row r : rows) {
+        out.add(new NodeKey(r.getString(0), r.getString(1), r.getLong(2), r.getLong(3), r.getLong(4), r.getBoolean(5)));
+      }
+      return out;
+    });
+  }
+
+  @Override
   public Future<Boolean> registerNode(String nodeId, String publicKeyB64) {
     return durable(pool.withTransaction(conn -> conn.preparedQuery("INSERT INTO node_key (node_id, public_key) SELECT CAST($1 AS VARCHAR),"
             + " CAST($2 AS VARCHAR) WHERE NOT EXISTS (SELECT 1 FROM node_key WHERE node_id = CAST($1 AS VARCHAR))").execute(Tuple.of(nodeId, publicKeyB64))
+        .compose(inserted -> inserted.rowCount() == 0 ? Future.succeededFuture()
+            : conn.preparedQuery(numbered(NodeKey.INSERT_HISTORY)).execute(Tuple.of(nodeId, publicKeyB64, System.currentTimeMillis())))
         .compose(v -> conn.preparedQuery("SELECT public_key FROM node_key WHERE node_id = $1").execute(Tuple.of(nodeId)))
         .map(rows -> rows.iterator().next().getString(0).equals(publicKeyB64))))
         // registered by another connection at the same moment: the key registered decides

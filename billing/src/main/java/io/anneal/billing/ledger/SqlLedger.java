@@ -509,7 +509,8 @@ public final class SqlLedger {
     Map<String, SettlementPlan.OpenEscrow> open = openEscrows(c, jobIds);
     List<String> unsure = SettlementPlan.mayHaveSettled(receipts, open);
     Map<String, Settlement> prior = unsure.isEmpty() ? Map.of() : settlementsByIds(c, unsure);
-    SettlementPlan plan = SettlementPlan.of(receipts, prior, open, prices, nowMs, epochSeconds);
+    SettlementPlan plan = SettlementPlan.of(receipts, prior, open, prices, nowMs, epochSeconds,
+        SettlementPlan.signedByRevokedKeys(receipts, revokedKeys(c, receipts)));
     if (!plan.writes()) return plan.settlements(0);
     // one journal entry per batch: postings summed per account; the settlement rows are its line items
     List<Posting> postings = plan.postings();
@@ -622,6 +623,22 @@ public final class SqlLedger {
       }
     }
   }
+
+  /**
+   * The revoked keys of the receipts' nodes (node → keys), read under the settlement barrier: a
+   * revocation takes it exclusively, so a settlement after it sees it (ADR 18). Usually none.
+   */
+  static Map<String, List<String>> revokedKeys(Connection c, List<SignedReceipt> receipts) throws SQLException {
+    List<String> nodes = new ArrayList<>();
+    for (SignedReceipt sr : receipts) nodes.add(sr.receipt().nodeId());
+    Map<String, List<String>> out = new HashMap<>();
+    selectAny(c, Database.keyed(c, "t.node_id, t.public_key", "node_key_history", "node_id", REVOKED), nodes,
+        rs -> out.computeIfAbsent(rs.getString(1), n -> new ArrayList<>()).add(rs.getString(2)));
+    return out;
+  }
+
+  /** The condition of {@link #revokedKeys} on {@code node_key_history}. */
+  static final String REVOKED = "t.revoked_at_ms IS NOT NULL";
 
   private static Map<String, Settlement> settlementsByIds(Connection c, List<String> ids) throws SQLException {
     Map<String, Settlement> out = new HashMap<>();
@@ -1240,8 +1257,15 @@ public final class SqlLedger {
 
   // ---------------------------------------------------------------- nodes
 
-  /** Registers a node's key on first sight; a different key for a known node is refused. */
+  /**
+   * Registers a node's key on first sight; a different key for a known node is refused (a new key
+   * comes only through {@link #rotateNodeKey}, which names the key it replaces).
+   */
   public static boolean registerNode(Connection c, String nodeId, String publicKeyB64) throws SQLException {
+    return registerNode(c, nodeId, publicKeyB64, System.currentTimeMillis());
+  }
+
+  public static boolean registerNode(Connection c, String nodeId, String publicKeyB64, long nowMs) throws SQLException {
     Optional<String> known = nodeKey(c, nodeId);
     if (known.isPresent()) return known.get().equals(publicKeyB64);
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO node_key (node_id, public_key) VALUES (?, ?)")) {
@@ -1249,7 +1273,98 @@ public final class SqlLedger {
       ps.setString(2, publicKeyB64);
       ps.executeUpdate();
     }
+    try (PreparedStatement ps = c.prepareStatement(jdbc(NodeKey.INSERT_HISTORY))) {
+      ps.setString(1, nodeId);
+      ps.setString(2, publicKeyB64);
+      ps.setLong(3, nowMs);
+      ps.executeUpdate();
+    }
     return true;
+  }
+
+  /**
+   * Replaces a node's signing key (ADR 18): {@code newKey} becomes the one it signs with, and
+   * {@code oldKey}, which must be the current one, is retired (its signatures stay valid) or revoked
+   * (refused from now on). Idempotent: asked again once done, it answers {@code DONE} again. With
+   * {@code revokeOld} it takes the settlement barrier: run it alone ({@code GroupCommitWriter.submitAlone}).
+   */
+  public static NodeKey.Rotation rotateNodeKey(Connection c, String nodeId, String oldKey, String newKey, boolean revokeOld,
+      java.util.function.LongSupplier clock) throws SQLException {
+    if (oldKey.equals(newKey)) throw new IllegalArgumentException("the new key is the current one");
+    // a revocation orders itself after the settlements in flight, and before the next ones (they read it);
+    // its time is read after them, so that every settlement it follows is no later
+    if (revokeOld) settlementBarrier(c);
+    long nowMs = clock.getAsLong();
+    Optional<String> current;
+    try (PreparedStatement ps = c.prepareStatement("SELECT public_key FROM node_key WHERE node_id = ?" + forUpdate(c))) {
+      ps.setString(1, nodeId);
+      try (ResultSet rs = ps.executeQuery()) {
+        current = rs.next() ? Optional.of(rs.getString(1)) : Optional.empty();
+      }
+    }
+    if (current.isEmpty()) return NodeKey.Rotation.UNKNOWN_NODE;
+    if (current.get().equals(newKey)) return NodeKey.Rotation.DONE;
+    if (!current.get().equals(oldKey)) return NodeKey.Rotation.NOT_CURRENT;
+    if (nodeKeys(c, nodeId).stream().anyMatch(k -> k.publicKey().equals(newKey))) return NodeKey.Rotation.KEY_REUSED;
+    try (PreparedStatement ps = c.prepareStatement("UPDATE node_key SET public_key = ? WHERE node_id = ?")) {
+      ps.setString(1, newKey);
+      ps.setString(2, nodeId);
+      ps.executeUpdate();
+    }
+    try (PreparedStatement ps = c.prepareStatement("UPDATE node_key_history SET retired_at_ms = ?"
+        + (revokeOld ? ", revoked_at_ms = ?" : "") + " WHERE node_id = ? AND public_key = ?")) {
+      int i = 1;
+      ps.setLong(i++, nowMs);
+      if (revokeOld) ps.setLong(i++, nowMs);
+      ps.setString(i++, nodeId);
+      ps.setString(i, oldKey);
+      ps.executeUpdate();
+    }
+    try (PreparedStatement ps = c.prepareStatement(jdbc(NodeKey.INSERT_HISTORY))) {
+      ps.setString(1, nodeId);
+      ps.setString(2, newKey);
+      ps.setLong(3, nowMs);
+      ps.executeUpdate();
+    }
+    return NodeKey.Rotation.DONE;
+  }
+
+  /**
+   * Revokes a retired key of a node: its signatures are refused from now on, by every settlement
+   * after this one commits. The key the node signs with now cannot be revoked this way (rotate it
+   * away, revoking it, instead). Takes the settlement barrier: run it alone.
+   */
+  public static NodeKey.Revocation revokeNodeKey(Connection c, String nodeId, String publicKey,
+      java.util.function.LongSupplier clock) throws SQLException {
+    settlementBarrier(c); // see rotateNodeKey
+    long nowMs = clock.getAsLong();
+    Optional<NodeKey> key = nodeKeys(c, nodeId).stream().filter(k -> k.publicKey().equals(publicKey)).findFirst();
+    if (key.isEmpty()) return NodeKey.Revocation.UNKNOWN_KEY;
+    if (key.get().current()) return NodeKey.Revocation.CURRENT;
+    if (key.get().revokedAtMs() != null) return NodeKey.Revocation.ALREADY;
+    try (PreparedStatement ps = c.prepareStatement("UPDATE node_key_history SET revoked_at_ms = ? WHERE node_id = ?"
+        + " AND public_key = ? AND revoked_at_ms IS NULL")) {
+      ps.setLong(1, nowMs);
+      ps.setString(2, nodeId);
+      ps.setString(3, publicKey);
+      ps.executeUpdate();
+    }
+    return NodeKey.Revocation.REVOKED;
+  }
+
+  /** Every key a node has had, the current one first, then the newest first. */
+  public static List<NodeKey> nodeKeys(Connection c, String nodeId) throws SQLException {
+    List<NodeKey> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement(jdbc(NodeKey.SELECT))) {
+      ps.setString(1, nodeId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new NodeKey(rs.getString(1), rs.getString(2), rs.getLong(3), (Long) rs.getObject(4, Long.class),
+              (Long) rs.getObject(5, Long.class), rs.getBoolean(6)));
+        }
+      }
+    }
+    return out;
   }
 
   public static Optional<String> nodeKey(Connection c, String nodeId) throws SQLException {

@@ -23,19 +23,23 @@ public final class ReceiptSigner {
     for (Receipt r : batch) leaves.add(MerkleTree.leafHash(r.canonicalBytes()));
     MerkleTree tree = MerkleTree.ofLeafHashes(leaves);
     byte[] root = tree.root();
-    byte[] sig;
-    try {
-      Signature s = Signature.getInstance("Ed25519");
-      s.initSign(key);
-      s.update(root);
-      sig = s.sign();
-    } catch (GeneralSecurityException e) {
-      throw new IllegalStateException("Ed25519 signing failed", e);
-    }
+    byte[] sig = signRoot(root);
     List<SignedReceipt> out = new ArrayList<>(batch.size());
     for (int i = 0; i < batch.size(); i++) {
       out.add(new SignedReceipt(batch.get(i), root, tree.proof(i), sig));
     }
     return out;
+  }
+
+  /** The signature over a batch root (a batch signed again with a new key keeps its root and proofs). */
+  public byte[] signRoot(byte[] root) {
+    try {
+      Signature s = Signature.getInstance("Ed25519");
+      s.initSign(key);
+      s.update(root);
+      return s.sign();
+    } catch (GeneralSecurityException e) {
+      throw new IllegalStateException("Ed25519 signing failed", e);
+    }
   }
 }

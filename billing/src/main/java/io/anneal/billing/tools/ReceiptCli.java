@@ -31,7 +31,8 @@ public final class ReceiptCli {
       + "  --node-key: the node's Ed25519 public key (X.509, Base64, or the node's node-ed25519.pub file), as the\n"
       + "              provider gives it; without it the key shown in the answer is used\n"
       + "  --epoch-root: an epoch's Merkle root as published elsewhere; compared with the answer's\n"
-      + "  both may be repeated, one per node or epoch; without NODE= or EPOCH= they apply to every run";
+      + "  both may be repeated, one per node or epoch; without NODE= or EPOCH= they apply to every run;\n"
+      + "  a node whose key was rotated may be given several keys (one --node-key each): a run passes with any of them";
 
   private ReceiptCli() {}
 
@@ -48,7 +49,7 @@ public final class ReceiptCli {
       return 2;
     }
     String file = null;
-    Map<String, String> nodeKeys = new HashMap<>();
+    Map<String, List<String>> nodeKeys = new HashMap<>();
     Map<String, String> epochRoots = new HashMap<>();
     try {
       for (int i = 1; i < args.length; i++) {
@@ -60,7 +61,7 @@ public final class ReceiptCli {
           if (eq > 0 && v.substring(eq).matches("=+")) eq = -1;
           String scope = eq > 0 ? v.substring(0, eq) : "*";
           String value = eq > 0 ? v.substring(eq + 1) : v;
-          if (a.equals("--node-key")) nodeKeys.put(scope, readKey(value));
+          if (a.equals("--node-key")) nodeKeys.computeIfAbsent(scope, k -> new ArrayList<>()).add(readKey(value));
           else epochRoots.put(scope, value.toLowerCase(java.util.Locale.ROOT));
         } else if ((a.equals("-") || !a.startsWith("--")) && file == null) {
           file = a;
@@ -83,7 +84,8 @@ public final class ReceiptCli {
     }
   }
 
-  static int verify(JsonNode doc, Map<String, String> nodeKeys, Map<String, String> epochRoots, PrintStream out) throws BadInput {
+  static int verify(JsonNode doc, Map<String, List<String>> nodeKeys, Map<String, String> epochRoots, PrintStream out)
+      throws BadInput {
     if (doc == null || !doc.isObject()) throw new BadInput("not a JSON object (expected the answer of GET /api/v1/receipts/{jobId})");
     String jobId = text(doc, "jobId", "");
     if (!doc.path("settled").asBoolean(false)) {
@@ -103,15 +105,17 @@ public final class ReceiptCli {
       JsonNode receipt = object(run, "receipt", where);
       String node = text(receipt, "nodeId", where + "receipt.");
       String shownKey = receipt.hasNonNull("nodePublicKey") ? receipt.get("nodePublicKey").asText() : null;
-      String pinnedKey = nodeKeys.getOrDefault(node, nodeKeys.get("*"));
+      String batchRoot = text(receipt, "batchRoot", where + "receipt.");
+      String signature = text(receipt, "signature", where + "receipt.");
+      List<String> pinned = nodeKeys.getOrDefault(node, nodeKeys.get("*"));
+      String pinnedKey = pinned == null ? null : pinnedFor(pinned, shownKey, batchRoot, signature);
       if (shownKey == null && pinnedKey == null) {
         throw new BadInput(where + "receipt.nodePublicKey: missing; give the node's key with --node-key " + node + "=KEY");
       }
       JsonNode epoch = run.path("epoch");
       String epochNumber = epoch.path("epoch").asText("");
       ReceiptCheck.Run r = new ReceiptCheck.Run(jobId, text(receipt, "receiptId", where + "receipt."), node,
-          text(receipt, "body", where + "receipt."), text(receipt, "batchRoot", where + "receipt."),
-          text(receipt, "proof", where + "receipt."), text(receipt, "signature", where + "receipt."),
+          text(receipt, "body", where + "receipt."), batchRoot, text(receipt, "proof", where + "receipt."), signature,
           pinnedKey != null ? pinnedKey : shownKey, nullable(epoch, "leafHash"), epoch.path("closed").asBoolean(false),
           nullable(epoch, "proof"), nullable(epoch, "merkleRoot"));
       List<ReceiptCheck.Check> checks = new ArrayList<>(ReceiptCheck.run(r));
@@ -120,9 +124,12 @@ public final class ReceiptCli {
             + ReceiptCheck.fingerprint(shownKey) + "); pin the provider's key with --node-key to rely on the service for nothing"));
       } else if (shownKey != null && !shownKey.equals(pinnedKey)) {
         checks.add(new ReceiptCheck.Check("node key", ReceiptCheck.Outcome.FAIL, "the service shows key "
-            + ReceiptCheck.fingerprint(shownKey) + " for node " + node + ", not the pinned " + ReceiptCheck.fingerprint(pinnedKey)));
+            + ReceiptCheck.fingerprint(shownKey) + " for node " + node + ", not " + (pinned.size() == 1 ? "the pinned "
+                + ReceiptCheck.fingerprint(pinnedKey) : "one of the " + pinned.size() + " pinned")));
       } else {
-        checks.add(new ReceiptCheck.Check("node key", ReceiptCheck.Outcome.PASS, "pinned " + ReceiptCheck.fingerprint(pinnedKey)));
+        String state = receipt.path("nodeKeyState").asText("");
+        checks.add(new ReceiptCheck.Check("node key", ReceiptCheck.Outcome.PASS, "pinned " + ReceiptCheck.fingerprint(pinnedKey)
+            + (state.equals("retired") || state.equals("revoked") ? " (the node has " + state + " it since; ADR 18)" : "")));
       }
       String pinnedRoot = epochRoots.getOrDefault(epochNumber, epochRoots.get("*"));
       if (pinnedRoot != null) {
@@ -142,6 +149,25 @@ public final class ReceiptCli {
     out.println("job " + jobId + ": " + runs.size() + " run(s), " + totals.getOrDefault(ReceiptCheck.Outcome.PASS, 0) + " check(s) passed, "
         + failed + " failed, " + totals.getOrDefault(ReceiptCheck.Outcome.PENDING, 0) + " pending");
     return failed == 0 ? 0 : 1;
+  }
+
+  /**
+   * Of the keys pinned for a node, the one to check a run with: the answer's own if it is pinned, else
+   * the pinned one that signed the batch, else the first (whose check then fails and says so).
+   */
+  static String pinnedFor(List<String> pinned, String shownKey, String batchRootHex, String signatureB64) {
+    if (shownKey != null && pinned.contains(shownKey)) return shownKey;
+    for (String k : pinned) {
+      try {
+        if (io.anneal.billing.receipt.ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(batchRootHex),
+            java.util.Base64.getDecoder().decode(signatureB64), io.anneal.billing.receipt.NodeKeys.decodePublic(k))) {
+          return k;
+        }
+      } catch (IllegalArgumentException e) {
+        // unreadable: it signed nothing
+      }
+    }
+    return pinned.get(0);
   }
 
   /** A key given inline (Base64) or as a file: the node's {@code node-ed25519.pub} (DER) or a text file holding the Base64. */

@@ -6,6 +6,7 @@ import io.anneal.billing.bme.BmeParams;
 import io.anneal.billing.bme.OracleSnapshot;
 import io.anneal.billing.merkle.MerkleTree;
 import io.anneal.billing.receipt.NodeKeys;
+import io.anneal.billing.receipt.ReceiptCheck;
 import io.anneal.billing.receipt.Receipt;
 import io.anneal.billing.receipt.ReceiptSigner;
 import io.anneal.billing.receipt.SignedReceipt;
@@ -195,6 +196,35 @@ abstract class LedgerAuditContract {
     sql("UPDATE receipt_batch SET signature = '" + other + "' WHERE batch_root = '" + batchRootOf("c/0") + "'");
     assertThat(audit().findings()).containsExactly(new LedgerAudit.Finding("signature", "batch " + batchRootOf("c/0"),
         "its signature does not verify under node n2's key (2 receipts)"));
+  }
+
+  @Test
+  void aRotatedNodesBatchesVerifyUnderItsOldKeyUnlessSettledAfterItWasRevoked() throws Exception {
+    String[] old = new String[1];
+    String fresh = NodeKeys.encodePublic(KeyPairGenerator.getInstance("Ed25519").generateKeyPair().getPublic());
+    inTx(c -> {
+      old[0] = SqlLedger.nodeKey(c, "n1").orElseThrow();
+      assertThat(SqlLedger.rotateNodeKey(c, "n1", old[0], fresh, false, System::currentTimeMillis)).isEqualTo(NodeKey.Rotation.DONE);
+    });
+    // retired, the key that signed n1's batch still vouches for it
+    assertThat(audit().findings()).isEmpty();
+    // revoked after the batch settled (T0 + 1 s), as the barrier orders it: still good
+    sql("UPDATE node_key_history SET revoked_at_ms = " + (T0 + EPOCH_MS) + " WHERE public_key = '" + old[0] + "'");
+    assertThat(audit().findings()).isEmpty();
+    // revoked before it settled: no settlement may rest on it
+    sql("UPDATE node_key_history SET revoked_at_ms = " + (T0 - 1) + " WHERE public_key = '" + old[0] + "'");
+    String root = batchRootOf("a/0");
+    assertThat(audit().findings()).singleElement().satisfies(f -> {
+      assertThat(f.check()).isEqualTo("signature");
+      assertThat(f.subject()).isEqualTo("batch " + root);
+      assertThat(f.detail()).startsWith("signed with node n1's key " + ReceiptCheck.fingerprint(old[0]) + ", settled at ")
+          .contains("after the key was revoked at " + java.time.Instant.ofEpochMilli(T0 - 1)).endsWith("(4 receipts)");
+    });
+    // a signature that none of its keys made
+    sql("UPDATE node_key_history SET revoked_at_ms = NULL",
+        "UPDATE receipt_batch SET signature = '" + signatureOfBatchOf("c/0") + "' WHERE batch_root = '" + root + "'");
+    assertThat(audit().findings()).containsExactly(new LedgerAudit.Finding("signature", "batch " + root,
+        "its signature does not verify under any of node n1's 2 keys (4 receipts)"));
   }
 
   @Test

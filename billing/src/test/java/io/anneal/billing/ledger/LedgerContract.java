@@ -612,6 +612,75 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void aRotatedKeyStaysValidAndARevokedOneIsRefusedFromThenOn() throws Exception {
+    deposit(100_000_000);
+    java.security.KeyPair a = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    java.security.KeyPair b = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    String keyA = io.anneal.billing.receipt.NodeKeys.encodePublic(a.getPublic());
+    String keyB = io.anneal.billing.receipt.NodeKeys.encodePublic(b.getPublic());
+    tx(c -> {
+      SqlLedger.registerNode(c, "n1", keyA);
+      for (String j : List.of("k1", "k2", "k3", "k4")) SqlLedger.hold(c, new EscrowHold(j, "t1", 10_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    SignedReceipt first = signed(a, "k1");
+    assertThat(tx(c -> placeAndSettle(c, first, PRICES)).settled()).isTrue();
+
+    // rotated: B signs from now on, A is retired and what it signed still settles
+    assertThat(this.<NodeKey.Rotation>tx(c -> SqlLedger.rotateNodeKey(c, "n1", keyA, keyB, false, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Rotation.DONE);
+    assertThat(this.<java.util.Optional<String>>tx(c -> SqlLedger.nodeKey(c, "n1"))).contains(keyB);
+    List<NodeKey> keys = tx(c -> SqlLedger.nodeKeys(c, "n1"));
+    assertThat(keys).extracting(NodeKey::publicKey).containsExactly(keyB, keyA);
+    assertThat(keys).extracting(NodeKey::state).containsExactly("current", "retired");
+    assertThat(keys.get(1).retiredAtMs()).isNotNull();
+    assertThat(tx(c -> placeAndSettle(c, signed(a, "k2"), PRICES)).settled()).isTrue();
+    assertThat(tx(c -> placeAndSettle(c, signed(b, "k3"), PRICES)).settled()).isTrue();
+    // the same rotation asked again is done already; one from a key no longer current, or back to an old key, is not
+    assertThat(this.<NodeKey.Rotation>tx(c -> SqlLedger.rotateNodeKey(c, "n1", keyA, keyB, false, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Rotation.DONE);
+    String keyC = io.anneal.billing.receipt.NodeKeys.encodePublic(KeyPairGenerator.getInstance("Ed25519").generateKeyPair().getPublic());
+    assertThat(this.<NodeKey.Rotation>tx(c -> SqlLedger.rotateNodeKey(c, "n1", keyA, keyC, false, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Rotation.NOT_CURRENT);
+    assertThat(this.<NodeKey.Rotation>tx(c -> SqlLedger.rotateNodeKey(c, "n1", keyB, keyA, false, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Rotation.KEY_REUSED);
+    assertThat(this.<NodeKey.Rotation>tx(c -> SqlLedger.rotateNodeKey(c, "n9", keyA, keyC, false, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Rotation.UNKNOWN_NODE);
+
+    // revoked: the current key cannot be; the retired A can, once, and nothing it signs settles after
+    assertThat(this.<NodeKey.Revocation>tx(c -> SqlLedger.revokeNodeKey(c, "n1", keyB, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Revocation.CURRENT);
+    assertThat(this.<NodeKey.Revocation>tx(c -> SqlLedger.revokeNodeKey(c, "n1", keyC, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Revocation.UNKNOWN_KEY);
+    assertThat(this.<NodeKey.Revocation>tx(c -> SqlLedger.revokeNodeKey(c, "n1", keyA, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Revocation.REVOKED);
+    assertThat(this.<NodeKey.Revocation>tx(c -> SqlLedger.revokeNodeKey(c, "n1", keyA, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Revocation.ALREADY);
+    assertThat(this.<List<NodeKey>>tx(c -> SqlLedger.nodeKeys(c, "n1"))).extracting(NodeKey::state)
+        .containsExactly("current", "revoked");
+    long tenantBefore = bal(Accounts.tenant("t1"));
+    long providerBefore = bal(Accounts.provider("n1"));
+    Settlement refused = tx(c -> placeAndSettle(c, signed(a, "k4"), PRICES));
+    assertThat(refused.settled()).isFalse();
+    assertThat(refused.refusal()).isEqualTo(LedgerRefusal.BAD_SIGNATURE);
+    assertThat(bal(Accounts.tenant("t1"))).isEqualTo(tenantBefore);
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(providerBefore);
+    assertThat(this.<java.util.Optional<EscrowHold>>tx(c -> SqlLedger.openEscrow(c, "k4"))).as("k4's escrow stays open").isPresent();
+    // what A signed before it was revoked stays settled: delivered again, it is a duplicate, not a refusal
+    Settlement again = tx(c -> placeAndSettle(c, first, PRICES));
+    assertThat(again.settled()).isTrue();
+    assertThat(again.duplicate()).isTrue();
+    // the current key's receipts go on settling
+    assertThat(tx(c -> placeAndSettle(c, signed(b, "k4"), PRICES)).settled()).isTrue();
+  }
+
+  private static SignedReceipt signed(java.security.KeyPair key, String job) {
+    Receipt r = new Receipt(job + "/0", job, "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1000, 2000,
+        "SUCCEEDED", "");
+    return new ReceiptSigner(key.getPrivate()).sign(List.of(r)).get(0);
+  }
+
+  @Test
   void anUnbalancedTransactionIsRejectedBeforeAnythingIsWritten() {
     assertThatThrownBy(() -> tx(c -> SqlLedger.post(c, "bad", "bad-1",
         List.of(new Posting(Accounts.tenant("t1"), "uact", 5), new Posting(Accounts.ENGINE, "uact", -4)))))

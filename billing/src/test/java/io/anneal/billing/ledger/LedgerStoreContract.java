@@ -599,6 +599,28 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void aReceiptSignedWithAKeyRevokedSinceIsRefusedWhateverBillingCheckedBefore() throws Exception {
+    String first = io.anneal.billing.receipt.NodeKeys.encodePublic(nodeKey.getPublic());
+    assertThat(await(store.registerNode("n1", first))).isTrue();
+    holdAndPlace("t1", "n1", 0, "rk1", "rk2");
+    assertThat(await(store.settle(receipt("n1", "rk1", "t1", 1_000_000_000L, "SUCCEEDED", 0))).settled()).isTrue();
+    KeyPair next = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    String second = io.anneal.billing.receipt.NodeKeys.encodePublic(next.getPublic());
+    assertThat(this.<NodeKey.Rotation>tx(c -> SqlLedger.rotateNodeKey(c, "n1", first, second, true, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Rotation.DONE);
+    List<NodeKey> keys = await(store.nodeKeys("n1"));
+    assertThat(keys).extracting(NodeKey::publicKey).containsExactly(second, first);
+    assertThat(keys).extracting(NodeKey::state).containsExactly("current", "revoked");
+    assertThat(await(store.nodeKeys("n9"))).isEmpty();
+    // signed with the revoked key: the port settles only what its caller verified, yet refuses this one itself
+    long tenant = bal(Accounts.tenant("t1"), "uact");
+    Settlement s = await(store.settle(receipt("n1", "rk2", "t1", 1_000_000_000L, "SUCCEEDED", 0)));
+    assertThat(s.settled()).isFalse();
+    assertThat(s.refusal()).isEqualTo(LedgerRefusal.BAD_SIGNATURE);
+    assertThat(bal(Accounts.tenant("t1"), "uact")).isEqualTo(tenant);
+  }
+
+  @Test
   void nodeKeysAreRegisteredOnceAndRefusedReceiptsAreKeptNewestFirst() throws Exception {
     assertThat(await(store.nodeKey("n1"))).isEmpty();
     assertThat(await(store.registerNode("n1", "key-1"))).isTrue();

@@ -114,6 +114,31 @@ class ReceiptCliTest {
   }
 
   @Test
+  void aRotatedNodeMayBePinnedWithAllItsKeysAndEachRunPassesWithTheOneThatSignedIt() throws Exception {
+    // the node's key was rotated between the two runs: the last run is signed with the new one
+    KeyPair rotated = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    SignedReceipt last = new ReceiptSigner(rotated.getPrivate()).sign(List.of(receipt(2, 600))).get(0);
+    ObjectNode lastReceipt = receiptJson(last).put("nodePublicKey", NodeKeys.encodePublic(rotated.getPublic()))
+        .put("nodeKeyState", "current");
+    ((ObjectNode) answer.get("runs").get(0).get("receipt")).put("nodeKeyState", "retired");
+    ((ObjectNode) answer.get("runs").get(1)).set("receipt", lastReceipt);
+    String oldKey = NodeKeys.encodePublic(node.getPublic());
+    String newKey = NodeKeys.encodePublic(rotated.getPublic());
+    assertThat(run("--node-key", "n1=" + oldKey, "--node-key", "n1=" + newKey)).as(out() + err).isZero();
+    assertThat(out()).contains("pinned " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(oldKey) + " (the node has retired it since",
+        "pinned " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(newKey));
+    // the same answer without the key shown: the pinned key that signed each batch is found
+    ((ObjectNode) answer.get("runs").get(0).get("receipt")).remove("nodePublicKey");
+    lastReceipt.remove("nodePublicKey");
+    assertThat(run("--node-key", "n1=" + oldKey, "--node-key", "n1=" + newKey)).as(out() + err).isZero();
+    // pinned with the old key only: the run signed with the new one fails, and says the key is not among those pinned
+    lastReceipt.put("nodePublicKey", newKey);
+    assertThat(run("--node-key", "n1=" + oldKey)).isEqualTo(1);
+    assertThat(out()).contains("the service shows key " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(newKey)
+        + " for node n1, not the pinned " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(oldKey));
+  }
+
+  @Test
   void aPinnedEpochRootMustBeTheAnswersOne() throws Exception {
     String root = answer.get("runs").get(0).get("epoch").get("merkleRoot").asText();
     assertThat(run("--epoch-root", "7=" + root.toUpperCase())).as(out()).isZero();
