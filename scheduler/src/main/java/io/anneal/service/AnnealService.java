@@ -90,8 +90,28 @@ public final class AnnealService {
     return config;
   }
 
-  /** Starts everything; the returned future completes when the service is ready. */
+  /**
+   * Starts everything; the returned future completes when the service is ready. A start that fails
+   * stops what it started (on a thread of its own: stopping waits for Vert.x to close, which an event
+   * loop must not do), then fails.
+   */
   public Future<Void> start() {
+    io.vertx.core.Promise<Void> result = io.vertx.core.Promise.promise(); // no context: answered on the thread that ends it
+    startAll().onComplete(ar -> {
+      if (ar.succeeded()) {
+        result.complete();
+        return;
+      }
+      Thread t = new Thread(() -> {
+        stop();
+        result.fail(ar.cause());
+      }, "anneal-failed-start");
+      t.start();
+    });
+    return result.future();
+  }
+
+  private Future<Void> startAll() {
     try {
       if (config.cluster()) {
         throw new IllegalStateException("--cluster: clustering over Hazelcast is not built yet; run one instance");
@@ -263,7 +283,7 @@ public final class AnnealService {
       }
       ready.set(true);
       return Future.<Void>succeededFuture();
-    }).onFailure(e -> stop());
+    });
   }
 
   private BillingVerticle billingVerticle(GroupCommitWriter writer, PriceBook prices) {
@@ -441,7 +461,11 @@ public final class AnnealService {
     LOG.info("stopped");
   }
 
-  private void closeResources() {
+  private boolean resourcesClosed;
+
+  private synchronized void closeResources() {
+    if (resourcesClosed) return;
+    resourcesClosed = true;
     if (ledger instanceof io.anneal.billing.JdbcLedgerStore) ledger.close(); // before the store: lanes, then its writer
     if (settlementLanes != null) settlementLanes.close(); // (closing twice is harmless)
     if (store != null) store.close();

@@ -1,5 +1,6 @@
 package io.anneal.store;
 
+import io.anneal.billing.receipt.NodeKeys;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -30,7 +31,8 @@ public final class Backups {
   /** The database file's name inside the data directory and the backup. */
   static final String DATABASE = "anneal.mv.db";
   /** Files of the data directory a restored node needs besides the database. */
-  private static final List<String> FILES = List.of("node-ed25519.pk8", "node-ed25519.pub", "node-id", "admin.key");
+  private static final List<String> FILES = List.of(NodeKeys.PRIVATE_FILE, NodeKeys.PUBLIC_FILE, NodeKeys.NEXT_PRIVATE_FILE,
+      NodeKeys.NEXT_PUBLIC_FILE, "node-id", "admin.key");
   /** The name {@link #write} gives a backup (its time sorts as text). */
   private static final java.util.regex.Pattern BACKUP_NAME = java.util.regex.Pattern.compile("anneal-\\d{8}-\\d{6}-\\d{3}\\.zip");
   private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
@@ -71,6 +73,16 @@ public final class Backups {
    * private key, so it is readable by its owner only.
    */
   public static Written write(Connection c, Path dataDir, Instant now) throws SQLException, IOException {
+    // not while a key rotation is between its ledger write and its files (ADR 18)
+    NodeKeys.FILES_IN_USE.acquireUninterruptibly();
+    try {
+      return writeAlone(c, dataDir, now);
+    } finally {
+      NodeKeys.FILES_IN_USE.release();
+    }
+  }
+
+  private static Written writeAlone(Connection c, Path dataDir, Instant now) throws SQLException, IOException {
     Path dir = dataDir.resolve("backups");
     Files.createDirectories(dir);
     String name = "anneal-" + STAMP.format(now);

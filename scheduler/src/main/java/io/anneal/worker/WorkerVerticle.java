@@ -148,8 +148,17 @@ public final class WorkerVerticle extends VerticleBase {
     return Future.fromCompletionStage(store.writer().submit(c -> SqlLedger.registerNode(c, nodeId, pub)),
         vertx.getOrCreateContext()).compose(ok -> {
           if (!ok) {
-            return Future.failedFuture("node " + nodeId + " is registered with another signing key;"
-                + " restore its key in the data dir or start with a new --node-id");
+            // say which: a key of this node's past (an older backup restored?) or one it never had
+            return Future.fromCompletionStage(store.read(c -> SqlLedger.nodeKeys(c, nodeId)), vertx.getOrCreateContext())
+                .compose(keys -> {
+                  String was = keys.stream().filter(k -> k.publicKey().equals(pub)).findFirst()
+                      .map(k -> "; the data dir holds its " + k.state() + " key " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(pub)
+                          + ", replaced by " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(keys.get(0).publicKey())
+                          + " (a data dir older than its last key rotation?)")
+                      .orElse("");
+                  return Future.failedFuture("node " + nodeId + " is registered with another signing key" + was
+                      + "; restore its key in the data dir or start with a new --node-id");
+                });
           }
           // devices quarantined before this start stay out: told to the scheduler right after the
           // registration, before its first placement pass on this node
@@ -503,7 +512,10 @@ public final class WorkerVerticle extends VerticleBase {
     boolean revoke = m.body() != null && m.body().getBoolean("revokePrevious", false);
     String oldKey = NodeKeys.encodePublic(key.getPublic());
     boolean[] promoted = {false};
+    boolean[] holding = {false};
     vertx.executeBlocking(() -> {
+      NodeKeys.FILES_IN_USE.acquire(); // no backup between the ledger write and the files' swap
+      holding[0] = true;
       KeyPair next = NodeKeys.generate();
       NodeKeys.writeNext(keyDir, next);
       return next;
@@ -540,7 +552,10 @@ public final class WorkerVerticle extends VerticleBase {
                   .put("state", revoke ? "revoked" : "retired"))
               .put("outboxResigned", n);
         }))
-        .onComplete(ar -> rotating = false)
+        .onComplete(ar -> {
+          rotating = false;
+          if (holding[0]) NodeKeys.FILES_IN_USE.release();
+        })
         .onSuccess(reply -> {
           m.reply(reply);
           resendOutbox();

@@ -27,6 +27,13 @@ public final class NodeKeys {
   public static final String NEXT_PRIVATE_FILE = "node-ed25519.next.pk8";
   public static final String NEXT_PUBLIC_FILE = "node-ed25519.next.pub";
 
+  /**
+   * Held by a key rotation from writing its new pair until the ledger has it and the files are in
+   * place, and by a backup while it takes the database and the key files: a backup then holds a
+   * ledger and key files that belong together (one process: the embedded store's).
+   */
+  public static final java.util.concurrent.Semaphore FILES_IN_USE = new java.util.concurrent.Semaphore(1);
+
   public static KeyPair loadOrCreate(Path dir) throws IOException {
     Optional<KeyPair> kp = load(dir, PRIVATE_FILE, PUBLIC_FILE);
     if (kp.isPresent()) return kp.get();
