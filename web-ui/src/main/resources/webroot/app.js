@@ -264,7 +264,10 @@ async function showReceipt(jobId) {
           : run.payout.state === 'EXECUTED' ? `by payout #${run.payout.id}, ${units(run.payout.uact)} ACT burned for `
             + `${units(run.payout.paidUakt)} AKT paid to the provider`
             : `payout #${run.payout.id} of ${units(run.payout.uact)} ACT, waiting for its redemption epoch`],
-        ['node key', `${run.receipt.nodeId}: ${await fingerprint(run.receipt.nodePublicKey || '')}`]]
+        ['node key', `${run.receipt.nodeId}: ${await fingerprint(run.receipt.nodePublicKey || '')}`
+          + (run.receipt.nodeKeyState === 'retired' ? ' (retired since: the node signs with a newer key; this signature stays valid)'
+            : run.receipt.nodeKeyState === 'revoked' ? ' (revoked since: receipts signed with it are no longer accepted; this one was settled before)'
+              : '')]]
         .map(([k, v]) => el('tr', {}, el('th', { textContent: k }), el('td', { textContent: v }))));
     sections.push(el('div', { className: 'run' },
       el('h3', { textContent: 'run ' + run.receipt.receiptId }),
