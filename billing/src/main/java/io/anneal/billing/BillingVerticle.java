@@ -175,10 +175,11 @@ public final class BillingVerticle extends VerticleBase {
     }
     String nodeId = sr.receipt().nodeId();
     boolean[] checkedHere = {false}; // refused by the signature check here, not by the ledger's own (revoked keys)
-    keysOf(nodeId)
-        .compose(keys -> keys.isEmpty() ? Future.succeededFuture("unknown node " + nodeId)
-            // an Ed25519 check costs about a millisecond: off the event loop, and once per signed batch
-            : vertx.executeBlocking(() -> signatureProblem(sr, keys)))
+    checkSignature(sr)
+        // refused on keys read a while ago: read them again first (a key rotated by another process
+        // sharing the ledger is not told here, ADR 18)
+        .compose(problem -> problem == null || !forgetIfOlderThan(nodeId, KEYS_RECHECK_MS) ? Future.succeededFuture(problem)
+            : checkSignature(sr))
         .compose(problem -> {
       if (problem != null) {
         checkedHere[0] = true;
@@ -303,6 +304,25 @@ public final class BillingVerticle extends VerticleBase {
       if (!keys.isEmpty()) nodeKeys.put(nodeId, new KnownKeys(List.copyOf(keys), now));
       return keys;
     }));
+  }
+
+  /** Why a receipt's signature is not accepted under its node's keys as known here, or null. */
+  private Future<String> checkSignature(SignedReceipt sr) {
+    String nodeId = sr.receipt().nodeId();
+    return keysOf(nodeId).compose(keys -> keys.isEmpty() ? Future.succeededFuture("unknown node " + nodeId)
+        // an Ed25519 check costs about a millisecond: off the event loop, and once per signed batch
+        : vertx.executeBlocking(() -> signatureProblem(sr, keys)));
+  }
+
+  /** Keys older than this are read again before a receipt is refused on them. */
+  static final long KEYS_RECHECK_MS = 1_000;
+
+  /** Forgets a node's keys if they were read more than {@code ageMs} ago; whether it did. */
+  private boolean forgetIfOlderThan(String nodeId, long ageMs) {
+    KnownKeys known = nodeKeys.get(nodeId);
+    if (known == null || System.currentTimeMillis() - known.readAtMs() <= ageMs) return false;
+    forgetKeys(nodeId);
+    return true;
   }
 
   /** A node's keys changed: read again before its next receipt, and no batch root checked before is taken on trust. */

@@ -228,6 +228,26 @@ class BillingVerticleTest {
         .isTrue();
   }
 
+  @Test
+  void aKeyRotatedByAnotherProcessIsReadBeforeItsFirstReceiptIsRefused() throws Exception {
+    assertThat(send(ReceiptJson.encode(new ReceiptSigner(node.getPrivate()).sign(List.of(receipt())).get(0)))
+        .getBoolean("settled")).isTrue(); // the node's keys are now known here
+    writer.submit(c -> {
+      SqlLedger.hold(c, new EscrowHold("j7", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.placedOn(c, List.of("j7"), List.of("n1"));
+      return null;
+    }).get();
+    KeyPair next = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    // rotated in the ledger by someone else: nothing is published on this process's bus
+    writer.submit(c -> SqlLedger.rotateNodeKey(c, "n1", NodeKeys.encodePublic(node.getPublic()),
+        NodeKeys.encodePublic(next.getPublic()), false, System::currentTimeMillis)).get();
+    Thread.sleep(BillingVerticle.KEYS_RECHECK_MS + 100); // the keys known here are now old enough to be read again
+    Receipt r = new Receipt("j7/0", "j7", "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1, 2, "SUCCEEDED", "");
+    JsonObject reply = send(ReceiptJson.encode(new ReceiptSigner(next.getPrivate()).sign(List.of(r)).get(0)));
+    assertThat(reply.getBoolean("settled")).as(reply.encode()).isTrue();
+    assertThat(registry.get("anneal.billing.settlements").tag("result", "bad-signature").counter().count()).isZero();
+  }
+
   /** The reasons of the refused receipts kept for audit, once there are {@code n} (they are written after the reply). */
   private List<String> awaitRefusals(int n) throws Exception {
     long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
