@@ -41,12 +41,38 @@ async function refreshFleet() {
           : g.free ? 'free' : 'running ' + g.jobId);
       return d;
     }));
+    await showNodeKeys([...new Set(f.gpus.map((g) => g.nodeId))].slice(0, 16));
     $('health').textContent = 'live';
     $('health').className = 'pill ok';
   } catch (e) {
     $('health').textContent = 'unreachable';
     $('health').className = 'pill bad';
   }
+}
+
+/** node → {at, text}: each node's signing keys, read again after 30 s (a rotation shows then). */
+const nodeKeys = new Map();
+
+async function showNodeKeys(nodes) {
+  const lines = [];
+  for (const node of nodes) {
+    let known = nodeKeys.get(node);
+    if (!known || Date.now() - known.at > 30_000) {
+      try {
+        const k = (await getJson(`/api/v1/nodes/${encodeURIComponent(node)}/keys`)).keys;
+        const earlier = k.filter((x) => x.state !== 'current');
+        const retired = earlier.filter((x) => x.state === 'retired').length;
+        const text = `${node} signs receipts with ${k[0].fingerprint}` + (earlier.length === 0 ? ''
+          : ` (${earlier.length} earlier key${earlier.length > 1 ? 's' : ''}: ${retired} retired, ${earlier.length - retired} revoked)`);
+        known = { at: Date.now(), text };
+      } catch (e) {
+        known = { at: Date.now(), text: `${node}: signing key not registered yet` };
+      }
+      nodeKeys.set(node, known);
+    }
+    lines.push(known.text);
+  }
+  $('node-keys').textContent = lines.join(' · ');
 }
 
 async function refreshSupply() {

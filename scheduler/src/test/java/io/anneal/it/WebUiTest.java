@@ -52,6 +52,10 @@ class WebUiTest {
         driver.get(s.base() + "/");
         wait.until(d -> "4".equals(d.findElement(By.id("gpus-total")).getText()));
         wait.until(d -> "HEALTHY".equals(d.findElement(By.id("status")).getText()));
+        // the key the node signs with, as its key file holds it
+        String fingerprint = io.anneal.billing.receipt.ReceiptCheck.fingerprint(java.util.Base64.getEncoder().encodeToString(
+            java.nio.file.Files.readAllBytes(dir.resolve(io.anneal.billing.receipt.NodeKeys.PUBLIC_FILE))));
+        wait.until(d -> d.findElement(By.id("node-keys")).getText().equals(s.service.nodeId() + " signs receipts with " + fingerprint));
         wait.until(d -> "0".equals(d.findElement(By.id("pending-payouts")).getText()));
         // the week's flows from closed epochs (the genesis mint's epoch closes within the epoch length)
         wait.until(d -> !"–".equals(d.findElement(By.id("week-flows")).getText()));
