@@ -513,13 +513,14 @@ public final class WorkerVerticle extends VerticleBase {
     String oldKey = NodeKeys.encodePublic(key.getPublic());
     boolean[] promoted = {false};
     boolean[] holding = {false};
+    // unordered: a backup holding the key files must not hold up this context's receipt signing
     vertx.executeBlocking(() -> {
       NodeKeys.FILES_IN_USE.acquire(); // no backup between the ledger write and the files' swap
       holding[0] = true;
       KeyPair next = NodeKeys.generate();
       NodeKeys.writeNext(keyDir, next);
       return next;
-    }).compose(next -> Future.fromCompletionStage(store.writer().submitAlone(c -> SqlLedger.rotateNodeKey(c, nodeId, oldKey,
+    }, false).compose(next -> Future.fromCompletionStage(store.writer().submitAlone(c -> SqlLedger.rotateNodeKey(c, nodeId, oldKey,
         NodeKeys.encodePublic(next.getPublic()), revoke, System::currentTimeMillis)), vertx.getOrCreateContext())
         .compose(r -> r == io.anneal.billing.ledger.NodeKey.Rotation.DONE ? Future.succeededFuture(next)
             : Future.failedFuture(new IllegalStateException("the ledger refused the rotation: " + r))))
@@ -533,13 +534,18 @@ public final class WorkerVerticle extends VerticleBase {
           return vertx.executeBlocking(() -> {
             NodeKeys.promoteNext(keyDir);
             return next;
-          }).recover(e -> {
+          }, false).recover(e -> {
             LOG.severe("node " + nodeId + ": the new key is in the ledger but its files could not replace the old ones ("
                 + e.getMessage() + "); they are kept as " + NodeKeys.NEXT_PRIVATE_FILE + " and put in place at the next start");
             return Future.succeededFuture(next);
           });
         })
-        .compose(next -> resignAll().map(n -> {
+        // the rotation is done; the outbox not signed again (the store out of reach) is signed again
+        // when billing refuses its first receipt
+        .compose(next -> resignAll().recover(e -> {
+          LOG.warning("node " + nodeId + ": the outbox could not be signed again with the new key yet: " + e.getMessage());
+          return Future.succeededFuture(-1);
+        }).map(n -> {
           String pub = NodeKeys.encodePublic(next.getPublic());
           LOG.info("node " + nodeId + " signs receipts with a new Ed25519 key " + pub + " ("
               + io.anneal.billing.receipt.ReceiptCheck.fingerprint(pub) + "); the previous one "
@@ -550,7 +556,7 @@ public final class WorkerVerticle extends VerticleBase {
               .put("previous", new JsonObject().put("publicKey", oldKey)
                   .put("fingerprint", io.anneal.billing.receipt.ReceiptCheck.fingerprint(oldKey))
                   .put("state", revoke ? "revoked" : "retired"))
-              .put("outboxResigned", n);
+              .put("outboxResigned", n < 0 ? null : n);
         }))
         .onComplete(ar -> {
           rotating = false;
@@ -565,7 +571,7 @@ public final class WorkerVerticle extends VerticleBase {
             vertx.executeBlocking(() -> {
               NodeKeys.discardNext(keyDir);
               return null;
-            });
+            }, false);
           }
           LOG.warning("node " + nodeId + ": key rotation failed: " + e.getMessage());
           m.fail(e.getMessage() != null && e.getMessage().startsWith("the ledger refused") ? 409 : 500,
