@@ -287,9 +287,10 @@ async function showReceipt(jobId) {
           ? `, closed (from ${new Date(ep.startsAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC, ${fmt(ep.receipts)} receipts)`
           : ', open: its root exists once it closes')],
         ['ACT burned for the provider', !run.payout ? 'not yet: the provider is paid out at a coming redemption epoch'
-          : run.payout.state === 'EXECUTED' ? `by payout #${run.payout.id}, ${units(run.payout.uact)} ACT burned for `
-            + `${units(run.payout.paidUakt)} AKT paid to the provider`
-            : `payout #${run.payout.id} of ${units(run.payout.uact)} ACT, waiting for its redemption epoch`],
+          : (run.payouts || [run.payout]).map((p) => p.state === 'EXECUTED'
+            ? (p.burnedUact !== undefined && p.burnedUact !== null ? `${units(p.burnedUact)} ACT of it ` : '')
+              + `by payout #${p.id} (${units(p.uact)} ACT burned in all for ${units(p.paidUakt)} AKT paid to the provider)`
+            : `payout #${p.id} of ${units(p.uact)} ACT, waiting for its redemption epoch`).join('; ')],
         ['node key', `${run.receipt.nodeId}: ${await fingerprint(run.receipt.nodePublicKey || '')}`
           + (run.receipt.nodeKeyState === 'retired' ? ' (retired since: the node signs with a newer key; this signature stays valid)'
             : run.receipt.nodeKeyState === 'revoked' ? ' (revoked since: receipts signed with it are no longer accepted; this one was settled before)'

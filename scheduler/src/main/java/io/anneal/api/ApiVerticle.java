@@ -609,7 +609,11 @@ public final class ApiVerticle extends VerticleBase {
               Map<String, List<io.anneal.billing.ledger.NodeKey>> keys = new HashMap<>();
               for (Map<String, Object> row : rows) {
                 SqlLedger.epochProof(c, (String) row.get("receiptId")).ifPresent(e -> row.put("epoch", e));
-                Redemptions.payoutOf(c, (String) row.get("receiptId")).ifPresent(p -> row.put("payout", p));
+                List<Map<String, Object>> payouts = Redemptions.payoutsOf(c, (String) row.get("receiptId"));
+                if (!payouts.isEmpty()) {
+                  row.put("payout", payouts.get(0));
+                  row.put("payouts", payouts);
+                }
                 String node = (String) row.get("nodeId");
                 if (!keys.containsKey(node)) keys.put(node, SqlLedger.nodeKeys(c, node));
                 // the key of the node's that signed this run's batch (a rotated node has had several, ADR 18)
@@ -673,8 +677,16 @@ public final class ApiVerticle extends VerticleBase {
     if (epoch != null) run.put("epoch", new JsonObject(epoch));
     @SuppressWarnings("unchecked")
     Map<String, Object> payout = (Map<String, Object>) row.get("payout");
-    // the provider payout that burns the ACT this run was charged, for AKT (absent until one is asked)
+    // the provider payout that burns the ACT this run was charged, for AKT (absent until one is asked),
+    // and with it every payout that burns part of it, each with its part (by amount, ADR 8 addendum 2)
     if (payout != null) run.put("payout", new JsonObject(payout));
+    @SuppressWarnings("unchecked")
+    List<Map<String, Object>> payouts = (List<Map<String, Object>>) row.get("payouts");
+    if (payouts != null) {
+      JsonArray all = new JsonArray();
+      payouts.forEach(p -> all.add(new JsonObject(p)));
+      run.put("payouts", all);
+    }
     return run;
   }
 

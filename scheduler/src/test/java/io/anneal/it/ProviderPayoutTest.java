@@ -49,6 +49,8 @@ class ProviderPayoutTest {
       assertThat(payout.getLong("id")).isEqualTo(first.getLong("id"));
       assertThat(payout.getString("state")).isEqualTo("EXECUTED");
       assertThat(payout.getLong("paidUakt")).isEqualTo(first.getLong("paidUakt"));
+      assertThat(payout.getLong("burnedUact")).as("all of the run's charge, by amount").isEqualTo(charged);
+      assertThat(first.getString("attribution")).isEqualTo("amount");
 
       JsonObject after = s.json(s.get("/api/v1/supply", null));
       assertThat(after.getJsonObject("totalBurned").getLong("uact"))

@@ -20,6 +20,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -569,29 +570,65 @@ public final class LedgerAudit {
   private void payouts() throws SQLException {
     long before = findingCount;
     long executed = 0;
-    Map<String, Long> ended = new HashMap<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT id, owner, covers_tx_after, covers_tx_through FROM bme_request"
-        + " WHERE direction = 'ACT_TO_AKT' AND state = 'EXECUTED' ORDER BY owner, tx_id"); ResultSet rs = ps.executeQuery()) {
+    Map<String, Long> ended = new HashMap<>(); // owner → last entry named by its payouts attributed by range
+    Map<String, PayoutFifo.Cursor> cursors = new HashMap<>(); // owner → where its next payout by amount starts
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, owner, covers_tx_after, covers_tx_through, amount,"
+        + " fifo_income_uact, fifo_start_tx, fifo_start_item, fifo_start_used, fifo_end_tx, fifo_end_item, fifo_end_used,"
+        + " fifo_receipts, fifo_receipts_uact FROM bme_request WHERE direction = 'ACT_TO_AKT' AND state = 'EXECUTED'"
+        + " ORDER BY owner, tx_id"); ResultSet rs = ps.executeQuery()) {
       while (rs.next()) {
         executed++;
         String subject = "payout " + rs.getLong(1);
         String owner = rs.getString(2);
-        long after = rs.getLong(3);
-        long through = rs.getLong(4);
-        long prev = ended.getOrDefault(owner, 0L);
-        if (after > prev) {
-          found("payouts", subject, "it names " + owner + "'s settlements after entry " + after + ", but the payout executed"
-              + " before it ended at entry " + prev + ": the settlements between trace to no payout");
-        } else if (after < prev) {
-          found("payouts", subject, "it names " + owner + "'s settlements after entry " + after + ", but those through entry "
-              + prev + " are named by a payout executed before it");
+        if (rs.getObject(6) == null) {
+          // executed before V19: it names a range of journal entries, consecutive with the node's earlier ones
+          long after = rs.getLong(3);
+          long through = rs.getLong(4);
+          long prev = ended.getOrDefault(owner, 0L);
+          if (cursors.containsKey(owner)) {
+            found("payouts", subject, "it is attributed by range, but " + owner + " had payouts attributed by amount before it");
+          } else if (after > prev) {
+            found("payouts", subject, "it names " + owner + "'s settlements after entry " + after + ", but the payout executed"
+                + " before it ended at entry " + prev + ": the settlements between trace to no payout");
+          } else if (after < prev) {
+            found("payouts", subject, "it names " + owner + "'s settlements after entry " + after + ", but those through entry "
+                + prev + " are named by a payout executed before it");
+          }
+          if (through < after) found("payouts", subject, "its range ends at entry " + through + ", before it starts (" + after + ")");
+          ended.put(owner, Math.max(prev, through));
+          continue;
         }
-        if (through < after) found("payouts", subject, "its range ends at entry " + through + ", before it starts (" + after + ")");
-        ended.put(owner, Math.max(prev, through));
+        // by amount (V19): what it says it burned is what first in, first out over the node's income gives
+        String node = owner.substring("provider:".length());
+        PayoutFifo.Cursor from = cursors.getOrDefault(owner, PayoutFifo.Cursor.from(ended.getOrDefault(owner, 0L) + 1));
+        PayoutFifo.Burn want;
+        try (Redemptions.Income income = new Redemptions.Income(c, node, from.tx())) {
+          want = PayoutFifo.burn(income, from, rs.getLong(5));
+        }
+        PayoutFifo.Cursor start = rs.getObject(7) == null ? null : new PayoutFifo.Cursor(rs.getLong(7), rs.getString(8), rs.getLong(9));
+        PayoutFifo.Cursor end = rs.getObject(10) == null ? null : new PayoutFifo.Cursor(rs.getLong(10), rs.getString(11), rs.getLong(12));
+        PayoutFifo.Burn says = new PayoutFifo.Burn(start, end, rs.getLong(6), rs.getLong(13), rs.getLong(14));
+        if (!says.equals(want)) {
+          found("payouts", subject, "it says it burned " + describe(says) + ", but " + owner + "'s income not burned before it gives "
+              + describe(want));
+        } else if (want.fromIncome() < rs.getLong(5) && !ended.containsKey(owner)) {
+          // only ACT from before attribution by amount (a partial payout by range) may lie outside the income
+          found("payouts", subject, "it burned " + rs.getLong(5) + " uact, but " + owner + "'s income not burned before it held "
+              + want.fromIncome());
+        }
+        cursors.put(owner, want.next(from));
       }
     }
-    checked.put("payouts", of(executed, "executed payout", "executed payouts") + " of " + of(ended.size(), "node", "nodes")
-        + (findingCount == before ? ": each node's payouts name its settlements in consecutive ranges, none skipped, none twice" : ""));
+    Set<String> nodes = new java.util.HashSet<>(ended.keySet());
+    nodes.addAll(cursors.keySet());
+    checked.put("payouts", of(executed, "executed payout", "executed payouts") + " of " + of(nodes.size(), "node", "nodes")
+        + (findingCount == before ? ": each burns its node's oldest income not burned before, by amount (by range before"
+            + " V19), none skipped, none twice" : ""));
+  }
+
+  private static String describe(PayoutFifo.Burn b) {
+    return b.start() == null ? "nothing" : b.fromIncome() + " uact from " + b.start() + " to " + b.end() + " (" + b.receipts()
+        + " receipts, " + b.receiptsUact() + " uact of them)";
   }
 
   /**

@@ -163,12 +163,22 @@ public final class Redemptions {
         ps.setLong(3, fresh);
         ps.executeUpdate();
       }
-      // its receipts, final now: from where the provider's last executed payout ended (a cancelled one
-      // redeemed nothing, so its receipts fall to this one) through the latest settled when it was asked
-      long after = coveredThrough(c, owner, "state = 'EXECUTED'");
+      // the ACT it burns, by amount: the provider's oldest income no executed payout burned yet
+      // (ADR 8 addendum 2); a cancelled payout burned nothing, so its income falls to this one
+      String node = owner.substring("provider:".length());
+      PayoutFifo.Cursor from = fifoCursor(c, owner);
+      PayoutFifo.Burn burn;
+      try (Income income = new Income(c, node, from.tx())) {
+        burn = PayoutFifo.burn(income, from, amount);
+      }
+      // its range of journal entries, for lookups: the entries its first through its last item are in
+      long after = burn.start() == null ? Math.max(0, from.tx() - 1) : burn.start().tx() - 1;
+      long through = burn.end() == null ? after : burn.end().tx();
       try (PreparedStatement ps = c.prepareStatement("UPDATE bme_request SET state = 'EXECUTED', decided_at_ms = ?,"
           + " swap_rate = ?, paid_uakt = ?, remint_issued_uakt = ?, fresh_uakt = ?, tx_id = ?, covers_tx_after = ?,"
-          + " covers_tx_through = GREATEST(covers_tx_through, ?) WHERE id = ?")) {
+          + " covers_tx_through = ?, fifo_start_tx = ?, fifo_start_item = ?, fifo_start_used = ?, fifo_end_tx = ?,"
+          + " fifo_end_item = ?, fifo_end_used = ?, fifo_income_uact = ?, fifo_receipts = ?, fifo_receipts_uact = ?"
+          + " WHERE id = ?")) {
         ps.setLong(1, nowMs);
         ps.setString(2, q.swapRate().toString());
         ps.setLong(3, user);
@@ -176,13 +186,129 @@ public final class Redemptions {
         ps.setLong(5, fresh);
         ps.setLong(6, tx);
         ps.setLong(7, after);
-        ps.setLong(8, after);
-        ps.setLong(9, id);
+        ps.setLong(8, through);
+        setCursor(ps, 9, burn.start());
+        setCursor(ps, 12, burn.end());
+        ps.setLong(15, burn.fromIncome());
+        ps.setLong(16, burn.receipts());
+        ps.setLong(17, burn.receiptsUact());
+        ps.setLong(18, id);
         ps.executeUpdate();
       }
       out.add(new Outcome(id, owner, amount, "EXECUTED", user, issued, fresh, q.swapRate().toString(), null));
     }
     return out; // the caller's tick re-evaluates the breaker (bme-spec 9.1)
+  }
+
+  private static void setCursor(PreparedStatement ps, int at, PayoutFifo.Cursor k) throws SQLException {
+    if (k == null) {
+      ps.setNull(at, java.sql.Types.BIGINT);
+      ps.setNull(at + 1, java.sql.Types.VARCHAR);
+      ps.setNull(at + 2, java.sql.Types.BIGINT);
+    } else {
+      ps.setLong(at, k.tx());
+      ps.setString(at + 1, k.item());
+      ps.setLong(at + 2, k.used());
+    }
+  }
+
+  /**
+   * Where a provider's next payout starts burning: where its last executed payout that burned income
+   * ended; before any, after the entries named by its payouts executed before V19 (attributed by
+   * range); before all, at the start of its income.
+   */
+  static PayoutFifo.Cursor fifoCursor(Connection c, String owner) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT fifo_end_tx, fifo_end_item, fifo_end_used FROM bme_request"
+        + " WHERE owner = ? AND direction = 'ACT_TO_AKT' AND state = 'EXECUTED' AND fifo_end_tx IS NOT NULL"
+        + " ORDER BY tx_id DESC")) {
+      ps.setString(1, owner);
+      ps.setMaxRows(1);
+      try (ResultSet rs = ps.executeQuery()) {
+        if (rs.next()) return new PayoutFifo.Cursor(rs.getLong(1), rs.getString(2), rs.getLong(3));
+      }
+    }
+    long legacy = coveredThrough(c, owner, "state = 'EXECUTED' AND fifo_income_uact IS NULL");
+    return PayoutFifo.Cursor.from(legacy + 1);
+  }
+
+  /**
+   * A node's ACT income from journal entry {@code fromTx} on, in journal order: its receipts' charges
+   * (read in pages by their place) and any other ACT credited to it (bootstrap top-ups; one item per
+   * journal entry). Read as it is walked.
+   */
+  static final class Income implements java.util.Iterator<PayoutFifo.Item>, AutoCloseable {
+    private static final int PAGE = 1_000;
+    private final Connection c;
+    private final String node;
+    private final java.util.ArrayDeque<PayoutFifo.Item> receipts = new java.util.ArrayDeque<>();
+    private final java.util.ArrayDeque<PayoutFifo.Item> topUps = new java.util.ArrayDeque<>();
+    private long lastTx;
+    private String lastReceipt;
+    private boolean receiptsDone;
+
+    Income(Connection c, String node, long fromTx) throws SQLException {
+      this.c = c;
+      this.node = node;
+      this.lastTx = fromTx;
+      this.lastReceipt = null; // nothing read yet: from the start of entry fromTx
+      // ACT credited to the provider other than by its receipts (their settlement rows are the items of
+      // a settlement entry) or by a cancelled payout giving its ACT back: bootstrap top-ups, in practice
+      try (PreparedStatement ps = c.prepareStatement("SELECT p.tx_id, SUM(p.amount) FROM posting p JOIN ledger_tx t"
+          + " ON t.id = p.tx_id WHERE p.account = ? AND p.denom = 'uact' AND p.tx_id >= ? AND p.amount > 0"
+          + " AND t.kind NOT IN ('settle', 'bme.redeem-cancel') GROUP BY p.tx_id ORDER BY p.tx_id")) {
+        ps.setString(1, Accounts.provider(node));
+        ps.setLong(2, fromTx);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) topUps.add(new PayoutFifo.Item(rs.getLong(1), PayoutFifo.NOT_A_RECEIPT, rs.getLong(2)));
+        }
+      }
+    }
+
+    private void fill() {
+      if (!receipts.isEmpty() || receiptsDone) return;
+      try (PreparedStatement ps = c.prepareStatement("SELECT tx_id, receipt_id, charge_uact FROM settlement WHERE node_id = ?"
+          + " AND charge_uact > 0 AND " + (lastReceipt == null ? "tx_id >= ?" : "(tx_id > ? OR (tx_id = ? AND receipt_id > ?))")
+          + " ORDER BY tx_id, receipt_id")) {
+        ps.setString(1, node);
+        ps.setLong(2, lastTx);
+        if (lastReceipt != null) {
+          ps.setLong(3, lastTx);
+          ps.setString(4, lastReceipt);
+        }
+        ps.setMaxRows(PAGE);
+        int n = 0;
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            n++;
+            lastTx = rs.getLong(1);
+            lastReceipt = rs.getString(2);
+            receipts.add(new PayoutFifo.Item(lastTx, lastReceipt, rs.getLong(3)));
+          }
+        }
+        if (n < PAGE) receiptsDone = true;
+      } catch (SQLException e) {
+        throw new IllegalStateException("cannot read node " + node + "'s settlements", e);
+      }
+    }
+
+    @Override
+    public boolean hasNext() {
+      fill();
+      return !receipts.isEmpty() || !topUps.isEmpty();
+    }
+
+    @Override
+    public PayoutFifo.Item next() {
+      fill();
+      PayoutFifo.Item r = receipts.peek();
+      PayoutFifo.Item t = topUps.peek();
+      if (r == null && t == null) throw new java.util.NoSuchElementException();
+      // a top-up is an entry of its own: it comes before or after a receipt's entry, never inside
+      return r == null || (t != null && t.tx() < r.tx()) ? topUps.poll() : receipts.poll();
+    }
+
+    @Override
+    public void close() {}
   }
 
   private static java.util.Optional<Outcome> fail(Connection c, long id, String owner, long amount, int attempts,
@@ -199,12 +325,15 @@ public final class Redemptions {
    */
   public static List<Map<String, Object>> ofProvider(Connection c, String nodeId, int limit) throws SQLException {
     List<Map<String, Object>> out = new ArrayList<>();
+    // executed since V19: the receipts it burned, by amount (PayoutFifo); before, and while pending: its range
     try (PreparedStatement ps = c.prepareStatement("SELECT r.id, r.amount, r.state, r.attempts, r.requested_at_ms,"
         + " r.decided_at_ms, r.swap_rate, r.paid_uakt, r.remint_issued_uakt, r.fresh_uakt, r.reason, r.tx_id,"
-        + " r.covers_tx_after, r.covers_tx_through, (SELECT COUNT(*) FROM settlement s WHERE r.state <> 'CANCELED'"
-        + " AND s.node_id = ? AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through),"
+        + " r.covers_tx_after, r.covers_tx_through, CASE WHEN r.fifo_income_uact IS NOT NULL THEN r.fifo_receipts ELSE"
+        + " (SELECT COUNT(*) FROM settlement s WHERE r.state <> 'CANCELED'"
+        + " AND s.node_id = ? AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through) END,"
+        + " CASE WHEN r.fifo_income_uact IS NOT NULL THEN r.fifo_receipts_uact ELSE"
         + " (SELECT COALESCE(SUM(s.charge_uact), 0) FROM settlement s WHERE r.state <> 'CANCELED'"
-        + " AND s.node_id = ? AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through)"
+        + " AND s.node_id = ? AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through) END, r.fifo_income_uact"
         + " FROM bme_request r WHERE r.owner = ? ORDER BY r.id DESC")) {
       ps.setString(1, nodeId);
       ps.setString(2, nodeId);
@@ -226,9 +355,10 @@ public final class Redemptions {
           m.put("reason", rs.getString(11));
           m.put("txId", rs.getObject(12) == null ? null : rs.getLong(12));
           m.put("receipts", rs.getLong(15));
-          // of the ACT it burns, what its receipts were charged; the rest is ACT from elsewhere (bootstrap
-          // top-ups, or receipts named by an earlier payout of part of the balance, ADR 8)
+          // of the ACT it burns, what came from receipts' charges; the rest is bootstrap top-ups (and,
+          // for payouts from before V19 attributed by range, receipts named by an earlier partial payout)
           m.put("receiptsUact", rs.getLong(16));
+          m.put("attribution", rs.getObject(17) != null ? "amount" : "range");
           out.add(m);
         }
       }
@@ -236,48 +366,105 @@ public final class Redemptions {
     return out;
   }
 
+  /** A payout as the receipts it burns are looked up by: its owner, state, range and where it started and ended. */
+  private record Span(long id, String state, long uact, Long paidUakt, long requestedAtMs, Long decidedAtMs, String node,
+      long after, long through, PayoutFifo.Cursor start, PayoutFifo.Cursor end, boolean byAmount) {
+    Map<String, Object> json() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("id", id);
+      m.put("state", state);
+      m.put("uact", uact);
+      m.put("paidUakt", paidUakt);
+      m.put("requestedAtMs", requestedAtMs);
+      m.put("decidedAtMs", decidedAtMs);
+      return m;
+    }
+  }
+
+  private static final String SPAN_COLUMNS = "r.id, r.state, r.amount, r.paid_uakt, r.requested_at_ms, r.decided_at_ms,"
+      + " r.owner, r.covers_tx_after, r.covers_tx_through, r.fifo_start_tx, r.fifo_start_item, r.fifo_start_used,"
+      + " r.fifo_end_tx, r.fifo_end_item, r.fifo_end_used, r.fifo_income_uact";
+
+  private static Span span(ResultSet rs) throws SQLException {
+    PayoutFifo.Cursor start = rs.getObject(10) == null ? null : new PayoutFifo.Cursor(rs.getLong(10), rs.getString(11), rs.getLong(12));
+    PayoutFifo.Cursor end = rs.getObject(13) == null ? null : new PayoutFifo.Cursor(rs.getLong(13), rs.getString(14), rs.getLong(15));
+    return new Span(rs.getLong(1), rs.getString(2), rs.getLong(3), rs.getObject(4) == null ? null : rs.getLong(4), rs.getLong(5),
+        rs.getObject(6) == null ? null : rs.getLong(6), rs.getString(7).substring("provider:".length()), rs.getLong(8),
+        rs.getLong(9), start, end, rs.getObject(16) != null);
+  }
+
   /**
-   * The receipt ids whose ACT a payout redeems (settlements to its node in its journal range; while it
-   * is pending, the range it will take unless an earlier payout of the node is cancelled; none once
-   * it is cancelled, since its ACT went back to the provider).
+   * The receipt ids whose ACT a payout burns. Executed since V19: those whose charge it burned some of,
+   * by amount (PayoutFifo). Before V19, or while pending: the settlements to its node in its range of
+   * journal entries (pending: the range it will take unless an earlier payout is cancelled). None once
+   * cancelled, since its ACT went back to the provider.
    */
   public static List<String> receiptsOf(Connection c, long requestId) throws SQLException {
-    List<String> out = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT s.receipt_id FROM bme_request r JOIN settlement s"
-        + " ON s.node_id = SUBSTRING(r.owner, 10) AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through"
-        + " WHERE r.id = ? AND r.state <> 'CANCELED' ORDER BY s.receipt_id")) {
+    Span p;
+    try (PreparedStatement ps = c.prepareStatement("SELECT " + SPAN_COLUMNS + " FROM bme_request r WHERE r.id = ?"
+        + " AND r.direction = 'ACT_TO_AKT'")) {
       ps.setLong(1, requestId);
       try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) out.add(rs.getString(1));
+        if (!rs.next()) return List.of();
+        p = span(rs);
+      }
+    }
+    List<String> out = new ArrayList<>();
+    if (p.state().equals("CANCELED") || (p.byAmount() && p.start() == null)) return out;
+    try (PreparedStatement ps = c.prepareStatement("SELECT s.receipt_id, s.tx_id, s.charge_uact FROM settlement s"
+        + " WHERE s.node_id = ? AND s.tx_id > ? AND s.tx_id <= ? ORDER BY s.receipt_id")) {
+      ps.setString(1, p.node());
+      ps.setLong(2, p.after());
+      ps.setLong(3, p.through());
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          if (!p.byAmount() || PayoutFifo.burnedOf(p.start(), p.end(),
+              new PayoutFifo.Item(rs.getLong(2), rs.getString(1), rs.getLong(3))) > 0) {
+            out.add(rs.getString(1));
+          }
+        }
       }
     }
     return out;
   }
 
   /**
-   * The provider payout whose range holds a settled receipt: the one that burned the ACT it was charged
-   * for the AKT paid to its provider (or will, while pending); empty until one is asked for. Its id,
-   * state, ACT redeemed in all (uact), AKT paid, when asked and decided.
+   * The provider payouts that burn the ACT a settled receipt was charged, oldest first, each with how
+   * much of it ({@code burnedUact}): one, or two or more when they each burned part of it (by amount,
+   * since V19); a payout from before V19 burned all of it by its range; a pending one will burn it
+   * ({@code burnedUact} null). Empty until one is asked for. Each: id, state, ACT redeemed in all
+   * (uact), AKT paid, when asked and decided.
    */
-  public static java.util.Optional<Map<String, Object>> payoutOf(Connection c, String receiptId) throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT r.id, r.state, r.amount, r.paid_uakt, r.requested_at_ms,"
-        + " r.decided_at_ms FROM settlement s JOIN bme_request r ON r.owner = 'provider:' || s.node_id"
-        + " AND r.direction = 'ACT_TO_AKT' AND r.state <> 'CANCELED' AND s.tx_id > r.covers_tx_after"
-        + " AND s.tx_id <= r.covers_tx_through WHERE s.receipt_id = ? ORDER BY r.id")) {
+  public static List<Map<String, Object>> payoutsOf(Connection c, String receiptId) throws SQLException {
+    List<Map<String, Object>> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT " + SPAN_COLUMNS + ", s.tx_id, s.charge_uact FROM settlement s"
+        + " JOIN bme_request r ON r.owner = 'provider:' || s.node_id AND r.direction = 'ACT_TO_AKT' AND r.state <> 'CANCELED'"
+        + " AND s.tx_id > r.covers_tx_after AND s.tx_id <= r.covers_tx_through WHERE s.receipt_id = ? ORDER BY r.id")) {
       ps.setString(1, receiptId);
-      ps.setMaxRows(1);
       try (ResultSet rs = ps.executeQuery()) {
-        if (!rs.next()) return java.util.Optional.empty();
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("id", rs.getLong(1));
-        m.put("state", rs.getString(2));
-        m.put("uact", rs.getLong(3));
-        m.put("paidUakt", rs.getObject(4) == null ? null : rs.getLong(4));
-        m.put("requestedAtMs", rs.getLong(5));
-        m.put("decidedAtMs", rs.getObject(6) == null ? null : rs.getLong(6));
-        return java.util.Optional.of(m);
+        while (rs.next()) {
+          Span p = span(rs);
+          long charge = rs.getLong(18);
+          Long burned;
+          if (p.byAmount()) {
+            burned = PayoutFifo.burnedOf(p.start(), p.end(), new PayoutFifo.Item(rs.getLong(17), receiptId, charge));
+            if (burned == 0) continue;
+          } else {
+            burned = p.state().equals("EXECUTED") ? charge : null;
+          }
+          Map<String, Object> m = p.json();
+          m.put("burnedUact", burned);
+          out.add(m);
+        }
       }
     }
+    return out;
+  }
+
+  /** The first of {@link #payoutsOf}: the payout that burned (or will burn) the receipt's ACT, or the first part of it. */
+  public static java.util.Optional<Map<String, Object>> payoutOf(Connection c, String receiptId) throws SQLException {
+    List<Map<String, Object>> all = payoutsOf(c, receiptId);
+    return all.isEmpty() ? java.util.Optional.empty() : java.util.Optional.of(all.get(0));
   }
 
   public static long pendingCount(Connection c) throws SQLException {

@@ -346,14 +346,23 @@ abstract class LedgerAuditContract {
     inTx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), T0 + 3 * EPOCH_MS + 20));
     LedgerAudit.Report clean = audit();
     assertThat(clean.findings()).isEmpty();
-    assertThat(clean.checked().get("payouts")).isEqualTo("2 executed payouts of 2 nodes: each node's payouts name its settlements"
-        + " in consecutive ranges, none skipped, none twice");
-    // n2's executed payout made to start after the entry its cancelled one would have named: a gap
-    sql("UPDATE bme_request SET covers_tx_after = covers_tx_through WHERE ref = 'p-n2-2'");
+    assertThat(clean.checked().get("payouts")).isEqualTo("2 executed payouts of 2 nodes: each burns its node's oldest income not"
+        + " burned before, by amount (by range before V19), none skipped, none twice");
+    // n2's payout of 4,000 burned the first 4,000 of c/0's 7,000, nothing of d/0 (what its cancelled one would have)
+    inTx(c -> {
+      assertThat(Redemptions.payoutsOf(c, "c/0")).singleElement().satisfies(p -> assertThat(p.get("burnedUact")).isEqualTo(4_000L));
+      assertThat(Redemptions.payoutsOf(c, "d/0")).isEmpty();
+    });
+    // made to start 1,000 into c/0: 1,000 of income traced to no payout
+    sql("UPDATE bme_request SET fifo_start_used = 1000 WHERE ref = 'p-n2-2'");
     assertThat(audit().findings()).singleElement().satisfies(f -> {
       assertThat(f.check()).isEqualTo("payouts");
-      assertThat(f.detail()).contains("provider:n2", "trace to no payout");
+      assertThat(f.detail()).contains("it says it burned 4000 uact from Cursor[tx=", "item=c/0, used=1000]",
+          "but provider:n2's income not burned before it gives 4000 uact from", "item=c/0, used=0]");
     });
+    // put back: nothing wrong
+    sql("UPDATE bme_request SET fifo_start_used = 0 WHERE ref = 'p-n2-2'");
+    assertThat(audit().findings()).isEmpty();
   }
 
   @Test
