@@ -1,5 +1,6 @@
 package io.anneal.api;
 
+import io.anneal.billing.BillingAddresses;
 import io.anneal.billing.bme.Bme;
 import io.anneal.billing.bme.BmeException;
 import io.anneal.billing.bme.BmeParams;
@@ -8,9 +9,13 @@ import io.anneal.billing.ledger.Accounts;
 import io.anneal.billing.ledger.EscrowHold;
 import io.anneal.billing.ledger.LedgerRefusal;
 import io.anneal.billing.ledger.Mints;
+import io.anneal.billing.ledger.NodeKey;
 import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.ledger.SupplyView;
+import io.anneal.billing.receipt.NodeKeys;
+import io.anneal.billing.receipt.ReceiptCheck;
+import io.anneal.billing.receipt.ReceiptVerifier;
 import io.anneal.bus.Addresses;
 import io.anneal.config.AnnealConfig;
 import io.anneal.job.Ids;
@@ -606,7 +611,7 @@ public final class ApiVerticle extends VerticleBase {
     tenant(rc).compose(t -> ownJob(t, jobId))
         .compose(j -> Future.fromCompletionStage(store.read(c -> {
               List<Map<String, Object>> rows = SqlLedger.settlementsOfJob(c, jobId);
-              Map<String, List<io.anneal.billing.ledger.NodeKey>> keys = new HashMap<>();
+              Map<String, List<NodeKey>> keys = new HashMap<>();
               for (Map<String, Object> row : rows) {
                 SqlLedger.epochProof(c, (String) row.get("receiptId")).ifPresent(e -> row.put("epoch", e));
                 List<Map<String, Object>> payouts = Redemptions.payoutsOf(c, (String) row.get("receiptId"));
@@ -646,13 +651,13 @@ public final class ApiVerticle extends VerticleBase {
    * Of a node's keys, the one that signed a batch root; none when none did (the receipt's checks then
    * fail where its reader runs them). Nodes have a key or a few.
    */
-  static Optional<io.anneal.billing.ledger.NodeKey> signingKey(List<io.anneal.billing.ledger.NodeKey> keys, String rootHex,
+  static Optional<NodeKey> signingKey(List<NodeKey> keys, String rootHex,
       String signatureB64) {
     if (rootHex == null || signatureB64 == null) return Optional.empty();
-    for (io.anneal.billing.ledger.NodeKey k : keys) {
+    for (NodeKey k : keys) {
       try {
-        if (io.anneal.billing.receipt.ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(rootHex),
-            java.util.Base64.getDecoder().decode(signatureB64), io.anneal.billing.receipt.NodeKeys.decodePublic(k.publicKey()))) {
+        if (ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(rootHex),
+            java.util.Base64.getDecoder().decode(signatureB64), NodeKeys.decodePublic(k.publicKey()))) {
           return Optional.of(k);
         }
       } catch (IllegalArgumentException e) {
@@ -1028,9 +1033,9 @@ public final class ApiVerticle extends VerticleBase {
 
   // ------------------------------------------------------------------ node keys (ADR 18)
 
-  private static JsonObject nodeKeyJson(io.anneal.billing.ledger.NodeKey k) {
+  private static JsonObject nodeKeyJson(NodeKey k) {
     return new JsonObject().put("publicKey", k.publicKey())
-        .put("fingerprint", io.anneal.billing.receipt.ReceiptCheck.fingerprint(k.publicKey())).put("state", k.state())
+        .put("fingerprint", ReceiptCheck.fingerprint(k.publicKey())).put("state", k.state())
         .put("addedAtMs", k.addedAtMs()).put("retiredAtMs", k.retiredAtMs()).put("revokedAtMs", k.revokedAtMs());
   }
 
@@ -1092,11 +1097,11 @@ public final class ApiVerticle extends VerticleBase {
     admin(rc).compose(v -> Future.fromCompletionStage(store.writer().submitAlone(c -> {
       // the barrier first (revokeNodeKey takes it): then the keys read are those the revocation sees
       SqlLedger.settlementBarrier(c);
-      Optional<io.anneal.billing.ledger.NodeKey> key = SqlLedger.nodeKeys(c, nodeId).stream()
-          .filter(k -> io.anneal.billing.receipt.ReceiptCheck.fingerprint(k.publicKey()).equalsIgnoreCase(fingerprint)).findFirst();
-      if (key.isEmpty()) return Optional.<io.anneal.billing.ledger.NodeKey>empty();
+      Optional<NodeKey> key = SqlLedger.nodeKeys(c, nodeId).stream()
+          .filter(k -> ReceiptCheck.fingerprint(k.publicKey()).equalsIgnoreCase(fingerprint)).findFirst();
+      if (key.isEmpty()) return Optional.<NodeKey>empty();
       if (SqlLedger.revokeNodeKey(c, nodeId, key.get().publicKey(), System::currentTimeMillis)
-          == io.anneal.billing.ledger.NodeKey.Revocation.CURRENT) {
+          == NodeKey.Revocation.CURRENT) {
         return Optional.of(key.get()); // not revoked: answered below
       }
       return SqlLedger.nodeKeys(c, nodeId).stream().filter(k -> k.publicKey().equals(key.get().publicKey())).findFirst();
@@ -1105,13 +1110,13 @@ public final class ApiVerticle extends VerticleBase {
         fail(rc, Problem.notFound("node " + nodeId + " has no key " + fingerprint));
         return;
       }
-      io.anneal.billing.ledger.NodeKey k = found.get();
+      NodeKey k = found.get();
       if (k.current()) {
         fail(rc, new Problem("key-in-use", 409, "Key in use", "node " + nodeId + " signs with " + fingerprint
             + " now: rotate its key with revokePrevious=true instead"));
         return;
       }
-      vertx.eventBus().publish(io.anneal.billing.BillingAddresses.NODE_KEYS_CHANGED, new JsonObject().put("nodeId", nodeId));
+      vertx.eventBus().publish(BillingAddresses.NODE_KEYS_CHANGED, new JsonObject().put("nodeId", nodeId));
       LOG.warning("node " + nodeId + ": key " + fingerprint + " revoked; receipts signed with it are refused from now on");
       rc.json(nodeKeyJson(k).put("nodeId", nodeId));
     }).onFailure(e -> fail(rc, e));

@@ -2,10 +2,13 @@ package io.anneal.worker;
 
 import io.anneal.billing.BillingAddresses;
 import io.anneal.billing.ReceiptJson;
+import io.anneal.billing.ledger.NodeKey;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.receipt.NodeKeys;
 import io.anneal.billing.receipt.Receipt;
+import io.anneal.billing.receipt.ReceiptCheck;
 import io.anneal.billing.receipt.ReceiptSigner;
+import io.anneal.billing.receipt.ReceiptVerifier;
 import io.anneal.billing.receipt.SignedReceipt;
 import io.anneal.bus.Addresses;
 import io.anneal.gpu.GpuBackend;
@@ -22,12 +25,16 @@ import io.vertx.core.Future;
 import io.vertx.core.Promise;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.DeliveryOptions;
+import io.vertx.core.eventbus.Message;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
 import java.security.KeyPair;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -71,7 +78,7 @@ public final class WorkerVerticle extends VerticleBase {
   private final Metrics metrics;
   private volatile ReceiptSigner signer;
   /** Where the node's key files are (rotation writes the new pair there); null when not on disk. */
-  private java.nio.file.Path keyDir;
+  private Path keyDir;
   /** A key rotation is under way. */
   private boolean rotating;
   /** The outbox is being signed again with the current key. */
@@ -112,7 +119,7 @@ public final class WorkerVerticle extends VerticleBase {
   }
 
   /** The directory holding this node's key files, so that its key can be rotated (before deployment). */
-  public WorkerVerticle withKeyDir(java.nio.file.Path dir) {
+  public WorkerVerticle withKeyDir(Path dir) {
     this.keyDir = dir;
     return this;
   }
@@ -152,8 +159,8 @@ public final class WorkerVerticle extends VerticleBase {
             return Future.fromCompletionStage(store.read(c -> SqlLedger.nodeKeys(c, nodeId)), vertx.getOrCreateContext())
                 .compose(keys -> {
                   String was = keys.stream().filter(k -> k.publicKey().equals(pub)).findFirst()
-                      .map(k -> "; the data dir holds its " + k.state() + " key " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(pub)
-                          + ", replaced by " + io.anneal.billing.receipt.ReceiptCheck.fingerprint(keys.get(0).publicKey())
+                      .map(k -> "; the data dir holds its " + k.state() + " key " + ReceiptCheck.fingerprint(pub)
+                          + ", replaced by " + ReceiptCheck.fingerprint(keys.get(0).publicKey())
                           + " (a data dir older than its last key rotation?)")
                       .orElse("");
                   return Future.failedFuture("node " + nodeId + " is registered with another signing key" + was
@@ -499,7 +506,7 @@ public final class WorkerVerticle extends VerticleBase {
    * receipts waiting in the outbox are signed again with it. A crash midway is finished at the next
    * start ({@link NodeKeys#finishRotation}).
    */
-  private void rotateKey(io.vertx.core.eventbus.Message<JsonObject> m) {
+  private void rotateKey(Message<JsonObject> m) {
     if (keyDir == null) {
       m.fail(409, "node " + nodeId + " does not keep its key on disk: it cannot be rotated");
       return;
@@ -522,7 +529,7 @@ public final class WorkerVerticle extends VerticleBase {
       return next;
     }, false).compose(next -> Future.fromCompletionStage(store.writer().submitAlone(c -> SqlLedger.rotateNodeKey(c, nodeId, oldKey,
         NodeKeys.encodePublic(next.getPublic()), revoke, System::currentTimeMillis)), vertx.getOrCreateContext())
-        .compose(r -> r == io.anneal.billing.ledger.NodeKey.Rotation.DONE ? Future.succeededFuture(next)
+        .compose(r -> r == NodeKey.Rotation.DONE ? Future.succeededFuture(next)
             : Future.failedFuture(new IllegalStateException("the ledger refused the rotation: " + r))))
         .compose(next -> {
           promoted[0] = true;
@@ -530,7 +537,7 @@ public final class WorkerVerticle extends VerticleBase {
           // failed swap is finished at the next start, the new pair being still on disk)
           key = next;
           signer = new ReceiptSigner(next.getPrivate());
-          vertx.eventBus().publish(io.anneal.billing.BillingAddresses.NODE_KEYS_CHANGED, new JsonObject().put("nodeId", nodeId));
+          vertx.eventBus().publish(BillingAddresses.NODE_KEYS_CHANGED, new JsonObject().put("nodeId", nodeId));
           return vertx.executeBlocking(() -> {
             NodeKeys.promoteNext(keyDir);
             return next;
@@ -548,13 +555,13 @@ public final class WorkerVerticle extends VerticleBase {
         }).map(n -> {
           String pub = NodeKeys.encodePublic(next.getPublic());
           LOG.info("node " + nodeId + " signs receipts with a new Ed25519 key " + pub + " ("
-              + io.anneal.billing.receipt.ReceiptCheck.fingerprint(pub) + "); the previous one "
-              + io.anneal.billing.receipt.ReceiptCheck.fingerprint(oldKey) + " is " + (revoke ? "revoked" : "retired")
+              + ReceiptCheck.fingerprint(pub) + "); the previous one "
+              + ReceiptCheck.fingerprint(oldKey) + " is " + (revoke ? "revoked" : "retired")
               + "; " + n + " receipt(s) in the outbox signed again");
           return new JsonObject().put("nodeId", nodeId).put("publicKey", pub)
-              .put("fingerprint", io.anneal.billing.receipt.ReceiptCheck.fingerprint(pub))
+              .put("fingerprint", ReceiptCheck.fingerprint(pub))
               .put("previous", new JsonObject().put("publicKey", oldKey)
-                  .put("fingerprint", io.anneal.billing.receipt.ReceiptCheck.fingerprint(oldKey))
+                  .put("fingerprint", ReceiptCheck.fingerprint(oldKey))
                   .put("state", revoke ? "revoked" : "retired"))
               .put("outboxResigned", n < 0 ? null : n);
         }))
@@ -586,8 +593,8 @@ public final class WorkerVerticle extends VerticleBase {
 
   private static boolean signedBy(JsonObject receipt, KeyPair key) {
     try {
-      return io.anneal.billing.receipt.ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(receipt.getString("batchRoot")),
-          java.util.Base64.getDecoder().decode(receipt.getString("signature")), key.getPublic());
+      return ReceiptVerifier.rootSigned(HexFormat.of().parseHex(receipt.getString("batchRoot")),
+          Base64.getDecoder().decode(receipt.getString("signature")), key.getPublic());
     } catch (RuntimeException e) {
       return false;
     }
@@ -620,8 +627,8 @@ public final class WorkerVerticle extends VerticleBase {
       String root = j.getString("batchRoot");
       String sig = j.getString("signature");
       if (good.computeIfAbsent(root + "/" + sig, k -> signedBy(j, current))) return null;
-      String fresh = resigned.computeIfAbsent(root, r -> java.util.Base64.getEncoder()
-          .encodeToString(now.signRoot(java.util.HexFormat.of().parseHex(r))));
+      String fresh = resigned.computeIfAbsent(root, r -> Base64.getEncoder()
+          .encodeToString(now.signRoot(HexFormat.of().parseHex(r))));
       return j.put("signature", fresh).encode();
     }), vertx.getOrCreateContext()).map(n -> {
       if (current != key) LOG.fine("the key changed while the outbox was signed again; the next refusal signs it again");
