@@ -485,12 +485,30 @@ public final class ApiVerticle extends VerticleBase {
         .onFailure(e -> fail(rc, e));
   }
 
+  /**
+   * The tenant's jobs, newest first, a page at a time: {@code limit} (1..1000, 200 by default), after
+   * the job {@code before} (the previous page's {@code next}), only those in {@code state} if given.
+   */
   private void listJobs(RoutingContext rc) {
-    tenant(rc).compose(t -> Future.fromCompletionStage(store.jobsOfTenant(t.id(), 200), vertx.getOrCreateContext()))
-        .onSuccess(list -> {
+    Integer limit = countParam(rc, "limit", 200, 1000);
+    if (limit == null) return;
+    String stateParam = rc.queryParams().get("state");
+    JobState state = null;
+    if (stateParam != null) {
+      try {
+        state = JobState.valueOf(stateParam);
+      } catch (IllegalArgumentException e) {
+        fail(rc, new Problem("invalid-query", 422, "Invalid query", "state must be one of " + java.util.Arrays.toString(JobState.values())));
+        return;
+      }
+    }
+    JobState only = state;
+    String before = rc.queryParams().get("before");
+    tenant(rc).compose(t -> Future.fromCompletionStage(store.jobsOfTenant(t.id(), limit, before, only), vertx.getOrCreateContext()))
+        .onSuccess(page -> {
           JsonArray a = new JsonArray();
-          list.forEach(j -> a.add(JobMessages.toApi(j)));
-          rc.json(new JsonObject().put("jobs", a));
+          page.jobs().forEach(j -> a.add(JobMessages.toApi(j)));
+          rc.json(new JsonObject().put("jobs", a).put("next", page.next()));
         })
         .onFailure(e -> fail(rc, e));
   }

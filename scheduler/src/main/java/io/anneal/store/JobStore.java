@@ -680,12 +680,46 @@ public final class JobStore implements AutoCloseable {
   }
 
   public CompletableFuture<List<JobRecord>> jobsOfTenant(String tenantId, int limit) {
+    return jobsOfTenant(tenantId, limit, null, null).thenApply(p -> p.jobs());
+  }
+
+  /** A page of a tenant's jobs, newest first, and the job to continue after (null on the last page). */
+  public record JobPage(List<JobRecord> jobs, String next) {}
+
+  /**
+   * A tenant's jobs, newest first: {@code limit} of them submitted before job {@code before} (from the
+   * newest when null; none when it is not the tenant's), only those in {@code state} when given.
+   */
+  public CompletableFuture<JobPage> jobsOfTenant(String tenantId, int limit, String before, JobState state) {
     return read(c -> {
-      try (PreparedStatement ps = c.prepareStatement(
-          "SELECT " + COLUMNS + " FROM job WHERE tenant_id = ? ORDER BY submitted_at DESC, id DESC LIMIT ?")) {
-        ps.setString(1, tenantId);
-        ps.setInt(2, limit);
-        return rows(ps);
+      Long beforeAt = null;
+      if (before != null) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT submitted_at FROM job WHERE id = ? AND tenant_id = ?")) {
+          ps.setString(1, before);
+          ps.setString(2, tenantId);
+          try (ResultSet rs = ps.executeQuery()) {
+            if (!rs.next()) return new JobPage(List.of(), null);
+            beforeAt = rs.getLong(1);
+          }
+        }
+      }
+      // by the (tenant_id, submitted_at) index, newest first; ties on the time ordered by id
+      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM job WHERE tenant_id = ?"
+          + (beforeAt == null ? "" : " AND (submitted_at < ? OR (submitted_at = ? AND id < ?))")
+          + (state == null ? "" : " AND state = ?") + " ORDER BY submitted_at DESC, id DESC LIMIT ?")) {
+        int i = 1;
+        ps.setString(i++, tenantId);
+        if (beforeAt != null) {
+          ps.setLong(i++, beforeAt);
+          ps.setLong(i++, beforeAt);
+          ps.setString(i++, before);
+        }
+        if (state != null) ps.setString(i++, state.name());
+        ps.setInt(i, limit + 1); // one more: whether there is a next page
+        List<JobRecord> rows = rows(ps);
+        if (rows.size() <= limit) return new JobPage(rows, null);
+        List<JobRecord> page = new ArrayList<>(rows.subList(0, limit));
+        return new JobPage(page, page.get(limit - 1).id());
       }
     });
   }
