@@ -220,7 +220,8 @@ public final class Redemptions {
   static PayoutFifo.Cursor fifoCursor(Connection c, String owner) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("SELECT fifo_end_tx, fifo_end_item, fifo_end_used FROM bme_request"
         + " WHERE owner = ? AND direction = 'ACT_TO_AKT' AND state = 'EXECUTED' AND fifo_end_tx IS NOT NULL"
-        + " ORDER BY tx_id DESC")) {
+        // the latest: its range ends last (V16 index; covers_tx_through is its last item's entry), ties by execution
+        + " ORDER BY covers_tx_through DESC, tx_id DESC")) {
       ps.setString(1, owner);
       ps.setMaxRows(1);
       try (ResultSet rs = ps.executeQuery()) {
