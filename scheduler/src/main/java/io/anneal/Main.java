@@ -78,7 +78,9 @@ public final class Main {
     stopped.await();
   }
 
-  static final String BACKUP_USAGE = "usage: anneal backup verify FILE.zip [--max-findings N] [--json]";
+  static final String BACKUP_USAGE = "usage: anneal backup verify FILE.zip|FILE.zip.enc [--max-findings N] [--json]\n"
+      + "       anneal backup open FILE.zip.enc OUT.zip\n"
+      + "  a sealed backup (.zip.enc) is opened with the passphrase in ANNEAL_BACKUP_PASSPHRASE";
 
   /**
    * {@code backup verify FILE.zip}: opens a backup (POST /api/v1/backups, or an automatic one) in a
@@ -86,11 +88,19 @@ public final class Main {
    * is known to restore to a consistent ledger before it is needed. Exit status as {@code ledger verify}.
    */
   public static int backup(String[] args, java.io.PrintStream out, java.io.PrintStream err) {
+    return backup(args, System.getenv(), out, err);
+  }
+
+  public static int backup(String[] args, java.util.Map<String, String> env, java.io.PrintStream out,
+      java.io.PrintStream err) {
+    if (args.length == 3 && args[0].equals("open")) return openBackup(java.nio.file.Path.of(args[1]),
+        java.nio.file.Path.of(args[2]), env, out, err);
     if (args.length < 2 || !args[0].equals("verify")) {
       err.println(BACKUP_USAGE);
       return 2;
     }
-    java.nio.file.Path zip = java.nio.file.Path.of(args[1]);
+    java.nio.file.Path given = java.nio.file.Path.of(args[1]);
+    java.nio.file.Path zip = given;
     int maxFindings = 100;
     boolean json = false;
     for (int i = 2; i < args.length; i++) {
@@ -106,24 +116,33 @@ public final class Main {
     java.nio.file.Path dir = null;
     try {
       dir = java.nio.file.Files.createTempDirectory("anneal-backup-verify");
+      if (java.nio.file.Files.isRegularFile(given) && io.anneal.store.BackupCrypto.isSealed(given)) {
+        String passphrase = env.getOrDefault("ANNEAL_BACKUP_PASSPHRASE", "");
+        if (passphrase.isEmpty()) {
+          err.println("backup verify: " + given + " is sealed: set ANNEAL_BACKUP_PASSPHRASE to the passphrase it was sealed with");
+          return 2;
+        }
+        zip = dir.resolve("opened.zip");
+        io.anneal.store.BackupCrypto.open(given, zip, passphrase.toCharArray());
+      }
       java.util.List<String> entries = new java.util.ArrayList<>();
       try (java.util.zip.ZipInputStream in = new java.util.zip.ZipInputStream(java.nio.file.Files.newInputStream(zip))) {
         for (java.util.zip.ZipEntry e; (e = in.getNextEntry()) != null; ) {
           java.nio.file.Path to = dir.resolve(e.getName()).normalize();
-          if (!to.startsWith(dir) || e.isDirectory()) continue; // only files inside the directory
+          if (!to.startsWith(dir) || e.isDirectory() || to.equals(zip)) continue; // only files inside the directory
           java.nio.file.Files.createDirectories(to.getParent());
           java.nio.file.Files.copy(in, to);
           entries.add(e.getName());
         }
       }
       if (!entries.contains("anneal.mv.db")) {
-        err.println("backup verify: " + zip + " is not an Anneal backup (no anneal.mv.db in it)");
+        err.println("backup verify: " + given + " is not an Anneal backup (no anneal.mv.db in it)");
         return 2;
       }
-      if (!json) out.println("backup verify: " + zip + " holds " + String.join(", ", entries));
+      if (!json) out.println("backup verify: " + given + " holds " + String.join(", ", entries));
       return io.anneal.billing.tools.LedgerCli.verify(null, dir, maxFindings, json, out, err);
     } catch (java.io.IOException e) {
-      err.println("backup verify: cannot read " + zip + ": " + e);
+      err.println("backup verify: cannot read " + given + ": " + e.getMessage());
       return 2;
     } finally {
       if (dir != null) {
@@ -133,6 +152,34 @@ public final class Main {
           // a temporary directory left behind
         }
       }
+    }
+  }
+
+  /** {@code backup open FILE.zip.enc OUT.zip}: a sealed backup opened into a zip (owner-only) to restore from. */
+  static int openBackup(java.nio.file.Path sealed, java.nio.file.Path out, java.util.Map<String, String> env,
+      java.io.PrintStream o, java.io.PrintStream err) {
+    String passphrase = env.getOrDefault("ANNEAL_BACKUP_PASSPHRASE", "");
+    if (passphrase.isEmpty()) {
+      err.println("backup open: set ANNEAL_BACKUP_PASSPHRASE to the passphrase " + sealed + " was sealed with");
+      return 2;
+    }
+    try {
+      if (java.nio.file.Files.exists(out)) {
+        err.println("backup open: " + out + " exists; give a new file");
+        return 2;
+      }
+      try {
+        java.nio.file.Files.createFile(out, java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+            java.nio.file.attribute.PosixFilePermissions.fromString("rw-------")));
+      } catch (UnsupportedOperationException e) {
+        java.nio.file.Files.createFile(out);
+      }
+      io.anneal.store.BackupCrypto.open(sealed, out, passphrase.toCharArray());
+      o.println("backup open: " + sealed + " opened into " + out + "; unzip it into an empty data directory to restore");
+      return 0;
+    } catch (java.io.IOException e) {
+      err.println("backup open: " + e.getMessage());
+      return 1;
     }
   }
 

@@ -1033,7 +1033,7 @@ public final class ApiVerticle extends VerticleBase {
         return Future.<io.anneal.store.Backups.Written>failedFuture(new Problem("backup-unsupported", 409, "Backup elsewhere",
             "the store is PostgreSQL: back it up with PostgreSQL's tools (pg_dump, or base backups with WAL archiving)"));
       }
-      return Future.fromCompletionStage(io.anneal.store.Backups.take(store, config.dataDir(), config.backupKeep()),
+      return Future.fromCompletionStage(io.anneal.store.Backups.take(store, config.dataDir(), config.backupKeep(), config.backupPassphrase()),
           vertx.getOrCreateContext())
           .recover(e -> {
             Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;

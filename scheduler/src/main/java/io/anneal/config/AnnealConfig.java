@@ -50,7 +50,8 @@ public record AnnealConfig(
     long oraclePollSeconds,
     long oracleMaxStalenessSeconds,
     String adminKey,
-    String demoTenant) {
+    String demoTenant,
+    String backupPassphrase) {
 
   public static final Set<String> ALL_ROLES = Set.of("api", "scheduler", "worker", "billing");
 
@@ -112,6 +113,7 @@ public record AnnealConfig(
     m.put("oracle.pollSeconds", oraclePollSeconds);
     m.put("oracle.maxStalenessSeconds", oracleMaxStalenessSeconds);
     m.put("ANNEAL_ADMIN_KEY", adminKey.isEmpty() ? "not set" : "set");
+    m.put("ANNEAL_BACKUP_PASSPHRASE", backupPassphrase.isEmpty() ? "not set (backups are not sealed)" : "set (backups are sealed)");
     m.put("ANNEAL_DEMO_TENANT", demoTenant.isEmpty() ? "not set" : "set (" + demoTenant.split(":", 2)[0] + ")");
     return m;
   }

@@ -206,7 +206,17 @@ public final class ConfigLoader {
         range("oracle.pollSeconds", values.getOrDefault("oracle.pollSeconds", "2"), 1, 3600),
         range("oracle.maxStalenessSeconds", values.getOrDefault("oracle.maxStalenessSeconds", "30"), 1, 86400),
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
-        demo);
+        demo,
+        backupPassphrase(env.getOrDefault("ANNEAL_BACKUP_PASSPHRASE", "")));
+  }
+
+  /** Backups hold the node's private key: a passphrase that seals them is at least 12 characters. */
+  static String backupPassphrase(String p) {
+    if (!p.isEmpty() && p.length() < 12) {
+      throw new ConfigException("ANNEAL_BACKUP_PASSPHRASE must be at least 12 characters (it seals backups that hold the"
+          + " node's private key)");
+    }
+    return p;
   }
 
   private static long instantOrNever(String key, String v) {

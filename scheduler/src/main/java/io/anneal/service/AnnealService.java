@@ -263,7 +263,7 @@ public final class AnnealService {
         // automatic backups of the embedded store, the newest backup.keep kept (POST /api/v1/backups by hand)
         vertx.setPeriodic(config.backupEverySeconds() * 1000, id -> {
           if (!backingUp.compareAndSet(false, true)) return; // the last one has not ended
-          io.anneal.store.Backups.take(store, config.dataDir(), config.backupKeep()).whenComplete((w, e) -> {
+          io.anneal.store.Backups.take(store, config.dataDir(), config.backupKeep(), config.backupPassphrase()).whenComplete((w, e) -> {
             backingUp.set(false);
             if (e != null) {
               LOG.warning("backup failed (tried again in " + config.backupEverySeconds() + " s): " + e.getMessage());

@@ -34,7 +34,7 @@ public final class Backups {
   private static final List<String> FILES = List.of(NodeKeys.PRIVATE_FILE, NodeKeys.PUBLIC_FILE, NodeKeys.NEXT_PRIVATE_FILE,
       NodeKeys.NEXT_PUBLIC_FILE, "node-id", "admin.key");
   /** The name {@link #write} gives a backup (its time sorts as text). */
-  private static final java.util.regex.Pattern BACKUP_NAME = java.util.regex.Pattern.compile("anneal-\\d{8}-\\d{6}-\\d{3}\\.zip");
+  private static final java.util.regex.Pattern BACKUP_NAME = java.util.regex.Pattern.compile("anneal-\\d{8}-\\d{6}-\\d{3}\\.zip(\\.enc)?");
   private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss-SSS").withZone(ZoneOffset.UTC);
 
   private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(Backups.class.getName());
@@ -51,10 +51,20 @@ public final class Backups {
    * (nothing half-written is left).
    */
   public static java.util.concurrent.CompletableFuture<Written> take(JobStore store, Path dataDir, int keep) {
+    return take(store, dataDir, keep, "");
+  }
+
+  /**
+   * As above; with a {@code passphrase}, the backup is sealed with it ({@link BackupCrypto}:
+   * {@code anneal-<UTC time>.zip.enc}) and no unsealed copy is left.
+   */
+  public static java.util.concurrent.CompletableFuture<Written> take(JobStore store, Path dataDir, int keep,
+      String passphrase) {
     return store.database().durable().thenCompose(d -> store.read(c -> {
       Written w;
       try {
         w = write(c, dataDir, Instant.now());
+        if (!passphrase.isEmpty()) w = seal(w, passphrase);
       } catch (IOException e) {
         throw new java.io.UncheckedIOException(e);
       }
@@ -133,6 +143,25 @@ public final class Backups {
     } finally {
       Files.deleteIfExists(h2);
       Files.deleteIfExists(tmp);
+    }
+  }
+
+  /** Seals a written backup with a passphrase: {@code NAME.zip} becomes {@code NAME.zip.enc}, owner-only. */
+  static Written seal(Written plain, String passphrase) throws IOException {
+    Path out = plain.file().resolveSibling(plain.file().getFileName() + ".enc");
+    Path tmp = plain.file().resolveSibling(plain.file().getFileName() + ".enc.tmp");
+    try {
+      try {
+        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+      } catch (UnsupportedOperationException e) {
+        Files.createFile(tmp);
+      }
+      BackupCrypto.seal(plain.file(), tmp, passphrase.toCharArray());
+      Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE);
+      return new Written(out, Files.size(out), plain.entries());
+    } finally {
+      Files.deleteIfExists(tmp);
+      Files.deleteIfExists(plain.file());
     }
   }
 

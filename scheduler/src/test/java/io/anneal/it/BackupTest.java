@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipInputStream;
 import org.junit.jupiter.api.Test;
@@ -114,6 +115,48 @@ class BackupTest {
       long charged = known.stream().mapToLong(j -> s.job(j).getLong("chargeUact")).sum();
       assertThat(s.balanceUact()).as("each job charged once").isEqualTo(start - charged);
       assertThat(s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getJsonObject("balance").getLong("escrowUact")).isZero();
+    }
+  }
+
+  @Test
+  void aBackupSealedWithAPassphraseOpensOnlyWithItAndRestoresTheSameNode() throws Exception {
+    String passphrase = "a passphrase of the operator's";
+    Map<String, String> env = Map.of("ANNEAL_BACKUP_PASSPHRASE", passphrase);
+    String job;
+    String nodeId;
+    Path sealed;
+    try (TestService s = TestService.start(dir, null, env)) {
+      job = sleepJob(s);
+      s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(job).getString("state")));
+      nodeId = s.service.nodeId();
+      var r = s.post("/api/v1/backups", TestService.ADMIN_KEY, "");
+      assertThat(r.statusCode()).as(r.body()).isEqualTo(201);
+      sealed = Path.of(s.json(r).getString("file"));
+    }
+    assertThat(sealed.getFileName().toString()).endsWith(".zip.enc");
+    assertThat(io.anneal.store.BackupCrypto.isSealed(sealed)).isTrue();
+    assertThat(Files.getPosixFilePermissions(sealed)).isEqualTo(PosixFilePermissions.fromString("rw-------"));
+    try (var files = Files.list(dir.resolve("backups"))) {
+      assertThat(files.map(f -> f.getFileName().toString())).as("no unsealed copy left").containsExactly(sealed.getFileName().toString());
+    }
+    var out = new java.io.ByteArrayOutputStream();
+    var err = new java.io.ByteArrayOutputStream();
+    var o = new java.io.PrintStream(out, true);
+    var e = new java.io.PrintStream(err, true);
+    assertThat(io.anneal.Main.backup(new String[] {"verify", sealed.toString()}, env, o, e)).as(out + " " + err).isZero();
+    assertThat(out.toString()).contains("nothing wrong found");
+    assertThat(io.anneal.Main.backup(new String[] {"verify", sealed.toString()}, Map.of(), o, e)).isEqualTo(2);
+    assertThat(err.toString()).contains("set ANNEAL_BACKUP_PASSPHRASE");
+    assertThat(io.anneal.Main.backup(new String[] {"verify", sealed.toString()},
+        Map.of("ANNEAL_BACKUP_PASSPHRASE", "not the passphrase"), o, e)).isEqualTo(2);
+    assertThat(err.toString()).contains("wrong passphrase");
+    Path zip = dir.resolve("opened.zip");
+    assertThat(io.anneal.Main.backup(new String[] {"open", sealed.toString(), zip.toString()}, env, o, e)).isZero();
+    assertThat(Files.getPosixFilePermissions(zip)).isEqualTo(PosixFilePermissions.fromString("rw-------"));
+    unzip(zip, restored);
+    try (TestService s = TestService.start(restored)) {
+      assertThat(s.service.nodeId()).isEqualTo(nodeId);
+      assertThat(s.job(job).getString("state")).isEqualTo("SETTLED");
     }
   }
 
