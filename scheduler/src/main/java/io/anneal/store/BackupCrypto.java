@@ -33,7 +33,9 @@ import javax.crypto.spec.SecretKeySpec;
 public final class BackupCrypto {
   private static final byte[] MAGIC = "ANNEAL-BACKUP-1\n".getBytes(StandardCharsets.US_ASCII);
   static final int CHUNK = 1 << 20;
-  private static final int ITERATIONS = 310_000;
+  /** PBKDF2-HMAC-SHA256 iterations (OWASP's 2023 advice); a file may name more, up to {@link #MAX_ITERATIONS}. */
+  private static final int ITERATIONS = 600_000;
+  private static final int MAX_ITERATIONS = 10_000_000;
   private static final int TAG_BITS = 128;
 
   private BackupCrypto() {}
@@ -93,7 +95,9 @@ public final class BackupCrypto {
       byte[] salt = in.readNBytes(16);
       int iterations = in.readInt();
       byte[] prefix = in.readNBytes(8);
-      if (salt.length != 16 || prefix.length != 8 || iterations < 1) throw new IOException(sealed + ": damaged header");
+      if (salt.length != 16 || prefix.length != 8 || iterations < 1 || iterations > MAX_ITERATIONS) {
+        throw new IOException(sealed + ": damaged header");
+      }
       SecretKeySpec key = key(passphrase, salt, iterations);
       for (long index = 0; ; index++) {
         int len;
