@@ -238,7 +238,10 @@ public final class Redemptions {
    * journal entry). Read as it is walked.
    */
   static final class Income implements java.util.Iterator<PayoutFifo.Item>, AutoCloseable {
-    private static final int PAGE = 1_000;
+    /** Pages grow from the first to the largest: a payout of a few receipts reads a few rows, not a page of 1,000. */
+    private static final int FIRST_PAGE = 64;
+    private static final int PAGE = 4_096;
+    private int page = FIRST_PAGE;
     private final Connection c;
     private final String node;
     private final java.util.ArrayDeque<PayoutFifo.Item> receipts = new java.util.ArrayDeque<>();
@@ -276,7 +279,7 @@ public final class Redemptions {
           ps.setLong(3, lastTx);
           ps.setString(4, lastReceipt);
         }
-        ps.setMaxRows(PAGE);
+        ps.setMaxRows(page);
         int n = 0;
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
@@ -286,7 +289,8 @@ public final class Redemptions {
             receipts.add(new PayoutFifo.Item(lastTx, lastReceipt, rs.getLong(3)));
           }
         }
-        if (n < PAGE) receiptsDone = true;
+        if (n < page) receiptsDone = true;
+        page = Math.min(PAGE, page * 4);
       } catch (SQLException e) {
         throw new IllegalStateException("cannot read node " + node + "'s settlements", e);
       }

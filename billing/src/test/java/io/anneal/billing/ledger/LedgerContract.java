@@ -572,6 +572,20 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void aPayoutOverMoreReceiptsThanAPageReadsThemAll() throws Exception {
+    deposit(100_000_000L);
+    for (int i = 0; i < 150; i++) earn("n1", String.format("m%03d", i), 1_000L); // pages of 64, then 256
+    Redemptions.Requested p = tx(c -> Redemptions.request(c, "n1", 149_500L, "p-many", ORACLE, 1_000L));
+    tx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), 2_000L));
+    assertThat(this.<List<Map<String, Object>>>tx(c -> Redemptions.ofProvider(c, "n1", 10))).singleElement()
+        .satisfies(m -> assertThat(m).containsEntry("receipts", 150L).containsEntry("receiptsUact", 149_500L));
+    assertThat(this.<List<Map<String, Object>>>tx(c -> Redemptions.payoutsOf(c, "m149/0"))).singleElement()
+        .satisfies(m -> assertThat(m).containsEntry("id", p.id()).containsEntry("burnedUact", 500L));
+    assertThat(this.<List<String>>tx(c -> Redemptions.receiptsOf(c, p.id()))).hasSize(150);
+    assertThat(bal(Accounts.provider("n1"))).isEqualTo(500L);
+  }
+
+  @Test
   void aPayoutOfPartOfTheBalanceBurnsTheOldestChargesAndSplitsTheReceiptAtItsEnd() throws Exception {
     deposit(100_000_000L);
     earn("n1", "j1", 1_000_000L);
