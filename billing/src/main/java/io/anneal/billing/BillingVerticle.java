@@ -63,6 +63,14 @@ public final class BillingVerticle extends VerticleBase {
     return this;
   }
   private final Map<String, KnownKeys> nodeKeys = new ConcurrentHashMap<>();
+  /** When node keys were read, and how old they are (milliseconds). */
+  private java.util.function.LongSupplier keysClock = System::currentTimeMillis;
+
+  /** The clock the node keys' age is measured by (before deployment; tests move it instead of waiting). */
+  BillingVerticle withKeysClock(java.util.function.LongSupplier clock) {
+    this.keysClock = clock;
+    return this;
+  }
   private final Counter settled;
   private final Counter duplicates;
   private final Counter badSignatures;
@@ -255,8 +263,7 @@ public final class BillingVerticle extends VerticleBase {
     if (!io.anneal.billing.merkle.MerkleTree.verify(sr.leafHash(), sr.proof(), sr.batchRoot())) {
       return "bad signature from node " + nodeId + ": the receipt is not in the batch it names";
     }
-    String rootKey = nodeId + "/" + java.util.HexFormat.of().formatHex(sr.batchRoot()) + "/"
-        + java.util.Base64.getEncoder().encodeToString(sr.signature());
+    String rootKey = io.anneal.billing.ledger.SettlementPlan.batchKey(sr);
     String signedBy = verifiedRoots.get(rootKey);
     for (NodeKeyInUse k : keys) {
       if (k.key().accepted() && k.key().publicKey().equals(signedBy)) return null;
@@ -288,7 +295,7 @@ public final class BillingVerticle extends VerticleBase {
 
   private Future<List<NodeKeyInUse>> keysOf(String nodeId) {
     KnownKeys known = nodeKeys.get(nodeId);
-    long now = System.currentTimeMillis();
+    long now = keysClock.getAsLong();
     if (known != null && now - known.readAtMs() < KEYS_FRESH_MS) return Future.succeededFuture(known.keys());
     return here(ledger.nodeKeys(nodeId).map(list -> {
       List<NodeKeyInUse> keys = new java.util.ArrayList<>();
@@ -320,7 +327,7 @@ public final class BillingVerticle extends VerticleBase {
   /** Forgets a node's keys if they were read more than {@code ageMs} ago; whether it did. */
   private boolean forgetIfOlderThan(String nodeId, long ageMs) {
     KnownKeys known = nodeKeys.get(nodeId);
-    if (known == null || System.currentTimeMillis() - known.readAtMs() <= ageMs) return false;
+    if (known == null || keysClock.getAsLong() - known.readAtMs() <= ageMs) return false;
     forgetKeys(nodeId);
     return true;
   }

@@ -34,6 +34,8 @@ class BillingVerticleTest {
   private GroupCommitWriter writer;
   private KeyPair node;
   private SimpleMeterRegistry registry;
+  /** The clock billing measures the age of the node keys it read by: moved by a test, not waited for. */
+  private final java.util.concurrent.atomic.AtomicLong keysClock = new java.util.concurrent.atomic.AtomicLong(System.currentTimeMillis());
 
   @BeforeEach
   void setUp() throws Exception {
@@ -55,7 +57,7 @@ class BillingVerticleTest {
     io.anneal.billing.testing.BlockedThreadWatch.clear();
     vertx = Vertx.vertx();
     registry = new SimpleMeterRegistry();
-    vertx.deployVerticle(new BillingVerticle(writer, Map.of("H100", 3_600_000L), registry))
+    vertx.deployVerticle(new BillingVerticle(writer, Map.of("H100", 3_600_000L), registry).withKeysClock(keysClock::get))
         .toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
   }
 
@@ -241,7 +243,7 @@ class BillingVerticleTest {
     // rotated in the ledger by someone else: nothing is published on this process's bus
     writer.submit(c -> SqlLedger.rotateNodeKey(c, "n1", NodeKeys.encodePublic(node.getPublic()),
         NodeKeys.encodePublic(next.getPublic()), false, System::currentTimeMillis)).get();
-    Thread.sleep(BillingVerticle.KEYS_RECHECK_MS + 100); // the keys known here are now old enough to be read again
+    keysClock.addAndGet(BillingVerticle.KEYS_RECHECK_MS + 100); // the keys known here are now old enough to be read again
     Receipt r = new Receipt("j7/0", "j7", "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1, 2, "SUCCEEDED", "");
     JsonObject reply = send(ReceiptJson.encode(new ReceiptSigner(next.getPrivate()).sign(List.of(r)).get(0)));
     assertThat(reply.getBoolean("settled")).as(reply.encode()).isTrue();

@@ -669,20 +669,8 @@ public final class ApiVerticle extends VerticleBase {
    * Of a node's keys, the one that signed a batch root; none when none did (the receipt's checks then
    * fail where its reader runs them). Nodes have a key or a few.
    */
-  static Optional<NodeKey> signingKey(List<NodeKey> keys, String rootHex,
-      String signatureB64) {
-    if (rootHex == null || signatureB64 == null) return Optional.empty();
-    for (NodeKey k : keys) {
-      try {
-        if (ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(rootHex),
-            java.util.Base64.getDecoder().decode(signatureB64), NodeKeys.decodePublic(k.publicKey()))) {
-          return Optional.of(k);
-        }
-      } catch (IllegalArgumentException e) {
-        // a key or signature that cannot be read signed nothing
-      }
-    }
-    return Optional.empty();
+  static Optional<NodeKey> signingKey(List<NodeKey> keys, String rootHex, String signatureB64) {
+    return keys.stream().filter(k -> ReceiptVerifier.rootSigned(rootHex, signatureB64, k.publicKey())).findFirst();
   }
 
   /**

@@ -601,10 +601,7 @@ public final class LedgerAudit {
         // by amount (V19): what it says it burned is what first in, first out over the node's income gives
         String node = owner.substring("provider:".length());
         PayoutFifo.Cursor from = cursors.getOrDefault(owner, PayoutFifo.Cursor.from(ended.getOrDefault(owner, 0L) + 1));
-        PayoutFifo.Burn want;
-        try (Redemptions.Income income = new Redemptions.Income(c, node, from.tx())) {
-          want = PayoutFifo.burn(income, from, rs.getLong(5));
-        }
+        PayoutFifo.Burn want = PayoutFifo.burn(new Redemptions.Income(c, node, from.tx()), from, rs.getLong(5));
         PayoutFifo.Cursor start = rs.getObject(7) == null ? null : new PayoutFifo.Cursor(rs.getLong(7), rs.getString(8), rs.getLong(9));
         PayoutFifo.Cursor end = rs.getObject(10) == null ? null : new PayoutFifo.Cursor(rs.getLong(10), rs.getString(11), rs.getLong(12));
         PayoutFifo.Burn says = new PayoutFifo.Burn(start, end, rs.getLong(6), rs.getLong(13), rs.getLong(14));

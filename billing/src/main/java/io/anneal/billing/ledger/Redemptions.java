@@ -167,10 +167,7 @@ public final class Redemptions {
       // (ADR 8 addendum 2); a cancelled payout burned nothing, so its income falls to this one
       String node = owner.substring("provider:".length());
       PayoutFifo.Cursor from = fifoCursor(c, owner);
-      PayoutFifo.Burn burn;
-      try (Income income = new Income(c, node, from.tx())) {
-        burn = PayoutFifo.burn(income, from, amount);
-      }
+      PayoutFifo.Burn burn = PayoutFifo.burn(new Income(c, node, from.tx()), from, amount);
       // its range of journal entries, for lookups: the entries its first through its last item are in
       long after = burn.start() == null ? Math.max(0, from.tx() - 1) : burn.start().tx() - 1;
       long through = burn.end() == null ? after : burn.end().tx();
@@ -237,7 +234,7 @@ public final class Redemptions {
    * (read in pages by their place) and any other ACT credited to it (bootstrap top-ups; one item per
    * journal entry). Read as it is walked.
    */
-  static final class Income implements java.util.Iterator<PayoutFifo.Item>, AutoCloseable {
+  static final class Income implements java.util.Iterator<PayoutFifo.Item> {
     /** Pages grow from the first to the largest: a payout of a few receipts reads a few rows, not a page of 1,000. */
     private static final int FIRST_PAGE = 64;
     private static final int PAGE = 4_096;
@@ -311,9 +308,6 @@ public final class Redemptions {
       // a top-up is an entry of its own: it comes before or after a receipt's entry, never inside
       return r == null || (t != null && t.tx() < r.tx()) ? topUps.poll() : receipts.poll();
     }
-
-    @Override
-    public void close() {}
   }
 
   private static java.util.Optional<Outcome> fail(Connection c, long id, String owner, long amount, int attempts,

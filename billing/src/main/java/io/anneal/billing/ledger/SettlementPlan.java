@@ -49,7 +49,7 @@ public final class SettlementPlan {
    * settlements is left for redeliveries, refusals and the runs of preempted jobs.
    */
   /** A signed batch as its node, root and signature name it. */
-  static String batchKey(SignedReceipt sr) {
+  public static String batchKey(SignedReceipt sr) {
     return sr.receipt().nodeId() + "/" + java.util.HexFormat.of().formatHex(sr.batchRoot()) + "/"
         + java.util.Base64.getEncoder().encodeToString(sr.signature());
   }

@@ -25,4 +25,17 @@ public final class ReceiptVerifier {
       return false;
     }
   }
+
+  /**
+   * As above, from the text forms the API and the outbox carry: the root in hex, the signature and the
+   * key (X.509) in Base64. Input that cannot be read signed nothing: false.
+   */
+  public static boolean rootSigned(String batchRootHex, String signatureB64, String publicKeyB64) {
+    try {
+      return rootSigned(java.util.HexFormat.of().parseHex(batchRootHex), java.util.Base64.getDecoder().decode(signatureB64),
+          NodeKeys.decodePublic(publicKeyB64));
+    } catch (IllegalArgumentException | NullPointerException e) {
+      return false;
+    }
+  }
 }

@@ -158,14 +158,7 @@ public final class ReceiptCli {
   static String pinnedFor(List<String> pinned, String shownKey, String batchRootHex, String signatureB64) {
     if (shownKey != null && pinned.contains(shownKey)) return shownKey;
     for (String k : pinned) {
-      try {
-        if (io.anneal.billing.receipt.ReceiptVerifier.rootSigned(java.util.HexFormat.of().parseHex(batchRootHex),
-            java.util.Base64.getDecoder().decode(signatureB64), io.anneal.billing.receipt.NodeKeys.decodePublic(k))) {
-          return k;
-        }
-      } catch (IllegalArgumentException e) {
-        // unreadable: it signed nothing
-      }
+      if (io.anneal.billing.receipt.ReceiptVerifier.rootSigned(batchRootHex, signatureB64, k)) return k;
     }
     return pinned.get(0);
   }
