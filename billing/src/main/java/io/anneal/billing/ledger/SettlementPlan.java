@@ -296,6 +296,33 @@ public final class SettlementPlan {
   /** Where {@link #settlementColumns} puts the journal entry's id (a {@code Long[]}, the same in every row). */
   public static final int TX_ID_COLUMN = 4;
 
+  /** Where {@link #settlementColumns} puts the rows' own signatures (see {@link #ownSignatures}). */
+  public static final int SIGNATURE_COLUMN = 10;
+
+  /**
+   * The settlement rows' own signatures, for {@link #SIGNATURE_COLUMN}: null where the ledger holds
+   * the row's batch under the signature the row carries ({@code receipt_batch}, V9), else the row's
+   * signature, Base64. A batch signed again under a rotated key (ADR 18) stays recorded with its
+   * first signature; its receipts settled under the new one keep the signature billing checked.
+   *
+   * @param recorded each batch root of the plan and its recorded signature (Base64), after this
+   *     plan's batches were recorded ({@link #batches})
+   */
+  public String[] ownSignatures(Map<String, String> recorded) {
+    String[] out = new String[rows.size()];
+    Map<String, byte[]> decoded = new HashMap<>();
+    for (int i = 0; i < out.length; i++) {
+      SignedReceipt sr = rows.get(i).receipt();
+      String root = rows.get(i).batchRoot();
+      byte[] stored = decoded.computeIfAbsent(root, r -> {
+        String b64 = recorded.get(r);
+        return b64 == null ? new byte[0] : Base64.getDecoder().decode(b64);
+      });
+      if (!java.util.Arrays.equals(stored, sr.signature())) out[i] = Base64.getEncoder().encodeToString(sr.signature());
+    }
+    return out;
+  }
+
   /**
    * The settlement rows as the columns {@link SqlLedger#INSERT_SETTLEMENTS} takes after the settlement
    * time, one array per column (String[] or Long[]), filed under the journal entry {@code txId}.
@@ -314,7 +341,7 @@ public final class SettlementPlan {
       text[4][i] = row.body();
       text[5][i] = row.batchRoot();
       text[6][i] = row.proof();
-      text[7][i] = null; // once per signed batch, in receipt_batch (V9)
+      text[7][i] = null; // once per signed batch, in receipt_batch (V9); see ownSignatures
       text[8][i] = row.leafHash();
       nums[0][i] = txId;
       nums[1][i] = row.chargeUact();

@@ -621,6 +621,44 @@ public abstract class LedgerStoreContract {
   }
 
   @Test
+  void receiptsOfABatchSignedAgainUnderARotatedKeyKeepTheSignatureBillingChecked() throws Exception {
+    String first = io.anneal.billing.receipt.NodeKeys.encodePublic(nodeKey.getPublic());
+    assertThat(await(store.registerNode("n1", first))).isTrue();
+    holdAndPlace("t1", "n1", 0, "rs1", "rs2", "rs3", "rs4");
+    List<Receipt> batch = new ArrayList<>();
+    for (String job : List.of("rs1", "rs2", "rs3", "rs4")) {
+      batch.add(new Receipt(job + "/0", job, "t1", "n1", "H100", 1, false, 1_000_000_000L, 1_000_000_000L, 0, 1000, 2000,
+          "SUCCEEDED", ""));
+    }
+    List<SignedReceipt> underFirst = new ReceiptSigner(nodeKey.getPrivate()).sign(batch);
+    assertThat(await(store.settle(underFirst.get(0))).settled()).isTrue();
+    // the node rotates, retiring its first key, and signs what it still holds again: same root, same proofs
+    KeyPair next = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+    String second = io.anneal.billing.receipt.NodeKeys.encodePublic(next.getPublic());
+    assertThat(this.<NodeKey.Rotation>tx(c -> SqlLedger.rotateNodeKey(c, "n1", first, second, false, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Rotation.DONE);
+    List<SignedReceipt> underSecond = new ReceiptSigner(next.getPrivate()).sign(batch);
+    assertThat(underSecond.get(1).batchRoot()).isEqualTo(underFirst.get(1).batchRoot());
+    // copies signed under either key in flight together: each settles under the signature it carried
+    Future<Settlement> two = store.settle(underSecond.get(1));
+    Future<Settlement> three = store.settle(underFirst.get(2));
+    Future<Settlement> four = store.settle(underSecond.get(3));
+    assertThat(List.of(await(two), await(three), await(four))).allMatch(Settlement::settled);
+    assertThat(this.<NodeKey.Revocation>tx(c -> SqlLedger.revokeNodeKey(c, "n1", first, System::currentTimeMillis)))
+        .isEqualTo(NodeKey.Revocation.REVOKED);
+    Map<String, String> keyOf = Map.of("rs1", first, "rs2", second, "rs3", first, "rs4", second);
+    for (int i = 0; i < 4; i++) {
+      String job = batch.get(i).jobId();
+      Map<String, Object> run = this.<List<Map<String, Object>>>tx(c -> SqlLedger.settlementsOfJob(c, job)).get(0);
+      String shown = (String) run.get("signature");
+      SignedReceipt carried = (keyOf.get(job).equals(first) ? underFirst : underSecond).get(i);
+      assertThat(shown).as("signature shown for %s", job).isEqualTo(java.util.Base64.getEncoder().encodeToString(carried.signature()));
+      assertThat(io.anneal.billing.receipt.ReceiptVerifier.rootSigned((String) run.get("batchRoot"), shown, keyOf.get(job)))
+          .as("%s verifies under the key that signed it", job).isTrue();
+    }
+  }
+
+  @Test
   void nodeKeysAreRegisteredOnceAndRefusedReceiptsAreKeptNewestFirst() throws Exception {
     assertThat(await(store.nodeKey("n1"))).isEmpty();
     assertThat(await(store.registerNode("n1", "key-1"))).isTrue();
