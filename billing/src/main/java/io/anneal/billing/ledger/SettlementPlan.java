@@ -296,29 +296,26 @@ public final class SettlementPlan {
   /** Where {@link #settlementColumns} puts the journal entry's id (a {@code Long[]}, the same in every row). */
   public static final int TX_ID_COLUMN = 4;
 
-  /** Where {@link #settlementColumns} puts the rows' own signatures (see {@link #ownSignatures}). */
-  public static final int SIGNATURE_COLUMN = 10;
-
   /**
-   * The settlement rows' own signatures, for {@link #SIGNATURE_COLUMN}: null where the ledger holds
-   * the row's batch under the signature the row carries ({@code receipt_batch}, V9), else the row's
-   * signature, Base64. A batch signed again under a rotated key (ADR 18) stays recorded with its
-   * first signature; its receipts settled under the new one keep the signature billing checked.
+   * The receipts of this plan whose batch the ledger holds under another signature than the one they
+   * carry, with their own (Base64), in row order; usually none. The ledger records a batch's
+   * signature once ({@code receipt_batch}, V9); a batch signed again under a rotated key (ADR 18)
+   * keeps its first, and its receipts settled under the new one keep, on their settlement rows, the
+   * signature billing checked.
    *
-   * @param recorded each batch root of the plan and its recorded signature (Base64), after this
-   *     plan's batches were recorded ({@link #batches})
+   * @param recorded each batch root of the plan and its recorded signature (Base64), once this plan's
+   *     batches are recorded ({@link #batches})
    */
-  public String[] ownSignatures(Map<String, String> recorded) {
-    String[] out = new String[rows.size()];
+  public Map<String, String> ownSignatures(Map<String, String> recorded) {
+    Map<String, String> out = new java.util.LinkedHashMap<>();
     Map<String, byte[]> decoded = new HashMap<>();
-    for (int i = 0; i < out.length; i++) {
-      SignedReceipt sr = rows.get(i).receipt();
-      String root = rows.get(i).batchRoot();
-      byte[] stored = decoded.computeIfAbsent(root, r -> {
+    for (Row row : rows) {
+      byte[] stored = decoded.computeIfAbsent(row.batchRoot(), r -> {
         String b64 = recorded.get(r);
         return b64 == null ? new byte[0] : Base64.getDecoder().decode(b64);
       });
-      if (!java.util.Arrays.equals(stored, sr.signature())) out[i] = Base64.getEncoder().encodeToString(sr.signature());
+      byte[] own = row.receipt().signature();
+      if (!java.util.Arrays.equals(stored, own)) out.put(row.receiptId(), Base64.getEncoder().encodeToString(own));
     }
     return out;
   }
@@ -341,7 +338,7 @@ public final class SettlementPlan {
       text[4][i] = row.body();
       text[5][i] = row.batchRoot();
       text[6][i] = row.proof();
-      text[7][i] = null; // once per signed batch, in receipt_batch (V9); see ownSignatures
+      text[7][i] = null; // once per signed batch, in receipt_batch (V9); see ownSignatures for the exceptions
       text[8][i] = row.leafHash();
       nums[0][i] = txId;
       nums[1][i] = row.chargeUact();

@@ -235,19 +235,18 @@ public final class SqlClientLedgerStore implements LedgerStore {
       uakt = plan.deltas("uakt");
     }
 
-    /** The settlement rows' columns as {@link SqlLedger#INSERT_SETTLEMENTS} binds them, in journal entry {@code tx}, with their own signatures. */
-    Tuple settlementRows(long tx, String[] ownSignatures) {
+    /** The settlement rows' columns as {@link SqlLedger#INSERT_SETTLEMENTS} binds them, in journal entry {@code tx}. */
+    Tuple settlementRows(long tx) {
       List<Object> columns = new ArrayList<>(settlementColumns.length + 1);
       columns.add(OffsetDateTime.ofInstant(Instant.ofEpochMilli(plan.nowMs()), ZoneOffset.UTC));
       for (Object column : settlementColumns) columns.add(column);
-      columns.set(1 + SettlementPlan.SIGNATURE_COLUMN, ownSignatures);
       Long[] txIds = (Long[]) columns.get(1 + SettlementPlan.TX_ID_COLUMN);
       java.util.Arrays.fill(txIds, tx);
       return Tuple.tuple(columns);
     }
   }
 
-  /** Writes a plan: the journal entry, the batch signatures, the settlement rows, the escrows, the balances last. */
+  /** Writes a plan: the journal entry, the settlement rows, the batch signatures, the escrows, the balances last. */
   private Future<List<Settlement>> write(SqlConnection conn, Planned planned) {
     SettlementPlan plan = planned.plan;
     return insertTx(conn, plan.journalRef()).compose(tx -> {
@@ -261,17 +260,20 @@ public final class SqlClientLedgerStore implements LedgerStore {
       TreeMap<String, String[]> batches = planned.batches;
       String[] roots = batches.keySet().toArray(new String[0]);
       return f
-          // the batches' signatures first: a row whose batch is recorded under another signature keeps its own
+          .compose(v -> conn.preparedQuery(numbered(SqlLedger.INSERT_SETTLEMENTS)).execute(planned.settlementRows(tx)))
           .compose(v -> conn.preparedQuery(numbered(SqlLedger.insertBatches(postgres)))
               .execute(Tuple.of(roots, batches.values().stream().map(b -> b[0]).toArray(String[]::new),
                   batches.values().stream().map(b -> b[1]).toArray(String[]::new))))
+          // a row whose batch is recorded under another signature (signed again, ADR 18) keeps its own
           .compose(v -> conn.preparedQuery(keyed(SqlLedger.RECORDED_SIGNATURES, "receipt_batch", "batch_root", null))
               .execute(Tuple.of((Object) roots)))
           .compose(recorded -> {
             Map<String, String> byRoot = new HashMap<>();
             for (Row r : recorded) byRoot.put(r.getString(0), r.getString(1));
-            return conn.preparedQuery(numbered(SqlLedger.INSERT_SETTLEMENTS))
-                .execute(planned.settlementRows(tx, plan.ownSignatures(byRoot)));
+            List<Tuple> own = new ArrayList<>();
+            plan.ownSignatures(byRoot).forEach((receipt, signature) -> own.add(Tuple.of(signature, receipt)));
+            return own.isEmpty() ? Future.succeededFuture()
+                : conn.preparedQuery(numbered(SqlLedger.OWN_SIGNATURE)).executeBatch(own);
           })
           // partial charges first: a final receipt of the same batch settles what remains
           .compose(v -> planned.partial.isEmpty() ? Future.succeededFuture()

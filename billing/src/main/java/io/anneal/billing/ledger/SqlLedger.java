@@ -516,22 +516,32 @@ public final class SqlLedger {
     List<Posting> postings = plan.postings();
     long tx = insertTx(c, "settle", plan.journalRef());
     if (!postings.isEmpty()) insertPostings(c, tx, postings);
-    // the batches' signatures first: a row whose batch is recorded under another signature keeps its own
-    insertBatches(c, plan.batches());
-    Map<String, String> recorded = new HashMap<>();
-    selectAny(c, Database.keyed(c, RECORDED_SIGNATURES, "receipt_batch", "batch_root", null),
-        new ArrayList<>(plan.batches().keySet()), rs -> recorded.put(rs.getString(1), rs.getString(2)));
     // one statement for the whole batch: columns as arrays, unnested by the database (H2 and PostgreSQL)
     try (PreparedStatement ins = c.prepareStatement(jdbc(INSERT_SETTLEMENTS))) {
       // settled at nowMs, read after the barrier: not the transaction's start, which may precede a
       // bootstrap window's close that this transaction waited for
       ins.setTimestamp(1, new java.sql.Timestamp(nowMs));
       Object[] columns = plan.settlementColumns(tx);
-      columns[SettlementPlan.SIGNATURE_COLUMN] = plan.ownSignatures(recorded);
       for (int k = 0; k < columns.length; k++) {
         ins.setArray(k + 2, c.createArrayOf(columns[k] instanceof Long[] ? "bigint" : "varchar", (Object[]) columns[k]));
       }
       ins.executeUpdate();
+    }
+    insertBatches(c, plan.batches());
+    // a row whose batch is recorded under another signature (signed again, ADR 18) keeps its own
+    Map<String, String> recorded = new HashMap<>();
+    selectAny(c, Database.keyed(c, RECORDED_SIGNATURES, "receipt_batch", "batch_root", null),
+        new ArrayList<>(plan.batches().keySet()), rs -> recorded.put(rs.getString(1), rs.getString(2)));
+    Map<String, String> own = plan.ownSignatures(recorded);
+    if (!own.isEmpty()) {
+      try (PreparedStatement ps = c.prepareStatement(jdbc(OWN_SIGNATURE))) {
+        for (Map.Entry<String, String> e : own.entrySet()) {
+          ps.setString(1, e.getValue());
+          ps.setString(2, e.getKey());
+          ps.addBatch();
+        }
+        ps.executeBatch();
+      }
     }
     // partial charges first: a final receipt of the same batch settles what remains
     try (PreparedStatement part = c.prepareStatement(jdbc(PARTIAL_ESCROW))) {
@@ -562,6 +572,9 @@ public final class SqlLedger {
 
   /** What {@code receipt_batch} holds of the batches a settlement records: root and signature. */
   static final String RECORDED_SIGNATURES = "t.batch_root, t.signature";
+
+  /** A settlement row's own signature ({@code $}: signature, receipt id), see {@link SettlementPlan#ownSignatures}. */
+  static final String OWN_SIGNATURE = "UPDATE settlement SET signature = $ WHERE receipt_id = $";
 
   /**
    * The settlement rows of a batch, as arrays unnested by the database; {@code $} is the parameter
