@@ -1066,8 +1066,7 @@ public final class ApiVerticle extends VerticleBase {
   private void rotateNodeKey(RoutingContext rc) {
     String nodeId = rc.pathParam("nodeId");
     admin(rc).compose(v -> {
-      JsonObject body = rc.body().buffer() == null || rc.body().buffer().length() == 0 ? new JsonObject()
-          : parseBody(rc.body().buffer());
+      JsonObject body = optionalBody(rc);
       checkFields(body, Set.of("revokePrevious"));
       Object revoke = body.getValue("revokePrevious", false);
       if (!(revoke instanceof Boolean)) {
@@ -1132,14 +1131,7 @@ public final class ApiVerticle extends VerticleBase {
   private void depositStatus(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
     String ref = rc.pathParam("reference");
-    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
-    if (key.isEmpty()) {
-      fail(rc, Problem.unauthorized());
-      return;
-    }
-    Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
-        .compose(isAdmin -> isAdmin ? Future.succeededFuture() : tenantOf(key.get()).compose(t -> t.id().equals(tenantId)
-            ? Future.succeededFuture() : Future.failedFuture(Problem.forbidden("a tenant may read only its own deposits"))))
+    adminOrTenant(rc, tenantId, "a tenant may read only its own deposits")
         .compose(v -> Future.fromCompletionStage(store.read(c -> Mints.status(c, tenantId, ref)), vertx.getOrCreateContext()))
         .onSuccess(st -> {
           if (st.isEmpty()) {
@@ -1195,8 +1187,7 @@ public final class ApiVerticle extends VerticleBase {
   private void requestPayout(RoutingContext rc) {
     String nodeId = rc.pathParam("nodeId");
     admin(rc).compose(v -> {
-      JsonObject body = rc.body().buffer() == null || rc.body().buffer().length() == 0 ? new JsonObject()
-          : parseBody(rc.body().buffer());
+      JsonObject body = optionalBody(rc);
       checkFields(body, Set.of("act", "reference"));
       Long uact = body.getValue("act") == null ? null : parseAct(body.getValue("act"));
       String ref = body.getValue("reference") instanceof String s && !s.isBlank() ? s
@@ -1261,16 +1252,23 @@ public final class ApiVerticle extends VerticleBase {
     return x.movePointRight(6).longValueExact();
   }
 
+  /** Succeeds for the admin key or tenant {@code tenantId}'s own key: 401 without a key, 403 with another tenant's. */
+  private Future<Void> adminOrTenant(RoutingContext rc, String tenantId, String forbidden) {
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
+    return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
+        .compose(isAdmin -> isAdmin ? Future.<Void>succeededFuture() : tenantOf(key.get()).compose(t -> t.id().equals(tenantId)
+            ? Future.<Void>succeededFuture() : Future.<Void>failedFuture(Problem.forbidden(forbidden))));
+  }
+
+  /** The request's JSON object, or an empty one when it has no body. */
+  private static JsonObject optionalBody(RoutingContext rc) {
+    return rc.body().buffer() == null || rc.body().buffer().length() == 0 ? new JsonObject() : parseBody(rc.body().buffer());
+  }
+
   private void balance(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
-    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
-    if (key.isEmpty()) {
-      fail(rc, Problem.unauthorized());
-      return;
-    }
-    Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
-        .compose(isAdmin -> isAdmin ? Future.succeededFuture() : tenantOf(key.get()).compose(t -> t.id().equals(tenantId)
-            ? Future.succeededFuture() : Future.failedFuture(Problem.forbidden("a tenant may read only its own balance"))))
+    adminOrTenant(rc, tenantId, "a tenant may read only its own balance")
         .compose(v -> Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()))
         .compose(t -> {
           if (t.isEmpty()) return Future.failedFuture(Problem.notFound("no tenant " + tenantId));

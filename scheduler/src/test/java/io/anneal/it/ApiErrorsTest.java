@@ -103,6 +103,9 @@ class ApiErrorsTest {
     assertThat(done.getLong("mintedUact")).isEqualTo(24_115_000L);
     assertThat(done.getLong("creditedUact")).isEqualTo(24_115_000L - 60_287L);
     assertThat(s.get(status, TestService.DEMO_KEY).statusCode()).isEqualTo(403);
+    assertThat(s.get(status, null).statusCode()).isEqualTo(401);
+    assertThat(s.get("/api/v1/tenants/" + tenantId + "/balance", TestService.DEMO_KEY).statusCode()).isEqualTo(403);
+    assertThat(s.get("/api/v1/tenants/" + tenantId + "/balance", null).statusCode()).isEqualTo(401);
     assertThat(s.get("/api/v1/tenants/" + tenantId + "/deposits/nope", TestService.ADMIN_KEY).statusCode()).isEqualTo(404);
     var again = s.post("/api/v1/tenants/" + tenantId + "/deposits", TestService.ADMIN_KEY,
         "{\"akt\":\"50\",\"reference\":\"chain-tx-1\"}");
