@@ -527,11 +527,12 @@ public final class SqlLedger {
       }
       ins.executeUpdate();
     }
-    insertBatches(c, plan.batches());
+    Map<String, String[]> batches = plan.batches();
+    insertBatches(c, batches);
     // a row whose batch is recorded under another signature (signed again, ADR 18) keeps its own
     Map<String, String> recorded = new HashMap<>();
     selectAny(c, Database.keyed(c, RECORDED_SIGNATURES, "receipt_batch", "batch_root", null),
-        new ArrayList<>(plan.batches().keySet()), rs -> recorded.put(rs.getString(1), rs.getString(2)));
+        new ArrayList<>(batches.keySet()), rs -> recorded.put(rs.getString(1), rs.getString(2)));
     Map<String, String> own = plan.ownSignatures(recorded);
     if (!own.isEmpty()) {
       try (PreparedStatement ps = c.prepareStatement(jdbc(OWN_SIGNATURE))) {
