@@ -74,6 +74,7 @@ public final class BillingVerticle extends VerticleBase {
   private final Counter settled;
   private final Counter duplicates;
   private final Counter badSignatures;
+  private final Counter revokedKeySignatures;
   private final Counter refused;
   private final Counter usageCapped;
 
@@ -103,6 +104,8 @@ public final class BillingVerticle extends VerticleBase {
     this.settled = Counter.builder("anneal.billing.settlements").tag("result", "settled").register(registry);
     this.duplicates = Counter.builder("anneal.billing.settlements").tag("result", "duplicate").register(registry);
     this.badSignatures = Counter.builder("anneal.billing.settlements").tag("result", "bad-signature").register(registry);
+    // apart from bad signatures: after a revoking rotation the receipts in flight are expected here once (ADR 18)
+    this.revokedKeySignatures = Counter.builder("anneal.billing.settlements").tag("result", "revoked-key").register(registry);
     this.refused = Counter.builder("anneal.billing.settlements").tag("result", "refused").register(registry);
     this.usageCapped = Counter.builder("anneal.billing.usage.capped")
         .description("receipts billed for less GPU time than they claimed: more than the job's GPUs had since placement")
@@ -191,12 +194,12 @@ public final class BillingVerticle extends VerticleBase {
         .compose(problem -> {
       if (problem != null) {
         checkedHere[0] = true;
-        boolean known = !problem.startsWith("unknown node");
-        String why = problem;
-        badSignatures.increment();
+        String why = problem.why();
+        (problem.revokedKey() ? revokedKeySignatures : badSignatures).increment();
         LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
         return here(ledger.recordRefused(sr.receipt().receiptId(), nodeId, why).map(v -> Settlement.refused(
-            sr.receipt().receiptId(), sr.receipt().jobId(), known ? LedgerRefusal.BAD_SIGNATURE : LedgerRefusal.UNKNOWN_NODE)));
+            sr.receipt().receiptId(), sr.receipt().jobId(),
+            problem.unknownNode() ? LedgerRefusal.UNKNOWN_NODE : LedgerRefusal.BAD_SIGNATURE)));
       }
       return here(ledger.settle(sr));
     }).onSuccess(s -> {
@@ -212,7 +215,7 @@ public final class BillingVerticle extends VerticleBase {
       }
       if (s.refusal() == LedgerRefusal.BAD_SIGNATURE && !checkedHere[0]) {
         // the key was revoked after the check here and before the settlement (ADR 18): the ledger refused it
-        badSignatures.increment();
+        revokedKeySignatures.increment();
         forgetKeys(nodeId);
         String why = "bad signature from node " + nodeId + ": signed with a key revoked before it was settled";
         LOG.warning("refused receipt " + sr.receipt().receiptId() + ": " + why);
@@ -258,10 +261,10 @@ public final class BillingVerticle extends VerticleBase {
    * Why a receipt's signature is not accepted, or null when it is: its path leads to its batch root,
    * and a key of its node that is not revoked signed that root (ADR 18: the current key or a retired one).
    */
-  private String signatureProblem(SignedReceipt sr, List<NodeKeyInUse> keys) {
+  private SignatureProblem signatureProblem(SignedReceipt sr, List<NodeKeyInUse> keys) {
     String nodeId = sr.receipt().nodeId();
     if (!io.anneal.billing.merkle.MerkleTree.verify(sr.leafHash(), sr.proof(), sr.batchRoot())) {
-      return "bad signature from node " + nodeId + ": the receipt is not in the batch it names";
+      return SignatureProblem.bad("bad signature from node " + nodeId + ": the receipt is not in the batch it names");
     }
     String rootKey = io.anneal.billing.ledger.SettlementPlan.batchKey(sr);
     String signedBy = verifiedRoots.get(rootKey);
@@ -271,13 +274,24 @@ public final class BillingVerticle extends VerticleBase {
     for (NodeKeyInUse k : keys) {
       if (k.decoded() == null || !ReceiptVerifier.rootSigned(sr.batchRoot(), sr.signature(), k.decoded())) continue;
       if (!k.key().accepted()) {
-        return "bad signature from node " + nodeId + ": signed with its revoked key "
-            + io.anneal.billing.receipt.ReceiptCheck.fingerprint(k.key().publicKey());
+        return new SignatureProblem("bad signature from node " + nodeId + ": signed with its revoked key "
+            + io.anneal.billing.receipt.ReceiptCheck.fingerprint(k.key().publicKey()), true, false);
       }
       verifiedRoots.put(rootKey, k.key().publicKey());
       return null;
     }
-    return "bad signature from node " + nodeId;
+    return SignatureProblem.bad("bad signature from node " + nodeId);
+  }
+
+  /**
+   * Why a receipt's signature is not accepted: the reason kept with the refused receipt, whether a
+   * revoked key of its node made it (counted apart from other bad signatures), whether its node has
+   * no key at all.
+   */
+  private record SignatureProblem(String why, boolean revokedKey, boolean unknownNode) {
+    static SignatureProblem bad(String why) {
+      return new SignatureProblem(why, false, false);
+    }
   }
 
   /** A node key as read from the ledger, decoded once (null when it cannot be read). */
@@ -314,9 +328,10 @@ public final class BillingVerticle extends VerticleBase {
   }
 
   /** Why a receipt's signature is not accepted under its node's keys as known here, or null. */
-  private Future<String> checkSignature(SignedReceipt sr) {
+  private Future<SignatureProblem> checkSignature(SignedReceipt sr) {
     String nodeId = sr.receipt().nodeId();
-    return keysOf(nodeId).compose(keys -> keys.isEmpty() ? Future.succeededFuture("unknown node " + nodeId)
+    return keysOf(nodeId).compose(keys -> keys.isEmpty()
+        ? Future.succeededFuture(new SignatureProblem("unknown node " + nodeId, false, true))
         // an Ed25519 check costs about a millisecond: off the event loop, and once per signed batch
         : vertx.executeBlocking(() -> signatureProblem(sr, keys)));
   }
