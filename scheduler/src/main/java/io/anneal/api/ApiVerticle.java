@@ -984,7 +984,8 @@ public final class ApiVerticle extends VerticleBase {
         .onSuccess(rows -> {
           JsonArray a = new JsonArray();
           rows.forEach(r -> a.add(new JsonObject().put("receiptId", r.receiptId()).put("nodeId", r.nodeId())
-              .put("reason", r.reason()).put("at", java.time.Instant.ofEpochMilli(r.atMs()).toString())));
+              .put("reason", r.reason()).put("at", java.time.Instant.ofEpochMilli(r.atMs()).toString())
+              .put("settledSince", r.settled())));
           rc.json(new JsonObject().put("refused", a));
         })
         .onFailure(e -> fail(rc, e));

@@ -38,6 +38,7 @@ class RefusedReceiptsApiTest {
       assertThat(first.getString("receiptId")).isEqualTo("j_forged/0");
       assertThat(first.getString("nodeId")).isEqualTo("stranger");
       assertThat(first.getString("reason")).isEqualTo("unknown node stranger");
+      assertThat(first.getBoolean("settledSince")).isFalse();
       assertThat(java.time.Instant.parse(first.getString("at"))).isBefore(java.time.Instant.now().plusSeconds(1));
 
       assertThat(s.get("/api/v1/refused-receipts", TestService.DEMO_KEY).statusCode()).isEqualTo(403);

@@ -494,12 +494,11 @@ public final class SqlClientLedgerStore implements LedgerStore {
 
   @Override
   public Future<List<SqlLedger.RefusedReceipt>> refusedReceipts(int limit) {
-    return pool.preparedQuery("SELECT id, receipt_id, node_id, reason, created_at FROM refused_receipt ORDER BY id DESC"
-        + " LIMIT $1").execute(Tuple.of(limit)).map(rows -> {
+    return pool.preparedQuery(numbered(SqlLedger.REFUSED_RECEIPTS)).execute(Tuple.of(limit)).map(rows -> {
           List<SqlLedger.RefusedReceipt> out = new ArrayList<>();
           for (Row r : rows) {
             out.add(new SqlLedger.RefusedReceipt(r.getLong(0), r.getString(1), r.getString(2), r.getString(3),
-                epochMillis(r.getValue(4))));
+                epochMillis(r.getValue(4)), r.getInteger(5) == 1));
           }
           return out;
         });

@@ -1408,18 +1408,27 @@ public final class SqlLedger {
   }
 
   /** A receipt refused for who sent it (bad signature, unknown node, not placed on its node), kept for audit. */
-  public record RefusedReceipt(long id, String receiptId, String nodeId, String reason, long atMs) {}
+  /**
+   * A receipt refused for who sent it, kept for audit. {@code settled}: the same receipt id was settled
+   * since, sent again valid (after a revoking key rotation the receipts in flight are refused once,
+   * then signed again and settled, ADR 18).
+   */
+  public record RefusedReceipt(long id, String receiptId, String nodeId, String reason, long atMs, boolean settled) {}
+
+  /** The refused receipts, newest first, each with whether its receipt id has been settled since. */
+  static final String REFUSED_RECEIPTS = "SELECT r.id, r.receipt_id, r.node_id, r.reason, r.created_at,"
+      + " CASE WHEN EXISTS (SELECT 1 FROM settlement s WHERE s.receipt_id = r.receipt_id) THEN 1 ELSE 0 END"
+      + " FROM refused_receipt r ORDER BY r.id DESC LIMIT $";
 
   /** The newest refused receipts first, at most {@code limit}. */
   public static List<RefusedReceipt> refusedReceipts(Connection c, int limit) throws SQLException {
     List<RefusedReceipt> out = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement(
-        "SELECT id, receipt_id, node_id, reason, created_at FROM refused_receipt ORDER BY id DESC LIMIT ?")) {
+    try (PreparedStatement ps = c.prepareStatement(jdbc(REFUSED_RECEIPTS))) {
       ps.setInt(1, limit);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           out.add(new RefusedReceipt(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4),
-              rs.getTimestamp(5).getTime()));
+              rs.getTimestamp(5).getTime(), rs.getInt(6) == 1));
         }
       }
     }

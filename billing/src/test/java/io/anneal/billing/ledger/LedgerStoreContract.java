@@ -669,6 +669,11 @@ public abstract class LedgerStoreContract {
     await(store.recordRefused("y/0", "n8", "unknown node n8"));
     List<SqlLedger.RefusedReceipt> refused = await(store.refusedReceipts(10));
     assertThat(refused).extracting(SqlLedger.RefusedReceipt::receiptId).containsExactly("y/0", "x/0");
+    assertThat(refused).extracting(SqlLedger.RefusedReceipt::settled).containsExactly(false, false);
+    // x/0 sent again valid (as after a revoking rotation) and settled: the list says so
+    holdAndPlace("t1", "n7", 0, "x");
+    assertThat(await(store.settle(receipt("n7", "x", "t1", 1_000_000_000L, "SUCCEEDED", 0))).settled()).isTrue();
+    assertThat(await(store.refusedReceipts(10))).extracting(SqlLedger.RefusedReceipt::settled).containsExactly(false, true);
     assertThat(refused.get(0).atMs()).isBetween(System.currentTimeMillis() - 60_000, System.currentTimeMillis() + 60_000);
     assertThat(await(store.refusedReceipts(1))).hasSize(1);
     assertThat(store.describe()).isNotBlank();
