@@ -41,9 +41,11 @@ import java.util.TreeMap;
  *       charged are recomputed from its settlements, whose order must be their receipt ids' code-point
  *       order (so anyone can rebuild the root from the receipts alone); no settlement is left in an
  *       epoch that was skipped while later ones closed;
- *   <li><b>payouts</b>: each node's executed payouts name consecutive ranges of its settlement
- *       journal entries, in the order they executed, from the first entry on, none skipped and none
- *       twice (ADR 8 addendum), so every ACT burned for AKT names the receipts it came from;
+ *   <li><b>payouts</b>: each node's executed payouts, in the order they executed, burned its income
+ *       first in, first out by amount (since V19, ADR 8 addendum 2: replayed here, each payout's
+ *       start, end and receipts as stored), or, executed before V19, name consecutive ranges of its
+ *       settlement journal entries from the first on; none skipped and none twice, so every ACT
+ *       burned for AKT names the receipts it came from;
  *   <li><b>supply</b>: the BME counters agree with the journal (ACT minted less burned is the ACT in
  *       existence; AKT newly minted is what the AKT issuance account gave out).
  * </ul>
