@@ -5,8 +5,17 @@ package io.anneal.bus;
  * documented here; {@code v} is the message version where a body may change shape.
  */
 public final class Addresses {
-  /** send: a node's devices and kinds, {@code {nodeId, backend, kinds[], devices[{index,gpuClass,memoryMiB,simulated,...}]}}. */
+  /**
+   * send: a node's devices and kinds, {@code {nodeId, backend, kinds[], devices[{index,gpuClass,memoryMiB,simulated,...}],
+   * running[{jobId, devices[]}]}} (the runs it has: a scheduler that took over adopts them, ADR 19).
+   */
   public static final String NODE_REGISTER = "anneal.scheduler.node-register";
+  /**
+   * publish {@code {}}: a scheduler took over (cluster mode, ADR 19); every worker answers with its
+   * registration on {@link #NODE_REGISTER}, with {@code running} (job id and devices of each run it has)
+   * and its quarantined devices again.
+   */
+  public static final String SCHEDULER_HELLO = "anneal.scheduler.hello";
   /** send: a new durable QUEUED job, {@code {id, tenantId, kind, spec, gpus, gpuClass, memoryMiB, priority, maxSeconds, submittedAt}}. */
   public static final String JOB_SUBMITTED = "anneal.scheduler.job-submitted";
   /** request: {@code {jobId, tenantId}} → {@code {result: cancelled|cancelling|not-found|finished}}. */

@@ -18,6 +18,10 @@ public record AnnealConfig(
     boolean cluster,
     int clusterPort,
     String clusterMembers,
+    String clusterHost,
+    String clusterName,
+    String clusterConfig,
+    long takeoverGraceMs,
     String gpuBackend,
     int cpuDevices,
     String simulatedGpus,
@@ -79,6 +83,10 @@ public record AnnealConfig(
     if (cluster) {
       m.put("cluster.port", clusterPort);
       m.put("cluster.members", clusterMembers);
+      m.put("cluster.host", clusterHost);
+      m.put("cluster.name", clusterName);
+      m.put("cluster.config", clusterConfig);
+      m.put("cluster.takeoverGraceSeconds", takeoverGraceMs / 1000.0);
     }
     m.put("gpu.backend", gpuBackend);
     m.put("gpu.cpuDevices", cpuDevices);

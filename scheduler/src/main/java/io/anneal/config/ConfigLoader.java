@@ -36,6 +36,10 @@ public final class ConfigLoader {
       new Key("node.id", "ANNEAL_NODE_ID", "--node-id"),
       new Key("cluster.port", "ANNEAL_CLUSTER_PORT", "--cluster-port"),
       new Key("cluster.members", "ANNEAL_CLUSTER_MEMBERS", "--cluster-members"),
+      new Key("cluster.host", "ANNEAL_CLUSTER_HOST", "--cluster-host"),
+      new Key("cluster.name", "ANNEAL_CLUSTER_NAME", null),
+      new Key("cluster.config", "ANNEAL_CLUSTER_CONFIG", null),
+      new Key("cluster.takeoverGraceSeconds", "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", null),
       new Key("gpu.backend", "ANNEAL_GPU_BACKEND", "--gpu-backend"),
       new Key("gpu.cpuDevices", "ANNEAL_CPU_DEVICES", "--cpu-devices"),
       new Key("gpu.simulated", "ANNEAL_SIMULATED_GPUS", "--simulated-gpus"),
@@ -172,7 +176,11 @@ public final class ConfigLoader {
         values.getOrDefault("node.id", ""),
         cluster,
         (int) range("cluster.port", values.getOrDefault("cluster.port", "5701"), 1, 65535),
-        values.getOrDefault("cluster.members", "127.0.0.1:5701"),
+        clusterMembers(values.getOrDefault("cluster.members", "127.0.0.1:5701")),
+        values.getOrDefault("cluster.host", "127.0.0.1").trim(),
+        clusterName(values.getOrDefault("cluster.name", "anneal")),
+        values.getOrDefault("cluster.config", "config/cluster.xml"),
+        range("cluster.takeoverGraceSeconds", values.getOrDefault("cluster.takeoverGraceSeconds", "5"), 1, 600) * 1000,
         backend,
         (int) range("gpu.cpuDevices", values.getOrDefault("gpu.cpuDevices", "4"), 1, 1024),
         values.getOrDefault("gpu.simulated", ""),
@@ -208,6 +216,33 @@ public final class ConfigLoader {
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
         demo,
         backupPassphrase(env.getOrDefault("ANNEAL_BACKUP_PASSPHRASE", "")));
+  }
+
+  /** {@code H:P,...}: each member a host and a port (TCP-IP join, ADR 19). */
+  static String clusterMembers(String v) {
+    for (String m : v.split(",")) {
+      String t = m.trim();
+      int colon = t.lastIndexOf(':');
+      boolean ok = colon > 0 && colon < t.length() - 1;
+      if (ok) {
+        try {
+          int port = Integer.parseInt(t.substring(colon + 1));
+          ok = port >= 1 && port <= 65535;
+        } catch (NumberFormatException e) {
+          ok = false;
+        }
+      }
+      if (!ok) throw new ConfigException("--cluster-members must be host:port,... (e.g. 127.0.0.1:5701,127.0.0.1:5702), not '" + v + "'");
+    }
+    return v.trim();
+  }
+
+  /** The Hazelcast cluster name: instances join only a cluster of their name. */
+  static String clusterName(String v) {
+    if (!v.matches("[A-Za-z0-9._-]{1,64}")) {
+      throw new ConfigException("cluster.name must be 1-64 letters, digits, '.', '_' or '-', not '" + v + "'");
+    }
+    return v;
   }
 
   /** Backups hold the node's private key: a passphrase that seals them is at least 12 characters. */

@@ -836,6 +836,37 @@ public final class PlacementEngine {
     return Long.MAX_VALUE;
   }
 
+  /**
+   * Takes over a job that is already running on the given devices of a node (a scheduler that took
+   * over from another, ADR 19): the devices become busy with it, as if this engine had placed it at
+   * {@code startMs}. False, and nothing changed, if the job is known here already, or the devices are
+   * not all free devices of one host of that node.
+   */
+  public boolean adopt(JobRequest j, String nodeId, List<Integer> devices, long startMs) {
+    if (running.containsKey(j.id()) || queued.containsKey(j.id()) || devices.isEmpty()) return false;
+    for (Host h : hosts.values()) {
+      if (!h.nodeId.equals(nodeId)) continue;
+      int[] at = new int[devices.size()];
+      boolean all = true;
+      for (int k = 0; k < at.length && all; k++) {
+        at[k] = -1;
+        for (int i = 0; i < h.deviceIndex.length; i++) {
+          if (h.deviceIndex[i] == devices.get(k)) at[k] = i;
+        }
+        all = at[k] >= 0 && h.free.get(at[k]);
+      }
+      if (!all) continue;
+      indexRemove(h);
+      for (int i : at) h.free.clear(i);
+      h.freeCount -= at.length;
+      freeGpus -= at.length;
+      indexAdd(h);
+      commit(j, new Assignment(j.id(), h.gpuClass, List.of(new Assignment.Part(h.nodeId, h.id, List.copyOf(devices)))), startMs);
+      return true;
+    }
+    return false;
+  }
+
   /** The job stopped using its GPUs (finished, failed, cancelled, preempted). */
   public void release(String jobId, long nowMs) {
     Running r = running.remove(jobId);

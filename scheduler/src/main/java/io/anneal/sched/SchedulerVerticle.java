@@ -154,15 +154,85 @@ public final class SchedulerVerticle extends VerticleBase {
       }
       List<JobRecord> recovered = read.getValue();
       for (JobRecord j : recovered) {
+        if (j.state() != JobState.QUEUED && claimGraceMs > 0) {
+          // cluster mode: its run may go on on a worker that outlived the last scheduler; it waits for a claim
+          unclaimed.put(j.id(), JobMessages.fromRecord(j));
+          continue;
+        }
         if (j.state() != JobState.QUEUED) {
           // it was on a GPU when this node stopped: the run is lost, the job is not
           store.requeue(j.id(), "re-queued after restart");
         }
         enqueue(JobMessages.fromRecord(j));
       }
-      if (!recovered.isEmpty()) LOG.info("recovered " + recovered.size() + " queued job(s) from the store");
+      if (!recovered.isEmpty()) LOG.info("recovered " + recovered.size() + " active job(s) from the store");
+      this.recovered = true;
+      if (claimGraceMs > 0) {
+        // every worker answers with its registration and the runs it has (onNode adopts them)
+        vertx.eventBus().publish(Addresses.SCHEDULER_HELLO, new JsonObject());
+        vertx.setTimer(claimGraceMs, t -> requeueUnclaimed());
+      }
       return null;
     });
+  }
+
+  /**
+   * Cluster mode (ADR 19): how long a scheduler that takes over waits for workers to claim the runs the
+   * store shows on GPUs before it re-queues the rest; 0 on a single instance, where every such run
+   * died with the process.
+   */
+  private long claimGraceMs;
+  /** The store's active jobs have been read (claims of runs are looked at from then on). */
+  private boolean recovered;
+  /** Jobs the store shows on GPUs that no worker has claimed yet since this scheduler started. */
+  private final Map<String, JsonObject> unclaimed = new HashMap<>();
+
+  /** Waits {@code graceMs} for workers to claim the runs found on GPUs at start (cluster mode, ADR 19). */
+  public SchedulerVerticle withTakeover(long graceMs) {
+    this.claimGraceMs = graceMs;
+    return this;
+  }
+
+  private void requeueUnclaimed() {
+    if (unclaimed.isEmpty()) return;
+    LOG.info(unclaimed.size() + " job(s) on GPUs claimed by no worker after " + claimGraceMs + " ms: re-queued");
+    for (JsonObject job : List.copyOf(unclaimed.values())) {
+      String id = job.getString("id");
+      unclaimed.remove(id);
+      Future.fromCompletionStage(store.requeueByScheduler(id, "re-queued: no node claimed its run after a scheduler"
+          + " took over"), vertx.getOrCreateContext()).onSuccess(moved -> {
+            // not moved: it ended meanwhile, or this scheduler's lease is gone
+            if (moved) enqueue(job);
+          }).onFailure(e -> LOG.warning("could not re-queue " + id + ": " + e.getMessage()));
+    }
+  }
+
+  /**
+   * The runs a worker says it has ({@code running}: job id and devices): adopted when the store shows
+   * them on GPUs and no worker claimed them yet; a run of a job this scheduler gave up on (re-queued,
+   * or ended) is stopped.
+   */
+  private void adoptClaims(String nodeId, JsonObject body) {
+    JsonArray running = body.getJsonArray("running");
+    // before the store is read, nothing is known to adopt: the hello that follows the read asks again
+    if (running == null || !recovered) return;
+    long now = System.currentTimeMillis();
+    for (Object o : running) {
+      JsonObject claim = (JsonObject) o;
+      String jobId = claim.getString("jobId");
+      if (engine.isRunning(jobId)) continue;
+      JsonObject job = unclaimed.remove(jobId);
+      List<Integer> devices = new ArrayList<>();
+      claim.getJsonArray("devices", new JsonArray()).forEach(d -> devices.add(((Number) d).intValue()));
+      if (job != null && engine.adopt(request(job), nodeId, devices, now)) {
+        jobs.put(jobId, job);
+        LOG.info("adopted " + jobId + ", running on " + nodeId + " " + devices);
+      } else {
+        if (job != null) unclaimed.put(jobId, job);
+        LOG.warning("node " + nodeId + " runs " + jobId + ", which this scheduler does not hold on it: stopped");
+        vertx.eventBus().send(Addresses.workerCancel(nodeId), new JsonObject().put("jobId", jobId));
+      }
+    }
   }
 
   /** Stops placing new jobs (shutdown drains what runs). */
@@ -172,6 +242,12 @@ public final class SchedulerVerticle extends VerticleBase {
 
   private void onNode(JsonObject body) {
     String nodeId = body.getString("nodeId");
+    if (nodeLimits.containsKey(nodeId)) {
+      // registered again (answering a new scheduler's hello, or restarted): its GPUs are known; its runs may not be
+      adoptClaims(nodeId, body);
+      schedulePass();
+      return;
+    }
     List<Device> devices = new ArrayList<>();
     for (Object o : body.getJsonArray("devices")) {
       JsonObject d = (JsonObject) o;
@@ -217,6 +293,7 @@ public final class SchedulerVerticle extends VerticleBase {
       if (!changed.isEmpty()) LOG.info("node " + nodeId + ": " + engine.requeue(changed) + " queued job(s) matched again");
     }
     LOG.info("node " + nodeId + " joined with " + devices.size() + " device(s)");
+    adoptClaims(nodeId, body);
     publishShape();
     schedulePass();
   }
@@ -275,6 +352,7 @@ public final class SchedulerVerticle extends VerticleBase {
   private void enqueue(JsonObject job) {
     String id = job.getString("id");
     if (jobs.containsKey(id)) return;
+    unclaimed.remove(id);
     jobs.put(id, job);
     enqueuedNanos.put(id, System.nanoTime());
     engine.enqueue(request(job), System.currentTimeMillis());

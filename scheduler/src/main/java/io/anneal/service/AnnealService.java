@@ -113,8 +113,9 @@ public final class AnnealService {
 
   private Future<Void> startAll() {
     try {
-      if (config.cluster()) {
-        throw new IllegalStateException("--cluster: clustering over Hazelcast is not built yet; run one instance");
+      if (config.cluster() && config.dbUrl().isEmpty()) {
+        throw new IllegalStateException("--cluster needs --db-url postgresql://...: the instances of a cluster share one"
+            + " PostgreSQL (the embedded H2 file is one process's)");
       }
       Files.createDirectories(config.dataDir());
       nodeId = config.nodeId().isEmpty() ? persistentNodeId(config.dataDir()) : config.nodeId();
@@ -154,10 +155,52 @@ public final class AnnealService {
     }
     MeterRegistryLog.install(); // no warning for the gauges Vert.x's metrics register again by design
     prometheus = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
-    vertx = Vertx.builder()
-        .with(new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true)))
-        .withMetrics(new MicrometerMetricsFactory(prometheus))
-        .build();
+    VertxOptions options = new VertxOptions().setMetricsOptions(new MicrometerMetricsOptions().setEnabled(true));
+    if (!config.cluster()) {
+      vertx = Vertx.builder().with(options).withMetrics(new MicrometerMetricsFactory(prometheus)).build();
+      return startOnVertx();
+    }
+    // cluster mode (ADR 19): the event bus spans the instances that joined over Hazelcast
+    io.vertx.spi.cluster.hazelcast.HazelcastClusterManager manager;
+    try {
+      manager = ClusterSetup.manager(config);
+    } catch (RuntimeException e) {
+      closeResources();
+      return Future.failedFuture(e);
+    }
+    return Vertx.builder().with(options.setEventBusOptions(ClusterSetup.eventBus(config)))
+        .withMetrics(new MicrometerMetricsFactory(prometheus)).withClusterManager(manager).buildClustered()
+        .recover(e -> Future.failedFuture(new IllegalStateException("could not join the cluster " + config.clusterName()
+            + " at " + config.clusterMembers() + " from port " + config.clusterPort() + ": " + e.getMessage(), e)))
+        .compose(v -> {
+          vertx = v;
+          LOG.info("joined cluster " + config.clusterName() + " as " + manager.getNodeId() + " (" + manager.getNodes().size()
+              + " member(s))");
+          return startOnVertx();
+        });
+  }
+
+  /** Instances of a cluster playing a role only one may play at a time (ADR 19); empty on a single instance. */
+  private final java.util.List<LeasedRole> leasedRoles = new java.util.concurrent.CopyOnWriteArrayList<>();
+  private LeasedRole billingRole;
+
+  /** Whether this instance settles receipts and runs the BME's ticks and audits now. */
+  private boolean billingActive() {
+    return config.cluster() ? billingRole != null && billingRole.active() : config.hasRole("billing");
+  }
+
+  /** A role only one instance of the cluster plays at a time, taken when its lease is free (ADR 19). */
+  private LeasedRole leased(String role, java.util.function.LongFunction<io.vertx.core.Deployable> make, Runnable onLost) {
+    String holder = nodeId + " (pid " + ProcessHandle.current().pid() + ")";
+    LeasedRole r = new LeasedRole(vertx, new io.anneal.store.RoleLease(db, role, holder), make, onLost);
+    io.micrometer.core.instrument.Gauge.builder("anneal_cluster_role_active", r, x -> x.active() ? 1 : 0)
+        .description("1 while this instance plays the role (cluster mode: lease held, ADR 19)").tag("role", role)
+        .register(prometheus);
+    leasedRoles.add(r);
+    return r;
+  }
+
+  private Future<Void> startOnVertx() {
     Metrics metrics = new Metrics(prometheus);
     this.metrics = metrics;
     metrics.writer(store.writer());
@@ -187,17 +230,38 @@ public final class AnnealService {
         .thenCompose(v -> store.read(SqlLedger::loadPrices)).thenAccept(prices::restore), vertx.getOrCreateContext());
     return seeded.compose(v -> {
       Future<String> f = Future.succeededFuture();
+      long window = config.priceAdjust() || config.bootstrapFund() ? config.priceWindowSeconds() : 0;
       if (config.hasRole("billing")) {
-        f = f.compose(x -> vertx.deployVerticle(billingVerticle(writer, prices)));
+        if (config.cluster()) {
+          billingRole = leased("billing", epoch -> billingVerticle(writer, prices), () -> {});
+        } else {
+          f = f.compose(x -> vertx.deployVerticle(billingVerticle(writer, prices)));
+        }
       }
       if (config.hasRole("scheduler")) {
-        scheduler = new SchedulerVerticle(store, metrics, config.priceAdjust() || config.bootstrapFund() ? config.priceWindowSeconds() : 0);
-        f = f.compose(x -> vertx.deployVerticle(scheduler));
+        if (config.cluster()) {
+          // placements are fenced with the lease's epoch; runs still going on workers are adopted
+          leased("scheduler", epoch -> {
+            store.fenceScheduler(epoch);
+            scheduler = new SchedulerVerticle(store, metrics, window).withTakeover(config.takeoverGraceMs());
+            return scheduler;
+          }, () -> {
+            if (scheduler != null) scheduler.stopPlacing();
+          });
+        } else {
+          scheduler = new SchedulerVerticle(store, metrics, window);
+          f = f.compose(x -> vertx.deployVerticle(scheduler));
+        }
       }
       if (config.hasRole("api")) {
         api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, oracleState, params, ready, prices);
         f = f.compose(x -> vertx.deployVerticle(api));
-        f = f.compose(x -> vertx.deployVerticle(new io.anneal.webhook.WebhookVerticle(store, prometheus)));
+        if (config.cluster()) {
+          // one instance delivers webhooks (each delivery once)
+          leased("webhooks", epoch -> new io.anneal.webhook.WebhookVerticle(store, prometheus), () -> {});
+        } else {
+          f = f.compose(x -> vertx.deployVerticle(new io.anneal.webhook.WebhookVerticle(store, prometheus)));
+        }
       }
       if (config.hasRole("worker")) {
         // a key rotation cut short by a crash (ADR 18): finished if the ledger took the new key, else dropped
@@ -214,11 +278,13 @@ public final class AnnealService {
                   + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
                   + config.dataDir().resolve(NodeKeys.PUBLIC_FILE) + ")");
               worker = new WorkerVerticle(nodeId, backend, key, store, metrics).withKeyDir(config.dataDir());
+              if (config.cluster()) worker.withOwnRunRecovery();
               return vertx.deployVerticle(worker);
             });
       }
       return f.mapEmpty();
     }).compose(v -> {
+      leasedRoles.forEach(LeasedRole::start);
       vertx.setPeriodic(1000, id -> refreshGauges(metrics));
       vertx.setPeriodic(config.oraclePollSeconds() * 1000, id -> vertx.executeBlocking(() -> {
         pollOracle(feed);
@@ -232,7 +298,7 @@ public final class AnnealService {
       io.anneal.billing.ledger.LedgerTicks ticks = new io.anneal.billing.ledger.LedgerTicks(params);
       vertx.setPeriodic(config.tickSeconds() * 1000, id -> {
         long h = ++tick[0];
-        boolean billing = config.hasRole("billing");
+        boolean billing = billingActive();
         OracleSnapshot now = oracle.get();
         store.writer().submitAlone(c -> {
           if (!billing) return SqlLedger.updateBreaker(c, now, params);
@@ -276,7 +342,8 @@ public final class AnnealService {
       }
       if (config.hasRole("billing") && config.ledgerAuditSeconds() > 0) {
         // ADR 14: the ledger audited from what it stores, in one snapshot beside the running service
-        vertx.setPeriodic(config.ledgerAuditSeconds() * 1000, id -> store.audit(100)
+        vertx.setPeriodic(config.ledgerAuditSeconds() * 1000, id -> (billingActive() ? store.audit(100)
+            : java.util.Optional.<java.util.concurrent.CompletableFuture<io.anneal.billing.ledger.LedgerAudit.Report>>empty())
             .ifPresent(f -> f.whenComplete((r, e) -> {
               if (e != null) LOG.warning("ledger audit failed: " + e.getMessage());
             })));
@@ -287,8 +354,10 @@ public final class AnnealService {
   }
 
   private BillingVerticle billingVerticle(GroupCommitWriter writer, PriceBook prices) {
-    ledger = ledgerStore(writer, prices);
-    LOG.info("settlement: " + ledger.describe());
+    if (ledger == null) { // once: a billing role taken again (cluster mode) settles through the same ledger
+      ledger = ledgerStore(writer, prices);
+      LOG.info("settlement: " + ledger.describe());
+    }
     BillingVerticle b = new BillingVerticle(writer, prices, prometheus, config.epochSeconds())
         .withPriceAdjust(config.priceAdjust())
         .withLedger(ledger);
@@ -426,6 +495,18 @@ public final class AnnealService {
     return nodeId;
   }
 
+  /**
+   * Cluster mode (ADR 19): the roles only one instance plays at a time (scheduler, billing, webhooks)
+   * that this instance plays now; empty on a single instance, which plays all of its roles.
+   */
+  public java.util.Set<String> leasedRolesPlayed() {
+    java.util.Set<String> out = new java.util.TreeSet<>();
+    for (LeasedRole r : leasedRoles) {
+      if (r.active()) out.add(r.role());
+    }
+    return out;
+  }
+
   public Vertx vertx() {
     return vertx;
   }
@@ -466,6 +547,8 @@ public final class AnnealService {
   private synchronized void closeResources() {
     if (resourcesClosed) return;
     resourcesClosed = true;
+    // roles' verticles are stopped (Vert.x closed): another instance may take them now
+    leasedRoles.forEach(LeasedRole::release);
     if (ledger instanceof io.anneal.billing.JdbcLedgerStore) ledger.close(); // before the store: lanes, then its writer
     if (settlementLanes != null) settlementLanes.close(); // (closing twice is harmless)
     if (store != null) store.close();

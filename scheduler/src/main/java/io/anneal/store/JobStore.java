@@ -269,7 +269,12 @@ public final class JobStore implements AutoCloseable {
    * jobs may move (one read), the moves (one MERGE from column arrays), the outbox rows — instead of
    * statements per job. The store has one writer, so the read and the writes see the same state.
    */
-  record Placed(String jobId, String nodeId, String gpuClass, String devices) {}
+  /** A placement; {@code fence} is the scheduler lease's epoch it was decided under (cluster mode), or null. */
+  record Placed(String jobId, String nodeId, String gpuClass, String devices, Long fence) {
+    Placed(String jobId, String nodeId, String gpuClass, String devices) {
+      this(jobId, nodeId, gpuClass, devices, null);
+    }
+  }
 
   record Running(String jobId, long startedAt) {}
 
@@ -384,7 +389,18 @@ public final class JobStore implements AutoCloseable {
 
   /** Moves a job to PLACED on the given node and devices, if it is still QUEUED. */
   public CompletableFuture<Boolean> placed(String jobId, String nodeId, String gpuClass, String devices) {
-    return writer.submit(placedKind, new Placed(jobId, nodeId, gpuClass, devices));
+    return writer.submit(placedKind, new Placed(jobId, nodeId, gpuClass, devices, schedulerFence));
+  }
+
+  /** The scheduler lease's epoch (ADR 19), or null on a single instance: placements are checked against it. */
+  private volatile Long schedulerFence;
+
+  /**
+   * From now on, placements and the scheduler's re-queues are written only while the scheduler lease
+   * is still at {@code epoch} (cluster mode, ADR 19); a stale leader's are refused as not placed.
+   */
+  public void fenceScheduler(long epoch) {
+    schedulerFence = epoch;
   }
 
   public CompletableFuture<Boolean> running(String jobId, long startedAt) {
@@ -435,6 +451,35 @@ public final class JobStore implements AutoCloseable {
   }
 
   static List<Boolean> placedAll(Connection c, List<Placed> in) throws SQLException {
+    List<Placed> live = in;
+    Long epoch = null;
+    for (Placed p : in) {
+      if (p.fence() == null) continue;
+      // cluster mode: a placement decided under an older scheduler lease is not written (ADR 19)
+      if (live == in) {
+        epoch = RoleLease.epochForShare(c, SCHEDULER_ROLE);
+        live = new ArrayList<>();
+        for (Placed q : in) {
+          if (q.fence() == null || q.fence().equals(epoch)) live.add(q);
+        }
+      }
+    }
+    if (live == in) return placedLive(c, in);
+    List<Boolean> liveOut = placedLive(c, live);
+    List<Boolean> out = new ArrayList<>(in.size());
+    int k = 0;
+    for (Placed p : in) {
+      boolean current = p.fence() == null || p.fence().equals(epoch);
+      out.add(current ? liveOut.get(k++) : false);
+    }
+    return out;
+  }
+
+  /** The lease name of the scheduler role (ADR 19). */
+  public static final String SCHEDULER_ROLE = "scheduler";
+
+  private static List<Boolean> placedLive(Connection c, List<Placed> in) throws SQLException {
+    if (in.isEmpty()) return List.of();
     List<Placed> go = new ArrayList<>();
     List<Boolean> out = admit(c, in, Placed::jobId, from(JobState.PLACED), go);
     if (go.isEmpty()) return out;
@@ -584,7 +629,21 @@ public final class JobStore implements AutoCloseable {
 
   /** Puts a placed or running job back in the queue (shutdown, infrastructure failure). */
   public CompletableFuture<Boolean> requeue(String jobId, String reason) {
+    return requeue(jobId, reason, null);
+  }
+
+  /**
+   * The scheduler's re-queue of a job it found on GPUs and no node claims (recovery): in cluster mode
+   * checked against its lease like a placement, so a stale leader cannot take a job from a run the new
+   * leader adopted (ADR 19).
+   */
+  public CompletableFuture<Boolean> requeueByScheduler(String jobId, String reason) {
+    return requeue(jobId, reason, schedulerFence);
+  }
+
+  private CompletableFuture<Boolean> requeue(String jobId, String reason, Long fence) {
     return writer.submit(c -> {
+      if (fence != null && !fence.equals(RoleLease.epochForShare(c, SCHEDULER_ROLE))) return false;
       boolean moved = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?,"
           + " started_at = NULL WHERE id = ? AND " + from(JobState.QUEUED), reason, jobId) == 1;
       if (moved) {
@@ -729,6 +788,16 @@ public final class JobStore implements AutoCloseable {
     try (Connection c = db.connection();
         PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS
             + " FROM job WHERE state IN ('QUEUED', 'PLACED', 'RUNNING', 'PREEMPTED') ORDER BY submitted_at, id")) {
+      return rows(ps);
+    }
+  }
+
+  /** Jobs the store shows on the GPUs of one node (a worker that starts again finds its runs lost, ADR 19). */
+  public List<JobRecord> onGpusOfBlocking(String nodeId) throws SQLException {
+    try (Connection c = db.connection();
+        PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS
+            + " FROM job WHERE node_id = ? AND state IN ('PLACED', 'RUNNING', 'PREEMPTED') ORDER BY submitted_at, id")) {
+      ps.setString(1, nodeId);
       return rows(ps);
     }
   }

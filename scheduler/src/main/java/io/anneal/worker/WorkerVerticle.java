@@ -65,6 +65,8 @@ public final class WorkerVerticle extends VerticleBase {
   private final Map<Integer, java.util.Set<String>> failingJobs = new java.util.HashMap<>();
   private final Map<Integer, Integer> consecutiveFailures = new java.util.HashMap<>();
   private final java.util.Set<Integer> quarantined = new java.util.HashSet<>();
+  /** Why each quarantined device is out (told again to a scheduler that takes over). */
+  private final Map<Integer, String> quarantineReasons = new java.util.TreeMap<>();
 
   /** A finished run waiting to be signed with the others of its flush. */
   private record Finished(JsonObject job, JobState outcome, String error, JsonObject result, Receipt receipt,
@@ -107,6 +109,8 @@ public final class WorkerVerticle extends VerticleBase {
     volatile boolean cancelled;
     volatile boolean shutdown;
     volatile boolean preempted;
+    /** The devices it runs on (claimed to a scheduler that takes over, ADR 19). */
+    JsonArray devices;
   }
 
   public WorkerVerticle(String nodeId, GpuBackend backend, KeyPair key, JobStore store, Metrics metrics) {
@@ -139,6 +143,7 @@ public final class WorkerVerticle extends VerticleBase {
     bus.<JsonObject>consumer(Addresses.DEVICE_RESTORED, m -> {
       if (!nodeId.equals(m.body().getString("nodeId"))) return;
       int device = m.body().getInteger("device");
+      quarantineReasons.remove(device);
       if (quarantined.remove(device)) LOG.info("GPU " + nodeId + "/" + device + " back in service (quarantine lifted)");
       consecutiveFailures.remove(device);
       failingJobs.remove(device);
@@ -171,14 +176,52 @@ public final class WorkerVerticle extends VerticleBase {
           // registration, before its first placement pass on this node
           return Future.fromCompletionStage(store.read(c -> io.anneal.store.Quarantines.of(c, nodeId)),
               vertx.getOrCreateContext());
-        }).compose(known -> {
+        }).compose(known -> recoverOwnRuns().map(known)).compose(known -> {
           bus.send(Addresses.NODE_REGISTER, registration());
           restoreQuarantines(known);
+          // a scheduler that took over (cluster mode, ADR 19) learns this node, its runs and quarantines again
+          bus.<JsonObject>consumer(Addresses.SCHEDULER_HELLO, m -> {
+            bus.send(Addresses.NODE_REGISTER, registration());
+            quarantineReasons.forEach(this::tellQuarantined);
+          });
           vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
           vertx.setPeriodic(MEMORY_REPORT_MS, id -> reportMemory());
           resendOutbox();
           return Future.succeededFuture();
         });
+  }
+
+  /** Cluster mode (ADR 19): the runs the store shows on this node's GPUs at start are re-queued by the worker. */
+  private boolean recoverOwnRuns;
+
+  /**
+   * Cluster mode (ADR 19): this worker may start again while the scheduler goes on, which then still
+   * counts the GPUs of the runs this node had before as busy. At start, those runs (lost with the
+   * process) are re-queued here, and the scheduler told that their GPUs are free and the jobs queued.
+   */
+  public WorkerVerticle withOwnRunRecovery() {
+    this.recoverOwnRuns = true;
+    return this;
+  }
+
+  private Future<Void> recoverOwnRuns() {
+    if (!recoverOwnRuns) return Future.succeededFuture();
+    return vertx.executeBlocking(() -> store.onGpusOfBlocking(nodeId)).compose(lost -> {
+      List<Future<?>> done = new ArrayList<>();
+      for (io.anneal.store.JobRecord j : lost) {
+        JsonObject job = io.anneal.sched.JobMessages.fromRecord(j);
+        String reason = "node " + nodeId + " started again while the job was on its GPUs";
+        done.add(Future.fromCompletionStage(store.requeue(j.id(), reason), vertx.getOrCreateContext()).onSuccess(moved -> {
+          if (!moved) return;
+          LOG.info(j.id() + " was on this node's GPUs when it stopped: re-queued");
+          vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", j.id()).put("nodeId", nodeId)
+              .put("devices", j.devices() == null ? new JsonArray() : new JsonArray(j.devices())));
+          vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
+          vertx.eventBus().send(Addresses.JOB_SUBMITTED, job.put("attempt", j.attempt() + 1));
+        }));
+      }
+      return Future.all(done).mapEmpty();
+    });
   }
 
   /** How often free device memory is reported to the scheduler (shown in /api/v1/gpus). */
@@ -214,7 +257,16 @@ public final class WorkerVerticle extends VerticleBase {
     JsonObject limits = new JsonObject();
     backend.paramLimits().forEach(limits::put);
     return new JsonObject().put("nodeId", nodeId).put("backend", backend.name()).put("devices", devices).put("kinds", kinds)
-        .put("limits", limits);
+        .put("limits", limits).put("running", runningClaims());
+  }
+
+  /** The runs this node has, for a scheduler that takes over (ADR 19). */
+  private JsonArray runningClaims() {
+    JsonArray out = new JsonArray();
+    runs.forEach((jobId, st) -> {
+      if (!st.ended && st.devices != null) out.add(new JsonObject().put("jobId", jobId).put("devices", st.devices.copy()));
+    });
+    return out;
   }
 
   private void run(JsonObject job) {
@@ -224,6 +276,7 @@ public final class WorkerVerticle extends VerticleBase {
       return;
     }
     RunState state = new RunState();
+    state.devices = job.getJsonArray("devices");
     runs.put(jobId, state);
     List<Integer> devices = job.getJsonArray("devices").getList();
     int device = devices.get(0);
@@ -328,6 +381,7 @@ public final class WorkerVerticle extends VerticleBase {
 
   /** The scheduler stops placing on the device and the fleet view shows why. */
   private void tellQuarantined(int device, String reason) {
+    quarantineReasons.put(device, reason);
     vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, new JsonObject().put("nodeId", nodeId).put("device", device)
         .put("reason", reason));
   }

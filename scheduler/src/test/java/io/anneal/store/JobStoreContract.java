@@ -52,12 +52,12 @@ public abstract class JobStoreContract {
     db.close();
   }
 
-  private JobRecord job(String id, long escrow) {
+  protected JobRecord job(String id, long escrow) {
     return new JobRecord(id, tenantId, "sleep", "{\"kind\":\"sleep\",\"params\":{\"ms\":1}}", 1, null, 0, 60,
         JobState.QUEUED, null, null, null, null, null, 0, null, escrow, 100_000, null, null, System.currentTimeMillis(), 0, 0, 0);
   }
 
-  private EscrowHold hold(String id, long escrow) {
+  protected EscrowHold hold(String id, long escrow) {
     return new EscrowHold(id, tenantId, escrow, 100_000, "cpu", 1);
   }
 

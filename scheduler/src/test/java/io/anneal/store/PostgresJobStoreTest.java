@@ -1,8 +1,14 @@
 package io.anneal.store;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import io.anneal.billing.ledger.TestDatabases;
 import io.anneal.billing.sql.Database;
+import io.anneal.job.JobState;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 
 /** The job store contract on the local PostgreSQL server (required under CI=true). */
 class PostgresJobStoreTest extends JobStoreContract {
@@ -14,5 +20,74 @@ class PostgresJobStoreTest extends JobStoreContract {
   @Override
   protected Database open() {
     return TestDatabases.freshPostgres(TestDatabases.localPostgresUrl());
+  }
+
+  /**
+   * Cluster mode (ADR 19): one holder of a role's lease at a time; a holder whose session the server
+   * ended loses it, the next holder bumps the fencing epoch, and what the old holder still decides is
+   * not written.
+   */
+  @Test
+  void aRoleLeaseHasOneHolderAndAStaleHoldersPlacementsAreNotWritten() throws Exception {
+    try (RoleLease a = new RoleLease(db, JobStore.SCHEDULER_ROLE, "inst-a");
+        RoleLease b = new RoleLease(db, JobStore.SCHEDULER_ROLE, "inst-b")) {
+      assertThat(a.tryAcquire()).isTrue();
+      assertThat(b.tryAcquire()).as("held by a").isFalse();
+      assertThat(a.stillHeld(2_000)).isTrue();
+      long first = a.epoch();
+      store.submit(job("j1", 500), null, hold("j1", 500)).get();
+      store.submit(job("j2", 500), null, hold("j2", 500)).get();
+      store.fenceScheduler(first);
+      assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).isTrue();
+
+      // a's session ends without a knowing (the server ended it): b takes the lease, a's decisions are refused
+      assertThat(terminate("anneal lease scheduler inst-a")).isEqualTo(1);
+      boolean took = false;
+      for (int i = 0; i < 100 && !took; i++) {
+        took = b.tryAcquire();
+        if (!took) Thread.sleep(50);
+      }
+      assertThat(took).isTrue();
+      assertThat(b.epoch()).isEqualTo(first + 1);
+      assertThat(store.placed("j2", "n1", "cpu", "[1]").get()).as("decided under the old lease").isFalse();
+      assertThat(store.job("j2").get().orElseThrow().state()).isEqualTo(JobState.QUEUED);
+      assertThat(store.requeueByScheduler("j1", "stale").get()).as("a stale re-queue").isFalse();
+      assertThat(store.job("j1").get().orElseThrow().state()).isEqualTo(JobState.PLACED);
+      assertThat(a.stillHeld(2_000)).as("a finds out on its next check").isFalse();
+      assertThat(a.epoch()).isEqualTo(-1);
+
+      store.fenceScheduler(b.epoch());
+      assertThat(store.placed("j2", "n1", "cpu", "[1]").get()).isTrue();
+      // a holder that stops lets the lease go at once
+      b.release();
+      assertThat(a.tryAcquire()).isTrue();
+      assertThat(a.epoch()).isEqualTo(first + 2);
+    }
+  }
+
+  /** Another schema's lease of the same role is another lease (tests and tenants of one server). */
+  @Test
+  void leasesOfOtherSchemasDoNotCollide() throws Exception {
+    Database other = TestDatabases.freshPostgres(TestDatabases.localPostgresUrl());
+    try (RoleLease a = new RoleLease(db, JobStore.SCHEDULER_ROLE, "x"); RoleLease b = new RoleLease(other, JobStore.SCHEDULER_ROLE, "y")) {
+      other.migrate("db/jobs", "flyway_jobs_history");
+      assertThat(a.tryAcquire()).isTrue();
+      assertThat(b.tryAcquire()).isTrue();
+    } finally {
+      other.dropSchema();
+      other.close();
+    }
+  }
+
+  private int terminate(String applicationName) throws Exception {
+    try (Connection c = db.connection();
+        PreparedStatement ps = c.prepareStatement("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ?")) {
+      ps.setString(1, applicationName);
+      int n = 0;
+      try (var rs = ps.executeQuery()) {
+        while (rs.next()) n++;
+      }
+      return n;
+    }
   }
 }

@@ -1,0 +1,66 @@
+package io.anneal.service;
+
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.config.XmlConfigBuilder;
+import io.anneal.config.AnnealConfig;
+import io.vertx.core.eventbus.EventBusOptions;
+import io.vertx.spi.cluster.hazelcast.ConfigUtil;
+import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Cluster mode (ADR 19): the Hazelcast member this instance runs, from {@code config/cluster.xml}
+ * (or vertx-hazelcast's defaults when there is none), with the launcher's name, port, members and
+ * interface set over it. TCP-IP join only: no multicast, no auto-detection.
+ */
+final class ClusterSetup {
+  private ClusterSetup() {}
+
+  static HazelcastClusterManager manager(AnnealConfig config) {
+    return new HazelcastClusterManager(hazelcast(config));
+  }
+
+  static Config hazelcast(AnnealConfig config) {
+    Path file = Path.of(config.clusterConfig());
+    Config hz;
+    if (Files.isRegularFile(file)) {
+      try (InputStream in = Files.newInputStream(file)) {
+        hz = new XmlConfigBuilder(in).build();
+      } catch (IOException | RuntimeException e) {
+        throw new IllegalStateException("cluster.config " + file + ": " + e.getMessage(), e);
+      }
+    } else {
+      hz = ConfigUtil.loadConfig();
+    }
+    hz.setClusterName(config.clusterName());
+    for (String[] p : new String[][] {{"hazelcast.phone.home.enabled", "false"}, {"hazelcast.shutdownhook.enabled", "false"},
+        {"hazelcast.logging.type", "jdk"}}) {
+      if (hz.getProperty(p[0]) == null) hz.setProperty(p[0], p[1]);
+    }
+    NetworkConfig net = hz.getNetworkConfig();
+    net.setPort(config.clusterPort()).setPortAutoIncrement(false);
+    if (config.clusterHost().matches("[0-9.]+")) {
+      net.getInterfaces().setEnabled(true).setInterfaces(List.of(config.clusterHost()));
+    }
+    net.setPublicAddress(null);
+    JoinConfig join = net.getJoin();
+    join.getMulticastConfig().setEnabled(false);
+    join.getAutoDetectionConfig().setEnabled(false);
+    List<String> members = new ArrayList<>();
+    for (String m : config.clusterMembers().split(",")) members.add(m.trim());
+    join.getTcpIpConfig().setEnabled(true).setMembers(members);
+    return hz;
+  }
+
+  /** The clustered event bus listens on the cluster host, on a port of the system's choosing. */
+  static EventBusOptions eventBus(AnnealConfig config) {
+    return new EventBusOptions().setHost(config.clusterHost()).setPort(0);
+  }
+}

@@ -1,0 +1,179 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.anneal.billing.ledger.TestDatabases;
+import io.anneal.config.ConfigLoader;
+import io.anneal.service.AnnealService;
+import io.vertx.core.json.JsonObject;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Cluster mode (ADR 19), four instances in one JVM over Hazelcast on 127.0.0.1, sharing one
+ * PostgreSQL schema: an API instance, a worker, and two instances that may play the scheduler and
+ * billing roles, one of which stands by. Jobs submitted to one instance run on another and settle on
+ * a third; when the leader's lease sessions end, the standby takes both roles, adopts the runs going
+ * on on the worker instead of running them again, and nothing is lost or charged twice.
+ */
+class ClusterTest {
+  @TempDir Path dir;
+  private final List<AutoCloseable> open = new ArrayList<>();
+  private String url;
+  private String members;
+  private final String clusterName = "anneal-test-" + Long.toHexString(System.nanoTime());
+
+  @AfterEach
+  void tearDown() throws Exception {
+    for (int i = open.size() - 1; i >= 0; i--) open.get(i).close();
+    if (url != null) {
+      try (Connection c = DriverManager.getConnection(url.replaceAll("&currentSchema=[a-z0-9_]+", ""));
+          var st = c.createStatement()) {
+        st.execute("DROP SCHEMA IF EXISTS " + url.replaceAll(".*currentSchema=", "") + " CASCADE");
+      }
+    }
+  }
+
+  @Test
+  void jobsRunAcrossInstancesAndAStandbyTakesOverWithoutLosingOrRunningAJobTwice() throws Exception {
+    TestDatabases.requirePostgres();
+    url = TestDatabases.localPostgresUrl() + "&currentSchema=cluster_" + Long.toHexString(System.nanoTime());
+    int[] ports = freePorts(4);
+    StringBuilder m = new StringBuilder();
+    for (int p : ports) m.append(m.length() == 0 ? "" : ",").append("127.0.0.1:").append(p);
+    members = m.toString();
+
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]); // first: it takes the leases
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    AnnealService worker = instance("worker-c", "worker", ports[2]);
+    // ready once it knows a fleet (the scheduler's, over the bus)
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[1]));
+    open.add(api);
+    AnnealService d = instance("sched-d", "scheduler,billing", ports[3]);
+    assertThat(d.leasedRolesPlayed()).as("standing by").isEmpty();
+    assertThat(api.service.leasedRolesPlayed()).as("the api instance delivers webhooks").containsExactly("webhooks");
+    long actBefore = api.balanceUact();
+
+    // submitted to the api instance, placed by b, run on the worker instance, settled by b
+    List<String> jobs = new ArrayList<>();
+    for (int i = 0; i < 4; i++) jobs.add(submit(api, 200));
+    awaitSettled(api, jobs);
+    for (String id : jobs) assertThat(api.job(id).getString("nodeId")).isEqualTo("worker-c");
+
+    // four runs going on (the worker's 4 devices) when b's lease sessions end without b stopping
+    List<String> long4 = new ArrayList<>();
+    for (int i = 0; i < 4; i++) long4.add(submit(api, 3_000));
+    api.await(Duration.ofSeconds(30), () -> long4.stream().allMatch(id -> "RUNNING".equals(api.job(id).getString("state"))));
+    assertThat(terminateLeaseSessionsOf("sched-b")).isEqualTo(2);
+    awaitRoles(d, Set.of("scheduler", "billing"));
+    awaitRoles(b, Set.of());
+    List<String> after = new ArrayList<>();
+    for (int i = 0; i < 4; i++) after.add(submit(api, 200));
+    List<String> all = new ArrayList<>(jobs);
+    all.addAll(long4);
+    all.addAll(after);
+    awaitSettled(api, all);
+    for (String id : long4) {
+      JsonObject j = api.job(id);
+      assertThat(j.getInteger("attempt")).as(id + " adopted, not run again: " + j).isEqualTo(1);
+      assertThat(j.getString("outcome")).isEqualTo("SUCCEEDED");
+    }
+    // every GPU free again in the new scheduler's books: the adopted runs were released when they ended
+    api.await(Duration.ofSeconds(10), () -> api.json(api.get("/api/v1/gpus", TestService.DEMO_KEY)).getInteger("free") == 4);
+    long charged = 0;
+    for (String id : all) charged += api.job(id).getLong("chargeUact");
+    assertThat(api.balanceUact()).as("each job charged once").isEqualTo(actBefore - charged);
+    JsonObject audit = api.json(api.get("/api/v1/ledger/audit", TestService.ADMIN_KEY));
+    assertThat(audit.getJsonArray("findings")).as(audit.encode()).isEmpty();
+
+    // d stops: b, standing by since it lost the leases, takes the roles again
+    d.stop();
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    List<String> last = List.of(submit(api, 100), submit(api, 100));
+    awaitSettled(api, last);
+    assertThat(worker.leasedRolesPlayed()).isEmpty();
+  }
+
+  private static String submit(TestService api, long ms) {
+    var r = api.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
+        .put("maxSeconds", 60).put("params", new JsonObject().put("ms", ms)).encode());
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(202);
+    return api.json(r).getString("id");
+  }
+
+  private static void awaitSettled(TestService api, List<String> ids) throws InterruptedException {
+    api.await(Duration.ofSeconds(60), () -> ids.stream().allMatch(id -> "SETTLED".equals(api.job(id).getString("state"))));
+  }
+
+  private static void awaitRoles(AnnealService s, Set<String> roles) throws InterruptedException {
+    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    while (!s.leasedRolesPlayed().equals(roles)) {
+      if (System.nanoTime() > until) {
+        throw new AssertionError(s.nodeId() + " plays " + s.leasedRolesPlayed() + ", not " + roles + ", after 20 s");
+      }
+      TimeUnit.MILLISECONDS.sleep(50);
+    }
+  }
+
+  private Map<String, String> env() {
+    return Map.of("ANNEAL_CLUSTER_NAME", clusterName, "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", "3");
+  }
+
+  private String[] clusterArgs(String nodeId, String roles, int port) {
+    return new String[] {"--cluster", "--db-url", url, "--cluster-port", String.valueOf(port), "--cluster-members", members,
+        "--roles", roles, "--node-id", nodeId, "--cpu-devices", "4"};
+  }
+
+  private AnnealService instance(String nodeId, String roles, int port) throws Exception {
+    List<String> args = new ArrayList<>(List.of("--http-port", "0", "--data-dir", dir.resolve(nodeId).toString(),
+        "--gpu-backend", "cpu"));
+    args.addAll(List.of(clusterArgs(nodeId, roles, port)));
+    Map<String, String> env = new java.util.HashMap<>(env());
+    env.put("ANNEAL_ADMIN_KEY", TestService.ADMIN_KEY);
+    AnnealService s = new AnnealService(ConfigLoader.load(args.toArray(String[]::new), env));
+    s.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    open.add(s::stop);
+    return s;
+  }
+
+  /** Ends, on the server, the lease sessions of one instance (as a network partition or a hung process would). */
+  private int terminateLeaseSessionsOf(String nodeId) throws Exception {
+    try (Connection c = DriverManager.getConnection(TestDatabases.localPostgresUrl());
+        PreparedStatement ps = c.prepareStatement("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            + " WHERE application_name LIKE ?")) {
+      ps.setString(1, "anneal lease % " + nodeId + " %");
+      int n = 0;
+      try (var rs = ps.executeQuery()) {
+        while (rs.next()) n++;
+      }
+      return n;
+    }
+  }
+
+  private static int[] freePorts(int n) throws Exception {
+    int[] out = new int[n];
+    List<ServerSocket> held = new ArrayList<>();
+    try {
+      for (int i = 0; i < n; i++) {
+        ServerSocket s = new ServerSocket(0);
+        held.add(s);
+        out[i] = s.getLocalPort();
+      }
+    } finally {
+      for (ServerSocket s : held) s.close();
+    }
+    return out;
+  }
+}
