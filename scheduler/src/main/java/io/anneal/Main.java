@@ -259,7 +259,10 @@ public final class Main {
       "  --backup-every-seconds N H2 store: a backup into <data dir>/backups every N s (default 0 = off)",
       "  --backup-keep N          the newest N backups are kept (default 7)",
       "  --drain-seconds N        grace for running jobs on SIGTERM (default 10)",
-      "  --cluster, --cluster-port N, --cluster-members H:P,...  clustering (not built yet: refused)",
+      "  --cluster                join a cluster over Hazelcast (needs --db-url PostgreSQL; README: Cluster mode)",
+      "  --cluster-port N         this member's Hazelcast port (default 5701)",
+      "  --cluster-members H:P,.. members to join over TCP-IP (default 127.0.0.1:5701)",
+      "  --cluster-host H         the address other instances reach this one at (default 127.0.0.1)",
       "  --config FILE            configuration file (default config/application.yaml)",
       "environment: ANNEAL_ADMIN_KEY, ANNEAL_DEMO_TENANT=name:key:akt, ANNEAL_* for every option");
 }

@@ -77,6 +77,11 @@ public final class ApiVerticle extends VerticleBase {
   private long queuedAtScheduler;
   private long submittedSeen;
   private long submittedSent;
+  /** This API instance, as the scheduler counts the admissions it received from each (cluster mode). */
+  private final String apiId = java.util.UUID.randomUUID().toString();
+  /** The scheduler whose queue state was last received, and what had been sent when it took over. */
+  private String schedulerId;
+  private long seenBaseline;
   private int admitting;
   private HttpServer server;
   /** bme simulate runs for the UI (GET /api/v1/scenarios/{id}). */
@@ -153,7 +158,15 @@ public final class ApiVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(Addresses.FLEET_SHAPE, m -> shape = FleetShape.from(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.QUEUE_STATE, m -> {
       queuedAtScheduler = m.body().getLong("queued");
-      submittedSeen = m.body().getLong("submittedSeen");
+      String from = m.body().getString("scheduler");
+      if (schedulerId != null && !schedulerId.equals(from)) {
+        // another scheduler took over (cluster mode, ADR 19): what was sent to the last one is in the
+        // store, which the new one read; only what is sent from now on may be on its way
+        seenBaseline = submittedSent;
+      }
+      schedulerId = from;
+      Long seen = m.body().getJsonObject("seen", new JsonObject()).getLong(apiId);
+      submittedSeen = Math.max(seenBaseline, seen == null ? 0 : seen);
     });
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     Router router = Router.router(vertx);
@@ -464,7 +477,7 @@ public final class ApiVerticle extends VerticleBase {
       metrics.jobsSubmitted.increment();
       JsonObject msg = JobMessages.fromSpec(rec, spec);
       submittedSent++;
-      vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg);
+      vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg.put("api", apiId).put("apiSeq", submittedSent));
       out.put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass);
       if (r.heldUakt() > 0) {
         // paid from the tenant's AKT deposit while the BME is halted (bme-spec 16.5)

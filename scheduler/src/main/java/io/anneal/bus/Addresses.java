@@ -16,7 +16,10 @@ public final class Addresses {
    * and its quarantined devices again.
    */
   public static final String SCHEDULER_HELLO = "anneal.scheduler.hello";
-  /** send: a new durable QUEUED job, {@code {id, tenantId, kind, spec, gpus, gpuClass, memoryMiB, priority, maxSeconds, submittedAt}}. */
+  /**
+   * send: a new durable QUEUED job, {@code {id, tenantId, kind, spec, gpus, gpuClass, memoryMiB, priority, maxSeconds,
+   * submittedAt}}; from the API also {@code api} (its instance) and {@code apiSeq} (its admissions sent so far).
+   */
   public static final String JOB_SUBMITTED = "anneal.scheduler.job-submitted";
   /** request: {@code {jobId, tenantId}} → {@code {result: cancelled|cancelling|not-found|finished}}. */
   public static final String JOB_CANCEL = "anneal.scheduler.job-cancel";
@@ -44,7 +47,8 @@ public final class Addresses {
   public static final String FLEET_SHAPE_NOW = "anneal.fleet.shape-now";
   /**
    * The scheduler's queue, published after each placement pass that placed jobs and every second:
-   * {queued, submittedSeen} (admissions received so far), for the API's queue bound.
+   * {queued, scheduler, seen: {apiId: apiSeq}} (the scheduler instance, and per API instance the sequence
+   * number of the last admission it received), for each API's queue bound.
    */
   public static final String QUEUE_STATE = "anneal.queue.state";
   /** publish: a job event for subscribers, {@code {type: "job", jobId, tenantId, state, ...}}. */

@@ -82,8 +82,13 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   private final long pricingWindowMs;
-  /** Admissions received from the API (published with the queue length so the API can bound the queue exactly). */
-  private long submittedSeen;
+  /**
+   * Per API instance, the sequence number of the last admission received from it (published with the
+   * queue length so that each API bounds the queue exactly; messages from one sender arrive in order).
+   */
+  private final Map<String, Long> seenByApi = new HashMap<>();
+  /** This scheduler, as the API tells schedulers apart (a new one after a takeover, ADR 19). */
+  private final String schedulerId = java.util.UUID.randomUUID().toString();
   /** class → {busy, available} GPU-seconds sampled in the current pricing window. */
   private final Map<String, long[]> windowUsage = new HashMap<>();
   /**
@@ -99,8 +104,11 @@ public final class SchedulerVerticle extends VerticleBase {
     var bus = vertx.eventBus();
     bus.<JsonObject>consumer(Addresses.NODE_REGISTER, m -> onNode(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_SUBMITTED, m -> {
-      submittedSeen++;
-      enqueue(m.body());
+      JsonObject job = m.body();
+      Object api = job.remove("api");
+      Object seq = job.remove("apiSeq");
+      if (api instanceof String a && seq instanceof Number n) seenByApi.put(a, n.longValue());
+      enqueue(job);
     });
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
@@ -575,7 +583,8 @@ public final class SchedulerVerticle extends VerticleBase {
   /** The queue's length for the API's bound: after every pass that placed jobs, and with the shape. */
   private void publishQueue() {
     vertx.eventBus().publish(Addresses.QUEUE_STATE,
-        new JsonObject().put("queued", engine.queuedCount()).put("submittedSeen", submittedSeen));
+        new JsonObject().put("queued", engine.queuedCount()).put("scheduler", schedulerId)
+            .put("seen", new JsonObject(new HashMap<>(seenByApi))));
   }
 
   private JsonObject fleetView() {

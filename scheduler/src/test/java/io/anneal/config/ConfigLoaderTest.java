@@ -85,4 +85,23 @@ class ConfigLoaderTest {
     assertThat(http.oracleUrl()).isEqualTo("http://user:pw@oracle.local/p");
     assertThat(String.valueOf(http.printable().get("oracle.source"))).contains("http").doesNotContain("pw");
   }
+
+  @Test
+  void clusterSettingsAreReadAndBadOnesRefusedWithTheirRightForm() {
+    AnnealConfig c = ConfigLoader.load(new String[] {"--cluster", "--cluster-port", "5801", "--cluster-members",
+        "10.0.0.1:5801,10.0.0.2:5801", "--cluster-host", "10.0.0.1"}, Map.of("ANNEAL_CLUSTER_NAME", "prod-1",
+        "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", "7"));
+    assertThat(c.cluster()).isTrue();
+    assertThat(c.clusterPort()).isEqualTo(5801);
+    assertThat(c.clusterMembers()).isEqualTo("10.0.0.1:5801,10.0.0.2:5801");
+    assertThat(c.clusterHost()).isEqualTo("10.0.0.1");
+    assertThat(c.clusterName()).isEqualTo("prod-1");
+    assertThat(c.takeoverGraceMs()).isEqualTo(7_000);
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--cluster-members", "10.0.0.1"}, Map.of()))
+        .isInstanceOf(ConfigLoader.ConfigException.class).hasMessageContaining("host:port");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--cluster-members", "a:1,b:99999"}, Map.of()))
+        .isInstanceOf(ConfigLoader.ConfigException.class).hasMessageContaining("host:port");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[0], Map.of("ANNEAL_CLUSTER_NAME", "no spaces")))
+        .isInstanceOf(ConfigLoader.ConfigException.class).hasMessageContaining("cluster.name");
+  }
 }

@@ -47,6 +47,14 @@ class ClusterTest {
   }
 
   @Test
+  void clusterModeNeedsASharedPostgresql() {
+    var cfg = ConfigLoader.load(new String[] {"--cluster", "--data-dir", dir.toString(), "--http-port", "0"}, Map.of());
+    var start = new AnnealService(cfg).start().toCompletionStage().toCompletableFuture();
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> start.get(30, TimeUnit.SECONDS))
+        .hasMessageContaining("--cluster needs --db-url");
+  }
+
+  @Test
   void jobsRunAcrossInstancesAndAStandbyTakesOverWithoutLosingOrRunningAJobTwice() throws Exception {
     TestDatabases.requirePostgres();
     url = TestDatabases.localPostgresUrl() + "&currentSchema=cluster_" + Long.toHexString(System.nanoTime());
@@ -59,7 +67,11 @@ class ClusterTest {
     awaitRoles(b, Set.of("scheduler", "billing"));
     AnnealService worker = instance("worker-c", "worker", ports[2]);
     // ready once it knows a fleet (the scheduler's, over the bus)
-    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[1]));
+    // a queue bound that the 8 jobs before the takeover would exhaust if the new scheduler's count of the
+    // admissions it received (none of those) were taken for the old one's
+    List<String> apiArgs = new ArrayList<>(List.of(clusterArgs("api-a", "api", ports[1])));
+    apiArgs.addAll(List.of("--max-queued-jobs", "8"));
+    TestService api = TestService.start(dir.resolve("api"), null, env(), apiArgs.toArray(String[]::new));
     open.add(api);
     AnnealService d = instance("sched-d", "scheduler,billing", ports[3]);
     assertThat(d.leasedRolesPlayed()).as("standing by").isEmpty();
