@@ -17,6 +17,12 @@ public final class Addresses {
    */
   public static final String SCHEDULER_HELLO = "anneal.scheduler.hello";
   /**
+   * request {@code {nodeId}} → {@code {known}}: a worker in a cluster is alive (every 2 s, ADR 19); a
+   * node not heard from for {@code cluster.nodeTimeoutSeconds} is taken out of the fleet and its jobs
+   * queued again. {@code known} false: register again.
+   */
+  public static final String NODE_HEARTBEAT = "anneal.scheduler.node-heartbeat";
+  /**
    * send: a new durable QUEUED job, {@code {id, tenantId, kind, spec, gpus, gpuClass, memoryMiB, priority, maxSeconds,
    * submittedAt}}; from the API also {@code api} (its instance) and {@code apiSeq} (its admissions sent so far).
    */

@@ -22,6 +22,7 @@ public record AnnealConfig(
     String clusterName,
     String clusterConfig,
     long takeoverGraceMs,
+    long nodeTimeoutMs,
     String gpuBackend,
     int cpuDevices,
     String simulatedGpus,
@@ -87,6 +88,7 @@ public record AnnealConfig(
       m.put("cluster.name", clusterName);
       m.put("cluster.config", clusterConfig);
       m.put("cluster.takeoverGraceSeconds", takeoverGraceMs / 1000.0);
+      m.put("cluster.nodeTimeoutSeconds", nodeTimeoutMs / 1000.0);
     }
     m.put("gpu.backend", gpuBackend);
     m.put("gpu.cpuDevices", cpuDevices);

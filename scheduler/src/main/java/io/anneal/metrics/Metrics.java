@@ -37,6 +37,8 @@ public final class Metrics {
   /** Finished runs whose end the store has not recorded yet and that are being retried (ADR 16). */
   public final AtomicLong runsUnrecorded = new AtomicLong();
   public final Counter preemptions;
+  /** Worker nodes taken out of the fleet because they stopped answering (cluster mode, ADR 19). */
+  public final Counter nodesLost;
 
   public Metrics(MeterRegistry registry) {
     this.registry = registry;
@@ -73,6 +75,9 @@ public final class Metrics {
     Gauge.builder("anneal.worker.runs.unrecorded", runsUnrecorded, AtomicLong::get)
         .description("finished runs whose end the store could not record yet; retried, their receipts kept").register(registry);
     preemptions = Counter.builder("anneal.scheduler.preemptions").description("running jobs stopped for higher priority")
+        .register(registry);
+    nodesLost = Counter.builder("anneal.scheduler.nodes.lost")
+        .description("worker nodes taken out of the fleet after missing their heartbeats; their jobs were queued again")
         .register(registry);
     placementMeters();
   }

@@ -837,6 +837,34 @@ public final class PlacementEngine {
   }
 
   /**
+   * Takes a node's GPUs out of the fleet (it stopped answering, ADR 19): the jobs running on it are
+   * released (their tenants' usage counted to now) and returned, so the caller can queue them again.
+   * Unknown node: nothing, an empty list.
+   */
+  public List<String> removeNode(String nodeId, long nowMs) {
+    List<String> lost = new ArrayList<>();
+    for (Running r : running.values()) {
+      for (Assignment.Part p : r.assignment().parts()) {
+        if (p.nodeId().equals(nodeId)) {
+          lost.add(r.job().id());
+          break;
+        }
+      }
+    }
+    for (String j : lost) release(j, nowMs);
+    for (java.util.Iterator<Host> it = hosts.values().iterator(); it.hasNext(); ) {
+      Host h = it.next();
+      if (!h.nodeId.equals(nodeId)) continue;
+      indexRemove(h);
+      totalGpus -= inService(h);
+      freeGpus -= h.freeCount;
+      it.remove();
+    }
+    if (reservation != null && reservation.host().nodeId.equals(nodeId)) reservation = null;
+    return lost;
+  }
+
+  /**
    * Takes over a job that is already running on the given devices of a node (a scheduler that took
    * over from another, ADR 19): the devices become busy with it, as if this engine had placed it at
    * {@code startMs}. False, and nothing changed, if the job is known here already, or the devices are

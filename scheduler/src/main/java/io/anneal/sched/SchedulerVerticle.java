@@ -111,6 +111,12 @@ public final class SchedulerVerticle extends VerticleBase {
       enqueue(job);
     });
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
+    bus.<JsonObject>consumer(Addresses.NODE_HEARTBEAT, m -> {
+      String node = m.body().getString("nodeId");
+      boolean known = nodeLimits.containsKey(node);
+      if (known) lastHeard.put(node, System.currentTimeMillis());
+      m.reply(new JsonObject().put("known", known));
+    });
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
     bus.<JsonObject>consumer(Addresses.FLEET_SHAPE_NOW, m -> m.reply(shape()));
@@ -150,6 +156,7 @@ public final class SchedulerVerticle extends VerticleBase {
     vertx.setPeriodic(1000, id -> {
       publishShape();
       long now = System.currentTimeMillis();
+      if (nodeTimeoutMs > 0) loseSilentNodes(now);
       expireDeadlines(now);
       if (pricingWindowMs > 0) samplePricingWindow(now);
       // passes run on change; this one also lets time-driven decisions (a job reaching the reservation
@@ -190,6 +197,68 @@ public final class SchedulerVerticle extends VerticleBase {
    * died with the process.
    */
   private long claimGraceMs;
+  /**
+   * Cluster mode (ADR 19): a worker not heard from for this long (heartbeats every 2 s) is taken out of
+   * the fleet and its jobs queued again; 0 (a single instance, whose worker is in the process): never.
+   */
+  private long nodeTimeoutMs;
+  /** node → when it was last heard from (registration, heartbeat). */
+  private final Map<String, Long> lastHeard = new HashMap<>();
+
+  public SchedulerVerticle withNodeTimeout(long ms) {
+    this.nodeTimeoutMs = ms;
+    return this;
+  }
+
+  private void loseSilentNodes(long now) {
+    for (String node : List.copyOf(nodeLimits.keySet())) {
+      Long heard = lastHeard.get(node);
+      if (heard != null && now - heard > nodeTimeoutMs) loseNode(node, now);
+    }
+  }
+
+  /**
+   * Takes a silent node out of the fleet and queues its jobs again (fenced like a placement). If it
+   * comes back, its heartbeat is answered "unknown", it registers again, and the runs it still has of
+   * those jobs are stopped without being recorded (adoptClaims).
+   */
+  private void loseNode(String node, long now) {
+    List<String> lost = engine.removeNode(node, now);
+    nodeLimits.remove(node);
+    lastHeard.remove(node);
+    String prefix = node + "/";
+    inventory.keySet().removeIf(k -> k.startsWith(prefix));
+    simulated.removeIf(k -> k.startsWith(prefix));
+    quarantineReasons.keySet().removeIf(k -> k.startsWith(prefix));
+    kinds.clear();
+    kindsEverywhere = null;
+    for (Map.Entry<Set<String>, Map<String, Long>> n : nodeLimits.values()) {
+      kinds.addAll(n.getKey());
+      if (kindsEverywhere == null) {
+        kindsEverywhere = new TreeSet<>(n.getKey());
+      } else {
+        kindsEverywhere.retainAll(n.getKey());
+      }
+    }
+    limitFloor = limitFloor();
+    metrics.nodesLost.increment();
+    LOG.warning("node " + node + " not heard from for " + nodeTimeoutMs / 1000 + " s: out of the fleet, " + lost.size()
+        + " job(s) on it queued again");
+    for (String id : lost) {
+      JsonObject job = jobs.remove(id);
+      preempting.remove(id);
+      if (job == null) continue;
+      String reason = "node " + node + " stopped answering";
+      Future.fromCompletionStage(store.requeueByScheduler(id, reason), vertx.getOrCreateContext()).onSuccess(moved -> {
+        if (!moved) return; // it ended meanwhile, or this scheduler's lease is gone
+        vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
+        enqueue(job.copy().put("attempt", job.getInteger("attempt", 0) + 1));
+      }).onFailure(e -> LOG.warning("could not queue " + id + " again: " + e.getMessage()));
+    }
+    publishShape();
+    schedulePass();
+  }
+
   /** The store's active jobs have been read (claims of runs are looked at from then on). */
   private boolean recovered;
   /** Jobs the store shows on GPUs that no worker has claimed yet since this scheduler started. */
@@ -220,16 +289,23 @@ public final class SchedulerVerticle extends VerticleBase {
    * them on GPUs and no worker claimed them yet; a run of a job this scheduler gave up on (re-queued,
    * or ended) is stopped.
    */
+  /** Id prefix of a stale run's GPUs, held until it has stopped (see adoptClaims). */
+  private static final String STALE = "stale:";
+
+  private boolean heldOn(String jobId, String nodeId) {
+    Assignment a = engine.assignmentOf(jobId);
+    return a != null && a.parts().stream().anyMatch(p -> p.nodeId().equals(nodeId));
+  }
+
   private void adoptClaims(String nodeId, JsonObject body) {
     JsonArray running = body.getJsonArray("running");
-    // before the store is read, nothing is known to adopt: the hello that follows the read asks again
     if (running == null || !recovered) return;
     long now = System.currentTimeMillis();
     for (Object o : running) {
       JsonObject claim = (JsonObject) o;
       String jobId = claim.getString("jobId");
-      if (engine.isRunning(jobId)) continue;
-      JsonObject job = unclaimed.remove(jobId);
+      if (heldOn(jobId, nodeId) || heldOn(STALE + jobId, nodeId)) continue;
+      JsonObject job = engine.isRunning(jobId) ? null : unclaimed.remove(jobId);
       List<Integer> devices = new ArrayList<>();
       claim.getJsonArray("devices", new JsonArray()).forEach(d -> devices.add(((Number) d).intValue()));
       if (job != null && engine.adopt(request(job), nodeId, devices, now)) {
@@ -237,8 +313,11 @@ public final class SchedulerVerticle extends VerticleBase {
         LOG.info("adopted " + jobId + ", running on " + nodeId + " " + devices);
       } else {
         if (job != null) unclaimed.put(jobId, job);
+        // a run of a job queued again, or running elsewhere: stopped, its GPUs kept busy until it has ended
+        engine.adopt(new JobRequest(STALE + jobId, STALE, 0, devices.size(), null, 0L, Map.of(), 60L, false, Map.of()),
+            nodeId, devices, now);
         LOG.warning("node " + nodeId + " runs " + jobId + ", which this scheduler does not hold on it: stopped");
-        vertx.eventBus().send(Addresses.workerCancel(nodeId), new JsonObject().put("jobId", jobId));
+        vertx.eventBus().send(Addresses.workerCancel(nodeId), new JsonObject().put("jobId", jobId).put("stale", true));
       }
     }
   }
@@ -250,6 +329,10 @@ public final class SchedulerVerticle extends VerticleBase {
 
   private void onNode(JsonObject body) {
     String nodeId = body.getString("nodeId");
+    // a scheduler taking over (ADR 19) learns nodes only once it knows which jobs run: else it could place
+    // jobs on GPUs busy with runs not claimed yet. The hello that follows the store's read asks again.
+    if (claimGraceMs > 0 && !recovered) return;
+    lastHeard.put(nodeId, System.currentTimeMillis());
     if (nodeLimits.containsKey(nodeId)) {
       // registered again (answering a new scheduler's hello, or restarted): its GPUs are known; its runs may not be
       adoptClaims(nodeId, body);
@@ -432,11 +515,18 @@ public final class SchedulerVerticle extends VerticleBase {
 
   private void onReleased(JsonObject body) {
     String jobId = body.getString("jobId");
-    if (engine.isRunning(jobId)) {
+    String node = body.getString("nodeId");
+    if (node != null && heldOn(STALE + jobId, node)) {
+      engine.release(STALE + jobId, System.currentTimeMillis()); // a stale run has stopped (adoptClaims)
+    }
+    // only GPUs the job holds on that node: a stale run elsewhere (cluster mode, ADR 19) frees nothing here
+    if (engine.isRunning(jobId) && (node == null || heldOn(jobId, node))) {
       engine.release(jobId, System.currentTimeMillis());
       jobs.remove(jobId);
+      preempting.remove(jobId);
+    } else if (!engine.isRunning(jobId)) {
+      preempting.remove(jobId);
     }
-    preempting.remove(jobId);
     schedulePass();
   }
 

@@ -243,7 +243,8 @@ public final class AnnealService {
           // placements are fenced with the lease's epoch; runs still going on workers are adopted
           leased("scheduler", epoch -> {
             store.fenceScheduler(epoch);
-            scheduler = new SchedulerVerticle(store, metrics, window).withTakeover(config.takeoverGraceMs());
+            scheduler = new SchedulerVerticle(store, metrics, window).withTakeover(config.takeoverGraceMs())
+                .withNodeTimeout(config.nodeTimeoutMs());
             return scheduler;
           }, () -> {
             if (scheduler != null) scheduler.stopPlacing();
@@ -278,7 +279,7 @@ public final class AnnealService {
                   + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
                   + config.dataDir().resolve(NodeKeys.PUBLIC_FILE) + ")");
               worker = new WorkerVerticle(nodeId, backend, key, store, metrics).withKeyDir(config.dataDir());
-              if (config.cluster()) worker.withOwnRunRecovery();
+              if (config.cluster()) worker.inCluster();
               return vertx.deployVerticle(worker);
             });
       }

@@ -276,14 +276,19 @@ public final class JobStore implements AutoCloseable {
     }
   }
 
-  record Running(String jobId, long startedAt) {}
+  /** {@code node}: the node that runs it, checked against the job's (cluster mode), or null. */
+  record Running(String jobId, long startedAt, String node) {
+    Running(String jobId, long startedAt) {
+      this(jobId, startedAt, null);
+    }
+  }
 
   /** {@code runningWritten}: false when the job ended before its RUNNING write was due (it then went from PLACED). */
   record Finished(String jobId, JobState outcome, String error, String resultJson, long startedAt, long endedAt,
-      String receiptId, String body, boolean runningWritten) {
+      String receiptId, String body, boolean runningWritten, String node) {
     Finished(String jobId, JobState outcome, String error, String resultJson, long startedAt, long endedAt,
         String receiptId, String body) {
-      this(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId, body, true);
+      this(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId, body, true, null);
     }
   }
 
@@ -392,6 +397,18 @@ public final class JobStore implements AutoCloseable {
     return writer.submit(placedKind, new Placed(jobId, nodeId, gpuClass, devices, schedulerFence));
   }
 
+  /** The node whose runs this store records (cluster mode), or null. */
+  private volatile String runsOf;
+
+  /**
+   * Cluster mode (ADR 19): the starts and ends of runs written from now on are this node's, and are
+   * written only while the job is still placed on it. A node the scheduler gave up on (it stopped
+   * answering, and its jobs went elsewhere) cannot end a job that now runs on another.
+   */
+  public void recordRunsOf(String nodeId) {
+    runsOf = nodeId;
+  }
+
   /** The scheduler lease's epoch (ADR 19), or null on a single instance: placements are checked against it. */
   private volatile Long schedulerFence;
 
@@ -404,7 +421,7 @@ public final class JobStore implements AutoCloseable {
   }
 
   public CompletableFuture<Boolean> running(String jobId, long startedAt) {
-    return writer.submit(runningKind, new Running(jobId, startedAt));
+    return writer.submit(runningKind, new Running(jobId, startedAt, runsOf));
   }
 
   /** Ids among {@code ids} whose row matches {@code condition} (a WHERE fragment on job). */
@@ -433,6 +450,32 @@ public final class JobStore implements AutoCloseable {
       if (first) chosen.add(t);
     }
     return out;
+  }
+
+  /**
+   * As {@link #admit}, where an item that names a node is admitted only while its job is placed on that
+   * node (cluster mode); the chosen keep the input's order.
+   */
+  private static <T> List<Boolean> admitOnNode(Connection c, List<T> in, java.util.function.Function<T, String> id,
+      java.util.function.Function<T, String> node, String condition, List<T> chosen) throws SQLException {
+    Map<String, List<Integer>> byNode = new java.util.LinkedHashMap<>();
+    for (int i = 0; i < in.size(); i++) {
+      String n = node.apply(in.get(i));
+      byNode.computeIfAbsent(n == null ? "" : n, k -> new ArrayList<>()).add(i);
+    }
+    if (byNode.size() == 1 && byNode.containsKey("")) return admit(c, in, id, condition, chosen);
+    Boolean[] out = new Boolean[in.size()];
+    for (Map.Entry<String, List<Integer>> g : byNode.entrySet()) {
+      List<T> part = new ArrayList<>();
+      g.getValue().forEach(i -> part.add(in.get(i)));
+      String cond = g.getKey().isEmpty() ? condition : condition + " AND t.node_id = '" + g.getKey().replace("'", "''") + "'";
+      List<Boolean> r = admit(c, part, id, cond, new ArrayList<>());
+      for (int k = 0; k < r.size(); k++) out[g.getValue().get(k)] = r.get(k);
+    }
+    for (int i = 0; i < out.length; i++) {
+      if (out[i]) chosen.add(in.get(i));
+    }
+    return java.util.Arrays.asList(out);
   }
 
   /** {@code MERGE INTO job} from column arrays: {@code cols} name the source columns, the first is the job id. */
@@ -502,7 +545,7 @@ public final class JobStore implements AutoCloseable {
 
   static List<Boolean> runningAll(Connection c, List<Running> in) throws SQLException {
     List<Running> go = new ArrayList<>();
-    List<Boolean> out = admit(c, in, Running::jobId, from(JobState.RUNNING), go);
+    List<Boolean> out = admitOnNode(c, in, Running::jobId, Running::node, from(JobState.RUNNING), go);
     if (go.isEmpty()) return out;
     int n = go.size();
     String[] ids = new String[n];
@@ -523,7 +566,7 @@ public final class JobStore implements AutoCloseable {
       }
     }
     List<Finished> go = new ArrayList<>();
-    List<Boolean> out = admit(c, in, Finished::jobId, "state IN ('PLACED', 'RUNNING')", go);
+    List<Boolean> out = admitOnNode(c, in, Finished::jobId, Finished::node, "state IN ('PLACED', 'RUNNING')", go);
     if (go.isEmpty()) return out;
     int n = go.size();
     String[][] t = new String[6][n]; // id, outcome, error, result, receipt id, body
@@ -667,7 +710,7 @@ public final class JobStore implements AutoCloseable {
       long startedAt, long endedAt, String receiptId, String signedReceiptJson, boolean runningWritten) {
     if (!outcome.finished() || outcome == JobState.SETTLED) throw new IllegalArgumentException("not an outcome: " + outcome);
     return writer.submit(finishedKind, new Finished(jobId, outcome, error, resultJson, startedAt, endedAt, receiptId,
-        signedReceiptJson, runningWritten));
+        signedReceiptJson, runningWritten, runsOf));
   }
 
   /**

@@ -111,6 +111,8 @@ public final class WorkerVerticle extends VerticleBase {
     volatile boolean preempted;
     /** The devices it runs on (claimed to a scheduler that takes over, ADR 19). */
     JsonArray devices;
+    /** The scheduler gave the job up on this node (it stopped answering, ADR 19): the run's end is not recorded. */
+    volatile boolean stale;
   }
 
   public WorkerVerticle(String nodeId, GpuBackend backend, KeyPair key, JobStore store, Metrics metrics) {
@@ -153,6 +155,7 @@ public final class WorkerVerticle extends VerticleBase {
       RunState s = runs.get(m.body().getString("jobId"));
       if (s != null) {
         s.preempted = m.body().getBoolean("preempt", false);
+        s.stale = m.body().getBoolean("stale", false);
         s.cancelled = true;
       }
     });
@@ -180,10 +183,8 @@ public final class WorkerVerticle extends VerticleBase {
           bus.send(Addresses.NODE_REGISTER, registration());
           restoreQuarantines(known);
           // a scheduler that took over (cluster mode, ADR 19) learns this node, its runs and quarantines again
-          bus.<JsonObject>consumer(Addresses.SCHEDULER_HELLO, m -> {
-            bus.send(Addresses.NODE_REGISTER, registration());
-            quarantineReasons.forEach(this::tellQuarantined);
-          });
+          bus.<JsonObject>consumer(Addresses.SCHEDULER_HELLO, m -> registerAgain());
+          if (inCluster) vertx.setPeriodic(HEARTBEAT_MS, id -> heartbeat());
           vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
           vertx.setPeriodic(MEMORY_REPORT_MS, id -> reportMemory());
           resendOutbox();
@@ -191,21 +192,43 @@ public final class WorkerVerticle extends VerticleBase {
         });
   }
 
-  /** Cluster mode (ADR 19): the runs the store shows on this node's GPUs at start are re-queued by the worker. */
-  private boolean recoverOwnRuns;
+  /** Cluster mode (ADR 19). */
+  private boolean inCluster;
+  /** How often a worker in a cluster tells the scheduler it is alive (ADR 19). */
+  public static final long HEARTBEAT_MS = 2_000;
 
   /**
-   * Cluster mode (ADR 19): this worker may start again while the scheduler goes on, which then still
-   * counts the GPUs of the runs this node had before as busy. At start, those runs (lost with the
+   * Cluster mode (ADR 19). This worker may start again while the scheduler goes on, which then still
+   * counts the GPUs of the runs this node had before as busy: at start, those runs (lost with the
    * process) are re-queued here, and the scheduler told that their GPUs are free and the jobs queued.
+   * It tells the scheduler every {@link #HEARTBEAT_MS} that it is alive, and registers again when the
+   * scheduler does not know it (a new scheduler, or one that gave this node up). Its runs' starts and
+   * ends are written only while their jobs are still placed on this node.
    */
-  public WorkerVerticle withOwnRunRecovery() {
-    this.recoverOwnRuns = true;
+  public WorkerVerticle inCluster() {
+    this.inCluster = true;
+    store.recordRunsOf(nodeId);
     return this;
   }
 
+  private void heartbeat() {
+    vertx.eventBus().<JsonObject>request(Addresses.NODE_HEARTBEAT, new JsonObject().put("nodeId", nodeId),
+        new DeliveryOptions().setSendTimeout(HEARTBEAT_MS)).onSuccess(m -> {
+          if (!m.body().getBoolean("known", true)) {
+            LOG.info("node " + nodeId + ": the scheduler does not know this node (any more): registering again");
+            registerAgain();
+          }
+        }); // no answer: no scheduler now; the next one says hello
+  }
+
+  /** This node's devices, runs and quarantines, told again to the scheduler. */
+  private void registerAgain() {
+    vertx.eventBus().send(Addresses.NODE_REGISTER, registration());
+    quarantineReasons.forEach(this::tellQuarantined);
+  }
+
   private Future<Void> recoverOwnRuns() {
-    if (!recoverOwnRuns) return Future.succeededFuture();
+    if (!inCluster) return Future.succeededFuture();
     return vertx.executeBlocking(() -> store.onGpusOfBlocking(nodeId)).compose(lost -> {
       List<Future<?>> done = new ArrayList<>();
       for (io.anneal.store.JobRecord j : lost) {
@@ -273,6 +296,13 @@ public final class WorkerVerticle extends VerticleBase {
     String jobId = job.getString("id");
     if (draining) {
       requeue(job, "node is shutting down");
+      return;
+    }
+    if (runs.containsKey(jobId)) {
+      // a stale run of the same job is still stopping here (ADR 19): never two runs of one job on a node
+      vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
+          .put("devices", job.getJsonArray("devices")));
+      requeue(job, "node " + nodeId + " was still stopping an earlier run of the job");
       return;
     }
     RunState state = new RunState();
@@ -396,9 +426,15 @@ public final class WorkerVerticle extends VerticleBase {
       RunState state) {
     String jobId = job.getString("id");
     runs.remove(jobId);
-    trackDeviceHealth(job.getJsonArray("devices").getInteger(0), jobId, f);
+    // a device quarantined by this end is told before its release, so that nothing is placed on it between
+    if (!state.stale) trackDeviceHealth(job.getJsonArray("devices").getInteger(0), jobId, f);
     vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
         .put("devices", job.getJsonArray("devices")));
+    if (state.stale) {
+      // the job was queued again (and may run elsewhere) while this node did not answer: this run is not its
+      LOG.info("stopped a run of " + jobId + " that the scheduler had given up on this node: not recorded, not billed");
+      return;
+    }
     boolean retriesLeft = job.getInteger("attempt", 0) < MAX_INFRASTRUCTURE_RETRIES;
     if (f != null && (state.shutdown || (f.reason().infrastructure() && retriesLeft))) {
       // not the job's fault: run it again elsewhere or after restart; the lost run is not billed

@@ -56,12 +56,7 @@ class ClusterTest {
 
   @Test
   void jobsRunAcrossInstancesAndAStandbyTakesOverWithoutLosingOrRunningAJobTwice() throws Exception {
-    TestDatabases.requirePostgres();
-    url = TestDatabases.localPostgresUrl() + "&currentSchema=cluster_" + Long.toHexString(System.nanoTime());
-    int[] ports = freePorts(4);
-    StringBuilder m = new StringBuilder();
-    for (int p : ports) m.append(m.length() == 0 ? "" : ",").append("127.0.0.1:").append(p);
-    members = m.toString();
+    int[] ports = cluster(4);
 
     AnnealService b = instance("sched-b", "scheduler,billing", ports[0]); // first: it takes the leases
     awaitRoles(b, Set.of("scheduler", "billing"));
@@ -118,6 +113,130 @@ class ClusterTest {
     assertThat(worker.leasedRolesPlayed()).isEmpty();
   }
 
+  /**
+   * A worker instance killed (SIGKILL) while it runs jobs: the scheduler stops hearing it, takes its
+   * GPUs out of the fleet after the node timeout, and queues its jobs again; they run once more on
+   * another worker and are charged once, for the run that ended.
+   */
+  @Test
+  void aWorkerThatStopsAnsweringHasItsJobsQueuedAgainAndRunElsewhere() throws Exception {
+    int[] ports = cluster(4);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    Path log = dir.resolve("worker-x.log");
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), "io.anneal.Main", "--http-port", "0", "--data-dir",
+        dir.resolve("worker-x").toString(), "--gpu-backend", "cpu", "--cpu-devices", "2"));
+    command.addAll(List.of(clusterArgs("worker-x", "worker", ports[1])));
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().putAll(env());
+    pb.environment().put("ANNEAL_ADMIN_KEY", TestService.ADMIN_KEY);
+    Process x = pb.start();
+    open.add(x::destroyForcibly);
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    long actBefore = api.balanceUact();
+    List<String> two = List.of(submit(api, 4_000), submit(api, 4_000));
+    api.await(Duration.ofSeconds(30), () -> two.stream().allMatch(id -> "RUNNING".equals(api.job(id).getString("state"))));
+    for (String id : two) assertThat(api.job(id).getString("nodeId")).isEqualTo("worker-x");
+
+    instance("worker-y", "worker", ports[3]);
+    x.destroyForcibly().waitFor();
+    awaitSettled(api, two);
+    long charged = 0;
+    for (String id : two) {
+      JsonObject j = api.job(id);
+      assertThat(j.getString("nodeId")).as(j.encode()).isEqualTo("worker-y");
+      assertThat(j.getInteger("attempt")).as("placed on x, then on y: " + j).isEqualTo(2);
+      assertThat(j.getString("outcome")).isEqualTo("SUCCEEDED");
+      charged += j.getLong("chargeUact");
+      JsonObject receipts = api.json(api.get("/api/v1/receipts/" + id, TestService.DEMO_KEY));
+      assertThat(receipts.encode()).as("billed for the run on y only").contains("worker-y").doesNotContain("\"worker-x\"");
+    }
+    assertThat(api.balanceUact()).isEqualTo(actBefore - charged);
+    // the fleet is y's alone now, all free
+    JsonObject gpus = api.json(api.get("/api/v1/gpus", TestService.DEMO_KEY));
+    assertThat(gpus.encode()).doesNotContain("worker-x");
+    assertThat(gpus.getInteger("free")).as(gpus.encode()).isEqualTo(4);
+    JsonObject audit = api.json(api.get("/api/v1/ledger/audit", TestService.ADMIN_KEY));
+    assertThat(audit.getJsonArray("findings")).as(audit.encode()).isEmpty();
+  }
+
+  /**
+   * A worker that stops answering for a while (its heartbeats lost, as in a network partition) but goes
+   * on running: the scheduler gives it up and runs its job elsewhere; when it answers again it registers
+   * anew, and the run it still has of that job is stopped without being recorded or billed.
+   */
+  @Test
+  void aWorkerThatComesBackAfterBeingGivenUpStopsItsStaleRunUnrecorded() throws Exception {
+    int[] ports = cluster(4);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    AnnealService w1 = instance("worker-1", "worker", ports[1], "--cpu-devices", "1");
+    AnnealService w2 = instance("worker-2", "worker", ports[2], "--cpu-devices", "1");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[3]));
+    open.add(api);
+    long actBefore = api.balanceUact();
+    List<String> workerLog = new java.util.concurrent.CopyOnWriteArrayList<>();
+    java.util.logging.Handler h = new java.util.logging.Handler() {
+      @Override
+      public void publish(java.util.logging.LogRecord r) {
+        workerLog.add(r.getMessage());
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    java.util.logging.Logger wl = java.util.logging.Logger.getLogger(io.anneal.worker.WorkerVerticle.class.getName());
+    wl.addHandler(h);
+    open.add(() -> wl.removeHandler(h));
+    String job = submit(api, 12_000);
+    api.await(Duration.ofSeconds(30), () -> "RUNNING".equals(api.job(job).getString("state")));
+    String first = api.job(job).getString("nodeId");
+    AnnealService cut = first.equals("worker-1") ? w1 : w2;
+    String other = first.equals("worker-1") ? "worker-2" : "worker-1";
+    java.util.concurrent.atomic.AtomicBoolean partitioned = new java.util.concurrent.atomic.AtomicBoolean(true);
+    cut.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (partitioned.get() && ctx.message().address().equals(io.anneal.bus.Addresses.NODE_HEARTBEAT)) return;
+      ctx.next();
+    });
+    // given up after the node timeout (3 s): queued again and placed on the other worker
+    api.await(Duration.ofSeconds(20), () -> other.equals(api.job(job).getString("nodeId")));
+    assertThat(api.job(job).getInteger("attempt")).isEqualTo(2);
+    partitioned.set(false); // it answers again while its stale run goes on
+    // it registers again with that run, which is stopped long before its 12 s are up
+    api.await(Duration.ofSeconds(6), () -> workerLog.stream().anyMatch(m -> m.contains("stopped a run of " + job)));
+    awaitSettled(api, List.of(job));
+    JsonObject j = api.job(job);
+    assertThat(j.getString("nodeId")).as(j.encode()).isEqualTo(other);
+    assertThat(j.getString("outcome")).isEqualTo("SUCCEEDED");
+    JsonObject receipts = api.json(api.get("/api/v1/receipts/" + job, TestService.DEMO_KEY));
+    assertThat(receipts.encode()).as("billed for the run that was the job's only").contains(other)
+        .doesNotContain("\"" + first + "\"");
+    assertThat(api.balanceUact()).isEqualTo(actBefore - j.getLong("chargeUact"));
+    // the node that came back is in the fleet again, its GPU free (the stale run was stopped)
+    api.await(Duration.ofSeconds(15), () -> {
+      JsonObject gpus = api.json(api.get("/api/v1/gpus", TestService.DEMO_KEY));
+      return gpus.encode().contains(first) && gpus.getInteger("free") == 2;
+    });
+    JsonObject audit = api.json(api.get("/api/v1/ledger/audit", TestService.ADMIN_KEY));
+    assertThat(audit.getJsonArray("findings")).as(audit.encode()).isEmpty();
+  }
+
+  /** A fresh schema and n free ports for the members; returns the ports. */
+  private int[] cluster(int n) throws Exception {
+    TestDatabases.requirePostgres();
+    url = TestDatabases.localPostgresUrl() + "&currentSchema=cluster_" + Long.toHexString(System.nanoTime());
+    int[] ports = freePorts(n);
+    StringBuilder m = new StringBuilder();
+    for (int p : ports) m.append(m.length() == 0 ? "" : ",").append("127.0.0.1:").append(p);
+    members = m.toString();
+    return ports;
+  }
+
   private static String submit(TestService api, long ms) {
     var r = api.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
         .put("maxSeconds", 60).put("params", new JsonObject().put("ms", ms)).encode());
@@ -140,7 +259,8 @@ class ClusterTest {
   }
 
   private Map<String, String> env() {
-    return Map.of("ANNEAL_CLUSTER_NAME", clusterName, "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", "3");
+    return Map.of("ANNEAL_CLUSTER_NAME", clusterName, "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", "3",
+        "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", "3");
   }
 
   private String[] clusterArgs(String nodeId, String roles, int port) {
@@ -148,10 +268,11 @@ class ClusterTest {
         "--roles", roles, "--node-id", nodeId, "--cpu-devices", "4"};
   }
 
-  private AnnealService instance(String nodeId, String roles, int port) throws Exception {
+  private AnnealService instance(String nodeId, String roles, int port, String... extra) throws Exception {
     List<String> args = new ArrayList<>(List.of("--http-port", "0", "--data-dir", dir.resolve(nodeId).toString(),
         "--gpu-backend", "cpu"));
     args.addAll(List.of(clusterArgs(nodeId, roles, port)));
+    args.addAll(List.of(extra));
     Map<String, String> env = new java.util.HashMap<>(env());
     env.put("ANNEAL_ADMIN_KEY", TestService.ADMIN_KEY);
     AnnealService s = new AnnealService(ConfigLoader.load(args.toArray(String[]::new), env));

@@ -186,6 +186,22 @@ public abstract class JobStoreContract {
     assertThat(balance(Accounts.tenant(tenantId))).isEqualTo(before - 500);
   }
 
+  /** Cluster mode (ADR 19): a node records a run's start and end only while the job is placed on it. */
+  @Test
+  void aNodeRecordsRunsOnlyOfJobsPlacedOnIt() throws Exception {
+    store.submit(job("j1", 500), null, hold("j1", 500)).get();
+    assertThat(store.placed("j1", "n1", "cpu", "[0]").get()).isTrue();
+    store.recordRunsOf("n2"); // a node the job was taken from (it stopped answering) and placed elsewhere
+    assertThat(store.running("j1", 1000).get()).isFalse();
+    assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 1000, 2000, "j1/0", "{\"v\":1}").get()).isFalse();
+    assertThat(store.job("j1").get().orElseThrow().state()).isEqualTo(JobState.PLACED);
+    assertThat(store.outbox(10).get()).as("no receipt from n2").isEmpty();
+    store.recordRunsOf("n1");
+    assertThat(store.running("j1", 1000).get()).isTrue();
+    assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 1000, 2000, "j1/1", "{\"v\":1}").get()).isTrue();
+    assertThat(store.outbox(10).get()).hasSize(1);
+  }
+
   @Test
   void aJobMovesThroughItsLifecycleAndItsReceiptWaitsInTheOutboxUntilSettled() throws Exception {
     store.submit(job("j1", 500), null, hold("j1", 500)).get();
