@@ -27,6 +27,10 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class SubmitLoadGenerator {
   private SubmitLoadGenerator() {}
 
+  /** Refusals by their code, so a run says why it was refused. */
+  private static final java.util.Map<String, java.util.concurrent.atomic.LongAdder> errorKinds =
+      new java.util.concurrent.ConcurrentHashMap<>();
+
   public static void main(String[] args) throws Exception {
     URI uri = URI.create(args[0]);
     if (!"127.0.0.1".equals(uri.getHost()) && !"localhost".equals(uri.getHost())) {
@@ -70,6 +74,10 @@ public final class SubmitLoadGenerator {
                   accepted.incrementAndGet();
                 } else {
                   errors.incrementAndGet();
+                  JsonObject p = m.getJsonObject("error", new JsonObject());
+                  String detail = p.getString("detail", "");
+                  String why = p.getString("type", "?") + ": " + detail.substring(0, Math.min(80, detail.length()));
+                  errorKinds.computeIfAbsent(why, k -> new java.util.concurrent.atomic.LongAdder()).increment();
                 }
                 sem.release();
                 done.countDown();
@@ -130,6 +138,7 @@ public final class SubmitLoadGenerator {
     double placedSecs = (System.nanoTime() - start) / 1e9;
     long[] lat = Arrays.copyOf(latencies, (int) Math.min(acc, jobs));
     Arrays.sort(lat);
+    if (!errorKinds.isEmpty()) System.out.println("refusals by kind: " + errorKinds);
     System.out.printf("connections %d, window %d: %d accepted, %d refused in %.2f s -> %.0f accepted/s;"
             + " accept latency p50 %.2f ms, p99 %.2f ms, max %.2f ms; %d placed in %.2f s -> %.0f placed/s%n",
         connections, window, acc, errors.get(), acceptSecs, acc / acceptSecs, pct(lat, 0.50), pct(lat, 0.99),

@@ -17,11 +17,17 @@ public final class Addresses {
    */
   public static final String SCHEDULER_HELLO = "anneal.scheduler.hello";
   /**
-   * request {@code {nodeId}} → {@code {known}}: a worker in a cluster is alive (every 2 s, ADR 19); a
-   * node not heard from for {@code cluster.nodeTimeoutSeconds} is taken out of the fleet and its jobs
-   * queued again. {@code known} false: register again.
+   * request {@code {nodeId}} → {@code {known}}: whether the scheduler knows a worker in a cluster (asked
+   * every 2 s, ADR 19); {@code known} false: register again.
    */
   public static final String NODE_HEARTBEAT = "anneal.scheduler.node-heartbeat";
+  /**
+   * Not an address: the cluster-wide map (a Hazelcast IMap, through Vert.x shared data) where every worker
+   * in a cluster keeps {@code nodeId → last beat (ms)} with a TTL of {@code cluster.nodeTimeoutSeconds},
+   * refreshed every 2 s; a node whose entry has expired is taken out of the fleet and its jobs queued
+   * again (ADR 19). Hazelcast's own connections carry it, not the event bus's.
+   */
+  public static final String FLEET_ALIVE = "anneal.fleet.alive";
   /**
    * send: a new durable QUEUED job, {@code {id, tenantId, kind, spec, gpus, gpuClass, memoryMiB, priority, maxSeconds,
    * submittedAt}}; from the API also {@code api} (its instance) and {@code apiSeq} (its admissions sent so far).

@@ -111,15 +111,18 @@ public final class SchedulerVerticle extends VerticleBase {
       enqueue(job);
     });
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
-    bus.<JsonObject>consumer(Addresses.NODE_HEARTBEAT, m -> {
-      String node = m.body().getString("nodeId");
-      boolean known = nodeLimits.containsKey(node);
-      if (known) lastHeard.put(node, System.currentTimeMillis());
-      m.reply(new JsonObject().put("known", known));
-    });
+    // whether a worker is alive is its entry in FLEET_ALIVE, not this answer, which may wait behind a busy loop
+    bus.<JsonObject>consumer(Addresses.NODE_HEARTBEAT,
+        m -> m.reply(new JsonObject().put("known", nodeLimits.containsKey(m.body().getString("nodeId")))));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
-    bus.<JsonObject>consumer(Addresses.FLEET_SHAPE_NOW, m -> m.reply(shape()));
+    bus.<JsonObject>consumer(Addresses.FLEET_SHAPE_NOW, m -> {
+      if (fleetKnown) {
+        m.reply(shape());
+      } else {
+        m.fail(503, "a scheduler is taking over: it does not know the fleet yet"); // the API keeps the shape it has
+      }
+    });
     bus.<JsonObject>consumer(Addresses.DEVICE_RESTORED, m -> {
       String node = m.body().getString("nodeId");
       int device = m.body().getInteger("device");
@@ -156,14 +159,20 @@ public final class SchedulerVerticle extends VerticleBase {
     vertx.setPeriodic(1000, id -> {
       publishShape();
       long now = System.currentTimeMillis();
-      if (nodeTimeoutMs > 0) loseSilentNodes(now);
+      // a tick that comes late says this loop was held up (a burst, a pause): silence is not judged on it
+      if (nodeTimeoutMs > 0 && now - lastTickMs < 2 * 1000) checkAlive();
+      lastTickMs = now;
       expireDeadlines(now);
       if (pricingWindowMs > 0) samplePricingWindow(now);
       // passes run on change; this one also lets time-driven decisions (a job reaching the reservation
       // age, a backfill pass cut short) happen while nothing arrives or ends
       if (engine.queuedCount() > 0 && engine.freeGpus() > 0) schedulePass();
     });
-    return vertx.executeBlocking(() -> Map.entry(store.tenantPoliciesBlocking(), store.activeJobsBlocking())).map(read -> {
+    lastTickMs = System.currentTimeMillis();
+    fleetKnown = claimGraceMs == 0;
+    Future<?> live = nodeTimeoutMs <= 0 ? Future.succeededFuture()
+        : vertx.sharedData().<String, Long>getAsyncMap(Addresses.FLEET_ALIVE).onSuccess(m -> alive = m);
+    return live.compose(x -> vertx.executeBlocking(() -> Map.entry(store.tenantPoliciesBlocking(), store.activeJobsBlocking()))).map(read -> {
       for (var t : read.getKey()) {
         engine.setTenant(t.id(), t.weight(), t.gpuQuota() == null ? Integer.MAX_VALUE : t.gpuQuota());
       }
@@ -184,8 +193,15 @@ public final class SchedulerVerticle extends VerticleBase {
       this.recovered = true;
       if (claimGraceMs > 0) {
         // every worker answers with its registration and the runs it has (onNode adopts them)
-        vertx.eventBus().publish(Addresses.SCHEDULER_HELLO, new JsonObject());
+        // answered at an address of this scheduler's own: the public one may still route to a scheduler that
+        // died, until the cluster has dropped its subscriptions (seen to take over 10 s after a SIGKILL)
+        String own = Addresses.NODE_REGISTER + "." + schedulerId;
+        vertx.eventBus().<JsonObject>consumer(own, m -> onNode(m.body()));
+        vertx.eventBus().publish(Addresses.SCHEDULER_HELLO, new JsonObject().put("registerAt", own));
         vertx.setTimer(claimGraceMs, t -> requeueUnclaimed());
+        // submissions sent while the cluster still routed some to the dead scheduler are in the store only
+        vertx.setTimer(claimGraceMs, t -> sweepQueued());
+        vertx.setTimer(3 * claimGraceMs, t -> sweepQueued());
       }
       return null;
     });
@@ -202,19 +218,33 @@ public final class SchedulerVerticle extends VerticleBase {
    * the fleet and its jobs queued again; 0 (a single instance, whose worker is in the process): never.
    */
   private long nodeTimeoutMs;
-  /** node → when it was last heard from (registration, heartbeat). */
-  private final Map<String, Long> lastHeard = new HashMap<>();
+  /** node → when it registered: a node is judged by its liveness entry only once it has had time to write one. */
+  private final Map<String, Long> joinedAt = new HashMap<>();
+  /** The workers' liveness entries (cluster mode): a node whose entry expired stopped answering. */
+  private io.vertx.core.shareddata.AsyncMap<String, Long> alive;
+  private boolean checkingAlive;
+  private long lastTickMs;
 
   public SchedulerVerticle withNodeTimeout(long ms) {
     this.nodeTimeoutMs = ms;
     return this;
   }
 
-  private void loseSilentNodes(long now) {
-    for (String node : List.copyOf(nodeLimits.keySet())) {
-      Long heard = lastHeard.get(node);
-      if (heard != null && now - heard > nodeTimeoutMs) loseNode(node, now);
-    }
+  private void checkAlive() {
+    if (alive == null || checkingAlive || nodeLimits.isEmpty()) return;
+    checkingAlive = true;
+    alive.keys().onComplete(ar -> {
+      checkingAlive = false;
+      if (ar.failed()) {
+        LOG.warning("could not read the workers' liveness entries: " + ar.cause().getMessage());
+        return;
+      }
+      long now = System.currentTimeMillis();
+      for (String node : List.copyOf(nodeLimits.keySet())) {
+        Long joined = joinedAt.get(node);
+        if (!ar.result().contains(node) && joined != null && now - joined > nodeTimeoutMs) loseNode(node, now);
+      }
+    });
   }
 
   /**
@@ -225,7 +255,7 @@ public final class SchedulerVerticle extends VerticleBase {
   private void loseNode(String node, long now) {
     List<String> lost = engine.removeNode(node, now);
     nodeLimits.remove(node);
-    lastHeard.remove(node);
+    joinedAt.remove(node);
     String prefix = node + "/";
     inventory.keySet().removeIf(k -> k.startsWith(prefix));
     simulated.removeIf(k -> k.startsWith(prefix));
@@ -242,8 +272,8 @@ public final class SchedulerVerticle extends VerticleBase {
     }
     limitFloor = limitFloor();
     metrics.nodesLost.increment();
-    LOG.warning("node " + node + " not heard from for " + nodeTimeoutMs / 1000 + " s: out of the fleet, " + lost.size()
-        + " job(s) on it queued again");
+    LOG.warning("node " + node + " stopped answering (no liveness entry for " + nodeTimeoutMs / 1000
+        + " s): out of the fleet, " + lost.size() + " job(s) on it queued again");
     for (String id : lost) {
       JsonObject job = jobs.remove(id);
       preempting.remove(id);
@@ -259,6 +289,14 @@ public final class SchedulerVerticle extends VerticleBase {
     schedulePass();
   }
 
+  /**
+   * Whether the fleet's shape may be published. A scheduler taking over (cluster mode) knows no node at
+   * first: publishing its empty shape would make every API refuse every job as one no node runs, until
+   * the workers' registrations arrive. So it waits for the first node; until then each API keeps the
+   * shape it had (jobs it accepts wait in the queue).
+   */
+  private boolean fleetKnown;
+
   /** The store's active jobs have been read (claims of runs are looked at from then on). */
   private boolean recovered;
   /** Jobs the store shows on GPUs that no worker has claimed yet since this scheduler started. */
@@ -268,6 +306,24 @@ public final class SchedulerVerticle extends VerticleBase {
   public SchedulerVerticle withTakeover(long graceMs) {
     this.claimGraceMs = graceMs;
     return this;
+  }
+
+  /**
+   * Cluster mode, after a takeover: queues the jobs the store holds as QUEUED that this scheduler was
+   * not told of (their submission went to the scheduler that died, in the window when the cluster still
+   * routed messages to it).
+   */
+  private void sweepQueued() {
+    vertx.executeBlocking(store::activeJobsBlocking).onSuccess(active -> {
+      int found = 0;
+      for (JobRecord j : active) {
+        if (j.state() == JobState.QUEUED && !jobs.containsKey(j.id())) {
+          enqueue(JobMessages.fromRecord(j));
+          found++;
+        }
+      }
+      if (found > 0) LOG.info(found + " queued job(s) this scheduler had not been told of, found in the store: queued");
+    }).onFailure(e -> LOG.warning("could not read the queued jobs: " + e.getMessage()));
   }
 
   private void requeueUnclaimed() {
@@ -332,7 +388,7 @@ public final class SchedulerVerticle extends VerticleBase {
     // a scheduler taking over (ADR 19) learns nodes only once it knows which jobs run: else it could place
     // jobs on GPUs busy with runs not claimed yet. The hello that follows the store's read asks again.
     if (claimGraceMs > 0 && !recovered) return;
-    lastHeard.put(nodeId, System.currentTimeMillis());
+    joinedAt.putIfAbsent(nodeId, System.currentTimeMillis());
     if (nodeLimits.containsKey(nodeId)) {
       // registered again (answering a new scheduler's hello, or restarted): its GPUs are known; its runs may not be
       adoptClaims(nodeId, body);
@@ -384,6 +440,7 @@ public final class SchedulerVerticle extends VerticleBase {
       if (!changed.isEmpty()) LOG.info("node " + nodeId + ": " + engine.requeue(changed) + " queued job(s) matched again");
     }
     LOG.info("node " + nodeId + " joined with " + devices.size() + " device(s)");
+    fleetKnown = true;
     adoptClaims(nodeId, body);
     publishShape();
     schedulePass();
@@ -647,6 +704,10 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   private void publishShape() {
+    if (!fleetKnown) {
+      updateMetrics();
+      return;
+    }
     vertx.eventBus().publish(Addresses.FLEET_SHAPE, shape());
     publishQueue();
     updateMetrics();

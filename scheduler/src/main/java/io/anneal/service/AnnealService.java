@@ -279,7 +279,7 @@ public final class AnnealService {
                   + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
                   + config.dataDir().resolve(NodeKeys.PUBLIC_FILE) + ")");
               worker = new WorkerVerticle(nodeId, backend, key, store, metrics).withKeyDir(config.dataDir());
-              if (config.cluster()) worker.inCluster();
+              if (config.cluster()) worker.inCluster(config.nodeTimeoutMs());
               return vertx.deployVerticle(worker);
             });
       }
@@ -485,6 +485,11 @@ public final class AnnealService {
 
   public int httpPort() {
     return api.port();
+  }
+
+  /** The worker verticle when this instance has the worker role, else null. */
+  public WorkerVerticle worker() {
+    return worker;
   }
 
   /** The API verticle when this node has the api role, else null. */

@@ -41,7 +41,7 @@ final class ClusterSetup {
     }
     hz.setClusterName(config.clusterName());
     for (String[] p : new String[][] {{"hazelcast.phone.home.enabled", "false"}, {"hazelcast.shutdownhook.enabled", "false"},
-        {"hazelcast.logging.type", "jdk"}}) {
+        {"hazelcast.logging.type", "jdk"}, {"hazelcast.health.monitoring.level", "OFF"}}) {
       if (hz.getProperty(p[0]) == null) hz.setProperty(p[0], p[1]);
     }
     NetworkConfig net = hz.getNetworkConfig();

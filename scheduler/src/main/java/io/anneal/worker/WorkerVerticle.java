@@ -183,17 +183,33 @@ public final class WorkerVerticle extends VerticleBase {
           bus.send(Addresses.NODE_REGISTER, registration());
           restoreQuarantines(known);
           // a scheduler that took over (cluster mode, ADR 19) learns this node, its runs and quarantines again
-          bus.<JsonObject>consumer(Addresses.SCHEDULER_HELLO, m -> registerAgain());
-          if (inCluster) vertx.setPeriodic(HEARTBEAT_MS, id -> heartbeat());
+          bus.<JsonObject>consumer(Addresses.SCHEDULER_HELLO, m -> {
+            registerAt = m.body().getString("registerAt", Addresses.NODE_REGISTER);
+            registerAgain();
+          });
           vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
           vertx.setPeriodic(MEMORY_REPORT_MS, id -> reportMemory());
           resendOutbox();
-          return Future.succeededFuture();
+          if (!inCluster) return Future.succeededFuture();
+          // on a thread of its own: a loop busy with thousands of runs ending must not make this node look silent
+          io.vertx.core.Context mine = context;
+          return vertx.deployVerticle(new VerticleBase() {
+            @Override
+            public Future<?> start() {
+              return vertx.sharedData().<String, Long>getAsyncMap(Addresses.FLEET_ALIVE).onSuccess(alive -> {
+                heartbeat(mine, alive, aliveTtlMs);
+                vertx.setPeriodic(HEARTBEAT_MS, id -> heartbeat(mine, alive, aliveTtlMs));
+              });
+            }
+          }, new io.vertx.core.DeploymentOptions().setThreadingModel(io.vertx.core.ThreadingModel.WORKER)
+              .setWorkerPoolName("anneal-heartbeat-" + nodeId).setWorkerPoolSize(1)).mapEmpty();
         });
   }
 
   /** Cluster mode (ADR 19). */
   private boolean inCluster;
+  /** The TTL of this node's liveness entry: the cluster's node timeout. */
+  private long aliveTtlMs;
   /** How often a worker in a cluster tells the scheduler it is alive (ADR 19). */
   public static final long HEARTBEAT_MS = 2_000;
 
@@ -201,29 +217,55 @@ public final class WorkerVerticle extends VerticleBase {
    * Cluster mode (ADR 19). This worker may start again while the scheduler goes on, which then still
    * counts the GPUs of the runs this node had before as busy: at start, those runs (lost with the
    * process) are re-queued here, and the scheduler told that their GPUs are free and the jobs queued.
-   * It tells the scheduler every {@link #HEARTBEAT_MS} that it is alive, and registers again when the
-   * scheduler does not know it (a new scheduler, or one that gave this node up). Its runs' starts and
+   * Every {@link #HEARTBEAT_MS} it renews its liveness entry ({@link Addresses#FLEET_ALIVE}, TTL
+   * {@code aliveTtlMs}), and registers again when the scheduler does not know it (a new scheduler, or one
+   * that gave this node up). Its runs' starts and
    * ends are written only while their jobs are still placed on this node.
    */
-  public WorkerVerticle inCluster() {
+  public WorkerVerticle inCluster(long aliveTtlMs) {
     this.inCluster = true;
+    this.aliveTtlMs = aliveTtlMs;
     store.recordRunsOf(nodeId);
     return this;
   }
 
-  private void heartbeat() {
+  /** Whether this node keeps its liveness entry up (see {@link #heartbeats}). */
+  private volatile boolean beating = true;
+
+  /**
+   * Stops (false) or resumes this node's heartbeats, as a network partition or a hung node would:
+   * for fault drills and tests of what the scheduler does with a silent node (ADR 19).
+   */
+  public void heartbeats(boolean on) {
+    beating = on;
+  }
+
+  /**
+   * Every {@link #HEARTBEAT_MS}, from the heartbeat's own context: the liveness entry (Hazelcast map, TTL
+   * {@code ttlMs}), then whether the scheduler knows this node, registering again on this verticle's
+   * context ({@code mine}) if not.
+   */
+  private void heartbeat(io.vertx.core.Context mine, io.vertx.core.shareddata.AsyncMap<String, Long> alive, long ttlMs) {
+    if (!beating) return;
+    alive.put(nodeId, System.currentTimeMillis(), ttlMs)
+        .onFailure(e -> LOG.warning("node " + nodeId + ": liveness entry not written: " + e.getMessage()));
     vertx.eventBus().<JsonObject>request(Addresses.NODE_HEARTBEAT, new JsonObject().put("nodeId", nodeId),
         new DeliveryOptions().setSendTimeout(HEARTBEAT_MS)).onSuccess(m -> {
           if (!m.body().getBoolean("known", true)) {
-            LOG.info("node " + nodeId + ": the scheduler does not know this node (any more): registering again");
-            registerAgain();
+            mine.runOnContext(v -> {
+              LOG.info("node " + nodeId + ": the scheduler does not know this node (any more): registering again");
+              registerAgain();
+            });
           }
         }); // no answer: no scheduler now; the next one says hello
   }
 
   /** This node's devices, runs and quarantines, told again to the scheduler. */
+  /** Where the current scheduler takes registrations: the address its hello named (ADR 19), at first the public one. */
+  private volatile String registerAt = Addresses.NODE_REGISTER;
+
   private void registerAgain() {
-    vertx.eventBus().send(Addresses.NODE_REGISTER, registration());
+    vertx.eventBus().send(registerAt, registration());
     quarantineReasons.forEach(this::tellQuarantined);
   }
 
