@@ -210,7 +210,7 @@ public final class WorkerVerticle extends VerticleBase {
   private boolean inCluster;
   /** The TTL of this node's liveness entry: the cluster's node timeout. */
   private long aliveTtlMs;
-  /** How often a worker in a cluster tells the scheduler it is alive (ADR 19). */
+  /** How often a worker in a cluster renews its liveness entry and asks whether the scheduler knows it (ADR 19). */
   public static final long HEARTBEAT_MS = 2_000;
 
   /**
@@ -219,8 +219,8 @@ public final class WorkerVerticle extends VerticleBase {
    * process) are re-queued here, and the scheduler told that their GPUs are free and the jobs queued.
    * Every {@link #HEARTBEAT_MS} it renews its liveness entry ({@link Addresses#FLEET_ALIVE}, TTL
    * {@code aliveTtlMs}), and registers again when the scheduler does not know it (a new scheduler, or one
-   * that gave this node up). Its runs' starts and
-   * ends are written only while their jobs are still placed on this node.
+   * that gave this node up). Its runs' starts and ends are written only while their jobs are still placed
+   * on this node.
    */
   public WorkerVerticle inCluster(long aliveTtlMs) {
     this.inCluster = true;
@@ -260,10 +260,10 @@ public final class WorkerVerticle extends VerticleBase {
         }); // no answer: no scheduler now; the next one says hello
   }
 
-  /** This node's devices, runs and quarantines, told again to the scheduler. */
   /** Where the current scheduler takes registrations: the address its hello named (ADR 19), at first the public one. */
   private volatile String registerAt = Addresses.NODE_REGISTER;
 
+  /** This node's devices, runs and quarantines, told again to the scheduler. */
   private void registerAgain() {
     vertx.eventBus().send(registerAt, registration());
     quarantineReasons.forEach(this::tellQuarantined);
