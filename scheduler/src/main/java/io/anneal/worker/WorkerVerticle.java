@@ -279,8 +279,7 @@ public final class WorkerVerticle extends VerticleBase {
         done.add(Future.fromCompletionStage(store.requeue(j.id(), reason), vertx.getOrCreateContext()).onSuccess(moved -> {
           if (!moved) return;
           LOG.info(j.id() + " was on this node's GPUs when it stopped: re-queued");
-          vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", j.id()).put("nodeId", nodeId)
-              .put("devices", j.devices() == null ? new JsonArray() : new JsonArray(j.devices())));
+          released(j.id(), j.devices() == null ? new JsonArray() : new JsonArray(j.devices()));
           vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
           vertx.eventBus().send(Addresses.JOB_SUBMITTED, job.put("attempt", j.attempt() + 1));
         }));
@@ -342,8 +341,7 @@ public final class WorkerVerticle extends VerticleBase {
     }
     if (runs.containsKey(jobId)) {
       // a stale run of the same job is still stopping here (ADR 19): never two runs of one job on a node
-      vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
-          .put("devices", job.getJsonArray("devices")));
+      released(jobId, job.getJsonArray("devices"));
       requeue(job, "node " + nodeId + " was still stopping an earlier run of the job");
       return;
     }
@@ -451,6 +449,12 @@ public final class WorkerVerticle extends VerticleBase {
     });
   }
 
+  /** Tells the scheduler that a job's GPUs on this node are free. */
+  private void released(String jobId, JsonArray devices) {
+    vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
+        .put("devices", devices));
+  }
+
   /** The scheduler stops placing on the device and the fleet view shows why. */
   private void tellQuarantined(int device, String reason) {
     quarantineReasons.put(device, reason);
@@ -470,8 +474,7 @@ public final class WorkerVerticle extends VerticleBase {
     runs.remove(jobId);
     // a device quarantined by this end is told before its release, so that nothing is placed on it between
     if (!state.stale) trackDeviceHealth(job.getJsonArray("devices").getInteger(0), jobId, f);
-    vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
-        .put("devices", job.getJsonArray("devices")));
+    released(jobId, job.getJsonArray("devices"));
     if (state.stale) {
       // the job was queued again (and may run elsewhere) while this node did not answer: this run is not its
       LOG.info("stopped a run of " + jobId + " that the scheduler had given up on this node: not recorded, not billed");
