@@ -11,9 +11,11 @@ public final class Addresses {
    */
   public static final String NODE_REGISTER = "anneal.scheduler.node-register";
   /**
-   * publish {@code {}}: a scheduler took over (cluster mode, ADR 19); every worker answers with its
-   * registration on {@link #NODE_REGISTER}, with {@code running} (job id and devices of each run it has)
-   * and its quarantined devices again.
+   * publish {@code {registerAt, releaseAt}}: a scheduler took over (cluster mode, ADR 19); every worker
+   * answers with its registration, with {@code running} (job id and devices of each run it has), and its
+   * quarantined devices again. From then on it sends registrations and releases of GPUs to the two
+   * addresses named, this scheduler's own ({@link #NODE_REGISTER} and {@link #GPUS_RELEASED} followed by
+   * its id): the public ones may route to a scheduler that died for a while after it did.
    */
   public static final String SCHEDULER_HELLO = "anneal.scheduler.hello";
   /**

@@ -192,12 +192,15 @@ public final class SchedulerVerticle extends VerticleBase {
       if (!recovered.isEmpty()) LOG.info("recovered " + recovered.size() + " active job(s) from the store");
       this.recovered = true;
       if (claimGraceMs > 0) {
-        // every worker answers with its registration and the runs it has (onNode adopts them)
-        // answered at an address of this scheduler's own: the public one may still route to a scheduler that
-        // died, until the cluster has dropped its subscriptions (seen to take over 10 s after a SIGKILL)
+        // every worker answers with its registration and the runs it has (onNode adopts them), at an
+        // address of this scheduler's own: the public one may still route to a scheduler that died, until
+        // the cluster has dropped its subscriptions (seen to take over 10 s after a SIGKILL); so are releases
+        // of GPUs, so that none of the runs adopted here is freed at a dead scheduler
         String own = Addresses.NODE_REGISTER + "." + schedulerId;
+        String releases = Addresses.GPUS_RELEASED + "." + schedulerId;
         vertx.eventBus().<JsonObject>consumer(own, m -> onNode(m.body()));
-        vertx.eventBus().publish(Addresses.SCHEDULER_HELLO, new JsonObject().put("registerAt", own));
+        vertx.eventBus().<JsonObject>consumer(releases, m -> onReleased(m.body()));
+        vertx.eventBus().publish(Addresses.SCHEDULER_HELLO, new JsonObject().put("registerAt", own).put("releaseAt", releases));
         vertx.setTimer(claimGraceMs, t -> requeueUnclaimed());
         // submissions sent while the cluster still routed some to the dead scheduler are in the store only
         vertx.setTimer(claimGraceMs, t -> sweepQueued());

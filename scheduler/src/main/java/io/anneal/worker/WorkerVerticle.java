@@ -185,6 +185,7 @@ public final class WorkerVerticle extends VerticleBase {
           // a scheduler that took over (cluster mode, ADR 19) learns this node, its runs and quarantines again
           bus.<JsonObject>consumer(Addresses.SCHEDULER_HELLO, m -> {
             registerAt = m.body().getString("registerAt", Addresses.NODE_REGISTER);
+            releaseAt = m.body().getString("releaseAt", Addresses.GPUS_RELEASED);
             registerAgain();
           });
           vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
@@ -449,10 +450,12 @@ public final class WorkerVerticle extends VerticleBase {
     });
   }
 
+  /** Where the current scheduler takes releases of GPUs: the address its hello named (ADR 19), at first the public one. */
+  private volatile String releaseAt = Addresses.GPUS_RELEASED;
+
   /** Tells the scheduler that a job's GPUs on this node are free. */
   private void released(String jobId, JsonArray devices) {
-    vertx.eventBus().send(Addresses.GPUS_RELEASED, new JsonObject().put("jobId", jobId).put("nodeId", nodeId)
-        .put("devices", devices));
+    vertx.eventBus().send(releaseAt, new JsonObject().put("jobId", jobId).put("nodeId", nodeId).put("devices", devices));
   }
 
   /** The scheduler stops placing on the device and the fleet view shows why. */
