@@ -206,6 +206,7 @@ public final class ApiVerticle extends VerticleBase {
     router.post("/api/v1/nodes/:nodeId/keys").handler(this::rotateNodeKey);
     router.post("/api/v1/nodes/:nodeId/keys/:fingerprint/revoke").handler(this::revokeNodeKey);
     router.get("/api/v1/ledger/audit").handler(this::ledgerAudit);
+    router.get("/api/v1/cluster").handler(this::cluster);
     router.post("/api/v1/backups").handler(this::backup);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
@@ -1021,6 +1022,23 @@ public final class ApiVerticle extends VerticleBase {
       return Future.fromCompletionStage(running.get(), vertx.getOrCreateContext());
     }).onSuccess(r -> rc.json(new JsonObject(r.toMap()).put("startedAt", java.time.Instant.ofEpochMilli(started).toString())
         .put("tookMs", System.currentTimeMillis() - started))).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: this instance's roles, and which instance plays each role only one may play at a time
+   * (cluster mode, ADR 19): the lease's epoch, its last holder and whether that holder holds it now.
+   */
+  private void cluster(RoutingContext rc) {
+    admin(rc).compose(v -> Future.fromCompletionStage(store.read(io.anneal.store.RoleLease::all), vertx.getOrCreateContext()))
+        .onSuccess(leases -> {
+          JsonArray a = new JsonArray();
+          for (io.anneal.store.RoleLease.Held h : leases) {
+            a.add(new JsonObject().put("role", h.role()).put("epoch", h.epoch()).put("holder", h.holder())
+                .put("since", java.time.Instant.ofEpochMilli(h.acquiredAt()).toString()).put("heldNow", h.heldNow()));
+          }
+          rc.json(new JsonObject().put("cluster", config.cluster())
+              .put("roles", new JsonArray(new java.util.ArrayList<>(new java.util.TreeSet<>(config.roles())))).put("leases", a));
+        }).onFailure(e -> fail(rc, e));
   }
 
   /**

@@ -138,6 +138,26 @@ public final class RoleLease implements AutoCloseable {
     }
   }
 
+  /** A role's lease as stored: its last holder, and whether that holder's session holds it now. */
+  public record Held(String role, long epoch, String holder, long acquiredAt, boolean heldNow) {}
+
+  /**
+   * Every role's lease (PostgreSQL; empty where no instance ever held one, as on a single instance).
+   * {@code heldNow}: the holder's lease session is open (named in {@code pg_stat_activity}).
+   */
+  public static java.util.List<Held> all(Connection c) throws SQLException {
+    java.util.List<Held> out = new java.util.ArrayList<>();
+    boolean postgres = !Database.isH2(c);
+    String sql = "SELECT role, epoch, holder, acquired_at, "
+        + (postgres ? "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database()"
+            + " AND a.application_name = LEFT('anneal lease ' || role || ' ' || holder, 63))" : "FALSE")
+        + " FROM role_lease ORDER BY role";
+    try (PreparedStatement ps = c.prepareStatement(sql); ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) out.add(new Held(rs.getString(1), rs.getLong(2), rs.getString(3), rs.getLong(4), rs.getBoolean(5)));
+    }
+    return out;
+  }
+
   private static void closeQuietly(Connection c) {
     try {
       c.close();

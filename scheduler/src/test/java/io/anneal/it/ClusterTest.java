@@ -104,6 +104,17 @@ class ClusterTest {
     assertThat(api.balanceUact()).as("each job charged once").isEqualTo(actBefore - charged);
     JsonObject audit = api.json(api.get("/api/v1/ledger/audit", TestService.ADMIN_KEY));
     assertThat(audit.getJsonArray("findings")).as(audit.encode()).isEmpty();
+    // who plays what, for operators
+    JsonObject cluster = api.json(api.get("/api/v1/cluster", TestService.ADMIN_KEY));
+    assertThat(cluster.getBoolean("cluster")).isTrue();
+    assertThat(cluster.getJsonArray("roles").getList()).containsExactly("api");
+    Map<String, JsonObject> leases = new java.util.HashMap<>();
+    cluster.getJsonArray("leases").forEach(o -> leases.put(((JsonObject) o).getString("role"), (JsonObject) o));
+    assertThat(leases.keySet()).containsExactlyInAnyOrder("billing", "scheduler", "webhooks");
+    assertThat(leases.get("scheduler").getString("holder")).as(cluster.encode()).startsWith("sched-d ");
+    assertThat(leases.get("scheduler").getLong("epoch")).isEqualTo(2);
+    assertThat(leases.get("scheduler").getBoolean("heldNow")).isTrue();
+    assertThat(api.get("/api/v1/cluster", TestService.DEMO_KEY).statusCode()).as("admin only").isEqualTo(403);
 
     // d stops: b, standing by since it lost the leases, takes the roles again
     d.stop();

@@ -39,6 +39,12 @@ class LedgerAuditApiTest {
       assertThat(audit.getJsonObject("checked").fieldNames()).containsExactly("journal", "balance", "receipts", "entries", "epochs", "payouts", "supply");
       assertThat(audit.getLong("tookMs")).isNotNegative();
 
+      // a single instance plays all roles and holds no lease (cluster mode's, ADR 19)
+      JsonObject cluster = s.json(s.get("/api/v1/cluster", TestService.ADMIN_KEY));
+      assertThat(cluster.getBoolean("cluster")).isFalse();
+      assertThat(cluster.getJsonArray("roles").getList()).containsExactly("api", "billing", "scheduler", "worker");
+      assertThat(cluster.getJsonArray("leases")).isEmpty();
+
       String tenant = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
       try (var c = s.service.database().connection(); var st = c.createStatement()) {
         assertThat(st.executeUpdate("UPDATE balance SET amount = amount + 7 WHERE account = 'tenant:" + tenant
