@@ -672,7 +672,8 @@ public final class JobStore implements AutoCloseable {
 
   /** Puts a placed or running job back in the queue (shutdown, infrastructure failure). */
   public CompletableFuture<Boolean> requeue(String jobId, String reason) {
-    return requeue(jobId, reason, null);
+    // a node's own re-queue (cluster mode): only while the job is still on that node
+    return requeue(jobId, reason, null, runsOf);
   }
 
   /**
@@ -681,14 +682,15 @@ public final class JobStore implements AutoCloseable {
    * leader adopted (ADR 19).
    */
   public CompletableFuture<Boolean> requeueByScheduler(String jobId, String reason) {
-    return requeue(jobId, reason, schedulerFence);
+    return requeue(jobId, reason, schedulerFence, null);
   }
 
-  private CompletableFuture<Boolean> requeue(String jobId, String reason, Long fence) {
+  private CompletableFuture<Boolean> requeue(String jobId, String reason, Long fence, String node) {
     return writer.submit(c -> {
       if (fence != null && !fence.equals(RoleLease.epochForShare(c, SCHEDULER_ROLE))) return false;
-      boolean moved = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?,"
-          + " started_at = NULL WHERE id = ? AND " + from(JobState.QUEUED), reason, jobId) == 1;
+      String sql = "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?, started_at = NULL"
+          + " WHERE id = ? AND " + from(JobState.QUEUED);
+      boolean moved = (node == null ? update(c, sql, reason, jobId) : update(c, sql + " AND node_id = ?", reason, jobId, node)) == 1;
       if (moved) {
         tell(c, List.of(new Transition(jobId, JobState.QUEUED, System.currentTimeMillis(), data("reason", reason))));
       }

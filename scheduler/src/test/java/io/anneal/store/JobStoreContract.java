@@ -196,6 +196,8 @@ public abstract class JobStoreContract {
     assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 1000, 2000, "j1/0", "{\"v\":1}").get()).isFalse();
     assertThat(store.job("j1").get().orElseThrow().state()).isEqualTo(JobState.PLACED);
     assertThat(store.outbox(10).get()).as("no receipt from n2").isEmpty();
+    assertThat(store.requeue("j1", "n2 shutting down").get()).as("n2 cannot take it off n1").isFalse();
+    assertThat(store.job("j1").get().orElseThrow().state()).isEqualTo(JobState.PLACED);
     store.recordRunsOf("n1");
     assertThat(store.running("j1", 1000).get()).isTrue();
     assertThat(store.finished("j1", JobState.SUCCEEDED, null, "{}", 1000, 2000, "j1/1", "{\"v\":1}").get()).isTrue();
