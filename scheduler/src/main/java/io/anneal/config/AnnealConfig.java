@@ -23,6 +23,7 @@ public record AnnealConfig(
     String clusterConfig,
     long takeoverGraceMs,
     long nodeTimeoutMs,
+    long reconcileAfterMs,
     String gpuBackend,
     int cpuDevices,
     String simulatedGpus,
@@ -89,6 +90,7 @@ public record AnnealConfig(
       m.put("cluster.config", clusterConfig);
       m.put("cluster.takeoverGraceSeconds", takeoverGraceMs / 1000.0);
       m.put("cluster.nodeTimeoutSeconds", nodeTimeoutMs / 1000.0);
+      m.put("cluster.reconcileAfterSeconds", reconcileAfterMs / 1000.0);
     }
     m.put("gpu.backend", gpuBackend);
     m.put("gpu.cpuDevices", cpuDevices);

@@ -41,6 +41,7 @@ public final class ConfigLoader {
       new Key("cluster.config", "ANNEAL_CLUSTER_CONFIG", null),
       new Key("cluster.takeoverGraceSeconds", "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", null),
       new Key("cluster.nodeTimeoutSeconds", "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", null),
+      new Key("cluster.reconcileAfterSeconds", "ANNEAL_CLUSTER_RECONCILE_AFTER_SECONDS", null),
       new Key("gpu.backend", "ANNEAL_GPU_BACKEND", "--gpu-backend"),
       new Key("gpu.cpuDevices", "ANNEAL_CPU_DEVICES", "--cpu-devices"),
       new Key("gpu.simulated", "ANNEAL_SIMULATED_GPUS", "--simulated-gpus"),
@@ -184,6 +185,7 @@ public final class ConfigLoader {
         range("cluster.takeoverGraceSeconds", values.getOrDefault("cluster.takeoverGraceSeconds", "5"), 1, 600) * 1000,
         // workers answer every 2 s: a few missed heartbeats, not one
         range("cluster.nodeTimeoutSeconds", values.getOrDefault("cluster.nodeTimeoutSeconds", "10"), 3, 3600) * 1000,
+        range("cluster.reconcileAfterSeconds", values.getOrDefault("cluster.reconcileAfterSeconds", "30"), 3, 3600) * 1000,
         backend,
         (int) range("gpu.cpuDevices", values.getOrDefault("gpu.cpuDevices", "4"), 1, 1024),
         values.getOrDefault("gpu.simulated", ""),

@@ -1003,6 +1003,17 @@ public final class PlacementEngine {
     return running.containsKey(jobId);
   }
 
+  /** The jobs holding GPUs of a node, with when each was placed (or adopted) there. */
+  public Map<String, Long> placedOn(String nodeId) {
+    Map<String, Long> out = new HashMap<>();
+    for (Running r : running.values()) {
+      for (Assignment.Part p : r.assignment().parts()) {
+        if (p.nodeId().equals(nodeId)) out.put(r.job().id(), r.startMs());
+      }
+    }
+    return out;
+  }
+
   public Assignment assignmentOf(String jobId) {
     Running r = running.get(jobId);
     return r == null ? null : r.assignment();

@@ -112,8 +112,7 @@ public final class SchedulerVerticle extends VerticleBase {
     });
     bus.<JsonObject>consumer(Addresses.GPUS_RELEASED, m -> onReleased(m.body()));
     // whether a worker is alive is its entry in FLEET_ALIVE, not this answer, which may wait behind a busy loop
-    bus.<JsonObject>consumer(Addresses.NODE_HEARTBEAT,
-        m -> m.reply(new JsonObject().put("known", nodeLimits.containsKey(m.body().getString("nodeId")))));
+    bus.<JsonObject>consumer(Addresses.NODE_HEARTBEAT, m -> m.reply(onHeartbeat(m.body())));
     bus.<JsonObject>consumer(Addresses.JOB_CANCEL, this::onCancel);
     bus.<JsonObject>consumer(Addresses.FLEET, m -> m.reply(fleetView()));
     bus.<JsonObject>consumer(Addresses.FLEET_SHAPE_NOW, m -> {
@@ -227,6 +226,73 @@ public final class SchedulerVerticle extends VerticleBase {
   private io.vertx.core.shareddata.AsyncMap<String, Long> alive;
   private boolean checkingAlive;
   private long lastTickMs;
+
+  /** Cluster mode: how long a job may be held on a node that does not run it before it is set right. */
+  private long reconcileAfterMs = 30_000;
+  /** node → consecutive heartbeats on which this scheduler held more old runs there than the node has. */
+  private final Map<String, Integer> heldBeyond = new HashMap<>();
+
+  public SchedulerVerticle withReconcileAfter(long ms) {
+    this.reconcileAfterMs = ms;
+    return this;
+  }
+
+  /**
+   * Answers a worker's heartbeat (cluster mode): {@code known}, and {@code resync} when, on three
+   * heartbeats in a row, this scheduler held more jobs on the node, placed more than reconcileAfter (plus a
+   * third for messages under way) ago, than the node runs of that age: a run message or a release was lost,
+   * and the node's registration lets reconcileHeld set it right.
+   */
+  private JsonObject onHeartbeat(JsonObject body) {
+    String node = body.getString("nodeId");
+    boolean known = nodeLimits.containsKey(node);
+    JsonObject reply = new JsonObject().put("known", known);
+    JsonObject older = body.getJsonObject("runsOlderThan");
+    if (!known || older == null || !recovered) return reply;
+    long cutoff = System.currentTimeMillis() - older.getLong("ms") - older.getLong("ms") / 3;
+    long held = engine.placedOn(node).entrySet().stream().filter(e -> e.getValue() < cutoff).count();
+    if (held > older.getLong("count")) {
+      if (heldBeyond.merge(node, 1, Integer::sum) >= 3) {
+        heldBeyond.remove(node);
+        reply.put("resync", true);
+      }
+    } else {
+      heldBeyond.remove(node);
+    }
+    return reply;
+  }
+
+  /**
+   * A known node registered again with the runs it has: jobs held on it for more than reconcileAfter that
+   * it does not run lost their run message (queued again if the store still shows them PLACED there) or
+   * their release (they ended: their GPUs are freed).
+   */
+  private void reconcileHeld(String nodeId, JsonObject body) {
+    JsonArray running = body.getJsonArray("running");
+    if (running == null || !recovered) return;
+    Set<String> claimed = new java.util.HashSet<>();
+    running.forEach(o -> claimed.add(((JsonObject) o).getString("jobId")));
+    long now = System.currentTimeMillis();
+    for (Map.Entry<String, Long> e : engine.placedOn(nodeId).entrySet()) {
+      String id = e.getKey();
+      if (claimed.contains(id) || claimed.contains(id.replaceFirst("^" + STALE, "")) || now - e.getValue() < reconcileAfterMs) {
+        continue;
+      }
+      engine.release(id, now);
+      if (id.startsWith(STALE)) continue; // the stale run has stopped; its release was lost
+      JsonObject job = jobs.remove(id);
+      preempting.remove(id);
+      LOG.warning("node " + nodeId + " does not run " + id + ", held there for " + (now - e.getValue()) / 1000
+          + " s: its run message or its release was lost; its GPUs are free again");
+      if (job == null) continue;
+      String reason = "its run message to node " + nodeId + " was lost";
+      Future.fromCompletionStage(store.requeueNeverStarted(id, nodeId, reason), vertx.getOrCreateContext()).onSuccess(moved -> {
+        if (!moved) return; // it ran and ended there (the release was what was lost), or this lease is gone
+        vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
+        enqueue(job.copy().put("attempt", job.getInteger("attempt", 0) + 1));
+      }).onFailure(x -> LOG.warning("could not queue " + id + " again: " + x.getMessage()));
+    }
+  }
 
   public SchedulerVerticle withNodeTimeout(long ms) {
     this.nodeTimeoutMs = ms;
@@ -395,6 +461,7 @@ public final class SchedulerVerticle extends VerticleBase {
     if (nodeLimits.containsKey(nodeId)) {
       // registered again (answering a new scheduler's hello, or restarted): its GPUs are known; its runs may not be
       adoptClaims(nodeId, body);
+      reconcileHeld(nodeId, body);
       schedulePass();
       return;
     }

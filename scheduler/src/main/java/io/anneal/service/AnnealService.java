@@ -244,7 +244,7 @@ public final class AnnealService {
           leased("scheduler", epoch -> {
             store.fenceScheduler(epoch);
             scheduler = new SchedulerVerticle(store, metrics, window).withTakeover(config.takeoverGraceMs())
-                .withNodeTimeout(config.nodeTimeoutMs());
+                .withNodeTimeout(config.nodeTimeoutMs()).withReconcileAfter(config.reconcileAfterMs());
             return scheduler;
           }, () -> {
             if (scheduler != null) scheduler.stopPlacing();
@@ -279,7 +279,7 @@ public final class AnnealService {
                   + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
                   + config.dataDir().resolve(NodeKeys.PUBLIC_FILE) + ")");
               worker = new WorkerVerticle(nodeId, backend, key, store, metrics).withKeyDir(config.dataDir());
-              if (config.cluster()) worker.inCluster(config.nodeTimeoutMs());
+              if (config.cluster()) worker.inCluster(config.nodeTimeoutMs(), config.reconcileAfterMs());
               return vertx.deployVerticle(worker);
             });
       }

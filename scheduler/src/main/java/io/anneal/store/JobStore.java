@@ -673,7 +673,16 @@ public final class JobStore implements AutoCloseable {
   /** Puts a placed or running job back in the queue (shutdown, infrastructure failure). */
   public CompletableFuture<Boolean> requeue(String jobId, String reason) {
     // a node's own re-queue (cluster mode): only while the job is still on that node
-    return requeue(jobId, reason, null, runsOf);
+    return requeue(jobId, reason, null, runsOf, false);
+  }
+
+  /**
+   * Cluster mode (ADR 19): the scheduler's re-queue of a job it held on a node that does not run it (its
+   * run message was lost): fenced like a placement, and only while the job is still PLACED on that node
+   * (a job whose run started or ended there keeps its state).
+   */
+  public CompletableFuture<Boolean> requeueNeverStarted(String jobId, String nodeId, String reason) {
+    return requeue(jobId, reason, schedulerFence, nodeId, true);
   }
 
   /**
@@ -682,14 +691,14 @@ public final class JobStore implements AutoCloseable {
    * leader adopted (ADR 19).
    */
   public CompletableFuture<Boolean> requeueByScheduler(String jobId, String reason) {
-    return requeue(jobId, reason, schedulerFence, null);
+    return requeue(jobId, reason, schedulerFence, null, false);
   }
 
-  private CompletableFuture<Boolean> requeue(String jobId, String reason, Long fence, String node) {
+  private CompletableFuture<Boolean> requeue(String jobId, String reason, Long fence, String node, boolean placedOnly) {
     return writer.submit(c -> {
       if (fence != null && !fence.equals(RoleLease.epochForShare(c, SCHEDULER_ROLE))) return false;
       String sql = "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?, started_at = NULL"
-          + " WHERE id = ? AND " + from(JobState.QUEUED);
+          + " WHERE id = ? AND " + (placedOnly ? "state = 'PLACED'" : from(JobState.QUEUED));
       boolean moved = (node == null ? update(c, sql, reason, jobId) : update(c, sql + " AND node_id = ?", reason, jobId, node)) == 1;
       if (moved) {
         tell(c, List.of(new Transition(jobId, JobState.QUEUED, System.currentTimeMillis(), data("reason", reason))));

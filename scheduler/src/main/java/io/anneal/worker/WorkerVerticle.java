@@ -111,6 +111,8 @@ public final class WorkerVerticle extends VerticleBase {
     volatile boolean preempted;
     /** The devices it runs on (claimed to a scheduler that takes over, ADR 19). */
     JsonArray devices;
+    /** When the run started (ms). */
+    volatile long startedAt;
     /** The scheduler gave the job up on this node (it stopped answering, ADR 19): the run's end is not recorded. */
     volatile boolean stale;
   }
@@ -211,6 +213,13 @@ public final class WorkerVerticle extends VerticleBase {
   private boolean inCluster;
   /** The TTL of this node's liveness entry: the cluster's node timeout. */
   private long aliveTtlMs;
+  /**
+   * Runs older than this are counted at each heartbeat and compared with the scheduler's books (ADR 19):
+   * a job the scheduler holds on this node for longer, which this node does not run, lost its run message
+   * or its release, and the scheduler asks for a registration to set it right.
+   */
+  private long reconcileAfterMs = 30_000;
+
   /** How often a worker in a cluster renews its liveness entry and asks whether the scheduler knows it (ADR 19). */
   public static final long HEARTBEAT_MS = 2_000;
 
@@ -223,9 +232,10 @@ public final class WorkerVerticle extends VerticleBase {
    * that gave this node up). Its runs' starts and ends are written only while their jobs are still placed
    * on this node.
    */
-  public WorkerVerticle inCluster(long aliveTtlMs) {
+  public WorkerVerticle inCluster(long aliveTtlMs, long reconcileAfterMs) {
     this.inCluster = true;
     this.aliveTtlMs = aliveTtlMs;
+    this.reconcileAfterMs = reconcileAfterMs;
     store.recordRunsOf(nodeId);
     return this;
   }
@@ -250,11 +260,16 @@ public final class WorkerVerticle extends VerticleBase {
     if (!beating) return;
     alive.put(nodeId, System.currentTimeMillis(), ttlMs)
         .onFailure(e -> LOG.warning("node " + nodeId + ": liveness entry not written: " + e.getMessage()));
-    vertx.eventBus().<JsonObject>request(Addresses.NODE_HEARTBEAT, new JsonObject().put("nodeId", nodeId),
+    long settledBefore = System.currentTimeMillis() - reconcileAfterMs;
+    long oldRuns = runs.values().stream().filter(r -> !r.ended && r.startedAt > 0 && r.startedAt < settledBefore).count();
+    vertx.eventBus().<JsonObject>request(Addresses.NODE_HEARTBEAT, new JsonObject().put("nodeId", nodeId)
+        .put("runsOlderThan", new JsonObject().put("ms", reconcileAfterMs).put("count", oldRuns)),
         new DeliveryOptions().setSendTimeout(HEARTBEAT_MS)).onSuccess(m -> {
-          if (!m.body().getBoolean("known", true)) {
+          boolean known = m.body().getBoolean("known", true);
+          if (!known || m.body().getBoolean("resync", false)) {
             mine.runOnContext(v -> {
-              LOG.info("node " + nodeId + ": the scheduler does not know this node (any more): registering again");
+              LOG.info("node " + nodeId + (known ? ": the scheduler holds runs here that this node does not have:"
+                  : ": the scheduler does not know this node (any more):") + " registering again");
               registerAgain();
             });
           }
@@ -354,6 +369,7 @@ public final class WorkerVerticle extends VerticleBase {
     int gpus = devices.size();
     long memoryBytes = job.getLong("memoryMiB", 0L) << 20;
     long startedAt = System.currentTimeMillis();
+    state.startedAt = startedAt;
     Workload w = new Workload(jobId, job.getString("tenantId"), job.getString("kind"),
         plain(job.getJsonObject("params", new JsonObject())),
         Duration.ofSeconds(job.getLong("maxSeconds")));

@@ -233,6 +233,37 @@ class ClusterTest {
     assertThat(audit.getJsonArray("findings")).as(audit.encode()).isEmpty();
   }
 
+  /**
+   * A run message lost between live instances (a network blip): the job stays PLACED and its GPU held in
+   * the scheduler's books while the worker never heard of it. The worker's heartbeats show the scheduler
+   * holding more old runs there than the node has; the node registers again, the scheduler frees the
+   * GPU and queues the job again, and it runs.
+   */
+  @Test
+  void aJobWhoseRunMessageWasLostIsQueuedAgain() throws Exception {
+    int[] ports = cluster(3);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "1");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    b.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.workerRun("worker-1")) && dropped.getAndIncrement() == 0) return;
+      ctx.next();
+    });
+    long actBefore = api.balanceUact();
+    String job = submit(api, 100);
+    api.await(Duration.ofSeconds(10), () -> "PLACED".equals(api.job(job).getString("state")));
+    assertThat(dropped.get()).isEqualTo(1);
+    awaitSettled(api, List.of(job));
+    JsonObject j = api.job(job);
+    assertThat(j.getInteger("attempt")).as("placed, lost, placed again: " + j).isEqualTo(2);
+    assertThat(j.getString("outcome")).isEqualTo("SUCCEEDED");
+    assertThat(api.balanceUact()).isEqualTo(actBefore - j.getLong("chargeUact"));
+    api.await(Duration.ofSeconds(10), () -> api.json(api.get("/api/v1/gpus", TestService.DEMO_KEY)).getInteger("free") == 1);
+  }
+
   /** A fresh schema and n free ports for the members; returns the ports. */
   private int[] cluster(int n) throws Exception {
     TestDatabases.requirePostgres();
@@ -267,7 +298,7 @@ class ClusterTest {
 
   private Map<String, String> env() {
     return Map.of("ANNEAL_CLUSTER_NAME", clusterName, "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", "3",
-        "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", "3");
+        "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", "3", "ANNEAL_CLUSTER_RECONCILE_AFTER_SECONDS", "3");
   }
 
   private String[] clusterArgs(String nodeId, String roles, int port) {
