@@ -286,12 +286,21 @@ public final class SchedulerVerticle extends VerticleBase {
           + " s: its run message or its release was lost; its GPUs are free again");
       if (job == null) continue;
       String reason = "its run message to node " + nodeId + " was lost";
-      Future.fromCompletionStage(store.requeueNeverStarted(id, nodeId, reason), vertx.getOrCreateContext()).onSuccess(moved -> {
-        if (!moved) return; // it ran and ended there (the release was what was lost), or this lease is gone
-        vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
-        enqueue(job.copy().put("attempt", job.getInteger("attempt", 0) + 1));
-      }).onFailure(x -> LOG.warning("could not queue " + id + " again: " + x.getMessage()));
+      // not moved: it ran and ended there (the release was what was lost), or this lease is gone
+      queueAgain(job, reason, store.requeueNeverStarted(id, nodeId, reason));
     }
+  }
+
+  /**
+   * Once the store has the job queued again ({@code requeued} true; false when it ended meanwhile or this
+   * scheduler's lease is gone): subscribers are told, and it is queued here, one attempt on.
+   */
+  private void queueAgain(JsonObject job, String reason, java.util.concurrent.CompletableFuture<Boolean> requeued) {
+    Future.fromCompletionStage(requeued, vertx.getOrCreateContext()).onSuccess(moved -> {
+      if (!moved) return;
+      vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
+      enqueue(job.copy().put("attempt", job.getInteger("attempt", 0) + 1));
+    }).onFailure(e -> LOG.warning("could not queue " + job.getString("id") + " again: " + e.getMessage()));
   }
 
   public SchedulerVerticle withNodeTimeout(long ms) {
@@ -348,11 +357,7 @@ public final class SchedulerVerticle extends VerticleBase {
       preempting.remove(id);
       if (job == null) continue;
       String reason = "node " + node + " stopped answering";
-      Future.fromCompletionStage(store.requeueByScheduler(id, reason), vertx.getOrCreateContext()).onSuccess(moved -> {
-        if (!moved) return; // it ended meanwhile, or this scheduler's lease is gone
-        vertx.eventBus().publish(Addresses.JOB_EVENTS, JobMessages.event(job, JobState.QUEUED).put("reason", reason));
-        enqueue(job.copy().put("attempt", job.getInteger("attempt", 0) + 1));
-      }).onFailure(e -> LOG.warning("could not queue " + id + " again: " + e.getMessage()));
+      queueAgain(job, reason, store.requeueByScheduler(id, reason));
     }
     publishShape();
     schedulePass();

@@ -287,13 +287,8 @@ class ClusterTest {
   }
 
   private static void awaitRoles(AnnealService s, Set<String> roles) throws InterruptedException {
-    long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-    while (!s.leasedRolesPlayed().equals(roles)) {
-      if (System.nanoTime() > until) {
-        throw new AssertionError(s.nodeId() + " plays " + s.leasedRolesPlayed() + ", not " + roles + ", after 20 s");
-      }
-      TimeUnit.MILLISECONDS.sleep(50);
-    }
+    TestService.awaitCondition(Duration.ofSeconds(20), () -> s.leasedRolesPlayed().equals(roles),
+        () -> s.nodeId() + " plays " + s.leasedRolesPlayed() + ", not " + roles + ", after 20 s");
   }
 
   private Map<String, String> env() {

@@ -117,9 +117,15 @@ final class TestService implements AutoCloseable {
   }
 
   void await(Duration max, BooleanSupplier condition) throws InterruptedException {
+    awaitCondition(max, condition, () -> "condition not met within " + max);
+  }
+
+  /** Polls {@code condition} until it holds; fails with {@code why} after {@code max}. */
+  static void awaitCondition(Duration max, BooleanSupplier condition, java.util.function.Supplier<String> why)
+      throws InterruptedException {
     long deadline = System.nanoTime() + max.toNanos();
     while (!condition.getAsBoolean()) {
-      if (System.nanoTime() > deadline) throw new AssertionError("condition not met within " + max);
+      if (System.nanoTime() > deadline) throw new AssertionError(why.get());
       TimeUnit.MILLISECONDS.sleep(25);
     }
   }
