@@ -254,8 +254,9 @@ class ClusterTest {
     });
     long actBefore = api.balanceUact();
     String job = submit(api, 100);
-    api.await(Duration.ofSeconds(10), () -> "PLACED".equals(api.job(job).getString("state")));
-    assertThat(dropped.get()).isEqualTo(1);
+    // the run message is sent once the placement is written: wait for it to be dropped, not just for PLACED
+    api.await(Duration.ofSeconds(10), () -> dropped.get() == 1);
+    assertThat(api.job(job).getString("state")).isEqualTo("PLACED");
     awaitSettled(api, List.of(job));
     JsonObject j = api.job(job);
     assertThat(j.getInteger("attempt")).as("placed, lost, placed again: " + j).isEqualTo(2);
