@@ -11,6 +11,13 @@ public final class BillingAddresses {
   public static final String CLASS_UTILIZATION = "anneal.billing.class-utilization";
 
   /**
+   * Publish: billing stored a pricing window's price changes (bme-spec 16.2), {@code {"changes": [{"gpuClass",
+   * "fromMs", "uactPerGpuSecond" (exact decimal), "uactPerGpuHour", "utilization"}]}}; every instance adds
+   * them to the prices it quotes (cluster mode, ADR 20).
+   */
+  public static final String PRICES_CHANGED = "anneal.billing.prices-changed";
+
+  /**
    * Publish: a node's signing keys changed (rotated or revoked, ADR 18), {@code {"nodeId": ...}}; billing
    * reads them again before the next receipt of that node.
    */

@@ -114,6 +114,17 @@ public final class BillingVerticle extends VerticleBase {
 
   @Override
   public Future<?> start() {
+    // the prices a run is charged at: those stored, which an instance that held billing before may have moved
+    // since this one started (cluster mode, ADR 20)
+    return Future.fromCompletionStage(catchUpPrices(), context).compose(v -> listen());
+  }
+
+  /** Adds to the book the price changes stored that it does not hold yet. */
+  private java.util.concurrent.CompletableFuture<Void> catchUpPrices() {
+    return writer.submitAlone(c -> SqlLedger.loadPricesAfter(c, prices)).thenAccept(prices::restore);
+  }
+
+  private Future<?> listen() {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.NODE_KEYS_CHANGED, m -> forgetKeys(m.body().getString("nodeId")));
@@ -143,7 +154,6 @@ public final class BillingVerticle extends VerticleBase {
     }
     long endMs = window.getLong("endMs", System.currentTimeMillis());
     long startMs = window.getLong("startMs", endMs);
-    List<io.anneal.billing.pricing.PriceBook.Change> changes = adjustPrices ? prices.closeWindow(usage, endMs) : List.of();
     List<io.anneal.billing.ledger.BootstrapPayouts.NodeWindow> nodes = new java.util.ArrayList<>();
     JsonObject nj = window.getJsonObject("nodes", new JsonObject());
     for (String n : nj.fieldNames()) {
@@ -151,27 +161,60 @@ public final class BillingVerticle extends VerticleBase {
       nodes.add(new io.anneal.billing.ledger.BootstrapPayouts.NodeWindow(n, o.getInteger("gpus"), o.getString("gpuClass"),
           io.anneal.billing.bme.Dec.parse(String.format(java.util.Locale.ROOT, "%.6f", o.getDouble("online", 0.0)))));
     }
+    if (!adjustPrices && bootstrap == null) return;
     long busy = usage.values().stream().mapToLong(u -> u[0]).sum();
     long available = usage.values().stream().mapToLong(u -> u[1]).sum();
     io.anneal.billing.bme.Dec u = available == 0 ? io.anneal.billing.bme.Dec.ZERO
         : io.anneal.billing.bme.Dec.fromInt(Math.min(busy, available)).quo(io.anneal.billing.bme.Dec.fromInt(available));
     Bootstrap b = bootstrap;
-    if (changes.isEmpty() && b == null) return;
-    writer.<io.anneal.billing.ledger.BootstrapPayouts.Result>submitAlone(c -> {
-      if (b != null) SqlLedger.settlementBarrier(c); // first: the window's settlements, then its payouts
-      SqlLedger.recordPrices(c, changes);
-      return b == null ? null
-          : io.anneal.billing.ledger.BootstrapPayouts.closeWindow(c, b.fund(), nodes, b.floorUactPerGpuHour(), startMs, endMs, u);
-    }).whenComplete((r, e) -> {
+    // one window after the other: each works out its prices from those the one before stored
+    pricing = pricing.handle((x, e) -> null).thenCompose(x -> closeWindow(usage, nodes, u, startMs, endMs, b));
+  }
+
+  /** The pricing windows under way, one after the other (touched on the event loop only). */
+  private java.util.concurrent.CompletableFuture<Void> pricing = java.util.concurrent.CompletableFuture.completedFuture(null);
+
+  private record WindowClosed(boolean pricesRecorded, io.anneal.billing.ledger.BootstrapPayouts.Result bootstrap) {}
+
+  /**
+   * Stores a window's price changes and bootstrap payouts in one transaction, then applies the changes to
+   * the book and tells every instance. Prices are applied only once stored, so no price is charged or
+   * quoted that the store does not hold; a window whose prices another instance moved first (a billing
+   * role changing hands) moves none, and the book reads the stored ones instead.
+   */
+  private java.util.concurrent.CompletableFuture<Void> closeWindow(Map<String, long[]> usage,
+      List<io.anneal.billing.ledger.BootstrapPayouts.NodeWindow> nodes, io.anneal.billing.bme.Dec u, long startMs, long endMs,
+      Bootstrap b) {
+    Map<String, Long> held = prices.latestFromMs();
+    List<io.anneal.billing.pricing.PriceBook.Change> changes = adjustPrices ? prices.nextWindow(usage, endMs) : List.of();
+    if (changes.isEmpty() && b == null) return java.util.concurrent.CompletableFuture.completedFuture(null);
+    return writer.<WindowClosed>submitAlone(c -> {
+      // first: the window's settlements, then its payouts; and one window of any instance at a time
+      SqlLedger.settlementBarrier(c);
+      boolean recorded = SqlLedger.recordPrices(c, changes, held);
+      return new WindowClosed(recorded, b == null ? null
+          : io.anneal.billing.ledger.BootstrapPayouts.closeWindow(c, b.fund(), nodes, b.floorUactPerGpuHour(), startMs, endMs, u));
+    }).thenCompose(w -> {
+      if (!w.pricesRecorded()) {
+        LOG.info("pricing window ending at " + endMs + " ms moves no price: the stored prices moved since this instance"
+            + " read them (another instance closed a window); reading them again");
+        return catchUpPrices().thenApply(x -> w);
+      }
+      if (!changes.isEmpty()) {
+        prices.restore(changes);
+        vertx.eventBus().publish(BillingAddresses.PRICES_CHANGED, PriceChanges.encode(changes));
+        changes.forEach(ch -> LOG.info("price of " + ch.gpuClass() + ": " + ch.perGpuHour() + " uact/GPU-hour (utilization "
+            + ch.utilization() + ")"));
+      }
+      return java.util.concurrent.CompletableFuture.completedFuture(w);
+    }).handle((w, e) -> {
       if (e != null) {
-        LOG.warning("could not close the pricing window: " + e.getMessage());
-        return;
+        LOG.warning("could not close the pricing window ending at " + endMs + " ms: " + e.getMessage());
+      } else if (w.bootstrap() != null && !w.bootstrap().payouts().isEmpty()) {
+        LOG.fine("bootstrap fund paid " + w.bootstrap().payouts().size() + " provider(s); fund holds "
+            + w.bootstrap().fundUact() + " uact");
       }
-      changes.forEach(ch -> LOG.info("price of " + ch.gpuClass() + ": " + ch.perGpuHour() + " uact/GPU-hour (utilization "
-          + ch.utilization() + ")"));
-      if (r != null && !r.payouts().isEmpty()) {
-        LOG.fine("bootstrap fund paid " + r.payouts().size() + " provider(s); fund holds " + r.fundUact() + " uact");
-      }
+      return null;
     });
   }
 

@@ -285,6 +285,25 @@ public final class AnnealService {
       }
       return f.mapEmpty();
     }).compose(v -> {
+      // prices moved by the instance that plays billing: quoted here from then on (ADR 20)
+      vertx.eventBus().<io.vertx.core.json.JsonObject>consumer(io.anneal.billing.BillingAddresses.PRICES_CHANGED, m -> {
+        try {
+          prices.restore(io.anneal.billing.PriceChanges.decode(m.body()));
+        } catch (IllegalArgumentException e) {
+          LOG.warning("price changes dropped: " + e.getMessage());
+        }
+      });
+      if (config.cluster() && config.priceAdjust()) {
+        // and read from the store now and then, for a change whose message this instance missed
+        long every = Math.max(1_000, Math.min(30_000, config.priceWindowSeconds() * 1000));
+        vertx.setPeriodic(every, id -> store.read(c -> SqlLedger.loadPricesAfter(c, prices)).whenComplete((ch, e) -> {
+          if (e == null) {
+            prices.restore(ch);
+          } else {
+            LOG.fine("could not read the stored prices: " + e.getMessage());
+          }
+        }));
+      }
       leasedRoles.forEach(LeasedRole::start);
       vertx.setPeriodic(1000, id -> refreshGauges(metrics));
       vertx.setPeriodic(config.oraclePollSeconds() * 1000, id -> vertx.executeBlocking(() -> {

@@ -265,6 +265,76 @@ class ClusterTest {
     api.await(Duration.ofSeconds(10), () -> api.json(api.get("/api/v1/gpus", TestService.DEMO_KEY)).getInteger("free") == 1);
   }
 
+  /**
+   * Class prices move where billing runs (bme-spec 16.2, one window a second here). Every instance quotes the
+   * prices in force, not the ones it read at its start, and a standby that takes billing over goes on from
+   * the price its predecessor stored: across the takeover the stored history still moves by at most δ
+   * (12.5 %) a window.
+   */
+  @Test
+  void pricesMovedByTheBillingHolderReachEveryInstanceAndSurviveATakeover() throws Exception {
+    int[] ports = cluster(4);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0], "--price-window-seconds", "1");
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "1");
+    AnnealService d = instance("sched-d", "scheduler,billing", ports[2], "--price-window-seconds", "1");
+    long storedAtStandbyStart = storedCpuPrice(); // what the standby read at its start (-1: the base price)
+    List<String> apiArgs = new ArrayList<>(List.of(clusterArgs("api-a", "api", ports[3])));
+    apiArgs.addAll(List.of("--cpu-devices", "1", "--price-window-seconds", "1"));
+    TestService api = TestService.start(dir.resolve("api"), null, env(), apiArgs.toArray(String[]::new));
+    open.add(api);
+    long base = api.json(api.get("/api/v1/prices", null)).getJsonObject("classes").getJsonObject("cpu")
+        .getLong("baseUactPerGpuHour");
+    long standbyRead = storedAtStandbyStart < 0 ? base : storedAtStandbyStart;
+
+    // the one GPU busy: each window raises the price by 12.5 %, until it is far enough above what the standby
+    // read that a book stepping from that (busy or idle) would show in the history below
+    String job = submit(api, 10_000);
+    long raised = Math.round(standbyRead * Math.pow(1.125, 2.5));
+    api.await(Duration.ofSeconds(20), () -> cpuPrice(api) >= raised);
+    int before = priceChanges().size();
+
+    assertThat(terminateLeaseSessionsOf("sched-b")).isEqualTo(2);
+    awaitRoles(d, Set.of("scheduler", "billing"));
+    api.await(Duration.ofSeconds(20), () -> priceChanges().size() >= before + 3);
+    List<Double> history = priceChanges();
+    double prev = base / 3600.0;
+    for (int i = 0; i < history.size(); i++) {
+      double ratio = history.get(i) / prev;
+      assertThat(ratio).as("window " + i + " of " + history + ", " + before + " before the takeover").isBetween(0.875 - 1e-9,
+          1.125 + 1e-9);
+      prev = history.get(i);
+    }
+    api.await(Duration.ofSeconds(10), () -> cpuPrice(api) == storedCpuPrice());
+    awaitSettled(api, List.of(job));
+  }
+
+  private static long cpuPrice(TestService s) {
+    return s.json(s.get("/api/v1/prices", null)).getJsonObject("classes").getJsonObject("cpu").getLong("uactPerGpuHour");
+  }
+
+  /** The cpu class's stored price changes in order, uact per GPU-second. */
+  private List<Double> priceChanges() {
+    List<Double> out = new ArrayList<>();
+    try (Connection c = DriverManager.getConnection(url); var st = c.createStatement();
+        var rs = st.executeQuery("SELECT uact_per_gpu_second FROM class_price WHERE gpu_class = 'cpu' ORDER BY from_ms")) {
+      while (rs.next()) out.add(Double.parseDouble(rs.getString(1)));
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException(e);
+    }
+    return out;
+  }
+
+  private long storedCpuPrice() {
+    try (Connection c = DriverManager.getConnection(url); var st = c.createStatement();
+        var rs = st.executeQuery("SELECT uact_per_gpu_hour FROM class_price WHERE gpu_class = 'cpu' ORDER BY from_ms DESC"
+            + " LIMIT 1")) {
+      return rs.next() ? rs.getLong(1) : -1;
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   /** A fresh schema and n free ports for the members; returns the ports. */
   private int[] cluster(int n) throws Exception {
     TestDatabases.requirePostgres();

@@ -1437,6 +1437,64 @@ public final class SqlLedger {
 
   // ---------------------------------------------------------------- class prices (bme-spec 16.2)
 
+  /**
+   * Records a pricing window's changes, unless the store moved one of their classes since the book they
+   * were worked out from ({@code heldFromMs}: each class's latest change there, absent while at its base
+   * price): then another instance closed a window meanwhile (cluster mode, a billing role changing hands)
+   * and nothing is recorded. Call under the exclusive settlement barrier, which orders the windows of
+   * every instance sharing the store. Returns whether the changes were recorded.
+   */
+  public static boolean recordPrices(Connection c, List<io.anneal.billing.pricing.PriceBook.Change> changes,
+      Map<String, Long> heldFromMs) throws SQLException {
+    for (var ch : changes) {
+      Long stored = latestPriceFromMs(c, ch.gpuClass());
+      if (!java.util.Objects.equals(stored, heldFromMs.get(ch.gpuClass()))) return false;
+    }
+    recordPrices(c, changes);
+    return true;
+  }
+
+  private static Long latestPriceFromMs(Connection c, String gpuClass) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT MAX(from_ms) FROM class_price WHERE gpu_class = ?")) {
+      ps.setString(1, gpuClass);
+      try (ResultSet rs = ps.executeQuery()) {
+        rs.next();
+        long v = rs.getLong(1);
+        return rs.wasNull() ? null : v;
+      }
+    }
+  }
+
+  /**
+   * The stored price changes a book does not hold yet: of each of its classes, those after its latest
+   * change there (all of a class still at its base price). A class's changes are stored in order
+   * ({@link #recordPrices(Connection, List, Map)}), so none is missed.
+   */
+  public static List<io.anneal.billing.pricing.PriceBook.Change> loadPricesAfter(Connection c,
+      io.anneal.billing.pricing.PriceBook book) throws SQLException {
+    var held = book.latestChanges();
+    List<io.anneal.billing.pricing.PriceBook.Change> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT gpu_class, from_ms, uact_per_gpu_second, uact_per_gpu_hour,"
+        + " utilization FROM class_price WHERE gpu_class = ? AND from_ms > ? ORDER BY from_ms")) {
+      for (String cls : book.base().keySet()) {
+        var h = held.get(cls);
+        ps.setString(1, cls);
+        ps.setLong(2, h == null ? Long.MIN_VALUE : h.fromMs());
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) out.add(priceChange(rs));
+        }
+      }
+    }
+    return out;
+  }
+
+  private static io.anneal.billing.pricing.PriceBook.Change priceChange(ResultSet rs) throws SQLException {
+    String u = rs.getString(5);
+    return new io.anneal.billing.pricing.PriceBook.Change(rs.getString(1), rs.getLong(2),
+        io.anneal.billing.bme.Dec.parse(rs.getString(3)), rs.getLong(4), u == null ? null : io.anneal.billing.bme.Dec.parse(u));
+  }
+
+  /** Stores price changes as they are (tests, and {@link #recordPrices(Connection, List, Map)} once checked). */
   public static void recordPrices(Connection c, List<io.anneal.billing.pricing.PriceBook.Change> changes) throws SQLException {
     if (changes.isEmpty()) return;
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO class_price (gpu_class, from_ms, uact_per_gpu_second,"
@@ -1458,11 +1516,7 @@ public final class SqlLedger {
     try (PreparedStatement ps = c.prepareStatement("SELECT gpu_class, from_ms, uact_per_gpu_second, uact_per_gpu_hour,"
         + " utilization FROM class_price ORDER BY gpu_class, from_ms");
         ResultSet rs = ps.executeQuery()) {
-      while (rs.next()) {
-        String u = rs.getString(5);
-        out.add(new io.anneal.billing.pricing.PriceBook.Change(rs.getString(1), rs.getLong(2),
-            io.anneal.billing.bme.Dec.parse(rs.getString(3)), rs.getLong(4), u == null ? null : io.anneal.billing.bme.Dec.parse(u)));
-      }
+      while (rs.next()) out.add(priceChange(rs));
     }
     return out;
   }

@@ -74,6 +74,17 @@ public final class PriceBook {
    * price did not move, or that had no capacity, is left out.
    */
   public synchronized List<Change> closeWindow(Map<String, long[]> busyAndAvailableGpuSeconds, long nowMs) {
+    List<Change> out = nextWindow(busyAndAvailableGpuSeconds, nowMs);
+    restore(out);
+    return out;
+  }
+
+  /**
+   * What closing a pricing window at {@code nowMs} would change, as {@link #closeWindow}, without changing
+   * anything: the service persists the changes first and applies them ({@link #restore}) once stored, so that
+   * no instance charges or quotes a price the store does not hold.
+   */
+  public synchronized List<Change> nextWindow(Map<String, long[]> busyAndAvailableGpuSeconds, long nowMs) {
     List<Change> out = new java.util.ArrayList<>();
     busyAndAvailableGpuSeconds.forEach((cls, ba) -> {
       UtilizationPricing rule = rules.get(cls);
@@ -83,14 +94,15 @@ public final class PriceBook {
       Dec u = rule.utilization(ba[0], ba[1]);
       Dec next = rule.next(now, u);
       if (next.equals(now)) return;
-      Change c = new Change(cls, nowMs, next, UtilizationPricing.perGpuHour(next), u);
-      history.computeIfAbsent(cls, k -> new TreeMap<>()).put(nowMs, c);
-      out.add(c);
+      out.add(new Change(cls, nowMs, next, UtilizationPricing.perGpuHour(next), u));
     });
     return out;
   }
 
-  /** Restores persisted changes (at start). */
+  /**
+   * Restores persisted changes: at start, and whenever another instance's billing stored some (cluster
+   * mode). Idempotent: a change already held is held once.
+   */
   public synchronized void restore(List<Change> changes) {
     for (Change c : changes) {
       if (base.containsKey(c.gpuClass())) history.computeIfAbsent(c.gpuClass(), k -> new TreeMap<>()).put(c.fromMs(), c);
@@ -104,6 +116,13 @@ public final class PriceBook {
       Change c = latest(cls);
       if (c != null) out.put(cls, c);
     }
+    return out;
+  }
+
+  /** When each class's latest change took effect (ms), for the classes moved from their base price. */
+  public synchronized Map<String, Long> latestFromMs() {
+    Map<String, Long> out = new LinkedHashMap<>();
+    latestChanges().forEach((cls, c) -> out.put(cls, c.fromMs()));
     return out;
   }
 

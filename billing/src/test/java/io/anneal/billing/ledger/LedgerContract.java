@@ -1155,4 +1155,41 @@ public abstract class LedgerContract {
     assertThat(tx(c -> Mints.request(c, "t1", "treasury-1", 40_000_000L, ORACLE, BmeParams.defaults(), 3_000L)).duplicate())
         .isFalse();
   }
+
+  /**
+   * Cluster mode (ADR 20): a pricing window's changes are stored only if the store still holds the prices
+   * they were worked out from; a book that missed a window stores nothing and catches up from the store.
+   */
+  @Test
+  void priceChangesAreStoredOnlyOnThePricesTheyWereWorkedOutFrom() throws Exception {
+    var base = Map.of("H100", 3_600_000L, "L4", 360_000L);
+    var holder = io.anneal.billing.pricing.PriceBook.withDefaults(base);
+    var stale = io.anneal.billing.pricing.PriceBook.withDefaults(base);
+    var busy = Map.of("H100", new long[] {10, 10});
+
+    var first = holder.nextWindow(busy, 1_000);
+    assertThat(this.<Boolean>tx(c -> SqlLedger.recordPrices(c, first, holder.latestFromMs()))).isTrue();
+    holder.restore(first);
+    // the stale book still steps from the base price: refused, nothing stored
+    var fromBase = stale.nextWindow(busy, 2_000);
+    assertThat(fromBase.get(0).perGpuHour()).isEqualTo(first.get(0).perGpuHour());
+    assertThat(this.<Boolean>tx(c -> SqlLedger.recordPrices(c, fromBase, stale.latestFromMs()))).isFalse();
+    assertThat(this.<List<io.anneal.billing.pricing.PriceBook.Change>>tx(SqlLedger::loadPrices)).extracting(io.anneal.billing.pricing.PriceBook.Change::fromMs).containsExactly(1_000L);
+
+    // it reads what it missed, and only that
+    List<io.anneal.billing.pricing.PriceBook.Change> missed = tx(c -> SqlLedger.loadPricesAfter(c, stale));
+    assertThat(missed).extracting(io.anneal.billing.pricing.PriceBook.Change::fromMs).containsExactly(1_000L);
+    stale.restore(missed);
+    assertThat(this.<List<io.anneal.billing.pricing.PriceBook.Change>>tx(c -> SqlLedger.loadPricesAfter(c, stale))).isEmpty();
+    var second = stale.nextWindow(busy, 2_000);
+    assertThat(second.get(0).perGpuHour()).isGreaterThan(first.get(0).perGpuHour());
+    assertThat(this.<Boolean>tx(c -> SqlLedger.recordPrices(c, second, stale.latestFromMs()))).isTrue();
+    stale.restore(second);
+    // now the first holder is the one behind
+    assertThat(this.<Boolean>tx(c -> SqlLedger.recordPrices(c, holder.nextWindow(busy, 3_000), holder.latestFromMs()))).isFalse();
+    holder.restore(this.<List<io.anneal.billing.pricing.PriceBook.Change>>tx(c -> SqlLedger.loadPricesAfter(c, holder)));
+    assertThat(holder.current()).isEqualTo(stale.current());
+    assertThat(holder.priceAt("H100", 1_500)).isEqualTo(first.get(0).perGpuHour());
+    assertThat(holder.priceAt("L4", 2_500)).isEqualTo(360_000L);
+  }
 }
