@@ -155,7 +155,9 @@ public final class SchedulerVerticle extends VerticleBase {
       schedulePass();
     });
     windowStartMs = System.currentTimeMillis();
+    sweptUpToMs = windowStartMs;
     vertx.setPeriodic(1000, id -> {
+      if (deposed) return;
       publishShape();
       long now = System.currentTimeMillis();
       // a tick that comes late says this loop was held up (a burst, a pause): silence is not judged on it
@@ -201,9 +203,10 @@ public final class SchedulerVerticle extends VerticleBase {
         vertx.eventBus().<JsonObject>consumer(releases, m -> onReleased(m.body()));
         vertx.eventBus().publish(Addresses.SCHEDULER_HELLO, new JsonObject().put("registerAt", own).put("releaseAt", releases));
         vertx.setTimer(claimGraceMs, t -> requeueUnclaimed());
-        // submissions sent while the cluster still routed some to the dead scheduler are in the store only
-        vertx.setTimer(claimGraceMs, t -> sweepQueued());
-        vertx.setTimer(3 * claimGraceMs, t -> sweepQueued());
+        // submissions sent while the cluster still routed some to a dead or deposed scheduler are in the store
+        // only: for as long as a member the cluster cannot reach is still counted in (a partition, until
+        // Hazelcast gives up on it), or after a partition heals
+        vertx.setPeriodic(claimGraceMs, SWEEP_EVERY_MS, t -> sweepQueued());
       }
       return null;
     });
@@ -313,6 +316,9 @@ public final class SchedulerVerticle extends VerticleBase {
     checkingAlive = true;
     alive.keys().onComplete(ar -> {
       checkingAlive = false;
+      // the read may have waited on a partition (until Hazelcast gave the unreachable members up) while the
+      // lease was lost: a deposed scheduler judges no node
+      if (deposed) return;
       if (ar.failed()) {
         LOG.warning("could not read the workers' liveness entries: " + ar.cause().getMessage());
         return;
@@ -388,17 +394,45 @@ public final class SchedulerVerticle extends VerticleBase {
    * routed messages to it).
    */
   private void sweepQueued() {
-    vertx.executeBlocking(store::activeJobsBlocking).onSuccess(active -> {
+    if (deposed || sweeping) return;
+    sweeping = true;
+    // a submission younger than this may have its message still on the way (under load, seconds)
+    long upTo = System.currentTimeMillis() - SWEEP_MIN_AGE_MS;
+    long from = sweptUpToMs - SWEEP_MARGIN_MS;
+    vertx.executeBlocking(() -> store.queuedIdsSubmittedBlocking(from, upTo)).compose(ids -> {
+      List<String> unknown = ids.stream().filter(id -> !jobs.containsKey(id)).toList();
+      return unknown.isEmpty() ? Future.succeededFuture(List.<JobRecord>of()) : vertx.executeBlocking(() -> store.jobsBlocking(unknown));
+    }).onComplete(ar -> {
+      sweeping = false;
+      if (ar.failed()) {
+        LOG.warning("could not read the queued jobs: " + ar.cause().getMessage());
+        return;
+      }
+      sweptUpToMs = upTo;
       int found = 0;
-      for (JobRecord j : active) {
-        if (j.state() == JobState.QUEUED && !jobs.containsKey(j.id())) {
-          enqueue(JobMessages.fromRecord(j));
-          found++;
-        }
+      for (JobRecord j : ar.result()) {
+        if (deposed || j.state() != JobState.QUEUED || jobs.containsKey(j.id())) continue;
+        enqueue(JobMessages.fromRecord(j));
+        found++;
       }
       if (found > 0) LOG.info(found + " queued job(s) this scheduler had not been told of, found in the store: queued");
-    }).onFailure(e -> LOG.warning("could not read the queued jobs: " + e.getMessage()));
+    });
   }
+
+  /** Cluster mode: how often the store is looked at for submissions this scheduler was not told of. */
+  static final long SWEEP_EVERY_MS = 10_000;
+  /** Submissions younger than this are not looked for: their message may be on its way. */
+  static final long SWEEP_MIN_AGE_MS = 5_000;
+  /**
+   * How far before the last look each look starts: a job's submission time is stamped by its API instance
+   * (another host's clock) before its write commits.
+   */
+  static final long SWEEP_MARGIN_MS = 60_000;
+  /** Submissions up to here (ms, less the margin) were looked for; earlier ones were read at start. */
+  private long sweptUpToMs;
+  private boolean sweeping;
+  /** The lease is lost (cluster mode): this scheduler does nothing more, not even on its timers. */
+  private boolean deposed;
 
   private void requeueUnclaimed() {
     if (unclaimed.isEmpty()) return;
@@ -455,6 +489,16 @@ public final class SchedulerVerticle extends VerticleBase {
   /** Stops placing new jobs (shutdown drains what runs). */
   public void stopPlacing() {
     stopping = true;
+  }
+
+  /**
+   * The lease is lost (cluster mode, ADR 19): places nothing and, on its timers, judges no node, closes
+   * no pricing window, publishes no fleet or queue and looks for no submission any more, even while its
+   * undeployment waits on a cluster it cannot reach. Its writes were fenced already; this keeps it quiet.
+   */
+  public void depose() {
+    stopping = true;
+    deposed = true;
   }
 
   private void onNode(JsonObject body) {

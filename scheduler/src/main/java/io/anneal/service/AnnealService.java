@@ -247,7 +247,7 @@ public final class AnnealService {
                 .withNodeTimeout(config.nodeTimeoutMs()).withReconcileAfter(config.reconcileAfterMs());
             return scheduler;
           }, () -> {
-            if (scheduler != null) scheduler.stopPlacing();
+            if (scheduler != null) scheduler.depose();
           });
         } else {
           scheduler = new SchedulerVerticle(store, metrics, window);

@@ -837,6 +837,36 @@ public final class JobStore implements AutoCloseable {
     });
   }
 
+  /**
+   * Ids of the jobs QUEUED in the store that were submitted from {@code fromMs} to {@code toMs}, both included
+   * (cluster mode: a scheduler looks for submissions whose message went to another one, ADR 19). A range of
+   * the state index.
+   */
+  public List<String> queuedIdsSubmittedBlocking(long fromMs, long toMs) throws SQLException {
+    try (Connection c = db.connection(); PreparedStatement ps = c.prepareStatement(
+        "SELECT id FROM job WHERE state = 'QUEUED' AND submitted_at >= ? AND submitted_at <= ?")) {
+      ps.setLong(1, fromMs);
+      ps.setLong(2, toMs);
+      List<String> out = new ArrayList<>();
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) out.add(rs.getString(1));
+      }
+      return out;
+    }
+  }
+
+  /** The jobs with these ids that still exist, in the order given. */
+  public List<JobRecord> jobsBlocking(List<String> ids) throws SQLException {
+    List<JobRecord> out = new ArrayList<>();
+    try (Connection c = db.connection(); PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM job WHERE id = ?")) {
+      for (String id : ids) {
+        ps.setString(1, id);
+        out.addAll(rows(ps));
+      }
+    }
+    return out;
+  }
+
   /** Jobs that must be resumed at start: queued, or placed/running when the node stopped. */
   public List<JobRecord> activeJobsBlocking() throws SQLException {
     try (Connection c = db.connection();

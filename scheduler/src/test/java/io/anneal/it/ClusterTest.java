@@ -266,6 +266,35 @@ class ClusterTest {
   }
 
   /**
+   * A submission whose message to the scheduler is lost (in a partition the cluster routes it to a scheduler
+   * it cannot reach until Hazelcast gives that member up) is queued in the store only. The scheduler looks
+   * there every few seconds for submissions it was not told of, not only after it took over, and runs it.
+   */
+  @Test
+  void aSubmissionWhoseMessageWasLostIsFoundInTheStoreAndRuns() throws Exception {
+    int[] ports = cluster(3);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    long tookOver = System.nanoTime();
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "1");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    api.service.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.JOB_SUBMITTED) && dropped.getAndIncrement() == 0) return;
+      ctx.next();
+    });
+    // well after the looks a scheduler takes right after it took over (one grace, then three)
+    long since = Duration.ofNanos(System.nanoTime() - tookOver).toMillis();
+    if (since < 10_000) Thread.sleep(10_000 - since);
+    String job = submit(api, 100);
+    assertThat(dropped.get()).isEqualTo(1);
+    assertThat(api.job(job).getString("state")).isEqualTo("QUEUED");
+    awaitSettled(api, List.of(job));
+    assertThat(api.job(job).getInteger("attempt")).isEqualTo(1);
+  }
+
+  /**
    * Class prices move where billing runs (bme-spec 16.2, one window a second here). Every instance quotes the
    * prices in force, not the ones it read at its start, and a standby that takes billing over goes on from
    * the price its predecessor stored: across the takeover the stored history still moves by at most δ

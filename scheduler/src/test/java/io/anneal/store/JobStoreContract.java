@@ -53,8 +53,27 @@ public abstract class JobStoreContract {
   }
 
   protected JobRecord job(String id, long escrow) {
+    return jobAt(id, escrow, System.currentTimeMillis());
+  }
+
+  protected JobRecord jobAt(String id, long escrow, long submittedAt) {
     return new JobRecord(id, tenantId, "sleep", "{\"kind\":\"sleep\",\"params\":{\"ms\":1}}", 1, null, 0, 60,
-        JobState.QUEUED, null, null, null, null, null, 0, null, escrow, 100_000, null, null, System.currentTimeMillis(), 0, 0, 0);
+        JobState.QUEUED, null, null, null, null, null, 0, null, escrow, 100_000, null, null, submittedAt, 0, 0, 0);
+  }
+
+  /** Cluster mode (ADR 19): the scheduler's look for submissions it was not told of reads queued jobs by submission time. */
+  @Test
+  void queuedJobsAreFoundBySubmissionTime() throws Exception {
+    for (String id : List.of("q1", "q2", "q3")) {
+      long at = 1_000_000L * (id.charAt(1) - '0');
+      assertThat(store.submit(jobAt(id, 100, at), null, hold(id, 100)).get().accepted()).isTrue();
+    }
+    assertThat(store.placed("q3", "n1", "cpu", "[0]").get()).isTrue();
+    assertThat(store.queuedIdsSubmittedBlocking(2_000_000L, Long.MAX_VALUE)).containsExactly("q2");
+    assertThat(store.queuedIdsSubmittedBlocking(0, Long.MAX_VALUE)).containsExactlyInAnyOrder("q1", "q2");
+    assertThat(store.queuedIdsSubmittedBlocking(0, 1_999_999L)).containsExactly("q1");
+    assertThat(store.queuedIdsSubmittedBlocking(3_000_001L, Long.MAX_VALUE)).isEmpty();
+    assertThat(store.jobsBlocking(List.of("q2", "gone", "q1"))).extracting(JobRecord::id).containsExactly("q2", "q1");
   }
 
   protected EscrowHold hold(String id, long escrow) {
