@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Cluster mode across hosts (ADR 19), with real network partitions. Three network namespaces on this
-# machine stand in for three hosts on one bridge (10.77.0.0/24); PostgreSQL stays on the machine,
+# Cluster mode across hosts (ADR 19), with real network partitions. Four network namespaces on this
+# machine stand in for four hosts on one bridge (10.77.0.0/24); PostgreSQL stays on the machine,
 # reached through bench/pg-forward.py on 10.77.0.1 (short TCP keepalives, as tcp_keepalives_* would):
 #   h1 10.77.0.11  s1: scheduler,billing (takes the leases first)
 #   h2 10.77.0.12  w2: worker, 4 CPU devices
-#   h3 10.77.0.13  a3: api,worker (4 CPU devices, HTTP :18090)   s3: scheduler,billing (standby)
-# The drill: 48 `sleep` jobs of 5 s; at 8 s h2 is cut off for 25 s (its runs must be queued again and
-# run on a3, its stale runs stopped when it comes back); at 45 s h1, the leader, is cut off for 90 s
-# (s3 must take both roles, s1 step down) while 24, then 12 more jobs are submitted; then h1 comes back
-# and, once it has merged into the cluster again, s3 is killed: s1 must take over, and 12 more jobs run.
+#   h3 10.77.0.13  a3: api,worker (4 CPU devices, HTTP :18090)
+#   h4 10.77.0.14  s4: scheduler,billing (standby)
+# Quorum: a majority of the 4 members listed (3). The drill, with `sleep` jobs of 5 s:
+#   1. 48 jobs; at 9 s h2 is cut off for 25 s: its runs must be queued again and run on a3.
+#   2. h1, the leader, is cut off from everything for 90 s: s4 must take both roles (s1 steps down)
+#      while 24, then 12 more jobs are submitted; then h1 comes back and merges.
+#   3. h4, now the leader, is cut off from the other hosts but not from PostgreSQL for 60 s: it must
+#      let the roles go (it sees 1 member of the 3 it needs) and s1 take them, while 12 jobs are
+#      submitted; then h4 comes back and merges.
+#   4. s1 is killed (SIGKILL): s4 must take over; 12 more jobs.
 # At the end: every job SETTLED, each receipt settled once, each job charged once, the audit clean.
 #   sudo bench/cluster-hosts.sh          (needs root, iproute2, python3; scheduler/target/anneal.jar)
 set -u
@@ -19,7 +24,7 @@ schema=hosts_$(date +%s)
 out=data/hosts
 API=http://10.77.0.13:18090
 export ANNEAL_ADMIN_KEY=admin-key-0123456789 ANNEAL_DEMO_TENANT=demo:demo-key-0123456789:20000
-MEMBERS=10.77.0.11:5701,10.77.0.12:5701,10.77.0.13:5701,10.77.0.13:5702
+MEMBERS=10.77.0.11:5701,10.77.0.12:5701,10.77.0.13:5701,10.77.0.14:5701
 DB="postgresql://postgres@10.77.0.1:5432/test?currentSchema=$schema"
 sql() { psql -h 127.0.0.1 -U postgres -d test -tAc "$1"; }
 t0=$(date +%s)
@@ -28,7 +33,7 @@ say() { echo "[$(( $(date +%s) - t0 )) s, $(date +%T)] $*"; }
 teardown() {
   for f in "$out"/*/pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
   [ -f "$out/forward.pid" ] && kill "$(cat "$out/forward.pid")" 2>/dev/null
-  for i in 1 2 3; do ip netns del "ah$i" 2>/dev/null; ip link del "vh$i" 2>/dev/null; done
+  for i in 1 2 3 4; do ip netns del "ah$i" 2>/dev/null; ip link del "vh$i" 2>/dev/null; done
   ip link del br-anneal 2>/dev/null
   sleep 1
   sql "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
@@ -37,7 +42,7 @@ trap teardown EXIT
 
 rm -rf "$out"; mkdir -p "$out"
 ip link add br-anneal type bridge && ip addr add 10.77.0.1/24 dev br-anneal && ip link set br-anneal up
-for i in 1 2 3; do
+for i in 1 2 3 4; do
   ip netns add "ah$i"
   ip link add "vh$i" type veth peer name eth0 netns "ah$i"
   ip link set "vh$i" master br-anneal up
@@ -59,6 +64,21 @@ start() {
   echo $! > "$out/$name/pid"
 }
 partition() { ip link set "vh$1" down; say "h$1 cut off"; }
+# isolate H: H and the other hosts drop what they send each other; the bridge (PostgreSQL) stays in reach
+isolate() {
+  for i in 1 2 3 4; do
+    [ "$i" = "$1" ] && continue
+    ip netns exec "ah$1" ip route add blackhole "10.77.0.1$i/32"; ip netns exec "ah$i" ip route add blackhole "10.77.0.1$1/32"
+  done
+  say "h$1 cut off from the other hosts, not from PostgreSQL"
+}
+rejoin() {
+  for i in 1 2 3 4; do
+    [ "$i" = "$1" ] && continue
+    ip netns exec "ah$1" ip route del blackhole "10.77.0.1$i/32"; ip netns exec "ah$i" ip route del blackhole "10.77.0.1$1/32"
+  done
+  say "h$1 back"
+}
 heal() { ip link set "vh$1" up; say "h$1 back"; }
 submit() { # N MS
   for _ in $(seq 1 "$1"); do
@@ -66,13 +86,14 @@ submit() { # N MS
       -H 'content-type: application/json' -d "{\"kind\":\"sleep\",\"gpus\":1,\"maxSeconds\":120,\"params\":{\"ms\":$2}}"
   done | sort | uniq -c | sed 's/^/    HTTP /'
 }
-roles() { for n in s1 s3; do echo "    $n: $(grep -h 'plays it now\|stepping down\|could not be set up' "$out/$n/log" | tail -1 | cut -c1-120)"; done; }
+roles() { for n in s1 s4; do echo "    $n: $(grep -h 'plays it now\|stepping down\|could not be set up' "$out/$n/log" | tail -1 | cut -c1-120)"; done; }
 
-start s1 1 5701 scheduler,billing --http-port 0
-sleep 12
+# the quorum is 3 of 4: s1 takes the leases once the worker and the api instance have joined it
 start w2 2 5701 worker --cpu-devices 4 --http-port 0
 start a3 3 5701 api,worker --cpu-devices 4 --http-port 18090
-start s3 3 5702 scheduler,billing --http-port 0
+start s1 1 5701 scheduler,billing --http-port 0
+for _ in $(seq 1 60); do [ "$(grep -c 'plays it now' "$out/s1/log")" -ge 2 ] && break; sleep 1; done
+start s4 4 5701 scheduler,billing --http-port 0
 for _ in $(seq 1 90); do
   curl -sf "$API/ready" >/dev/null && [ "$(curl -s "$API/api/v1/gpus" -H "Authorization: Bearer demo-key-0123456789" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin).get("total", 0))' 2>/dev/null)" = 8 ] && break
@@ -89,10 +110,14 @@ say "submitting 24 more jobs of 5 s while h1 is cut off"; submit 24 5000
 sleep 30; say "submitting 12 more jobs of 5 s, 40 s into the cut"; submit 12 5000
 sleep 50; roles; heal 1
 sleep 30; roles
-say "s3 killed (SIGKILL): s1, back in the cluster, must take over"; kill -9 "$(cat "$out/s3/pid")"
+isolate 4
+sleep 20; roles
+say "submitting 12 more jobs of 5 s while h4 is cut off"; submit 12 5000
+sleep 40; rejoin 4
+sleep 30; roles
+say "s1 killed (SIGKILL): s4 must take over"; kill -9 "$(cat "$out/s1/pid")"
 sleep 10; roles
 say "submitting 12 more jobs of 5 s"; submit 12 5000
-
 for _ in $(seq 1 180); do
   n=$(sql "select count(*) from $schema.job where state = 'SETTLED'"); all=$(sql "select count(*) from $schema.job")
   [ "$n" = "$all" ] && break
@@ -107,8 +132,8 @@ echo "  jobs charged more than once: $(sql "select count(*) from (select job_id 
 echo "  receipts waiting in outboxes: $(sql "select count(*) from $schema.outbox")"
 echo "  ledger audit: $(curl -s "$API/api/v1/ledger/audit" -H "Authorization: Bearer $ANNEAL_ADMIN_KEY" | head -c 200)"
 echo "  leases: $(sql "select string_agg(role || ' epoch ' || epoch || ' ' || holder, '; ') from $schema.role_lease")"
-for n in s1 s3 w2 a3; do
+for n in s1 s4 w2 a3; do
   echo "  -- $n: $(grep -c SEVERE "$out/$n/log") SEVERE lines; notable:"
-  grep -h "plays it now\|stepping down\|stopped answering\|claimed by no\|not been told\|stale run\|queued again\|Members {\|merge\|MERGE" "$out/$n/log" \
-    | cut -c1-160 | sort | uniq -c | sort -rn | head -8
+  grep -h "plays it now\|stepping down\|not taking\|quorum\|stopped answering\|claimed by no\|not been told\|stale run\|queued again\|is MERGED" "$out/$n/log" \
+    | cut -c1-190 | head -16
 done

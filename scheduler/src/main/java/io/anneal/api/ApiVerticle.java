@@ -104,6 +104,15 @@ public final class ApiVerticle extends VerticleBase {
     this.ready = ready;
   }
 
+  /** How many members of the cluster this instance sees now (cluster mode). */
+  private java.util.function.IntSupplier membersSeen = () -> 1;
+
+  /** Where {@code GET /api/v1/cluster} reads how many members this instance sees (before deployment). */
+  public ApiVerticle withClusterMembers(java.util.function.IntSupplier seen) {
+    this.membersSeen = seen;
+    return this;
+  }
+
   /** The prices quoted at admission: a job is charged its class's price in force when it starts, at most this. */
   private final io.anneal.billing.pricing.PriceBook prices;
 
@@ -1036,8 +1045,10 @@ public final class ApiVerticle extends VerticleBase {
             a.add(new JsonObject().put("role", h.role()).put("epoch", h.epoch()).put("holder", h.holder())
                 .put("since", java.time.Instant.ofEpochMilli(h.acquiredAt()).toString()).put("heldNow", h.heldNow()));
           }
-          rc.json(new JsonObject().put("cluster", config.cluster())
-              .put("roles", new JsonArray(new java.util.ArrayList<>(new java.util.TreeSet<>(config.roles())))).put("leases", a));
+          JsonObject out = new JsonObject().put("cluster", config.cluster())
+              .put("roles", new JsonArray(new java.util.ArrayList<>(new java.util.TreeSet<>(config.roles()))));
+          if (config.cluster()) out.put("membersSeen", membersSeen.getAsInt()).put("quorum", config.clusterQuorum());
+          rc.json(out.put("leases", a));
         }).onFailure(e -> fail(rc, e));
   }
 

@@ -24,6 +24,7 @@ public record AnnealConfig(
     long takeoverGraceMs,
     long nodeTimeoutMs,
     long reconcileAfterMs,
+    int clusterQuorum,
     String gpuBackend,
     int cpuDevices,
     String simulatedGpus,
@@ -91,6 +92,7 @@ public record AnnealConfig(
       m.put("cluster.takeoverGraceSeconds", takeoverGraceMs / 1000.0);
       m.put("cluster.nodeTimeoutSeconds", nodeTimeoutMs / 1000.0);
       m.put("cluster.reconcileAfterSeconds", reconcileAfterMs / 1000.0);
+      m.put("cluster.quorum", clusterQuorum);
     }
     m.put("gpu.backend", gpuBackend);
     m.put("gpu.cpuDevices", cpuDevices);

@@ -42,6 +42,7 @@ public final class ConfigLoader {
       new Key("cluster.takeoverGraceSeconds", "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", null),
       new Key("cluster.nodeTimeoutSeconds", "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", null),
       new Key("cluster.reconcileAfterSeconds", "ANNEAL_CLUSTER_RECONCILE_AFTER_SECONDS", null),
+      new Key("cluster.quorum", "ANNEAL_CLUSTER_QUORUM", null),
       new Key("gpu.backend", "ANNEAL_GPU_BACKEND", "--gpu-backend"),
       new Key("gpu.cpuDevices", "ANNEAL_CPU_DEVICES", "--cpu-devices"),
       new Key("gpu.simulated", "ANNEAL_SIMULATED_GPUS", "--simulated-gpus"),
@@ -186,6 +187,8 @@ public final class ConfigLoader {
         // workers answer every 2 s: a few missed heartbeats, not one
         range("cluster.nodeTimeoutSeconds", values.getOrDefault("cluster.nodeTimeoutSeconds", "10"), 3, 3600) * 1000,
         range("cluster.reconcileAfterSeconds", values.getOrDefault("cluster.reconcileAfterSeconds", "30"), 3, 3600) * 1000,
+        clusterQuorum(values.getOrDefault("cluster.quorum", "majority"), clusterMembers(values.getOrDefault("cluster.members",
+            "127.0.0.1:5701"))),
         backend,
         (int) range("gpu.cpuDevices", values.getOrDefault("gpu.cpuDevices", "4"), 1, 1024),
         values.getOrDefault("gpu.simulated", ""),
@@ -240,6 +243,16 @@ public final class ConfigLoader {
       if (!ok) throw new ConfigException("--cluster-members must be host:port,... (e.g. 127.0.0.1:5701,127.0.0.1:5702), not '" + v + "'");
     }
     return v.trim();
+  }
+
+  /**
+   * How many members an instance must see to play a singleton role (ADR 19): {@code majority} (of the
+   * members listed in cluster.members, the default) or a number; 1 is no quorum.
+   */
+  static int clusterQuorum(String v, String members) {
+    String t = v.trim();
+    if (t.equals("majority")) return members.split(",").length / 2 + 1;
+    return (int) range("cluster.quorum", t, 1, 1000);
   }
 
   /** The Hazelcast cluster name: instances join only a cluster of their name. */

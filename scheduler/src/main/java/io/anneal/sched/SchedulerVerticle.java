@@ -249,6 +249,7 @@ public final class SchedulerVerticle extends VerticleBase {
   private JsonObject onHeartbeat(JsonObject body) {
     String node = body.getString("nodeId");
     boolean known = nodeLimits.containsKey(node);
+    if (known && body.getString("member") != null) memberOf.put(node, body.getString("member"));
     JsonObject reply = new JsonObject().put("known", known);
     JsonObject older = body.getJsonObject("runsOlderThan");
     if (!known || older == null || !recovered) return reply;
@@ -311,7 +312,27 @@ public final class SchedulerVerticle extends VerticleBase {
     return this;
   }
 
+  /**
+   * A node is gone when its cluster member has left the cluster for {@link #MEMBER_GONE_MS} (a stopped or
+   * killed process at once; one cut off once Hazelcast gives it up), or when its liveness entry has been
+   * missing for twice the node timeout (a node whose process lives but does not beat). The entry alone is
+   * not enough: while any member is cut off and not yet given up, writes to the entries it owns wait, and
+   * live nodes' entries expire (seen in the partition drill: a node given up because another was cut off).
+   */
   private void checkAlive() {
+    if (nodeLimits.isEmpty()) return;
+    long now = System.currentTimeMillis();
+    if (clusterMembers != null) {
+      java.util.Set<String> members = new java.util.HashSet<>(clusterMembers.get());
+      for (String node : List.copyOf(nodeLimits.keySet())) {
+        String member = memberOf.get(node);
+        if (member == null || members.contains(member)) {
+          memberGoneSince.remove(node);
+        } else if (now - memberGoneSince.computeIfAbsent(node, k -> now) >= MEMBER_GONE_MS) {
+          loseNode(node, now, "its cluster member left the cluster");
+        }
+      }
+    }
     if (alive == null || checkingAlive || nodeLimits.isEmpty()) return;
     checkingAlive = true;
     alive.keys().onComplete(ar -> {
@@ -323,12 +344,34 @@ public final class SchedulerVerticle extends VerticleBase {
         LOG.warning("could not read the workers' liveness entries: " + ar.cause().getMessage());
         return;
       }
-      long now = System.currentTimeMillis();
+      long at = System.currentTimeMillis();
       for (String node : List.copyOf(nodeLimits.keySet())) {
         Long joined = joinedAt.get(node);
-        if (!ar.result().contains(node) && joined != null && now - joined > nodeTimeoutMs) loseNode(node, now);
+        if (ar.result().contains(node) || joined == null || at - joined <= nodeTimeoutMs) {
+          entryMissingSince.remove(node);
+        } else if (at - entryMissingSince.computeIfAbsent(node, k -> at) >= 2 * nodeTimeoutMs) {
+          loseNode(node, at, "no liveness entry for " + 3 * nodeTimeoutMs / 1000 + " s");
+        }
       }
     });
+  }
+
+  /** Where the cluster's members are read (cluster mode), or null. */
+  private java.util.function.Supplier<? extends java.util.Collection<String>> clusterMembers;
+  /** node → the cluster member it said it is, last (registration and heartbeats). */
+  private final Map<String, String> memberOf = new HashMap<>();
+  private final Map<String, Long> memberGoneSince = new HashMap<>();
+  private final Map<String, Long> entryMissingSince = new HashMap<>();
+  /**
+   * How long a node's member may be missing from the cluster before the node is gone: a member that merged
+   * back after a partition has a new id, which its next heartbeat (every 2 s) tells.
+   */
+  static final long MEMBER_GONE_MS = 5_000;
+
+  /** Reads the cluster's members to judge whether a node's process is still in it (cluster mode, ADR 19). */
+  public SchedulerVerticle withClusterMembers(java.util.function.Supplier<? extends java.util.Collection<String>> members) {
+    this.clusterMembers = members;
+    return this;
   }
 
   /**
@@ -336,10 +379,13 @@ public final class SchedulerVerticle extends VerticleBase {
    * comes back, its heartbeat is answered "unknown", it registers again, and the runs it still has of
    * those jobs are stopped without being recorded (adoptClaims).
    */
-  private void loseNode(String node, long now) {
+  private void loseNode(String node, long now, String why) {
     List<String> lost = engine.removeNode(node, now);
     nodeLimits.remove(node);
     joinedAt.remove(node);
+    memberOf.remove(node);
+    memberGoneSince.remove(node);
+    entryMissingSince.remove(node);
     String prefix = node + "/";
     inventory.keySet().removeIf(k -> k.startsWith(prefix));
     simulated.removeIf(k -> k.startsWith(prefix));
@@ -356,8 +402,8 @@ public final class SchedulerVerticle extends VerticleBase {
     }
     limitFloor = limitFloor();
     metrics.nodesLost.increment();
-    LOG.warning("node " + node + " stopped answering (no liveness entry for " + nodeTimeoutMs / 1000
-        + " s): out of the fleet, " + lost.size() + " job(s) on it queued again");
+    LOG.warning("node " + node + " stopped answering (" + why + "): out of the fleet, " + lost.size()
+        + " job(s) on it queued again");
     for (String id : lost) {
       JsonObject job = jobs.remove(id);
       preempting.remove(id);
@@ -507,6 +553,7 @@ public final class SchedulerVerticle extends VerticleBase {
     // jobs on GPUs busy with runs not claimed yet. The hello that follows the store's read asks again.
     if (claimGraceMs > 0 && !recovered) return;
     joinedAt.putIfAbsent(nodeId, System.currentTimeMillis());
+    if (body.getString("member") != null) memberOf.put(nodeId, body.getString("member"));
     if (nodeLimits.containsKey(nodeId)) {
       // registered again (answering a new scheduler's hello, or restarted): its GPUs are known; its runs may not be
       adoptClaims(nodeId, body);

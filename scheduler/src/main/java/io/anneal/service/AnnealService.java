@@ -164,6 +164,7 @@ public final class AnnealService {
     io.vertx.spi.cluster.hazelcast.HazelcastClusterManager manager;
     try {
       manager = ClusterSetup.manager(config);
+      clusterManager = manager;
     } catch (RuntimeException e) {
       closeResources();
       return Future.failedFuture(e);
@@ -180,6 +181,15 @@ public final class AnnealService {
         });
   }
 
+  /** Cluster mode: the Hazelcast member this instance runs (the members it sees now), else null. */
+  private volatile io.vertx.spi.cluster.hazelcast.HazelcastClusterManager clusterManager;
+
+  /** How many members of the cluster this instance sees now (1 on a single instance). */
+  public int clusterMembersSeen() {
+    var m = clusterManager;
+    return m == null ? 1 : m.getNodes().size();
+  }
+
   /** Instances of a cluster playing a role only one may play at a time (ADR 19); empty on a single instance. */
   private final java.util.List<LeasedRole> leasedRoles = new java.util.concurrent.CopyOnWriteArrayList<>();
   private LeasedRole billingRole;
@@ -192,7 +202,8 @@ public final class AnnealService {
   /** A role only one instance of the cluster plays at a time, taken when its lease is free (ADR 19). */
   private LeasedRole leased(String role, java.util.function.LongFunction<io.vertx.core.Deployable> make, Runnable onLost) {
     String holder = nodeId + " (pid " + ProcessHandle.current().pid() + ")";
-    LeasedRole r = new LeasedRole(vertx, new io.anneal.store.RoleLease(db, role, holder), make, onLost);
+    LeasedRole r = new LeasedRole(vertx, new io.anneal.store.RoleLease(db, role, holder), make, onLost,
+        this::clusterMembersSeen, config.clusterQuorum());
     io.micrometer.core.instrument.Gauge.builder("anneal_cluster_role_active", r, x -> x.active() ? 1 : 0)
         .description("1 while this instance plays the role (cluster mode: lease held, ADR 19)").tag("role", role)
         .register(prometheus);
@@ -244,7 +255,8 @@ public final class AnnealService {
           leased("scheduler", epoch -> {
             store.fenceScheduler(epoch);
             scheduler = new SchedulerVerticle(store, metrics, window).withTakeover(config.takeoverGraceMs())
-                .withNodeTimeout(config.nodeTimeoutMs()).withReconcileAfter(config.reconcileAfterMs());
+                .withNodeTimeout(config.nodeTimeoutMs()).withReconcileAfter(config.reconcileAfterMs())
+                .withClusterMembers(clusterManager::getNodes);
             return scheduler;
           }, () -> {
             if (scheduler != null) scheduler.depose();
@@ -255,7 +267,8 @@ public final class AnnealService {
         }
       }
       if (config.hasRole("api")) {
-        api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, oracleState, params, ready, prices);
+        api = new ApiVerticle(config, store, tenants, metrics, prometheus, oracle, oracleState, params, ready, prices)
+            .withClusterMembers(this::clusterMembersSeen);
         f = f.compose(x -> vertx.deployVerticle(api));
         if (config.cluster()) {
           // one instance delivers webhooks (each delivery once)
@@ -279,7 +292,7 @@ public final class AnnealService {
                   + io.anneal.billing.receipt.ReceiptCheck.fingerprint(NodeKeys.encodePublic(key.getPublic())) + ", "
                   + config.dataDir().resolve(NodeKeys.PUBLIC_FILE) + ")");
               worker = new WorkerVerticle(nodeId, backend, key, store, metrics).withKeyDir(config.dataDir());
-              if (config.cluster()) worker.inCluster(config.nodeTimeoutMs(), config.reconcileAfterMs());
+              if (config.cluster()) worker.inCluster(config.nodeTimeoutMs(), config.reconcileAfterMs(), clusterManager::getNodeId);
               return vertx.deployVerticle(worker);
             });
       }

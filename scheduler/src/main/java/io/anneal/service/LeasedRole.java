@@ -23,6 +23,11 @@ final class LeasedRole {
   private final RoleLease lease;
   private final LongFunction<Deployable> make;
   private final Runnable onLost;
+  /** How many members of the cluster this instance sees now, and how many it must see to play the role. */
+  private final java.util.function.IntSupplier members;
+  private final int quorum;
+  /** The member count last logged as short of the quorum (0: not short). */
+  private int shortAt;
   private String deploymentId;
   private volatile boolean active;
   private boolean busy;
@@ -33,12 +38,18 @@ final class LeasedRole {
   /**
    * @param make the role's verticle for a fencing epoch (called on the event loop when the lease is taken)
    * @param onLost called first when the lease is lost, on the event loop: stop acting at once
+   * @param members how many members of the cluster this instance sees now
+   * @param quorum how many it must see to take or keep the role: an instance cut off from most of the cluster
+   *     (a partition that left it its database) lets the role go, so that the side with the workers can play it
    */
-  LeasedRole(Vertx vertx, RoleLease lease, LongFunction<Deployable> make, Runnable onLost) {
+  LeasedRole(Vertx vertx, RoleLease lease, LongFunction<Deployable> make, Runnable onLost,
+      java.util.function.IntSupplier members, int quorum) {
     this.vertx = vertx;
     this.lease = lease;
     this.make = make;
     this.onLost = onLost;
+    this.members = members;
+    this.quorum = quorum;
   }
 
   String role() {
@@ -63,6 +74,15 @@ final class LeasedRole {
 
   private void check() {
     if (busy || stopped) return;
+    int seen = members.getAsInt();
+    if (seen < quorum) {
+      noQuorum(seen);
+      return;
+    }
+    if (shortAt != 0) {
+      LOG.info("role " + role() + ": this instance sees " + seen + " member(s) again, the quorum is " + quorum);
+      shortAt = 0;
+    }
     busy = true;
     vertx.executeBlocking(() -> {
       if (lease.held()) return lease.stillHeld(ANSWER_TIMEOUT_MS) ? Step.HELD : Step.LOST;
@@ -84,6 +104,26 @@ final class LeasedRole {
         default -> busy = false;
       }
     });
+  }
+
+  /**
+   * Fewer members in sight than the quorum: a holder stops at once and lets the lease go (without waiting
+   * for its verticle's undeployment, which may wait on members it cannot reach: what it would still write
+   * is fenced); a standby does not try to take it.
+   */
+  private void noQuorum(int seen) {
+    if (shortAt != seen) {
+      LOG.warning("role " + role() + ": this instance sees " + seen + " member(s) of the cluster, fewer than the quorum of "
+          + quorum + " (cluster.quorum): " + (active || lease.held() ? "stepping down" : "not taking the role"));
+      shortAt = seen;
+    }
+    if (!active && !lease.held()) return;
+    busy = true;
+    stepDown();
+    vertx.executeBlocking(() -> {
+      lease.release();
+      return null;
+    }, false).onComplete(x -> busy = false);
   }
 
   private void take() {

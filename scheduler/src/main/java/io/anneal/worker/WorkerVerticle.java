@@ -233,12 +233,25 @@ public final class WorkerVerticle extends VerticleBase {
    * on this node.
    */
   public WorkerVerticle inCluster(long aliveTtlMs, long reconcileAfterMs) {
+    return inCluster(aliveTtlMs, reconcileAfterMs, () -> null);
+  }
+
+  /**
+   * As {@link #inCluster(long, long)}, telling the scheduler with each registration and heartbeat which
+   * cluster member this node is now ({@code member}: Hazelcast gives a member a new id when the two sides
+   * of a partition merge): when that member leaves the cluster, the node is gone (ADR 19).
+   */
+  public WorkerVerticle inCluster(long aliveTtlMs, long reconcileAfterMs, java.util.function.Supplier<String> member) {
+    this.member = member;
     this.inCluster = true;
     this.aliveTtlMs = aliveTtlMs;
     this.reconcileAfterMs = reconcileAfterMs;
     store.recordRunsOf(nodeId);
     return this;
   }
+
+  /** The cluster member this node is now (cluster mode), or null. */
+  private java.util.function.Supplier<String> member = () -> null;
 
   /** Whether this node keeps its liveness entry up (see {@link #heartbeats}). */
   private volatile boolean beating = true;
@@ -262,7 +275,7 @@ public final class WorkerVerticle extends VerticleBase {
         .onFailure(e -> LOG.warning("node " + nodeId + ": liveness entry not written: " + e.getMessage()));
     long settledBefore = System.currentTimeMillis() - reconcileAfterMs;
     long oldRuns = runs.values().stream().filter(r -> !r.ended && r.startedAt > 0 && r.startedAt < settledBefore).count();
-    vertx.eventBus().<JsonObject>request(Addresses.NODE_HEARTBEAT, new JsonObject().put("nodeId", nodeId)
+    vertx.eventBus().<JsonObject>request(Addresses.NODE_HEARTBEAT, new JsonObject().put("nodeId", nodeId).put("member", member.get())
         .put("runsOlderThan", new JsonObject().put("ms", reconcileAfterMs).put("count", oldRuns)),
         new DeliveryOptions().setSendTimeout(HEARTBEAT_MS)).onSuccess(m -> {
           boolean known = m.body().getBoolean("known", true);
@@ -337,7 +350,7 @@ public final class WorkerVerticle extends VerticleBase {
     JsonObject limits = new JsonObject();
     backend.paramLimits().forEach(limits::put);
     return new JsonObject().put("nodeId", nodeId).put("backend", backend.name()).put("devices", devices).put("kinds", kinds)
-        .put("limits", limits).put("running", runningClaims());
+        .put("limits", limits).put("running", runningClaims()).put("member", member.get());
   }
 
   /** The runs this node has, for a scheduler that takes over (ADR 19). */

@@ -97,6 +97,14 @@ class ConfigLoaderTest {
     assertThat(c.clusterHost()).isEqualTo("10.0.0.1");
     assertThat(c.clusterName()).isEqualTo("prod-1");
     assertThat(c.takeoverGraceMs()).isEqualTo(7_000);
+    assertThat(c.clusterQuorum()).as("a majority of the two members listed").isEqualTo(2);
+    String[] five = {"--cluster-members", "a:1,b:2,c:3,d:4,e:5"};
+    assertThat(ConfigLoader.load(five, Map.of()).clusterQuorum()).isEqualTo(3);
+    assertThat(ConfigLoader.load(five, Map.of("ANNEAL_CLUSTER_QUORUM", "1")).clusterQuorum()).isEqualTo(1);
+    assertThatThrownBy(() -> ConfigLoader.load(five, Map.of("ANNEAL_CLUSTER_QUORUM", "0")))
+        .isInstanceOf(ConfigLoader.ConfigException.class).hasMessageContaining("cluster.quorum");
+    assertThatThrownBy(() -> ConfigLoader.load(five, Map.of("ANNEAL_CLUSTER_QUORUM", "most")))
+        .isInstanceOf(ConfigLoader.ConfigException.class).hasMessageContaining("cluster.quorum");
     assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--cluster-members", "10.0.0.1"}, Map.of()))
         .isInstanceOf(ConfigLoader.ConfigException.class).hasMessageContaining("host:port");
     assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--cluster-members", "a:1,b:99999"}, Map.of()))

@@ -204,17 +204,18 @@ class ClusterTest {
     java.util.logging.Logger wl = java.util.logging.Logger.getLogger(io.anneal.worker.WorkerVerticle.class.getName());
     wl.addHandler(h);
     open.add(() -> wl.removeHandler(h));
-    String job = submit(api, 12_000);
+    String job = submit(api, 20_000);
     api.await(Duration.ofSeconds(30), () -> "RUNNING".equals(api.job(job).getString("state")));
     String first = api.job(job).getString("nodeId");
     AnnealService cut = first.equals("worker-1") ? w1 : w2;
     String other = first.equals("worker-1") ? "worker-2" : "worker-1";
     cut.worker().heartbeats(false); // its liveness entry expires; it goes on running
-    // given up after the node timeout (3 s): queued again and placed on the other worker
+    // given up once its entry has been missing for twice the node timeout (its process is still in the cluster):
+    // 9 s after its last beat; queued again and placed on the other worker
     api.await(Duration.ofSeconds(20), () -> other.equals(api.job(job).getString("nodeId")));
     assertThat(api.job(job).getInteger("attempt")).isEqualTo(2);
     cut.worker().heartbeats(true); // it answers again while its stale run goes on
-    // it registers again with that run, which is stopped long before its 12 s are up
+    // it registers again with that run, which is stopped long before its 20 s are up
     api.await(Duration.ofSeconds(6), () -> workerLog.stream().anyMatch(m -> m.contains("stopped a run of " + job)));
     awaitSettled(api, List.of(job));
     JsonObject j = api.job(job);
@@ -263,6 +264,44 @@ class ClusterTest {
     assertThat(j.getString("outcome")).isEqualTo("SUCCEEDED");
     assertThat(api.balanceUact()).isEqualTo(actBefore - j.getLong("chargeUact"));
     api.await(Duration.ofSeconds(10), () -> api.json(api.get("/api/v1/gpus", TestService.DEMO_KEY)).getInteger("free") == 1);
+  }
+
+  /**
+   * An instance that sees fewer members than the quorum (cut off from most of the cluster, with its
+   * database still in reach) neither takes a singleton role nor keeps one: it steps down and lets the
+   * lease go, so that the side of the partition with the workers can play it.
+   */
+  @Test
+  void anInstanceThatSeesFewerMembersThanTheQuorumNeitherTakesNorKeepsASingletonRole() throws Exception {
+    int[] ports = cluster(2);
+    quorum = "2";
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    Thread.sleep(3 * 1_000); // three lease checks
+    assertThat(b.leasedRolesPlayed()).as("alone, below the quorum").isEmpty();
+    assertThat(leasesHeldNow()).isEmpty();
+    AnnealService w = instance("worker-1", "worker", ports[1]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    assertThat(leasesHeldNow()).containsExactlyInAnyOrder("scheduler", "billing");
+
+    w.stop();
+    awaitRoles(b, Set.of());
+    TestService.awaitCondition(Duration.ofSeconds(10), () -> leasesHeldNow().isEmpty(),
+        () -> "leases still held: " + leasesHeldNow());
+    instance("worker-2", "worker", ports[1]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+  }
+
+  /** The roles whose lease some instance's session holds now. */
+  private Set<String> leasesHeldNow() {
+    try (Connection c = DriverManager.getConnection(url)) {
+      Set<String> out = new java.util.TreeSet<>();
+      for (var h : io.anneal.store.RoleLease.all(c)) {
+        if (h.heldNow()) out.add(h.role());
+      }
+      return out;
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /**
@@ -391,9 +430,12 @@ class ClusterTest {
         () -> s.nodeId() + " plays " + s.leasedRolesPlayed() + ", not " + roles + ", after 20 s");
   }
 
+  /** Members an instance must see to play a singleton role: none here, where instances start one by one. */
+  private String quorum = "1";
+
   private Map<String, String> env() {
     return Map.of("ANNEAL_CLUSTER_NAME", clusterName, "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", "3",
-        "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", "3", "ANNEAL_CLUSTER_RECONCILE_AFTER_SECONDS", "3");
+        "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", "3", "ANNEAL_CLUSTER_RECONCILE_AFTER_SECONDS", "3", "ANNEAL_CLUSTER_QUORUM", quorum);
   }
 
   private String[] clusterArgs(String nodeId, String roles, int port) {
