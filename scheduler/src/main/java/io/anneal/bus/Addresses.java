@@ -19,15 +19,17 @@ public final class Addresses {
    */
   public static final String SCHEDULER_HELLO = "anneal.scheduler.hello";
   /**
-   * request {@code {nodeId}} → {@code {known}}: whether the scheduler knows a worker in a cluster (asked
-   * every 2 s, ADR 19); {@code known} false: register again.
+   * request {@code {nodeId, member, runsOlderThan}} → {@code {known, resync}}: whether the scheduler knows a
+   * worker in a cluster (asked every 2 s, ADR 19), and which cluster member the worker is now; {@code known}
+   * false: register again.
    */
   public static final String NODE_HEARTBEAT = "anneal.scheduler.node-heartbeat";
   /**
    * Not an address: the cluster-wide map (a Hazelcast IMap, through Vert.x shared data) where every worker
    * in a cluster keeps {@code nodeId → last beat (ms)} with a TTL of {@code cluster.nodeTimeoutSeconds},
-   * refreshed every 2 s; a node whose entry has expired is taken out of the fleet and its jobs queued
-   * again (ADR 19). Hazelcast's own connections carry it, not the event bus's.
+   * refreshed every 2 s; a node whose entry has been missing for twice that TTL after it expired, or whose
+   * cluster member has left, is taken out of the fleet and its jobs queued again (ADR 19). Hazelcast's own
+   * connections carry it, not the event bus's.
    */
   public static final String FLEET_ALIVE = "anneal.fleet.alive";
   /**
