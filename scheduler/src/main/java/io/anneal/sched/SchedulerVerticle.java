@@ -435,9 +435,10 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   /**
-   * Cluster mode, after a takeover: queues the jobs the store holds as QUEUED that this scheduler was
-   * not told of (their submission went to the scheduler that died, in the window when the cluster still
-   * routed messages to it).
+   * Cluster mode, every {@link #SWEEP_EVERY_MS}: queues the jobs the store holds as QUEUED, submitted since
+   * the last look (less {@link #SWEEP_MARGIN_MS}) and at least {@link #SWEEP_MIN_AGE_MS} ago, that this
+   * scheduler was not told of: their submission went to a scheduler that died, was deposed or was cut
+   * off, while the cluster still routed messages to it (ADR 19).
    */
   private void sweepQueued() {
     if (deposed || sweeping) return;
