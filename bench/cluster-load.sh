@@ -6,7 +6,8 @@
 # then waits until every stored job is SETTLED and checks exactly-once and the ledger audit.
 #   bench/cluster-load.sh cluster|single [kill-leader-after-seconds]
 # Needs scheduler/target/anneal.jar and bench/target/benchmarks.jar (mvn -Pbench -DskipTests package),
-# PostgreSQL on 127.0.0.1:5432 (user postgres, database test). Uses a fresh schema, dropped at the end.
+# PostgreSQL on 127.0.0.1:5432 (user postgres, database test). Uses a fresh schema, dropped at the end
+# unless KEEP_SCHEMA=1 (to look into a run).
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:?cluster or single}; kill_after=${2:-0}
@@ -49,4 +50,4 @@ else
   kill "$single"
 fi
 sleep 4
-sql "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
+[ -n "${KEEP_SCHEMA:-}" ] && echo "schema kept: $schema" || sql "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
