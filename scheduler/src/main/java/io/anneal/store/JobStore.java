@@ -427,7 +427,12 @@ public final class JobStore implements AutoCloseable {
   /** Ids among {@code ids} whose row matches {@code condition} (a WHERE fragment on job). */
   private static java.util.Set<String> jobsWhere(Connection c, List<String> ids, String condition) throws SQLException {
     java.util.Set<String> out = new java.util.HashSet<>();
-    try (PreparedStatement ps = c.prepareStatement(Database.keyed(c, "t.id", "job", "id", condition))) {
+    // PostgreSQL: the rows admitted are locked (in id order) until the transaction ends, so that what this
+    // transaction writes next (the move, the receipt in the outbox) holds for them. In cluster mode other
+    // instances write jobs too: a run's end admitted here while the new scheduler re-queued the job would
+    // otherwise put its receipt in the outbox without moving the job (ADR 19). H2 has one writer.
+    String sql = Database.keyed(c, "t.id", "job", "id", condition) + (Database.isH2(c) ? "" : " ORDER BY t.id FOR UPDATE");
+    try (PreparedStatement ps = c.prepareStatement(sql)) {
       ps.setArray(1, c.createArrayOf("varchar", new java.util.LinkedHashSet<>(ids).toArray(new String[0])));
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) out.add(rs.getString(1));

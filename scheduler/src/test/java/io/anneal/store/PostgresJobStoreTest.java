@@ -23,6 +23,33 @@ class PostgresJobStoreTest extends JobStoreContract {
   }
 
   /**
+   * Cluster mode (ADR 19): another instance (a new scheduler) re-queues a job while a worker records its
+   * run's end. The end is admitted only on a row locked until it is written: once the re-queue commits,
+   * the end is refused and its receipt is not put in the outbox (found in a load run with the leader
+   * killed: the receipt of a run whose end was never recorded was settled, and the job's next run could
+   * never be).
+   */
+  @Test
+  void aRunsEndRacingAnotherInstancesRequeueIsEitherRecordedWholeOrNotAtAll() throws Exception {
+    store.submit(job("r1", 500), null, hold("r1", 500)).get();
+    assertThat(store.placed("r1", "n1", "cpu", "[0]").get()).isTrue();
+    store.recordRunsOf("n1");
+    try (Connection other = db.connection()) {
+      other.setAutoCommit(false);
+      try (PreparedStatement ps = other.prepareStatement(
+          "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL WHERE id = 'r1' AND state = 'PLACED'")) {
+        assertThat(ps.executeUpdate()).isEqualTo(1); // the row is now locked by the other instance's transaction
+      }
+      var end = store.finished("r1", JobState.SUCCEEDED, null, "{}", 1L, 2L, "r1/0", "{\"receiptId\":\"r1/0\"}");
+      Thread.sleep(300); // the end's transaction waits on the lock
+      other.commit();
+      assertThat(end.get()).as("the job was re-queued first").isFalse();
+    }
+    assertThat(store.job("r1").get().orElseThrow().state()).isEqualTo(JobState.QUEUED);
+    assertThat(store.outbox(10).get()).as("no receipt of an end that was not recorded").isEmpty();
+  }
+
+  /**
    * Cluster mode (ADR 19): one holder of a role's lease at a time; a holder whose session the server
    * ended loses it, the next holder bumps the fencing epoch, and what the old holder still decides is
    * not written.
