@@ -36,6 +36,17 @@ import org.junit.jupiter.api.Test;
  */
 public abstract class LedgerStoreContract {
   protected static final long EPOCH_SECONDS = 3600;
+
+  /**
+   * For the tests whose settlements must land in one epoch (the stores stamp them with the wall clock):
+   * if the next epoch edge is less than two minutes away, waits until it has passed. Without it such a
+   * test run across the top of an hour saw two epochs.
+   */
+  private static void clearOfEpochEdge() throws InterruptedException {
+    long epochMs = EPOCH_SECONDS * 1000;
+    long left = epochMs - System.currentTimeMillis() % epochMs;
+    if (left < 120_000) Thread.sleep(left + 200);
+  }
   private static final OracleSnapshot ORACLE = OracleSnapshot.healthy("0.5");
   private static final Map<String, Long> PRICES = Map.of("H100", 3_600_000L); // 1,000 uact per GPU-second
 
@@ -423,6 +434,7 @@ public abstract class LedgerStoreContract {
 
   @Test
   void aCloseWhileAnotherCloserHoldsTheEpochsWaitsThenClosesNothing() throws Exception {
+    clearOfEpochEdge(); // what follows settles into one epoch of the wall clock
     holdAndPlace("t1", "n1", 0, "w0");
     assertThat(await(store.settle(receipt("n1", "w0", "t1", 1_000_000_000L, "SUCCEEDED", 0))).settled()).isTrue();
     long later = System.currentTimeMillis() + 2 * EPOCH_SECONDS * 1000;
@@ -441,6 +453,7 @@ public abstract class LedgerStoreContract {
 
   @Test
   void settledReceiptsCloseIntoTheirEpochWithProofsThatVerifyAndATamperedReceiptFails() throws Exception {
+    clearOfEpochEdge(); // what follows settles into one epoch of the wall clock
     String[] jobs = {"e0", "e1", "e2", "e3", "e4"};
     holdAndPlace("t1", "n1", 0, jobs);
     for (String j : jobs) assertThat(await(store.settle(receipt("n1", j, "t1", 1_000_000_000L, "SUCCEEDED", 0))).settled()).isTrue();
@@ -470,6 +483,7 @@ public abstract class LedgerStoreContract {
 
   @Test
   void anEpochOfManyChunksGivesTheProofsOfAllItsLeaves() throws Exception {
+    clearOfEpochEdge(); // what follows settles into one epoch of the wall clock
     // 9,668 settlements: nine full chunks of 1,024 leaves and a partial one (V14, EpochChunks), which
     // the close reads in two pages of up to 8,192
     int n = EpochChunks.PAGE + EpochChunks.SIZE + 452;
