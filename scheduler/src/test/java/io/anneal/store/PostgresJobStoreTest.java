@@ -41,12 +41,26 @@ class PostgresJobStoreTest extends JobStoreContract {
         assertThat(ps.executeUpdate()).isEqualTo(1); // the row is now locked by the other instance's transaction
       }
       var end = store.finished("r1", JobState.SUCCEEDED, null, "{}", 1L, 2L, "r1/0", "{\"receiptId\":\"r1/0\"}");
-      Thread.sleep(300); // the end's transaction waits on the lock
+      // the end's transaction waits on the other's row lock
+      long deadline = System.nanoTime() + 10_000_000_000L;
+      while (!waitingOnALock(other)) {
+        assertThat(System.nanoTime()).as("the end's write never waited on the lock").isLessThan(deadline);
+        Thread.onSpinWait();
+      }
       other.commit();
       assertThat(end.get()).as("the job was re-queued first").isFalse();
     }
     assertThat(store.job("r1").get().orElseThrow().state()).isEqualTo(JobState.QUEUED);
     assertThat(store.outbox(10).get()).as("no receipt of an end that was not recorded").isEmpty();
+  }
+
+  /** Whether a session other than {@code c}'s waits on a lock in this database now. */
+  private static boolean waitingOnALock(Connection c) throws java.sql.SQLException {
+    try (var st = c.createStatement(); var rs = st.executeQuery("SELECT COUNT(*) FROM pg_stat_activity"
+        + " WHERE wait_event_type = 'Lock' AND datname = current_database() AND pid <> pg_backend_pid()")) {
+      rs.next();
+      return rs.getLong(1) > 0;
+    }
   }
 
   /**
