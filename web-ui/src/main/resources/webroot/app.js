@@ -90,6 +90,12 @@ async function refreshSupply() {
     $('pending-payouts').textContent = String(s.pendingPayouts ?? 0);
     $('pending-mints').textContent = units(s.pendingMintUakt ?? 0) + ' AKT';
     $('oracle').textContent = (s.oracle.healthy ? '' : 'UNHEALTHY ') + s.oracle.priceAkt.replace(/0+$/, '') + ' (' + s.oracle.source + ')';
+    // bme-spec 16.3: what the fund holds and what its last window paid (GET /api/v1/bootstrap-fund/windows)
+    const b = await getJson('/api/v1/bootstrap-fund/windows?limit=1');
+    const last = b.windows.length ? b.windows[0] : null;
+    $('bootstrap').textContent = !b.enabled ? 'off' : `${units(b.fundUact)} ACT held; ` + (last
+      ? `last window paid ${units(last.paidUact)} ACT to ${last.providers} provider(s) at utilization ${Number(last.utilization).toLocaleString('en-US', { maximumFractionDigits: 3 })}`
+      : `no window closed yet (every ${b.windowSeconds} s)`);
     // bme-spec 16.1: the week's burned-vs-minted ratio from closed epochs (null until AKT is paid out)
     const weeks = (await getJson('/api/v1/epochs?view=week&weeks=1')).weeks;
     const w = weeks.length ? weeks[0] : null;

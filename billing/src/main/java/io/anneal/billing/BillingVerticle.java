@@ -210,6 +210,9 @@ public final class BillingVerticle extends VerticleBase {
     }).handle((w, e) -> {
       if (e != null) {
         LOG.warning("could not close the pricing window ending at " + endMs + " ms: " + e.getMessage());
+      } else if (w.bootstrap() != null && w.bootstrap().covered()) {
+        LOG.info("bootstrap window " + startMs + ".." + endMs + " ms pays nothing: earlier windows paid for all of it"
+            + " (two schedulers' windows overlap across a takeover)");
       } else if (w.bootstrap() != null && !w.bootstrap().payouts().isEmpty()) {
         LOG.fine("bootstrap fund paid " + w.bootstrap().payouts().size() + " provider(s); fund holds "
             + w.bootstrap().fundUact() + " uact");

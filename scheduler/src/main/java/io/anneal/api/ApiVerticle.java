@@ -227,6 +227,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/providers/:nodeId/payouts").handler(this::payouts);
     router.post("/api/v1/bootstrap-fund/grants").handler(this::grant);
     router.get("/api/v1/bootstrap-fund/grants/:reference").handler(this::grantStatus);
+    router.get("/api/v1/bootstrap-fund/windows").handler(this::bootstrapWindows);
     router.post("/api/v1/webhooks").handler(this::createWebhook);
     router.get("/api/v1/webhooks").handler(this::listWebhooks);
     router.delete("/api/v1/webhooks/:id").handler(this::deleteWebhook);
@@ -1223,6 +1224,23 @@ public final class ApiVerticle extends VerticleBase {
           } else {
             rc.json(new JsonObject(new java.util.LinkedHashMap<>(e.getKey().get())).put("fundBalanceUact", e.getValue()));
           }
+        }).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * The bootstrap fund's windows, newest first ({@code ?limit=}, default 24, at most 1,000): the span each
+   * paid floors for (ADR 21), how many providers it topped up, how much, and the fund after it.
+   */
+  private void bootstrapWindows(RoutingContext rc) {
+    Integer n = countParam(rc, "limit", 24, 1000);
+    if (n == null) return;
+    Future.fromCompletionStage(store.read(c -> Map.entry(io.anneal.billing.ledger.BootstrapPayouts.windows(c, n),
+            SqlLedger.balance(c, io.anneal.billing.ledger.BootstrapPayouts.FUND, "uact"))), vertx.getOrCreateContext())
+        .onSuccess(e -> {
+          JsonArray a = new JsonArray();
+          e.getKey().forEach(m -> a.add(new JsonObject(new java.util.LinkedHashMap<>(m))));
+          rc.json(new JsonObject().put("enabled", config.bootstrapFund()).put("windowSeconds", config.priceWindowSeconds())
+              .put("fundUact", e.getValue()).put("windows", a));
         }).onFailure(e -> fail(rc, e));
   }
 

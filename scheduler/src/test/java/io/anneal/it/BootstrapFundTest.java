@@ -25,6 +25,10 @@ class BootstrapFundTest {
     return s.json(s.get("/api/v1/supply", null)).getLong("bootstrapFundUact");
   }
 
+  private static JsonObject windows(TestService s) {
+    return s.json(s.get("/api/v1/bootstrap-fund/windows?limit=1000", null));
+  }
+
   @Test
   void anIdleSmallProviderIsToppedUpAndAFullyUsedNetworkSunsetsTheFund() throws Exception {
     try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "1",
@@ -35,6 +39,22 @@ class BootstrapFundTest {
       s.await(Duration.ofSeconds(10), () -> providerUact(s) >= 100);
       long paidIdle = providerUact(s);
       assertThat(paidIdle).isPositive();
+      // the windows account for every top-up, each second paid once: no window's span overlaps the one before
+      s.await(Duration.ofSeconds(5), () -> {
+        JsonObject w1 = windows(s);
+        long paid = providerUact(s);
+        return w1.equals(windows(s)) && w1.getJsonArray("windows").stream()
+            .mapToLong(w -> ((JsonObject) w).getLong("paidUact")).sum() == paid;
+      });
+      JsonObject w = windows(s);
+      assertThat(w.getBoolean("enabled")).isTrue();
+      assertThat(w.getLong("fundUact")).isEqualTo(fund(s));
+      var list = w.getJsonArray("windows");
+      assertThat(list.size()).isGreaterThanOrEqualTo(2);
+      for (int i = 0; i + 1 < list.size(); i++) {
+        assertThat(list.getJsonObject(i).getLong("paidFromMs")).isGreaterThanOrEqualTo(list.getJsonObject(i + 1).getLong("endMs"));
+      }
+      assertThat(s.get("/api/v1/bootstrap-fund/windows?limit=0", null).statusCode()).isEqualTo(422);
 
       // all four GPUs busy: utilization 1, above the sunset, so the fund pays nothing
       List<String> ids = new ArrayList<>();

@@ -57,6 +57,8 @@ class WebUiTest {
             java.nio.file.Files.readAllBytes(dir.resolve(io.anneal.billing.receipt.NodeKeys.PUBLIC_FILE))));
         wait.until(d -> d.findElement(By.id("node-keys")).getText().equals(s.service.nodeId() + " signs receipts with " + fingerprint));
         wait.until(d -> "0".equals(d.findElement(By.id("pending-payouts")).getText()));
+        // the bootstrap fund is on by default; its first window closes after 600 s
+        wait.until(d -> d.findElement(By.id("bootstrap")).getText().endsWith(" ACT held; no window closed yet (every 600 s)"));
         // the week's flows from closed epochs (the genesis mint's epoch closes within the epoch length)
         wait.until(d -> !"–".equals(d.findElement(By.id("week-flows")).getText()));
         assertThat(driver.findElement(By.id("submit")).isDisplayed()).as("no submit form before a key is given").isFalse();

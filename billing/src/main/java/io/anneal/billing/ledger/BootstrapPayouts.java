@@ -16,6 +16,11 @@ import java.util.Map;
  * ACT waiting in pending payouts) moves into the bootstrap fund, then small providers are topped up
  * from the fund to their floor revenue, scaled by the sunset share at the window's utilization and
  * capped by the fund. Every movement is a balanced ledger entry.
+ *
+ * <p>Each window pays only for the part of its span that no earlier window paid for (ADR 21): the
+ * store keeps the span of every window it paid ({@code bootstrap_window}), so a window that overlaps
+ * the one before (a deposed scheduler's last window and its successor's first, in a takeover) is
+ * paid from where that one ended, and one wholly inside it pays nothing.
  */
 public final class BootstrapPayouts {
   public static final String FUND = "bme:bootstrap-fund";
@@ -25,7 +30,12 @@ public final class BootstrapPayouts {
   /** One node's window as the scheduler saw it. */
   public record NodeWindow(String nodeId, int gpus, String gpuClass, Dec online) {}
 
-  public record Result(long movedToFundUact, long fundUact, List<BootstrapFund.Payout> payouts) {}
+  /**
+   * @param paidFromMs where the window was paid from: its start, or the end of the window before it if later
+   * @param covered earlier windows had paid for all of this one's span: nothing was moved, paid or recorded
+   */
+  public record Result(long movedToFundUact, long fundUact, List<BootstrapFund.Payout> payouts, long paidFromMs,
+      boolean covered) {}
 
   /**
    * @param floorUactPerGpuHour floor revenue per GPU-hour by GPU class
@@ -34,6 +44,10 @@ public final class BootstrapPayouts {
   public static Result closeWindow(Connection c, BootstrapFund fund, List<NodeWindow> nodes,
       Map<String, Long> floorUactPerGpuHour, long startMs, long endMs, Dec utilization) throws SQLException {
     SqlLedger.settlementBarrier(c); // every settlement of the window is committed before it is summed
+    // and no other window is being closed: the barrier is exclusive, so the span read here stays the last
+    long paidThrough = paidThroughMs(c);
+    long fromMs = Math.max(startMs, paidThrough);
+    if (endMs <= fromMs) return new Result(0, SqlLedger.balance(c, FUND, "uact"), List.of(), fromMs, true);
     long pending = 0;
     try (PreparedStatement ps = c.prepareStatement(
         "SELECT COALESCE(SUM(amount), 0) FROM bme_request WHERE state = 'PENDING' AND direction = 'ACT_TO_AKT'");
@@ -50,7 +64,7 @@ public final class BootstrapPayouts {
     Map<String, Long> revenue = new HashMap<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT node_id, SUM(charge_uact) FROM settlement"
         + " WHERE settled_at >= ? AND settled_at < ? GROUP BY node_id")) {
-      ps.setTimestamp(1, new java.sql.Timestamp(startMs));
+      ps.setTimestamp(1, new java.sql.Timestamp(fromMs));
       ps.setTimestamp(2, new java.sql.Timestamp(endMs));
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) revenue.put(rs.getString(1), rs.getLong(2));
@@ -64,7 +78,7 @@ public final class BootstrapPayouts {
           floor));
     }
     long balance = SqlLedger.balance(c, FUND, "uact");
-    List<BootstrapFund.Payout> payouts = fund.payouts(windows, Math.max(1, (endMs - startMs) / 1000), utilization, endMs,
+    List<BootstrapFund.Payout> payouts = fund.payouts(windows, Math.max(1, (endMs - fromMs) / 1000), utilization, endMs,
         balance);
     if (!payouts.isEmpty()) {
       List<Posting> postings = new ArrayList<>();
@@ -76,6 +90,51 @@ public final class BootstrapPayouts {
       postings.add(new Posting(FUND, "uact", -total));
       if (SqlLedger.post(c, "bootstrap.payout", "bootstrap:" + endMs, postings).isEmpty()) payouts = List.of();
     }
-    return new Result(moved, SqlLedger.balance(c, FUND, "uact"), payouts);
+    long fundNow = SqlLedger.balance(c, FUND, "uact");
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO bootstrap_window (end_ms, start_ms, asked_start_ms,"
+        + " utilization, providers, paid_uact, fund_uact) VALUES (?, ?, ?, ?, ?, ?, ?)")) {
+      ps.setLong(1, endMs);
+      ps.setLong(2, fromMs);
+      ps.setLong(3, startMs);
+      ps.setString(4, utilization.toString());
+      ps.setInt(5, payouts.size());
+      ps.setLong(6, payouts.stream().mapToLong(BootstrapFund.Payout::uact).sum());
+      ps.setLong(7, fundNow);
+      ps.executeUpdate();
+    }
+    return new Result(moved, fundNow, payouts, fromMs, false);
+  }
+
+  /** The end of the last window paid, or {@link Long#MIN_VALUE} if none was. */
+  static long paidThroughMs(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT MAX(end_ms) FROM bootstrap_window");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      long v = rs.getLong(1);
+      return rs.wasNull() ? Long.MIN_VALUE : v;
+    }
+  }
+
+  /** The last {@code limit} windows paid, newest first. */
+  public static List<Map<String, Object>> windows(Connection c, int limit) throws SQLException {
+    List<Map<String, Object>> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT end_ms, start_ms, asked_start_ms, utilization, providers,"
+        + " paid_uact, fund_uact FROM bootstrap_window ORDER BY end_ms DESC LIMIT ?")) {
+      ps.setInt(1, limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Map<String, Object> m = new java.util.LinkedHashMap<>();
+          m.put("endMs", rs.getLong(1));
+          m.put("paidFromMs", rs.getLong(2));
+          m.put("startMs", rs.getLong(3));
+          m.put("utilization", rs.getString(4));
+          m.put("providers", rs.getInt(5));
+          m.put("paidUact", rs.getLong(6));
+          m.put("fundUact", rs.getLong(7));
+          out.add(m);
+        }
+      }
+    }
+    return out;
   }
 }

@@ -492,6 +492,38 @@ public abstract class LedgerContract {
   }
 
   @Test
+  void overlappingBootstrapWindowsOfTwoSchedulersPayEachSecondOnce() throws Exception {
+    deposit(100_000_000L); // 125,000 uact of spread for the fund
+    var fund = io.anneal.billing.pricing.BootstrapFund.defaults();
+    var nodes = List.of(new BootstrapPayouts.NodeWindow("small", 2, "H100", io.anneal.billing.bme.Dec.ONE));
+    Map<String, Long> floor = Map.of("H100", 3_600_000L); // 1,000 uact per GPU-second
+    long t0 = System.currentTimeMillis() - 120_000; // no settlement of "small" in any of these spans
+    // the deposed scheduler's last window, then the new one's first, which began 6 s before that ended
+    var first = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0, t0 + 10_000, io.anneal.billing.bme.Dec.ZERO));
+    assertThat(first.payouts()).singleElement().satisfies(p -> assertThat(p.uact()).isEqualTo(2L * 10 * 1_000));
+    var overlapping = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0 + 4_000, t0 + 14_000,
+        io.anneal.billing.bme.Dec.ZERO));
+    assertThat(overlapping.covered()).isFalse();
+    assertThat(overlapping.paidFromMs()).isEqualTo(t0 + 10_000);
+    assertThat(overlapping.payouts()).singleElement().satisfies(p -> assertThat(p.uact()).isEqualTo(2L * 4 * 1_000));
+    // a window inside what was paid (a late one of the deposed scheduler), and the first one again: nothing
+    var inside = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0 + 2_000, t0 + 8_000,
+        io.anneal.billing.bme.Dec.ZERO));
+    var again = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0, t0 + 10_000, io.anneal.billing.bme.Dec.ZERO));
+    assertThat(List.of(inside, again)).allSatisfy(r -> {
+      assertThat(r.covered()).isTrue();
+      assertThat(r.payouts()).isEmpty();
+      assertThat(r.movedToFundUact()).isZero();
+    });
+    assertThat(bal(Accounts.provider("small"))).isEqualTo(28_000L);
+    assertThat(bal(BootstrapPayouts.FUND)).isEqualTo(125_000L - 28_000L);
+    List<Map<String, Object>> windows = tx(c -> BootstrapPayouts.windows(c, 10));
+    assertThat(windows).extracting(w -> w.get("endMs")).containsExactly(t0 + 14_000, t0 + 10_000);
+    assertThat(windows).extracting(w -> w.get("paidFromMs")).containsExactly(t0 + 10_000, t0);
+    assertThat(windows).extracting(w -> w.get("paidUact")).containsExactly(8_000L, 20_000L);
+  }
+
+  @Test
   void aBootstrapWindowMovesTheSpreadNotPendingPayoutsAndTopsUpOnlyWhatSmallProvidersLack() throws Exception {
     deposit(100_000_000L); // 100 AKT at 0.5: 125,000 uact of spread with the engine
     long windowStart = System.currentTimeMillis() - 1_000;
