@@ -1028,6 +1028,20 @@ public final class PlacementEngine {
     return t == null ? Integer.MAX_VALUE : t.quota;
   }
 
+  public double weight(String tenant) {
+    Tenant t = tenants.get(tenant);
+    return t == null ? 1.0 : t.weight;
+  }
+
+  /** The tenants whose weight or quota is not the default (weight 1, no quota). */
+  public java.util.Set<String> tenantsWithPolicy() {
+    java.util.Set<String> out = new java.util.HashSet<>();
+    tenants.forEach((id, t) -> {
+      if (t.weight != 1.0 || t.quota != Integer.MAX_VALUE) out.add(id);
+    });
+    return out;
+  }
+
   /** Free GPUs that cannot serve the largest queued job (single-host gang) — the fragmentation. */
   public int fragmentation() {
     int largest = 0;

@@ -149,6 +149,7 @@ public final class SchedulerVerticle extends VerticleBase {
       });
     });
     bus.<JsonObject>consumer(Addresses.TENANT_POLICY, m -> {
+      policyMessages++;
       Integer quota = m.body().getInteger("gpuQuota");
       engine.setTenant(m.body().getString("tenantId"), m.body().getDouble("weight", 1.0),
           quota == null ? Integer.MAX_VALUE : quota);
@@ -206,7 +207,10 @@ public final class SchedulerVerticle extends VerticleBase {
         // submissions sent while the cluster still routed some to a dead or deposed scheduler are in the store
         // only: for as long as a member the cluster cannot reach is still counted in (a partition, until
         // Hazelcast gives up on it), or after a partition heals
-        vertx.setPeriodic(claimGraceMs, SWEEP_EVERY_MS, t -> sweepQueued());
+        vertx.setPeriodic(claimGraceMs, SWEEP_EVERY_MS, t -> {
+          sweepQueued();
+          rereadPolicies();
+        });
       }
       return null;
     });
@@ -465,6 +469,47 @@ public final class SchedulerVerticle extends VerticleBase {
       if (found > 0) LOG.info(found + " queued job(s) this scheduler had not been told of, found in the store: queued");
     });
   }
+
+  /**
+   * Cluster mode, every {@link #SWEEP_EVERY_MS}: applies the tenant policies the store holds where they differ
+   * from this scheduler's. A policy change is published once, by the API instance that stored it; a
+   * scheduler that took the role while the cluster did not yet route to it, or that read the policies
+   * while the change was being stored, would otherwise keep the old policy until the next change.
+   */
+  private void rereadPolicies() {
+    if (deposed || rereading) return;
+    rereading = true;
+    long messagesBefore = policyMessages;
+    vertx.executeBlocking(store::tenantPoliciesBlocking).onComplete(ar -> {
+      rereading = false;
+      if (ar.failed()) {
+        LOG.warning("could not read the tenant policies: " + ar.cause().getMessage());
+        return;
+      }
+      // a change told while the store was read may be newer than what was read: the next look applies it
+      if (deposed || policyMessages != messagesBefore) return;
+      java.util.Set<String> reset = engine.tenantsWithPolicy();
+      int changed = 0;
+      for (var t : ar.result()) {
+        reset.remove(t.id());
+        int quota = t.gpuQuota() == null ? Integer.MAX_VALUE : t.gpuQuota();
+        if (engine.weight(t.id()) != t.weight() || engine.quota(t.id()) != quota) {
+          engine.setTenant(t.id(), t.weight(), quota);
+          changed++;
+        }
+      }
+      for (String id : reset) engine.setTenant(id, 1.0, Integer.MAX_VALUE); // back to the default in the store
+      changed += reset.size();
+      if (changed > 0) {
+        LOG.info(changed + " tenant policy change(s) this scheduler had not been told of, read from the store: applied");
+        schedulePass();
+      }
+    });
+  }
+
+  private boolean rereading;
+  /** Policy changes told on the bus so far. */
+  private long policyMessages;
 
   /** Cluster mode: how often the store is looked at for submissions this scheduler was not told of. */
   static final long SWEEP_EVERY_MS = 10_000;

@@ -334,6 +334,43 @@ class ClusterTest {
   }
 
   /**
+   * A tenant policy change is published once, by the API instance that stored it. One that does not reach
+   * the scheduler (lost here; in a takeover the cluster may route it to a scheduler that is gone) is read
+   * from the store within a look or two: the quota holds.
+   */
+  @Test
+  void aTenantPolicyChangeWhoseMessageWasLostIsReadFromTheStore() throws Exception {
+    int[] ports = cluster(3);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "4");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    api.service.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.TENANT_POLICY)) {
+        dropped.incrementAndGet();
+        return;
+      }
+      ctx.next();
+    });
+    String tenant = api.json(api.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+    var patched = api.patch("/api/v1/tenants/" + tenant, TestService.ADMIN_KEY, "{\"gpuQuota\":1}");
+    assertThat(patched.statusCode()).as(patched.body()).isEqualTo(200);
+    assertThat(dropped.get()).isEqualTo(1);
+    Thread.sleep(12_000); // one look at the store (every 10 s)
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < 3; i++) ids.add(submit(api, 1_500));
+    awaitSettled(api, ids);
+    // at most one of the tenant's jobs on a GPU at a time, although four were free
+    for (String a : ids) {
+      long t = api.job(a).getLong("startedAt");
+      assertThat(ids.stream().filter(x -> api.job(x).getLong("startedAt") <= t && t < api.job(x).getLong("endedAt")))
+          .as("jobs running at " + t).hasSize(1);
+    }
+  }
+
+  /**
    * Class prices move where billing runs (bme-spec 16.2, one window a second here). Every instance quotes the
    * prices in force, not the ones it read at its start, and a standby that takes billing over goes on from
    * the price its predecessor stored: across the takeover the stored history still moves by at most δ
