@@ -604,6 +604,7 @@ public final class SchedulerVerticle extends VerticleBase {
       // registered again (answering a new scheduler's hello, or restarted): its GPUs are known; its runs may not be
       adoptClaims(nodeId, body);
       reconcileHeld(nodeId, body);
+      if (quarantineFrom(nodeId, body)) publishShape();
       schedulePass();
       return;
     }
@@ -654,8 +655,28 @@ public final class SchedulerVerticle extends VerticleBase {
     LOG.info("node " + nodeId + " joined with " + devices.size() + " device(s)");
     fleetKnown = true;
     adoptClaims(nodeId, body);
+    quarantineFrom(nodeId, body);
     publishShape();
     schedulePass();
+  }
+
+  /** Takes a node's GPUs that its registration says are quarantined out of service; true if any was not yet. */
+  private boolean quarantineFrom(String nodeId, JsonObject registration) {
+    boolean changed = false;
+    for (Map.Entry<String, Object> q : registration.getJsonObject("quarantined", new JsonObject())) {
+      int device;
+      try {
+        device = Integer.parseInt(q.getKey());
+      } catch (NumberFormatException e) {
+        continue;
+      }
+      if (engine.quarantine(nodeId, device)) {
+        quarantineReasons.put(nodeId + "/" + device, String.valueOf(q.getValue()));
+        LOG.warning("GPU " + nodeId + "/" + device + " out of service (its node's registration): " + q.getValue());
+        changed = true;
+      }
+    }
+    return changed;
   }
 
   private JobRequest request(JsonObject job) {

@@ -177,13 +177,13 @@ public final class WorkerVerticle extends VerticleBase {
                       + "; restore its key in the data dir or start with a new --node-id");
                 });
           }
-          // devices quarantined before this start stay out: told to the scheduler right after the
-          // registration, before its first placement pass on this node
+          // devices quarantined before this start stay out: their registration tells the scheduler, before its
+          // first placement pass on this node
           return Future.fromCompletionStage(store.read(c -> io.anneal.store.Quarantines.of(c, nodeId)),
               vertx.getOrCreateContext());
         }).compose(known -> recoverOwnRuns().map(known)).compose(known -> {
-          bus.send(Addresses.NODE_REGISTER, registration());
           restoreQuarantines(known);
+          bus.send(Addresses.NODE_REGISTER, registration());
           // a scheduler that took over (cluster mode, ADR 19) learns this node, its runs and quarantines again
           bus.<JsonObject>consumer(Addresses.SCHEDULER_HELLO, m -> {
             registerAt = m.body().getString("registerAt", Addresses.NODE_REGISTER);
@@ -349,8 +349,12 @@ public final class WorkerVerticle extends VerticleBase {
     JsonArray kinds = new JsonArray(new ArrayList<>(backend.kinds()));
     JsonObject limits = new JsonObject();
     backend.paramLimits().forEach(limits::put);
+    // its quarantined devices ride along: told separately, to the public address, they could reach a scheduler
+    // that is gone while the one this registration goes to never hears of them
+    JsonObject out = new JsonObject();
+    quarantineReasons.forEach((device, reason) -> out.put(String.valueOf(device), reason));
     return new JsonObject().put("nodeId", nodeId).put("backend", backend.name()).put("devices", devices).put("kinds", kinds)
-        .put("limits", limits).put("running", runningClaims()).put("member", member.get());
+        .put("limits", limits).put("running", runningClaims()).put("member", member.get()).put("quarantined", out);
   }
 
   /** The runs this node has, for a scheduler that takes over (ADR 19). */
@@ -474,8 +478,8 @@ public final class WorkerVerticle extends VerticleBase {
     known.forEach((device, reason) -> {
       if (device >= backend.devices().size()) return;
       quarantined.add(device);
+      quarantineReasons.put(device, reason);
       LOG.warning("GPU " + nodeId + "/" + device + " stays quarantined: " + reason);
-      tellQuarantined(device, reason);
     });
   }
 

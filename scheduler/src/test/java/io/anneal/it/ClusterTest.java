@@ -371,6 +371,42 @@ class ClusterTest {
   }
 
   /**
+   * A worker tells a scheduler that takes over which of its GPUs are quarantined in its registration, which
+   * goes to that scheduler's own address: the separate message to the public address can still reach the
+   * scheduler that is gone (dropped here), and the new one would place jobs on the broken GPU.
+   */
+  @Test
+  void aSchedulerThatTakesOverLearnsAWorkersQuarantinedGpuFromItsRegistration() throws Exception {
+    int[] ports = cluster(4);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    AnnealService d = instance("sched-d", "scheduler,billing", ports[3]);
+    try (Connection c = b.database().connection()) { // as the worker stores it after repeated faults
+      io.anneal.store.Quarantines.add(c, "worker-1", 0, "test: repeated faults", System.currentTimeMillis());
+    }
+    AnnealService w = instance("worker-1", "worker", ports[1], "--cpu-devices", "2");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    w.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.DEVICE_QUARANTINED)) {
+        dropped.incrementAndGet();
+        return;
+      }
+      ctx.next();
+    });
+    b.stop();
+    awaitRoles(d, Set.of("scheduler", "billing"));
+    List<String> ids = new ArrayList<>();
+    for (int i = 0; i < 3; i++) ids.add(submit(api, 300));
+    awaitSettled(api, ids);
+    assertThat(dropped.get()).as("the worker told the quarantine apart from its registration, too").isPositive();
+    for (String id : ids) {
+      assertThat(api.job(id).getJsonArray("devices").getList()).as(id + " ran on the healthy GPU").containsExactly(1);
+    }
+  }
+
+  /**
    * Class prices move where billing runs (bme-spec 16.2, one window a second here). Every instance quotes the
    * prices in force, not the ones it read at its start, and a standby that takes billing over goes on from
    * the price its predecessor stored: across the takeover the stored history still moves by at most δ
