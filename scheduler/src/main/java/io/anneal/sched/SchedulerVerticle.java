@@ -123,6 +123,7 @@ public final class SchedulerVerticle extends VerticleBase {
       }
     });
     bus.<JsonObject>consumer(Addresses.DEVICE_RESTORED, m -> {
+      quarantineMessages++;
       String node = m.body().getString("nodeId");
       int device = m.body().getInteger("device");
       quarantineReasons.remove(node + "/" + device);
@@ -133,6 +134,7 @@ public final class SchedulerVerticle extends VerticleBase {
       }
     });
     bus.<JsonObject>consumer(Addresses.DEVICE_QUARANTINED, m -> {
+      quarantineMessages++;
       String node = m.body().getString("nodeId");
       int device = m.body().getInteger("device");
       if (engine.quarantine(node, device)) {
@@ -210,6 +212,7 @@ public final class SchedulerVerticle extends VerticleBase {
         vertx.setPeriodic(claimGraceMs, SWEEP_EVERY_MS, t -> {
           sweepQueued();
           rereadPolicies();
+          rereadQuarantines();
         });
       }
       return null;
@@ -508,6 +511,67 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   private boolean rereading;
+
+  /**
+   * Cluster mode, every {@link #SWEEP_EVERY_MS}: checks the quarantined GPUs against the store, which holds
+   * every quarantine until it is lifted. A quarantine the store holds and this scheduler does not is taken
+   * (its message went to a scheduler that is gone); one this scheduler holds and the store has not held at
+   * two looks in a row is lifted (the lift was told to a scheduler that is gone; the store is written before
+   * a quarantine is told only by the worker's retries, so one look's absence may be a write on its way).
+   */
+  private void rereadQuarantines() {
+    if (deposed || rereadingQuarantines) return;
+    rereadingQuarantines = true;
+    long messagesBefore = quarantineMessages;
+    vertx.executeBlocking(store::quarantinesBlocking).onComplete(ar -> {
+      rereadingQuarantines = false;
+      if (ar.failed()) {
+        LOG.warning("could not read the quarantined GPUs: " + ar.cause().getMessage());
+        return;
+      }
+      if (deposed || quarantineMessages != messagesBefore) return; // told meanwhile: the next look decides
+      Map<String, Map<Integer, String>> stored = ar.result();
+      boolean changed = false;
+      for (var n : stored.entrySet()) {
+        if (!nodeLimits.containsKey(n.getKey())) continue;
+        for (var d : n.getValue().entrySet()) {
+          if (engine.quarantine(n.getKey(), d.getKey())) {
+            quarantineReasons.put(n.getKey() + "/" + d.getKey(), d.getValue());
+            LOG.warning("GPU " + n.getKey() + "/" + d.getKey() + " out of service (found quarantined in the store): "
+                + d.getValue());
+            changed = true;
+          }
+        }
+      }
+      java.util.Set<String> missing = new java.util.HashSet<>();
+      for (String key : List.copyOf(quarantineReasons.keySet())) {
+        int slash = key.lastIndexOf('/');
+        String node = key.substring(0, slash);
+        int device = Integer.parseInt(key.substring(slash + 1));
+        if (stored.getOrDefault(node, Map.of()).containsKey(device)) continue;
+        if (!notQuarantinedInStore.contains(key)) {
+          missing.add(key);
+        } else if (engine.unquarantine(node, device)) {
+          quarantineReasons.remove(key);
+          LOG.info("GPU " + key + " back in service (its quarantine was lifted in the store)");
+          changed = true;
+        } else {
+          quarantineReasons.remove(key);
+        }
+      }
+      notQuarantinedInStore = missing;
+      if (changed) {
+        publishShape();
+        schedulePass();
+      }
+    });
+  }
+
+  private boolean rereadingQuarantines;
+  /** Quarantines and lifts told on the bus so far. */
+  private long quarantineMessages;
+  /** GPUs quarantined here that the last look did not find in the store ("node/device"). */
+  private java.util.Set<String> notQuarantinedInStore = java.util.Set.of();
   /** Policy changes told on the bus so far. */
   private long policyMessages;
 

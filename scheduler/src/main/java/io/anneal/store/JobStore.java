@@ -892,6 +892,13 @@ public final class JobStore implements AutoCloseable {
   }
 
   /** Tenants with a non-default weight or a quota (read once by the scheduler at start). */
+  /** Every quarantined device (node → device → why), read now. */
+  public Map<String, Map<Integer, String>> quarantinesBlocking() throws SQLException {
+    try (Connection c = db.connection()) {
+      return Quarantines.all(c);
+    }
+  }
+
   public List<TenantStore.Tenant> tenantPoliciesBlocking() throws SQLException {
     try (Connection c = db.connection()) {
       return TenantStore.policiesBlocking(c);

@@ -38,6 +38,16 @@ public final class Quarantines {
     return out;
   }
 
+  /** Every quarantined device: node → device → why. */
+  public static Map<String, Map<Integer, String>> all(Connection c) throws SQLException {
+    Map<String, Map<Integer, String>> out = new LinkedHashMap<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT node_id, device, reason FROM device_quarantine ORDER BY node_id, device");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) out.computeIfAbsent(rs.getString(1), k -> new LinkedHashMap<>()).put(rs.getInt(2), rs.getString(3));
+    }
+    return out;
+  }
+
   /** Lifts a quarantine; false when the device was not quarantined. */
   public static boolean lift(Connection c, String nodeId, int device) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("DELETE FROM device_quarantine WHERE node_id = ? AND device = ?")) {

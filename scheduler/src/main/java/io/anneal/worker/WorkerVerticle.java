@@ -148,6 +148,7 @@ public final class WorkerVerticle extends VerticleBase {
       if (!nodeId.equals(m.body().getString("nodeId"))) return;
       int device = m.body().getInteger("device");
       quarantineReasons.remove(device);
+      unrecorded.remove(device);
       if (quarantined.remove(device)) LOG.info("GPU " + nodeId + "/" + device + " back in service (quarantine lifted)");
       consecutiveFailures.remove(device);
       failingJobs.remove(device);
@@ -190,7 +191,10 @@ public final class WorkerVerticle extends VerticleBase {
             releaseAt = m.body().getString("releaseAt", Addresses.GPUS_RELEASED);
             registerAgain();
           });
-          vertx.setPeriodic(OUTBOX_RETRY_MS, id -> resendOutbox());
+          vertx.setPeriodic(OUTBOX_RETRY_MS, id -> {
+            resendOutbox();
+            recordQuarantines();
+          });
           vertx.setPeriodic(MEMORY_REPORT_MS, id -> reportMemory());
           resendOutbox();
           if (!inCluster) return Future.succeededFuture();
@@ -464,14 +468,41 @@ public final class WorkerVerticle extends VerticleBase {
       String reason = n + " device failures in a row from " + jobs.size() + " jobs, the last: " + f.getMessage();
       LOG.warning("quarantining GPU " + nodeId + "/" + device + ": " + reason);
       tellQuarantined(device, reason);
-      // kept across restarts until an operator lifts it
-      store.writer().submit(c -> {
-        io.anneal.store.Quarantines.add(c, nodeId, device, reason, System.currentTimeMillis());
-        return null;
-      }).whenComplete((v, e) -> {
-        if (e != null) LOG.warning("quarantine of GPU " + nodeId + "/" + device + " not recorded: " + e.getMessage());
-      });
+      unrecorded.put(device, Map.entry(reason, System.currentTimeMillis()));
+      recordQuarantines();
     }
+  }
+
+  /**
+   * Quarantines not yet in the store, with their reason and time. The store is what a quarantine outlives a
+   * restart by, and what a scheduler in cluster mode checks its own list against (it lifts a quarantine the
+   * store does not hold): one that could not be written is written again until it is.
+   */
+  private final Map<Integer, Map.Entry<String, Long>> unrecorded = new java.util.TreeMap<>();
+  private boolean recording;
+
+  private void recordQuarantines() {
+    if (recording || unrecorded.isEmpty()) return;
+    recording = true;
+    Map<Integer, Map.Entry<String, Long>> batch = new java.util.TreeMap<>(unrecorded);
+    store.writer().submit(c -> {
+      for (var q : batch.entrySet()) {
+        io.anneal.store.Quarantines.add(c, nodeId, q.getKey(), q.getValue().getKey(), q.getValue().getValue());
+      }
+      return null;
+    }).whenComplete((v, e) -> context.runOnContext(x -> {
+      recording = false;
+      if (e != null) {
+        LOG.warning("quarantine of GPU(s) " + batch.keySet() + " on " + nodeId + " not recorded yet (tried again): "
+            + e.getMessage());
+        return;
+      }
+      batch.forEach((device, q) -> {
+        unrecorded.remove(device, q);
+        // told again now that the store holds it: a scheduler may have lifted it meanwhile, finding it not there
+        if (quarantined.contains(device)) tellQuarantined(device, q.getKey());
+      });
+    }));
   }
 
   private void restoreQuarantines(Map<Integer, String> known) {

@@ -407,6 +407,50 @@ class ClusterTest {
   }
 
   /**
+   * A quarantine lifted by an admin is stored, then published once. A scheduler that missed the message (in a
+   * takeover it can go to one that is gone) would keep the GPU out of service for good: the API answers
+   * that it is not quarantined any more, so it cannot be lifted again. The scheduler reads the store's
+   * quarantines every 10 s and puts the GPU back in service.
+   */
+  @Test
+  void aQuarantineLiftWhoseMessageWasLostIsReadFromTheStore() throws Exception {
+    int[] ports = cluster(3);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    try (Connection c = b.database().connection()) {
+      io.anneal.store.Quarantines.add(c, "worker-1", 0, "test: repeated faults", System.currentTimeMillis());
+    }
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "2");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    api.await(Duration.ofSeconds(10), () -> quarantined(api, 0));
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    api.service.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.DEVICE_RESTORED)) {
+        dropped.incrementAndGet();
+        return;
+      }
+      ctx.next();
+    });
+    assertThat(api.delete("/api/v1/gpus/worker-1/0/quarantine", TestService.ADMIN_KEY).statusCode()).isEqualTo(204);
+    assertThat(dropped.get()).isEqualTo(1);
+    assertThat(api.delete("/api/v1/gpus/worker-1/0/quarantine", TestService.ADMIN_KEY).statusCode())
+        .as("not quarantined any more, for the API").isEqualTo(404);
+    api.await(Duration.ofSeconds(30), () -> !quarantined(api, 0));
+    List<String> ids = List.of(submit(api, 1_500), submit(api, 1_500));
+    awaitSettled(api, ids);
+    Set<Object> used = new java.util.HashSet<>();
+    for (String id : ids) used.addAll(api.job(id).getJsonArray("devices").getList());
+    assertThat(used).as("both GPUs in service").containsExactlyInAnyOrder(0, 1);
+  }
+
+  private static boolean quarantined(TestService api, int index) {
+    return api.json(api.get("/api/v1/gpus", null)).getJsonArray("gpus").stream().map(o -> (JsonObject) o)
+        .filter(g -> "worker-1".equals(g.getString("nodeId")) && g.getInteger("index") == index)
+        .anyMatch(g -> g.getBoolean("quarantined", false));
+  }
+
+  /**
    * Class prices move where billing runs (bme-spec 16.2, one window a second here). Every instance quotes the
    * prices in force, not the ones it read at its start, and a standby that takes billing over goes on from
    * the price its predecessor stored: across the takeover the stored history still moves by at most δ

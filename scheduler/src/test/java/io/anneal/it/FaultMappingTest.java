@@ -152,6 +152,37 @@ class FaultMappingTest {
     public void close() {}
   }
 
+  /** A quarantine the store could not take when it began is written again until it is: it must outlive a restart. */
+  @Test
+  void aQuarantineThatCouldNotBeStoredIsStoredOnceTheStoreTakesIt() throws Exception {
+    OneBrokenDevice backend = new OneBrokenDevice();
+    try (TestService s = TestService.start(dir, backend)) {
+      try (var c = s.service.database().connection(); var st = c.createStatement()) {
+        st.execute("ALTER TABLE device_quarantine RENAME TO device_quarantine_away"); // every write to it fails
+      }
+      for (int i = 0; i < 2; i++) {
+        String id = submit(s, 10);
+        s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(id).getString("state")));
+      }
+      s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
+      Thread.sleep(4_000); // past a retry, which fails too
+      try (var c = s.service.database().connection(); var st = c.createStatement()) {
+        st.execute("ALTER TABLE device_quarantine_away RENAME TO device_quarantine");
+      }
+      s.await(Duration.ofSeconds(10), () -> {
+        try (var c = s.service.database().connection()) {
+          return io.anneal.store.Quarantines.of(c, s.service.nodeId()).containsKey(0);
+        } catch (java.sql.SQLException e) {
+          throw new IllegalStateException(e);
+        }
+      });
+    }
+    try (TestService s = TestService.start(dir, backend)) {
+      s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
+      assertThat(gpu(s, 0).getString("quarantineReason")).contains("Xid 79");
+    }
+  }
+
   @Test
   void aDeviceThatFailsForSeveralJobsIsQuarantinedShownAndNoLongerUsed() throws Exception {
     OneBrokenDevice backend = new OneBrokenDevice();
