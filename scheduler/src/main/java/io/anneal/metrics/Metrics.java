@@ -188,6 +188,18 @@ public final class Metrics {
         .description("settlement lanes settling receipts at once, JDBC or Vert.x SQL client (0: on the store's writer)").register(registry);
   }
 
+  /**
+   * Cluster mode: changes a scheduler was not told of on the bus and found in the store (ADR 19): {@code what}
+   * is {@code submission}, {@code policy}, {@code quarantine} or {@code lift}. A count that keeps growing says
+   * the bus loses messages, not only around a takeover.
+   */
+  public void repairedFromStore(String what, int n) {
+    if (n > 0) {
+      Counter.builder("anneal.scheduler.repaired").tag("what", what)
+          .description("changes the scheduler was not told of on the bus and found in the store").register(registry).increment(n);
+    }
+  }
+
   public MeterRegistry registry() {
     return registry;
   }

@@ -469,6 +469,7 @@ public final class SchedulerVerticle extends VerticleBase {
         enqueue(JobMessages.fromRecord(j));
         found++;
       }
+      metrics.repairedFromStore("submission", found);
       if (found > 0) LOG.info(found + " queued job(s) this scheduler had not been told of, found in the store: queued");
     });
   }
@@ -503,6 +504,7 @@ public final class SchedulerVerticle extends VerticleBase {
       }
       for (String id : reset) engine.setTenant(id, 1.0, Integer.MAX_VALUE); // back to the default in the store
       changed += reset.size();
+      metrics.repairedFromStore("policy", changed);
       if (changed > 0) {
         LOG.info(changed + " tenant policy change(s) this scheduler had not been told of, read from the store: applied");
         schedulePass();
@@ -531,7 +533,8 @@ public final class SchedulerVerticle extends VerticleBase {
       }
       if (deposed || quarantineMessages != messagesBefore) return; // told meanwhile: the next look decides
       Map<String, Map<Integer, String>> stored = ar.result();
-      boolean changed = false;
+      int taken = 0;
+      int lifted = 0;
       for (var n : stored.entrySet()) {
         if (!nodeLimits.containsKey(n.getKey())) continue;
         for (var d : n.getValue().entrySet()) {
@@ -539,7 +542,7 @@ public final class SchedulerVerticle extends VerticleBase {
             quarantineReasons.put(n.getKey() + "/" + d.getKey(), d.getValue());
             LOG.warning("GPU " + n.getKey() + "/" + d.getKey() + " out of service (found quarantined in the store): "
                 + d.getValue());
-            changed = true;
+            taken++;
           }
         }
       }
@@ -554,13 +557,15 @@ public final class SchedulerVerticle extends VerticleBase {
         } else if (engine.unquarantine(node, device)) {
           quarantineReasons.remove(key);
           LOG.info("GPU " + key + " back in service (its quarantine was lifted in the store)");
-          changed = true;
+          lifted++;
         } else {
           quarantineReasons.remove(key);
         }
       }
       notQuarantinedInStore = missing;
-      if (changed) {
+      metrics.repairedFromStore("quarantine", taken);
+      metrics.repairedFromStore("lift", lifted);
+      if (taken + lifted > 0) {
         publishShape();
         schedulePass();
       }

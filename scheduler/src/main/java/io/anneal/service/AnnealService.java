@@ -515,6 +515,11 @@ public final class AnnealService {
     return id;
   }
 
+  /** The service's meters (tests and tools; operators read them at /metrics). */
+  public Metrics metrics() {
+    return metrics;
+  }
+
   public int httpPort() {
     return api.port();
   }

@@ -331,6 +331,7 @@ class ClusterTest {
     assertThat(api.job(job).getString("state")).isEqualTo("QUEUED");
     awaitSettled(api, List.of(job));
     assertThat(api.job(job).getInteger("attempt")).isEqualTo(1);
+    assertThat(b.metrics().registry().counter("anneal.scheduler.repaired", "what", "submission").count()).isEqualTo(1.0);
   }
 
   /**
@@ -358,7 +359,9 @@ class ClusterTest {
     var patched = api.patch("/api/v1/tenants/" + tenant, TestService.ADMIN_KEY, "{\"gpuQuota\":1}");
     assertThat(patched.statusCode()).as(patched.body()).isEqualTo(200);
     assertThat(dropped.get()).isEqualTo(1);
-    Thread.sleep(12_000); // one look at the store (every 10 s)
+    TestService.awaitCondition(Duration.ofSeconds(25), // a look at the store (every 10 s)
+        () -> b.metrics().registry().counter("anneal.scheduler.repaired", "what", "policy").count() == 1.0,
+        () -> "the policy change was not read from the store");
     List<String> ids = new ArrayList<>();
     for (int i = 0; i < 3; i++) ids.add(submit(api, 1_500));
     awaitSettled(api, ids);
@@ -437,6 +440,7 @@ class ClusterTest {
     assertThat(api.delete("/api/v1/gpus/worker-1/0/quarantine", TestService.ADMIN_KEY).statusCode())
         .as("not quarantined any more, for the API").isEqualTo(404);
     api.await(Duration.ofSeconds(30), () -> !quarantined(api, 0));
+    assertThat(b.metrics().registry().counter("anneal.scheduler.repaired", "what", "lift").count()).isEqualTo(1.0);
     List<String> ids = List.of(submit(api, 1_500), submit(api, 1_500));
     awaitSettled(api, ids);
     Set<Object> used = new java.util.HashSet<>();
