@@ -194,6 +194,7 @@ public final class WorkerVerticle extends VerticleBase {
           vertx.setPeriodic(OUTBOX_RETRY_MS, id -> {
             resendOutbox();
             recordQuarantines();
+            forgetLiftedQuarantines();
           });
           vertx.setPeriodic(MEMORY_REPORT_MS, id -> reportMemory());
           resendOutbox();
@@ -300,6 +301,31 @@ public final class WorkerVerticle extends VerticleBase {
   private void registerAgain() {
     vertx.eventBus().send(registerAt, registration());
     quarantineReasons.forEach(this::tellQuarantined);
+  }
+
+  /**
+   * Every {@link #OUTBOX_RETRY_MS} while this node has quarantined GPUs: drops those the store no longer
+   * holds, lifted while this node was not told (the lift is published once), so that its registrations
+   * stop telling them to a scheduler that takes over. Only quarantines stored before the read began are
+   * judged by it.
+   */
+  private void forgetLiftedQuarantines() {
+    if (checkingLifts) return;
+    List<Integer> stored = quarantined.stream().filter(d -> !unrecorded.containsKey(d)).toList();
+    if (stored.isEmpty()) return;
+    checkingLifts = true;
+    Future.fromCompletionStage(store.read(c -> io.anneal.store.Quarantines.of(c, nodeId)), context).onComplete(ar -> {
+      checkingLifts = false;
+      if (ar.failed()) return; // the store is out of reach: nothing is known, the next look tries again
+      for (Integer device : stored) {
+        if (ar.result().containsKey(device) || !quarantined.contains(device) || unrecorded.containsKey(device)) continue;
+        quarantined.remove(device);
+        quarantineReasons.remove(device);
+        consecutiveFailures.remove(device);
+        failingJobs.remove(device);
+        LOG.info("GPU " + nodeId + "/" + device + " back in service (its quarantine was lifted in the store)");
+      }
+    });
   }
 
   private Future<Void> recoverOwnRuns() {
@@ -480,6 +506,7 @@ public final class WorkerVerticle extends VerticleBase {
    */
   private final Map<Integer, Map.Entry<String, Long>> unrecorded = new java.util.TreeMap<>();
   private boolean recording;
+  private boolean checkingLifts;
 
   private void recordQuarantines() {
     if (recording || unrecorded.isEmpty()) return;

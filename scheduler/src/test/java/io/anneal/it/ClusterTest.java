@@ -446,6 +446,15 @@ class ClusterTest {
     Set<Object> used = new java.util.HashSet<>();
     for (String id : ids) used.addAll(api.job(id).getJsonArray("devices").getList());
     assertThat(used).as("both GPUs in service").containsExactlyInAnyOrder(0, 1);
+    // the worker missed the lift too: it reads it from the store, and registers without the quarantine
+    java.util.concurrent.CompletableFuture<JsonObject> registration = new java.util.concurrent.CompletableFuture<>();
+    api.service.vertx().eventBus().<JsonObject>consumer("test.register", m -> registration.complete(m.body()))
+        .completion().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    api.service.vertx().eventBus().publish(io.anneal.bus.Addresses.SCHEDULER_HELLO,
+        new JsonObject().put("registerAt", "test.register").put("releaseAt", io.anneal.bus.Addresses.GPUS_RELEASED));
+    JsonObject again = registration.get(10, TimeUnit.SECONDS);
+    assertThat(again.getString("nodeId")).isEqualTo("worker-1");
+    assertThat(again.getJsonObject("quarantined")).as(again.encode()).isEmpty();
   }
 
   private static boolean quarantined(TestService api, int index) {
