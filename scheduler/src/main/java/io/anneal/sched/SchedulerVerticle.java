@@ -481,11 +481,11 @@ public final class SchedulerVerticle extends VerticleBase {
    * while the change was being stored, would otherwise keep the old policy until the next change.
    */
   private void rereadPolicies() {
-    if (deposed || rereading) return;
-    rereading = true;
+    if (deposed || rereadingPolicies) return;
+    rereadingPolicies = true;
     long messagesBefore = policyMessages;
     vertx.executeBlocking(store::tenantPoliciesBlocking).onComplete(ar -> {
-      rereading = false;
+      rereadingPolicies = false;
       if (ar.failed()) {
         LOG.warning("could not read the tenant policies: " + ar.cause().getMessage());
         return;
@@ -512,14 +512,14 @@ public final class SchedulerVerticle extends VerticleBase {
     });
   }
 
-  private boolean rereading;
+  private boolean rereadingPolicies;
 
   /**
    * Cluster mode, every {@link #SWEEP_EVERY_MS}: checks the quarantined GPUs against the store, which holds
    * every quarantine until it is lifted. A quarantine the store holds and this scheduler does not is taken
    * (its message went to a scheduler that is gone); one this scheduler holds and the store has not held at
-   * two looks in a row is lifted (the lift was told to a scheduler that is gone; the store is written before
-   * a quarantine is told only by the worker's retries, so one look's absence may be a write on its way).
+   * two looks in a row is lifted (the lift was told to a scheduler that is gone). Two looks, because a
+   * worker tells a quarantine before it stores it: one look's absence may be the write on its way.
    */
   private void rereadQuarantines() {
     if (deposed || rereadingQuarantines) return;

@@ -505,6 +505,8 @@ public final class WorkerVerticle extends VerticleBase {
    * store does not hold): one that could not be written is written again until it is.
    */
   private final Map<Integer, Map.Entry<String, Long>> unrecorded = new java.util.TreeMap<>();
+  /** Quarantines whose first write the store refused. */
+  private final java.util.Set<Integer> refusedOnce = new java.util.HashSet<>();
   private boolean recording;
   private boolean checkingLifts;
 
@@ -522,12 +524,13 @@ public final class WorkerVerticle extends VerticleBase {
       if (e != null) {
         LOG.warning("quarantine of GPU(s) " + batch.keySet() + " on " + nodeId + " not recorded yet (tried again): "
             + e.getMessage());
+        refusedOnce.addAll(batch.keySet());
         return;
       }
       batch.forEach((device, q) -> {
         unrecorded.remove(device, q);
         // told again now that the store holds it: a scheduler may have lifted it meanwhile, finding it not there
-        if (quarantined.contains(device)) tellQuarantined(device, q.getKey());
+        if (refusedOnce.remove(device) && quarantined.contains(device)) tellQuarantined(device, q.getKey());
       });
     }));
   }
