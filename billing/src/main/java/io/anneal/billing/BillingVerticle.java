@@ -126,7 +126,15 @@ public final class BillingVerticle extends VerticleBase {
 
   private Future<?> listen() {
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.RECEIPT, this::onReceipt);
-    vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body()));
+    // answered once the window is stored (or had nothing to store): the scheduler sends it again until then
+    vertx.eventBus().<JsonObject>consumer(BillingAddresses.CLASS_UTILIZATION, m -> closePricingWindow(m.body())
+        .whenComplete((ok, e) -> context.runOnContext(x -> {
+          if (Boolean.TRUE.equals(ok)) {
+            m.reply(new JsonObject().put("endMs", m.body().getLong("endMs")));
+          } else {
+            m.fail(503, "pricing window not stored; send it again");
+          }
+        })));
     vertx.eventBus().<JsonObject>consumer(BillingAddresses.NODE_KEYS_CHANGED, m -> forgetKeys(m.body().getString("nodeId")));
     long every = Math.max(250, Math.min(10_000, epochSeconds * 1000 / 4));
     vertx.setPeriodic(every, id -> {
@@ -144,8 +152,11 @@ public final class BillingVerticle extends VerticleBase {
   /** An epoch close is under way. */
   private final java.util.concurrent.atomic.AtomicBoolean closing = new java.util.concurrent.atomic.AtomicBoolean();
 
-  /** bme-spec 16.2: each class's price moves by its utilization in the window; changes are persisted. */
-  private void closePricingWindow(JsonObject window) {
+  /**
+   * bme-spec 16.2: each class's price moves by its utilization in the window; changes are persisted. Completes
+   * with whether the window is done with: stored, or nothing to store (false: the store refused it).
+   */
+  private java.util.concurrent.CompletableFuture<Boolean> closePricingWindow(JsonObject window) {
     Map<String, long[]> usage = new java.util.LinkedHashMap<>();
     JsonObject classes = window.getJsonObject("classes", new JsonObject());
     for (String cls : classes.fieldNames()) {
@@ -161,18 +172,21 @@ public final class BillingVerticle extends VerticleBase {
       nodes.add(new io.anneal.billing.ledger.BootstrapPayouts.NodeWindow(n, o.getInteger("gpus"), o.getString("gpuClass"),
           io.anneal.billing.bme.Dec.parse(String.format(java.util.Locale.ROOT, "%.6f", o.getDouble("online", 0.0)))));
     }
-    if (!adjustPrices && bootstrap == null) return;
+    if (!adjustPrices && bootstrap == null) return java.util.concurrent.CompletableFuture.completedFuture(true);
     long busy = usage.values().stream().mapToLong(u -> u[0]).sum();
     long available = usage.values().stream().mapToLong(u -> u[1]).sum();
     io.anneal.billing.bme.Dec u = available == 0 ? io.anneal.billing.bme.Dec.ZERO
         : io.anneal.billing.bme.Dec.fromInt(Math.min(busy, available)).quo(io.anneal.billing.bme.Dec.fromInt(available));
     Bootstrap b = bootstrap;
     // one window after the other: each works out its prices from those the one before stored
-    pricing = pricing.handle((x, e) -> null).thenCompose(x -> closeWindow(usage, nodes, u, startMs, endMs, b));
+    java.util.concurrent.CompletableFuture<Boolean> done =
+        pricing.handle((x, e) -> null).thenCompose(x -> closeWindow(usage, nodes, u, startMs, endMs, b));
+    pricing = done;
+    return done;
   }
 
   /** The pricing windows under way, one after the other (touched on the event loop only). */
-  private java.util.concurrent.CompletableFuture<Void> pricing = java.util.concurrent.CompletableFuture.completedFuture(null);
+  private java.util.concurrent.CompletableFuture<?> pricing = java.util.concurrent.CompletableFuture.completedFuture(null);
 
   private record WindowClosed(boolean pricesRecorded, io.anneal.billing.ledger.BootstrapPayouts.Result bootstrap) {}
 
@@ -182,12 +196,12 @@ public final class BillingVerticle extends VerticleBase {
    * quoted that the store does not hold; a window whose prices another instance moved first (a billing
    * role changing hands) moves none, and the book reads the stored ones instead.
    */
-  private java.util.concurrent.CompletableFuture<Void> closeWindow(Map<String, long[]> usage,
+  private java.util.concurrent.CompletableFuture<Boolean> closeWindow(Map<String, long[]> usage,
       List<io.anneal.billing.ledger.BootstrapPayouts.NodeWindow> nodes, io.anneal.billing.bme.Dec u, long startMs, long endMs,
       Bootstrap b) {
     Map<String, Long> held = prices.latestFromMs();
     List<io.anneal.billing.pricing.PriceBook.Change> changes = adjustPrices ? prices.nextWindow(usage, endMs) : List.of();
-    if (changes.isEmpty() && b == null) return java.util.concurrent.CompletableFuture.completedFuture(null);
+    if (changes.isEmpty() && b == null) return java.util.concurrent.CompletableFuture.completedFuture(true);
     return writer.<WindowClosed>submitAlone(c -> {
       // first: the window's settlements, then its payouts; and one window of any instance at a time
       SqlLedger.settlementBarrier(c);
@@ -209,7 +223,9 @@ public final class BillingVerticle extends VerticleBase {
       return java.util.concurrent.CompletableFuture.completedFuture(w);
     }).handle((w, e) -> {
       if (e != null) {
-        LOG.warning("could not close the pricing window ending at " + endMs + " ms: " + e.getMessage());
+        LOG.warning("could not close the pricing window ending at " + endMs + " ms (the scheduler sends it again): "
+            + e.getMessage());
+        return false;
       } else if (w.bootstrap() != null && w.bootstrap().covered()) {
         LOG.info("bootstrap window " + startMs + ".." + endMs + " ms pays nothing: earlier windows paid for all of it"
             + " (two schedulers' windows overlap across a takeover)");
@@ -217,7 +233,7 @@ public final class BillingVerticle extends VerticleBase {
         LOG.fine("bootstrap fund paid " + w.bootstrap().payouts().size() + " provider(s); fund holds "
             + w.bootstrap().fundUact() + " uact");
       }
-      return null;
+      return true;
     });
   }
 

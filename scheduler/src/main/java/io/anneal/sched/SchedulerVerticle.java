@@ -167,7 +167,10 @@ public final class SchedulerVerticle extends VerticleBase {
       if (nodeTimeoutMs > 0 && now - lastTickMs < 2 * 1000) checkAlive();
       lastTickMs = now;
       expireDeadlines(now);
-      if (pricingWindowMs > 0) samplePricingWindow(now);
+      if (pricingWindowMs > 0) {
+        samplePricingWindow(now);
+        sendWindows(now);
+      }
       // passes run on change; this one also lets time-driven decisions (a job reaching the reservation
       // age, a backfill pass cut short) happen while nothing arrives or ends
       if (engine.queuedCount() > 0 && engine.freeGpus() > 0) schedulePass();
@@ -827,12 +830,58 @@ public final class SchedulerVerticle extends VerticleBase {
     JsonObject nodeJson = new JsonObject();
     nodes.forEach((n, v) -> nodeJson.put(n, new JsonObject().put("gpus", v[0]).put("gpuClass", v[1])
         .put("online", windowOnline.getOrDefault(n, 0L) / (double) Math.max(1, (long) windowSamples * (Integer) v[0]))));
-    vertx.eventBus().send(io.anneal.billing.BillingAddresses.CLASS_UTILIZATION,
+    unsentWindows.addLast(
         new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes).put("nodes", nodeJson));
+    while (unsentWindows.size() > MAX_UNSENT_WINDOWS) {
+      JsonObject dropped = unsentWindows.pollFirst();
+      LOG.warning("pricing window " + dropped.getLong("startMs") + ".." + dropped.getLong("endMs") + " ms dropped: billing"
+          + " has taken none of the last " + MAX_UNSENT_WINDOWS + " windows (its prices do not move, its seconds are not"
+          + " paid by the bootstrap fund)");
+    }
     windowUsage.clear();
     windowOnline.clear();
     windowSamples = 0;
     windowStartMs = nowMs;
+    sendWindows(nowMs);
+  }
+
+  /**
+   * Closed pricing windows billing has not answered yet, oldest first. Each is sent until billing answers that
+   * it stored it (a billing role changing hands, a store out of reach), one at a time and in order, since each
+   * window's prices are worked out from those the one before stored. Sent twice, a window moves no price and
+   * pays no second that was paid (ADR 21).
+   */
+  private final java.util.ArrayDeque<JsonObject> unsentWindows = new java.util.ArrayDeque<>();
+  private boolean windowInFlight;
+  private long windowRetryAtMs;
+  private long warnedWindowEndMs = -1;
+  /** A day of the default 600 s windows. */
+  static final int MAX_UNSENT_WINDOWS = 144;
+  static final long WINDOW_RETRY_MS = 5_000;
+  static final long WINDOW_ANSWER_MS = 30_000;
+
+  private void sendWindows(long nowMs) {
+    if (deposed || windowInFlight || unsentWindows.isEmpty() || nowMs < windowRetryAtMs) return;
+    JsonObject w = unsentWindows.peekFirst();
+    windowInFlight = true;
+    vertx.eventBus().request(io.anneal.billing.BillingAddresses.CLASS_UTILIZATION, w,
+        new io.vertx.core.eventbus.DeliveryOptions().setSendTimeout(WINDOW_ANSWER_MS)).onComplete(ar -> {
+          windowInFlight = false;
+          if (ar.succeeded()) {
+            unsentWindows.remove(w);
+            sendWindows(System.currentTimeMillis());
+            return;
+          }
+          windowRetryAtMs = System.currentTimeMillis() + WINDOW_RETRY_MS;
+          // once a window: billing out of reach for long would otherwise fill the log
+          long endMs = w.getLong("endMs");
+          java.util.logging.Level level = endMs == warnedWindowEndMs ? java.util.logging.Level.FINE
+              : java.util.logging.Level.WARNING;
+          warnedWindowEndMs = endMs;
+          LOG.log(level, "pricing window ending at " + w.getLong("endMs") + " ms not taken by billing ("
+              + ar.cause().getMessage() + "); sent again every " + WINDOW_RETRY_MS / 1000 + " s, " + unsentWindows.size()
+              + " window(s) waiting");
+        });
   }
 
   /** node → {GPU count, GPU class of its first device, GPUs in service (not quarantined)} of the fleet now. */

@@ -74,6 +74,45 @@ class BootstrapFundTest {
     }
   }
 
+  /**
+   * A window billing did not store (its role changing hands, its store out of reach) is sent again until it
+   * is: every second is paid once, none skipped, none twice.
+   */
+  @Test
+  void aWindowBillingRefusedIsSentAgainAndPaidOnce() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "1",
+        "--payout-min-act", "0", "--price-adjust", "false")) {
+      java.util.concurrent.atomic.AtomicInteger seen = new java.util.concurrent.atomic.AtomicInteger();
+      s.service.vertx().eventBus().addInboundInterceptor(ctx -> {
+        if (ctx.message().address().equals(io.anneal.billing.BillingAddresses.CLASS_UTILIZATION)) {
+          int n = seen.incrementAndGet();
+          if (n == 2 || n == 3) { // the second window, twice
+            ctx.message().fail(503, "test: billing is changing hands");
+            return;
+          }
+        }
+        ctx.next();
+      });
+      s.await(Duration.ofSeconds(30), () -> windows(s).getJsonArray("windows").size() >= 8);
+      var list = windows(s).getJsonArray("windows");
+      assertThat(seen.get()).isGreaterThan(list.size()); // the refused deliveries came again
+      for (int i = 0; i + 1 < list.size(); i++) {
+        JsonObject newer = list.getJsonObject(i);
+        JsonObject older = list.getJsonObject(i + 1);
+        assertThat(newer.getLong("startMs")).as("windows follow each other: " + list.encode()).isEqualTo(older.getLong("endMs"));
+        assertThat(newer.getLong("paidFromMs")).isEqualTo(newer.getLong("startMs"));
+      }
+      long paid = list.stream().mapToLong(w -> ((JsonObject) w).getLong("paidUact")).sum();
+      s.await(Duration.ofSeconds(5), () -> {
+        JsonObject w1 = windows(s);
+        long p = providerUact(s);
+        return w1.equals(windows(s)) && w1.getJsonArray("windows").stream()
+            .mapToLong(w -> ((JsonObject) w).getLong("paidUact")).sum() == p;
+      });
+      assertThat(paid).isPositive();
+    }
+  }
+
   @Test
   void aQuarantinedGpuIsNotOnlineCapacitySoItsProviderMissesTheCommitment() throws Exception {
     try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "1",

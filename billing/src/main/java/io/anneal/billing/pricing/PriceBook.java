@@ -81,7 +81,7 @@ public final class PriceBook {
 
   /**
    * What closing a pricing window at {@code nowMs} would change, as {@link #closeWindow}, without changing
-   * anything: the service persists the changes first and applies them ({@link #restore}) once stored, so that
+   * anything (nothing for a class whose latest change is from {@code nowMs} or later): the service persists the changes first and applies them ({@link #restore}) once stored, so that
    * no instance charges or quotes a price the store does not hold.
    */
   public synchronized List<Change> nextWindow(Map<String, long[]> busyAndAvailableGpuSeconds, long nowMs) {
@@ -90,6 +90,9 @@ public final class PriceBook {
       UtilizationPricing rule = rules.get(cls);
       if (rule == null || ba[1] <= 0) return;
       Change last = latest(cls);
+      // a change from this window's end or later is in already: this window sent again, or a later window
+      // (another scheduler's, around a takeover) closed first; either way it moves nothing more (ADR 21)
+      if (last != null && last.fromMs() >= nowMs) return;
       Dec now = last == null ? UtilizationPricing.perGpuSecond(base.get(cls)) : last.perGpuSecond();
       Dec u = rule.utilization(ba[0], ba[1]);
       Dec next = rule.next(now, u);

@@ -22,6 +22,10 @@ class PriceBookTest {
     assertThat(book.priceAt("H100", 999)).isEqualTo(3_600_000L);
     assertThat(book.priceAt("H100", 1_000)).isEqualTo(4_050_000L);
     assertThat(book.priceAt("A100", 1_000)).isNull();
+    // the same window sent again (its answer was lost), or an older one of another scheduler: no second step
+    assertThat(book.closeWindow(Map.of("H100", new long[] {600, 600}), 1_000)).isEmpty();
+    assertThat(book.closeWindow(Map.of("H100", new long[] {600, 600}), 900)).isEmpty();
+    assertThat(book.current()).containsEntry("H100", 4_050_000L);
     // an idle window: −12.5 % of the new price
     book.closeWindow(Map.of("H100", new long[] {0, 600}), 2_000);
     assertThat(book.current()).containsEntry("H100", 3_543_750L);
