@@ -14,8 +14,10 @@
 #      let the roles go (it sees 1 member of the 3 it needs) and s1 take them, while 12 jobs are
 #      submitted; then h4 comes back and merges.
 #   4. s1 is killed (SIGKILL): s4 must take over; 12 more jobs.
-# At the end: every job SETTLED, each receipt settled once, each job charged once, the audit clean.
-#   sudo bench/cluster-hosts.sh          (needs root, iproute2, python3; scheduler/target/anneal.jar)
+# At the end: every job SETTLED, each receipt settled once, each job charged once, the audit clean; the
+# bootstrap fund's windows (10 s here, PRICE_WINDOW) paid each second at most once, prices moved within δ.
+#   sudo bench/cluster-hosts.sh          (needs root, iproute2, python3; scheduler/target/anneal.jar;
+#                                         KEEP_SCHEMA=1 keeps the PostgreSQL schema to look into a run)
 set -u
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
@@ -25,6 +27,8 @@ out=data/hosts
 API=http://10.77.0.13:18090
 export ANNEAL_ADMIN_KEY=admin-key-0123456789 ANNEAL_DEMO_TENANT=demo:demo-key-0123456789:20000
 MEMBERS=10.77.0.11:5701,10.77.0.12:5701,10.77.0.13:5701,10.77.0.14:5701
+# pricing and bootstrap windows short enough that several close in each phase (ADR 20, 21)
+PRICE_WINDOW=${PRICE_WINDOW:-10}
 DB="postgresql://postgres@10.77.0.1:5432/test?currentSchema=$schema"
 sql() { psql -h 127.0.0.1 -U postgres -d test -tAc "$1"; }
 t0=$(date +%s)
@@ -36,7 +40,7 @@ teardown() {
   for i in 1 2 3 4; do ip netns del "ah$i" 2>/dev/null; ip link del "vh$i" 2>/dev/null; done
   ip link del br-anneal 2>/dev/null
   sleep 1
-  sql "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1
+  if [ -n "${KEEP_SCHEMA:-}" ]; then echo "schema $schema kept (KEEP_SCHEMA)"; else sql "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1; fi
 }
 trap teardown EXIT
 
@@ -60,7 +64,7 @@ start() {
   mkdir -p "$out/$name"
   ip netns exec "ah$h" java -Xmx1g -jar scheduler/target/anneal.jar --cluster --db-url "$DB" --cluster-host "10.77.0.1$h" \
     --cluster-port "$port" --cluster-members "$MEMBERS" --roles "$roles" --node-id "$name" --data-dir "$out/$name" \
-    --gpu-backend cpu "$@" > "$out/$name/log" 2>&1 &
+    --gpu-backend cpu --price-window-seconds "$PRICE_WINDOW" "$@" > "$out/$name/log" 2>&1 &
   echo $! > "$out/$name/pid"
 }
 partition() { ip link set "vh$1" down; say "h$1 cut off"; }
@@ -131,6 +135,10 @@ echo "  settlements, distinct receipts, distinct jobs: $(sql "select count(*) ||
 echo "  jobs charged more than once: $(sql "select count(*) from (select job_id from $schema.settlement where charge_uact > 0 group by job_id having count(*) > 1) s")"
 echo "  receipts waiting in outboxes: $(sql "select count(*) from $schema.outbox")"
 echo "  ledger audit: $(curl -s "$API/api/v1/ledger/audit" -H "Authorization: Bearer $ANNEAL_ADMIN_KEY" | head -c 200)"
+echo "  bootstrap windows paid; sent overlapping the one before; paid overlapping it; seconds unpaid between them: $(sql "select count(*) || '; ' || count(*) filter (where asked_start_ms < prev) || '; ' || count(*) filter (where start_ms < prev) || '; ' || coalesce(sum(greatest(start_ms - prev, 0)) / 1000, 0) from (select start_ms, asked_start_ms, lag(end_ms) over (order by end_ms) prev from $schema.bootstrap_window) w")"
+# δ bounds each step of the exact price per GPU-second (the per-hour figure is truncated); 1e-12 for the
+# last digits of the stored decimals
+echo "  price steps, steps beyond 12.5 %: $(sql "select count(*) || ', ' || count(*) filter (where r > 1.125 + 1e-12 or r < 0.875 - 1e-12) from (select uact_per_gpu_second::numeric / lag(uact_per_gpu_second::numeric) over (partition by gpu_class order by from_ms) r from $schema.class_price) p where r is not null")"
 echo "  leases: $(sql "select string_agg(role || ' epoch ' || epoch || ' ' || holder, '; ') from $schema.role_lease")"
 for n in s1 s4 w2 a3; do
   echo "  -- $n: $(grep -c SEVERE "$out/$n/log") SEVERE lines; notable:"
