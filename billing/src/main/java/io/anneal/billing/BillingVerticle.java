@@ -173,6 +173,8 @@ public final class BillingVerticle extends VerticleBase {
           io.anneal.billing.bme.Dec.parse(String.format(java.util.Locale.ROOT, "%.6f", o.getDouble("online", 0.0)))));
     }
     if (!adjustPrices && bootstrap == null) return java.util.concurrent.CompletableFuture.completedFuture(true);
+    // a window its scheduler ended early (a stop) is too short to move a price by (a step is per window)
+    boolean movePrices = adjustPrices && !window.getBoolean("partial", false);
     long busy = usage.values().stream().mapToLong(u -> u[0]).sum();
     long available = usage.values().stream().mapToLong(u -> u[1]).sum();
     io.anneal.billing.bme.Dec u = available == 0 ? io.anneal.billing.bme.Dec.ZERO
@@ -180,7 +182,7 @@ public final class BillingVerticle extends VerticleBase {
     Bootstrap b = bootstrap;
     // one window after the other: each works out its prices from those the one before stored
     java.util.concurrent.CompletableFuture<Boolean> done =
-        pricing.handle((x, e) -> null).thenCompose(x -> closeWindow(usage, nodes, u, startMs, endMs, b));
+        pricing.handle((x, e) -> null).thenCompose(x -> closeWindow(usage, nodes, u, startMs, endMs, b, movePrices));
     pricing = done;
     return done;
   }
@@ -198,9 +200,9 @@ public final class BillingVerticle extends VerticleBase {
    */
   private java.util.concurrent.CompletableFuture<Boolean> closeWindow(Map<String, long[]> usage,
       List<io.anneal.billing.ledger.BootstrapPayouts.NodeWindow> nodes, io.anneal.billing.bme.Dec u, long startMs, long endMs,
-      Bootstrap b) {
+      Bootstrap b, boolean movePrices) {
     Map<String, Long> held = prices.latestFromMs();
-    List<io.anneal.billing.pricing.PriceBook.Change> changes = adjustPrices ? prices.nextWindow(usage, endMs) : List.of();
+    List<io.anneal.billing.pricing.PriceBook.Change> changes = movePrices ? prices.nextWindow(usage, endMs) : List.of();
     if (changes.isEmpty() && b == null) return java.util.concurrent.CompletableFuture.completedFuture(true);
     return writer.<WindowClosed>submitAlone(c -> {
       // first: the window's settlements, then its payouts; and one window of any instance at a time

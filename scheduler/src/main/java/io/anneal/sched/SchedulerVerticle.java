@@ -656,6 +656,41 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   /**
+   * Graceful stop: ends the pricing window under way (what it sampled would be lost with this scheduler, and
+   * the next one starts its own window when it starts) and sends billing every window it has not taken,
+   * waiting up to {@code maxMs}. Nothing for a deposed scheduler: another one owns the windows now.
+   */
+  public Future<Void> closeOpenWindow(long maxMs) {
+    if (context == null) return Future.succeededFuture(); // never started
+    io.vertx.core.Promise<Void> done = io.vertx.core.Promise.promise();
+    context.runOnContext(v -> {
+      if (deposed || pricingWindowMs <= 0) {
+        done.complete();
+        return;
+      }
+      long now = System.currentTimeMillis();
+      if (windowSamples > 0 && now > windowStartMs) closeWindow(now, nodesNow(), true);
+      windowRetryAtMs = 0;
+      sendWindows(now);
+      long deadline = now + maxMs;
+      vertx.setPeriodic(100, id -> {
+        long t = System.currentTimeMillis();
+        if (unsentWindows.isEmpty() || t > deadline) {
+          vertx.cancelTimer(id);
+          if (!unsentWindows.isEmpty()) {
+            LOG.warning(unsentWindows.size() + " pricing window(s) not taken by billing before this scheduler stopped: their"
+                + " prices do not move and the bootstrap fund does not pay their seconds");
+          }
+          done.complete();
+        } else {
+          sendWindows(t);
+        }
+      });
+    });
+    return done.future();
+  }
+
+  /**
    * The lease is lost (cluster mode, ADR 19): places nothing and, on its timers, judges no node, closes
    * no pricing window, publishes no fleet or queue and looks for no submission any more, even while its
    * undeployment waits on a cluster it cannot reach. Its writes were fenced already; this keeps it quiet.
@@ -825,13 +860,23 @@ public final class SchedulerVerticle extends VerticleBase {
     nodes.forEach((n, v) -> windowOnline.merge(n, (long) (Integer) v[2], Long::sum));
     windowSamples++;
     if (nowMs - windowStartMs < pricingWindowMs) return;
+    closeWindow(nowMs, nodes);
+  }
+
+  /** Ends the pricing window under way at {@code nowMs} and queues it for billing. */
+  private void closeWindow(long nowMs, Map<String, Object[]> nodes) {
+    closeWindow(nowMs, nodes, false);
+  }
+
+  /** {@code partial}: ended before its length (a stop); billing pays its seconds but moves no price on it. */
+  private void closeWindow(long nowMs, Map<String, Object[]> nodes, boolean partial) {
     JsonObject classes = new JsonObject();
     windowUsage.forEach((cls, u) -> classes.put(cls, new JsonObject().put("busyGpuSeconds", u[0]).put("availableGpuSeconds", u[1])));
     JsonObject nodeJson = new JsonObject();
     nodes.forEach((n, v) -> nodeJson.put(n, new JsonObject().put("gpus", v[0]).put("gpuClass", v[1])
         .put("online", windowOnline.getOrDefault(n, 0L) / (double) Math.max(1, (long) windowSamples * (Integer) v[0]))));
-    unsentWindows.addLast(
-        new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes).put("nodes", nodeJson));
+    unsentWindows.addLast(new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes)
+        .put("nodes", nodeJson).put("partial", partial));
     while (unsentWindows.size() > MAX_UNSENT_WINDOWS) {
       JsonObject dropped = unsentWindows.pollFirst();
       LOG.warning("pricing window " + dropped.getLong("startMs") + ".." + dropped.getLong("endMs") + " ms dropped: billing"

@@ -574,6 +574,10 @@ public final class AnnealService {
           worker.drain(config.drainSeconds()).toCompletionStage().toCompletableFuture()
               .get(config.drainSeconds() + 30L, TimeUnit.SECONDS);
         }
+        // the pricing window under way is billing's before the scheduler goes (its bootstrap seconds are paid)
+        if (scheduler != null) {
+          scheduler.closeOpenWindow(5_000).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        }
         // the Vert.x SQL client ledger settles what is queued on the event loop: before Vert.x closes
         if (ledger instanceof io.anneal.billing.ledger.SqlClientLedgerStore) ledger.close();
         vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);

@@ -113,6 +113,33 @@ class BootstrapFundTest {
     }
   }
 
+  /**
+   * A restart pays the window it ends (the next scheduler starts its own window when it starts), but moves no
+   * price on it: a window of seconds would step a price as far as one of ten minutes.
+   */
+  @Test
+  void aGracefulStopSendsTheWindowUnderWayWhichMovesNoPrice() throws Exception {
+    long started;
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "600",
+        "--payout-min-act", "0", "--price-adjust", "true")) {
+      started = System.currentTimeMillis();
+      Thread.sleep(3_000);
+      assertThat(windows(s).getJsonArray("windows")).as("no 600 s window has ended").isEmpty();
+    }
+    try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "600",
+        "--payout-min-act", "0", "--price-adjust", "true")) {
+      JsonObject cpu = s.json(s.get("/api/v1/prices", null)).getJsonObject("classes").getJsonObject("cpu");
+      assertThat(cpu.getLong("uactPerGpuHour")).as("idle, but no step: " + cpu).isEqualTo(cpu.getLong("baseUactPerGpuHour"));
+      var list = windows(s).getJsonArray("windows");
+      assertThat(list).hasSize(1);
+      JsonObject w = list.getJsonObject(0);
+      assertThat(w.getLong("endMs") - w.getLong("startMs")).isGreaterThanOrEqualTo(3_000L);
+      assertThat(w.getLong("endMs")).isGreaterThanOrEqualTo(started + 3_000L);
+      assertThat(w.getLong("paidUact")).isPositive(); // 4 idle GPUs of a small provider: topped up
+      assertThat(providerUact(s)).isEqualTo(w.getLong("paidUact"));
+    }
+  }
+
   @Test
   void aQuarantinedGpuIsNotOnlineCapacitySoItsProviderMissesTheCommitment() throws Exception {
     try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "1",
