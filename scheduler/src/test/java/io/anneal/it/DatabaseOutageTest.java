@@ -47,8 +47,9 @@ class DatabaseOutageTest {
     TestDatabases.requirePostgres();
     URI pg = URI.create(TestDatabases.localPostgresUrl().substring("jdbc:".length()));
     try (CuttableProxy proxy = new CuttableProxy(pg.getHost(), pg.getPort() < 0 ? 5432 : pg.getPort())) {
+      String schema = "outage_" + Long.toHexString(System.nanoTime());
       String url = "jdbc:postgresql://127.0.0.1:" + proxy.port() + pg.getPath() + "?" + pg.getRawQuery()
-          + "&currentSchema=outage_" + Long.toHexString(System.nanoTime());
+          + "&currentSchema=" + schema;
       List<String> args = new ArrayList<>(List.of("--db-url", url));
       args.addAll(List.of(extraArgs));
       try (TestService s = TestService.start(dir, args.toArray(String[]::new))) {
@@ -121,7 +122,11 @@ class DatabaseOutageTest {
         JsonObject audit = s.json(s.get("/api/v1/ledger/audit", TestService.ADMIN_KEY));
         assertThat(audit.getBoolean("clean")).as(audit.encode()).isTrue();
         s.await(Duration.ofSeconds(30), () -> s.get("/ready", null).statusCode() == 200);
-        s.service.database().dropSchema();
+      } finally {
+        // once the service has stopped: its pool makes the schema again with each new connection
+        try (var c = java.sql.DriverManager.getConnection(TestDatabases.localPostgresUrl()); var st = c.createStatement()) {
+          st.execute("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+        }
       }
     }
   }
