@@ -156,6 +156,22 @@ class FaultMappingTest {
   @Test
   void aQuarantineThatCouldNotBeStoredIsStoredOnceTheStoreTakesIt() throws Exception {
     OneBrokenDevice backend = new OneBrokenDevice();
+    // the worker's refused writes, as it logs them
+    java.util.concurrent.atomic.AtomicInteger refused = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.logging.Logger workerLog = java.util.logging.Logger.getLogger(io.anneal.worker.WorkerVerticle.class.getName());
+    java.util.logging.Handler counter = new java.util.logging.Handler() {
+      @Override
+      public void publish(java.util.logging.LogRecord r) {
+        if (r.getMessage() != null && r.getMessage().contains("not recorded yet")) refused.incrementAndGet();
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void close() {}
+    };
+    workerLog.addHandler(counter);
     try (TestService s = TestService.start(dir, backend)) {
       try (var c = s.service.database().connection(); var st = c.createStatement()) {
         st.execute("ALTER TABLE device_quarantine RENAME TO device_quarantine_away"); // every write to it fails
@@ -165,7 +181,7 @@ class FaultMappingTest {
         s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(id).getString("state")));
       }
       s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
-      Thread.sleep(4_000); // past a retry, which fails too
+      s.await(Duration.ofSeconds(10), () -> refused.get() >= 2); // the first write and a retry, both refused
       try (var c = s.service.database().connection(); var st = c.createStatement()) {
         st.execute("ALTER TABLE device_quarantine_away RENAME TO device_quarantine");
       }
@@ -176,6 +192,8 @@ class FaultMappingTest {
           throw new IllegalStateException(e);
         }
       });
+    } finally {
+      workerLog.removeHandler(counter);
     }
     try (TestService s = TestService.start(dir, backend)) {
       s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
