@@ -157,6 +157,7 @@ public final class SettlementBenchmark {
           System.err.println("no CHECKPOINT before the run: " + e.getMessage());
         }
       }
+      CpuAccount cpu = CpuAccount.start();
       long t0 = System.nanoTime();
       List<CompletableFuture<Settlement>> all = new ArrayList<>(deliveries.size());
       long commitsBefore = commits.getAsLong();
@@ -174,6 +175,7 @@ public final class SettlementBenchmark {
         }
       }
       double secs = (System.nanoTime() - t0) / 1e9;
+      String cpuUse = cpu.report(secs, n, !target.equals("pg"));
       long provider = w.submit(c -> SqlLedger.balance(c, Accounts.provider("node-1"), "uact")).get();
       if (firsts != n || provider != charged) {
         throw new IllegalStateException("exactly-once violated: " + firsts + " first settlements of " + n + ", provider "
@@ -184,6 +186,7 @@ public final class SettlementBenchmark {
               + " exactly once verified%n",
           target, client, order, laneCount == 0 ? "one writer" : laneCount + " lanes", round, rounds, n, dups, dupRate * 100,
           secs, n / secs, deliveries.size() / secs, commits.getAsLong() - commitsBefore, dupSeen);
+      System.out.println("  " + cpuUse);
     }
     if (args.length > 7 && args[7].equals("audit")) {
       // the ledger as an operator would audit it: its epochs closed, the signing node's key registered

@@ -265,14 +265,14 @@ public final class SqlLedger {
         + " gpu_class, gpus, held_uakt, akt_price, state) SELECT v.*, 'OPEN' FROM unnest(CAST(? AS VARCHAR ARRAY),"
         + " CAST(? AS VARCHAR ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY),"
         + " CAST(? AS BIGINT ARRAY), CAST(? AS BIGINT ARRAY), CAST(? AS VARCHAR ARRAY)) AS v")) {
-      ps.setArray(1, c.createArrayOf("varchar", text[0]));
-      ps.setArray(2, c.createArrayOf("varchar", text[1]));
-      ps.setArray(3, c.createArrayOf("bigint", nums[0]));
-      ps.setArray(4, c.createArrayOf("bigint", nums[1]));
-      ps.setArray(5, c.createArrayOf("varchar", text[2]));
-      ps.setArray(6, c.createArrayOf("bigint", nums[2]));
-      ps.setArray(7, c.createArrayOf("bigint", nums[3]));
-      ps.setArray(8, c.createArrayOf("varchar", text[3]));
+      Database.setArray(ps, 1, "varchar", text[0]);
+      Database.setArray(ps, 2, "varchar", text[1]);
+      Database.setArray(ps, 3, "bigint", nums[0]);
+      Database.setArray(ps, 4, "bigint", nums[1]);
+      Database.setArray(ps, 5, "varchar", text[2]);
+      Database.setArray(ps, 6, "bigint", nums[2]);
+      Database.setArray(ps, 7, "bigint", nums[3]);
+      Database.setArray(ps, 8, "varchar", text[3]);
       ps.executeUpdate();
     }
     return out;
@@ -523,7 +523,7 @@ public final class SqlLedger {
       ins.setTimestamp(1, new java.sql.Timestamp(nowMs));
       Object[] columns = plan.settlementColumns(tx);
       for (int k = 0; k < columns.length; k++) {
-        ins.setArray(k + 2, c.createArrayOf(columns[k] instanceof Long[] ? "bigint" : "varchar", (Object[]) columns[k]));
+        Database.setArray(ins, k + 2, columns[k] instanceof Long[] ? "bigint" : "varchar", (Object[]) columns[k]);
       }
       ins.executeUpdate();
     }
@@ -561,7 +561,7 @@ public final class SqlLedger {
     String[] finals = plan.finalJobs();
     if (finals.length > 0) {
       try (PreparedStatement ps = c.prepareStatement(jdbc(settledEscrows(!Database.isH2(c))))) {
-        ps.setArray(1, c.createArrayOf("varchar", finals));
+        Database.setArray(ps, 1, "varchar", finals);
         ps.executeUpdate();
       }
     }
@@ -639,7 +639,7 @@ public final class SqlLedger {
   private static void selectAny(Connection c, String sql, List<String> values, RowReader reader) throws SQLException {
     String[] distinct = new java.util.LinkedHashSet<>(values).toArray(new String[0]);
     try (PreparedStatement ps = c.prepareStatement(sql)) {
-      ps.setArray(1, c.createArrayOf("varchar", distinct));
+      Database.setArray(ps, 1, "varchar", distinct);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) reader.read(rs);
       }
@@ -794,9 +794,9 @@ public final class SqlLedger {
       sigs[i] = batches.get(roots[i])[1];
     }
     try (PreparedStatement ps = c.prepareStatement(jdbc(insertBatches(!Database.isH2(c))))) {
-      ps.setArray(1, c.createArrayOf("varchar", roots));
-      ps.setArray(2, c.createArrayOf("varchar", nodes));
-      ps.setArray(3, c.createArrayOf("varchar", sigs));
+      Database.setArray(ps, 1, "varchar", roots);
+      Database.setArray(ps, 2, "varchar", nodes);
+      Database.setArray(ps, 3, "varchar", sigs);
       ps.executeUpdate();
     }
   }

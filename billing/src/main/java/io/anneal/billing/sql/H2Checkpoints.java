@@ -34,6 +34,11 @@ final class H2Checkpoints implements AutoCloseable {
 
   H2Checkpoints(DataSource ds) {
     this.ds = ds;
+    try (Connection c = ds.getConnection()) {
+      H2WriteBuffer.raise(c);
+    } catch (SQLException e) {
+      LOG.log(Level.WARNING, "H2 store not reached to size its write buffer; the first checkpoint tries again", e);
+    }
     this.thread = new Thread(this::loop, "anneal-h2-checkpoints");
     this.thread.setDaemon(true);
     this.thread.start();
@@ -71,6 +76,7 @@ final class H2Checkpoints implements AutoCloseable {
       }
       SQLException failure = null;
       try (Connection c = ds.getConnection(); Statement st = c.createStatement()) {
+        H2WriteBuffer.raise(c); // a store H2 opened again starts with its default
         st.execute("CHECKPOINT SYNC"); // written to the file and synced to the device (ADR 15 addendum)
       } catch (SQLException e) {
         failure = e;
