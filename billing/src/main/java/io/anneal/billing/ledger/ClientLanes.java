@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import java.util.logging.Logger;
 
 /**
@@ -24,6 +25,10 @@ import java.util.logging.Logger;
  * timeout is retried whole, up to {@link #TRANSIENT_ATTEMPTS} times; one the database refuses for
  * another reason is split in halves until the receipt it refuses fails alone; one that gets no answer
  * from the database (a lost connection) fails at once, since there is nothing to isolate.
+ *
+ * <p>A lane goes on with its next batch once a transaction has committed; the batch's receipts are
+ * answered once it is also durable (on an H2 file, after a synced checkpoint that others share), so
+ * the checkpoint's writing runs beside the next transaction instead of between the two.
  */
 final class ClientLanes implements WriterStats {
   private static final Logger LOG = Logger.getLogger(ClientLanes.class.getName());
@@ -55,6 +60,10 @@ final class ClientLanes implements WriterStats {
   private final int maxBatch;
   /** Settles a batch in one transaction: one settlement per receipt, in order. */
   private final Function<List<SignedReceipt>, Future<List<Settlement>>> transaction;
+  /** Completes once everything committed before the call is durable. */
+  private final Supplier<Future<Void>> durable;
+  /** Batches committed whose receipts wait for {@link #durable}. */
+  private final AtomicInteger awaitingDurable = new AtomicInteger();
   private final AtomicLong commits = new AtomicLong();
   private final AtomicLong committedOps = new AtomicLong();
   private final AtomicLong retries = new AtomicLong();
@@ -63,13 +72,15 @@ final class ClientLanes implements WriterStats {
   private final AtomicInteger queued = new AtomicInteger();
   private volatile boolean closed;
 
-  ClientLanes(Context context, int count, int maxBatch, Function<List<SignedReceipt>, Future<List<Settlement>>> transaction) {
+  ClientLanes(Context context, int count, int maxBatch, Function<List<SignedReceipt>, Future<List<Settlement>>> transaction,
+      Supplier<Future<Void>> durable) {
     if (count < 1) throw new IllegalArgumentException("settlement lanes must be >= 1, not " + count);
     this.context = context;
     this.lanes = new Lane[count];
     for (int i = 0; i < count; i++) lanes[i] = new Lane();
     this.maxBatch = maxBatch;
     this.transaction = transaction;
+    this.durable = durable;
   }
 
   Future<Settlement> settle(SignedReceipt receipt) {
@@ -93,8 +104,21 @@ final class ClientLanes implements WriterStats {
       if (ar.succeeded()) {
         commits.incrementAndGet();
         committedOps.addAndGet(batch.size());
-        for (int i = 0; i < batch.size(); i++) batch.get(i).promise().complete(ar.result().get(i));
-        return Future.succeededFuture();
+        List<Settlement> settled = ar.result();
+        awaitingDurable.incrementAndGet();
+        durable.get().onComplete(d -> {
+          awaitingDurable.decrementAndGet();
+          for (int i = 0; i < batch.size(); i++) {
+            if (d.succeeded()) {
+              batch.get(i).promise().complete(settled.get(i));
+            } else {
+              // committed, but not known to be durable: the worker delivers again and is answered
+              // with the settlement if it was kept, or it settles now if it was lost
+              batch.get(i).promise().fail(d.cause());
+            }
+          }
+        });
+        return Future.succeededFuture(); // the lane goes on while the checkpoint runs
       }
       Throwable e = ar.cause();
       if (isTransient(e) && attempt < TRANSIENT_ATTEMPTS) {
@@ -159,7 +183,7 @@ final class ClientLanes implements WriterStats {
 
   private void waitIdle(Promise<Void> done) {
     for (Lane l : lanes) {
-      if (l.busy || !l.queue.isEmpty()) {
+      if (l.busy || !l.queue.isEmpty() || awaitingDurable.get() > 0) {
         context.owner().setTimer(5, id -> waitIdle(done));
         return;
       }

@@ -63,7 +63,8 @@ public final class SqlClientLedgerStore implements LedgerStore {
     this.checkpoint = checkpoint;
     this.context = vertx.getOrCreateContext();
     this.lanes = new ClientLanes(context, laneCount, maxBatch,
-        receipts -> durable(pool.withTransaction(conn -> settleIn(conn, receipts))));
+        receipts -> pool.withTransaction(conn -> settleIn(conn, receipts)),
+        () -> checkpoint ? checkpointed() : Future.succeededFuture());
     this.prices = prices;
     this.clock = clock;
     this.epochSeconds = epochSeconds;
@@ -100,7 +101,45 @@ public final class SqlClientLedgerStore implements LedgerStore {
    * {@code CHECKPOINT} (see {@code Database.durable}); elsewhere as it is.
    */
   private <T> Future<T> durable(Future<T> committed) {
-    return checkpoint ? committed.compose(r -> pool.query("CHECKPOINT SYNC").execute().map(r)) : committed;
+    return checkpoint ? committed.compose(r -> checkpointed().map(r)) : committed;
+  }
+
+  private final Object checkpointLock = new Object();
+  /** Whether a checkpoint is being written (guarded by {@link #checkpointLock}). */
+  private boolean checkpointRunning;
+  /** Callers waiting for a checkpoint begun after their call, or null (guarded by {@link #checkpointLock}). */
+  private Promise<Void> checkpointWaiting;
+
+  /**
+   * Completes after a {@code CHECKPOINT SYNC} begun after this call: one at a time, shared by every
+   * caller that arrives while one runs (as {@code H2Checkpoints} does for the store's writer), so the
+   * lane's next transaction does not queue behind a checkpoint of its own for each batch.
+   */
+  private Future<Void> checkpointed() {
+    synchronized (checkpointLock) {
+      if (checkpointWaiting == null) checkpointWaiting = Promise.promise();
+      Future<Void> f = checkpointWaiting.future();
+      if (!checkpointRunning) startCheckpoint();
+      return f;
+    }
+  }
+
+  /** Writes a checkpoint for the callers waiting now; called holding {@link #checkpointLock}. */
+  private void startCheckpoint() {
+    Promise<Void> these = checkpointWaiting;
+    checkpointWaiting = null;
+    checkpointRunning = true;
+    pool.query("CHECKPOINT SYNC").execute().onComplete(ar -> {
+      synchronized (checkpointLock) {
+        checkpointRunning = false;
+        if (checkpointWaiting != null) startCheckpoint();
+      }
+      if (ar.succeeded()) {
+        these.complete();
+      } else {
+        these.fail(ar.cause());
+      }
+    });
   }
 
   /** Connection options from a {@code jdbc:postgresql:} URL (host, port, database, user, password). */
