@@ -77,6 +77,49 @@ class SqlClientLedgerStoreTest {
   }
 
   @Test
+  void aLaneGoesOnOnceABatchCommitsAndAnswersItsReceiptsOnlyOnceDurable() throws Exception {
+    io.vertx.core.Vertx vertx = io.vertx.core.Vertx.vertx();
+    try {
+      java.util.concurrent.atomic.AtomicInteger transactions = new java.util.concurrent.atomic.AtomicInteger();
+      List<io.vertx.core.Promise<Void>> checkpoints = new java.util.concurrent.CopyOnWriteArrayList<>();
+      // batches of one; each transaction "commits" at once; durability is completed by the test
+      ClientLanes lanes = new ClientLanes(vertx.getOrCreateContext(), 1, 1, receipts -> {
+        transactions.incrementAndGet();
+        return io.vertx.core.Future.succeededFuture(receipts.stream()
+            .map(r -> new Settlement(r.receipt().receiptId(), r.receipt().jobId(), 7, 0, 1, false, null)).toList());
+      }, () -> {
+        io.vertx.core.Promise<Void> p = io.vertx.core.Promise.promise();
+        checkpoints.add(p);
+        return p.future();
+      });
+      var key = java.security.KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
+      List<io.vertx.core.Future<Settlement>> out = new java.util.ArrayList<>();
+      for (int i = 0; i < 2; i++) {
+        var r = new io.anneal.billing.receipt.Receipt("j" + i + "/0", "j" + i, "t1", "n1", "H100", 1, false, 1, 1, 0, 1, 2,
+            "SUCCEEDED", "");
+        out.add(lanes.settle(new io.anneal.billing.receipt.ReceiptSigner(key.getPrivate()).sign(List.of(r)).get(0)));
+      }
+      long deadline = System.currentTimeMillis() + 10_000;
+      while (checkpoints.size() < 2 && System.currentTimeMillis() < deadline) Thread.sleep(5);
+      // the second batch committed while the first one's checkpoint had not ended
+      assertThat(transactions.get()).isEqualTo(2);
+      assertThat(checkpoints).hasSize(2);
+      assertThat(out).noneMatch(io.vertx.core.Future::isComplete);
+      checkpoints.get(0).complete();
+      assertThat(out.get(0).toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS)
+          .chargeUact()).isEqualTo(7);
+      assertThat(out.get(1).isComplete()).isFalse();
+      // committed but not known to be durable: failed, so that its worker delivers it again
+      checkpoints.get(1).fail(new SQLException("checkpoint failed", "HY000"));
+      assertThatThrownBy(() -> out.get(1).toCompletionStage().toCompletableFuture().get(10,
+          java.util.concurrent.TimeUnit.SECONDS)).hasMessageContaining("checkpoint failed");
+      assertThat(lanes.commits()).isEqualTo(2);
+    } finally {
+      vertx.close().toCompletionStage().toCompletableFuture().get(10, java.util.concurrent.TimeUnit.SECONDS);
+    }
+  }
+
+  @Test
   void deadlocksSerializationFailuresAndH2LockTimeoutsAreRetriedOtherErrorsAreNot() {
     assertThat(ClientLanes.isTransient(new RuntimeException(new SQLException("deadlock", "40P01")))).isTrue();
     assertThat(ClientLanes.isTransient(new SQLException("serialization", "40001"))).isTrue();
