@@ -167,9 +167,10 @@ public final class SchedulerVerticle extends VerticleBase {
       if (nodeTimeoutMs > 0 && now - lastTickMs < 2 * 1000) checkAlive();
       lastTickMs = now;
       expireDeadlines(now);
-      if (pricingWindowMs > 0) {
+      if (pricingWindowMs > 0 && !windowsEnded) {
         samplePricingWindow(now);
         sendWindows(now);
+        saveWindows(now);
       }
       // passes run on change; this one also lets time-driven decisions (a job reaching the reservation
       // age, a backfill pass cut short) happen while nothing arrives or ends
@@ -198,6 +199,7 @@ public final class SchedulerVerticle extends VerticleBase {
       }
       if (!recovered.isEmpty()) LOG.info("recovered " + recovered.size() + " active job(s) from the store");
       this.recovered = true;
+      takeSavedWindows(Long.MAX_VALUE);
       if (claimGraceMs > 0) {
         // every worker answers with its registration and the runs it has (onNode adopts them), at an
         // address of this scheduler's own: the public one may still route to a scheduler that died, until
@@ -216,6 +218,7 @@ public final class SchedulerVerticle extends VerticleBase {
           sweepQueued();
           rereadPolicies();
           rereadQuarantines();
+          takeSavedWindows(System.currentTimeMillis() - 3 * WINDOW_SAVE_MS);
         });
       }
       return null;
@@ -669,19 +672,26 @@ public final class SchedulerVerticle extends VerticleBase {
         return;
       }
       long now = System.currentTimeMillis();
+      windowsEnded = true;
       if (windowSamples > 0 && now > windowStartMs) closeWindow(now, nodesNow(), true);
       windowRetryAtMs = 0;
       sendWindows(now);
       long deadline = now + maxMs;
       vertx.setPeriodic(100, id -> {
         long t = System.currentTimeMillis();
-        if (unsentWindows.isEmpty() || t > deadline) {
+        if ((unsentWindows.isEmpty() || t > deadline) && (!windowSaveInFlight || t > deadline)) {
           vertx.cancelTimer(id);
           if (!unsentWindows.isEmpty()) {
-            LOG.warning(unsentWindows.size() + " pricing window(s) not taken by billing before this scheduler stopped: their"
-                + " prices do not move and the bootstrap fund does not pay their seconds");
+            LOG.warning(unsentWindows.size() + " pricing window(s) not taken by billing before this scheduler stopped:"
+                + " saved, the next scheduler to start sends them");
           }
-          done.complete();
+          // what billing took is no longer anyone's to send; what it did not take is the next scheduler's
+          String left = pendingWindowsJson(t);
+          Future.fromCompletionStage(store.savePendingWindows(schedulerId, left, t), vertx.getOrCreateContext())
+              .onComplete(ar -> {
+                if (ar.failed()) LOG.warning("pricing windows not saved at stop: " + ar.cause());
+                done.complete();
+              });
         } else {
           sendWindows(t);
         }
@@ -868,15 +878,20 @@ public final class SchedulerVerticle extends VerticleBase {
     closeWindow(nowMs, nodes, false);
   }
 
-  /** {@code partial}: ended before its length (a stop); billing pays its seconds but moves no price on it. */
-  private void closeWindow(long nowMs, Map<String, Object[]> nodes, boolean partial) {
+  /** The window under way as billing takes it, ending at {@code nowMs}. */
+  private JsonObject windowJson(long nowMs, Map<String, Object[]> nodes, boolean partial) {
     JsonObject classes = new JsonObject();
     windowUsage.forEach((cls, u) -> classes.put(cls, new JsonObject().put("busyGpuSeconds", u[0]).put("availableGpuSeconds", u[1])));
     JsonObject nodeJson = new JsonObject();
     nodes.forEach((n, v) -> nodeJson.put(n, new JsonObject().put("gpus", v[0]).put("gpuClass", v[1])
         .put("online", windowOnline.getOrDefault(n, 0L) / (double) Math.max(1, (long) windowSamples * (Integer) v[0]))));
-    unsentWindows.addLast(new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes)
-        .put("nodes", nodeJson).put("partial", partial));
+    return new JsonObject().put("startMs", windowStartMs).put("endMs", nowMs).put("classes", classes)
+        .put("nodes", nodeJson).put("partial", partial);
+  }
+
+  /** {@code partial}: ended before its length (a stop); billing pays its seconds but moves no price on it. */
+  private void closeWindow(long nowMs, Map<String, Object[]> nodes, boolean partial) {
+    unsentWindows.addLast(windowJson(nowMs, nodes, partial));
     while (unsentWindows.size() > MAX_UNSENT_WINDOWS) {
       JsonObject dropped = unsentWindows.pollFirst();
       LOG.warning("pricing window " + dropped.getLong("startMs") + ".." + dropped.getLong("endMs") + " ms dropped: billing"
@@ -927,6 +942,89 @@ public final class SchedulerVerticle extends VerticleBase {
               + ar.cause().getMessage() + "); sent again every " + WINDOW_RETRY_MS / 1000 + " s, " + unsentWindows.size()
               + " window(s) waiting");
         });
+  }
+
+  /** How often the windows billing has not stored are saved to the store (ADR 22): what a crash can lose. */
+  public static final long WINDOW_SAVE_MS = 5_000;
+  private long windowsSavedAtMs;
+  private boolean windowSaveInFlight;
+  private String windowsSaved = "[]";
+  private boolean warnedWindowSave;
+  /** Set by a graceful stop: no more samples, and what is left it saves itself. */
+  private boolean windowsEnded;
+
+  /**
+   * The windows billing has not stored, oldest first: the closed ones waiting, then the one under way as it
+   * stands now (marked partial: should a successor send it, its seconds are paid and no price moves on it).
+   * Cut to the store's column from the oldest, with a warning.
+   */
+  private String pendingWindowsJson(long nowMs) {
+    List<JsonObject> all = new ArrayList<>(unsentWindows);
+    if (windowSamples > 0 && nowMs > windowStartMs) all.add(windowJson(nowMs, nodesNow(), true));
+    String json = new JsonArray(new ArrayList<>(all)).encode();
+    while (json.length() > JobStore.MAX_PENDING_WINDOWS_CHARS && !all.isEmpty()) {
+      JsonObject dropped = all.remove(0);
+      LOG.warning("pricing window " + dropped.getLong("startMs") + ".." + dropped.getLong("endMs") + " ms not saved:"
+          + " the windows billing has not taken exceed what the store keeps; lost if this scheduler dies");
+      json = new JsonArray(new ArrayList<>(all)).encode();
+    }
+    return json;
+  }
+
+  /**
+   * Saves the windows billing has not stored, every {@link #WINDOW_SAVE_MS} (ADR 22), so that a scheduler
+   * that dies does not take the seconds it sampled with it: the next one to start sends them.
+   */
+  private void saveWindows(long nowMs) {
+    if (deposed || windowsEnded || windowSaveInFlight || nowMs - windowsSavedAtMs < WINDOW_SAVE_MS) return;
+    String json = pendingWindowsJson(nowMs);
+    windowsSavedAtMs = nowMs;
+    if (json.equals(windowsSaved) && json.equals("[]")) return;
+    windowSaveInFlight = true;
+    Future.fromCompletionStage(store.savePendingWindows(schedulerId, json, nowMs), vertx.getOrCreateContext())
+        .onComplete(ar -> {
+          windowSaveInFlight = false;
+          if (ar.succeeded()) {
+            windowsSaved = json;
+            warnedWindowSave = false;
+          } else {
+            LOG.log(warnedWindowSave ? java.util.logging.Level.FINE : java.util.logging.Level.WARNING,
+                "pricing windows not saved (" + ar.cause() + "); tried again in " + WINDOW_SAVE_MS / 1000 + " s");
+            warnedWindowSave = true;
+          }
+        });
+  }
+
+  /**
+   * The windows other schedulers saved before {@code savedBeforeMs} and billing has not stored (one that
+   * crashed, or lost its lease), sent ahead of this scheduler's own (ADR 22): at start, all of them; in
+   * cluster mode also, with the other looks at the store, those not saved again for a while (a scheduler
+   * deposed after this one took over went on saving until it learnt). Billing pays each second once
+   * (ADR 21), so a window sent before and sent again pays nothing twice.
+   */
+  private Future<Void> takeSavedWindows(long savedBeforeMs) {
+    if (pricingWindowMs <= 0 || deposed) return Future.succeededFuture();
+    Future<List<String>> saved =
+        Future.fromCompletionStage(store.takePendingWindows(schedulerId, savedBeforeMs), vertx.getOrCreateContext());
+    return saved.map(lists -> {
+      List<JsonObject> windows = new ArrayList<>();
+      for (String json : lists) {
+        for (Object w : new JsonArray(json)) windows.add((JsonObject) w);
+      }
+      windows.sort(java.util.Comparator.comparingLong((JsonObject w) -> w.getLong("startMs"))
+          .thenComparingLong(w -> w.getLong("endMs")));
+      for (int i = windows.size() - 1; i >= 0; i--) unsentWindows.addFirst(windows.get(i));
+      if (!windows.isEmpty()) {
+        LOG.info(windows.size() + " pricing window(s) that scheduler(s) before this one sampled and billing had not"
+            + " stored are sent now");
+        sendWindows(System.currentTimeMillis());
+      }
+      return (Void) null;
+    }).recover(e -> {
+      LOG.warning("pricing windows saved by earlier schedulers not read (" + e + "): their seconds stay unpaid until a"
+          + " scheduler reads them");
+      return Future.succeededFuture();
+    });
   }
 
   /** node → {GPU count, GPU class of its first device, GPUs in service (not quarantined)} of the fleet now. */

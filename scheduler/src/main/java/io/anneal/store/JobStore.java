@@ -899,6 +899,69 @@ public final class JobStore implements AutoCloseable {
     }
   }
 
+  /** The most a scheduler's saved pending windows may take (characters of JSON): the column's size. */
+  public static final int MAX_PENDING_WINDOWS_CHARS = 1_000_000;
+
+  /**
+   * Saves the pricing windows a scheduler has sampled and billing has not stored yet (a JSON array,
+   * ADR 22) in place of what it saved before; an empty array ({@code []}) removes its row.
+   */
+  public CompletableFuture<Void> savePendingWindows(String schedulerId, String windowsJson, long nowMs) {
+    if (windowsJson.length() > MAX_PENDING_WINDOWS_CHARS) {
+      throw new IllegalArgumentException("pending windows of " + windowsJson.length() + " characters, at most "
+          + MAX_PENDING_WINDOWS_CHARS);
+    }
+    return writer.submit(c -> {
+      try (PreparedStatement del = c.prepareStatement("DELETE FROM pricing_window_pending WHERE scheduler_id = ?")) {
+        del.setString(1, schedulerId);
+        del.executeUpdate();
+      }
+      if (!windowsJson.equals("[]")) {
+        try (PreparedStatement ins = c.prepareStatement(
+            "INSERT INTO pricing_window_pending (scheduler_id, saved_at_ms, windows) VALUES (?, ?, ?)")) {
+          ins.setString(1, schedulerId);
+          ins.setLong(2, nowMs);
+          ins.setString(3, windowsJson);
+          ins.executeUpdate();
+        }
+      }
+      return null;
+    });
+  }
+
+  /**
+   * Takes the pending windows other schedulers saved before {@code savedBeforeMs} (ADR 22): returns
+   * their JSON arrays, oldest save first, and removes the rows read, in one transaction (a row saved
+   * again meanwhile stays).
+   */
+  public CompletableFuture<List<String>> takePendingWindows(String schedulerId, long savedBeforeMs) {
+    return writer.submit(c -> {
+      List<String> out = new ArrayList<>();
+      List<Object[]> read = new ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT scheduler_id, saved_at_ms, windows FROM pricing_window_pending"
+          + " WHERE scheduler_id <> ? AND saved_at_ms < ? ORDER BY saved_at_ms")) {
+        ps.setString(1, schedulerId);
+        ps.setLong(2, savedBeforeMs);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            read.add(new Object[] {rs.getString(1), rs.getLong(2)});
+            out.add(rs.getString(3));
+          }
+        }
+      }
+      try (PreparedStatement del = c.prepareStatement(
+          "DELETE FROM pricing_window_pending WHERE scheduler_id = ? AND saved_at_ms = ?")) {
+        for (Object[] r : read) {
+          del.setString(1, (String) r[0]);
+          del.setLong(2, (Long) r[1]);
+          del.addBatch();
+        }
+        if (!read.isEmpty()) del.executeBatch();
+      }
+      return out;
+    });
+  }
+
   public List<TenantStore.Tenant> tenantPoliciesBlocking() throws SQLException {
     try (Connection c = db.connection()) {
       return TenantStore.policiesBlocking(c);

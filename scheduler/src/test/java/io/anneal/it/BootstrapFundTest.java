@@ -140,6 +140,96 @@ class BootstrapFundTest {
     }
   }
 
+  private static final String[] LONG_WINDOWS = {"--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds",
+      "600", "--payout-min-act", "0", "--price-adjust", "true"};
+
+  /** The one window the service shows: paid, a partial one that moved no price. */
+  private static JsonObject theOnlyWindowPaidWithoutAPriceStep(TestService s) {
+    JsonObject cpu = s.json(s.get("/api/v1/prices", null)).getJsonObject("classes").getJsonObject("cpu");
+    assertThat(cpu.getLong("uactPerGpuHour")).as("idle, but no step: " + cpu).isEqualTo(cpu.getLong("baseUactPerGpuHour"));
+    var list = windows(s).getJsonArray("windows");
+    assertThat(list).as(list.encode()).hasSize(1);
+    JsonObject w = list.getJsonObject(0);
+    assertThat(w.getLong("paidUact")).isPositive(); // 4 idle GPUs of a small provider: topped up
+    assertThat(providerUact(s)).isEqualTo(w.getLong("paidUact"));
+    return w;
+  }
+
+  /**
+   * A service killed in the middle of a window (SIGKILL: nothing closed, nothing sent) took the seconds it had
+   * sampled with it. Its scheduler saves the window under way every few seconds, and the next one to start
+   * sends it (ADR 22): those seconds are paid, and no price moves on the part of a window.
+   */
+  @Test
+  void theWindowOfAKilledServiceIsPaidByTheNextStart() throws Exception {
+    int port;
+    try (java.net.ServerSocket free = new java.net.ServerSocket(0)) {
+      port = free.getLocalPort();
+    }
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), "io.anneal.Main", "--http-port", String.valueOf(port),
+        "--data-dir", dir.toString(), "--gpu-backend", "cpu"));
+    command.addAll(List.of(LONG_WINDOWS));
+    Path log = dir.resolve("killed.log");
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().put("ANNEAL_DEMO_TENANT", "demo:" + TestService.DEMO_KEY + ":100");
+    pb.environment().put("ANNEAL_ADMIN_KEY", TestService.ADMIN_KEY);
+    Process service = pb.start();
+    long ready;
+    try {
+      var http = java.net.http.HttpClient.newHttpClient();
+      var req = java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/ready")).build();
+      long until = System.currentTimeMillis() + 60_000;
+      while (true) {
+        assertThat(service.isAlive()).as("the service process ended: %s", java.nio.file.Files.readString(log)).isTrue();
+        assertThat(System.currentTimeMillis()).as("ready within 60 s").isLessThan(until);
+        try {
+          if (http.send(req, java.net.http.HttpResponse.BodyHandlers.discarding()).statusCode() == 200) break;
+        } catch (java.io.IOException notYet) {
+          // not listening yet
+        }
+        Thread.sleep(50);
+      }
+      ready = System.currentTimeMillis();
+      // past one save of the window under way (every 5 s), well inside the 600 s window
+      Thread.sleep(io.anneal.sched.SchedulerVerticle.WINDOW_SAVE_MS + 3_000);
+    } finally {
+      service.destroyForcibly();
+      service.waitFor();
+    }
+    try (TestService s = TestService.start(dir, LONG_WINDOWS)) {
+      s.await(Duration.ofSeconds(10), () -> !windows(s).getJsonArray("windows").isEmpty());
+      JsonObject w = theOnlyWindowPaidWithoutAPriceStep(s);
+      assertThat(w.getLong("endMs") - w.getLong("startMs")).as(w.encode()).isGreaterThanOrEqualTo(4_000L);
+      assertThat(w.getLong("endMs")).as(w.encode()).isGreaterThanOrEqualTo(ready + 4_000L);
+    }
+  }
+
+  /**
+   * Windows billing does not take before a graceful stop are saved, not dropped: the next start sends them.
+   */
+  @Test
+  void windowsBillingDidNotTakeBeforeAStopAreSentByTheNextStart() throws Exception {
+    long started;
+    try (TestService s = TestService.start(dir, LONG_WINDOWS)) {
+      started = System.currentTimeMillis();
+      s.service.vertx().eventBus().addInboundInterceptor(ctx -> {
+        if (ctx.message().address().equals(io.anneal.billing.BillingAddresses.CLASS_UTILIZATION)) {
+          ctx.message().fail(503, "test: billing is changing hands");
+          return;
+        }
+        ctx.next();
+      });
+      Thread.sleep(3_000);
+    }
+    try (TestService s = TestService.start(dir, LONG_WINDOWS)) {
+      s.await(Duration.ofSeconds(10), () -> !windows(s).getJsonArray("windows").isEmpty());
+      JsonObject w = theOnlyWindowPaidWithoutAPriceStep(s);
+      assertThat(w.getLong("endMs") - w.getLong("startMs")).as(w.encode()).isGreaterThanOrEqualTo(3_000L);
+      assertThat(w.getLong("endMs")).isGreaterThanOrEqualTo(started + 3_000L);
+    }
+  }
+
   @Test
   void aQuarantinedGpuIsNotOnlineCapacitySoItsProviderMissesTheCommitment() throws Exception {
     try (TestService s = TestService.start(dir, "--cpu-devices", "4", "--node-id", "node-boot", "--price-window-seconds", "1",
