@@ -948,7 +948,8 @@ public final class SchedulerVerticle extends VerticleBase {
   public static final long WINDOW_SAVE_MS = 5_000;
   private long windowsSavedAtMs;
   private boolean windowSaveInFlight;
-  private String windowsSaved = "[]";
+  /** Whether the store holds no windows of this scheduler's (nothing to save while there is none). */
+  private boolean savedNone = true;
   private boolean warnedWindowSave;
   /** Set by a graceful stop: no more samples, and what is left it saves itself. */
   private boolean windowsEnded;
@@ -979,13 +980,14 @@ public final class SchedulerVerticle extends VerticleBase {
     if (deposed || windowsEnded || windowSaveInFlight || nowMs - windowsSavedAtMs < WINDOW_SAVE_MS) return;
     String json = pendingWindowsJson(nowMs);
     windowsSavedAtMs = nowMs;
-    if (json.equals(windowsSaved) && json.equals("[]")) return;
+    boolean none = json.equals("[]");
+    if (none && savedNone) return;
     windowSaveInFlight = true;
     Future.fromCompletionStage(store.savePendingWindows(schedulerId, json, nowMs), vertx.getOrCreateContext())
         .onComplete(ar -> {
           windowSaveInFlight = false;
           if (ar.succeeded()) {
-            windowsSaved = json;
+            savedNone = none;
             warnedWindowSave = false;
           } else {
             LOG.log(warnedWindowSave ? java.util.logging.Level.FINE : java.util.logging.Level.WARNING,
