@@ -50,6 +50,9 @@ public final class Metrics {
     }
     Gauge.builder("anneal.scheduler.queue.depth", queueDepth, AtomicLong::get).description("jobs waiting for GPUs")
         .register(registry);
+    Gauge.builder("anneal.scheduler.pricing.windows.unsent", windowsUnsent, AtomicLong::get)
+        .description("closed pricing windows billing has not stored yet (sent again every 5 s; saved, ADR 22)")
+        .register(registry);
     Gauge.builder("anneal.fleet.gpus", gpusFree, AtomicLong::get).tag("state", "free").register(registry);
     Gauge.builder("anneal.fleet.gpus", gpusTotal, AtomicLong::get).tag("state", "all").register(registry);
     Gauge.builder("anneal.bme.act.outstanding", actOutstanding, AtomicLong::get).baseUnit("uact")
@@ -191,7 +194,8 @@ public final class Metrics {
   /**
    * Cluster mode: changes a scheduler was not told of on the bus and found in the store (ADR 19): {@code what}
    * is {@code submission}, {@code policy}, {@code quarantine} or {@code lift}. A count that keeps growing says
-   * the bus loses messages, not only around a takeover.
+   * the bus loses messages, not only around a takeover. Also {@code window}: pricing windows an earlier
+   * scheduler saved and billing had not stored, sent by this one (ADR 22; after a crash too).
    */
   public void repairedFromStore(String what, int n) {
     if (n > 0) {
@@ -206,6 +210,13 @@ public final class Metrics {
 
   public void jobsByState(Map<JobState, Long> counts) {
     counts.forEach((s, n) -> jobsByState.get(s).set(n));
+  }
+
+  private final AtomicLong windowsUnsent = new AtomicLong();
+
+  /** Closed pricing windows the scheduler holds that billing has not stored (ADR 21, 22). */
+  public void pricingWindowsUnsent(int n) {
+    windowsUnsent.set(n);
   }
 
   public void fleet(int free, int total, int queued) {

@@ -171,6 +171,7 @@ public final class SchedulerVerticle extends VerticleBase {
         samplePricingWindow(now);
         sendWindows(now);
         saveWindows(now);
+        metrics.pricingWindowsUnsent(unsentWindows.size());
       }
       // passes run on change; this one also lets time-driven decisions (a job reaching the reservation
       // age, a backfill pass cut short) happen while nothing arrives or ends
@@ -1016,6 +1017,7 @@ public final class SchedulerVerticle extends VerticleBase {
       windows.sort(java.util.Comparator.comparingLong((JsonObject w) -> w.getLong("startMs"))
           .thenComparingLong(w -> w.getLong("endMs")));
       for (int i = windows.size() - 1; i >= 0; i--) unsentWindows.addFirst(windows.get(i));
+      metrics.repairedFromStore("window", windows.size());
       if (!windows.isEmpty()) {
         LOG.info(windows.size() + " pricing window(s) that scheduler(s) before this one sampled and billing had not"
             + " stored are sent now");

@@ -200,6 +200,8 @@ class BootstrapFundTest {
     try (TestService s = TestService.start(dir, LONG_WINDOWS)) {
       s.await(Duration.ofSeconds(10), () -> !windows(s).getJsonArray("windows").isEmpty());
       JsonObject w = theOnlyWindowPaidWithoutAPriceStep(s);
+      assertThat(s.service.metrics().registry().counter("anneal.scheduler.repaired", "what", "window").count())
+          .isEqualTo(1.0);
       assertThat(w.getLong("endMs") - w.getLong("startMs")).as(w.encode()).isGreaterThanOrEqualTo(4_000L);
       assertThat(w.getLong("endMs")).as(w.encode()).isGreaterThanOrEqualTo(ready + 4_000L);
     }
@@ -221,6 +223,8 @@ class BootstrapFundTest {
         ctx.next();
       });
       Thread.sleep(3_000);
+      assertThat(s.get("/metrics", null).body()).as("no 600 s window has closed yet")
+          .contains("anneal_scheduler_pricing_windows_unsent 0.0");
     }
     try (TestService s = TestService.start(dir, LONG_WINDOWS)) {
       s.await(Duration.ofSeconds(10), () -> !windows(s).getJsonArray("windows").isEmpty());
