@@ -4,12 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.anneal.billing.ledger.TestDatabases;
 import io.vertx.core.json.JsonObject;
-import java.net.ServerSocket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -67,27 +65,10 @@ class CrashTest {
     List<String> accepted = new ArrayList<>();
     long actBefore = -1;
     for (int cycle = 0; cycle < CYCLES; cycle++) {
-      int port;
-      try (ServerSocket free = new ServerSocket(0)) {
-        port = free.getLocalPort();
-      }
-      Path log = dir.resolve("service-" + cycle + ".log");
-      List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "-cp", System.getProperty("java.class.path"), "io.anneal.Main", "--http-port", String.valueOf(port),
-          "--data-dir", data.toString(), "--gpu-backend", "cpu"));
-      command.addAll(List.of(storeArgs));
-      ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
-      pb.environment().put("ANNEAL_DEMO_TENANT", "demo:" + TestService.DEMO_KEY + ":100");
-      pb.environment().put("ANNEAL_ADMIN_KEY", TestService.ADMIN_KEY);
-      Process service = pb.start();
+      TestService.Spawned spawned = TestService.spawn(data, dir.resolve("service-" + cycle + ".log"), storeArgs);
+      Process service = spawned.process();
       try {
-        String base = "http://127.0.0.1:" + port;
-        long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (status(base + "/ready") != 200) {
-          assertThat(service.isAlive()).as("the service process ended: %s", Files.readString(log)).isTrue();
-          assertThat(System.nanoTime()).as("ready within 60 s: %s", Files.readString(log)).isLessThan(until);
-          Thread.sleep(50);
-        }
+        String base = spawned.base();
         if (cycle == 0) {
           JsonObject b = new JsonObject(send(HttpRequest.newBuilder(URI.create(base + "/api/v1/me")), 200)).getJsonObject("balance");
           actBefore = b.getLong("uact") + b.getLong("escrowUact");
@@ -131,17 +112,6 @@ class CrashTest {
       assertThat(audit.getJsonObject("checked").getString("epochs")).as("epochs closed across the kills")
           .doesNotStartWith("0 closed epochs");
       s.service.database().dropSchema(); // PostgreSQL: the test's own schema
-    }
-  }
-
-  private static int status(String url) {
-    try {
-      return HTTP.send(HttpRequest.newBuilder(URI.create(url)).build(), HttpResponse.BodyHandlers.discarding()).statusCode();
-    } catch (java.io.IOException e) {
-      return -1; // not listening yet
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return -1;
     }
   }
 

@@ -73,6 +73,46 @@ final class TestService implements AutoCloseable {
     return ts;
   }
 
+  private static final HttpClient SPAWN_HTTP = HttpClient.newHttpClient();
+
+  /** A service in a process of its own (to be killed), and the base URL it answers on. */
+  record Spawned(Process process, String base) {}
+
+  /**
+   * Starts the service as {@code ./run} does, in a process of its own on a free port, with the test keys,
+   * its output in {@code log}, and waits up to 60 s for it to be ready (failing with the log if it ends).
+   */
+  static Spawned spawn(Path dataDir, Path log, String... extraArgs) throws Exception {
+    int port;
+    try (java.net.ServerSocket free = new java.net.ServerSocket(0)) {
+      port = free.getLocalPort();
+    }
+    List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "-cp", System.getProperty("java.class.path"), "io.anneal.Main", "--http-port", String.valueOf(port),
+        "--data-dir", dataDir.toString(), "--gpu-backend", "cpu"));
+    command.addAll(List.of(extraArgs));
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
+    pb.environment().put("ANNEAL_DEMO_TENANT", "demo:" + DEMO_KEY + ":100");
+    pb.environment().put("ANNEAL_ADMIN_KEY", ADMIN_KEY);
+    Process process = pb.start();
+    String base = "http://127.0.0.1:" + port;
+    HttpRequest ready = HttpRequest.newBuilder(URI.create(base + "/ready")).build();
+    long until = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while (true) {
+      if (!process.isAlive()) throw new AssertionError("the service process ended: " + java.nio.file.Files.readString(log));
+      if (System.nanoTime() > until) {
+        process.destroyForcibly();
+        throw new AssertionError("not ready within 60 s: " + java.nio.file.Files.readString(log));
+      }
+      try {
+        if (SPAWN_HTTP.send(ready, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) return new Spawned(process, base);
+      } catch (java.io.IOException notYet) {
+        // not listening yet
+      }
+      Thread.sleep(50);
+    }
+  }
+
   String base() {
     return "http://127.0.0.1:" + service.httpPort();
   }
