@@ -1000,7 +1000,7 @@ public final class SchedulerVerticle extends VerticleBase {
 
   /**
    * The windows other schedulers saved before {@code savedBeforeMs} and billing has not stored (one that
-   * crashed, or lost its lease), sent ahead of this scheduler's own (ADR 22): at start, all of them; in
+   * crashed, or lost its lease), sent in time order with this scheduler's own (ADR 22): at start, all of them; in
    * cluster mode also, with the other looks at the store, those not saved again for a while (a scheduler
    * deposed after this one took over went on saving until it learnt). Billing pays each second once
    * (ADR 21), so a window sent before and sent again pays nothing twice.
@@ -1014,9 +1014,9 @@ public final class SchedulerVerticle extends VerticleBase {
       for (String json : lists) {
         for (Object w : new JsonArray(json)) windows.add((JsonObject) w);
       }
-      windows.sort(java.util.Comparator.comparingLong((JsonObject w) -> w.getLong("startMs"))
-          .thenComparingLong(w -> w.getLong("endMs")));
-      for (int i = windows.size() - 1; i >= 0; i--) unsentWindows.addFirst(windows.get(i));
+      List<JsonObject> queue = inTimeOrder(unsentWindows, windows, windowInFlight);
+      unsentWindows.clear();
+      unsentWindows.addAll(queue);
       metrics.repairedFromStore("window", windows.size());
       if (!windows.isEmpty()) {
         LOG.info(windows.size() + " pricing window(s) that scheduler(s) before this one sampled and billing had not"
@@ -1029,6 +1029,23 @@ public final class SchedulerVerticle extends VerticleBase {
           + " scheduler reads them");
       return Future.succeededFuture();
     });
+  }
+
+  /**
+   * The windows to send, {@code own} (this scheduler's, oldest first) and {@code taken} (saved by schedulers
+   * before it) together, by start then end. Billing pays a window from the latest end it paid (ADR 21), so a
+   * window sent after a later one would be paid for none of its seconds: a deposed leader's windows, taken
+   * while this scheduler's own wait for billing, may be later than some of them. The first of {@code own}
+   * stays first when it is being sent.
+   */
+  static List<JsonObject> inTimeOrder(java.util.Collection<JsonObject> own, List<JsonObject> taken, boolean firstInFlight) {
+    List<JsonObject> rest = new ArrayList<>(own);
+    JsonObject inFlight = firstInFlight && !rest.isEmpty() ? rest.remove(0) : null;
+    rest.addAll(taken);
+    rest.sort(java.util.Comparator.comparingLong((JsonObject w) -> w.getLong("startMs"))
+        .thenComparingLong(w -> w.getLong("endMs")));
+    if (inFlight != null) rest.add(0, inFlight);
+    return rest;
   }
 
   /** node → {GPU count, GPU class of its first device, GPUs in service (not quarantined)} of the fleet now. */
