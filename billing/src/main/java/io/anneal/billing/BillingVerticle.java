@@ -209,7 +209,8 @@ public final class BillingVerticle extends VerticleBase {
       SqlLedger.settlementBarrier(c);
       boolean recorded = SqlLedger.recordPrices(c, changes, held);
       return new WindowClosed(recorded, b == null ? null
-          : io.anneal.billing.ledger.BootstrapPayouts.closeWindow(c, b.fund(), nodes, b.floorUactPerGpuHour(), startMs, endMs, u));
+          : io.anneal.billing.ledger.BootstrapPayouts.closeWindow(c, b.fund(), nodes, b.floorUactPerGpuHour(), startMs, endMs, u,
+              epochSeconds));
     }).thenCompose(w -> {
       if (!w.pricesRecorded()) {
         LOG.info("pricing window ending at " + endMs + " ms moves no price: the stored prices moved since this instance"

@@ -40,9 +40,12 @@ public final class BootstrapPayouts {
   /**
    * @param floorUactPerGpuHour floor revenue per GPU-hour by GPU class
    * @param utilization network utilization of the window (busy over available GPU-seconds)
+   * @param epochSeconds the length of the accounting epochs settlements are filed in: the window's
+   *     revenue is read from the epochs its span falls in, not from every settlement of the ledger
    */
   public static Result closeWindow(Connection c, BootstrapFund fund, List<NodeWindow> nodes,
-      Map<String, Long> floorUactPerGpuHour, long startMs, long endMs, Dec utilization) throws SQLException {
+      Map<String, Long> floorUactPerGpuHour, long startMs, long endMs, Dec utilization, long epochSeconds)
+      throws SQLException {
     SqlLedger.settlementBarrier(c); // every settlement of the window is committed before it is summed
     // and no other window is being closed: the barrier is exclusive, so the span read here stays the last
     long paidThrough = paidThroughMs(c);
@@ -62,10 +65,15 @@ public final class BootstrapPayouts {
       moved = spread;
     }
     Map<String, Long> revenue = new HashMap<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT node_id, SUM(charge_uact) FROM settlement"
-        + " WHERE settled_at >= ? AND settled_at < ? GROUP BY node_id")) {
-      ps.setTimestamp(1, new java.sql.Timestamp(fromMs));
-      ps.setTimestamp(2, new java.sql.Timestamp(endMs));
+    // a settlement's epoch is that of its settlement time, so the span's epochs hold all of it; read through
+    // the epoch index, this costs the settlements of those epochs, where a scan of every settlement grew with
+    // the ledger while settlements waited (the barrier above is exclusive)
+    try (PreparedStatement ps = c.prepareStatement(WINDOW_REVENUE)) {
+      long epochMs = epochSeconds * 1000;
+      ps.setLong(1, Math.floorDiv(fromMs, epochMs));
+      ps.setLong(2, Math.floorDiv(endMs - 1, epochMs));
+      ps.setTimestamp(3, new java.sql.Timestamp(fromMs));
+      ps.setTimestamp(4, new java.sql.Timestamp(endMs));
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) revenue.put(rs.getString(1), rs.getLong(2));
       }
@@ -104,6 +112,10 @@ public final class BootstrapPayouts {
     }
     return new Result(moved, fundNow, payouts, fromMs, false);
   }
+
+  /** Each node's revenue settled in a span ({@code settled_at} from, to), within the epochs that span falls in. */
+  static final String WINDOW_REVENUE = "SELECT node_id, SUM(charge_uact) FROM settlement WHERE epoch BETWEEN ? AND ?"
+      + " AND settled_at >= ? AND settled_at < ? GROUP BY node_id";
 
   /** The end of the last window paid, or {@link Long#MIN_VALUE} if none was. */
   static long paidThroughMs(Connection c) throws SQLException {

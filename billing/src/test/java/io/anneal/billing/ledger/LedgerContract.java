@@ -287,6 +287,11 @@ public abstract class LedgerContract {
 
   /** Gives provider {@code node} {@code uact} of ACT by settling a job of tenant t1 there (1,000 uact per GPU-second). */
   private void earn(String node, String job, long uact) throws Exception {
+    earn(node, job, uact, System.currentTimeMillis(), 3600);
+  }
+
+  /** As above, settled at {@code nowMs} into epochs of {@code epochSeconds}. */
+  private void earn(String node, String job, long uact, long nowMs, long epochSeconds) throws Exception {
     tx(c -> {
       SqlLedger.hold(c, new EscrowHold(job, "t1", uact, 3_600_000L, "H100", 1));
       return null;
@@ -294,7 +299,8 @@ public abstract class LedgerContract {
     java.security.KeyPair kp = KeyPairGenerator.getInstance("Ed25519").generateKeyPair();
     long nanos = uact * 1_000_000L;
     Receipt r = new Receipt(job + "/0", job, "t1", node, "H100", 1, false, nanos, nanos, 0, 1000, 2000, "SUCCEEDED", "");
-    Settlement s = tx(c -> placeAndSettle(c, new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0), PRICES));
+    Settlement s = tx(c -> placeAndSettleAll(c, List.of(new ReceiptSigner(kp.getPrivate()).sign(List.of(r)).get(0)), PRICES,
+        nowMs, epochSeconds).get(0));
     assertThat(s.chargeUact()).isEqualTo(uact);
   }
 
@@ -499,17 +505,17 @@ public abstract class LedgerContract {
     Map<String, Long> floor = Map.of("H100", 3_600_000L); // 1,000 uact per GPU-second
     long t0 = System.currentTimeMillis() - 120_000; // no settlement of "small" in any of these spans
     // the deposed scheduler's last window, then the new one's first, which began 6 s before that ended
-    var first = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0, t0 + 10_000, io.anneal.billing.bme.Dec.ZERO));
+    var first = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0, t0 + 10_000, io.anneal.billing.bme.Dec.ZERO, 3600));
     assertThat(first.payouts()).singleElement().satisfies(p -> assertThat(p.uact()).isEqualTo(2L * 10 * 1_000));
     var overlapping = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0 + 4_000, t0 + 14_000,
-        io.anneal.billing.bme.Dec.ZERO));
+        io.anneal.billing.bme.Dec.ZERO, 3600));
     assertThat(overlapping.covered()).isFalse();
     assertThat(overlapping.paidFromMs()).isEqualTo(t0 + 10_000);
     assertThat(overlapping.payouts()).singleElement().satisfies(p -> assertThat(p.uact()).isEqualTo(2L * 4 * 1_000));
     // a window inside what was paid (a late one of the deposed scheduler), and the first one again: nothing
     var inside = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0 + 2_000, t0 + 8_000,
-        io.anneal.billing.bme.Dec.ZERO));
-    var again = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0, t0 + 10_000, io.anneal.billing.bme.Dec.ZERO));
+        io.anneal.billing.bme.Dec.ZERO, 3600));
+    var again = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, floor, t0, t0 + 10_000, io.anneal.billing.bme.Dec.ZERO, 3600));
     assertThat(List.of(inside, again)).allSatisfy(r -> {
       assertThat(r.covered()).isTrue();
       assertThat(r.payouts()).isEmpty();
@@ -521,6 +527,27 @@ public abstract class LedgerContract {
     assertThat(windows).extracting(w -> w.get("endMs")).containsExactly(t0 + 14_000, t0 + 10_000);
     assertThat(windows).extracting(w -> w.get("paidFromMs")).containsExactly(t0 + 10_000, t0);
     assertThat(windows).extracting(w -> w.get("paidUact")).containsExactly(8_000L, 20_000L);
+  }
+
+  /**
+   * A window's revenue is read from the epochs its span falls in (a settlement is filed in the epoch of its
+   * settlement time): one across an epoch's end counts what was settled on both sides, and nothing outside
+   * its span.
+   */
+  @Test
+  void aBootstrapWindowAcrossAnEpochsEndCountsTheRevenueOnBothSides() throws Exception {
+    deposit(100_000_000L); // 125,000 uact of spread for the fund
+    long epochSeconds = 10;
+    long end = (Math.floorDiv(System.currentTimeMillis(), 10_000L) - 6) * 10_000L; // an epoch's end a minute ago
+    earn("n2", "before", 30L, end - 1_500, epochSeconds); // outside the window, in the epoch it ends
+    earn("n2", "last", 10L, end - 500, epochSeconds);
+    earn("n2", "first", 20L, end, epochSeconds); // the next epoch's first millisecond
+    earn("n2", "after", 40L, end + 1_000, epochSeconds); // the window's end: outside
+    var nodes = List.of(new BootstrapPayouts.NodeWindow("n2", 2, "H100", io.anneal.billing.bme.Dec.ONE));
+    var r = tx(c -> BootstrapPayouts.closeWindow(c, io.anneal.billing.pricing.BootstrapFund.defaults(), nodes,
+        Map.of("H100", 3_600_000L), end - 1_000, end + 1_000, io.anneal.billing.bme.Dec.ZERO, epochSeconds));
+    // floor: 2 GPUs x 2 s x 1,000 uact; revenue in the span: 10 + 20
+    assertThat(r.payouts()).singleElement().satisfies(p -> assertThat(p.uact()).isEqualTo(4_000L - 30L));
   }
 
   @Test
@@ -539,7 +566,7 @@ public abstract class LedgerContract {
         new BootstrapPayouts.NodeWindow("flaky", 2, "H100", io.anneal.billing.bme.Dec.parse("0.5")));
     // floor 3.6 ACT per GPU-hour; the window is 2 s: n2's floor is 2 GPUs x 2 s x 1,000 uact = 4,000 uact
     var r = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, Map.of("H100", 3_600_000L), windowStart, windowEnd,
-        io.anneal.billing.bme.Dec.ZERO));
+        io.anneal.billing.bme.Dec.ZERO, 3600));
     assertThat(r.movedToFundUact()).isEqualTo(125_000L);
     long floor = 2L * ((windowEnd - windowStart) / 1000) * 1_000L;
     assertThat(r.payouts()).singleElement().satisfies(p -> {
@@ -551,12 +578,12 @@ public abstract class LedgerContract {
     assertThat(bal(Accounts.provider("n2"))).isEqualTo(floor - 10L);
     // the same window again writes nothing twice
     var again = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, Map.of("H100", 3_600_000L), windowStart, windowEnd,
-        io.anneal.billing.bme.Dec.ZERO));
+        io.anneal.billing.bme.Dec.ZERO, 3600));
     assertThat(again.movedToFundUact()).isZero();
     assertThat(again.payouts()).isEmpty();
     // above the sunset (utilization 0.7) nothing is paid
     var busy = tx(c -> BootstrapPayouts.closeWindow(c, fund, nodes, Map.of("H100", 3_600_000L), windowEnd, windowEnd + 2_000,
-        io.anneal.billing.bme.Dec.parse("0.7")));
+        io.anneal.billing.bme.Dec.parse("0.7"), 3600));
     assertThat(busy.payouts()).isEmpty();
 
     // n2's income is its receipt's 10 uact, then its top-up: its payouts burn them in that order, by amount
