@@ -138,6 +138,7 @@ public final class AnnealService {
       }
       db.migrate("db/ledger", "flyway_ledger_history");
       db.migrate("db/jobs", "flyway_jobs_history");
+      requireEpochLength(db, config.epochSeconds());
       LOG.info("store: " + db.describe());
       store = new JobStore(db);
       if (vertxLedger) {
@@ -556,6 +557,17 @@ public final class AnnealService {
 
   public Database database() {
     return db;
+  }
+
+  /** Refuses a ledger whose accounting epochs are of another length than configured ({@link io.anneal.billing.ledger.EpochLength}). */
+  private static void requireEpochLength(Database db, long epochSeconds) {
+    java.util.Optional<String> wrong;
+    try (java.sql.Connection c = db.connection()) {
+      wrong = io.anneal.billing.ledger.EpochLength.mismatch(c, epochSeconds);
+    } catch (java.sql.SQLException e) {
+      throw new IllegalStateException("could not read the ledger's accounting epochs: " + e.getMessage(), e);
+    }
+    if (wrong.isPresent()) throw new IllegalStateException(wrong.get());
   }
 
   /**

@@ -58,4 +58,24 @@ class RestartTest {
       assertThat(s.job(longRunning).getInteger("attempt")).isEqualTo(2);
     }
   }
+
+  /**
+   * A ledger's accounting epochs keep the length they were written with: a start with another
+   * --epoch-seconds is refused with what to start with, and changes nothing; the right length starts.
+   */
+  @Test
+  void aStartWithAnotherEpochLengthThanTheLedgersIsRefused() throws Exception {
+    String done;
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1", "--drain-seconds", "0")) {
+      done = submit(s, 10);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(done).getString("state")));
+    }
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> TestService.start(dir, "--cpu-devices", "1",
+            "--epoch-seconds", "60"))
+        .hasMessageContaining("--epoch-seconds 60 (ANNEAL_EPOCH_SECONDS) does not match the ledger's accounting epochs")
+        .hasMessageContaining("start with --epoch-seconds 3600");
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1")) {
+      assertThat(s.job(done).getString("state")).isEqualTo("SETTLED");
+    }
+  }
 }

@@ -529,6 +529,31 @@ public abstract class LedgerContract {
     assertThat(windows).extracting(w -> w.get("paidUact")).containsExactly(8_000L, 20_000L);
   }
 
+  private java.util.Optional<String> epochMismatch(long epochSeconds) throws Exception {
+    return tx(c -> EpochLength.mismatch(c, epochSeconds));
+  }
+
+  /**
+   * A ledger tells whether its epochs are of a given length: from its latest settlement's epoch and time,
+   * and from its latest closed epoch; an empty ledger takes any.
+   */
+  @Test
+  void aLedgerKnowsTheLengthOfItsEpochs() throws Exception {
+    assertThat(epochMismatch(60)).isEmpty();
+    deposit(100_000_000L);
+    long now = System.currentTimeMillis();
+    earn("n1", "j1", 10L, now, 3600);
+    assertThat(epochMismatch(3600)).isEmpty();
+    assertThat(epochMismatch(60)).hasValueSatisfying(m -> assertThat(m)
+        .contains("its latest settlement", "start with --epoch-seconds 3600"));
+    assertThat(epochMismatch(3601)).hasValueSatisfying(m -> assertThat(m)
+        .contains("start with --epoch-seconds 3600"));
+    tx(c -> SqlLedger.closeEpochs(c, now + 7_200_000L, 3600));
+    assertThat(epochMismatch(3600)).isEmpty();
+    assertThat(epochMismatch(86_400)).hasValueSatisfying(m -> assertThat(m)
+        .contains("its latest closed epoch", "is 3600 s long", "start with --epoch-seconds 3600"));
+  }
+
   /**
    * A window's revenue is read from the epochs its span falls in (a settlement is filed in the epoch of its
    * settlement time): one across an epoch's end counts what was settled on both sides, and nothing outside
