@@ -59,6 +59,12 @@ public final class BootstrapWindowProbe {
       System.out.printf("%s: %d windows closed, each in ms: %s; median %.1f ms, max %.1f ms%n", target, windows,
           Arrays.toString(Arrays.stream(ms).map(v -> Math.round(v * 10) / 10.0).toArray()), sorted[windows / 2],
           sorted[windows - 1]);
+      // what a start adds to check the ledger's epoch length (io.anneal.billing.ledger.EpochLength)
+      long e0 = System.nanoTime();
+      var wrong = io.anneal.billing.ledger.EpochLength.mismatch(c, 3600);
+      c.commit();
+      System.out.printf("%s: epoch length checked in %.1f ms (%s)%n", target, (System.nanoTime() - e0) / 1e6,
+          wrong.orElse("matches"));
       try (PreparedStatement ps = c.prepareStatement("SELECT COUNT(*), COALESCE(SUM(paid_uact), 0) FROM bootstrap_window");
           ResultSet rs = ps.executeQuery()) {
         rs.next();
