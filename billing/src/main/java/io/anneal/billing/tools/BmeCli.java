@@ -53,7 +53,7 @@ public final class BmeCli {
     try {
       doc = JSON.readTree(Files.readString(Path.of(file)));
     } catch (IOException e) {
-      err.println("bme replay: cannot read " + file + ": " + e.getMessage());
+      err.println("bme replay: cannot read " + file + ": " + ReadFailure.why(e));
       return 2;
     }
     try {

@@ -75,7 +75,7 @@ public final class ReceiptCli {
       try {
         doc = JSON.readTree(file.equals("-") ? new String(stdin.readAllBytes(), StandardCharsets.UTF_8) : Files.readString(Path.of(file)));
       } catch (IOException e) {
-        throw new BadInput("cannot read " + file + ": " + e.getMessage());
+        throw new BadInput("cannot read " + file + ": " + ReadFailure.why(e));
       }
       return verify(doc, nodeKeys, epochRoots, out);
     } catch (BadInput e) {
@@ -172,7 +172,7 @@ public final class ReceiptCli {
         String text = new String(b, StandardCharsets.US_ASCII).trim();
         return text.matches("[A-Za-z0-9+/=]+") ? text : Base64.getEncoder().encodeToString(b);
       } catch (IOException e) {
-        throw new BadInput("--node-key: cannot read " + value + ": " + e.getMessage());
+        throw new BadInput("--node-key: cannot read " + value + ": " + ReadFailure.why(e));
       }
     }
     try {

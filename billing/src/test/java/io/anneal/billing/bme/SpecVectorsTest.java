@@ -67,6 +67,21 @@ class SpecVectorsTest {
   }
 
   @Test
+  void aFileThatCannotBeReadIsNamedWithWhy() throws Exception {
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    Path missing = tmp.resolve("missing.json");
+    assertThat(run(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err), "replay", missing.toString())).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("cannot read " + missing + ": no such file");
+
+    Path cut = tmp.resolve("cut.json");
+    Files.writeString(cut, "{\"schema\":\"anneal-bme-vectors/1\",\n\"vectors\":[{\"id\":");
+    ByteArrayOutputStream err2 = new ByteArrayOutputStream();
+    assertThat(run(new PrintStream(new ByteArrayOutputStream()), new PrintStream(err2), "replay", cut.toString())).isEqualTo(2);
+    assertThat(err2.toString(StandardCharsets.UTF_8)).contains("cannot read " + cut + ": not valid JSON at line 2, column")
+        .doesNotContain("REDACTED");
+  }
+
+  @Test
   void anOptionOfTheWrongTypeIsNamed() throws Exception {
     Path f = tmp.resolve("bad-option.json");
     Files.writeString(f, "{\"schema\":\"anneal-bme-vectors/1\",\"vectors\":[{\"id\":\"v1\",\"op\":\"params.validate\","

@@ -75,6 +75,19 @@ class ReceiptCliTest {
     return ReceiptCli.run(full, new ByteArrayInputStream(new byte[0]), new PrintStream(out, true), new PrintStream(err, true));
   }
 
+  @Test
+  void aFileOrKeyThatCannotBeReadIsNamed() throws Exception {
+    Path missing = dir.resolve("missing.json");
+    out.reset();
+    err.reset();
+    int rc = ReceiptCli.run(new String[] {"verify", missing.toString()}, new ByteArrayInputStream(new byte[0]),
+        new PrintStream(out, true), new PrintStream(err, true));
+    assertThat(rc).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("cannot read " + missing + ": no such file");
+    assertThat(run("--node-key", "n1=" + dir.resolve("no-key.pem"))).isEqualTo(2);
+    assertThat(err.toString(StandardCharsets.UTF_8)).contains("--node-key: not Base64 and not a file: " + dir.resolve("no-key.pem"));
+  }
+
   private String out() {
     return out.toString(StandardCharsets.UTF_8);
   }
