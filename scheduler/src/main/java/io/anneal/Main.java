@@ -142,7 +142,7 @@ public final class Main {
       if (!json) out.println("backup verify: " + given + " holds " + String.join(", ", entries));
       return io.anneal.billing.tools.LedgerCli.verify(null, dir, maxFindings, json, out, err);
     } catch (java.io.IOException e) {
-      err.println("backup verify: cannot read " + given + ": " + e.getMessage());
+      err.println("backup verify: cannot read " + given + ": " + io.anneal.billing.tools.ReadFailure.why(e));
       return 2;
     } finally {
       if (dir != null) {

@@ -351,7 +351,7 @@ public final class ConfigLoader {
         }
       }
     } catch (IOException e) {
-      throw new ConfigException("cannot read configuration " + path + ": " + e.getMessage());
+      throw new ConfigException("cannot read configuration " + path + ": " + io.anneal.billing.tools.ReadFailure.why(e, "YAML"));
     }
     Map<String, String> out = new LinkedHashMap<>();
     flatten("", root, out);

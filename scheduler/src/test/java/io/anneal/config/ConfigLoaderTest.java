@@ -22,6 +22,15 @@ class ConfigLoaderTest {
   }
 
   @Test
+  void aConfigurationFileThatCannotBeReadIsNamedWithWhy(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+      throws Exception {
+    java.nio.file.Path bad = dir.resolve("bad.yaml");
+    java.nio.file.Files.writeString(bad, "http:\n  port: 8080\n roles: [api\n");
+    assertThatThrownBy(() -> ConfigLoader.load(new String[] {"--config", bad.toString()}, Map.of()))
+        .hasMessageContaining("cannot read configuration " + bad + ": not valid YAML at line");
+  }
+
+  @Test
   void theLedgerClientIsJdbcUnlessVertxIsAsked() {
     assertThat(ConfigLoader.load(new String[0], Map.of()).ledgerClient()).isEqualTo("jdbc");
     assertThat(ConfigLoader.load(new String[] {"--ledger-client", "vertx"}, Map.of()).ledgerClient()).isEqualTo("vertx");

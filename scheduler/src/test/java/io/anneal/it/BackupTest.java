@@ -69,6 +69,10 @@ class BackupTest {
       assertThat(io.anneal.Main.backup(new String[] {"verify", notABackup.toString()}, new java.io.PrintStream(out, true),
           new java.io.PrintStream(err, true))).isEqualTo(2);
       assertThat(err.toString()).contains("not an Anneal backup");
+      Path missing = dir.resolve("missing.zip");
+      assertThat(io.anneal.Main.backup(new String[] {"verify", missing.toString()}, new java.io.PrintStream(out, true),
+          new java.io.PrintStream(err, true))).isEqualTo(2);
+      assertThat(err.toString()).contains("cannot read " + missing + ": no such file");
       // what happens after the backup is not in it
       after = sleepJob(s);
       s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(after).getString("state")));
