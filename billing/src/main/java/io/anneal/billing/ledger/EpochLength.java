@@ -46,13 +46,25 @@ public final class EpochLength {
         settledAtMs = rs.getTimestamp(1).getTime();
       }
     }
-    if (Math.floorDiv(settledAtMs, epochSeconds * 1000) == epoch) return Optional.empty();
+    if (within(settledAtMs, epoch, epochSeconds)) return Optional.empty();
     // the length that files that settlement in that epoch, if a whole number of seconds does
     long guess = epoch <= 0 ? 0 : Math.round(settledAtMs / 1000.0 / (epoch + 0.5));
-    boolean fits = guess > 0 && Math.floorDiv(settledAtMs, guess * 1000) == epoch;
+    boolean fits = guess > 0 && within(settledAtMs, epoch, guess);
     return Optional.of(problem(epochSeconds, "its latest settlement, at " + java.time.Instant.ofEpochMilli(settledAtMs)
         + ", is filed in epoch " + epoch + ", which is not that time's epoch with epochs of " + epochSeconds + " s",
         fits ? guess : null));
+  }
+
+  /**
+   * Settlements written before the settlement time was read after the barrier carry their transaction's
+   * start, up to the barrier's wait before their epoch's time; a minute of slack keeps those from failing
+   * the check, while another length puts the latest epoch hours or years away.
+   */
+  static final long SLACK_MS = 60_000;
+
+  private static boolean within(long atMs, long epoch, long epochSeconds) {
+    long startMs = epoch * epochSeconds * 1000;
+    return atMs >= startMs - SLACK_MS && atMs < startMs + epochSeconds * 1000 + SLACK_MS;
   }
 
   private static String problem(long epochSeconds, String why, Long length) {

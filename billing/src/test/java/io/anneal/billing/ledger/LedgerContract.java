@@ -548,6 +548,17 @@ public abstract class LedgerContract {
         .contains("its latest settlement", "start with --epoch-seconds 3600"));
     assertThat(epochMismatch(3601)).hasValueSatisfying(m -> assertThat(m)
         .contains("start with --epoch-seconds 3600"));
+    // written before settlements read their time after the barrier: the transaction's start, a moment
+    // before the epoch it was filed in
+    long epochStart = Math.floorDiv(now, 3_600_000L) * 3_600_000L;
+    tx(c -> {
+      try (var ps = c.prepareStatement("UPDATE settlement SET settled_at = ?")) {
+        ps.setTimestamp(1, new java.sql.Timestamp(epochStart - 2_000));
+        return ps.executeUpdate();
+      }
+    });
+    assertThat(epochMismatch(3600)).isEmpty();
+    assertThat(epochMismatch(60)).isPresent();
     tx(c -> SqlLedger.closeEpochs(c, now + 7_200_000L, 3600));
     assertThat(epochMismatch(3600)).isEmpty();
     assertThat(epochMismatch(86_400)).hasValueSatisfying(m -> assertThat(m)
