@@ -238,7 +238,9 @@ public final class AnnealService {
     // class prices: the configured base, moved by utilization per window when billing.priceAdjust is on
     PriceBook prices = PriceBook.withDefaults(config.pricesUactPerGpuHour());
 
-    Future<Void> seeded = Future.fromCompletionStage(seed(tenants, oracle.get(), params)
+    Future<Void> seeded = Future.fromCompletionStage(againOnUniqueViolation(() -> seed(tenants, oracle.get(), params),
+            SEED_ATTEMPTS, e -> LOG.info("first-start setup met another instance's (" + e.getMessage()
+                + "); running it again, as what that one wrote is now there"))
         .thenCompose(v -> store.read(SqlLedger::loadPrices)).thenAccept(prices::restore), vertx.getOrCreateContext());
     return seeded.compose(v -> {
       Future<String> f = Future.succeededFuture();
@@ -455,6 +457,33 @@ public final class AnnealService {
       oracleState.failed(feed.name(), e.getMessage());
       LOG.warning("oracle source " + feed.name() + " failed: " + e.getMessage());
     }
+  }
+
+  static final int SEED_ATTEMPTS = 3;
+
+  /**
+   * Runs {@code steps} again, up to {@code attempts} times in all, while it fails on a unique key another
+   * transaction wrote meanwhile: instances of a cluster starting together on a new store each seed the
+   * vault, the admin key and the demo tenant, each step read-then-write and idempotent, so the one that
+   * loses the race finds, run again, what the other committed and writes nothing twice.
+   */
+  static <T> java.util.concurrent.CompletableFuture<T> againOnUniqueViolation(
+      Supplier<java.util.concurrent.CompletableFuture<T>> steps, int attempts, java.util.function.Consumer<Throwable> onRetry) {
+    return steps.get().handle((v, e) -> {
+      if (e == null) return java.util.concurrent.CompletableFuture.completedFuture(v);
+      Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
+      if (attempts <= 1 || !isUniqueViolation(cause)) return java.util.concurrent.CompletableFuture.<T>failedFuture(cause);
+      onRetry.accept(cause);
+      return againOnUniqueViolation(steps, attempts - 1, onRetry);
+    }).thenCompose(f -> f);
+  }
+
+  /** Whether {@code e} or a cause is the database refusing a duplicate key (SQL state 23505, H2 and PostgreSQL). */
+  static boolean isUniqueViolation(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.sql.SQLException s && "23505".equals(s.getSQLState())) return true;
+    }
+    return false;
   }
 
   /** First-start setup: vault seed, admin key, demo tenant. Each step is idempotent. */

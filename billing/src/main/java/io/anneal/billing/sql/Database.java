@@ -37,12 +37,30 @@ public final class Database implements AutoCloseable {
     cfg.setAutoCommit(true);
     // pgjdbc turns batched INSERTs into multi-row statements: the set-based write path relies on it
     if (postgres) cfg.addDataSourceProperty("reWriteBatchedInserts", "true");
-    if (schema != null) {
-      cfg.setSchema(schema);
-      if (postgres) cfg.setConnectionInitSql("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"");
-    }
+    if (schema != null) cfg.setSchema(schema); // PostgreSQL takes a search path to a schema not created yet
     this.ds = new HikariDataSource(cfg);
+    if (postgres && schema != null) {
+      try {
+        createSchema(ds, schema);
+      } catch (java.sql.SQLException e) {
+        ds.close();
+        throw new IllegalStateException("could not create schema " + schema + ": " + e.getMessage(), e);
+      }
+    }
     this.checkpoints = defersWrites(jdbcUrl) ? new H2Checkpoints(ds) : null;
+  }
+
+  /**
+   * Creates the schema unless it exists. PostgreSQL's {@code CREATE SCHEMA IF NOT EXISTS} is not atomic
+   * against another session creating it at the same moment (instances of a cluster starting together
+   * on a new schema): the one that loses gets a duplicate key, and the schema is there.
+   */
+  private static void createSchema(DataSource ds, String schema) throws java.sql.SQLException {
+    try (Connection c = ds.getConnection(); var st = c.createStatement()) {
+      st.execute("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"");
+    } catch (java.sql.SQLException e) {
+      if (!"23505".equals(e.getSQLState())) throw e;
+    }
   }
 
   /**
