@@ -77,15 +77,7 @@ public final class BootstrapWindowProbe {
 
   /** {@code n} settlements of node {@code n} (1 uact each), settled evenly between {@code fromMs} and {@code toMs}. */
   private static void write(Connection c, String prefix, int n, long fromMs, long toMs, long epochMs) throws Exception {
-    String ref = "probe-" + prefix;
-    long tx;
-    try (var st = c.createStatement()) {
-      st.executeUpdate("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', '" + ref + "')");
-      try (ResultSet rs = st.executeQuery("SELECT id FROM ledger_tx WHERE ref = '" + ref + "'")) {
-        rs.next();
-        tx = rs.getLong(1);
-      }
-    }
+    long tx = EpochProofProbe.settleEntry(c, "probe-" + prefix);
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id,"
         + " charge_uact, refund_uact, receipt_body, batch_root, proof, epoch, leaf_hash, settled_at) SELECT u.r, u.j, 't', 'n', ?,"
         + " 1, 0, 'body', 'root', '', u.e, 'leaf', u.s FROM unnest(CAST(? AS VARCHAR ARRAY), CAST(? AS VARCHAR ARRAY),"

@@ -88,20 +88,23 @@ public final class EpochProofProbe {
     db.close();
   }
 
+  /** A journal entry of kind {@code settle} for settlement rows written directly; its id. */
+  static long settleEntry(Connection c, String ref) throws java.sql.SQLException {
+    try (var st = c.createStatement()) {
+      st.executeUpdate("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', '" + ref + "')");
+      try (ResultSet rs = st.executeQuery("SELECT id FROM ledger_tx WHERE ref = '" + ref + "'")) {
+        rs.next();
+        return rs.getLong(1);
+      }
+    }
+  }
+
   /**
    * Writes {@code n} settlements into {@code epoch} (ids {@code <prefix><9 digits>/1}; real leaf hashes
    * of short bodies; one journal entry), committing every 5,000; returns the receipt ids in order.
    */
   static String[] writeSettlements(Connection c, String prefix, int n, long epoch) throws Exception {
-    String ref = "probe-" + prefix + "-" + epoch;
-    long tx;
-    try (var st = c.createStatement()) {
-      st.executeUpdate("INSERT INTO ledger_tx (kind, ref) VALUES ('settle', '" + ref + "')");
-      try (ResultSet rs = st.executeQuery("SELECT id FROM ledger_tx WHERE ref = '" + ref + "'")) {
-        rs.next();
-        tx = rs.getLong(1);
-      }
-    }
+    long tx = settleEntry(c, "probe-" + prefix + "-" + epoch);
     String[] ids = new String[n];
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO settlement (receipt_id, job_id, tenant_id, node_id, tx_id,"
         + " charge_uact, refund_uact, receipt_body, batch_root, proof, epoch, leaf_hash) SELECT u.r, u.j, 't', 'n', ?, 1, 0,"
