@@ -46,7 +46,8 @@ public final class JdbcLedgerStore implements LedgerStore {
 
   @Override
   public Future<Settlement> settle(SignedReceipt receipt) {
-    return future(lanes.laneOf(receipt.receipt().jobId()).submit(settleKind, receipt));
+    // hashed and encoded here, on the caller's thread: the writer's time is what bounds settlement
+    return future(lanes.laneOf(receipt.receipt().jobId()).submit(settleKind, receipt.encode()));
   }
 
   @Override

@@ -428,15 +428,26 @@ public final class AnnealService {
     return s;
   }
 
-  private long gaugeRefreshes;
+  /**
+   * Finished-job counts every 30 s, or less often once they take more than 0.3 s: at most 1 % of a
+   * read connection's time, however many jobs the store holds (a pass over their part of the state
+   * index, linear in them).
+   */
+  private final CountBudget finishedCounts = new CountBudget(30_000, 100);
   /** The last refresh's reads are not all answered: a store that answers slowly (or not) gets no pile of them. */
   private final java.util.concurrent.atomic.AtomicBoolean refreshingGauges = new java.util.concurrent.atomic.AtomicBoolean();
 
-  /** Every second; finished-job counts every 30 s (they need a pass over their part of the state index). */
+  /** Every second: jobs in flight, supply, oracle; finished jobs as {@link #finishedCounts} allows. */
   private void refreshGauges(Metrics metrics) {
     if (refreshingGauges.compareAndSet(false, true)) {
+      long started = System.currentTimeMillis();
+      boolean all = finishedCounts.due(started);
       java.util.concurrent.CompletableFuture.allOf(
-          store.countsByState(gaugeRefreshes++ % 30 == 0).thenAccept(metrics::jobsByState),
+          store.countsByState(all).whenComplete((m, e) -> {
+            if (!all) return;
+            if (e == null) finishedCounts.counted(started, System.currentTimeMillis());
+            else finishedCounts.failed(started);
+          }).thenAccept(metrics::jobsByState),
           store.read(SqlLedger::supply).thenAccept(metrics::supply))
           .whenComplete((v, e) -> refreshingGauges.set(false));
     }
