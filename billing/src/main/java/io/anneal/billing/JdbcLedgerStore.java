@@ -46,8 +46,7 @@ public final class JdbcLedgerStore implements LedgerStore {
 
   @Override
   public Future<Settlement> settle(SignedReceipt receipt) {
-    // hashed and encoded here, on the caller's thread: the writer's time is what bounds settlement
-    return future(lanes.laneOf(receipt.receipt().jobId()).submit(settleKind, receipt.encode()));
+    return future(lanes.laneOf(receipt.receipt().jobId()).submit(settleKind, receipt));
   }
 
   @Override

@@ -2,9 +2,11 @@ package io.anneal.billing.ledger;
 
 import io.anneal.billing.receipt.Receipt;
 import io.anneal.billing.receipt.SignedReceipt;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.HashMap;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -25,6 +27,7 @@ import java.util.TreeMap;
  * are summed per account.
  */
 public final class SettlementPlan {
+  private static final HexFormat HEX = HexFormat.of();
 
   /**
    * An open escrow as settlement reads it: the hold, its recorded nodes (null: none, V10), its first
@@ -47,7 +50,8 @@ public final class SettlementPlan {
    */
   /** A signed batch as its node, root and signature name it. */
   public static String batchKey(SignedReceipt sr) {
-    return sr.receipt().nodeId() + "/" + sr.batchRootHex() + "/" + sr.signatureBase64();
+    return sr.receipt().nodeId() + "/" + java.util.HexFormat.of().formatHex(sr.batchRoot()) + "/"
+        + java.util.Base64.getEncoder().encodeToString(sr.signature());
   }
 
   /**
@@ -108,19 +112,19 @@ public final class SettlementPlan {
 
     /** The receipt as signed, in its canonical text (what the leaf hash covers). */
     public String body() {
-      return receipt.canonicalText();
+      return new String(receipt.receipt().canonicalBytes(), StandardCharsets.UTF_8);
     }
 
     public String batchRoot() {
-      return receipt.batchRootHex();
+      return HEX.formatHex(receipt.batchRoot());
     }
 
     public String proof() {
-      return receipt.proofCompact();
+      return SqlLedger.encodeProofCompact(receipt.proof());
     }
 
     public String leafHash() {
-      return receipt.leafHashHex();
+      return HEX.formatHex(receipt.leafHash());
     }
   }
 
@@ -310,7 +314,8 @@ public final class SettlementPlan {
         String b64 = recorded.get(r);
         return b64 == null ? new byte[0] : Base64.getDecoder().decode(b64);
       });
-      if (!java.util.Arrays.equals(stored, row.receipt().signature())) out.put(row.receiptId(), row.receipt().signatureBase64());
+      byte[] own = row.receipt().signature();
+      if (!java.util.Arrays.equals(stored, own)) out.put(row.receiptId(), Base64.getEncoder().encodeToString(own));
     }
     return out;
   }
@@ -356,7 +361,7 @@ public final class SettlementPlan {
     TreeMap<String, String[]> b = new TreeMap<>();
     for (Row row : rows) {
       SignedReceipt sr = row.receipt();
-      if (!b.containsKey(row.batchRoot())) b.put(row.batchRoot(), new String[] {sr.receipt().nodeId(), sr.signatureBase64()});
+      b.putIfAbsent(row.batchRoot(), new String[] {sr.receipt().nodeId(), Base64.getEncoder().encodeToString(sr.signature())});
     }
     return b;
   }

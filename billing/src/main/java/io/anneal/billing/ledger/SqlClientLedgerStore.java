@@ -181,7 +181,7 @@ public final class SqlClientLedgerStore implements LedgerStore {
   /** Queued in its job's lane, settled with the lane's next batch (see {@link ClientLanes}). */
   @Override
   public Future<Settlement> settle(SignedReceipt receipt) {
-    return lanes.settle(receipt.encode()); // hashed and encoded once, before the lane's batch
+    return lanes.settle(receipt);
   }
 
   private Future<List<Settlement>> settleIn(SqlConnection conn, List<SignedReceipt> receipts) {

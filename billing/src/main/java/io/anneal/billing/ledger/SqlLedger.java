@@ -1249,7 +1249,13 @@ public final class SqlLedger {
    * left), one byte of length and the sibling's bytes — about two thirds of the text form.
    */
   static String encodeProofCompact(List<MerkleTree.Step> proof) {
-    return MerkleTree.formatProofCompact(proof);
+    java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream(proof.size() * 34);
+    for (MerkleTree.Step s : proof) {
+      b.write(s.siblingOnLeft() ? 1 : 0);
+      b.write(s.sibling().length);
+      b.writeBytes(s.sibling());
+    }
+    return "b64:" + Base64.getEncoder().encodeToString(b.toByteArray());
   }
 
   /** Reads either form: the compact one ({@code b64:…}) or the text one ({@code L:<hex>,R:<hex>,…}). */

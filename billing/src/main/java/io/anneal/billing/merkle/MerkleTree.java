@@ -83,20 +83,6 @@ public final class MerkleTree {
     return sb.toString();
   }
 
-  /**
-   * A proof in the ledger's compact form: {@code b64:} and the Base64 of, per step from the leaf up, a
-   * byte 1 (sibling on the left) or 0, the sibling's length in a byte, and the sibling.
-   */
-  public static String formatProofCompact(List<Step> proof) {
-    java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream(proof.size() * 34);
-    for (Step s : proof) {
-      b.write(s.siblingOnLeft() ? 1 : 0);
-      b.write(s.sibling().length);
-      b.writeBytes(s.sibling());
-    }
-    return "b64:" + java.util.Base64.getEncoder().encodeToString(b.toByteArray());
-  }
-
   /** The steps of {@link #formatProof}'s text; empty for an empty text (a tree of one leaf). */
   public static List<Step> parseProof(String text) {
     List<Step> out = new ArrayList<>();
