@@ -51,6 +51,7 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.logging.Logger;
 
 /** REST and WebSocket surface of CONTRACT.md, the web UI and the operational endpoints. */
@@ -67,7 +68,17 @@ public final class ApiVerticle extends VerticleBase {
   private final io.anneal.billing.oracle.OracleState oracleState;
   private final BmeParams bmeParams;
   private final AtomicBoolean ready;
-  private final Map<String, Tenant> tenantByKey = new ConcurrentHashMap<>();
+  /**
+   * Tenants by API key, as last read from the store: a policy change ({@link Addresses#TENANT_POLICY},
+   * from any instance) updates them at once, and each is read again after {@link #TENANT_CACHE_NS}
+   * (a change whose message was lost, in cluster mode, holds by then).
+   */
+  private final Map<String, CachedTenant> tenantByKey = new ConcurrentHashMap<>();
+  /** Policy changes seen: a tenant read while one arrived may predate it and is read again. */
+  private final AtomicLong policyChanges = new AtomicLong();
+  static final long TENANT_CACHE_NS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+
+  private record CachedTenant(Tenant tenant, long readAtNs) {}
   private final Map<String, Set<WsSession>> sessionsByTenant = new ConcurrentHashMap<>();
   private volatile FleetShape shape = FleetShape.EMPTY;
   /**
@@ -178,6 +189,7 @@ public final class ApiVerticle extends VerticleBase {
       submittedSeen = Math.max(seenBaseline, seen == null ? 0 : seen);
     });
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
+    vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_POLICY, m -> policyChanged(m.body()));
     Router router = Router.router(vertx);
     this.router = router;
     router.get("/openapi.yaml").handler(rc -> rc.response().putHeader("content-type", "application/yaml; charset=utf-8")
@@ -322,14 +334,39 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   private Future<Tenant> tenantOf(String apiKey) {
+    return tenantOf(apiKey, 3);
+  }
+
+  private Future<Tenant> tenantOf(String apiKey, int reads) {
     if (apiKey == null) return Future.failedFuture(Problem.unauthorized());
-    Tenant cached = tenantByKey.get(apiKey);
-    if (cached != null) return Future.succeededFuture(cached);
+    CachedTenant cached = tenantByKey.get(apiKey);
+    if (cached != null && System.nanoTime() - cached.readAtNs() < TENANT_CACHE_NS) return Future.succeededFuture(cached.tenant());
+    long changes = policyChanges.get();
+    long at = System.nanoTime();
     return Future.fromCompletionStage(tenants.byKey(apiKey), vertx.getOrCreateContext()).compose(t -> {
-      if (t.isEmpty()) return Future.failedFuture(Problem.unauthorized());
-      tenantByKey.put(apiKey, t.get());
+      if (t.isEmpty()) {
+        tenantByKey.remove(apiKey);
+        return Future.failedFuture(Problem.unauthorized());
+      }
+      if (policyChanges.get() != changes) {
+        // a policy changed while this was read: the answer may predate it
+        return reads > 1 ? tenantOf(apiKey, reads - 1) : Future.succeededFuture(t.get());
+      }
+      tenantByKey.put(apiKey, new CachedTenant(t.get(), at));
       return Future.succeededFuture(t.get());
     });
+  }
+
+  /** A tenant's weight or GPU quota changed (on any instance): the keys and sessions of it here follow. */
+  private void policyChanged(JsonObject change) {
+    policyChanges.incrementAndGet();
+    String id = change.getString("tenantId");
+    double weight = change.getDouble("weight", 1.0);
+    Integer quota = change.getInteger("gpuQuota");
+    tenantByKey.replaceAll((key, c) -> c.tenant().id().equals(id)
+        ? new CachedTenant(new Tenant(id, c.tenant().name(), weight, quota), c.readAtNs()) : c);
+    Set<WsSession> sessions = sessionsByTenant.get(id);
+    if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota));
   }
 
   private Future<Tenant> tenant(RoutingContext rc) {

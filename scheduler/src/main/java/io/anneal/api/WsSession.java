@@ -37,6 +37,11 @@ final class WsSession {
     ws.writeTextMessage(new JsonObject().put("type", "authenticated").put("tenantId", t.id()).put("name", t.name()).encode());
   }
 
+  /** Its tenant's weight or GPU quota changed: submits from now on are checked against the new ones. */
+  void policyChanged(double weight, Integer gpuQuota) {
+    if (tenant != null) tenant = new Tenant(tenant.id(), tenant.name(), weight, gpuQuota);
+  }
+
   void maybeSend(String jobId, String text) {
     if (all || jobs.contains(jobId)) ws.writeTextMessage(text);
   }

@@ -68,17 +68,40 @@ class TenantPolicyTest {
       for (String id : capped) s.await(Duration.ofSeconds(30), () -> job(s, id).containsKey("endedAt"));
       assertThat(maxOverlap(s, capped)).isEqualTo(1);
 
+      // a WebSocket session opened under the old quota
+      TestService.Ws ws = s.ws(key);
+      ws.nextOfType("authenticated", Duration.ofSeconds(5));
+      ws.send(new JsonObject().put("type", "submit").put("requestId", "before").put("job", new JsonObject(sleep(2, 10))));
+      assertThat(ws.nextOfType("error", Duration.ofSeconds(5)).getString("requestId")).isEqualTo("before");
+
       var bad = s.patch("/api/v1/tenants/" + tenantId, TestService.ADMIN_KEY, "{\"gpuQuota\":-1}");
       assertThat(bad.statusCode()).isEqualTo(422);
       var raised = s.patch("/api/v1/tenants/" + tenantId, TestService.ADMIN_KEY, "{\"gpuQuota\":3}");
       assertThat(raised.statusCode()).isEqualTo(200);
       assertThat(s.json(raised).getInteger("gpuQuota")).isEqualTo(3);
       assertThat(s.json(raised).getDouble("weight")).isEqualTo(2.0);
+      // the key's tenant as the API knows it follows the change at once: at submit and in /me
+      assertThat(s.json(s.get("/api/v1/me", key)).getInteger("gpuQuota")).isEqualTo(3);
+      var twoGpus = s.post("/api/v1/jobs", key, sleep(2, 10));
+      assertThat(twoGpus.statusCode()).as(twoGpus.body()).isEqualTo(202);
+      String two = s.json(twoGpus).getString("id");
+      s.await(Duration.ofSeconds(30), () -> job(s, two).containsKey("endedAt"));
+      // and the session opened before the change follows it too
+      ws.send(new JsonObject().put("type", "submit").put("requestId", "after").put("job", new JsonObject(sleep(2, 10))));
+      JsonObject accepted = ws.nextOfType("accepted", Duration.ofSeconds(5));
+      assertThat(accepted.getString("requestId")).isEqualTo("after");
+      s.await(Duration.ofSeconds(30), () -> job(s, accepted.getString("jobId")).containsKey("endedAt"));
       List<String> wider = submit(s, key, 3, 600);
       for (String id : wider) s.await(Duration.ofSeconds(30), () -> job(s, id).containsKey("endedAt"));
       assertThat(maxOverlap(s, wider)).isGreaterThan(1);
 
       s.patch("/api/v1/tenants/" + tenantId, TestService.ADMIN_KEY, "{\"gpuQuota\":1}");
+      var refusedAgain = s.post("/api/v1/jobs", key, sleep(2, 10));
+      assertThat(refusedAgain.statusCode()).as(refusedAgain.body()).isEqualTo(422);
+      assertThat(s.json(s.get("/api/v1/me", key)).getInteger("gpuQuota")).isEqualTo(1);
+      ws.send(new JsonObject().put("type", "submit").put("requestId", "lowered").put("job", new JsonObject(sleep(2, 10))));
+      assertThat(ws.nextOfType("error", Duration.ofSeconds(5)).getString("requestId")).isEqualTo("lowered");
+      ws.close();
     }
     try (TestService s = TestService.start(dir, "--cpu-devices", "4")) {
       assertThat(s.json(s.get("/api/v1/me", key)).getInteger("gpuQuota")).isEqualTo(1);
