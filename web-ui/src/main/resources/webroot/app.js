@@ -446,10 +446,25 @@ function connectWs() {
       $('submit-msg').textContent = 'accepted ' + msg.jobId;
       getJson('/api/v1/jobs/' + msg.jobId, true).then((j) => { merge(j.id, j); renderJobs(); });
     } else if (msg.type === 'error') {
-      $('submit-msg').textContent = msg.error.title + (msg.error.detail ? ': ' + msg.error.detail : '');
+      if (!msg.requestId && msg.error.type.endsWith('/unauthorized')) keyRefused(msg.error.title);
+      else $('submit-msg').textContent = msg.error.title + (msg.error.detail ? ': ' + msg.error.detail : '');
     }
   };
-  ws.onclose = () => setTimeout(() => apiKey && connectWs(), 2000);
+  // 1008: the server refused the key (rotated meanwhile, say): connecting again with it would not help
+  ws.onclose = (ev) => {
+    if (ev.code === 1008) keyRefused(ev.reason || 'the API key was refused');
+    else setTimeout(() => apiKey && connectWs(), 2000);
+  };
+}
+
+/** The key no longer authenticates: forget it and ask for the tenant's current one. */
+function keyRefused(why) {
+  if (!apiKey) return;
+  apiKey = '';
+  sessionStorage.removeItem('anneal.apiKey');
+  $('submit').hidden = true;
+  $('jobs-hint').hidden = false;
+  $('jobs-hint').textContent = `${why}: enter the tenant's current API key.`;
 }
 
 $('auth').onsubmit = async (ev) => {

@@ -74,8 +74,8 @@ public final class ApiVerticle extends VerticleBase {
    * (a change whose message was lost, in cluster mode, holds by then).
    */
   private final Map<String, CachedTenant> tenantByKey = new ConcurrentHashMap<>();
-  /** Policy changes seen: a tenant read while one arrived may predate it and is read again. */
-  private final AtomicLong policyChanges = new AtomicLong();
+  /** Policy and key changes seen: a tenant read while one arrived may predate it and is read again. */
+  private final AtomicLong tenantChanges = new AtomicLong();
   static final long TENANT_CACHE_NS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
 
   private record CachedTenant(Tenant tenant, long readAtNs) {}
@@ -190,6 +190,7 @@ public final class ApiVerticle extends VerticleBase {
     });
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_POLICY, m -> policyChanged(m.body()));
+    vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_KEY, m -> keyRotated(m.body()));
     Router router = Router.router(vertx);
     this.router = router;
     router.get("/openapi.yaml").handler(rc -> rc.response().putHeader("content-type", "application/yaml; charset=utf-8")
@@ -232,6 +233,7 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
+    router.post("/api/v1/tenants/:id/keys").handler(this::rotateTenantKey);
     router.post("/api/v1/tenants/:id/deposits").handler(this::deposit);
     router.get("/api/v1/tenants/:id/deposits/:reference").handler(this::depositStatus);
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
@@ -341,15 +343,15 @@ public final class ApiVerticle extends VerticleBase {
     if (apiKey == null) return Future.failedFuture(Problem.unauthorized());
     CachedTenant cached = tenantByKey.get(apiKey);
     if (cached != null && System.nanoTime() - cached.readAtNs() < TENANT_CACHE_NS) return Future.succeededFuture(cached.tenant());
-    long changes = policyChanges.get();
+    long changes = tenantChanges.get();
     long at = System.nanoTime();
     return Future.fromCompletionStage(tenants.byKey(apiKey), vertx.getOrCreateContext()).compose(t -> {
       if (t.isEmpty()) {
         tenantByKey.remove(apiKey);
         return Future.failedFuture(Problem.unauthorized());
       }
-      if (policyChanges.get() != changes) {
-        // a policy changed while this was read: the answer may predate it
+      if (tenantChanges.get() != changes) {
+        // a policy or key changed while this was read: the answer may predate it
         return reads > 1 ? tenantOf(apiKey, reads - 1) : Future.succeededFuture(t.get());
       }
       tenantByKey.put(apiKey, new CachedTenant(t.get(), at));
@@ -359,7 +361,7 @@ public final class ApiVerticle extends VerticleBase {
 
   /** A tenant's weight or GPU quota changed (on any instance): the keys and sessions of it here follow. */
   private void policyChanged(JsonObject change) {
-    policyChanges.incrementAndGet();
+    tenantChanges.incrementAndGet();
     String id = change.getString("tenantId");
     double weight = change.getDouble("weight", 1.0);
     Integer quota = change.getInteger("gpuQuota");
@@ -367,6 +369,16 @@ public final class ApiVerticle extends VerticleBase {
         ? new CachedTenant(new Tenant(id, c.tenant().name(), weight, quota), c.readAtNs()) : c);
     Set<WsSession> sessions = sessionsByTenant.get(id);
     if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota));
+  }
+
+  /** A tenant's API key was replaced (on any instance): the old key is forgotten here, its sessions closed. */
+  private void keyRotated(JsonObject change) {
+    tenantChanges.incrementAndGet();
+    String id = change.getString("tenantId");
+    String hash = change.getString("keyHash");
+    tenantByKey.entrySet().removeIf(e -> e.getValue().tenant().id().equals(id) && !TenantStore.hashKey(e.getKey()).equals(hash));
+    Set<WsSession> sessions = sessionsByTenant.get(id);
+    if (sessions != null) List.copyOf(sessions).forEach(ws -> ws.keyRotated(hash));
   }
 
   private Future<Tenant> tenant(RoutingContext rc) {
@@ -834,6 +846,45 @@ public final class ApiVerticle extends VerticleBase {
             .put("weight", p.weight()).put("gpuQuota", p.gpuQuota()));
       });
     }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * A new API key for a tenant (admin, or the tenant with its current key): the old one stops working
+   * on every instance at once and the WebSocket sessions opened with it are closed. The key is given
+   * ({@code apiKey}, at least 16 characters) or generated; a given key makes a retry safe: sent again
+   * (with the new key, the old one being refused by then) it answers 200 and changes nothing.
+   */
+  private void rotateTenantKey(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    adminOrTenant(rc, tenantId, "a tenant may rotate only its own key").compose(v -> {
+      JsonObject body = optionalBody(rc);
+      checkFields(body, Set.of("apiKey"));
+      String given = body.getValue("apiKey") instanceof String s && s.length() >= 16 && s.strip().equals(s) ? s : null;
+      if (body.containsKey("apiKey") && given == null) {
+        throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "apiKey")
+            .put("code", "invalid").put("message", "apiKey must be a string of at least 16 characters, without surrounding spaces")));
+      }
+      String apiKey = given != null ? given : "ak_" + Ids.next("").substring(12) + Ids.next("").substring(12);
+      return Future.fromCompletionStage(tenants.rotateKey(tenantId, apiKey), vertx.getOrCreateContext()).compose(change -> {
+        switch (change) {
+          case NO_TENANT:
+            return Future.failedFuture(Problem.notFound("no tenant " + tenantId));
+          case KEY_TAKEN:
+            return Future.failedFuture(new Problem("conflict", 409, "Key in use", "that key belongs to another tenant or is an admin key"));
+          case RACED:
+            return Future.failedFuture(new Problem("conflict", 409, "Key changed meanwhile",
+                "another rotation of this tenant's key committed first; nothing changed"));
+          case ROTATED:
+            LOG.info("tenant " + tenantId + " has a new API key; the old one no longer authenticates");
+            vertx.eventBus().publish(Addresses.TENANT_KEY, new JsonObject().put("tenantId", tenantId)
+                .put("keyHash", TenantStore.hashKey(apiKey)));
+            return Future.succeededFuture(new JsonObject().put("id", tenantId).put("apiKey", apiKey).put("rotated", true));
+          default:
+            return Future.succeededFuture(new JsonObject().put("id", tenantId).put("apiKey", apiKey).put("rotated", false));
+        }
+      });
+    }).onSuccess(o -> rc.response().setStatusCode(o.getBoolean("rotated") ? 201 : 200)
+        .putHeader("content-type", "application/json").end(o.encode())).onFailure(e -> fail(rc, e));
   }
 
   /** Stores a policy, then tells the scheduler (which applies it from its next placement pass). */
@@ -1389,7 +1440,7 @@ public final class ApiVerticle extends VerticleBase {
       ws.pause();
       tenantOf(key.get()).onComplete(ar -> {
         if (ar.succeeded()) {
-          session.authenticated(ar.result());
+          session.authenticated(ar.result(), key.get());
         } else {
           session.sendError(null, ar.cause());
           ws.close((short) 1008, "unauthorized");

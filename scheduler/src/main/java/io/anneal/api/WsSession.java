@@ -15,6 +15,8 @@ final class WsSession {
   private final ServerWebSocket ws;
   private final ApiVerticle api;
   private Tenant tenant;
+  /** The SHA-256 of the key it authenticated with: a rotation of the tenant's key closes it. */
+  private String keyHash;
   private boolean all;
   private final Set<String> jobs = new HashSet<>();
 
@@ -31,10 +33,22 @@ final class WsSession {
     return tenant;
   }
 
-  void authenticated(Tenant t) {
+  void authenticated(Tenant t, String apiKey) {
     this.tenant = t;
+    this.keyHash = io.anneal.store.TenantStore.hashKey(apiKey);
     api.register(this);
     ws.writeTextMessage(new JsonObject().put("type", "authenticated").put("tenantId", t.id()).put("name", t.name()).encode());
+  }
+
+  /**
+   * Its tenant's key is now the one hashed {@code newKeyHash}: a session opened with another key says
+   * so and is closed (1008), as a request with that key is refused from now on.
+   */
+  void keyRotated(String newKeyHash) {
+    if (keyHash == null || keyHash.equals(newKeyHash) || ws.isClosed()) return;
+    sendError(null, new Problem("unauthorized", 401, "API key rotated",
+        "the key this session authenticated with was replaced; connect again with the new key"));
+    ws.close((short) 1008, "API key rotated");
   }
 
   /** Its tenant's weight or GPU quota changed: submits from now on are checked against the new ones. */
@@ -66,7 +80,7 @@ final class WsSession {
     String requestId = msg.getValue("requestId") instanceof String s ? s : null;
     if ("auth".equals(type)) {
       String key = msg.getValue("apiKey") instanceof String s ? s : null;
-      api.authenticate(key).onSuccess(this::authenticated).onFailure(e -> sendError(requestId, e));
+      api.authenticate(key).onSuccess(t -> authenticated(t, key)).onFailure(e -> sendError(requestId, e));
       return;
     }
     if (tenant == null) {

@@ -43,6 +43,11 @@ public final class Addresses {
   public static final String GPUS_RELEASED = "anneal.scheduler.gpus-released";
   /** A tenant's fair-share weight or GPU quota changed: {tenantId, weight, gpuQuota (null = none)}. */
   public static final String TENANT_POLICY = "anneal.scheduler.tenant-policy";
+  /**
+   * publish: a tenant's API key was replaced, {@code {tenantId, keyHash}} (the new key's SHA-256): every
+   * API instance forgets the old key and closes the WebSocket sessions opened with it.
+   */
+  public static final String TENANT_KEY = "anneal.api.tenant-key";
   /** request: {@code {}} → the fleet view (nodes, devices with free/used, per-class totals, queue depth). */
   public static final String FLEET = "anneal.scheduler.fleet";
   /** A node's free device memory: {nodeId, freeMemoryMiB: {"0": MiB, ...}} (backends that measure it). */

@@ -63,6 +63,46 @@ public final class TenantStore {
     });
   }
 
+  /** What {@link #rotateKey} did. */
+  public enum KeyChange {
+    /** The tenant's key is the new one; the old one no longer authenticates. */
+    ROTATED,
+    /** The new key was already the tenant's (a rotation sent again): nothing changed. */
+    UNCHANGED,
+    NO_TENANT,
+    /** The new key is another tenant's, or an admin key: refused, nothing changed. */
+    KEY_TAKEN,
+    /** Another rotation of the same tenant committed first: this one changed nothing. */
+    RACED
+  }
+
+  /** Replaces tenant {@code id}'s API key with {@code apiKey}, in one transaction. */
+  public CompletableFuture<KeyChange> rotateKey(String id, String apiKey) {
+    String hash = hashKey(apiKey);
+    return store.writer().submit(c -> {
+      String current;
+      try (PreparedStatement ps = c.prepareStatement("SELECT api_key_hash FROM tenant WHERE id = ?")) {
+        ps.setString(1, id);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) return KeyChange.NO_TENANT;
+          current = rs.getString(1);
+        }
+      }
+      if (current.equals(hash)) return KeyChange.UNCHANGED;
+      for (String sql : new String[] {"SELECT 1 FROM tenant WHERE api_key_hash = ?", "SELECT 1 FROM admin_key WHERE key_hash = ?"}) {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+          ps.setString(1, hash);
+          try (ResultSet rs = ps.executeQuery()) {
+            if (rs.next()) return KeyChange.KEY_TAKEN;
+          }
+        }
+      }
+      // the old hash in the condition: a rotation that raced this one and won leaves this one changing nothing
+      int n = JobStore.update(c, "UPDATE tenant SET api_key_hash = ? WHERE id = ? AND api_key_hash = ?", hash, id, current);
+      return n == 1 ? KeyChange.ROTATED : KeyChange.RACED;
+    });
+  }
+
   public CompletableFuture<Optional<Tenant>> byKey(String apiKey) {
     String hash = hashKey(apiKey);
     return store.read(c -> {

@@ -373,6 +373,28 @@ class ClusterTest {
     }
   }
 
+  /** A tenant's key rotated through one API instance is refused at once by another that had it cached. */
+  @Test
+  void aKeyRotatedOnOneInstanceIsRefusedByEveryOther() throws Exception {
+    int[] ports = cluster(4);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "1");
+    TestService apiA = TestService.start(dir.resolve("api-a"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(apiA);
+    TestService apiB = TestService.start(dir.resolve("api-b"), null, env(), clusterArgs("api-b", "api", ports[3]));
+    open.add(apiB);
+    String tenant = apiB.json(apiB.get("/api/v1/me", TestService.DEMO_KEY)).getString("id"); // cached on B
+    TestService.Ws wsB = apiB.ws(TestService.DEMO_KEY);
+    wsB.nextOfType("authenticated", Duration.ofSeconds(5));
+    String newKey = "demo-key-rotated-in-cluster";
+    var rotated = apiA.post("/api/v1/tenants/" + tenant + "/keys", TestService.ADMIN_KEY, "{\"apiKey\":\"" + newKey + "\"}");
+    assertThat(rotated.statusCode()).as(rotated.body()).isEqualTo(201);
+    assertThat(wsB.closed.get(10, TimeUnit.SECONDS)).as("B's session opened with the old key").isEqualTo(1008);
+    assertThat(apiB.get("/api/v1/me", TestService.DEMO_KEY).statusCode()).isEqualTo(401);
+    assertThat(apiB.json(apiB.get("/api/v1/me", newKey)).getString("id")).isEqualTo(tenant);
+  }
+
   /**
    * A worker tells a scheduler that takes over which of its GPUs are quarantined in its registration, which
    * goes to that scheduler's own address: the separate message to the public address can still reach the

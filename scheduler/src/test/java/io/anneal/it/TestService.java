@@ -187,6 +187,15 @@ final class TestService implements AutoCloseable {
       return null;
     }
 
+    /** The close code the server sent, once it closed the connection. */
+    final java.util.concurrent.CompletableFuture<Integer> closed = new java.util.concurrent.CompletableFuture<>();
+
+    @Override
+    public CompletionStage<?> onClose(WebSocket ws, int statusCode, String reason) {
+      closed.complete(statusCode);
+      return null;
+    }
+
     void send(JsonObject msg) {
       socket.sendText(msg.encode(), true).join();
     }

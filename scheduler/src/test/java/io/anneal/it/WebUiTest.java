@@ -133,6 +133,14 @@ class WebUiTest {
         Files.write(Path.of("target", "web-ui-scenario.png"), ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
         shot = Path.of("target", "web-ui.png");
         Files.write(shot, ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
+
+        // the tenant's key is rotated elsewhere: the page says so and asks for the new one
+        String demo = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+        assertThat(s.post("/api/v1/tenants/" + demo + "/keys", TestService.ADMIN_KEY, "").statusCode()).isEqualTo(201);
+        wait.until(d -> d.findElement(By.id("jobs-hint")).getText()
+            .equals("API key rotated: enter the tenant's current API key."));
+        assertThat(driver.findElement(By.id("submit")).isDisplayed()).isFalse();
+        assertThat(((JavascriptExecutor) driver).executeScript("return sessionStorage.getItem('anneal.apiKey')")).isNull();
       } finally {
         driver.quit();
       }
