@@ -234,6 +234,9 @@ public final class ApiVerticle extends VerticleBase {
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
     router.post("/api/v1/tenants/:id/keys").handler(this::rotateTenantKey);
+    router.get("/api/v1/admin-keys").handler(this::adminKeys);
+    router.post("/api/v1/admin-keys").handler(this::addAdminKey);
+    router.delete("/api/v1/admin-keys/:fingerprint").handler(this::revokeAdminKey);
     router.post("/api/v1/tenants/:id/deposits").handler(this::deposit);
     router.get("/api/v1/tenants/:id/deposits/:reference").handler(this::depositStatus);
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
@@ -885,6 +888,84 @@ public final class ApiVerticle extends VerticleBase {
       });
     }).onSuccess(o -> rc.response().setStatusCode(o.getBoolean("rotated") ? 201 : 200)
         .putHeader("content-type", "application/json").end(o.encode())).onFailure(e -> fail(rc, e));
+  }
+
+  /** Admin: every admin key by fingerprint (the keys themselves are not stored), the caller's marked {@code current}. */
+  private void adminKeys(RoutingContext rc) {
+    admin(rc).compose(v -> Future.fromCompletionStage(tenants.adminKeys(), vertx.getOrCreateContext())).map(keys -> {
+      String mine = TenantStore.fingerprint(bearer(rc.request().getHeader("Authorization")).orElseThrow());
+      JsonArray out = new JsonArray();
+      for (TenantStore.AdminKey k : keys) {
+        out.add(new JsonObject().put("fingerprint", k.fingerprint()).put("createdAt", k.createdAtMs())
+            .put("revokedAt", k.revokedAtMs()).put("current", k.fingerprint().equals(mine)));
+      }
+      return new JsonObject().put("keys", out);
+    }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: another admin key, given ({@code apiKey}, 16 characters or more; the same call again answers
+   * 200) or generated. With it the admin can then revoke the one it replaces.
+   */
+  private void addAdminKey(RoutingContext rc) {
+    admin(rc).compose(v -> {
+      JsonObject body = optionalBody(rc);
+      checkFields(body, Set.of("apiKey"));
+      String given = body.getValue("apiKey") instanceof String s && s.length() >= 16 && s.strip().equals(s) ? s : null;
+      if (body.containsKey("apiKey") && given == null) {
+        throw Problem.invalid("invalid-key", "Invalid key", new JsonArray().add(new JsonObject().put("field", "apiKey")
+            .put("code", "invalid").put("message", "apiKey must be a string of at least 16 characters, without surrounding spaces")));
+      }
+      String key = given != null ? given : "adm_" + Ids.next("").substring(12) + Ids.next("").substring(12);
+      return Future.fromCompletionStage(tenants.addAdminKey(key), vertx.getOrCreateContext()).compose(added -> {
+        JsonObject out = new JsonObject().put("fingerprint", TenantStore.fingerprint(key)).put("apiKey", key);
+        switch (added) {
+          case ADDED:
+            LOG.info("admin key " + TenantStore.fingerprint(key) + " added");
+            return Future.succeededFuture(out.put("added", true));
+          case EXISTS:
+            return Future.succeededFuture(out.put("added", false));
+          case REVOKED:
+            return Future.failedFuture(new Problem("conflict", 409, "Key revoked", "that admin key was revoked; revoked keys stay revoked"));
+          default:
+            return Future.failedFuture(new Problem("conflict", 409, "Key in use", "that key is a tenant's API key"));
+        }
+      });
+    }).onSuccess(o -> rc.response().setStatusCode(o.getBoolean("added") ? 201 : 200)
+        .putHeader("content-type", "application/json").end(o.encode())).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: revokes an admin key by its fingerprint ({@code sha256:} optional, 16 hex digits or more of
+   * its SHA-256): it no longer authenticates, on every instance (admin keys are read from the store on
+   * each request). The last key that authenticates cannot be revoked (409).
+   */
+  private void revokeAdminKey(RoutingContext rc) {
+    String given = rc.pathParam("fingerprint");
+    String hex = (given.startsWith("sha256:") ? given.substring(7) : given).toLowerCase(java.util.Locale.ROOT);
+    admin(rc).compose(v -> {
+      if (!hex.matches("[0-9a-f]{16,64}")) {
+        throw Problem.invalid("invalid-key", "Invalid fingerprint", new JsonArray().add(new JsonObject().put("field", "fingerprint")
+            .put("code", "invalid").put("message", "a fingerprint is sha256: and 16 to 64 hexadecimal digits of the key's SHA-256")));
+      }
+      return Future.fromCompletionStage(tenants.revokeAdminKey(hex, System.currentTimeMillis()), vertx.getOrCreateContext());
+    }).compose(r -> {
+      switch (r) {
+        case REVOKED:
+          LOG.warning("admin key sha256:" + hex + " revoked");
+          return Future.succeededFuture(new JsonObject().put("fingerprint", "sha256:" + hex).put("revoked", true));
+        case ALREADY:
+          return Future.succeededFuture(new JsonObject().put("fingerprint", "sha256:" + hex).put("revoked", false));
+        case NONE:
+          return Future.failedFuture(Problem.notFound("no admin key sha256:" + hex));
+        case AMBIGUOUS:
+          return Future.failedFuture(new Problem("conflict", 409, "Ambiguous fingerprint",
+              "more than one admin key starts with that fingerprint: give more of its SHA-256"));
+        default:
+          return Future.failedFuture(new Problem("last-admin-key", 409, "Last admin key",
+              "it is the only admin key that authenticates: add another (POST /api/v1/admin-keys) before revoking it"));
+      }
+    }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
   }
 
   /** Stores a policy, then tells the scheduler (which applies it from its next placement pass). */

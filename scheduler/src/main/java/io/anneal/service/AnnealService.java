@@ -506,7 +506,18 @@ public final class AnnealService {
       return null;
     });
     f = f.thenCompose(x -> {
-      if (!config.adminKey().isEmpty()) return tenants.addAdminKey(config.adminKey()).thenApply(b -> null);
+      if (!config.adminKey().isEmpty()) {
+        return tenants.addAdminKey(config.adminKey()).thenApply(added -> {
+          if (added == TenantStore.AdminKeyAdded.REVOKED) {
+            throw new IllegalStateException("ANNEAL_ADMIN_KEY names an admin key that was revoked ("
+                + TenantStore.fingerprint(config.adminKey()) + "); a revoked key stays revoked: give a current admin key, or none");
+          }
+          if (added == TenantStore.AdminKeyAdded.TENANT_KEY) {
+            throw new IllegalStateException("ANNEAL_ADMIN_KEY is a tenant's API key; an admin key must be a key of its own");
+          }
+          return null;
+        });
+      }
       return tenants.anyAdminKey().thenCompose(any -> {
         if (any) return java.util.concurrent.CompletableFuture.completedFuture(null);
         String key = "adm_" + Ids.next("").substring(12) + Ids.next("").substring(12);

@@ -49,10 +49,12 @@ public final class TenantStore {
           }
         }
       }
-      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM tenant WHERE api_key_hash = ?")) {
-        ps.setString(1, hash);
-        try (ResultSet rs = ps.executeQuery()) {
-          if (rs.next()) return Optional.<Tenant>empty();
+      for (String sql : new String[] {"SELECT 1 FROM tenant WHERE api_key_hash = ?", "SELECT 1 FROM admin_key WHERE key_hash = ?"}) {
+        try (PreparedStatement ps = c.prepareStatement(sql)) {
+          ps.setString(1, hash);
+          try (ResultSet rs = ps.executeQuery()) {
+            if (rs.next()) return Optional.<Tenant>empty(); // another tenant's key, or an admin key
+          }
         }
       }
       String id = Ids.next("t_");
@@ -155,7 +157,7 @@ public final class TenantStore {
   public CompletableFuture<Boolean> isAdminKey(String key) {
     String hash = hashKey(key);
     return store.read(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM admin_key WHERE key_hash = ?")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM admin_key WHERE key_hash = ? AND revoked_at IS NULL")) {
         ps.setString(1, hash);
         try (ResultSet rs = ps.executeQuery()) {
           return rs.next();
@@ -164,20 +166,119 @@ public final class TenantStore {
     });
   }
 
-  /** Adds an admin key (idempotent). */
-  public CompletableFuture<Boolean> addAdminKey(String key) {
-    String hash = hashKey(key);
-    return store.writer().submit(c -> JobStore.update(c,
-        "INSERT INTO admin_key (key_hash, created_at) SELECT ?, ? WHERE NOT EXISTS (SELECT 1 FROM admin_key WHERE key_hash = ?)",
-        hash, System.currentTimeMillis(), hash) == 1);
+  /** What {@link #addAdminKey} found. */
+  public enum AdminKeyAdded {
+    ADDED,
+    /** Already an admin key: nothing changed. */
+    EXISTS,
+    /** An admin key that was revoked: it stays revoked. */
+    REVOKED,
+    /** A tenant's key: refused. */
+    TENANT_KEY
   }
 
+  /** Adds an admin key (idempotent); a revoked one is not brought back. */
+  public CompletableFuture<AdminKeyAdded> addAdminKey(String key) {
+    String hash = hashKey(key);
+    return store.writer().submit(c -> {
+      try (PreparedStatement ps = c.prepareStatement("SELECT revoked_at FROM admin_key WHERE key_hash = ?")) {
+        ps.setString(1, hash);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (rs.next()) {
+            rs.getLong(1);
+            return rs.wasNull() ? AdminKeyAdded.EXISTS : AdminKeyAdded.REVOKED;
+          }
+        }
+      }
+      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM tenant WHERE api_key_hash = ?")) {
+        ps.setString(1, hash);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (rs.next()) return AdminKeyAdded.TENANT_KEY;
+        }
+      }
+      JobStore.update(c, "INSERT INTO admin_key (key_hash, created_at) VALUES (?, ?)", hash, System.currentTimeMillis());
+      return AdminKeyAdded.ADDED;
+    });
+  }
+
+  /** Whether an admin key that is not revoked exists. */
   public CompletableFuture<Boolean> anyAdminKey() {
     return store.read(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM admin_key");
+      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM admin_key WHERE revoked_at IS NULL");
           ResultSet rs = ps.executeQuery()) {
         return rs.next();
       }
+    });
+  }
+
+  /**
+   * An admin key as listed: its fingerprint ({@code sha256:} and the first 16 hex digits of the key's
+   * SHA-256; the key itself is not stored), when it was added, when revoked (null: it authenticates).
+   */
+  public record AdminKey(String fingerprint, long createdAtMs, Long revokedAtMs) {}
+
+  /** The fingerprint of a key, as {@link AdminKey} shows it. */
+  public static String fingerprint(String key) {
+    return "sha256:" + hashKey(key).substring(0, 16);
+  }
+
+  /** Every admin key, oldest first. */
+  public CompletableFuture<java.util.List<AdminKey>> adminKeys() {
+    return store.read(c -> {
+      java.util.List<AdminKey> out = new java.util.ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT key_hash, created_at, revoked_at FROM admin_key ORDER BY created_at, key_hash");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          long revoked = rs.getLong(3);
+          out.add(new AdminKey("sha256:" + rs.getString(1).substring(0, 16), rs.getLong(2), rs.wasNull() ? null : revoked));
+        }
+      }
+      return out;
+    });
+  }
+
+  /** What {@link #revokeAdminKey} did. */
+  public enum AdminKeyRevoked {
+    REVOKED,
+    /** Revoked before: nothing changed. */
+    ALREADY,
+    NONE,
+    /** The only admin key that authenticates: revoking it would leave no admin. Nothing changed. */
+    LAST,
+    /** More than one key has that fingerprint (give more of the hash). Nothing changed. */
+    AMBIGUOUS
+  }
+
+  /**
+   * Revokes the admin key whose SHA-256 (hex) starts with {@code hashPrefix}, unless it is the last one
+   * that authenticates. The keys that authenticate are locked first (on PostgreSQL): two revocations at
+   * once cannot each leave the other's key as the last and revoke it.
+   */
+  public CompletableFuture<AdminKeyRevoked> revokeAdminKey(String hashPrefix, long nowMs) {
+    return store.writer().submit(c -> {
+      java.util.List<String> active = new java.util.ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT key_hash FROM admin_key WHERE revoked_at IS NULL ORDER BY key_hash FOR UPDATE");
+          ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) active.add(rs.getString(1));
+      }
+      java.util.List<String> matching = new java.util.ArrayList<>();
+      boolean revokedBefore = false;
+      try (PreparedStatement ps = c.prepareStatement("SELECT key_hash, revoked_at FROM admin_key WHERE key_hash LIKE ?")) {
+        ps.setString(1, hashPrefix + "%");
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            matching.add(rs.getString(1));
+            rs.getLong(2);
+            revokedBefore = !rs.wasNull();
+          }
+        }
+      }
+      if (matching.isEmpty()) return AdminKeyRevoked.NONE;
+      if (matching.size() > 1) return AdminKeyRevoked.AMBIGUOUS;
+      if (revokedBefore) return AdminKeyRevoked.ALREADY;
+      if (active.size() <= 1) return AdminKeyRevoked.LAST;
+      JobStore.update(c, "UPDATE admin_key SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL", nowMs, matching.get(0));
+      return AdminKeyRevoked.REVOKED;
     });
   }
 }

@@ -62,9 +62,10 @@ final class TestService implements AutoCloseable {
     List<String> args = new ArrayList<>(List.of("--http-port", "0", "--data-dir", dataDir.toString(),
         "--gpu-backend", "cpu"));
     args.addAll(List.of(extraArgs));
-    Map<String, String> env = new HashMap<>(extraEnv);
+    Map<String, String> env = new HashMap<>();
     env.put("ANNEAL_DEMO_TENANT", "demo:" + DEMO_KEY + ":100");
     env.put("ANNEAL_ADMIN_KEY", ADMIN_KEY);
+    env.putAll(extraEnv); // may name other keys
     AnnealConfig cfg = ConfigLoader.load(args.toArray(String[]::new), env);
     AnnealService s = new AnnealService(cfg, backend);
     s.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
