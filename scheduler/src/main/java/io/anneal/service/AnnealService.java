@@ -535,7 +535,8 @@ public final class AnnealService {
       String[] p = config.demoTenant().split(":", 3);
       f = f.thenCompose(x -> tenants.create(p[0], p[1])).thenCompose(t -> {
         if (t.isEmpty()) {
-          throw new IllegalStateException("ANNEAL_DEMO_TENANT: a tenant named '" + p[0] + "' exists with another key");
+          throw new IllegalStateException("ANNEAL_DEMO_TENANT: a tenant named '" + p[0] + "' exists with another key"
+              + " (rotated since?), or the key is another tenant's or an admin key");
         }
         long uakt = io.anneal.api.Deposits.parseAkt(p[2]);
         // genesis: the first start's demo deposit is queued like any other and converted by a mint
