@@ -819,12 +819,7 @@ public final class ApiVerticle extends VerticleBase {
         throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "name")
             .put("code", "invalid").put("message", "name must be 1-100 characters of letters, digits, _ . @ -")));
       }
-      String key = body.getValue("apiKey") instanceof String s && s.length() >= 16 ? s : null;
-      if (body.containsKey("apiKey") && key == null) {
-        throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "apiKey")
-            .put("code", "invalid").put("message", "apiKey must be a string of at least 16 characters")));
-      }
-      String apiKey = key != null ? key : "ak_" + Ids.next("").substring(12) + Ids.next("").substring(12);
+      String apiKey = apiKeyOf(body, "invalid-tenant", "Invalid tenant", "ak_");
       return Future.fromCompletionStage(tenants.create(name, apiKey), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw new Problem("conflict", 409, "Tenant exists", "a tenant named '" + name + "' (or that key) exists");
         JsonObject out = new JsonObject().put("id", t.get().id()).put("name", name).put("apiKey", apiKey)
@@ -862,12 +857,7 @@ public final class ApiVerticle extends VerticleBase {
     adminOrTenant(rc, tenantId, "a tenant may rotate only its own key").compose(v -> {
       JsonObject body = optionalBody(rc);
       checkFields(body, Set.of("apiKey"));
-      String given = body.getValue("apiKey") instanceof String s && s.length() >= 16 && s.strip().equals(s) ? s : null;
-      if (body.containsKey("apiKey") && given == null) {
-        throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "apiKey")
-            .put("code", "invalid").put("message", "apiKey must be a string of at least 16 characters, without surrounding spaces")));
-      }
-      String apiKey = given != null ? given : "ak_" + Ids.next("").substring(12) + Ids.next("").substring(12);
+      String apiKey = apiKeyOf(body, "invalid-tenant", "Invalid tenant", "ak_");
       return Future.fromCompletionStage(tenants.rotateKey(tenantId, apiKey), vertx.getOrCreateContext()).compose(change -> {
         switch (change) {
           case NO_TENANT:
@@ -888,6 +878,18 @@ public final class ApiVerticle extends VerticleBase {
       });
     }).onSuccess(o -> rc.response().setStatusCode(o.getBoolean("rotated") ? 201 : 200)
         .putHeader("content-type", "application/json").end(o.encode())).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * The key a request gives ({@code apiKey}: 16 to 200 characters, no surrounding spaces, which a bearer
+   * header would drop), or a new one generated with {@code prefix}; a key that is not valid is refused as
+   * {@code problemType}.
+   */
+  private static String apiKeyOf(JsonObject body, String problemType, String title, String prefix) {
+    if (!body.containsKey("apiKey")) return prefix + Ids.next("").substring(12) + Ids.next("").substring(12);
+    if (body.getValue("apiKey") instanceof String s && s.length() >= 16 && s.length() <= 200 && s.strip().equals(s)) return s;
+    throw Problem.invalid(problemType, title, new JsonArray().add(new JsonObject().put("field", "apiKey").put("code", "invalid")
+        .put("message", "apiKey must be a string of 16 to 200 characters, without surrounding spaces")));
   }
 
   /** Admin: every admin key by fingerprint (the keys themselves are not stored), the caller's marked {@code current}. */
@@ -911,12 +913,7 @@ public final class ApiVerticle extends VerticleBase {
     admin(rc).compose(v -> {
       JsonObject body = optionalBody(rc);
       checkFields(body, Set.of("apiKey"));
-      String given = body.getValue("apiKey") instanceof String s && s.length() >= 16 && s.strip().equals(s) ? s : null;
-      if (body.containsKey("apiKey") && given == null) {
-        throw Problem.invalid("invalid-key", "Invalid key", new JsonArray().add(new JsonObject().put("field", "apiKey")
-            .put("code", "invalid").put("message", "apiKey must be a string of at least 16 characters, without surrounding spaces")));
-      }
-      String key = given != null ? given : "adm_" + Ids.next("").substring(12) + Ids.next("").substring(12);
+      String key = apiKeyOf(body, "invalid-key", "Invalid key", "adm_");
       return Future.fromCompletionStage(tenants.addAdminKey(key), vertx.getOrCreateContext()).compose(added -> {
         JsonObject out = new JsonObject().put("fingerprint", TenantStore.fingerprint(key)).put("apiKey", key);
         switch (added) {
