@@ -298,7 +298,7 @@ public final class SchedulerVerticle extends VerticleBase {
       }
       engine.release(id, now);
       if (id.startsWith(STALE)) continue; // the stale run has stopped; its release was lost
-      JsonObject job = jobs.remove(id);
+      JsonObject job = forget(id);
       preempting.remove(id);
       LOG.warning("node " + nodeId + " does not run " + id + ", held there for " + (now - e.getValue()) / 1000
           + " s: its run message or its release was lost; its GPUs are free again");
@@ -419,7 +419,7 @@ public final class SchedulerVerticle extends VerticleBase {
     LOG.warning("node " + node + " stopped answering (" + why + "): out of the fleet, " + lost.size()
         + " job(s) on it queued again");
     for (String id : lost) {
-      JsonObject job = jobs.remove(id);
+      JsonObject job = forget(id);
       preempting.remove(id);
       if (job == null) continue;
       String reason = "node " + node + " stopped answering";
@@ -853,11 +853,34 @@ public final class SchedulerVerticle extends VerticleBase {
     if (jobs.containsKey(id)) return;
     unclaimed.remove(id);
     jobs.put(id, job);
+    // a preempted job comes back with its count (the worker's re-submission adds one)
+    int preempted = job.getInteger("preemptions", 0);
+    if (preempted > 0) preemptions.merge(id, preempted, Math::max);
     enqueuedNanos.put(id, System.nanoTime());
     engine.enqueue(request(job), System.currentTimeMillis());
     Long deadline = job.getLong("deadlineAt");
     if (deadline != null) deadlines.computeIfAbsent(deadline, k -> new java.util.HashSet<>()).add(id);
     schedulePass();
+  }
+
+  /**
+   * A job leaves this scheduler (finished, cancelled, lost, or its run released): what it held here by
+   * its id goes with it. A preempted job's count comes back with its re-submission ({@link #enqueue}).
+   */
+  private JsonObject forget(String jobId) {
+    preemptions.remove(jobId);
+    return jobs.remove(jobId);
+  }
+
+  /**
+   * How many jobs each of the scheduler's per-job maps holds now (tests: nothing stays behind for a job
+   * that left; {@code deadlines} keeps an id until its deadline passes, and is not counted).
+   */
+  public Future<Map<String, Integer>> perJobState() {
+    io.vertx.core.Promise<Map<String, Integer>> sizes = io.vertx.core.Promise.promise();
+    context.runOnContext(v -> sizes.complete(Map.of("jobs", jobs.size(), "enqueuedNanos", enqueuedNanos.size(),
+        "preempting", preempting.size(), "preemptions", preemptions.size(), "unclaimed", unclaimed.size())));
+    return sizes.future();
   }
 
   /** One second of each class's busy and available GPUs; a window's totals go to billing when it ends. */
@@ -1065,7 +1088,7 @@ public final class SchedulerVerticle extends VerticleBase {
       for (String jobId : deadlines.pollFirstEntry().getValue()) {
         if (!engine.dequeue(jobId)) continue; // placed, cancelled or finished meanwhile
         enqueuedNanos.remove(jobId);
-        expire(jobs.remove(jobId), nowMs);
+        expire(forget(jobId), nowMs);
       }
     }
   }
@@ -1094,7 +1117,7 @@ public final class SchedulerVerticle extends VerticleBase {
     // only GPUs the job holds on that node: a stale run elsewhere (cluster mode, ADR 19) frees nothing here
     if (engine.isRunning(jobId) && (node == null || heldOn(jobId, node))) {
       engine.release(jobId, System.currentTimeMillis());
-      jobs.remove(jobId);
+      forget(jobId);
       preempting.remove(jobId);
     } else if (!engine.isRunning(jobId)) {
       preempting.remove(jobId);
@@ -1105,7 +1128,7 @@ public final class SchedulerVerticle extends VerticleBase {
   private void onCancel(Message<JsonObject> m) {
     String jobId = m.body().getString("jobId");
     if (engine.dequeue(jobId)) {
-      JsonObject job = jobs.remove(jobId);
+      JsonObject job = forget(jobId);
       enqueuedNanos.remove(jobId);
       Future.fromCompletionStage(store.cancelQueued(jobId, System.currentTimeMillis()), vertx.getOrCreateContext())
           .onSuccess(ok -> {
@@ -1186,7 +1209,7 @@ public final class SchedulerVerticle extends VerticleBase {
     if (deadline != null && deadline <= System.currentTimeMillis()) {
       // too late to start: give the GPUs back and fail it
       engine.release(jobId, System.currentTimeMillis());
-      jobs.remove(jobId);
+      forget(jobId);
       expire(job, System.currentTimeMillis());
       schedulePass();
       return;
@@ -1203,7 +1226,7 @@ public final class SchedulerVerticle extends VerticleBase {
           } else {
             // cancelled meanwhile, or the store failed: give the GPUs back; a store failure re-queues
             engine.release(jobId, System.currentTimeMillis());
-            jobs.remove(jobId);
+            forget(jobId);
             if (ar.failed()) {
               LOG.warning("could not record placement of " + jobId + ": " + ar.cause().getMessage() + "; re-queued");
               enqueue(job);

@@ -577,6 +577,11 @@ public final class AnnealService {
     return api.port();
   }
 
+  /** The scheduler verticle while this instance plays the scheduler role, else null (tests and tools). */
+  public SchedulerVerticle scheduler() {
+    return scheduler;
+  }
+
   /** The worker verticle when this instance has the worker role, else null. */
   public WorkerVerticle worker() {
     return worker;

@@ -57,6 +57,9 @@ class PreemptionTest {
         assertThat(SqlLedger.balance(c, Accounts.escrow(tenantOf(s)), "uact")).as("no escrow left behind").isZero();
       }
       assertThat(s.get("/metrics", null).body()).contains("anneal_scheduler_preemptions_total 1.0");
+      // the scheduler holds nothing for jobs that left it: not their preemption counts either
+      var held = s.service.scheduler().perJobState().toCompletionStage().toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(held).as("per-job state held after every job ended").allSatisfy((map, size) -> assertThat(size).as(map).isZero());
       // the receipts API lists both billed runs, each signed and traceable; together they are the job's charge
       JsonObject receipts = s.json(s.get("/api/v1/receipts/" + low, TestService.DEMO_KEY));
       var runs = receipts.getJsonArray("runs");
@@ -74,6 +77,37 @@ class PreemptionTest {
           dir.resolve("node-ed25519.pub").toString()}, System.in, new java.io.PrintStream(out, true), System.err);
       assertThat(code).as(out.toString()).isZero();
       assertThat(out.toString()).contains("2 run(s)", "0 failed");
+    }
+  }
+
+  /**
+   * A job is preempted at most twice: its count goes with it when it is queued again (the scheduler
+   * forgets a job whose run ended, and the re-submission carries the count), so a third higher-priority
+   * job waits for it instead.
+   */
+  @Test
+  void aJobIsPreemptedAtMostTwice() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1")) {
+      String low = submit(s, 0, 60_000);
+      for (int round = 1; round <= 2; round++) {
+        int attempt = round;
+        s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(low).getString("state"))
+            && s.job(low).getInteger("attempt") == attempt);
+        String high = submit(s, 5, 20);
+        s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(high).getString("state")));
+      }
+      s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(low).getString("state")) && s.job(low).getInteger("attempt") == 3);
+      String third = submit(s, 5, 20);
+      // the low job has been preempted twice: the third waits, however long the scheduler looks
+      Thread.sleep(2_000);
+      assertThat(s.job(third).getString("state")).isEqualTo("QUEUED");
+      assertThat(s.job(low).getString("state")).isEqualTo("RUNNING");
+      assertThat(s.get("/metrics", null).body()).contains("anneal_scheduler_preemptions_total 2.0");
+      s.delete("/api/v1/jobs/" + low, TestService.DEMO_KEY);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(third).getString("state")));
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(low).getString("state")));
+      var held = s.service.scheduler().perJobState().toCompletionStage().toCompletableFuture().get(5, java.util.concurrent.TimeUnit.SECONDS);
+      assertThat(held).allSatisfy((map, size) -> assertThat(size).as(map).isZero());
     }
   }
 
