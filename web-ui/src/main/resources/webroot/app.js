@@ -15,9 +15,9 @@ function merge(id, update) {
   jobs.set(id, next);
 }
 
-async function getJson(path, auth) {
+async function getJson(path, auth, method = 'GET') {
   const headers = auth && apiKey ? { Authorization: 'Bearer ' + apiKey } : {};
-  const r = await fetch(path, { headers });
+  const r = await fetch(path, { method, headers });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw Object.assign(new Error(body.detail || body.title || r.statusText), { problem: body, status: r.status });
   return body;
@@ -422,14 +422,20 @@ $('scenario-form').onsubmit = (ev) => {
 };
 
 function connectWs() {
-  if (ws) ws.close();
-  ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/ws');
-  ws.onopen = () => ws.send(JSON.stringify({ type: 'auth', apiKey }));
-  ws.onmessage = (m) => {
+  if (ws) {
+    ws.onclose = null; // replaced on purpose: not a connection to restore
+    ws.close();
+  }
+  const me = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/api/v1/ws');
+  ws = me;
+  me.onopen = () => me.send(JSON.stringify({ type: 'auth', apiKey }));
+  me.onmessage = (m) => {
+    if (ws !== me) return; // a socket replaced meanwhile (a new key): what it still says is about the old one
     const msg = JSON.parse(m.data);
     if (msg.type === 'authenticated') {
-      ws.send(JSON.stringify({ type: 'subscribe' }));
+      me.send(JSON.stringify({ type: 'subscribe' }));
       $('submit').hidden = false;
+      $('key-row').hidden = false;
       $('jobs-hint').hidden = true;
       loadScenarios().then(() => { $('scenario-form').hidden = false; $('scenario-hint').hidden = true; })
         .catch((e) => { $('scenario-hint').textContent = 'scenarios unavailable: ' + e.message; });
@@ -451,9 +457,10 @@ function connectWs() {
     }
   };
   // 1008: the server refused the key (rotated meanwhile, say): connecting again with it would not help
-  ws.onclose = (ev) => {
+  me.onclose = (ev) => {
+    if (ws !== me) return;
     if (ev.code === 1008) keyRefused(ev.reason || 'the API key was refused');
-    else setTimeout(() => apiKey && connectWs(), 2000);
+    else setTimeout(() => apiKey && ws === me && connectWs(), 2000);
   };
 }
 
@@ -463,9 +470,25 @@ function keyRefused(why) {
   apiKey = '';
   sessionStorage.removeItem('anneal.apiKey');
   $('submit').hidden = true;
+  $('key-row').hidden = true;
   $('jobs-hint').hidden = false;
   $('jobs-hint').textContent = `${why}: enter the tenant's current API key.`;
 }
+
+/** Replaces the tenant's key with a generated one, shown once, and goes on with it. */
+$('rotate-key').onclick = async () => {
+  if (!confirm("Replace this tenant's API key? The current key stops working at once, here and in every other client.")) return;
+  try {
+    const me = await getJson('/api/v1/me', true);
+    const r = await getJson(`/api/v1/tenants/${encodeURIComponent(me.id)}/keys`, true, 'POST');
+    apiKey = r.apiKey;
+    sessionStorage.setItem('anneal.apiKey', apiKey);
+    $('key-msg').replaceChildren('new key, shown only now: ', el('code', { id: 'new-key', textContent: r.apiKey }));
+    connectWs();
+  } catch (e) {
+    $('key-msg').textContent = e.message;
+  }
+};
 
 $('auth').onsubmit = async (ev) => {
   ev.preventDefault();

@@ -191,6 +191,9 @@ public final class ApiVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_POLICY, m -> policyChanged(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_KEY, m -> keyRotated(m.body()));
+    io.micrometer.core.instrument.Gauge.builder("anneal.api.websocket.sessions", sessionsByTenant,
+            m -> m.values().stream().mapToInt(Set::size).sum())
+        .description("authenticated WebSocket sessions open on this instance").register(metrics.registry());
     Router router = Router.router(vertx);
     this.router = router;
     router.get("/openapi.yaml").handler(rc -> rc.response().putHeader("content-type", "application/yaml; charset=utf-8")

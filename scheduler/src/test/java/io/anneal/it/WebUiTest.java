@@ -134,8 +134,30 @@ class WebUiTest {
         shot = Path.of("target", "web-ui.png");
         Files.write(shot, ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
 
+        // the tenant makes itself a new key from the page: shown once, and the page goes on with it (on
+        // one new connection: the page counts the sockets it opens from here)
+        ((JavascriptExecutor) driver).executeScript("window.__opened = 0; const W = window.WebSocket;"
+            + " window.WebSocket = function (...a) { window.__opened++; return new W(...a); };");
+        driver.findElement(By.id("rotate-key")).click();
+        driver.switchTo().alert().accept();
+        wait.until(d -> !d.findElements(By.id("new-key")).isEmpty());
+        String newKey = driver.findElement(By.id("new-key")).getText();
+        assertThat(newKey).startsWith("ak_");
+        assertThat(s.get("/api/v1/me", TestService.DEMO_KEY).statusCode()).isEqualTo(401);
+        assertThat(s.get("/api/v1/me", newKey).statusCode()).isEqualTo(200);
+        assertThat(((JavascriptExecutor) driver).executeScript("return sessionStorage.getItem('anneal.apiKey')")).isEqualTo(newKey);
+        param.clear();
+        param.sendKeys("20");
+        driver.findElement(By.cssSelector("#submit button")).click();
+        wait.until(d -> d.findElement(By.id("submit-msg")).getText().startsWith("accepted j_")
+            && !d.findElement(By.id("submit-msg")).getText().equals("accepted " + jobId));
+        // one connection, not a reconnection every 2 s (the replaced socket used to reconnect, and so on)
+        Thread.sleep(4_500);
+        assertThat(((JavascriptExecutor) driver).executeScript("return window.__opened")).isEqualTo(1L);
+        assertThat(s.get("/metrics", null).body()).contains("anneal_api_websocket_sessions 1.0");
+
         // the tenant's key is rotated elsewhere: the page says so and asks for the new one
-        String demo = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+        String demo = s.json(s.get("/api/v1/me", newKey)).getString("id");
         assertThat(s.post("/api/v1/tenants/" + demo + "/keys", TestService.ADMIN_KEY, "").statusCode()).isEqualTo(201);
         wait.until(d -> d.findElement(By.id("jobs-hint")).getText()
             .equals("API key rotated: enter the tenant's current API key."));
