@@ -70,13 +70,12 @@ public final class ApiVerticle extends VerticleBase {
   private final AtomicBoolean ready;
   /**
    * Tenants by API key, as last read from the store: a policy change ({@link Addresses#TENANT_POLICY},
-   * from any instance) updates them at once, and each is read again after {@link #TENANT_CACHE_NS}
-   * (a change whose message was lost, in cluster mode, holds by then).
+   * from any instance) updates them at once, and each is read again after
+   * {@code cluster.tenantRecheckSeconds} (a change whose message was lost, in cluster mode, holds by then).
    */
   private final Map<String, CachedTenant> tenantByKey = new ConcurrentHashMap<>();
   /** Policy and key changes seen: a tenant read while one arrived may predate it and is read again. */
   private final AtomicLong tenantChanges = new AtomicLong();
-  static final long TENANT_CACHE_NS = java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
 
   private record CachedTenant(Tenant tenant, long readAtNs) {}
   private final Map<String, Set<WsSession>> sessionsByTenant = new ConcurrentHashMap<>();
@@ -191,6 +190,7 @@ public final class ApiVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_POLICY, m -> policyChanged(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_KEY, m -> keyRotated(m.body()));
+    vertx.setPeriodic(config.tenantRecheckMs(), id -> recheckSessions());
     io.micrometer.core.instrument.Gauge.builder("anneal.api.websocket.sessions", sessionsByTenant,
             m -> m.values().stream().mapToInt(Set::size).sum())
         .description("authenticated WebSocket sessions open on this instance").register(metrics.registry());
@@ -348,7 +348,9 @@ public final class ApiVerticle extends VerticleBase {
   private Future<Tenant> tenantOf(String apiKey, int reads) {
     if (apiKey == null) return Future.failedFuture(Problem.unauthorized());
     CachedTenant cached = tenantByKey.get(apiKey);
-    if (cached != null && System.nanoTime() - cached.readAtNs() < TENANT_CACHE_NS) return Future.succeededFuture(cached.tenant());
+    if (cached != null && System.nanoTime() - cached.readAtNs() < config.tenantRecheckMs() * 1_000_000) {
+      return Future.succeededFuture(cached.tenant());
+    }
     long changes = tenantChanges.get();
     long at = System.nanoTime();
     return Future.fromCompletionStage(tenants.byKey(apiKey), vertx.getOrCreateContext()).compose(t -> {
@@ -385,6 +387,37 @@ public final class ApiVerticle extends VerticleBase {
     tenantByKey.entrySet().removeIf(e -> e.getValue().tenant().id().equals(id) && !TenantStore.hashKey(e.getKey()).equals(hash));
     Set<WsSession> sessions = sessionsByTenant.get(id);
     if (sessions != null) List.copyOf(sessions).forEach(ws -> ws.keyRotated(hash));
+  }
+
+  private boolean recheckingSessions;
+
+  /**
+   * Reads again the tenants of the WebSocket sessions open here (every {@code cluster.tenantRecheckSeconds}):
+   * a key rotation or policy change whose message this instance missed (a partition, ADR 19) still closes
+   * the sessions of the replaced key, and still reaches the others, by then.
+   */
+  private void recheckSessions() {
+    sessionsByTenant.values().removeIf(Set::isEmpty); // this context only: no session is being added meanwhile
+    if (recheckingSessions || sessionsByTenant.isEmpty()) return;
+    recheckingSessions = true;
+    Set<String> ids = Set.copyOf(sessionsByTenant.keySet());
+    Future.fromCompletionStage(tenants.withKeyHashes(ids), vertx.getOrCreateContext()).onComplete(ar -> {
+      recheckingSessions = false;
+      if (ar.failed()) return; // the store is out of reach: the next look
+      for (String id : ids) {
+        Set<WsSession> sessions = sessionsByTenant.get(id);
+        if (sessions == null) continue;
+        var current = ar.result().get(id);
+        for (WsSession ws : List.copyOf(sessions)) {
+          if (current == null) {
+            ws.keyRotated(""); // the tenant is gone: no key of it authenticates
+          } else {
+            ws.keyRotated(current.getKey());
+            ws.policyChanged(current.getValue().weight(), current.getValue().gpuQuota());
+          }
+        }
+      }
+    });
   }
 
   private Future<Tenant> tenant(RoutingContext rc) {

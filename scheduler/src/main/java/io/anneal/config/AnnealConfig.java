@@ -25,6 +25,7 @@ public record AnnealConfig(
     long nodeTimeoutMs,
     long reconcileAfterMs,
     int clusterQuorum,
+    long tenantRecheckMs,
     String gpuBackend,
     int cpuDevices,
     String simulatedGpus,
@@ -93,6 +94,7 @@ public record AnnealConfig(
       m.put("cluster.nodeTimeoutSeconds", nodeTimeoutMs / 1000.0);
       m.put("cluster.reconcileAfterSeconds", reconcileAfterMs / 1000.0);
       m.put("cluster.quorum", clusterQuorum);
+      m.put("cluster.tenantRecheckSeconds", tenantRecheckMs / 1000.0);
     }
     m.put("gpu.backend", gpuBackend);
     m.put("gpu.cpuDevices", cpuDevices);

@@ -117,6 +117,28 @@ public final class TenantStore {
     });
   }
 
+  /** The tenants of {@code ids} that exist, each with the SHA-256 of its current key (hex). */
+  public CompletableFuture<java.util.Map<String, java.util.Map.Entry<String, Tenant>>> withKeyHashes(java.util.Collection<String> ids) {
+    java.util.List<String> list = java.util.List.copyOf(ids);
+    return store.read(c -> {
+      java.util.Map<String, java.util.Map.Entry<String, Tenant>> out = new java.util.HashMap<>();
+      for (int from = 0; from < list.size(); from += 500) {
+        java.util.List<String> part = list.subList(from, Math.min(list.size(), from + 500));
+        String marks = String.join(", ", java.util.Collections.nCopies(part.size(), "?"));
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", api_key_hash FROM tenant WHERE id IN (" + marks + ")")) {
+          for (int i = 0; i < part.size(); i++) ps.setString(i + 1, part.get(i));
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+              Tenant t = row(rs);
+              out.put(t.id(), java.util.Map.entry(rs.getString(5), t));
+            }
+          }
+        }
+      }
+      return out;
+    });
+  }
+
   public CompletableFuture<Optional<Tenant>> byId(String id) {
     return store.read(c -> {
       try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM tenant WHERE id = ?")) {

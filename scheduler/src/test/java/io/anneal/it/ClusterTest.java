@@ -396,6 +396,41 @@ class ClusterTest {
   }
 
   /**
+   * A key rotation whose message another API instance missed (dropped here) still holds there once it
+   * reads its tenants again: the old key refused, its WebSocket session closed.
+   */
+  @Test
+  void aKeyRotationWhoseMessageWasLostHoldsAfterTheNextRecheck() throws Exception {
+    int[] ports = cluster(4);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "1");
+    Map<String, String> env = new java.util.HashMap<>(env());
+    env.put("ANNEAL_CLUSTER_TENANT_RECHECK_SECONDS", "2");
+    TestService apiA = TestService.start(dir.resolve("api-a"), null, env, clusterArgs("api-a", "api", ports[2]));
+    open.add(apiA);
+    TestService apiB = TestService.start(dir.resolve("api-b"), null, env, clusterArgs("api-b", "api", ports[3]));
+    open.add(apiB);
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    apiA.service.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.TENANT_KEY)) {
+        dropped.incrementAndGet();
+        return;
+      }
+      ctx.next();
+    });
+    String tenant = apiB.json(apiB.get("/api/v1/me", TestService.DEMO_KEY)).getString("id"); // cached on B
+    TestService.Ws wsB = apiB.ws(TestService.DEMO_KEY);
+    wsB.nextOfType("authenticated", Duration.ofSeconds(5));
+    var rotated = apiA.post("/api/v1/tenants/" + tenant + "/keys", TestService.ADMIN_KEY, "{\"apiKey\":\"demo-key-rotated-lost-msg\"}");
+    assertThat(rotated.statusCode()).as(rotated.body()).isEqualTo(201);
+    assertThat(dropped.get()).isEqualTo(1);
+    assertThat(wsB.closed.get(10, TimeUnit.SECONDS)).as("closed by B's recheck").isEqualTo(1008);
+    TestService.awaitCondition(Duration.ofSeconds(5), () -> apiB.get("/api/v1/me", TestService.DEMO_KEY).statusCode() == 401,
+        () -> "B still takes the old key");
+  }
+
+  /**
    * A worker tells a scheduler that takes over which of its GPUs are quarantined in its registration, which
    * goes to that scheduler's own address: the separate message to the public address can still reach the
    * scheduler that is gone (dropped here), and the new one would place jobs on the broken GPU.
