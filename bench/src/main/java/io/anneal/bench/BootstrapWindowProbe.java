@@ -28,10 +28,11 @@ public final class BootstrapWindowProbe {
     String target = args.length > 0 ? args[0] : "h2";
     int n = args.length > 1 ? Integer.parseInt(args[1]) : 1_000_000;
     int windows = args.length > 2 ? Integer.parseInt(args[2]) : 20;
+    java.nio.file.Path h2Dir = target.equals("pg") ? null : Files.createTempDirectory("anneal-window"); // removed at the end
     Database db = target.equals("pg")
         ? Database.open(System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres"),
             "bench_" + Long.toHexString(System.nanoTime()), 2)
-        : Database.h2File(Files.createTempDirectory("anneal-window"), 2);
+        : Database.h2File(h2Dir, 2);
     db.migrate("db/ledger", "flyway_ledger_history");
     long now = System.currentTimeMillis();
     long hourMs = 3_600_000L;
@@ -73,6 +74,7 @@ public final class BootstrapWindowProbe {
     }
     db.dropSchema();
     db.close();
+    TempDirs.delete(h2Dir);
   }
 
   /** {@code n} settlements of node {@code n} (1 uact each), settled evenly between {@code fromMs} and {@code toMs}. */

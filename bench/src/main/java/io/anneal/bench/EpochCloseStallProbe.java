@@ -31,10 +31,11 @@ public final class EpochCloseStallProbe {
     String target = args.length > 0 ? args[0] : "h2";
     int n = args.length > 1 ? Integer.parseInt(args[1]) : 300_000;
     boolean writerFirst = !(args.length > 2 && args[2].equals("store-first"));
+    java.nio.file.Path h2Dir = target.equals("pg") ? null : Files.createTempDirectory("anneal-stall"); // removed at the end
     Database db = target.equals("pg")
         ? Database.open(System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres"),
             "bench_" + Long.toHexString(System.nanoTime()), 4)
-        : Database.h2File(Files.createTempDirectory("anneal-stall"), 4);
+        : Database.h2File(h2Dir, 4);
     db.migrate("db/ledger", "flyway_ledger_history");
     long hour = 3_600_000L;
     try (Connection c = db.connection()) {
@@ -77,6 +78,7 @@ public final class EpochCloseStallProbe {
     writer.close();
     if (db.postgres()) db.dropSchema();
     db.close();
+    TempDirs.delete(h2Dir);
   }
 
 }

@@ -31,10 +31,11 @@ public final class EpochProofProbe {
     String target = args.length > 0 ? args[0] : "h2";
     int n = args.length > 1 ? Integer.parseInt(args[1]) : 300_000;
     int proofs = args.length > 2 ? Integer.parseInt(args[2]) : 200;
+    java.nio.file.Path h2Dir = target.equals("pg") ? null : Files.createTempDirectory("anneal-proof"); // removed at the end
     Database db = target.equals("pg")
         ? Database.open(System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres"),
             "bench_" + Long.toHexString(System.nanoTime()), 2)
-        : Database.h2File(Files.createTempDirectory("anneal-proof"), 2);
+        : Database.h2File(h2Dir, 2);
     db.migrate("db/ledger", "flyway_ledger_history");
     long epoch = 1; // with one-hour epochs: 1970-01-01T01:00Z, long closed
     String[] ids;
@@ -86,6 +87,7 @@ public final class EpochProofProbe {
     }
     if (db.postgres()) db.dropSchema();
     db.close();
+    TempDirs.delete(h2Dir);
   }
 
   /** A journal entry of kind {@code settle} for settlement rows written directly; its id. */

@@ -70,13 +70,15 @@ public final class SettlementBenchmark {
     // as the service's db.settlementLanes=auto: lanes of their own on PostgreSQL, the one writer on H2
     int laneCount = args.length > 4 ? Integer.parseInt(args[4]) : target.equals("pg") ? 3 : 0;
     Database db;
+    java.nio.file.Path h2Dir = null; // the H2 file's directory, removed at the end (~1 GB after a few rounds)
     if (target.equals("pg")) {
       String url = System.getenv().getOrDefault("ANNEAL_BENCH_PG_URL", "jdbc:postgresql://127.0.0.1:5432/test?user=postgres");
       db = Database.open(url, "bench_" + Long.toHexString(System.nanoTime()), 4 + laneCount);
     } else if (target.equals("h2mem")) {
       db = Database.h2Memory("bench", 4); // a reference point only: nothing reaches a disk
     } else {
-      db = Database.h2File(Files.createTempDirectory("anneal-bench"), 4);
+      h2Dir = Files.createTempDirectory("anneal-bench");
+      db = Database.h2File(h2Dir, 4);
     }
     db.migrate("db/ledger", "flyway_ledger_history");
     GroupCommitWriter w = new GroupCommitWriter(db, "bench-writer", 2000);
@@ -208,6 +210,7 @@ public final class SettlementBenchmark {
     w.close();
     db.dropSchema();
     db.close();
+    TempDirs.delete(h2Dir);
   }
 
   /**
