@@ -905,8 +905,9 @@ public final class ApiVerticle extends VerticleBase {
                 "another rotation of this tenant's key committed first; nothing changed"));
           case ROTATED:
             LOG.info("tenant " + tenantId + " has a new API key; the old one no longer authenticates");
-            vertx.eventBus().publish(Addresses.TENANT_KEY, new JsonObject().put("tenantId", tenantId)
-                .put("keyHash", TenantStore.hashKey(apiKey)));
+            JsonObject rotation = new JsonObject().put("tenantId", tenantId).put("keyHash", TenantStore.hashKey(apiKey));
+            keyRotated(rotation); // here before the answer; the other instances as the message reaches them
+            vertx.eventBus().publish(Addresses.TENANT_KEY, rotation);
             return Future.succeededFuture(new JsonObject().put("id", tenantId).put("apiKey", apiKey).put("rotated", true));
           default:
             return Future.succeededFuture(new JsonObject().put("id", tenantId).put("apiKey", apiKey).put("rotated", false));
