@@ -181,22 +181,31 @@ public final class SchedulerVerticle extends VerticleBase {
     fleetKnown = claimGraceMs == 0;
     Future<?> live = nodeTimeoutMs <= 0 ? Future.succeededFuture()
         : vertx.sharedData().<String, Long>getAsyncMap(Addresses.FLEET_ALIVE).onSuccess(m -> alive = m);
-    return live.compose(x -> vertx.executeBlocking(() -> Map.entry(store.tenantPoliciesBlocking(), store.activeJobsBlocking()))).map(read -> {
-      for (var t : read.getKey()) {
+    return live.compose(x -> vertx.executeBlocking(() -> List.of(store.tenantPoliciesBlocking(), store.activeJobsBlocking(),
+        store.preemptionsBlocking()))).map(read -> {
+      @SuppressWarnings("unchecked")
+      List<io.anneal.store.TenantStore.Tenant> policies = (List<io.anneal.store.TenantStore.Tenant>) read.get(0);
+      @SuppressWarnings("unchecked")
+      List<JobRecord> recovered = (List<JobRecord>) read.get(1);
+      @SuppressWarnings("unchecked")
+      Map<String, Integer> preempted = (Map<String, Integer>) read.get(2);
+      for (var t : policies) {
         engine.setTenant(t.id(), t.weight(), t.gpuQuota() == null ? Integer.MAX_VALUE : t.gpuQuota());
       }
-      List<JobRecord> recovered = read.getValue();
       for (JobRecord j : recovered) {
+        // the count goes with the job's messages (a run's re-submission after a preemption adds one)
+        JsonObject job = JobMessages.fromRecord(j);
+        if (preempted.containsKey(j.id())) job.put("preemptions", preempted.get(j.id()));
         if (j.state() != JobState.QUEUED && claimGraceMs > 0) {
           // cluster mode: its run may go on on a worker that outlived the last scheduler; it waits for a claim
-          unclaimed.put(j.id(), JobMessages.fromRecord(j));
+          unclaimed.put(j.id(), job);
           continue;
         }
         if (j.state() != JobState.QUEUED) {
           // it was on a GPU when this node stopped: the run is lost, the job is not
           store.requeue(j.id(), "re-queued after restart");
         }
-        enqueue(JobMessages.fromRecord(j));
+        enqueue(job);
       }
       if (!recovered.isEmpty()) LOG.info("recovered " + recovered.size() + " active job(s) from the store");
       this.recovered = true;
@@ -642,6 +651,7 @@ public final class SchedulerVerticle extends VerticleBase {
       claim.getJsonArray("devices", new JsonArray()).forEach(d -> devices.add(((Number) d).intValue()));
       if (job != null && engine.adopt(request(job), nodeId, devices, now)) {
         jobs.put(jobId, job);
+        rememberPreemptions(job);
         LOG.info("adopted " + jobId + ", running on " + nodeId + " " + devices);
       } else {
         if (job != null) unclaimed.put(jobId, job);
@@ -853,14 +863,21 @@ public final class SchedulerVerticle extends VerticleBase {
     if (jobs.containsKey(id)) return;
     unclaimed.remove(id);
     jobs.put(id, job);
-    // a preempted job comes back with its count (the worker's re-submission adds one)
-    int preempted = job.getInteger("preemptions", 0);
-    if (preempted > 0) preemptions.merge(id, preempted, Math::max);
+    rememberPreemptions(job);
     enqueuedNanos.put(id, System.nanoTime());
     engine.enqueue(request(job), System.currentTimeMillis());
     Long deadline = job.getLong("deadlineAt");
     if (deadline != null) deadlines.computeIfAbsent(deadline, k -> new java.util.HashSet<>()).add(id);
     schedulePass();
+  }
+
+  /**
+   * A preempted job comes back with its count: in the worker's re-submission (which adds one), or read
+   * from the store by a scheduler that starts or takes over (V10).
+   */
+  private void rememberPreemptions(JsonObject job) {
+    int preempted = job.getInteger("preemptions", 0);
+    if (preempted > 0) preemptions.merge(job.getString("id"), preempted, Math::max);
   }
 
   /**

@@ -746,8 +746,8 @@ public final class JobStore implements AutoCloseable {
   public CompletableFuture<Boolean> preempted(String jobId, String reason, long endedAt, String receiptId,
       String signedReceiptJson) {
     return writer.submit(c -> {
-      int n = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, started_at = NULL, error = ?"
-          + " WHERE id = ? AND " + from(JobState.PREEMPTED), reason, jobId);
+      int n = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, started_at = NULL, error = ?,"
+          + " preemptions = preemptions + 1 WHERE id = ? AND " + from(JobState.PREEMPTED), reason, jobId);
       if (n == 1) {
         update(c, "INSERT INTO outbox (receipt_id, job_id, body, created_at) VALUES (?, ?, ?, ?)", receiptId, jobId,
             signedReceiptJson, endedAt);
@@ -879,6 +879,18 @@ public final class JobStore implements AutoCloseable {
             + " FROM job WHERE state IN ('QUEUED', 'PLACED', 'RUNNING', 'PREEMPTED') ORDER BY submitted_at, id")) {
       return rows(ps);
     }
+  }
+
+  /** How often each active job was preempted, for those preempted at least once (V10). */
+  public Map<String, Integer> preemptionsBlocking() throws SQLException {
+    Map<String, Integer> out = new java.util.HashMap<>();
+    try (Connection c = db.connection();
+        PreparedStatement ps = c.prepareStatement("SELECT id, preemptions FROM job WHERE preemptions > 0"
+            + " AND state IN ('QUEUED', 'PLACED', 'RUNNING', 'PREEMPTED')");
+        ResultSet rs = ps.executeQuery()) {
+      while (rs.next()) out.put(rs.getString(1), rs.getInt(2));
+    }
+    return out;
   }
 
   /** Jobs the store shows on the GPUs of one node (a worker that starts again finds its runs lost, ADR 19). */

@@ -111,6 +111,32 @@ class PreemptionTest {
     }
   }
 
+  /** The count is in the store: a scheduler that starts again goes on from it (V10). */
+  @Test
+  void aJobPreemptedTwiceIsNotPreemptedAgainAfterARestart() throws Exception {
+    String low;
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1", "--drain-seconds", "0")) {
+      low = submit(s, 0, 60_000);
+      for (int round = 1; round <= 2; round++) {
+        int attempt = round;
+        s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(low).getString("state"))
+            && s.job(low).getInteger("attempt") == attempt);
+        String high = submit(s, 5, 20);
+        s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(high).getString("state")));
+      }
+      s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(low).getString("state")) && s.job(low).getInteger("attempt") == 3);
+    }
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1", "--drain-seconds", "0")) {
+      s.await(Duration.ofSeconds(20), () -> "RUNNING".equals(s.job(low).getString("state")));
+      String third = submit(s, 5, 20);
+      Thread.sleep(2_000);
+      assertThat(s.job(third).getString("state")).as("the low job was preempted twice before the restart").isEqualTo("QUEUED");
+      assertThat(s.job(low).getString("state")).isEqualTo("RUNNING");
+      s.delete("/api/v1/jobs/" + low, TestService.DEMO_KEY);
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(third).getString("state")));
+    }
+  }
+
   private static String tenantOf(TestService s) {
     return s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
   }

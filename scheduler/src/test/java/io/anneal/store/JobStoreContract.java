@@ -61,6 +61,22 @@ public abstract class JobStoreContract {
         JobState.QUEUED, null, null, null, null, null, 0, null, escrow, 100_000, null, null, submittedAt, 0, 0, 0);
   }
 
+  /** Preemptions are counted with the job (V10): a scheduler that starts again reads those of the active jobs. */
+  @Test
+  void preemptionsAreCountedForTheActiveJobs() throws Exception {
+    for (String id : List.of("p1", "p2")) assertThat(store.submit(job(id, 100), null, hold(id, 100)).get().accepted()).isTrue();
+    assertThat(store.preemptionsBlocking()).isEmpty();
+    for (int i = 0; i < 2; i++) {
+      assertThat(store.placed("p1", "n1", "cpu", "[0]").get()).isTrue();
+      assertThat(store.running("p1", 1000).get()).isTrue();
+      assertThat(store.preempted("p1", "preempted", 2000, "p1/" + i, "{}").get()).isTrue();
+    }
+    assertThat(store.preempted("p2", "preempted", 2000, "p2/0", "{}").get()).as("never on a GPU").isFalse();
+    assertThat(store.preemptionsBlocking()).containsExactly(java.util.Map.entry("p1", 2));
+    assertThat(store.cancelQueued("p1", 3000).get()).isTrue();
+    assertThat(store.preemptionsBlocking()).as("only active jobs").isEmpty();
+  }
+
   /** Cluster mode (ADR 19): the scheduler's look for submissions it was not told of reads queued jobs by submission time. */
   @Test
   void queuedJobsAreFoundBySubmissionTime() throws Exception {
