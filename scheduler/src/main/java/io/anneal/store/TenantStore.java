@@ -251,8 +251,9 @@ public final class TenantStore {
       try (PreparedStatement ps = c.prepareStatement("SELECT key_hash, created_at, revoked_at FROM admin_key ORDER BY created_at, key_hash");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
-          long revoked = rs.getLong(3);
-          out.add(new AdminKey("sha256:" + rs.getString(1).substring(0, 16), rs.getLong(2), rs.wasNull() ? null : revoked));
+          long revokedAt = rs.getLong(3);
+          Long revoked = rs.wasNull() ? null : revokedAt; // wasNull refers to the column read last
+          out.add(new AdminKey("sha256:" + rs.getString(1).substring(0, 16), rs.getLong(2), revoked));
         }
       }
       return out;

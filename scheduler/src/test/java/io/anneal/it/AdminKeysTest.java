@@ -57,6 +57,8 @@ class AdminKeysTest {
       assertThat(keys).hasSize(1);
       assertThat(keys.getJsonObject(0).getString("fingerprint")).isEqualTo(TenantStore.fingerprint(first));
       assertThat(keys.getJsonObject(0).getBoolean("current")).isTrue();
+      assertThat(keys.getJsonObject(0).getValue("revokedAt")).as("not revoked").isNull();
+      assertThat(keys.getJsonObject(0).getLong("createdAt")).isPositive();
       assertThat(keys.encode()).doesNotContain(first).doesNotContain(TenantStore.hashKey(first));
 
       // the only key cannot be revoked
@@ -96,7 +98,9 @@ class AdminKeysTest {
       assertThat(after).hasSize(3);
       JsonObject firstRow = after.stream().map(JsonObject.class::cast)
           .filter(k -> k.getString("fingerprint").equals(TenantStore.fingerprint(first))).findFirst().orElseThrow();
-      assertThat(firstRow.getLong("revokedAt")).isNotNull();
+      assertThat(firstRow.getLong("revokedAt")).isPositive();
+      assertThat(after.stream().map(JsonObject.class::cast).filter(k -> k.getValue("revokedAt") == null)).as("the two not revoked")
+          .hasSize(2);
       // the third revokes the second; the third is then the last
       assertThat(s.delete("/api/v1/admin-keys/" + TenantStore.fingerprint(SECOND), third).statusCode()).isEqualTo(200);
       assertThat(s.delete("/api/v1/admin-keys/" + TenantStore.fingerprint(third), third).statusCode()).isEqualTo(409);
