@@ -577,7 +577,10 @@ public final class AnnealService {
     return api.port();
   }
 
-  /** The scheduler verticle while this instance plays the scheduler role, else null (tests and tools). */
+  /**
+   * The scheduler verticle this instance started last (in cluster mode it may have been deposed since),
+   * or null when it has not played the scheduler role (tests and tools).
+   */
   public SchedulerVerticle scheduler() {
     return scheduler;
   }
