@@ -37,6 +37,19 @@ public final class TenantStore {
     }
   }
 
+  private static final String TENANT_KEY = "SELECT 1 FROM tenant WHERE api_key_hash = ?";
+  private static final String ADMIN_KEY = "SELECT 1 FROM admin_key WHERE key_hash = ?";
+
+  /** Whether {@code query} ({@link #TENANT_KEY} or {@link #ADMIN_KEY}) finds the key hashed {@code hash}. */
+  private static boolean exists(java.sql.Connection c, String query, String hash) throws java.sql.SQLException {
+    try (PreparedStatement ps = c.prepareStatement(query)) {
+      ps.setString(1, hash);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
   /** Creates a tenant with the given key, or returns the existing one of that name (same key or not: empty). */
   public CompletableFuture<Optional<Tenant>> create(String name, String apiKey) {
     String hash = hashKey(apiKey);
@@ -49,14 +62,7 @@ public final class TenantStore {
           }
         }
       }
-      for (String sql : new String[] {"SELECT 1 FROM tenant WHERE api_key_hash = ?", "SELECT 1 FROM admin_key WHERE key_hash = ?"}) {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-          ps.setString(1, hash);
-          try (ResultSet rs = ps.executeQuery()) {
-            if (rs.next()) return Optional.<Tenant>empty(); // another tenant's key, or an admin key
-          }
-        }
-      }
+      if (exists(c, TENANT_KEY, hash) || exists(c, ADMIN_KEY, hash)) return Optional.<Tenant>empty(); // key in use
       String id = Ids.next("t_");
       JobStore.update(c, "INSERT INTO tenant (id, name, api_key_hash, created_at) VALUES (?, ?, ?, ?)", id, name, hash,
           System.currentTimeMillis());
@@ -91,14 +97,7 @@ public final class TenantStore {
         }
       }
       if (current.equals(hash)) return KeyChange.UNCHANGED;
-      for (String sql : new String[] {"SELECT 1 FROM tenant WHERE api_key_hash = ?", "SELECT 1 FROM admin_key WHERE key_hash = ?"}) {
-        try (PreparedStatement ps = c.prepareStatement(sql)) {
-          ps.setString(1, hash);
-          try (ResultSet rs = ps.executeQuery()) {
-            if (rs.next()) return KeyChange.KEY_TAKEN;
-          }
-        }
-      }
+      if (exists(c, TENANT_KEY, hash) || exists(c, ADMIN_KEY, hash)) return KeyChange.KEY_TAKEN;
       // the old hash in the condition: a rotation that raced this one and won leaves this one changing nothing
       int n = JobStore.update(c, "UPDATE tenant SET api_key_hash = ? WHERE id = ? AND api_key_hash = ?", hash, id, current);
       return n == 1 ? KeyChange.ROTATED : KeyChange.RACED;
@@ -212,12 +211,7 @@ public final class TenantStore {
           }
         }
       }
-      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM tenant WHERE api_key_hash = ?")) {
-        ps.setString(1, hash);
-        try (ResultSet rs = ps.executeQuery()) {
-          if (rs.next()) return AdminKeyAdded.TENANT_KEY;
-        }
-      }
+      if (exists(c, TENANT_KEY, hash)) return AdminKeyAdded.TENANT_KEY;
       JobStore.update(c, "INSERT INTO admin_key (key_hash, created_at) VALUES (?, ?)", hash, System.currentTimeMillis());
       return AdminKeyAdded.ADDED;
     });

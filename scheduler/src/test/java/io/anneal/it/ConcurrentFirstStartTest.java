@@ -88,7 +88,7 @@ class ConcurrentFirstStartTest {
   void aSeedRacedByAnotherInstanceFailsOnADuplicateKeyAndRunAgainWritesNothing() throws Exception {
     TestDatabases.requirePostgres();
     String schema = "race_" + Long.toHexString(System.nanoTime());
-    io.anneal.billing.sql.Database db = io.anneal.billing.sql.Database.open(TestDatabases.localPostgresUrl(), schema, 3);
+    io.anneal.billing.sql.Database db = io.anneal.billing.sql.Database.open(TestDatabases.localPostgresUrl(), schema, 4);
     try {
       db.migrate("db/ledger", "flyway_ledger_history");
       try (Connection first = db.connection(); Connection second = db.connection(); Connection watch = db.connection()) {
@@ -103,11 +103,7 @@ class ConcurrentFirstStartTest {
           }
         });
         // the second waits on the first's rows (a lock wait PostgreSQL shows), then the first commits
-        long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (!waitingOnALock(watch)) {
-          assertThat(System.nanoTime()).as("the second seed waits on the first").isLessThan(until);
-          Thread.sleep(20);
-        }
+        TestDatabases.awaitLockWaiter(db);
         first.commit();
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> raced.get(10, TimeUnit.SECONDS))
             .hasCauseInstanceOf(java.sql.SQLException.class)
@@ -122,14 +118,6 @@ class ConcurrentFirstStartTest {
     } finally {
       db.dropSchema();
       db.close();
-    }
-  }
-
-  private static boolean waitingOnALock(Connection c) throws java.sql.SQLException {
-    try (var st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT COUNT(*) FROM pg_stat_activity"
-        + " WHERE datname = current_database() AND wait_event_type = 'Lock'")) {
-      rs.next();
-      return rs.getLong(1) > 0;
     }
   }
 }
