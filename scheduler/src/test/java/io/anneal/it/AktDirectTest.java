@@ -3,7 +3,6 @@ package io.anneal.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -30,10 +29,10 @@ class AktDirectTest {
     Path price = feed.resolve("akt-usd.txt");
     java.util.concurrent.atomic.AtomicReference<String> current = new java.util.concurrent.atomic.AtomicReference<>("0.5");
     java.util.concurrent.ScheduledExecutorService publisher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
-    Files.writeString(price, "0.5\n");
+    TestService.publishPrice(price, "0.5");
     publisher.scheduleAtFixedRate(() -> {
       try {
-        Files.writeString(price, current.get() + "\n");
+        TestService.publishPrice(price, current.get());
       } catch (java.io.IOException ignored) {
         // the next round writes again
       }

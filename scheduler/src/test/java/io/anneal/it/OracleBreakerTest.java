@@ -3,7 +3,6 @@ package io.anneal.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.vertx.core.json.JsonObject;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -17,14 +16,14 @@ class OracleBreakerTest {
   @Test
   void aStaleOracleHaltsMintsAndAFreshPriceResumesThem() throws Exception {
     Path price = feed.resolve("akt-usd.txt");
-    Files.writeString(price, "0.5\n");
+    TestService.publishPrice(price, "0.5");
     // a price publisher that keeps the file fresh until it stops
     java.util.concurrent.atomic.AtomicBoolean publishing = new java.util.concurrent.atomic.AtomicBoolean(true);
     java.util.concurrent.atomic.AtomicReference<String> current = new java.util.concurrent.atomic.AtomicReference<>("0.5");
     java.util.concurrent.ScheduledExecutorService publisher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
     publisher.scheduleAtFixedRate(() -> {
       try {
-        if (publishing.get()) Files.writeString(price, current.get() + "\n");
+        if (publishing.get()) TestService.publishPrice(price, current.get());
       } catch (java.io.IOException ignored) {
         // the next round writes again
       }

@@ -171,6 +171,17 @@ final class TestService implements AutoCloseable {
     }
   }
 
+  /**
+   * Writes a price file the way a publisher should: a temporary file renamed over it, so that the
+   * service never reads it half written. (A publisher that rewrites in place is FilePriceFeedTest's.)
+   */
+  static void publishPrice(java.nio.file.Path file, String price) throws java.io.IOException {
+    java.nio.file.Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+    java.nio.file.Files.writeString(tmp, price + "\n");
+    java.nio.file.Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+  }
+
   /** A WebSocket client that queues every text message it receives. */
   static final class Ws implements WebSocket.Listener, AutoCloseable {
     final LinkedBlockingQueue<JsonObject> messages = new LinkedBlockingQueue<>();
