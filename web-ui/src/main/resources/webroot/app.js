@@ -133,7 +133,8 @@ function renderJobs() {
   const rows = [...jobs.values()].sort((a, b) => (b.submittedAt || 0) - (a.submittedAt || 0)).slice(0, 200);
   $('jobs').querySelector('tbody').replaceChildren(...rows.map((j) => {
     const tr = document.createElement('tr');
-    const state = j.state + (j.progress && j.state === 'RUNNING' ? ` (loss ${j.progress.loss})` : '');
+    const state = j.state + (j.progress && j.state === 'RUNNING' ? ` (loss ${j.progress.loss})` : '')
+      + (j.preemptions ? ` · preempted ${j.preemptions}×` : '');
     const cells = [j.id, j.kind || '', state, j.gpus || '', fmt(j.escrowUact), fmt(j.chargeUact), j.receiptId ? 'signed' : ''];
     cells.forEach((c, i) => {
       const td = document.createElement('td');
@@ -445,6 +446,7 @@ function connectWs() {
       if (msg.chargeUact !== undefined) update.chargeUact = msg.chargeUact;
       if (msg.receiptId) update.receiptId = msg.receiptId;
       if (msg.progress) update.progress = msg.progress;
+      if (msg.state === 'PREEMPTED') update.preemptions = ((jobs.get(msg.jobId) || {}).preemptions || 0) + 1;
       merge(msg.jobId, update);
       renderJobs();
       if (msg.state === 'SETTLED') refreshMe();

@@ -546,7 +546,7 @@ public final class ApiVerticle extends VerticleBase {
     String id = Ids.next("j_");
     JobRecord rec = new JobRecord(id, tenant.id(), spec.kind(), new JsonObject(spec.toMap()).encode(), spec.gpus(),
         spec.gpuClass(), spec.priority(), spec.maxSeconds(), JobState.QUEUED, null, null, null, null, null, 0, null, escrow, quoted,
-        null, null, now, 0, 0, 0);
+        null, null, now, 0, 0, 0, 0);
     EscrowHold hold = new EscrowHold(id, tenant.id(), escrow, quoted, quotedClass, spec.gpus());
     OracleSnapshot akt = oracle.get();
     if (config.aktDirect() && akt.healthy() && akt.priceAkt().signum() > 0) {

@@ -26,6 +26,7 @@ public record AnnealConfig(
     long reconcileAfterMs,
     int clusterQuorum,
     long tenantRecheckMs,
+    long sweepMarginMs,
     String gpuBackend,
     int cpuDevices,
     String simulatedGpus,
@@ -95,6 +96,7 @@ public record AnnealConfig(
       m.put("cluster.reconcileAfterSeconds", reconcileAfterMs / 1000.0);
       m.put("cluster.quorum", clusterQuorum);
       m.put("cluster.tenantRecheckSeconds", tenantRecheckMs / 1000.0);
+      m.put("cluster.sweepMarginSeconds", sweepMarginMs / 1000.0);
     }
     m.put("gpu.backend", gpuBackend);
     m.put("gpu.cpuDevices", cpuDevices);

@@ -34,6 +34,8 @@ public final class JobMessages {
         .put("params", params)
         .put("submittedAt", j.submittedAt())
         .put("attempt", j.attempt());
+    // a preempted job's count goes with it (the scheduler preempts a job at most twice, ADR 5)
+    if (j.preemptions() > 0) m.put("preemptions", j.preemptions());
     // start-by deadline, absolute (ms): the scheduler fails the job if it is still queued then
     if (deadlineSeconds > 0) m.put("deadlineAt", j.submittedAt() + deadlineSeconds * 1000);
     return m;
@@ -61,6 +63,7 @@ public final class JobMessages {
         .put("escrowUact", j.escrowUact())
         .put("priceUactPerGpuHour", j.priceUactPerGpuHour())
         .put("attempt", j.attempt());
+    if (j.preemptions() > 0) o.put("preemptions", j.preemptions());
     if (spec.containsKey("deadlineSeconds")) o.put("deadlineSeconds", spec.getLong("deadlineSeconds"));
     if (j.outcome() != null) o.put("outcome", j.outcome());
     if (j.error() != null) o.put("error", j.error());

@@ -181,21 +181,18 @@ public final class SchedulerVerticle extends VerticleBase {
     fleetKnown = claimGraceMs == 0;
     Future<?> live = nodeTimeoutMs <= 0 ? Future.succeededFuture()
         : vertx.sharedData().<String, Long>getAsyncMap(Addresses.FLEET_ALIVE).onSuccess(m -> alive = m);
-    return live.compose(x -> vertx.executeBlocking(() -> List.of(store.tenantPoliciesBlocking(), store.activeJobsBlocking(),
-        store.preemptionsBlocking()))).map(read -> {
+    return live.compose(x -> vertx.executeBlocking(() -> List.of(store.tenantPoliciesBlocking(), store.activeJobsBlocking())))
+        .map(read -> {
       @SuppressWarnings("unchecked")
       List<io.anneal.store.TenantStore.Tenant> policies = (List<io.anneal.store.TenantStore.Tenant>) read.get(0);
       @SuppressWarnings("unchecked")
       List<JobRecord> recovered = (List<JobRecord>) read.get(1);
-      @SuppressWarnings("unchecked")
-      Map<String, Integer> preempted = (Map<String, Integer>) read.get(2);
       for (var t : policies) {
         engine.setTenant(t.id(), t.weight(), t.gpuQuota() == null ? Integer.MAX_VALUE : t.gpuQuota());
       }
       for (JobRecord j : recovered) {
-        // the count goes with the job's messages (a run's re-submission after a preemption adds one)
+        // with its preemption count (a run's re-submission after a preemption adds one)
         JsonObject job = JobMessages.fromRecord(j);
-        if (preempted.containsKey(j.id())) job.put("preemptions", preempted.get(j.id()));
         if (j.state() != JobState.QUEUED && claimGraceMs > 0) {
           // cluster mode: its run may go on on a worker that outlived the last scheduler; it waits for a claim
           unclaimed.put(j.id(), job);
@@ -257,6 +254,11 @@ public final class SchedulerVerticle extends VerticleBase {
   private long reconcileAfterMs = 30_000;
   /** node → consecutive heartbeats on which this scheduler held more old runs there than the node has. */
   private final Map<String, Integer> heldBeyond = new HashMap<>();
+
+  public SchedulerVerticle withSweepMargin(long ms) {
+    this.sweepMarginMs = ms;
+    return this;
+  }
 
   public SchedulerVerticle withReconcileAfter(long ms) {
     this.reconcileAfterMs = ms;
@@ -458,18 +460,19 @@ public final class SchedulerVerticle extends VerticleBase {
   }
 
   /**
-   * Cluster mode, every {@link #SWEEP_EVERY_MS}: queues the jobs the store holds as QUEUED, submitted since
-   * the last look (less {@link #SWEEP_MARGIN_MS}) and at least {@link #SWEEP_MIN_AGE_MS} ago, that this
-   * scheduler was not told of: their submission went to a scheduler that died, was deposed or was cut
-   * off, while the cluster still routed messages to it (ADR 19).
+   * Cluster mode, every {@link #SWEEP_EVERY_MS}: queues the jobs the store holds as QUEUED, that entered the
+   * queue (submitted, or re-queued by a worker after a preemption or a restart) since the last look (less
+   * {@link #sweepMarginMs}) and at least {@link #SWEEP_MIN_AGE_MS} ago, that this scheduler was not told
+   * of: their message went to a scheduler that died, was deposed or was cut off, while the cluster still
+   * routed messages to it, or was lost (ADR 19).
    */
   private void sweepQueued() {
     if (deposed || sweeping) return;
     sweeping = true;
     // a submission younger than this may have its message still on the way (under load, seconds)
     long upTo = System.currentTimeMillis() - SWEEP_MIN_AGE_MS;
-    long from = sweptUpToMs - SWEEP_MARGIN_MS;
-    vertx.executeBlocking(() -> store.queuedIdsSubmittedBlocking(from, upTo)).compose(ids -> {
+    long from = sweptUpToMs - sweepMarginMs;
+    vertx.executeBlocking(() -> store.queuedIdsBlocking(from, upTo)).compose(ids -> {
       List<String> unknown = ids.stream().filter(id -> !jobs.containsKey(id)).toList();
       return unknown.isEmpty() ? Future.succeededFuture(List.<JobRecord>of()) : vertx.executeBlocking(() -> store.jobsBlocking(unknown));
     }).onComplete(ar -> {
@@ -601,10 +604,10 @@ public final class SchedulerVerticle extends VerticleBase {
   /** Submissions younger than this are not looked for: their message may be on its way. */
   static final long SWEEP_MIN_AGE_MS = 5_000;
   /**
-   * How far before the last look each look starts: a job's submission time is stamped by its API instance
-   * (another host's clock) before its write commits.
+   * How far before the last look each look starts (cluster.sweepMarginSeconds): the time a job entered the
+   * queue is stamped by its API instance or worker (another host's clock) before its write commits.
    */
-  static final long SWEEP_MARGIN_MS = 60_000;
+  private long sweepMarginMs = 60_000;
   /** Submissions up to here (ms, less the margin) were looked for; earlier ones were read at start. */
   private long sweptUpToMs;
   private boolean sweeping;

@@ -259,7 +259,7 @@ public final class AnnealService {
             store.fenceScheduler(epoch);
             scheduler = new SchedulerVerticle(store, metrics, window).withTakeover(config.takeoverGraceMs())
                 .withNodeTimeout(config.nodeTimeoutMs()).withReconcileAfter(config.reconcileAfterMs())
-                .withClusterMembers(clusterManager::getNodes);
+                .withSweepMargin(config.sweepMarginMs()).withClusterMembers(clusterManager::getNodes);
             return scheduler;
           }, () -> {
             if (scheduler != null) scheduler.depose();

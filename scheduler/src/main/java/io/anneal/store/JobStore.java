@@ -32,7 +32,7 @@ import java.util.logging.Logger;
 public final class JobStore implements AutoCloseable {
   private static final String COLUMNS = "id, tenant_id, kind, spec, gpus, gpu_class, priority, max_seconds, state,"
       + " outcome, error, node_id, placed_class, devices, attempt, result, escrow_uact, price_uact_gpu_hour, charge_uact, receipt_id,"
-      + " submitted_at, started_at, ended_at, settled_at";
+      + " submitted_at, started_at, ended_at, settled_at, preemptions";
 
   private final Database db;
   private final GroupCommitWriter writer;
@@ -227,7 +227,7 @@ public final class JobStore implements AutoCloseable {
   private static void insertJobs(Connection c, List<JobRecord> jobs, List<String> keys) throws SQLException {
     int n = jobs.size();
     String[][] text = new String[6][n]; // id, tenant_id, idempotency_key, kind, spec, gpu_class
-    Long[][] nums = new Long[6][n]; // gpus, priority, max_seconds, escrow, price, submitted_at
+    Long[][] nums = new Long[7][n]; // gpus, priority, max_seconds, escrow, price, submitted_at, queued_at
     for (int i = 0; i < n; i++) {
       JobRecord j = jobs.get(i);
       text[0][i] = j.id();
@@ -242,11 +242,12 @@ public final class JobStore implements AutoCloseable {
       nums[3][i] = j.escrowUact();
       nums[4][i] = j.priceUactPerGpuHour();
       nums[5][i] = j.submittedAt();
+      nums[6][i] = j.submittedAt();
     }
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO job (id, tenant_id, idempotency_key, kind, spec, gpu_class,"
-        + " gpus, priority, max_seconds, escrow_uact, price_uact_gpu_hour, submitted_at, state, attempt)"
+        + " gpus, priority, max_seconds, escrow_uact, price_uact_gpu_hour, submitted_at, queued_at, state, attempt)"
         + " SELECT v.*, 'QUEUED', 0 FROM unnest(" + "CAST(? AS VARCHAR ARRAY), ".repeat(6)
-        + "CAST(? AS BIGINT ARRAY), ".repeat(5) + "CAST(? AS BIGINT ARRAY)) AS v")) {
+        + "CAST(? AS BIGINT ARRAY), ".repeat(6) + "CAST(? AS BIGINT ARRAY)) AS v")) {
       int p = 1;
       for (String[] col : text) ps.setArray(p++, c.createArrayOf("varchar", col));
       for (Long[] col : nums) ps.setArray(p++, c.createArrayOf("bigint", col));
@@ -702,11 +703,12 @@ public final class JobStore implements AutoCloseable {
   private CompletableFuture<Boolean> requeue(String jobId, String reason, Long fence, String node, boolean placedOnly) {
     return writer.submit(c -> {
       if (fence != null && !fence.equals(RoleLease.epochForShare(c, SCHEDULER_ROLE))) return false;
-      String sql = "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?, started_at = NULL"
-          + " WHERE id = ? AND " + (placedOnly ? "state = 'PLACED'" : from(JobState.QUEUED));
-      boolean moved = (node == null ? update(c, sql, reason, jobId) : update(c, sql + " AND node_id = ?", reason, jobId, node)) == 1;
+      long now = System.currentTimeMillis();
+      String sql = "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, error = ?, started_at = NULL,"
+          + " queued_at = ? WHERE id = ? AND " + (placedOnly ? "state = 'PLACED'" : from(JobState.QUEUED));
+      boolean moved = (node == null ? update(c, sql, reason, now, jobId) : update(c, sql + " AND node_id = ?", reason, now, jobId, node)) == 1;
       if (moved) {
-        tell(c, List.of(new Transition(jobId, JobState.QUEUED, System.currentTimeMillis(), data("reason", reason))));
+        tell(c, List.of(new Transition(jobId, JobState.QUEUED, now, data("reason", reason))));
       }
       return moved;
     });
@@ -746,8 +748,10 @@ public final class JobStore implements AutoCloseable {
   public CompletableFuture<Boolean> preempted(String jobId, String reason, long endedAt, String receiptId,
       String signedReceiptJson) {
     return writer.submit(c -> {
+      // queued_at: when the row is written, not when the run ended (this write may be retried for a while)
       int n = update(c, "UPDATE job SET state = 'QUEUED', node_id = NULL, devices = NULL, started_at = NULL, error = ?,"
-          + " preemptions = preemptions + 1 WHERE id = ? AND " + from(JobState.PREEMPTED), reason, jobId);
+          + " preemptions = preemptions + 1, queued_at = ? WHERE id = ? AND " + from(JobState.PREEMPTED), reason,
+          System.currentTimeMillis(), jobId);
       if (n == 1) {
         update(c, "INSERT INTO outbox (receipt_id, job_id, body, created_at) VALUES (?, ?, ?, ?)", receiptId, jobId,
             signedReceiptJson, endedAt);
@@ -843,13 +847,13 @@ public final class JobStore implements AutoCloseable {
   }
 
   /**
-   * Ids of the jobs QUEUED in the store that were submitted from {@code fromMs} to {@code toMs}, both included
-   * (cluster mode: a scheduler looks for submissions whose message went to another one, ADR 19). A range of
-   * the state index.
+   * Ids of the jobs QUEUED in the store that entered the queue (were submitted, or re-queued) from
+   * {@code fromMs} to {@code toMs}, both included (cluster mode: a scheduler looks for jobs whose message
+   * went to another one or was lost, ADR 19). A range of the state index.
    */
-  public List<String> queuedIdsSubmittedBlocking(long fromMs, long toMs) throws SQLException {
+  public List<String> queuedIdsBlocking(long fromMs, long toMs) throws SQLException {
     try (Connection c = db.connection(); PreparedStatement ps = c.prepareStatement(
-        "SELECT id FROM job WHERE state = 'QUEUED' AND submitted_at >= ? AND submitted_at <= ?")) {
+        "SELECT id FROM job WHERE state = 'QUEUED' AND queued_at >= ? AND queued_at <= ?")) {
       ps.setLong(1, fromMs);
       ps.setLong(2, toMs);
       List<String> out = new ArrayList<>();
@@ -879,18 +883,6 @@ public final class JobStore implements AutoCloseable {
             + " FROM job WHERE state IN ('QUEUED', 'PLACED', 'RUNNING', 'PREEMPTED') ORDER BY submitted_at, id")) {
       return rows(ps);
     }
-  }
-
-  /** How often each active job was preempted, for those preempted at least once (V10). */
-  public Map<String, Integer> preemptionsBlocking() throws SQLException {
-    Map<String, Integer> out = new java.util.HashMap<>();
-    try (Connection c = db.connection();
-        PreparedStatement ps = c.prepareStatement("SELECT id, preemptions FROM job WHERE preemptions > 0"
-            + " AND state IN ('QUEUED', 'PLACED', 'RUNNING', 'PREEMPTED')");
-        ResultSet rs = ps.executeQuery()) {
-      while (rs.next()) out.put(rs.getString(1), rs.getInt(2));
-    }
-    return out;
   }
 
   /** Jobs the store shows on the GPUs of one node (a worker that starts again finds its runs lost, ADR 19). */
@@ -1062,7 +1054,7 @@ public final class JobStore implements AutoCloseable {
     return new JobRecord(rs.getString(1), rs.getString(2), rs.getString(3), rs.getString(4), rs.getInt(5), rs.getString(6),
         rs.getInt(7), rs.getLong(8), JobState.valueOf(rs.getString(9)), rs.getString(10), rs.getString(11), rs.getString(12),
         rs.getString(13), rs.getString(14), rs.getInt(15), rs.getString(16), rs.getLong(17), rs.getLong(18), chargeUact,
-        rs.getString(20), rs.getLong(21), rs.getLong(22), rs.getLong(23), rs.getLong(24));
+        rs.getString(20), rs.getLong(21), rs.getLong(22), rs.getLong(23), rs.getLong(24), rs.getInt(25));
   }
 
   static int update(Connection c, String sql, Object... args) throws SQLException {

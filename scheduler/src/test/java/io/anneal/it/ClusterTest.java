@@ -335,6 +335,42 @@ class ClusterTest {
   }
 
   /**
+   * A preempted job is queued again by the worker that ran it: in the store, and by a message to the
+   * scheduler, which can be lost like a submission's. The scheduler's look then finds it by the time it
+   * entered the queue again; its submission, long past, is outside every look since (margin 0 here: with the
+   * default 60 s the job would have to run over 75 s before its preemption to show it).
+   */
+  @Test
+  void aPreemptedJobWhoseResubmissionWasLostIsFoundInTheStoreAndRunsAgain() throws Exception {
+    int[] ports = cluster(3);
+    sweepMargin = "0";
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    AnnealService w = instance("worker-1", "worker", ports[1], "--cpu-devices", "1");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    w.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.JOB_SUBMITTED) && dropped.getAndIncrement() == 0) return;
+      ctx.next();
+    });
+    String low = submit(api, 0, 120_000, 180);
+    api.await(Duration.ofSeconds(20), () -> "RUNNING".equals(api.job(low).getString("state")));
+    // past the looks that read its submission (one every 10 s, each up to 5 s ago)
+    long submittedAt = api.job(low).getLong("submittedAt");
+    api.await(Duration.ofSeconds(30), () -> System.currentTimeMillis() - submittedAt > 17_000);
+    String high = submit(api, 5, 100, 60);
+    api.await(Duration.ofSeconds(20), () -> dropped.get() == 1);
+    assertThat(api.job(low).getString("state")).as("preempted, its re-submission lost").isEqualTo("QUEUED");
+    awaitSettled(api, List.of(high));
+    api.await(Duration.ofSeconds(30), () -> "RUNNING".equals(api.job(low).getString("state")));
+    assertThat(api.job(low).getInteger("attempt")).isEqualTo(2);
+    assertThat(b.metrics().registry().counter("anneal.scheduler.repaired", "what", "submission").count()).isEqualTo(1.0);
+    assertThat(api.delete("/api/v1/jobs/" + low, TestService.DEMO_KEY).statusCode()).isLessThan(300);
+    awaitSettled(api, List.of(low));
+  }
+
+  /**
    * A tenant policy change is published once, by the API instance that stored it. One that does not reach
    * the scheduler (lost here; in a takeover the cluster may route it to a scheduler that is gone) is read
    * from the store within a look or two: the quota holds.
@@ -602,8 +638,12 @@ class ClusterTest {
   }
 
   private static String submit(TestService api, long ms) {
+    return submit(api, 0, ms, 60);
+  }
+
+  private static String submit(TestService api, int priority, long ms, long maxSeconds) {
     var r = api.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
-        .put("maxSeconds", 60).put("params", new JsonObject().put("ms", ms)).encode());
+        .put("priority", priority).put("maxSeconds", maxSeconds).put("params", new JsonObject().put("ms", ms)).encode());
     assertThat(r.statusCode()).as(r.body()).isEqualTo(202);
     return api.json(r).getString("id");
   }
@@ -619,10 +659,13 @@ class ClusterTest {
 
   /** Members an instance must see to play a singleton role: none here, where instances start one by one. */
   private String quorum = "1";
+  /** How far back each look for lost submissions reaches (the default, 60 s, unless a test sets it). */
+  private String sweepMargin = "60";
 
   private Map<String, String> env() {
     return Map.of("ANNEAL_CLUSTER_NAME", clusterName, "ANNEAL_CLUSTER_TAKEOVER_GRACE_SECONDS", "3",
-        "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", "3", "ANNEAL_CLUSTER_RECONCILE_AFTER_SECONDS", "3", "ANNEAL_CLUSTER_QUORUM", quorum);
+        "ANNEAL_CLUSTER_NODE_TIMEOUT_SECONDS", "3", "ANNEAL_CLUSTER_RECONCILE_AFTER_SECONDS", "3", "ANNEAL_CLUSTER_QUORUM", quorum,
+        "ANNEAL_CLUSTER_SWEEP_MARGIN_SECONDS", sweepMargin);
   }
 
   private String[] clusterArgs(String nodeId, String roles, int port) {

@@ -43,6 +43,8 @@ class PreemptionTest {
       s.await(Duration.ofSeconds(20), () -> "RUNNING".equals(s.job(low).getString("state")));
       JsonObject lowJob = s.job(low);
       assertThat(lowJob.getInteger("attempt")).isEqualTo(2);
+      assertThat(lowJob.getInteger("preemptions")).isEqualTo(1);
+      assertThat(s.job(high).containsKey("preemptions")).as("never preempted: absent").isFalse();
       assertThat(lowJob.getLong("chargeUact")).as("the preempted run is billed").isPositive();
       long preemptedCharge = lowJob.getLong("chargeUact");
       s.delete("/api/v1/jobs/" + low, TestService.DEMO_KEY);

@@ -58,37 +58,50 @@ public abstract class JobStoreContract {
 
   protected JobRecord jobAt(String id, long escrow, long submittedAt) {
     return new JobRecord(id, tenantId, "sleep", "{\"kind\":\"sleep\",\"params\":{\"ms\":1}}", 1, null, 0, 60,
-        JobState.QUEUED, null, null, null, null, null, 0, null, escrow, 100_000, null, null, submittedAt, 0, 0, 0);
+        JobState.QUEUED, null, null, null, null, null, 0, null, escrow, 100_000, null, null, submittedAt, 0, 0, 0, 0);
   }
 
-  /** Preemptions are counted with the job (V10): a scheduler that starts again reads those of the active jobs. */
+  /** Preemptions are counted with the job (V10): a scheduler that starts again reads them with the active jobs. */
   @Test
-  void preemptionsAreCountedForTheActiveJobs() throws Exception {
+  void preemptionsAreCountedWithTheJob() throws Exception {
     for (String id : List.of("p1", "p2")) assertThat(store.submit(job(id, 100), null, hold(id, 100)).get().accepted()).isTrue();
-    assertThat(store.preemptionsBlocking()).isEmpty();
+    assertThat(store.activeJobsBlocking()).extracting(JobRecord::preemptions).containsExactly(0, 0);
     for (int i = 0; i < 2; i++) {
       assertThat(store.placed("p1", "n1", "cpu", "[0]").get()).isTrue();
       assertThat(store.running("p1", 1000).get()).isTrue();
       assertThat(store.preempted("p1", "preempted", 2000, "p1/" + i, "{}").get()).isTrue();
     }
     assertThat(store.preempted("p2", "preempted", 2000, "p2/0", "{}").get()).as("never on a GPU").isFalse();
-    assertThat(store.preemptionsBlocking()).containsExactly(java.util.Map.entry("p1", 2));
-    assertThat(store.cancelQueued("p1", 3000).get()).isTrue();
-    assertThat(store.preemptionsBlocking()).as("only active jobs").isEmpty();
+    assertThat(store.activeJobsBlocking()).filteredOn(j -> j.id().equals("p1")).extracting(JobRecord::preemptions)
+        .containsExactly(2);
+    assertThat(store.jobsBlocking(List.of("p2"))).extracting(JobRecord::preemptions).containsExactly(0);
   }
 
-  /** Cluster mode (ADR 19): the scheduler's look for submissions it was not told of reads queued jobs by submission time. */
+  /**
+   * Cluster mode (ADR 19): the scheduler's look for jobs it was not told of reads queued jobs by the time they
+   * entered the queue: their submission, or their re-queue (a preemption, a lost node), whose message can be
+   * lost as well.
+   */
   @Test
-  void queuedJobsAreFoundBySubmissionTime() throws Exception {
-    for (String id : List.of("q1", "q2", "q3")) {
+  void queuedJobsAreFoundByTheTimeTheyEnteredTheQueue() throws Exception {
+    for (String id : List.of("q1", "q2", "q3", "q4", "q5")) {
       long at = 1_000_000L * (id.charAt(1) - '0');
       assertThat(store.submit(jobAt(id, 100, at), null, hold(id, 100)).get().accepted()).isTrue();
     }
     assertThat(store.placed("q3", "n1", "cpu", "[0]").get()).isTrue();
-    assertThat(store.queuedIdsSubmittedBlocking(2_000_000L, Long.MAX_VALUE)).containsExactly("q2");
-    assertThat(store.queuedIdsSubmittedBlocking(0, Long.MAX_VALUE)).containsExactlyInAnyOrder("q1", "q2");
-    assertThat(store.queuedIdsSubmittedBlocking(0, 1_999_999L)).containsExactly("q1");
-    assertThat(store.queuedIdsSubmittedBlocking(3_000_001L, Long.MAX_VALUE)).isEmpty();
+    assertThat(store.queuedIdsBlocking(2_000_000L, 3_000_000L)).containsExactly("q2");
+    assertThat(store.queuedIdsBlocking(0, 2_999_999L)).containsExactlyInAnyOrder("q1", "q2");
+    assertThat(store.queuedIdsBlocking(0, 1_999_999L)).containsExactly("q1");
+    // q4 preempted, q5 re-queued by a scheduler: both enter the queue now, long after their submission
+    long before = System.currentTimeMillis();
+    assertThat(store.placed("q4", "n1", "cpu", "[0]").get()).isTrue();
+    assertThat(store.running("q4", 5_000_000L).get()).isTrue();
+    assertThat(store.preempted("q4", "preempted", 5_000_100L, "q4/0", "{}").get()).isTrue();
+    assertThat(store.placed("q5", "n1", "cpu", "[1]").get()).isTrue();
+    assertThat(store.requeueByScheduler("q5", "node n1 stopped answering").get()).isTrue();
+    long after = System.currentTimeMillis();
+    assertThat(store.queuedIdsBlocking(before, after)).containsExactlyInAnyOrder("q4", "q5");
+    assertThat(store.queuedIdsBlocking(0, 5_999_999L)).as("not by their submission").containsExactlyInAnyOrder("q1", "q2");
     assertThat(store.jobsBlocking(List.of("q2", "gone", "q1"))).extracting(JobRecord::id).containsExactly("q2", "q1");
   }
 
