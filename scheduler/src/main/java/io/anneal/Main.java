@@ -241,6 +241,7 @@ public final class Main {
       "  --simulated-gpus N[:C]   add N simulated GPUs of class C (default H100)",
       "  --cpu-devices N          devices of the CPU reference backend (default 4)",
       "  --max-queued-jobs N      above it, submits are refused as overloaded (default 1000000)",
+      "  --max-queued-jobs-per-tenant N  a tenant's submits are refused with tenant-queue-full at N jobs queued (default 100000)",
       "  --oracle-source S        fixed, file, http or simulated (default fixed)",
       "  --oracle-price-akt P     the fixed price, and where the simulated walk starts (default 0.4823)",
       "  --oracle-file PATH       price file for --oracle-source file",

@@ -23,6 +23,7 @@ import io.anneal.job.JobSpec;
 import io.anneal.job.JobState;
 import io.anneal.metrics.Metrics;
 import io.anneal.sched.JobMessages;
+import io.anneal.sched.SchedulerVerticle;
 import io.anneal.store.JobRecord;
 import io.anneal.store.JobStore;
 import io.anneal.store.Quarantines;
@@ -93,6 +94,16 @@ public final class ApiVerticle extends VerticleBase {
   private String schedulerId;
   private long seenBaseline;
   private int admitting;
+  /**
+   * For the per-tenant queue bound (the event loop only): the tenants the scheduler's last queue state
+   * named (at least {@link SchedulerVerticle#listedAt} jobs queued) with their count; per tenant, the
+   * admissions sent that the scheduler had not received then (in the order sent) and those being committed.
+   */
+  private Map<String, Integer> manyQueued = Map.of();
+  private record Sent(long seq, String tenantId) {}
+  private final java.util.ArrayDeque<Sent> unseen = new java.util.ArrayDeque<>();
+  private final Map<String, Integer> unseenByTenant = new HashMap<>();
+  private final Map<String, Integer> admittingByTenant = new HashMap<>();
   private HttpServer server;
   /** bme simulate runs for the UI (GET /api/v1/scenarios/{id}). */
   private ScenarioRuns scenarios;
@@ -186,6 +197,12 @@ public final class ApiVerticle extends VerticleBase {
       schedulerId = from;
       Long seen = m.body().getJsonObject("seen", new JsonObject()).getLong(apiId);
       submittedSeen = Math.max(seenBaseline, seen == null ? 0 : seen);
+      while (!unseen.isEmpty() && unseen.peekFirst().seq() <= submittedSeen) {
+        unseenByTenant.computeIfPresent(unseen.pollFirst().tenantId(), (t, n) -> n == 1 ? null : n - 1);
+      }
+      Map<String, Integer> many = new HashMap<>();
+      m.body().getJsonObject("tenants", new JsonObject()).forEach(e -> many.put(e.getKey(), ((Number) e.getValue()).intValue()));
+      manyQueued = many;
     });
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_POLICY, m -> policyChanged(m.body()));
@@ -300,7 +317,9 @@ public final class ApiVerticle extends VerticleBase {
     if (rc.response().ended()) return;
     rc.response().setStatusCode(p.status()).putHeader("content-type", PROBLEM_JSON);
     if (p.status() == 503 && p.slug().equals("overloaded")) rc.response().putHeader("Retry-After", "1");
-    if (p.status() == 429) {
+    if (p.slug().equals("tenant-queue-full")) {
+      rc.response().putHeader("Retry-After", "5"); // the tenant's jobs start as GPUs free up: no better hint
+    } else if (p.status() == 429) {
       // the mint queue drains at each mint epoch
       rc.response().putHeader("Retry-After", Long.toString(Math.max(1, config.minEpochTicks() * config.tickSeconds())));
     }
@@ -443,6 +462,17 @@ public final class ApiVerticle extends VerticleBase {
     return queuedAtScheduler + Math.max(0, submittedSent - submittedSeen) + admitting;
   }
 
+  /**
+   * A tenant's jobs queued now, at most: its count in the scheduler's last queue state (or, not named
+   * there, one less than the count at which it would be), plus its admissions sent since and being
+   * committed. Like {@link #queuedEstimate}, never below the true count of what this instance admitted.
+   */
+  private long tenantQueuedEstimate(String tenantId) {
+    Integer listed = manyQueued.get(tenantId);
+    long base = listed != null ? listed : SchedulerVerticle.listedAt(config.maxQueuedJobsPerTenant()) - 1;
+    return base + unseenByTenant.getOrDefault(tenantId, 0) + admittingByTenant.getOrDefault(tenantId, 0);
+  }
+
   /** Validates, prices, escrows and durably queues one job; shared by REST and WebSocket. */
   Future<JsonObject> submit(Tenant tenant, JsonObject body, String idempotencyKey) {
     if (!accepting) return Future.failedFuture(new Problem("shutting-down", 503, "Shutting down", "this node is stopping; retry on another"));
@@ -483,6 +513,13 @@ public final class ApiVerticle extends VerticleBase {
         metrics.jobsRefused.increment();
         return Future.failedFuture(new Problem("overloaded", 503, "Overloaded, retry after 1 s",
             "the queue holds " + queued + " jobs (limit " + config.maxQueuedJobs() + ")"));
+      }
+      long mine = tenantQueuedEstimate(tenant.id());
+      if (mine >= config.maxQueuedJobsPerTenant()) {
+        metrics.jobsRefused.increment();
+        return Future.failedFuture(new Problem("tenant-queue-full", 429, "Too many jobs queued",
+            "this tenant has up to " + mine + " jobs queued (limit " + config.maxQueuedJobsPerTenant()
+                + " per tenant); submit more as they start, or cancel some"));
       }
       return admit(tenant, spec, f, idempotencyKey);
     });
@@ -554,8 +591,12 @@ public final class ApiVerticle extends VerticleBase {
       hold = hold.offeringAkt(akt.priceAkt().toString());
     }
     admitting++;
+    admittingByTenant.merge(tenant.id(), 1, Integer::sum);
     Future<JobStore.SubmitResult> committed = Future.fromCompletionStage(store.submit(rec, idempotencyKey, hold),
-        vertx.getOrCreateContext()).andThen(x -> admitting--);
+        vertx.getOrCreateContext()).andThen(x -> {
+          admitting--;
+          admittingByTenant.computeIfPresent(tenant.id(), (t, n) -> n == 1 ? null : n - 1);
+        });
     return committed.compose(r -> {
       if (!r.accepted()) {
         metrics.jobsRefused.increment();
@@ -576,6 +617,8 @@ public final class ApiVerticle extends VerticleBase {
       metrics.jobsSubmitted.increment();
       JsonObject msg = JobMessages.fromSpec(rec, spec);
       submittedSent++;
+      unseen.addLast(new Sent(submittedSent, tenant.id()));
+      unseenByTenant.merge(tenant.id(), 1, Integer::sum);
       vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg.put("api", apiId).put("apiSeq", submittedSent));
       out.put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass);
       if (r.heldUakt() > 0) {

@@ -33,6 +33,7 @@ public record AnnealConfig(
     int maxGpusPerJob,
     long maxSecondsPerJob,
     int maxQueuedJobs,
+    int maxQueuedJobsPerTenant,
     int maxRequestBytes,
     Map<String, Long> pricesUactPerGpuHour,
     String oraclePriceAkt,
@@ -104,6 +105,7 @@ public record AnnealConfig(
     m.put("limits.maxGpusPerJob", maxGpusPerJob);
     m.put("limits.maxSecondsPerJob", maxSecondsPerJob);
     m.put("limits.maxQueuedJobs", maxQueuedJobs);
+    m.put("limits.maxQueuedJobsPerTenant", maxQueuedJobsPerTenant);
     m.put("limits.maxRequestBytes", maxRequestBytes);
     m.put("pricing", new java.util.TreeMap<>(pricesUactPerGpuHour));
     m.put("bme.oraclePriceAkt", oraclePriceAkt);

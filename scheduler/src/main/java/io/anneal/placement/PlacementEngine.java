@@ -10,6 +10,7 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 
 /**
@@ -125,6 +126,8 @@ public final class PlacementEngine {
     double weight = 1.0;
     int quota = Integer.MAX_VALUE;
     int inUse;
+    /** Jobs of this tenant queued, at every priority. */
+    int queuedJobs;
     /** Last pass stamp that collected this tenant (see {@link #collect}). */
     long stamp;
     /** GPU-seconds used, scaled to {@code usageRefMs} (see {@link #decayFactor}). */
@@ -155,6 +158,9 @@ public final class PlacementEngine {
   private final Map<Integer, TreeMap<Integer, LinkedHashSet<Tenant>>> plainBySize = new HashMap<>();
   private final Map<Integer, LinkedHashSet<Tenant>> withSpecial = new HashMap<>();
   private final Map<String, JobRequest> queued = new HashMap<>();
+  /** Tenants with at least {@link #manyQueued} jobs queued (see {@link #tenantsWithManyQueued}). */
+  private final Set<Tenant> withManyQueued = new java.util.HashSet<>();
+  private int manyQueued = Integer.MAX_VALUE;
   private final Map<String, Running> running = new HashMap<>();
   /** job → when it was queued, in queueing order (so the oldest waiting job is the first entry). */
   private final Map<String, Long> waitingSince = new LinkedHashMap<>();
@@ -337,6 +343,7 @@ public final class PlacementEngine {
     seqOf.put(j.id(), nextSeq++);
     levels.computeIfAbsent(j.priority(), k -> new LinkedHashSet<>()).add(t);
     queued.put(j.id(), j);
+    if (++t.queuedJobs == manyQueued) withManyQueued.add(t);
     waitingSince.putIfAbsent(j.id(), nowMs);
     if (!"*".equals(plainKey(j))) specialQueued++;
     countPlain(j, 1);
@@ -415,6 +422,7 @@ public final class PlacementEngine {
     if (!"*".equals(plainKey(j))) specialQueued--;
     countPlain(j, -1);
     Tenant t = tenants.get(j.tenant());
+    unqueued(t);
     TenantQueue q = t.queues.get(j.priority());
     q.remove(j);
     indexRemoved(t, j, q);
@@ -660,6 +668,7 @@ public final class PlacementEngine {
     q.remove(j);
     indexRemoved(t, j, q);
     queued.remove(j.id());
+    unqueued(t);
     waitingSince.remove(j.id());
     seqOf.remove(j.id());
     if (!"*".equals(plainKey(j))) specialQueued--;
@@ -993,6 +1002,36 @@ public final class PlacementEngine {
 
   public int queuedCount() {
     return queued.size();
+  }
+
+  private void unqueued(Tenant t) {
+    if (t.queuedJobs-- == manyQueued) withManyQueued.remove(t);
+  }
+
+  /** Jobs the tenant has queued. */
+  public int queuedOf(String tenant) {
+    Tenant t = tenants.get(tenant);
+    return t == null ? 0 : t.queuedJobs;
+  }
+
+  /**
+   * From now on, {@link #tenantsWithManyQueued} names the tenants with at least {@code jobs} queued
+   * (kept as jobs come and go, so that asking costs nothing per tenant that has fewer).
+   */
+  public void trackTenantsQueuingAtLeast(int jobs) {
+    if (jobs < 1) throw new IllegalArgumentException("jobs must be >= 1");
+    manyQueued = jobs;
+    withManyQueued.clear();
+    for (Tenant t : tenants.values()) {
+      if (t.queuedJobs >= jobs) withManyQueued.add(t);
+    }
+  }
+
+  /** The tenants with at least the tracked number of jobs queued, and how many each has. */
+  public Map<String, Integer> tenantsWithManyQueued() {
+    Map<String, Integer> out = new HashMap<>();
+    for (Tenant t : withManyQueued) out.put(t.id, t.queuedJobs);
+    return out;
   }
 
   public int runningCount() {

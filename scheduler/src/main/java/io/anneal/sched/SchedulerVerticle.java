@@ -255,6 +255,21 @@ public final class SchedulerVerticle extends VerticleBase {
   /** node → consecutive heartbeats on which this scheduler held more old runs there than the node has. */
   private final Map<String, Integer> heldBeyond = new HashMap<>();
 
+  /**
+   * The API refuses a tenant's submits at {@code limit} jobs queued (limits.maxQueuedJobsPerTenant): the
+   * queue state this scheduler publishes names the tenants with at least half that many, with their count.
+   * Call before the verticle is deployed.
+   */
+  public SchedulerVerticle withTenantQueueLimit(int limit) {
+    engine.trackTenantsQueuingAtLeast(listedAt(limit));
+    return this;
+  }
+
+  /** A tenant with fewer queued jobs than this is not named in the queue state (so has fewer, for the API). */
+  public static int listedAt(int tenantQueueLimit) {
+    return Math.max(1, tenantQueueLimit / 2);
+  }
+
   public SchedulerVerticle withSweepMargin(long ms) {
     this.sweepMarginMs = ms;
     return this;
@@ -1291,9 +1306,11 @@ public final class SchedulerVerticle extends VerticleBase {
 
   /** The queue's length for the API's bound: after every pass that placed jobs, and with the shape. */
   private void publishQueue() {
+    JsonObject tenants = new JsonObject();
+    engine.tenantsWithManyQueued().forEach(tenants::put);
     vertx.eventBus().publish(Addresses.QUEUE_STATE,
         new JsonObject().put("queued", engine.queuedCount()).put("scheduler", schedulerId)
-            .put("seen", new JsonObject(new HashMap<>(seenByApi))));
+            .put("seen", new JsonObject(new HashMap<>(seenByApi))).put("tenants", tenants));
   }
 
   private JsonObject fleetView() {

@@ -259,13 +259,14 @@ public final class AnnealService {
             store.fenceScheduler(epoch);
             scheduler = new SchedulerVerticle(store, metrics, window).withTakeover(config.takeoverGraceMs())
                 .withNodeTimeout(config.nodeTimeoutMs()).withReconcileAfter(config.reconcileAfterMs())
-                .withSweepMargin(config.sweepMarginMs()).withClusterMembers(clusterManager::getNodes);
+                .withSweepMargin(config.sweepMarginMs()).withTenantQueueLimit(config.maxQueuedJobsPerTenant())
+                .withClusterMembers(clusterManager::getNodes);
             return scheduler;
           }, () -> {
             if (scheduler != null) scheduler.depose();
           });
         } else {
-          scheduler = new SchedulerVerticle(store, metrics, window);
+          scheduler = new SchedulerVerticle(store, metrics, window).withTenantQueueLimit(config.maxQueuedJobsPerTenant());
           f = f.compose(x -> vertx.deployVerticle(scheduler));
         }
       }

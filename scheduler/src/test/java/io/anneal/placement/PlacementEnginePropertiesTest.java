@@ -33,6 +33,7 @@ class PlacementEnginePropertiesTest {
 
   private static PlacementEngine fleet(int nodes, int perNode, long reserveAfter) {
     PlacementEngine e = new PlacementEngine(new PlacementEngine.Config(600, reserveAfter, 100_000));
+    e.trackTenantsQueuingAtLeast(MANY_QUEUED);
     for (int n = 0; n < nodes; n++) {
       List<Device> ds = new ArrayList<>();
       String cls = CLASSES[n % CLASSES.length];
@@ -63,7 +64,20 @@ class PlacementEnginePropertiesTest {
     }
     assertThat(e.freeGpus()).isEqualTo(e.totalGpus() - used.size());
     perTenant.forEach((t, n) -> assertThat(n).as("quota of %s", t).isLessThanOrEqualTo(e.quota(t)));
+    // each tenant's queued count (the per-tenant queue bound's, ADR 24) adds up, and the tenants with
+    // many queued are exactly those at the tracked count
+    Map<String, Integer> many = new HashMap<>();
+    int queued = 0;
+    for (int t = 0; t < 4; t++) {
+      int n = e.queuedOf("t" + t);
+      queued += n;
+      if (n >= MANY_QUEUED) many.put("t" + t, n);
+    }
+    assertThat(queued).as("queued, by tenant").isEqualTo(e.queuedCount());
+    assertThat(e.tenantsWithManyQueued()).isEqualTo(many);
   }
+
+  private static final int MANY_QUEUED = 3;
 
   @Property(tries = 400)
   void neverOverAllocatesGangsAreAllOrNothingQuotasHold(@ForAll("arrivals") List<Arrival> arrivals,
