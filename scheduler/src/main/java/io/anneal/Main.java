@@ -258,6 +258,7 @@ public final class Main {
       "  --bootstrap-fund B       bootstrap fund for small providers (default true)",
       "  --ledger-audit-seconds N the billing role audits the ledger every N s (default 86400, 0 = off)",
       "  --backup-every-seconds N H2 store: a backup into <data dir>/backups every N s (default 0 = off)",
+      "  --retention-finished-job-days D  finished jobs are removed D days after they end; receipts stay (default 0 = kept)",
       "  --backup-keep N          the newest N backups are kept (default 7)",
       "  --drain-seconds N        grace for running jobs on SIGTERM (default 10)",
       "  --cluster                join a cluster over Hazelcast (needs --db-url PostgreSQL; README: Cluster mode)",

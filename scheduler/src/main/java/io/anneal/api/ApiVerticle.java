@@ -670,8 +670,27 @@ public final class ApiVerticle extends VerticleBase {
 
   private Future<JobRecord> ownJob(Tenant t, String jobId) {
     return Future.fromCompletionStage(store.job(jobId), vertx.getOrCreateContext()).compose(j -> {
-      if (j.isEmpty() || !j.get().tenantId().equals(t.id())) return Future.failedFuture(Problem.notFound("no job " + jobId));
+      if (j.isEmpty() || !j.get().tenantId().equals(t.id())) return Future.failedFuture(noJob(jobId));
       return Future.succeededFuture(j.get());
+    });
+  }
+
+  private Problem noJob(String jobId) {
+    if (config.finishedJobRetentionMs() == 0) return Problem.notFound("no job " + jobId);
+    return Problem.notFound("no job " + jobId + " (finished jobs are removed " + config.finishedJobRetentionMs() / 86_400_000.0
+        + " day(s) after they end; the receipts of a job that ran stay at /api/v1/receipts/" + jobId + ")");
+  }
+
+  /**
+   * A job's state for its receipts: from its row, or, once retention removed the row, SETTLED if the
+   * ledger holds settled runs of it charged to this tenant.
+   */
+  private Future<String> receiptJobState(Tenant t, String jobId) {
+    return ownJob(t, jobId).map(j -> j.state().name()).recover(e -> {
+      if (!(e instanceof Problem p) || p.status() != 404) return Future.failedFuture(e);
+      return Future.fromCompletionStage(store.read(c -> SqlLedger.tenantOfSettledJob(c, jobId)), vertx.getOrCreateContext())
+          .compose(owner -> owner.filter(t.id()::equals).isPresent() ? Future.succeededFuture(JobState.SETTLED.name())
+              : Future.failedFuture(e));
     });
   }
 
@@ -781,8 +800,8 @@ public final class ApiVerticle extends VerticleBase {
 
   private void receipt(RoutingContext rc) {
     String jobId = rc.pathParam("jobId");
-    tenant(rc).compose(t -> ownJob(t, jobId))
-        .compose(j -> Future.fromCompletionStage(store.read(c -> {
+    tenant(rc).compose(t -> receiptJobState(t, jobId))
+        .compose(state -> Future.fromCompletionStage(store.read(c -> {
               List<Map<String, Object>> rows = SqlLedger.settlementsOfJob(c, jobId);
               Map<String, List<NodeKey>> keys = new HashMap<>();
               for (Map<String, Object> row : rows) {
@@ -803,7 +822,7 @@ public final class ApiVerticle extends VerticleBase {
               return rows;
             }), vertx.getOrCreateContext())
             .map(rows -> {
-              JsonObject out = new JsonObject().put("jobId", jobId).put("state", j.state().name());
+              JsonObject out = new JsonObject().put("jobId", jobId).put("state", state);
               if (rows.isEmpty()) {
                 return out.put("settled", false).put("receipt", (Object) null).put("runs", new JsonArray());
               }

@@ -46,6 +46,7 @@ public record AnnealConfig(
     long ledgerAuditSeconds,
     long backupEverySeconds,
     int backupKeep,
+    long finishedJobRetentionMs,
     int bootstrapFloorPercent,
     long bootstrapEndsAtMs,
     long tickSeconds,
@@ -118,6 +119,7 @@ public record AnnealConfig(
     m.put("billing.auditSeconds", ledgerAuditSeconds == 0 ? "0 (off)" : ledgerAuditSeconds);
     m.put("backup.everySeconds", backupEverySeconds == 0 ? "0 (off)" : backupEverySeconds);
     m.put("backup.keep", backupKeep);
+    m.put("retention.finishedJobDays", finishedJobRetentionMs == 0 ? "0 (off)" : finishedJobRetentionMs / 86_400_000.0);
     m.put("billing.bootstrapFloorPercent", bootstrapFloorPercent);
     m.put("billing.bootstrapEndsAt", bootstrapEndsAtMs == Long.MAX_VALUE ? "never" : java.time.Instant.ofEpochMilli(bootstrapEndsAtMs));
     m.put("bme.tickSeconds", tickSeconds);

@@ -62,6 +62,7 @@ public final class ConfigLoader {
       new Key("billing.bootstrapFund", "ANNEAL_BOOTSTRAP_FUND", "--bootstrap-fund"),
       new Key("billing.auditSeconds", "ANNEAL_LEDGER_AUDIT_SECONDS", "--ledger-audit-seconds"),
       new Key("backup.everySeconds", "ANNEAL_BACKUP_EVERY_SECONDS", "--backup-every-seconds"),
+      new Key("retention.finishedJobDays", "ANNEAL_RETENTION_FINISHED_JOB_DAYS", "--retention-finished-job-days"),
       new Key("backup.keep", "ANNEAL_BACKUP_KEEP", "--backup-keep"),
       new Key("billing.bootstrapFloorPercent", "ANNEAL_BOOTSTRAP_FLOOR_PERCENT", null),
       new Key("billing.bootstrapEndsAt", "ANNEAL_BOOTSTRAP_ENDS_AT", null),
@@ -214,6 +215,7 @@ public final class ConfigLoader {
         range("billing.auditSeconds", values.getOrDefault("billing.auditSeconds", "86400"), 0, 31L * 86400),
         range("backup.everySeconds", values.getOrDefault("backup.everySeconds", "0"), 0, 31L * 86400),
         (int) range("backup.keep", values.getOrDefault("backup.keep", "7"), 1, 1000),
+        days("retention.finishedJobDays", values.getOrDefault("retention.finishedJobDays", "0"), 36_500),
         (int) range("billing.bootstrapFloorPercent", values.getOrDefault("billing.bootstrapFloorPercent", "45"), 0, 100),
         instantOrNever("billing.bootstrapEndsAt", values.getOrDefault("billing.bootstrapEndsAt", "")),
         range("bme.tickSeconds", values.getOrDefault("bme.tickSeconds", "6"), 1, 3600),
@@ -380,6 +382,18 @@ public final class ConfigLoader {
     } catch (NumberFormatException e) {
       throw new ConfigException(key + " must be an integer, not '" + v + "'");
     }
+  }
+
+  /** A number of days, fractions allowed (0.5 = 12 h), from 0 to {@code max}, in milliseconds. */
+  private static long days(String key, String v, int max) {
+    double d;
+    try {
+      d = Double.parseDouble(v.trim());
+    } catch (NumberFormatException e) {
+      throw new ConfigException(key + " must be a number of days, not '" + v + "'");
+    }
+    if (!(d >= 0 && d <= max)) throw new ConfigException(key + " must be between 0 and " + max + " days, not " + v.trim());
+    return Math.round(d * 86_400_000);
   }
 
   private static long range(String key, String v, long min, long max) {

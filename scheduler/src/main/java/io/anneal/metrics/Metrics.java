@@ -31,6 +31,8 @@ public final class Metrics {
   public final Counter jobsSubmitted;
   public final Counter jobsRefused;
   public final Counter receiptsPublished;
+  /** Finished jobs removed from the store after retention.finishedJobDays. */
+  public final Counter jobsRemoved;
   private final AtomicLong backupEndedSeconds = new AtomicLong(-1);
   private final AtomicLong backupBytes = new AtomicLong(-1);
 
@@ -71,6 +73,8 @@ public final class Metrics {
     jobsSubmitted = Counter.builder("anneal.api.jobs.submitted").register(registry);
     jobsRefused = Counter.builder("anneal.api.jobs.refused").register(registry);
     receiptsPublished = Counter.builder("anneal.worker.receipts.published").register(registry);
+    jobsRemoved = Counter.builder("anneal.store.jobs.removed")
+        .description("finished jobs removed after their retention (their receipts stay in the ledger)").register(registry);
     Gauge.builder("anneal.backup.last.ended", backupEndedSeconds, v -> v.get() < 0 ? Double.NaN : v.get()).baseUnit("seconds")
         .description("when the last automatic backup was written (unix time)").register(registry);
     Gauge.builder("anneal.backup.last.size", backupBytes, v -> v.get() < 0 ? Double.NaN : v.get()).baseUnit("bytes")

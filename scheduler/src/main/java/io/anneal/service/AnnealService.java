@@ -377,6 +377,15 @@ public final class AnnealService {
           });
         });
       }
+      if (config.hasRole("billing") && config.finishedJobRetentionMs() > 0) {
+        // retention: finished jobs leave the store (their receipts stay in the ledger), a batch at a time
+        long every = Math.max(1_000, Math.min(600_000, config.finishedJobRetentionMs() / 10));
+        vertx.setPeriodic(every, id -> {
+          if (billingActive() && removingJobs.compareAndSet(false, true)) {
+            removeFinishedJobs(System.currentTimeMillis() - config.finishedJobRetentionMs(), 0, metrics);
+          }
+        });
+      }
       if (config.hasRole("billing") && config.ledgerAuditSeconds() > 0) {
         // ADR 14: the ledger audited from what it stores, in one snapshot beside the running service
         vertx.setPeriodic(config.ledgerAuditSeconds() * 1000, id -> (billingActive() ? store.audit(100)
@@ -387,6 +396,32 @@ public final class AnnealService {
       }
       ready.set(true);
       return Future.<Void>succeededFuture();
+    });
+  }
+
+  private final java.util.concurrent.atomic.AtomicBoolean removingJobs = new java.util.concurrent.atomic.AtomicBoolean();
+  /** Jobs removed per transaction, and batches per look at most (the next look goes on). */
+  static final int REMOVE_BATCH = 1_000;
+  static final int REMOVE_BATCHES_PER_LOOK = 100;
+
+  /** Removes finished jobs that ended before {@code cutoffMs}, a batch per transaction, until none is left. */
+  private void removeFinishedJobs(long cutoffMs, int batches, Metrics metrics) {
+    store.removeFinishedBefore(cutoffMs, REMOVE_BATCH).whenComplete((n, e) -> {
+      if (e != null) {
+        removingJobs.set(false);
+        LOG.warning("could not remove finished jobs (tried again later): " + e.getMessage());
+        return;
+      }
+      metrics.jobsRemoved.increment(n);
+      if (n == REMOVE_BATCH && batches + 1 < REMOVE_BATCHES_PER_LOOK && billingActive()) {
+        removeFinishedJobs(cutoffMs, batches + 1, metrics);
+      } else {
+        removingJobs.set(false);
+        if (batches > 0 || n > 0) {
+          LOG.info("removed " + (batches * REMOVE_BATCH + n) + " finished job(s) that ended before "
+              + java.time.Instant.ofEpochMilli(cutoffMs) + " (retention)");
+        }
+      }
     });
   }
 

@@ -762,6 +762,23 @@ public final class JobStore implements AutoCloseable {
     });
   }
 
+  /**
+   * Removes up to {@code limit} finished jobs that ended before {@code cutoffMs} (retention): settled ones,
+   * whose receipts and settlements stay in the ledger, and those that ended in the queue (cancelled or past
+   * their deadline: no receipt, their escrow returned when they ended). Returns how many it removed.
+   */
+  public CompletableFuture<Integer> removeFinishedBefore(long cutoffMs, int limit) {
+    return writer.submit(c -> {
+      int n = update(c, "DELETE FROM job WHERE id IN (SELECT id FROM job WHERE state = 'SETTLED' AND settled_at < ?"
+          + " FETCH FIRST " + limit + " ROWS ONLY)", cutoffMs);
+      if (n < limit) {
+        n += update(c, "DELETE FROM job WHERE id IN (SELECT id FROM job WHERE state IN ('CANCELLED', 'FAILED')"
+            + " AND receipt_id IS NULL AND ended_at < ? FETCH FIRST " + (limit - n) + " ROWS ONLY)", cutoffMs);
+      }
+      return n;
+    });
+  }
+
   /** Cancels a job that never ran and returns its escrow, in one transaction. */
   public CompletableFuture<Boolean> cancelQueued(String jobId, long now) {
     return writer.submit(c -> {

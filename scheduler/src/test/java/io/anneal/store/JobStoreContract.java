@@ -105,6 +105,39 @@ public abstract class JobStoreContract {
     assertThat(store.jobsBlocking(List.of("q2", "gone", "q1"))).extracting(JobRecord::id).containsExactly("q2", "q1");
   }
 
+  /**
+   * Retention: finished jobs that ended before the cutoff leave the store — settled ones, and those that
+   * ended in the queue (cancelled, past their deadline) — a limited batch at a time; nothing else does.
+   */
+  @Test
+  void finishedJobsThatEndedBeforeTheCutoffAreRemovedABatchAtATime() throws Exception {
+    for (String id : List.of("settled", "settled2", "cancelled", "expired", "queued", "running", "unsettled")) {
+      assertThat(store.submit(job(id, 500), null, hold(id, 500)).get().accepted()).isTrue();
+    }
+    for (String id : List.of("settled", "settled2", "running", "unsettled")) {
+      assertThat(store.placed(id, "n1", "cpu", "[0]").get()).isTrue();
+      assertThat(store.running(id, 1000).get()).isTrue();
+    }
+    for (String id : List.of("settled", "settled2", "unsettled")) {
+      assertThat(store.finished(id, JobState.SUCCEEDED, null, "{}", 1000, 2000, id + "/1", "{}").get()).isTrue();
+    }
+    assertThat(store.settled("settled", "settled/1", 7, 3000, true).get()).isTrue();
+    assertThat(store.settled("settled2", "settled2/1", 7, 5000, true).get()).isTrue();
+    assertThat(store.cancelQueued("cancelled", 3000).get()).isTrue();
+    assertThat(store.expireQueued("expired", "deadline", 3000).get()).isTrue();
+
+    assertThat(store.removeFinishedBefore(3000, 1000).get()).as("nothing ended before 3000").isZero();
+    assertThat(store.removeFinishedBefore(3001, 2).get()).as("a batch of 2").isEqualTo(2);
+    assertThat(store.removeFinishedBefore(3001, 1000).get()).isEqualTo(1);
+    assertThat(store.removeFinishedBefore(3001, 1000).get()).isZero();
+    assertThat(store.jobsBlocking(List.of("settled", "settled2", "cancelled", "expired", "queued", "running", "unsettled")))
+        .extracting(JobRecord::id).containsExactly("settled2", "queued", "running", "unsettled");
+    assertThat(store.removeFinishedBefore(Long.MAX_VALUE, 1000).get()).as("settled2; the rest has not ended for good")
+        .isEqualTo(1);
+    assertThat(store.jobsBlocking(List.of("settled2", "queued", "running", "unsettled"))).extracting(JobRecord::id)
+        .containsExactly("queued", "running", "unsettled");
+  }
+
   protected EscrowHold hold(String id, long escrow) {
     return new EscrowHold(id, tenantId, escrow, 100_000, "cpu", 1);
   }

@@ -805,6 +805,16 @@ public final class SqlLedger {
    * The settlement rows of a job, with the stored signed receipt, for the receipts API: in the order
    * they were settled, runs settled in one batch by attempt (a receipt id is {@code <jobId>/<attempt>}).
    */
+  /** The tenant a job's settled runs were charged to; empty when none of its runs is settled. */
+  public static java.util.Optional<String> tenantOfSettledJob(Connection c, String jobId) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT tenant_id FROM settlement WHERE job_id = ? FETCH FIRST 1 ROWS ONLY")) {
+      ps.setString(1, jobId);
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next() ? java.util.Optional.of(rs.getString(1)) : java.util.Optional.empty();
+      }
+    }
+  }
+
   public static List<Map<String, Object>> settlementsOfJob(Connection c, String jobId) throws SQLException {
     List<Map<String, Object>> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(
