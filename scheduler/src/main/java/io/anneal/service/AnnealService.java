@@ -382,7 +382,7 @@ public final class AnnealService {
         long every = Math.max(1_000, Math.min(600_000, config.finishedJobRetentionMs() / 10));
         vertx.setPeriodic(every, id -> {
           if (billingActive() && removingJobs.compareAndSet(false, true)) {
-            removeFinishedJobs(System.currentTimeMillis() - config.finishedJobRetentionMs(), 0, metrics);
+            removeFinishedJobs(System.currentTimeMillis() - config.finishedJobRetentionMs(), true, 0, metrics);
           }
         });
       }
@@ -404,25 +404,27 @@ public final class AnnealService {
   static final int REMOVE_BATCH = 1_000;
   static final int REMOVE_BATCHES_PER_LOOK = 100;
 
-  /** Removes finished jobs that ended before {@code cutoffMs}, a batch per transaction, until none is left. */
-  private void removeFinishedJobs(long cutoffMs, int batches, Metrics metrics) {
-    store.removeFinishedBefore(cutoffMs, REMOVE_BATCH).whenComplete((n, e) -> {
-      if (e != null) {
-        removingJobs.set(false);
-        LOG.warning("could not remove finished jobs (tried again later): " + e.getMessage());
-        return;
-      }
-      metrics.jobsRemoved.increment(n);
-      if (n == REMOVE_BATCH && batches + 1 < REMOVE_BATCHES_PER_LOOK && billingActive()) {
-        removeFinishedJobs(cutoffMs, batches + 1, metrics);
-      } else {
-        removingJobs.set(false);
-        if (batches > 0 || n > 0) {
-          LOG.info("removed " + (batches * REMOVE_BATCH + n) + " finished job(s) that ended before "
-              + java.time.Instant.ofEpochMilli(cutoffMs) + " (retention)");
-        }
-      }
-    });
+  /**
+   * Removes finished jobs that ended before {@code cutoffMs}, then the webhook deliveries made before it
+   * that have ended, a batch per transaction, until none is left or a look's batches are done.
+   */
+  private void removeFinishedJobs(long cutoffMs, boolean jobs, int batchesDone, Metrics metrics) {
+    (jobs ? store.removeFinishedBefore(cutoffMs, REMOVE_BATCH) : store.removeEndedDeliveriesBefore(cutoffMs, REMOVE_BATCH))
+        .whenComplete((n, e) -> {
+          if (e != null) {
+            removingJobs.set(false);
+            LOG.warning("could not remove finished jobs or deliveries (tried again later): " + e.getMessage());
+            return;
+          }
+          if (jobs) metrics.jobsRemoved.increment(n);
+          int batches = batchesDone + 1;
+          if (batches >= REMOVE_BATCHES_PER_LOOK || !billingActive() || (n < REMOVE_BATCH && !jobs)) {
+            removingJobs.set(false);
+          } else {
+            // a full batch: more of the same; the jobs done: the deliveries
+            removeFinishedJobs(cutoffMs, jobs && n == REMOVE_BATCH, batches, metrics);
+          }
+        });
   }
 
   private BillingVerticle billingVerticle(GroupCommitWriter writer, PriceBook prices) {

@@ -763,6 +763,14 @@ public final class JobStore implements AutoCloseable {
   }
 
   /**
+   * Removes up to {@code limit} webhook deliveries made before {@code cutoffMs} that have ended (retention,
+   * with the jobs they told of). Returns how many it removed.
+   */
+  public CompletableFuture<Integer> removeEndedDeliveriesBefore(long cutoffMs, int limit) {
+    return writer.submit(c -> io.anneal.webhook.WebhookStore.removeEndedBefore(c, cutoffMs, limit));
+  }
+
+  /**
    * Removes up to {@code limit} finished jobs that ended before {@code cutoffMs} (retention): settled ones,
    * whose receipts and settlements stay in the ledger, and those that ended in the queue (cancelled or past
    * their deadline: no receipt, their escrow returned when they ended). Returns how many it removed.

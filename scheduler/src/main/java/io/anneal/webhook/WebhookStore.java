@@ -49,6 +49,18 @@ public final class WebhookStore {
   public record Due(long id, String webhookId, String url, String secret, String eventId, String type, String body,
       int attempts) {}
 
+  /**
+   * Removes up to {@code limit} deliveries made before {@code cutoffMs} that have ended (delivered, failed
+   * for good, or cancelled with their webhook): the delivery log keeps what retention keeps. Returns how many.
+   */
+  public static int removeEndedBefore(Connection c, long cutoffMs, int limit) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("DELETE FROM webhook_delivery WHERE id IN (SELECT id FROM webhook_delivery"
+        + " WHERE state IN ('DELIVERED', 'FAILED', 'CANCELLED') AND created_at < ? FETCH FIRST " + limit + " ROWS ONLY)")) {
+      ps.setLong(1, cutoffMs);
+      return ps.executeUpdate();
+    }
+  }
+
   /** Registers a webhook; epochs closed before now are not sent to it, those closed later are. */
   public static void insert(Connection c, Webhook w) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhook (id, tenant_id, url, events, secret, active,"
