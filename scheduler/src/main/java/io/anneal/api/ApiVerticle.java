@@ -29,6 +29,7 @@ import io.anneal.store.JobStore;
 import io.anneal.store.Quarantines;
 import io.anneal.store.TenantStore;
 import io.anneal.store.TenantStore.Tenant;
+import io.anneal.store.TenantStore.KeyOwner;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
@@ -78,7 +79,8 @@ public final class ApiVerticle extends VerticleBase {
   /** Policy and key changes seen: a tenant read while one arrived may predate it and is read again. */
   private final AtomicLong tenantChanges = new AtomicLong();
 
-  private record CachedTenant(Tenant tenant, long readAtNs) {}
+  /** {@code validUntilMs}: until when the key authenticates (a replaced key in its grace), else MAX_VALUE. */
+  private record CachedTenant(Tenant tenant, long readAtNs, long validUntilMs) {}
   private final Map<String, Set<WsSession>> sessionsByTenant = new ConcurrentHashMap<>();
   private volatile FleetShape shape = FleetShape.EMPTY;
   /**
@@ -361,28 +363,34 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   private Future<Tenant> tenantOf(String apiKey) {
-    return tenantOf(apiKey, 3);
+    return ownerOf(apiKey, 3).map(KeyOwner::tenant);
   }
 
-  private Future<Tenant> tenantOf(String apiKey, int reads) {
+  /** The tenant a key authenticates, and until when (a replaced key in its grace), for WebSocket sessions. */
+  Future<KeyOwner> authenticate(String apiKey) {
+    return ownerOf(apiKey, 3);
+  }
+
+  private Future<KeyOwner> ownerOf(String apiKey, int reads) {
     if (apiKey == null) return Future.failedFuture(Problem.unauthorized());
     CachedTenant cached = tenantByKey.get(apiKey);
-    if (cached != null && System.nanoTime() - cached.readAtNs() < config.tenantRecheckMs() * 1_000_000) {
-      return Future.succeededFuture(cached.tenant());
+    if (cached != null && System.nanoTime() - cached.readAtNs() < config.tenantRecheckMs() * 1_000_000
+        && System.currentTimeMillis() < cached.validUntilMs()) {
+      return Future.succeededFuture(new KeyOwner(cached.tenant(), cached.validUntilMs()));
     }
     long changes = tenantChanges.get();
     long at = System.nanoTime();
-    return Future.fromCompletionStage(tenants.byKey(apiKey), vertx.getOrCreateContext()).compose(t -> {
-      if (t.isEmpty()) {
+    return Future.fromCompletionStage(tenants.ownerOf(apiKey), vertx.getOrCreateContext()).compose(o -> {
+      if (o.isEmpty()) {
         tenantByKey.remove(apiKey);
         return Future.failedFuture(Problem.unauthorized());
       }
       if (tenantChanges.get() != changes) {
         // a policy or key changed while this was read: the answer may predate it
-        return reads > 1 ? tenantOf(apiKey, reads - 1) : Future.succeededFuture(t.get());
+        return reads > 1 ? ownerOf(apiKey, reads - 1) : Future.succeededFuture(o.get());
       }
-      tenantByKey.put(apiKey, new CachedTenant(t.get(), at));
-      return Future.succeededFuture(t.get());
+      tenantByKey.put(apiKey, new CachedTenant(o.get().tenant(), at, o.get().validUntilMs()));
+      return Future.succeededFuture(o.get());
     });
   }
 
@@ -393,19 +401,33 @@ public final class ApiVerticle extends VerticleBase {
     double weight = change.getDouble("weight", 1.0);
     Integer quota = change.getInteger("gpuQuota");
     tenantByKey.replaceAll((key, c) -> c.tenant().id().equals(id)
-        ? new CachedTenant(new Tenant(id, c.tenant().name(), weight, quota), c.readAtNs()) : c);
+        ? new CachedTenant(new Tenant(id, c.tenant().name(), weight, quota), c.readAtNs(), c.validUntilMs()) : c);
     Set<WsSession> sessions = sessionsByTenant.get(id);
     if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota));
   }
 
-  /** A tenant's API key was replaced (on any instance): the old key is forgotten here, its sessions closed. */
+  /**
+   * A tenant's API key was replaced (on any instance): the old key is forgotten here (read again if it is
+   * in its grace), its sessions closed, or closed when its grace ends.
+   */
   private void keyRotated(JsonObject change) {
     tenantChanges.incrementAndGet();
     String id = change.getString("tenantId");
     String hash = change.getString("keyHash");
+    String previous = change.getString("previousKeyHash");
+    long until = change.getLong("previousKeyValidUntil", 0L);
     tenantByKey.entrySet().removeIf(e -> e.getValue().tenant().id().equals(id) && !TenantStore.hashKey(e.getKey()).equals(hash));
     Set<WsSession> sessions = sessionsByTenant.get(id);
-    if (sessions != null) List.copyOf(sessions).forEach(ws -> ws.keyRotated(hash));
+    if (sessions != null) List.copyOf(sessions).forEach(ws -> ws.keyRotated(hash, previous, until));
+  }
+
+  /** Runs {@code action} on this verticle's context in {@code delayMs} (a session's key grace ending). */
+  long timer(long delayMs, Runnable action) {
+    return vertx.setTimer(Math.max(1, delayMs), id -> action.run());
+  }
+
+  void cancelTimer(long id) {
+    vertx.cancelTimer(id);
   }
 
   private boolean recheckingSessions;
@@ -429,10 +451,10 @@ public final class ApiVerticle extends VerticleBase {
         var current = ar.result().get(id);
         for (WsSession ws : List.copyOf(sessions)) {
           if (current == null) {
-            ws.keyRotated(""); // the tenant is gone: no key of it authenticates
+            ws.keyRotated("", null, 0); // the tenant is gone: no key of it authenticates
           } else {
-            ws.keyRotated(current.getKey());
-            ws.policyChanged(current.getValue().weight(), current.getValue().gpuQuota());
+            ws.keyRotated(current.currentHash(), current.previousHash(), current.previousUntilMs());
+            ws.policyChanged(current.tenant().weight(), current.tenant().gpuQuota());
           }
         }
       }
@@ -944,19 +966,32 @@ public final class ApiVerticle extends VerticleBase {
     }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
   }
 
+  /** The longest a replaced tenant key may go on working ({@code graceSeconds}): a week. */
+  static final long MAX_KEY_GRACE_SECONDS = 7 * 86_400;
+
   /**
    * A new API key for a tenant (admin, or the tenant with its current key): the old one stops working
-   * on every instance at once and the WebSocket sessions opened with it are closed. The key is given
-   * ({@code apiKey}, at least 16 characters) or generated; a given key makes a retry safe: sent again
-   * (with the new key, the old one being refused by then) it answers 200 and changes nothing.
+   * on every instance at once and the WebSocket sessions opened with it are closed — or, with
+   * {@code graceSeconds}, once that time has passed, so that running clients can move to the new key
+   * without an outage. The key is given ({@code apiKey}, at least 16 characters) or generated; a given key
+   * makes a retry safe: sent again (with the new key, or the old one in its grace) it answers 200 and
+   * changes nothing.
    */
   private void rotateTenantKey(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
     adminOrTenant(rc, tenantId, "a tenant may rotate only its own key").compose(v -> {
       JsonObject body = optionalBody(rc);
-      checkFields(body, Set.of("apiKey"));
+      checkFields(body, Set.of("apiKey", "graceSeconds"));
       String apiKey = apiKeyOf(body, "invalid-tenant", "Invalid tenant", "ak_");
-      return Future.fromCompletionStage(tenants.rotateKey(tenantId, apiKey), vertx.getOrCreateContext()).compose(change -> {
+      Object g = body.getValue("graceSeconds", 0);
+      if (!(g instanceof Integer || g instanceof Long) || ((Number) g).longValue() < 0
+          || ((Number) g).longValue() > MAX_KEY_GRACE_SECONDS) {
+        throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "graceSeconds")
+            .put("code", "invalid").put("message", "graceSeconds must be a whole number of seconds from 0 to " + MAX_KEY_GRACE_SECONDS)));
+      }
+      long graceMs = ((Number) g).longValue() * 1000;
+      return Future.fromCompletionStage(tenants.rotateKey(tenantId, apiKey, graceMs), vertx.getOrCreateContext()).compose(r -> {
+        TenantStore.KeyChange change = r.change();
         switch (change) {
           case NO_TENANT:
             return Future.failedFuture(Problem.notFound("no tenant " + tenantId));
@@ -966,11 +1001,17 @@ public final class ApiVerticle extends VerticleBase {
             return Future.failedFuture(new Problem("conflict", 409, "Key changed meanwhile",
                 "another rotation of this tenant's key committed first; nothing changed"));
           case ROTATED:
-            LOG.info("tenant " + tenantId + " has a new API key; the old one no longer authenticates");
+            LOG.info("tenant " + tenantId + " has a new API key; the old one " + (r.previousUntilMs() > 0
+                ? "authenticates until " + java.time.Instant.ofEpochMilli(r.previousUntilMs()) : "no longer authenticates"));
             JsonObject rotation = new JsonObject().put("tenantId", tenantId).put("keyHash", TenantStore.hashKey(apiKey));
+            if (r.previousUntilMs() > 0) {
+              rotation.put("previousKeyHash", r.previousHash()).put("previousKeyValidUntil", r.previousUntilMs());
+            }
             keyRotated(rotation); // here before the answer; the other instances as the message reaches them
             vertx.eventBus().publish(Addresses.TENANT_KEY, rotation);
-            return Future.succeededFuture(new JsonObject().put("id", tenantId).put("apiKey", apiKey).put("rotated", true));
+            JsonObject out = new JsonObject().put("id", tenantId).put("apiKey", apiKey).put("rotated", true);
+            if (r.previousUntilMs() > 0) out.put("previousKeyValidUntil", r.previousUntilMs());
+            return Future.succeededFuture(out);
           default:
             return Future.succeededFuture(new JsonObject().put("id", tenantId).put("apiKey", apiKey).put("rotated", false));
         }
@@ -1615,7 +1656,7 @@ public final class ApiVerticle extends VerticleBase {
     Optional<String> key = bearer(ws.headers().get("Authorization"));
     if (key.isPresent()) {
       ws.pause();
-      tenantOf(key.get()).onComplete(ar -> {
+      authenticate(key.get()).onComplete(ar -> {
         if (ar.succeeded()) {
           session.authenticated(ar.result(), key.get());
         } else {
@@ -1625,10 +1666,6 @@ public final class ApiVerticle extends VerticleBase {
         ws.resume();
       });
     }
-  }
-
-  Future<Tenant> authenticate(String apiKey) {
-    return tenantOf(apiKey);
   }
 
   Future<JsonObject> cancelFor(Tenant t, String jobId) {

@@ -17,6 +17,10 @@ final class WsSession {
   private Tenant tenant;
   /** The SHA-256 of the key it authenticated with: a rotation of the tenant's key closes it. */
   private String keyHash;
+  /** Until when its key authenticates (ms): a replaced key in its grace; else MAX_VALUE. */
+  private long keyValidUntilMs = Long.MAX_VALUE;
+  /** The timer that closes it when its key's grace ends, or -1. */
+  private long graceTimer = -1;
   private boolean all;
   private final Set<String> jobs = new HashSet<>();
 
@@ -26,26 +30,55 @@ final class WsSession {
     ws.textMessageHandler(this::onText);
     ws.binaryMessageHandler(b -> sendError(null, new Problem("malformed-message", 400, "Binary frames are not accepted",
         "send JSON text frames")));
-    ws.closeHandler(v -> api.unregister(this));
+    ws.closeHandler(v -> {
+      if (graceTimer >= 0) api.cancelTimer(graceTimer);
+      api.unregister(this);
+    });
   }
 
   Tenant tenant() {
     return tenant;
   }
 
-  void authenticated(Tenant t, String apiKey) {
+  void authenticated(io.anneal.store.TenantStore.KeyOwner owner, String apiKey) {
+    Tenant t = owner.tenant();
     this.tenant = t;
     this.keyHash = io.anneal.store.TenantStore.hashKey(apiKey);
+    validUntil(owner.validUntilMs());
     api.register(this);
-    ws.writeTextMessage(new JsonObject().put("type", "authenticated").put("tenantId", t.id()).put("name", t.name()).encode());
+    JsonObject msg = new JsonObject().put("type", "authenticated").put("tenantId", t.id()).put("name", t.name());
+    if (owner.validUntilMs() != Long.MAX_VALUE) msg.put("keyValidUntil", owner.validUntilMs());
+    ws.writeTextMessage(msg.encode());
   }
 
   /**
-   * Its tenant's key is now the one hashed {@code newKeyHash}: a session opened with another key says
-   * so and is closed (1008), as a request with that key is refused from now on.
+   * Its tenant's key is now the one hashed {@code newKeyHash}, and the one hashed {@code previousHash} (or
+   * none) authenticates until {@code previousUntilMs}: a session opened with another key says so and is
+   * closed (1008), as a request with that key is refused from now on; one opened with the previous key is
+   * closed so when its grace ends.
    */
-  void keyRotated(String newKeyHash) {
-    if (keyHash == null || keyHash.equals(newKeyHash) || ws.isClosed()) return;
+  void keyRotated(String newKeyHash, String previousHash, long previousUntilMs) {
+    if (keyHash == null || ws.isClosed()) return;
+    if (keyHash.equals(newKeyHash)) {
+      validUntil(Long.MAX_VALUE);
+    } else if (keyHash.equals(previousHash) && previousUntilMs > System.currentTimeMillis()) {
+      validUntil(Math.min(keyValidUntilMs, previousUntilMs));
+    } else {
+      closeRotated();
+    }
+  }
+
+  private void validUntil(long untilMs) {
+    keyValidUntilMs = untilMs;
+    if (graceTimer >= 0) api.cancelTimer(graceTimer);
+    graceTimer = untilMs == Long.MAX_VALUE ? -1 : api.timer(untilMs - System.currentTimeMillis(), () -> {
+      graceTimer = -1;
+      if (System.currentTimeMillis() >= keyValidUntilMs && !ws.isClosed()) closeRotated();
+    });
+  }
+
+  private void closeRotated() {
+    if (graceTimer >= 0) api.cancelTimer(graceTimer);
     sendError(null, new Problem("unauthorized", 401, "API key rotated",
         "the key this session authenticated with was replaced; connect again with the new key"));
     ws.close((short) 1008, "API key rotated");
@@ -80,7 +113,7 @@ final class WsSession {
     String requestId = msg.getValue("requestId") instanceof String s ? s : null;
     if ("auth".equals(type)) {
       String key = msg.getValue("apiKey") instanceof String s ? s : null;
-      api.authenticate(key).onSuccess(t -> authenticated(t, key)).onFailure(e -> sendError(requestId, e));
+      api.authenticate(key).onSuccess(o -> authenticated(o, key)).onFailure(e -> sendError(requestId, e));
       return;
     }
     if (tenant == null) {

@@ -50,6 +50,22 @@ public final class TenantStore {
     }
   }
 
+  /** Whether the key hashed {@code hash} is a tenant's replaced key still in its grace. */
+  private static boolean inGrace(java.sql.Connection c, String hash) throws java.sql.SQLException {
+    try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM tenant WHERE previous_key_hash = ? AND previous_key_until > ?")) {
+      ps.setString(1, hash);
+      ps.setLong(2, System.currentTimeMillis());
+      try (ResultSet rs = ps.executeQuery()) {
+        return rs.next();
+      }
+    }
+  }
+
+  /** Whether the key hashed {@code hash} authenticates anyone now: a tenant's, one in its grace, an admin's. */
+  private static boolean keyInUse(java.sql.Connection c, String hash) throws java.sql.SQLException {
+    return exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, ADMIN_KEY, hash);
+  }
+
   /** Creates a tenant with the given key, or returns the existing one of that name (same key or not: empty). */
   public CompletableFuture<Optional<Tenant>> create(String name, String apiKey) {
     String hash = hashKey(apiKey);
@@ -62,7 +78,7 @@ public final class TenantStore {
           }
         }
       }
-      if (exists(c, TENANT_KEY, hash) || exists(c, ADMIN_KEY, hash)) return Optional.<Tenant>empty(); // key in use
+      if (keyInUse(c, hash)) return Optional.<Tenant>empty();
       String id = Ids.next("t_");
       JobStore.update(c, "INSERT INTO tenant (id, name, api_key_hash, created_at) VALUES (?, ?, ?, ?)", id, name, hash,
           System.currentTimeMillis());
@@ -84,52 +100,103 @@ public final class TenantStore {
     RACED
   }
 
-  /** Replaces tenant {@code id}'s API key with {@code apiKey}, in one transaction. */
+  /** Replaces tenant {@code id}'s API key with {@code apiKey} at once, in one transaction. */
   public CompletableFuture<KeyChange> rotateKey(String id, String apiKey) {
+    return rotateKey(id, apiKey, 0).thenApply(Rotation::change);
+  }
+
+  /**
+   * What {@link #rotateKey(String, String, long)} did, and the replaced key's hash and until when it still
+   * authenticates (ms; 0: no longer).
+   */
+  public record Rotation(KeyChange change, String previousHash, long previousUntilMs) {}
+
+  /**
+   * Replaces tenant {@code id}'s API key with {@code apiKey}, in one transaction; the replaced key goes on
+   * authenticating for {@code graceMs} (0: stops now). A key replaced earlier and still in its grace stops
+   * now: a tenant has at most two keys at once.
+   */
+  public CompletableFuture<Rotation> rotateKey(String id, String apiKey, long graceMs) {
     String hash = hashKey(apiKey);
     return store.writer().submit(c -> {
       String current;
       try (PreparedStatement ps = c.prepareStatement("SELECT api_key_hash FROM tenant WHERE id = ?")) {
         ps.setString(1, id);
         try (ResultSet rs = ps.executeQuery()) {
-          if (!rs.next()) return KeyChange.NO_TENANT;
+          if (!rs.next()) return new Rotation(KeyChange.NO_TENANT, null, 0);
           current = rs.getString(1);
         }
       }
-      if (current.equals(hash)) return KeyChange.UNCHANGED;
-      if (exists(c, TENANT_KEY, hash) || exists(c, ADMIN_KEY, hash)) return KeyChange.KEY_TAKEN;
+      if (current.equals(hash)) return new Rotation(KeyChange.UNCHANGED, null, 0);
+      boolean ownPrevious;
+      try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM tenant WHERE id = ? AND previous_key_hash = ?")) {
+        ps.setString(1, id);
+        ps.setString(2, hash);
+        try (ResultSet rs = ps.executeQuery()) {
+          ownPrevious = rs.next(); // going back to the key just replaced: its own, not taken
+        }
+      }
+      if (!ownPrevious && keyInUse(c, hash)) return new Rotation(KeyChange.KEY_TAKEN, null, 0);
+      long until = graceMs > 0 ? System.currentTimeMillis() + graceMs : 0;
       // the old hash in the condition: a rotation that raced this one and won leaves this one changing nothing
-      int n = JobStore.update(c, "UPDATE tenant SET api_key_hash = ? WHERE id = ? AND api_key_hash = ?", hash, id, current);
-      return n == 1 ? KeyChange.ROTATED : KeyChange.RACED;
+      int n = JobStore.update(c, "UPDATE tenant SET api_key_hash = ?, previous_key_hash = ?, previous_key_until = ?"
+          + " WHERE id = ? AND api_key_hash = ?", hash, until > 0 ? current : null, until > 0 ? until : null, id, current);
+      return n == 1 ? new Rotation(KeyChange.ROTATED, until > 0 ? current : null, until) : new Rotation(KeyChange.RACED, null, 0);
     });
   }
 
   public CompletableFuture<Optional<Tenant>> byKey(String apiKey) {
+    return ownerOf(apiKey).thenApply(o -> o.map(KeyOwner::tenant));
+  }
+
+  /** The tenant a key authenticates, and until when (ms): {@link Long#MAX_VALUE} for its current key. */
+  public record KeyOwner(Tenant tenant, long validUntilMs) {}
+
+  /** The tenant whose current key, or whose replaced key still in its grace, {@code apiKey} is. */
+  public CompletableFuture<Optional<KeyOwner>> ownerOf(String apiKey) {
     String hash = hashKey(apiKey);
     return store.read(c -> {
       try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM tenant WHERE api_key_hash = ?")) {
         ps.setString(1, hash);
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(row(rs)) : Optional.<Tenant>empty();
+          if (rs.next()) return Optional.of(new KeyOwner(row(rs), Long.MAX_VALUE));
+        }
+      }
+      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", previous_key_until FROM tenant"
+          + " WHERE previous_key_hash = ? AND previous_key_until > ?")) {
+        ps.setString(1, hash);
+        ps.setLong(2, System.currentTimeMillis());
+        try (ResultSet rs = ps.executeQuery()) {
+          return rs.next() ? Optional.of(new KeyOwner(row(rs), rs.getLong(5))) : Optional.<KeyOwner>empty();
         }
       }
     });
   }
 
-  /** The tenants of {@code ids} that exist, each with the SHA-256 of its current key (hex). */
-  public CompletableFuture<java.util.Map<String, java.util.Map.Entry<String, Tenant>>> withKeyHashes(java.util.Collection<String> ids) {
+  /**
+   * A tenant with the SHA-256 (hex) of its current key and of its replaced key still in its grace (null when
+   * none), and until when that one authenticates (ms).
+   */
+  public record Keys(Tenant tenant, String currentHash, String previousHash, long previousUntilMs) {}
+
+  /** The tenants of {@code ids} that exist, with their keys' hashes, by id. */
+  public CompletableFuture<java.util.Map<String, Keys>> withKeyHashes(java.util.Collection<String> ids) {
     java.util.List<String> list = java.util.List.copyOf(ids);
     return store.read(c -> {
-      java.util.Map<String, java.util.Map.Entry<String, Tenant>> out = new java.util.HashMap<>();
+      java.util.Map<String, Keys> out = new java.util.HashMap<>();
+      long now = System.currentTimeMillis();
       for (int from = 0; from < list.size(); from += 500) {
         java.util.List<String> part = list.subList(from, Math.min(list.size(), from + 500));
         String marks = String.join(", ", java.util.Collections.nCopies(part.size(), "?"));
-        try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", api_key_hash FROM tenant WHERE id IN (" + marks + ")")) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", api_key_hash, previous_key_hash, previous_key_until"
+            + " FROM tenant WHERE id IN (" + marks + ")")) {
           for (int i = 0; i < part.size(); i++) ps.setString(i + 1, part.get(i));
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
               Tenant t = row(rs);
-              out.put(t.id(), java.util.Map.entry(rs.getString(5), t));
+              long until = rs.getLong(7);
+              boolean grace = rs.getString(6) != null && until > now;
+              out.put(t.id(), new Keys(t, rs.getString(5), grace ? rs.getString(6) : null, grace ? until : 0));
             }
           }
         }
@@ -211,7 +278,7 @@ public final class TenantStore {
           }
         }
       }
-      if (exists(c, TENANT_KEY, hash)) return AdminKeyAdded.TENANT_KEY;
+      if (exists(c, TENANT_KEY, hash) || inGrace(c, hash)) return AdminKeyAdded.TENANT_KEY;
       JobStore.update(c, "INSERT INTO admin_key (key_hash, created_at) VALUES (?, ?)", hash, System.currentTimeMillis());
       return AdminKeyAdded.ADDED;
     });

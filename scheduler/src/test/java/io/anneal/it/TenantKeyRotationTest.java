@@ -101,6 +101,62 @@ class TenantKeyRotationTest {
     }
   }
 
+  /**
+   * A rotation with {@code graceSeconds}: the old key goes on working — requests, open sessions, new
+   * sessions — until the grace ends, then it is refused and its sessions are closed; the new key works
+   * from the start; another tenant cannot take the old key meanwhile; a rotation without grace ends it.
+   */
+  @Test
+  void withAGraceTheOldKeyWorksUntilItEndsThenStops() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1")) {
+      String tenantId = s.json(s.post("/api/v1/tenants", TestService.ADMIN_KEY,
+          new JsonObject().put("name", "acme").put("apiKey", K1).encode())).getString("id");
+      String keys = "/api/v1/tenants/" + tenantId + "/keys";
+      TestService.Ws before = s.ws(K1);
+      before.nextOfType("authenticated", Duration.ofSeconds(5));
+      for (String bad : new String[] {"-1", "1.5", "\"10\"", "604801"}) {
+        assertThat(s.post(keys, K1, "{\"apiKey\":\"" + K2 + "\",\"graceSeconds\":" + bad + "}").statusCode())
+            .as("graceSeconds " + bad).isEqualTo(422);
+      }
+      assertThat(s.get("/api/v1/me", K2).statusCode()).as("nothing changed").isEqualTo(401);
+
+      long asked = System.currentTimeMillis();
+      var rotated = s.post(keys, K1, "{\"apiKey\":\"" + K2 + "\",\"graceSeconds\":3}");
+      assertThat(rotated.statusCode()).isEqualTo(201);
+      long until = s.json(rotated).getLong("previousKeyValidUntil");
+      assertThat(until).isBetween(asked + 3_000, System.currentTimeMillis() + 3_000);
+      assertThat(s.json(s.get("/api/v1/me", K2)).getString("id")).isEqualTo(tenantId);
+      assertThat(s.json(s.get("/api/v1/me", K1)).getString("id")).as("the old key, in its grace").isEqualTo(tenantId);
+      TestService.Ws during = s.ws(K1);
+      assertThat(during.nextOfType("authenticated", Duration.ofSeconds(5)).getLong("keyValidUntil")).isEqualTo(until);
+      assertThat(s.post("/api/v1/tenants", TestService.ADMIN_KEY, new JsonObject().put("name", "other").put("apiKey", K1)
+          .encode()).statusCode()).as("the old key is still the tenant's").isEqualTo(409);
+      assertThat(s.post(keys, K1, "{\"apiKey\":\"" + K2 + "\"}").statusCode()).as("the same rotation again").isEqualTo(200);
+
+      // the grace ends: the old key is refused, the sessions opened with it are closed, the new key's not
+      TestService.Ws fresh = s.ws(K2);
+      fresh.nextOfType("authenticated", Duration.ofSeconds(5));
+      assertThat(before.closed.get(10, TimeUnit.SECONDS)).isEqualTo(1008);
+      assertThat(System.currentTimeMillis()).as("not before the grace ended").isGreaterThanOrEqualTo(until);
+      assertThat(during.closed.get(5, TimeUnit.SECONDS)).isEqualTo(1008);
+      assertThat(s.get("/api/v1/me", K1).statusCode()).isEqualTo(401);
+      assertThat(fresh.closed).isNotDone();
+      fresh.send(new JsonObject().put("type", "subscribe"));
+      assertThat(s.get("/api/v1/me", K2).statusCode()).isEqualTo(200);
+
+      // a grace ended by a rotation without one
+      String k3 = "acme-key-third-01234";
+      assertThat(s.post(keys, K2, "{\"apiKey\":\"" + k3 + "\",\"graceSeconds\":600}").statusCode()).isEqualTo(201);
+      assertThat(s.get("/api/v1/me", K2).statusCode()).isEqualTo(200);
+      String k4 = "acme-key-fourth-0123";
+      assertThat(s.post(keys, k3, "{\"apiKey\":\"" + k4 + "\"}").statusCode()).isEqualTo(201);
+      assertThat(s.get("/api/v1/me", K2).statusCode()).as("the grace of the key before ends too").isEqualTo(401);
+      assertThat(s.get("/api/v1/me", k3).statusCode()).isEqualTo(401);
+      assertThat(fresh.closed.get(5, TimeUnit.SECONDS)).isEqualTo(1008);
+      assertThat(s.get("/api/v1/me", k4).statusCode()).isEqualTo(200);
+    }
+  }
+
   /** ANNEAL_DEMO_TENANT names a key: once the demo tenant's key is rotated, a start with the old value is refused. */
   @Test
   void aStartWithTheDemoTenantsOldKeyIsRefused() throws Exception {
