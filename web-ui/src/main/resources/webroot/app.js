@@ -437,6 +437,9 @@ function connectWs() {
       me.send(JSON.stringify({ type: 'subscribe' }));
       $('submit').hidden = false;
       $('key-row').hidden = false;
+      if (msg.keyValidUntil) {
+        $('key-msg').textContent = `this key was replaced and stops working at ${new Date(msg.keyValidUntil).toLocaleString()}: use the new one`;
+      }
       $('jobs-hint').hidden = true;
       loadScenarios().then(() => { $('scenario-form').hidden = false; $('scenario-hint').hidden = true; })
         .catch((e) => { $('scenario-hint').textContent = 'scenarios unavailable: ' + e.message; });
