@@ -48,7 +48,9 @@ class WebUiTest {
       ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER).build();
       WebDriver driver = new ChromeDriver(service, options);
       try {
+        // the page re-renders its tables as events arrive: an element found a moment ago may be gone
         WebDriverWait wait = new WebDriverWait(driver, Duration.ofSeconds(20));
+        wait.ignoring(org.openqa.selenium.StaleElementReferenceException.class);
         driver.get(s.base() + "/");
         wait.until(d -> "4".equals(d.findElement(By.id("gpus-total")).getText()));
         wait.until(d -> "HEALTHY".equals(d.findElement(By.id("status")).getText()));
