@@ -73,7 +73,12 @@ final class WsSession {
     if (graceTimer >= 0) api.cancelTimer(graceTimer);
     graceTimer = untilMs == Long.MAX_VALUE ? -1 : api.timer(untilMs - System.currentTimeMillis(), () -> {
       graceTimer = -1;
-      if (System.currentTimeMillis() >= keyValidUntilMs && !ws.isClosed()) closeRotated();
+      if (ws.isClosed()) return;
+      if (System.currentTimeMillis() >= keyValidUntilMs) {
+        closeRotated();
+      } else {
+        validUntil(keyValidUntilMs); // the timer's clock ran ahead of the wall clock: wait the rest
+      }
     });
   }
 
