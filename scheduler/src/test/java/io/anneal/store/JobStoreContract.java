@@ -138,6 +138,43 @@ public abstract class JobStoreContract {
         .containsExactly("queued", "running", "unsettled");
   }
 
+  /**
+   * A store of the schema before this one's changes (jobs V10) migrates with its rows: a queued job gets
+   * the time it entered the queue (V11) and is found by it, a settled one can leave by retention, and a
+   * tenant starts with no key in its grace (V12).
+   */
+  @Test
+  void aStoreOfAnEarlierSchemaMigratesWithItsRows() throws Exception {
+    Database old = open();
+    try {
+      old.migrate("db/jobs", "flyway_jobs_history", "10");
+      try (java.sql.Connection c = old.connection(); var st = c.createStatement()) {
+        st.executeUpdate("INSERT INTO tenant (id, name, api_key_hash, created_at) VALUES ('t1', 'old', 'h1', 1)");
+        String cols = "INSERT INTO job (id, tenant_id, kind, spec, gpus, priority, max_seconds, state, attempt, escrow_uact,"
+            + " price_uact_gpu_hour, submitted_at, ended_at, settled_at, receipt_id) VALUES ";
+        st.executeUpdate(cols + "('q1', 't1', 'sleep', '{}', 1, 0, 60, 'QUEUED', 0, 10, 100, 1000, NULL, NULL, NULL)");
+        st.executeUpdate(cols + "('s1', 't1', 'sleep', '{}', 1, 0, 60, 'SETTLED', 1, 10, 100, 500, 800, 900, 's1/1')");
+        if (!c.getAutoCommit()) c.commit();
+      }
+      old.migrate("db/jobs", "flyway_jobs_history");
+      JobStore upgraded = new JobStore(old);
+      try {
+        assertThat(upgraded.queuedIdsBlocking(1000, 1000)).as("by the time it entered the queue").containsExactly("q1");
+        assertThat(upgraded.jobsBlocking(List.of("q1", "s1"))).extracting(JobRecord::preemptions).containsExactly(0, 0);
+        assertThat(upgraded.removeFinishedBefore(901, 10).get()).isEqualTo(1);
+        assertThat(upgraded.jobsBlocking(List.of("q1", "s1"))).extracting(JobRecord::id).containsExactly("q1");
+        TenantStore.Keys keys = new TenantStore(upgraded).withKeyHashes(List.of("t1")).get().get("t1");
+        assertThat(keys.currentHash()).isEqualTo("h1");
+        assertThat(keys.previousHash()).isNull();
+      } finally {
+        upgraded.close();
+      }
+    } finally {
+      old.dropSchema();
+      old.close();
+    }
+  }
+
   protected EscrowHold hold(String id, long escrow) {
     return new EscrowHold(id, tenantId, escrow, 100_000, "cpu", 1);
   }
