@@ -238,6 +238,8 @@ public final class ApiVerticle extends VerticleBase {
     router.delete("/api/v1/jobs/:id").handler(this::cancelJob);
     router.get("/api/v1/gpus").handler(this::gpus);
     router.delete("/api/v1/gpus/:nodeId/:device/quarantine").handler(this::liftQuarantine);
+    router.put("/api/v1/gpus/:nodeId/:device/quarantine").handler(this::quarantineGpu);
+    router.put("/api/v1/gpus/:nodeId/quarantine").handler(this::quarantineNode);
     router.get("/api/v1/supply").handler(this::supply);
     router.get("/api/v1/prices").handler(this::prices);
     router.get("/api/v1/receipts/:jobId").handler(this::receipt);
@@ -756,6 +758,77 @@ public final class ApiVerticle extends VerticleBase {
           vertx.eventBus().publish(Addresses.DEVICE_RESTORED, new JsonObject().put("nodeId", nodeId).put("device", device));
           rc.response().setStatusCode(204).end();
         }).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: takes a GPU out of service (a suspected fault, maintenance): nothing new is placed on it, a
+   * job running on it runs to its end; stored, so it outlives restarts, until lifted (DELETE). Body:
+   * {@code {"reason": "..."}} (optional). 201, or 200 when it was quarantined already (its first reason kept).
+   */
+  private void quarantineGpu(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    int device;
+    try {
+      device = Integer.parseInt(rc.pathParam("device"));
+    } catch (NumberFormatException e) {
+      fail(rc, Problem.notFound("no device '" + rc.pathParam("device") + "' (a device is its index, e.g. 0)"));
+      return;
+    }
+    quarantine(rc, nodeId, Optional.of(device));
+  }
+
+  /** Admin: takes every GPU of a node out of service (cordons it before maintenance), as {@link #quarantineGpu}. */
+  private void quarantineNode(RoutingContext rc) {
+    quarantine(rc, rc.pathParam("nodeId"), Optional.empty());
+  }
+
+  private void quarantine(RoutingContext rc, String nodeId, Optional<Integer> only) {
+    admin(rc).compose(v -> {
+      JsonObject body = optionalBody(rc);
+      checkFields(body, Set.of("reason"));
+      Object r = body.getValue("reason", "maintenance");
+      if (!(r instanceof String given) || given.isBlank() || given.length() > 500) {
+        throw Problem.invalid("invalid-quarantine", "Invalid quarantine", new JsonArray().add(new JsonObject()
+            .put("field", "reason").put("code", "invalid").put("message", "reason must be a string of 1 to 500 characters")));
+      }
+      String reason = "by an operator: " + given.strip();
+      // the node's devices as the scheduler knows them: a device it does not know is refused, not stored
+      return vertx.eventBus().<JsonObject>request(Addresses.FLEET, new JsonObject())
+          .recover(e -> Future.failedFuture(new Problem("unavailable", 503, "Scheduler unavailable", e.getMessage())))
+          .compose(m -> {
+            List<Integer> devices = new java.util.ArrayList<>();
+            for (Object o : m.body().getJsonArray("gpus", new JsonArray())) {
+              JsonObject g = (JsonObject) o;
+              if (nodeId.equals(g.getString("nodeId")) && only.map(d -> d.equals(g.getInteger("index"))).orElse(true)) {
+                devices.add(g.getInteger("index"));
+              }
+            }
+            if (devices.isEmpty()) {
+              return Future.failedFuture(Problem.notFound(only.isPresent() ? "no GPU " + nodeId + "/" + only.get() + " in the fleet"
+                  : "no node " + nodeId + " in the fleet"));
+            }
+            return Future.fromCompletionStage(store.writer().submit(c -> {
+              Map<Integer, String> before = Quarantines.of(c, nodeId);
+              for (int d : devices) Quarantines.add(c, nodeId, d, reason, System.currentTimeMillis());
+              Map<Integer, String> after = Quarantines.of(c, nodeId);
+              Map<Integer, String> out = new java.util.TreeMap<>();
+              for (int d : devices) out.put(d, after.get(d));
+              return Map.entry(out, devices.stream().anyMatch(d -> !before.containsKey(d)));
+            }), vertx.getOrCreateContext());
+          })
+          .map(stored -> {
+            JsonArray gpus = new JsonArray();
+            stored.getKey().forEach((d, why) -> {
+              JsonObject told = new JsonObject().put("nodeId", nodeId).put("device", d).put("reason", why);
+              vertx.eventBus().send(Addresses.DEVICE_QUARANTINED, told);
+              vertx.eventBus().send(Addresses.workerQuarantine(nodeId), told);
+              gpus.add(new JsonObject().put("device", d).put("reason", why));
+            });
+            LOG.warning("GPU(s) " + nodeId + "/" + stored.getKey().keySet() + " quarantined: " + reason);
+            return new JsonObject().put("nodeId", nodeId).put("quarantined", gpus).put("changed", stored.getValue());
+          });
+    }).onSuccess(o -> rc.response().setStatusCode(o.getBoolean("changed") ? 201 : 200)
+        .putHeader("content-type", "application/json").end(o.encode())).onFailure(e -> fail(rc, e));
   }
 
   private void gpus(RoutingContext rc) {

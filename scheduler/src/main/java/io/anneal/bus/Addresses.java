@@ -83,6 +83,11 @@ public final class Addresses {
   }
 
   /** send: cancel a running job on this node, {@code {jobId}}. */
+  /** An operator quarantined one of the node's GPUs: {@code {device, reason}} (already stored). */
+  public static String workerQuarantine(String nodeId) {
+    return "anneal.worker." + nodeId + ".quarantine";
+  }
+
   public static String workerCancel(String nodeId) {
     return "anneal.worker." + nodeId + ".cancel";
   }

@@ -154,6 +154,13 @@ public final class WorkerVerticle extends VerticleBase {
       failingJobs.remove(device);
     });
     bus.<JsonObject>consumer(Addresses.workerRotateKey(nodeId), this::rotateKey);
+    // an operator took a GPU out of service (stored by the API): its registrations say so from now on
+    bus.<JsonObject>consumer(Addresses.workerQuarantine(nodeId), m -> {
+      int device = m.body().getInteger("device", -1);
+      if (device < 0 || device >= backend.devices().size() || !quarantined.add(device)) return;
+      quarantineReasons.put(device, m.body().getString("reason"));
+      LOG.warning("GPU " + nodeId + "/" + device + " quarantined by an operator: " + m.body().getString("reason"));
+    });
     bus.<JsonObject>consumer(Addresses.workerCancel(nodeId), m -> {
       RunState s = runs.get(m.body().getString("jobId"));
       if (s != null) {

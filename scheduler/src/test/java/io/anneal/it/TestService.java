@@ -132,6 +132,11 @@ final class TestService implements AutoCloseable {
         .header("content-type", "application/json"), key);
   }
 
+  HttpResponse<String> put(String path, String key, String body) {
+    return send(HttpRequest.newBuilder(URI.create(base() + path)).PUT(HttpRequest.BodyPublishers.ofString(body))
+        .header("content-type", "application/json"), key);
+  }
+
   HttpResponse<String> delete(String path, String key) {
     return send(HttpRequest.newBuilder(URI.create(base() + path)).DELETE(), key);
   }
