@@ -133,10 +133,12 @@ public final class TenantStore {
         ps.setString(1, id);
         ps.setString(2, hash);
         try (ResultSet rs = ps.executeQuery()) {
-          ownPrevious = rs.next(); // going back to the key just replaced: its own, not taken
+          ownPrevious = rs.next(); // going back to the key just replaced: its own grace does not make it taken
         }
       }
-      if (!ownPrevious && keyInUse(c, hash)) return new Rotation(KeyChange.KEY_TAKEN, null, 0);
+      if (exists(c, TENANT_KEY, hash) || exists(c, ADMIN_KEY, hash) || (!ownPrevious && inGrace(c, hash))) {
+        return new Rotation(KeyChange.KEY_TAKEN, null, 0);
+      }
       long until = graceMs > 0 ? System.currentTimeMillis() + graceMs : 0;
       // the old hash in the condition: a rotation that raced this one and won leaves this one changing nothing
       int n = JobStore.update(c, "UPDATE tenant SET api_key_hash = ?, previous_key_hash = ?, previous_key_until = ?"

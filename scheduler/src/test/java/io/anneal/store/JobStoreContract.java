@@ -462,6 +462,39 @@ public abstract class JobStoreContract {
     assertThat(store.writer().commits()).as("group commit batches the writes").isLessThan(2000);
   }
 
+  /**
+   * A rotation with a grace (ADR 23 addendum): the replaced key authenticates until the grace ends and is
+   * nobody else's meanwhile; the tenant may go back to it; once the grace ended another tenant may take it,
+   * and going back to it is then refused like any key in use.
+   */
+  @Test
+  void aReplacedKeyInItsGraceIsStillTheTenantsAndNobodyElses() throws Exception {
+    String acme = tenants.byKey("acme-key-0123456789").get().orElseThrow().id();
+    long before = System.currentTimeMillis();
+    TenantStore.Rotation r = tenants.rotateKey(acme, "acme-key-second-0123", 60_000).get();
+    assertThat(r.change()).isEqualTo(TenantStore.KeyChange.ROTATED);
+    assertThat(r.previousHash()).isEqualTo(TenantStore.hashKey("acme-key-0123456789"));
+    assertThat(r.previousUntilMs()).isBetween(before + 60_000, System.currentTimeMillis() + 60_000);
+    assertThat(tenants.ownerOf("acme-key-0123456789").get().orElseThrow().validUntilMs()).isEqualTo(r.previousUntilMs());
+    assertThat(tenants.ownerOf("acme-key-second-0123").get().orElseThrow().validUntilMs()).isEqualTo(Long.MAX_VALUE);
+    assertThat(tenants.create("other", "acme-key-0123456789").get()).as("in its grace: taken").isEmpty();
+    assertThat(tenants.addAdminKey("acme-key-0123456789").get()).isEqualTo(TenantStore.AdminKeyAdded.TENANT_KEY);
+    TenantStore.Keys keys = tenants.withKeyHashes(List.of(acme)).get().get(acme);
+    assertThat(keys.previousHash()).isEqualTo(r.previousHash());
+
+    // back to the key in its grace: allowed, its own
+    assertThat(tenants.rotateKey(acme, "acme-key-0123456789", 0).get().change()).isEqualTo(TenantStore.KeyChange.ROTATED);
+    assertThat(tenants.ownerOf("acme-key-second-0123").get()).as("no grace asked: refused at once").isEmpty();
+
+    // a grace that ends: the key is free for another tenant, and no longer the first one's to go back to
+    assertThat(tenants.rotateKey(acme, "acme-key-third-01234", 1).get().change()).isEqualTo(TenantStore.KeyChange.ROTATED);
+    Thread.sleep(20);
+    assertThat(tenants.ownerOf("acme-key-0123456789").get()).isEmpty();
+    assertThat(tenants.create("other", "acme-key-0123456789").get()).isPresent();
+    assertThat(tenants.rotateKey(acme, "acme-key-0123456789", 0).get().change()).isEqualTo(TenantStore.KeyChange.KEY_TAKEN);
+    assertThat(tenants.byKey("acme-key-third-01234").get().orElseThrow().id()).isEqualTo(acme);
+  }
+
   @Test
   void tenantsAreFoundByKeyOnlyThroughTheKeysHash() throws Exception {
     assertThat(tenants.byKey("acme-key-0123456789").get()).map(TenantStore.Tenant::name).hasValue("acme");
