@@ -402,10 +402,11 @@ public final class ApiVerticle extends VerticleBase {
     String id = change.getString("tenantId");
     double weight = change.getDouble("weight", 1.0);
     Integer quota = change.getInteger("gpuQuota");
+    Integer maxQueued = change.getInteger("maxQueuedJobs");
     tenantByKey.replaceAll((key, c) -> c.tenant().id().equals(id)
-        ? new CachedTenant(new Tenant(id, c.tenant().name(), weight, quota), c.readAtNs(), c.validUntilMs()) : c);
+        ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued), c.readAtNs(), c.validUntilMs()) : c);
     Set<WsSession> sessions = sessionsByTenant.get(id);
-    if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota));
+    if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota, maxQueued));
   }
 
   /**
@@ -456,7 +457,7 @@ public final class ApiVerticle extends VerticleBase {
             ws.keyRotated("", null, 0); // the tenant is gone: no key of it authenticates
           } else {
             ws.keyRotated(current.currentHash(), current.previousHash(), current.previousUntilMs());
-            ws.policyChanged(current.tenant().weight(), current.tenant().gpuQuota());
+            ws.policyChanged(current.tenant().weight(), current.tenant().gpuQuota(), current.tenant().maxQueuedJobs());
           }
         }
       }
@@ -491,10 +492,15 @@ public final class ApiVerticle extends VerticleBase {
    * there, one less than the count at which it would be), plus its admissions sent since and being
    * committed. Like {@link #queuedEstimate}, never below the true count of what this instance admitted.
    */
-  private long tenantQueuedEstimate(String tenantId) {
-    Integer listed = manyQueued.get(tenantId);
-    long base = listed != null ? listed : SchedulerVerticle.listedAt(config.maxQueuedJobsPerTenant()) - 1;
-    return base + unseenByTenant.getOrDefault(tenantId, 0) + admittingByTenant.getOrDefault(tenantId, 0);
+  private long tenantQueuedEstimate(Tenant tenant) {
+    Integer listed = manyQueued.get(tenant.id());
+    long base = listed != null ? listed : SchedulerVerticle.listedAt(queueLimitOf(tenant)) - 1;
+    return base + unseenByTenant.getOrDefault(tenant.id(), 0) + admittingByTenant.getOrDefault(tenant.id(), 0);
+  }
+
+  /** How many jobs the tenant may have queued: its own bound (a tenant policy), else the service's. */
+  private int queueLimitOf(Tenant tenant) {
+    return tenant.maxQueuedJobs() != null ? tenant.maxQueuedJobs() : config.maxQueuedJobsPerTenant();
   }
 
   /** Validates, prices, escrows and durably queues one job; shared by REST and WebSocket. */
@@ -538,12 +544,13 @@ public final class ApiVerticle extends VerticleBase {
         return Future.failedFuture(new Problem("overloaded", 503, "Overloaded, retry after 1 s",
             "the queue holds " + queued + " jobs (limit " + config.maxQueuedJobs() + ")"));
       }
-      long mine = tenantQueuedEstimate(tenant.id());
-      if (mine >= config.maxQueuedJobsPerTenant()) {
+      long mine = tenantQueuedEstimate(tenant);
+      int limit = queueLimitOf(tenant);
+      if (mine >= limit) {
         metrics.jobsRefused.increment();
         return Future.failedFuture(new Problem("tenant-queue-full", 429, "Too many jobs queued",
-            "this tenant has up to " + mine + " jobs queued (limit " + config.maxQueuedJobsPerTenant()
-                + " per tenant); submit more as they start, or cancel some"));
+            "this tenant has up to " + mine + " jobs queued (limit " + limit + (tenant.maxQueuedJobs() != null
+                ? " for this tenant" : " per tenant") + "); submit more as they start, or cancel some"));
       }
       return admit(tenant, spec, f, idempotencyKey);
     });
@@ -984,7 +991,7 @@ public final class ApiVerticle extends VerticleBase {
   private void me(RoutingContext rc) {
     tenant(rc).compose(t -> balances(t.id())
         .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", balanceJson(b))
-            .put("weight", t.weight()).put("gpuQuota", t.gpuQuota())))
+            .put("weight", t.weight()).put("gpuQuota", t.gpuQuota()).put("maxQueuedJobs", queueLimitOf(t))))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
   }
@@ -1005,8 +1012,8 @@ public final class ApiVerticle extends VerticleBase {
   private void createTenant(RoutingContext rc) {
     admin(rc).compose(v -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("name", "apiKey", "weight", "gpuQuota"));
-      TenantPolicy policy = TenantPolicy.parse(body, new TenantPolicy(1.0, null));
+      checkFields(body, Set.of("name", "apiKey", "weight", "gpuQuota", "maxQueuedJobs"));
+      TenantPolicy policy = TenantPolicy.parse(body, new TenantPolicy(1.0, null, null));
       String name = body.getValue("name") instanceof String s ? s.trim() : null;
       if (name == null || !name.matches("[A-Za-z0-9_.@-]{1,100}")) {
         throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "name")
@@ -1016,25 +1023,30 @@ public final class ApiVerticle extends VerticleBase {
       return Future.fromCompletionStage(tenants.create(name, apiKey), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw new Problem("conflict", 409, "Tenant exists", "a tenant named '" + name + "' (or that key) exists");
         JsonObject out = new JsonObject().put("id", t.get().id()).put("name", name).put("apiKey", apiKey)
-            .put("weight", policy.weight()).put("gpuQuota", policy.gpuQuota());
-        if (policy.weight() == 1.0 && policy.gpuQuota() == null) return Future.succeededFuture(out);
+            .put("weight", policy.weight()).put("gpuQuota", policy.gpuQuota()).put("maxQueuedJobs", policy.maxQueuedJobs());
+        if (policy.weight() == 1.0 && policy.gpuQuota() == null && policy.maxQueuedJobs() == null) {
+          return Future.succeededFuture(out);
+        }
         return applyPolicy(t.get().id(), policy).map(ok -> out);
       });
     }).onSuccess(o -> rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(o.encode()))
         .onFailure(e -> fail(rc, e));
   }
 
-  /** Admin: change a tenant's fair-share weight and/or GPU quota ({@code "gpuQuota": null} removes the quota). */
+  /**
+   * Admin: change a tenant's fair-share weight, GPU quota and/or queue bound ({@code "gpuQuota": null} removes
+   * the quota, {@code "maxQueuedJobs": null} gives it the service's bound again).
+   */
   private void patchTenant(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
     admin(rc).compose(v -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("weight", "gpuQuota"));
+      checkFields(body, Set.of("weight", "gpuQuota", "maxQueuedJobs"));
       return Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw Problem.notFound("no tenant " + tenantId);
-        TenantPolicy p = TenantPolicy.parse(body, new TenantPolicy(t.get().weight(), t.get().gpuQuota()));
+        TenantPolicy p = TenantPolicy.parse(body, new TenantPolicy(t.get().weight(), t.get().gpuQuota(), t.get().maxQueuedJobs()));
         return applyPolicy(tenantId, p).map(ok -> new JsonObject().put("id", tenantId).put("name", t.get().name())
-            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota()));
+            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota()).put("maxQueuedJobs", p.maxQueuedJobs()));
       });
     }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
   }
@@ -1180,16 +1192,18 @@ public final class ApiVerticle extends VerticleBase {
 
   /** Stores a policy, then tells the scheduler (which applies it from its next placement pass). */
   private Future<Boolean> applyPolicy(String tenantId, TenantPolicy p) {
-    return Future.fromCompletionStage(tenants.setPolicy(tenantId, p.weight(), p.gpuQuota()), vertx.getOrCreateContext())
+    return Future.fromCompletionStage(tenants.setPolicy(tenantId, p.weight(), p.gpuQuota(), p.maxQueuedJobs()),
+            vertx.getOrCreateContext())
         .onSuccess(ok -> vertx.eventBus().publish(Addresses.TENANT_POLICY, new JsonObject().put("tenantId", tenantId)
-            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota())));
+            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota()).put("maxQueuedJobs", p.maxQueuedJobs())));
   }
 
   /** A tenant's scheduling policy as the API accepts it. */
-  record TenantPolicy(double weight, Integer gpuQuota) {
+  record TenantPolicy(double weight, Integer gpuQuota, Integer maxQueuedJobs) {
     static TenantPolicy parse(JsonObject body, TenantPolicy current) {
       double weight = current.weight();
       Integer quota = current.gpuQuota();
+      Integer maxQueued = current.maxQueuedJobs();
       JsonArray errors = new JsonArray();
       if (body.containsKey("weight")) {
         Object w = body.getValue("weight");
@@ -1212,8 +1226,20 @@ public final class ApiVerticle extends VerticleBase {
               .put("message", "gpuQuota must be an integer from 0 to 1000000, or null for none"));
         }
       }
+      if (body.containsKey("maxQueuedJobs")) {
+        Object q = body.getValue("maxQueuedJobs");
+        if (q == null) {
+          maxQueued = null;
+        } else if ((q instanceof Integer || q instanceof Long) && ((Number) q).longValue() >= 1
+            && ((Number) q).longValue() <= 100_000_000) {
+          maxQueued = ((Number) q).intValue();
+        } else {
+          errors.add(new JsonObject().put("field", "maxQueuedJobs").put("code", "invalid")
+              .put("message", "maxQueuedJobs must be an integer from 1 to 100000000, or null for the service's bound"));
+        }
+      }
       if (!errors.isEmpty()) throw Problem.invalid("invalid-tenant", "Invalid tenant", errors);
-      return new TenantPolicy(weight, quota);
+      return new TenantPolicy(weight, quota, maxQueued);
     }
   }
 

@@ -89,9 +89,9 @@ final class WsSession {
     ws.close((short) 1008, "API key rotated");
   }
 
-  /** Its tenant's weight or GPU quota changed: submits from now on are checked against the new ones. */
-  void policyChanged(double weight, Integer gpuQuota) {
-    if (tenant != null) tenant = new Tenant(tenant.id(), tenant.name(), weight, gpuQuota);
+  /** Its tenant's weight, GPU quota or queue bound changed: submits from now on are checked against the new ones. */
+  void policyChanged(double weight, Integer gpuQuota, Integer maxQueuedJobs) {
+    if (tenant != null) tenant = tenant.withPolicy(weight, gpuQuota, maxQueuedJobs);
   }
 
   void maybeSend(String jobId, String text) {

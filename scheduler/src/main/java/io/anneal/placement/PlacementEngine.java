@@ -128,6 +128,8 @@ public final class PlacementEngine {
     int inUse;
     /** Jobs of this tenant queued, at every priority. */
     int queuedJobs;
+    /** Its own count from which it is among {@link #tenantsWithManyQueued}; 0: the engine's. */
+    int manyQueuedAt;
     /** Last pass stamp that collected this tenant (see {@link #collect}). */
     long stamp;
     /** GPU-seconds used, scaled to {@code usageRefMs} (see {@link #decayFactor}). */
@@ -343,7 +345,7 @@ public final class PlacementEngine {
     seqOf.put(j.id(), nextSeq++);
     levels.computeIfAbsent(j.priority(), k -> new LinkedHashSet<>()).add(t);
     queued.put(j.id(), j);
-    if (++t.queuedJobs == manyQueued) withManyQueued.add(t);
+    if (++t.queuedJobs == manyQueuedAt(t)) withManyQueued.add(t);
     waitingSince.putIfAbsent(j.id(), nowMs);
     if (!"*".equals(plainKey(j))) specialQueued++;
     countPlain(j, 1);
@@ -1005,7 +1007,32 @@ public final class PlacementEngine {
   }
 
   private void unqueued(Tenant t) {
-    if (t.queuedJobs-- == manyQueued) withManyQueued.remove(t);
+    if (t.queuedJobs-- == manyQueuedAt(t)) withManyQueued.remove(t);
+  }
+
+  private int manyQueuedAt(Tenant t) {
+    return t.manyQueuedAt > 0 ? t.manyQueuedAt : manyQueued;
+  }
+
+  /**
+   * One tenant is among {@link #tenantsWithManyQueued} from {@code jobs} queued ({@code 0}: from the count
+   * {@link #trackTenantsQueuingAtLeast} set for all).
+   */
+  public void trackTenantQueuingAtLeast(String tenant, int jobs) {
+    if (jobs < 0) throw new IllegalArgumentException("jobs must be >= 0");
+    Tenant t = tenant(tenant);
+    t.manyQueuedAt = jobs;
+    if (t.queuedJobs >= manyQueuedAt(t)) {
+      withManyQueued.add(t);
+    } else {
+      withManyQueued.remove(t);
+    }
+  }
+
+  /** The tenant's own count set by {@link #trackTenantQueuingAtLeast(String, int)}, or 0. */
+  public int manyQueuedAtOf(String tenant) {
+    Tenant t = tenants.get(tenant);
+    return t == null ? 0 : t.manyQueuedAt;
   }
 
   /** Jobs the tenant has queued. */
@@ -1023,7 +1050,7 @@ public final class PlacementEngine {
     manyQueued = jobs;
     withManyQueued.clear();
     for (Tenant t : tenants.values()) {
-      if (t.queuedJobs >= jobs) withManyQueued.add(t);
+      if (t.queuedJobs >= manyQueuedAt(t)) withManyQueued.add(t);
     }
   }
 
@@ -1076,7 +1103,7 @@ public final class PlacementEngine {
   public java.util.Set<String> tenantsWithPolicy() {
     java.util.Set<String> out = new java.util.HashSet<>();
     tenants.forEach((id, t) -> {
-      if (t.weight != 1.0 || t.quota != Integer.MAX_VALUE) out.add(id);
+      if (t.weight != 1.0 || t.quota != Integer.MAX_VALUE || t.manyQueuedAt != 0) out.add(id);
     });
     return out;
   }

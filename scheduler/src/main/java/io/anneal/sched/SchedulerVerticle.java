@@ -152,9 +152,8 @@ public final class SchedulerVerticle extends VerticleBase {
     });
     bus.<JsonObject>consumer(Addresses.TENANT_POLICY, m -> {
       policyMessages++;
-      Integer quota = m.body().getInteger("gpuQuota");
-      engine.setTenant(m.body().getString("tenantId"), m.body().getDouble("weight", 1.0),
-          quota == null ? Integer.MAX_VALUE : quota);
+      setTenant(m.body().getString("tenantId"), m.body().getDouble("weight", 1.0), m.body().getInteger("gpuQuota"),
+          m.body().getInteger("maxQueuedJobs"));
       schedulePass();
     });
     windowStartMs = System.currentTimeMillis();
@@ -188,7 +187,7 @@ public final class SchedulerVerticle extends VerticleBase {
       @SuppressWarnings("unchecked")
       List<JobRecord> recovered = (List<JobRecord>) read.get(1);
       for (var t : policies) {
-        engine.setTenant(t.id(), t.weight(), t.gpuQuota() == null ? Integer.MAX_VALUE : t.gpuQuota());
+        setTenant(t.id(), t.weight(), t.gpuQuota(), t.maxQueuedJobs());
       }
       for (JobRecord j : recovered) {
         // with its preemption count (a run's re-submission after a preemption adds one)
@@ -263,6 +262,15 @@ public final class SchedulerVerticle extends VerticleBase {
   public SchedulerVerticle withTenantQueueLimit(int limit) {
     engine.trackTenantsQueuingAtLeast(listedAt(limit));
     return this;
+  }
+
+  /**
+   * A tenant's policy (as stored and told): fair-share weight, GPU quota (null: none) and queue bound (null:
+   * the service's), applied to the engine.
+   */
+  private void setTenant(String id, double weight, Integer gpuQuota, Integer maxQueuedJobs) {
+    engine.setTenant(id, weight, gpuQuota == null ? Integer.MAX_VALUE : gpuQuota);
+    engine.trackTenantQueuingAtLeast(id, maxQueuedJobs == null ? 0 : listedAt(maxQueuedJobs));
   }
 
   /** A tenant with fewer queued jobs than this is not named in the queue state (so has fewer, for the API). */
@@ -531,12 +539,13 @@ public final class SchedulerVerticle extends VerticleBase {
       for (var t : ar.result()) {
         reset.remove(t.id());
         int quota = t.gpuQuota() == null ? Integer.MAX_VALUE : t.gpuQuota();
-        if (engine.weight(t.id()) != t.weight() || engine.quota(t.id()) != quota) {
-          engine.setTenant(t.id(), t.weight(), quota);
+        int manyAt = t.maxQueuedJobs() == null ? 0 : listedAt(t.maxQueuedJobs());
+        if (engine.weight(t.id()) != t.weight() || engine.quota(t.id()) != quota || engine.manyQueuedAtOf(t.id()) != manyAt) {
+          setTenant(t.id(), t.weight(), t.gpuQuota(), t.maxQueuedJobs());
           changed++;
         }
       }
-      for (String id : reset) engine.setTenant(id, 1.0, Integer.MAX_VALUE); // back to the default in the store
+      for (String id : reset) setTenant(id, 1.0, null, null); // back to the default in the store
       changed += reset.size();
       metrics.repairedFromStore("policy", changed);
       if (changed > 0) {

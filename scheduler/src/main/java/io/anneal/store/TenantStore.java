@@ -14,12 +14,17 @@ import java.util.concurrent.CompletableFuture;
 /** Tenants and API keys. Keys are stored only as SHA-256 hashes. */
 public final class TenantStore {
   /**
-   * A tenant with its scheduling policy: fair-share {@code weight} (> 0) and hard {@code gpuQuota}
-   * (GPUs held at once; null = none).
+   * A tenant with its scheduling policy: fair-share {@code weight} (> 0), hard {@code gpuQuota} (GPUs held
+   * at once; null = none) and {@code maxQueuedJobs} (jobs it may have queued; null = the service's limit).
    */
-  public record Tenant(String id, String name, double weight, Integer gpuQuota) {
+  public record Tenant(String id, String name, double weight, Integer gpuQuota, Integer maxQueuedJobs) {
     public Tenant(String id, String name) {
-      this(id, name, 1.0, null);
+      this(id, name, 1.0, null, null);
+    }
+
+    /** The same tenant with another policy. */
+    public Tenant withPolicy(double weight, Integer gpuQuota, Integer maxQueuedJobs) {
+      return new Tenant(id, name, weight, gpuQuota, maxQueuedJobs);
     }
   }
 
@@ -169,7 +174,7 @@ public final class TenantStore {
         ps.setString(1, hash);
         ps.setLong(2, System.currentTimeMillis());
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(new KeyOwner(row(rs), rs.getLong(5))) : Optional.<KeyOwner>empty();
+          return rs.next() ? Optional.of(new KeyOwner(row(rs), rs.getLong(6))) : Optional.<KeyOwner>empty();
         }
       }
     });
@@ -196,9 +201,9 @@ public final class TenantStore {
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
               Tenant t = row(rs);
-              long until = rs.getLong(7);
-              boolean grace = rs.getString(6) != null && until > now;
-              out.put(t.id(), new Keys(t, rs.getString(5), grace ? rs.getString(6) : null, grace ? until : 0));
+              long until = rs.getLong(8);
+              boolean grace = rs.getString(7) != null && until > now;
+              out.put(t.id(), new Keys(t, rs.getString(6), grace ? rs.getString(7) : null, grace ? until : 0));
             }
           }
         }
@@ -218,26 +223,31 @@ public final class TenantStore {
     });
   }
 
-  private static final String COLUMNS = "id, name, weight, gpu_quota";
+  private static final String COLUMNS = "id, name, weight, gpu_quota, max_queued_jobs";
 
   private static Tenant row(ResultSet rs) throws java.sql.SQLException {
-    int q = rs.getInt(4);
-    Integer quota = rs.wasNull() ? null : q; // wasNull refers to the column read last
-    return new Tenant(rs.getString(1), rs.getString(2), rs.getDouble(3), quota);
+    return new Tenant(rs.getString(1), rs.getString(2), rs.getDouble(3), intOrNull(rs, 4), intOrNull(rs, 5));
   }
 
-  /** Sets a tenant's weight and quota; false if there is no such tenant. */
-  public CompletableFuture<Boolean> setPolicy(String id, double weight, Integer gpuQuota) {
+  private static Integer intOrNull(ResultSet rs, int column) throws java.sql.SQLException {
+    int v = rs.getInt(column);
+    return rs.wasNull() ? null : v; // wasNull refers to the column read last
+  }
+
+  /** Sets a tenant's weight, GPU quota and queue bound (null: none / the service's); false if there is no such tenant. */
+  public CompletableFuture<Boolean> setPolicy(String id, double weight, Integer gpuQuota, Integer maxQueuedJobs) {
     if (!(weight > 0) || weight > 1000) throw new IllegalArgumentException("weight must be in (0, 1000]");
     if (gpuQuota != null && gpuQuota < 0) throw new IllegalArgumentException("gpuQuota must be >= 0");
-    return store.writer().submit(c -> JobStore.update(c, "UPDATE tenant SET weight = ?, gpu_quota = ? WHERE id = ?",
-        weight, gpuQuota, id) == 1);
+    if (maxQueuedJobs != null && maxQueuedJobs < 1) throw new IllegalArgumentException("maxQueuedJobs must be >= 1");
+    return store.writer().submit(c -> JobStore.update(c, "UPDATE tenant SET weight = ?, gpu_quota = ?, max_queued_jobs = ?"
+        + " WHERE id = ?", weight, gpuQuota, maxQueuedJobs, id) == 1);
   }
 
   /** Every tenant whose policy differs from the default (weight 1, no quota), for the scheduler at start. */
   public static java.util.List<Tenant> policiesBlocking(java.sql.Connection c) throws java.sql.SQLException {
     java.util.List<Tenant> out = new java.util.ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM tenant WHERE weight <> 1 OR gpu_quota IS NOT NULL");
+    try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + " FROM tenant WHERE weight <> 1 OR gpu_quota IS NOT NULL"
+        + " OR max_queued_jobs IS NOT NULL");
         ResultSet rs = ps.executeQuery()) {
       while (rs.next()) out.add(row(rs));
     }

@@ -60,6 +60,22 @@ class TenantQueueLimitTest {
       // another tenant is not held back by it
       assertThat(s.post("/api/v1/jobs", "other-key-0123456789", sleepJob(100)).statusCode()).isEqualTo(202);
 
+      // a tenant's own bound (a policy): the other tenant may have 1 queued, then it is refused; bad values change nothing
+      String otherId = other.getString("id");
+      assertThat(s.patch("/api/v1/tenants/" + otherId, TestService.ADMIN_KEY, "{\"maxQueuedJobs\":0}").statusCode()).isEqualTo(422);
+      assertThat(s.patch("/api/v1/tenants/" + otherId, TestService.ADMIN_KEY, "{\"maxQueuedJobs\":1.5}").statusCode()).isEqualTo(422);
+      assertThat(s.json(s.get("/api/v1/me", "other-key-0123456789")).getInteger("maxQueuedJobs")).isEqualTo(2);
+      var patched = s.patch("/api/v1/tenants/" + otherId, TestService.ADMIN_KEY, "{\"maxQueuedJobs\":1}");
+      assertThat(patched.statusCode()).isEqualTo(200);
+      assertThat(s.json(patched).getInteger("maxQueuedJobs")).isEqualTo(1);
+      assertThat(s.json(s.get("/api/v1/me", "other-key-0123456789")).getInteger("maxQueuedJobs")).isEqualTo(1);
+      var own = s.post("/api/v1/jobs", "other-key-0123456789", sleepJob(100));
+      assertThat(own.statusCode()).as(own.body()).isEqualTo(429);
+      assertThat(s.json(own).getString("detail")).contains("limit 1 for this tenant");
+      // and back to the service's bound
+      assertThat(s.patch("/api/v1/tenants/" + otherId, TestService.ADMIN_KEY, "{\"maxQueuedJobs\":null}").statusCode()).isEqualTo(200);
+      s.await(Duration.ofSeconds(10), () -> s.post("/api/v1/jobs", "other-key-0123456789", sleepJob(100)).statusCode() == 202);
+
       // one of the tenant's queued jobs cancelled: it may submit one more, once the scheduler has counted
       assertThat(s.delete("/api/v1/jobs/" + s.json(first).getString("id"), TestService.DEMO_KEY).statusCode()).isLessThan(300);
       s.await(Duration.ofSeconds(10), () -> {

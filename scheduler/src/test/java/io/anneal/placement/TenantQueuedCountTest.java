@@ -69,4 +69,28 @@ class TenantQueuedCountTest {
     assertThat(e.tenantsWithManyQueued()).isEmpty();
     assertThatThrownBy(() -> e.trackTenantsQueuingAtLeast(0)).isInstanceOf(IllegalArgumentException.class);
   }
+
+  @Test
+  void aTenantsOwnCountTakesPrecedenceAndZeroGivesItTheEnginesBack() {
+    PlacementEngine e = new PlacementEngine(PlacementEngine.Config.defaults());
+    e.trackTenantsQueuingAtLeast(10);
+    for (int i = 0; i < 3; i++) e.enqueue(job("a" + i, "a", 0), 1_000);
+    e.enqueue(job("b0", "b", 0), 1_000);
+    assertThat(e.tenantsWithManyQueued()).isEmpty();
+    e.trackTenantQueuingAtLeast("a", 2);
+    assertThat(e.tenantsWithManyQueued()).isEqualTo(Map.of("a", 3));
+    assertThat(e.manyQueuedAtOf("a")).isEqualTo(2);
+    e.dequeue("a0");
+    assertThat(e.tenantsWithManyQueued()).isEqualTo(Map.of("a", 2));
+    e.dequeue("a1");
+    assertThat(e.tenantsWithManyQueued()).isEmpty();
+    e.enqueue(job("a1", "a", 0), 1_000);
+    assertThat(e.tenantsWithManyQueued()).isEqualTo(Map.of("a", 2));
+    e.trackTenantQueuingAtLeast("a", 0);
+    assertThat(e.tenantsWithManyQueued()).as("the engine's count again").isEmpty();
+    assertThat(e.tenantsWithPolicy()).doesNotContain("a");
+    e.trackTenantQueuingAtLeast("b", 1);
+    assertThat(e.tenantsWithManyQueued()).isEqualTo(Map.of("b", 1));
+    assertThat(e.tenantsWithPolicy()).contains("b");
+  }
 }

@@ -495,6 +495,23 @@ public abstract class JobStoreContract {
     assertThat(tenants.byKey("acme-key-third-01234").get().orElseThrow().id()).isEqualTo(acme);
   }
 
+  /** A tenant's policy (weight, GPU quota, queue bound) is stored; the scheduler reads those that differ from the default. */
+  @Test
+  void tenantPoliciesAreStoredAndThoseNotDefaultAreRead() throws Exception {
+    String acme = tenants.byKey("acme-key-0123456789").get().orElseThrow().id();
+    assertThat(store.tenantPoliciesBlocking()).isEmpty();
+    assertThat(tenants.setPolicy(acme, 1.0, null, 500).get()).isTrue();
+    assertThat(store.tenantPoliciesBlocking()).extracting(TenantStore.Tenant::maxQueuedJobs).containsExactly(500);
+    assertThat(tenants.setPolicy(acme, 2.0, 8, null).get()).isTrue();
+    TenantStore.Tenant t = tenants.byId(acme).get().orElseThrow();
+    assertThat(t.weight()).isEqualTo(2.0);
+    assertThat(t.gpuQuota()).isEqualTo(8);
+    assertThat(t.maxQueuedJobs()).isNull();
+    assertThat(tenants.setPolicy("t_nope", 1.0, null, null).get()).isFalse();
+    assertThat(tenants.setPolicy(acme, 1.0, null, null).get()).isTrue();
+    assertThat(store.tenantPoliciesBlocking()).isEmpty();
+  }
+
   @Test
   void tenantsAreFoundByKeyOnlyThroughTheKeysHash() throws Exception {
     assertThat(tenants.byKey("acme-key-0123456789").get()).map(TenantStore.Tenant::name).hasValue("acme");
