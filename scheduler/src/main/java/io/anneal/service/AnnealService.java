@@ -185,6 +185,11 @@ public final class AnnealService {
   /** Cluster mode: the Hazelcast member this instance runs (the members it sees now), else null. */
   private volatile io.vertx.spi.cluster.hazelcast.HazelcastClusterManager clusterManager;
 
+  /** Whether {@link #stop} was called. */
+  public boolean stopped() {
+    return stopped;
+  }
+
   /** How many members of the cluster this instance sees now (1 on a single instance). */
   public int clusterMembersSeen() {
     var m = clusterManager;
