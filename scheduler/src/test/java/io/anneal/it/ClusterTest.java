@@ -37,14 +37,18 @@ class ClusterTest {
 
   @AfterEach
   void tearDown() throws Exception {
-    for (int i = open.size() - 1; i >= 0; i--) {
-      open.get(i).close();
-      awaitMembersLeft(open.subList(0, i));
-    }
-    if (url != null) {
-      try (Connection c = DriverManager.getConnection(url.replaceAll("&currentSchema=[a-z0-9_]+", ""));
-          var st = c.createStatement()) {
-        st.execute("DROP SCHEMA IF EXISTS " + url.replaceAll(".*currentSchema=", "") + " CASCADE");
+    try {
+      for (int i = open.size() - 1; i >= 0; i--) {
+        open.get(i).close();
+        awaitMembersLeft(open.subList(0, i));
+      }
+    } finally {
+      // also when a close failed its checks: no schema is left behind
+      if (url != null) {
+        try (Connection c = DriverManager.getConnection(url.replaceAll("&currentSchema=[a-z0-9_]+", ""));
+            var st = c.createStatement()) {
+          st.execute("DROP SCHEMA IF EXISTS " + url.replaceAll(".*currentSchema=", "") + " CASCADE");
+        }
       }
     }
   }
