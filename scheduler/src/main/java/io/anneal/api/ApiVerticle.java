@@ -816,10 +816,11 @@ public final class ApiVerticle extends VerticleBase {
             }
             return Future.fromCompletionStage(store.writer().submit(c -> {
               Map<Integer, String> before = Quarantines.of(c, nodeId);
-              for (int d : devices) Quarantines.add(c, nodeId, d, reason, System.currentTimeMillis());
-              Map<Integer, String> after = Quarantines.of(c, nodeId);
               Map<Integer, String> out = new java.util.TreeMap<>();
-              for (int d : devices) out.put(d, after.get(d));
+              for (int d : devices) {
+                Quarantines.add(c, nodeId, d, reason, System.currentTimeMillis());
+                out.put(d, before.getOrDefault(d, reason)); // a device quarantined already keeps its first reason
+              }
               return Map.entry(out, devices.stream().anyMatch(d -> !before.containsKey(d)));
             }), vertx.getOrCreateContext());
           })

@@ -180,7 +180,7 @@ class FaultMappingTest {
         String id = submit(s, 10);
         s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(id).getString("state")));
       }
-      s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
+      s.await(Duration.ofSeconds(10), () -> s.gpu(0).getBoolean("quarantined", false));
       s.await(Duration.ofSeconds(10), () -> refused.get() >= 2); // the first write and a retry, both refused
       try (var c = s.service.database().connection(); var st = c.createStatement()) {
         st.execute("ALTER TABLE device_quarantine_away RENAME TO device_quarantine");
@@ -196,8 +196,8 @@ class FaultMappingTest {
       workerLog.removeHandler(counter);
     }
     try (TestService s = TestService.start(dir, backend)) {
-      s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
-      assertThat(gpu(s, 0).getString("quarantineReason")).contains("Xid 79");
+      s.await(Duration.ofSeconds(10), () -> s.gpu(0).getBoolean("quarantined", false));
+      assertThat(s.gpu(0).getString("quarantineReason")).contains("Xid 79");
     }
   }
 
@@ -233,8 +233,8 @@ class FaultMappingTest {
 
     // the quarantine outlives a restart: the device stays out of service, with its reason
     try (TestService s = TestService.start(dir, backend)) {
-      s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false));
-      assertThat(gpu(s, 0).getString("quarantineReason")).contains("Xid 79");
+      s.await(Duration.ofSeconds(10), () -> s.gpu(0).getBoolean("quarantined", false));
+      assertThat(s.gpu(0).getString("quarantineReason")).contains("Xid 79");
       assertThat(s.json(s.get("/api/v1/gpus", null)).getInteger("total")).isEqualTo(1);
       int brokenRuns = backend.runsOnBroken.get();
       String afterRestart = submit(s, 10);
@@ -244,21 +244,16 @@ class FaultMappingTest {
 
       // the GPU is replaced; an operator (only an admin) lifts the quarantine and it serves jobs again
       backend.broken.set(false);
-      String lift = "/api/v1/gpus/" + gpu(s, 0).getString("nodeId") + "/0/quarantine";
+      String lift = "/api/v1/gpus/" + s.gpu(0).getString("nodeId") + "/0/quarantine";
       assertThat(s.delete(lift, TestService.DEMO_KEY).statusCode()).isEqualTo(403);
       assertThat(s.delete(lift, TestService.ADMIN_KEY).statusCode()).isEqualTo(204);
       assertThat(s.delete(lift, TestService.ADMIN_KEY).statusCode()).as("not quarantined any more").isEqualTo(404);
-      s.await(Duration.ofSeconds(10), () -> !gpu(s, 0).getBoolean("quarantined", false));
+      s.await(Duration.ofSeconds(10), () -> !s.gpu(0).getBoolean("quarantined", false));
       assertThat(s.json(s.get("/api/v1/gpus", null)).getInteger("total")).isEqualTo(2);
       String onZero = submit(s, 10);
       s.await(Duration.ofSeconds(30), () -> "SETTLED".equals(s.job(onZero).getString("state")));
       assertThat(s.job(onZero).getString("outcome")).isEqualTo("SUCCEEDED");
       assertThat(s.job(onZero).getJsonArray("devices").getList()).containsExactly(0);
     }
-  }
-
-  private static JsonObject gpu(TestService s, int index) {
-    return s.json(s.get("/api/v1/gpus", null)).getJsonArray("gpus").stream().map(o -> (JsonObject) o)
-        .filter(g -> g.getInteger("index") == index).findFirst().orElseThrow();
   }
 }

@@ -21,17 +21,13 @@ class ManualQuarantineTest {
         .put("params", new JsonObject().put("ms", ms)).encode();
   }
 
-  private static JsonObject gpu(TestService s, int index) {
-    return s.json(s.get("/api/v1/gpus", null)).getJsonArray("gpus").stream().map(o -> (JsonObject) o)
-        .filter(g -> g.getInteger("index") == index).findFirst().orElseThrow();
-  }
 
   @Test
   void anOperatorTakesGpusOutOfServiceRunningJobsFinishAndNothingNewIsPlacedThereUntilLifted() throws Exception {
     String node;
     int other;
     try (TestService s = TestService.start(dir, "--cpu-devices", "2")) {
-      node = gpu(s, 0).getString("nodeId");
+      node = s.gpu(0).getString("nodeId");
       String first = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(1_500))).getString("id");
       s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(first).getString("state")));
       int busy = s.job(first).getJsonArray("devices").getInteger(0);
@@ -45,13 +41,13 @@ class ManualQuarantineTest {
       assertThat(s.put("/api/v1/gpus/" + node + "/7/quarantine", TestService.ADMIN_KEY, "{}").statusCode()).isEqualTo(404);
       assertThat(s.put(one, TestService.ADMIN_KEY, "{\"reason\":\"\"}").statusCode()).isEqualTo(422);
       assertThat(s.put(one, TestService.ADMIN_KEY, "{\"why\":\"x\"}").statusCode()).isEqualTo(422);
-      assertThat(gpu(s, other).getBoolean("quarantined", false)).isFalse();
+      assertThat(s.gpu(other).getBoolean("quarantined", false)).isFalse();
 
       // the free GPU out of service: the next job waits for the busy one, and runs there once it is free
       var taken = s.put(one, TestService.ADMIN_KEY, "{\"reason\":\"fan noise\"}");
       assertThat(taken.statusCode()).isEqualTo(201);
-      s.await(Duration.ofSeconds(5), () -> gpu(s, other).getBoolean("quarantined", false));
-      assertThat(gpu(s, other).getString("quarantineReason")).isEqualTo("by an operator: fan noise");
+      s.await(Duration.ofSeconds(5), () -> s.gpu(other).getBoolean("quarantined", false));
+      assertThat(s.gpu(other).getString("quarantineReason")).isEqualTo("by an operator: fan noise");
       String second = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(1_500))).getString("id");
       assertThat(s.job(second).getString("state")).isEqualTo("QUEUED");
       s.await(Duration.ofSeconds(20), () -> "RUNNING".equals(s.job(second).getString("state")));
@@ -64,21 +60,21 @@ class ManualQuarantineTest {
       assertThat(cordoned.statusCode()).isEqualTo(201);
       assertThat(s.json(cordoned).getJsonArray("quarantined")).hasSize(2);
       assertThat(s.put(cordon, TestService.ADMIN_KEY, "{}").statusCode()).as("already").isEqualTo(200);
-      s.await(Duration.ofSeconds(5), () -> gpu(s, busy).getBoolean("quarantined", false));
-      assertThat(gpu(s, other).getString("quarantineReason")).as("the first reason kept").isEqualTo("by an operator: fan noise");
+      s.await(Duration.ofSeconds(5), () -> s.gpu(busy).getBoolean("quarantined", false));
+      assertThat(s.gpu(other).getString("quarantineReason")).as("the first reason kept").isEqualTo("by an operator: fan noise");
       s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(second).getString("state")));
       assertThat(s.job(second).getString("outcome")).isEqualTo("SUCCEEDED");
       assertThat(s.json(s.get("/api/v1/gpus", null)).getInteger("free")).isZero();
     }
     // stored: after a restart both stay out of service; one lifted serves jobs again
     try (TestService s = TestService.start(dir, "--cpu-devices", "2")) {
-      s.await(Duration.ofSeconds(10), () -> gpu(s, 0).getBoolean("quarantined", false) && gpu(s, 1).getBoolean("quarantined", false));
+      s.await(Duration.ofSeconds(10), () -> s.gpu(0).getBoolean("quarantined", false) && s.gpu(1).getBoolean("quarantined", false));
       assertThat(s.delete("/api/v1/gpus/" + node + "/" + other + "/quarantine", TestService.ADMIN_KEY).statusCode()).isEqualTo(204);
-      s.await(Duration.ofSeconds(10), () -> !gpu(s, other).getBoolean("quarantined", false));
+      s.await(Duration.ofSeconds(10), () -> !s.gpu(other).getBoolean("quarantined", false));
       String third = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(10))).getString("id");
       s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(third).getString("state")));
       assertThat(s.job(third).getJsonArray("devices")).containsExactly(other);
-      assertThat(gpu(s, 1 - other).getBoolean("quarantined")).isTrue();
+      assertThat(s.gpu(1 - other).getBoolean("quarantined")).isTrue();
     }
   }
 }

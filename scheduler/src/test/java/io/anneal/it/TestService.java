@@ -158,6 +158,12 @@ final class TestService implements AutoCloseable {
     return json(get("/api/v1/jobs/" + id, DEMO_KEY));
   }
 
+  /** The fleet view's entry of the GPU with this index (one node). */
+  JsonObject gpu(int index) {
+    return json(get("/api/v1/gpus", null)).getJsonArray("gpus").stream().map(o -> (JsonObject) o)
+        .filter(g -> g.getInteger("index") == index).findFirst().orElseThrow();
+  }
+
   long balanceUact() {
     return json(get("/api/v1/me", DEMO_KEY)).getJsonObject("balance").getLong("uact");
   }
