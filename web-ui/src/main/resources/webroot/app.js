@@ -121,12 +121,67 @@ async function refreshMe() {
   try {
     const me = await getJson('/api/v1/me', true);
     $('who').textContent = 'tenant ' + me.name;
+    refreshStatement(me.id);
     $('balance').textContent = `— ${units(me.balance.uact)} ACT available, ${units(me.balance.escrowUact)} ACT in escrow`
       + (me.balance.uakt || me.balance.escrowUakt
         ? `, ${units(me.balance.uakt)} AKT-direct deposit (${units(me.balance.escrowUakt)} AKT in escrow)` : '');
   } catch (e) {
     $('who').textContent = e.status === 401 ? 'unknown API key' : e.message;
+    $('statement-card').hidden = true;
   }
+}
+
+// ------------------------------------------------------------------ the tenant's statement of account
+const ENTRY_KINDS = {
+  deposit: 'AKT deposit', 'deposit.direct': 'AKT-direct deposit', 'bme.mint-request': 'AKT burned, ACT mint queued',
+  'bme.mint': 'ACT minted', 'bme.mint-cancel': 'mint cancelled, AKT returned', 'escrow.hold': 'held for admitted jobs',
+  'escrow.release': 'escrow released', settle: 'runs settled',
+};
+const signed = (n) => (n > 0 ? '+' : '') + (n ? units(n) : '');
+const openEntries = new Map(); // txId -> its runs, once loaded: kept open across refreshes
+
+async function refreshStatement(tenantId) {
+  let page;
+  try {
+    page = await getJson(`/api/v1/tenants/${encodeURIComponent(tenantId)}/statement?limit=20`, true);
+  } catch (e) { return; }
+  $('statement-card').hidden = false;
+  $('statement-more').hidden = !page.next;
+  $('statement-next').textContent = page.next ? 'GET ' + page.next : '';
+  const rows = [];
+  for (const e of page.entries) {
+    const label = (ENTRY_KINDS[e.kind] || e.kind) + (e.ref ? ` (${e.ref})` : '');
+    const more = el('td');
+    if (e.settlements) {
+      const a = el('a', { href: '#', textContent: openEntries.has(e.txId) ? 'hide runs' : 'runs' });
+      a.onclick = async (ev) => {
+        ev.preventDefault();
+        if (openEntries.has(e.txId)) openEntries.delete(e.txId);
+        else openEntries.set(e.txId, (await getJson(e.settlements, true)).settlements);
+        refreshStatement(tenantId);
+      };
+      more.append(a);
+    }
+    rows.push(el('tr', { className: 'entry', title: 'journal entry ' + e.txId },
+      el('td', { textContent: e.at.slice(0, 19).replace('T', ' ') }),
+      el('td', { textContent: label }),
+      el('td', { textContent: signed(e.change.uact) }),
+      el('td', { textContent: signed(e.change.escrowUact) }),
+      el('td', { textContent: signed(e.change.uakt + e.change.escrowUakt) }),
+      el('td', { textContent: units(e.balanceAfter.uact) }),
+      el('td', { textContent: units(e.balanceAfter.escrowUact) }),
+      more));
+    for (const r of openEntries.get(e.txId) || []) {
+      const receipt = el('a', { href: '#', textContent: 'receipt' });
+      receipt.onclick = (ev) => { ev.preventDefault(); showReceipt(r.jobId); };
+      rows.push(el('tr', { className: 'run' }, el('td'),
+        el('td', { textContent: `job ${r.jobId} on ${r.nodeId}` }),
+        el('td', { colSpan: 5, textContent: `charged ${units(r.chargeUact)} ACT, returned ${units(r.refundUact)} ACT`
+          + (r.paidUakt ? `, paid ${units(r.paidUakt)} AKT` : '') }),
+        el('td', {}, receipt)));
+    }
+  }
+  $('statement').querySelector('tbody').replaceChildren(...rows);
 }
 
 function renderJobs() {
@@ -500,6 +555,7 @@ $('auth').onsubmit = async (ev) => {
   apiKey = $('apiKey').value.trim();
   sessionStorage.setItem('anneal.apiKey', apiKey);
   jobs.clear();
+  openEntries.clear();
   await refreshMe();
   try { await loadJobs(); connectWs(); } catch (e) { $('jobs-hint').textContent = e.message; }
 };

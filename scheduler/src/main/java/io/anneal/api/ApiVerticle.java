@@ -13,6 +13,7 @@ import io.anneal.billing.ledger.NodeKey;
 import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.ledger.SupplyView;
+import io.anneal.billing.ledger.TenantStatement;
 import io.anneal.billing.receipt.NodeKeys;
 import io.anneal.billing.receipt.ReceiptCheck;
 import io.anneal.billing.receipt.ReceiptVerifier;
@@ -264,6 +265,8 @@ public final class ApiVerticle extends VerticleBase {
     router.post("/api/v1/tenants/:id/deposits").handler(this::deposit);
     router.get("/api/v1/tenants/:id/deposits/:reference").handler(this::depositStatus);
     router.get("/api/v1/tenants/:id/balance").handler(this::balance);
+    router.get("/api/v1/tenants/:id/statement").handler(this::statement);
+    router.get("/api/v1/tenants/:id/statement/:txId").handler(this::statementEntry);
     router.post("/api/v1/providers/:nodeId/payouts").handler(this::requestPayout);
     router.get("/api/v1/providers/:nodeId/payouts").handler(this::payouts);
     router.post("/api/v1/bootstrap-fund/grants").handler(this::grant);
@@ -1743,6 +1746,58 @@ public final class ApiVerticle extends VerticleBase {
         })
         .onSuccess(b -> rc.json(balanceJson(b).put("tenantId", tenantId)))
         .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * A tenant's statement of account, to the admin or the tenant: the journal entries that moved its
+   * balances, newest first, {@code limit} (1..500, 50 by default) before entry {@code before} (the
+   * previous page's {@code next}), each with its change and the balances after it.
+   */
+  private void statement(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    Integer limit = countParam(rc, "limit", Statements.DEFAULT_LIMIT, TenantStatement.MAX_LIMIT);
+    if (limit == null) return;
+    Long before = entryIdParam(rc, rc.queryParams().get("before"), "before");
+    if (before == null && rc.queryParams().get("before") != null) return;
+    ownStatement(rc, tenantId)
+        .compose(v -> Future.fromCompletionStage(store.read(c -> TenantStatement.read(c, tenantId, before, limit)),
+            vertx.getOrCreateContext()))
+        .onSuccess(p -> rc.json(Statements.page(tenantId, p, limit)))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  /** One entry of a tenant's statement, with, for a settlement, the tenant's runs it settled. */
+  private void statementEntry(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    Long txId = entryIdParam(rc, rc.pathParam("txId"), "txId");
+    if (txId == null) return;
+    ownStatement(rc, tenantId)
+        .compose(v -> Future.fromCompletionStage(store.read(c -> TenantStatement.entry(c, tenantId, txId)),
+            vertx.getOrCreateContext()))
+        .compose(d -> d.isPresent() ? Future.succeededFuture(d.get())
+            : Future.failedFuture(Problem.notFound("no entry " + txId + " on the statement of tenant " + tenantId)))
+        .onSuccess(d -> rc.json(Statements.detail(tenantId, d)))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  /** Succeeds for the admin or the tenant itself when the tenant exists. */
+  private Future<Void> ownStatement(RoutingContext rc, String tenantId) {
+    return adminOrTenant(rc, tenantId, "a tenant may read only its own statement")
+        .compose(v -> Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()))
+        .compose(t -> t.isPresent() ? Future.<Void>succeededFuture() : Future.failedFuture(Problem.notFound("no tenant " + tenantId)));
+  }
+
+  /** A journal entry's id (a positive integer), or null once answered 422 (or when {@code raw} is null). */
+  private static Long entryIdParam(RoutingContext rc, String raw, String name) {
+    if (raw == null) return null;
+    try {
+      long id = Long.parseLong(raw);
+      if (id > 0) return id;
+    } catch (NumberFormatException e) {
+      // answered below
+    }
+    fail(rc, new Problem("invalid-query", 422, "Invalid query", name + " must be a journal entry id (a positive integer)"));
+    return null;
   }
 
   // ------------------------------------------------------------------ WebSocket

@@ -117,6 +117,20 @@ class WebUiTest {
         driver.findElement(By.id("receipt-close")).click();
         wait.until(d -> !d.findElement(By.id("receipt-dialog")).isDisplayed());
 
+        // the tenant's statement: the settlement that charged the job, its runs opened from the page
+        wait.until(d -> d.findElement(By.id("statement-card")).isDisplayed()
+            && d.findElements(By.xpath("//table[@id='statement']//tr[td[2]='runs settled']//a[text()='runs']")).size() > 0);
+        assertThat(driver.findElement(By.id("statement")).getText()).contains("AKT deposit", "held for admitted jobs");
+        long charge = s.job(jobId).getLong("chargeUact");
+        // one job ran: one settlement entry
+        assertThat(driver.findElements(By.xpath("//table[@id='statement']//tr[td[2]='runs settled']"))).hasSize(1);
+        driver.findElement(By.xpath("//table[@id='statement']//tr[td[2]='runs settled']//a[text()='runs']")).click();
+        wait.until(d -> d.findElements(By.xpath("//table[@id='statement']//tr[@class='run'][td[2][starts-with(., 'job "
+            + jobId + " ')]]")).size() == 1);
+        assertThat(driver.findElement(By.xpath("//table[@id='statement']//tr[@class='run'][td[2][starts-with(., 'job " + jobId
+            + " ')]]")).getText()).contains("charged " + java.math.BigDecimal.valueOf(charge, 6).stripTrailingZeros().toPlainString()
+            + " ACT");
+
         // the 10x demand spike simulated from the UI: its phases and charts
         wait.until(d -> d.findElement(By.id("scenario-form")).isDisplayed());
         new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("scenario"))).selectByValue("spike10x");

@@ -121,17 +121,8 @@ public final class LedgerAudit {
    * (for tests: what commits then must not be seen).
    */
   static Report run(Connection c, int maxFindings, Runnable midway) throws SQLException {
-    boolean autoCommit = c.getAutoCommit();
-    int isolation = c.getTransactionIsolation();
-    boolean readOnly = c.isReadOnly();
-    c.setAutoCommit(false);
-    // one snapshot for every query: PostgreSQL's REPEATABLE READ is one; H2's is not (rows committed
-    // meanwhile appear in tables not read yet), its SNAPSHOT level is
-    c.setTransactionIsolation(Database.isH2(c) ? org.h2.engine.Constants.TRANSACTION_SNAPSHOT
-        : Connection.TRANSACTION_REPEATABLE_READ);
-    c.setReadOnly(true);
-    try {
-      LedgerAudit a = new LedgerAudit(c, maxFindings);
+    return Database.inSnapshot(c, s -> {
+      LedgerAudit a = new LedgerAudit(s, maxFindings);
       a.journal();
       midway.run();
       a.balances();
@@ -142,12 +133,7 @@ public final class LedgerAudit {
       a.payouts();
       a.supply();
       return new Report(a.checked, List.copyOf(a.findings), a.findingCount);
-    } finally {
-      c.rollback();
-      c.setReadOnly(readOnly);
-      c.setTransactionIsolation(isolation);
-      c.setAutoCommit(autoCommit);
-    }
+    });
   }
 
   private void found(String check, String subject, String detail) {

@@ -153,8 +153,10 @@ public final class Database implements AutoCloseable {
   }
 
   private org.flywaydb.core.api.configuration.FluentConfiguration flyway(String location, String historyTable) {
+    // ${postgresOnly} starts a statement that only PostgreSQL needs (H2 gets it as a comment)
     var cfg = Flyway.configure().dataSource(ds).locations("classpath:" + location).table(historyTable)
-        .baselineOnMigrate(true).baselineVersion("0");
+        .baselineOnMigrate(true).baselineVersion("0")
+        .placeholders(java.util.Map.of("postgresOnly", postgres ? "" : "-- "));
     return schema == null ? cfg : cfg.schemas(schema).defaultSchema(schema).createSchemas(true);
   }
 
@@ -185,6 +187,35 @@ public final class Database implements AutoCloseable {
 
   public static boolean isH2(java.sql.Connection c) throws java.sql.SQLException {
     return "H2".equals(c.getMetaData().getDatabaseProductName());
+  }
+
+  /** A read on a connection. */
+  @FunctionalInterface
+  public interface Read<T> {
+    T apply(Connection c) throws SQLException;
+  }
+
+  /**
+   * Runs {@code read} in one read-only snapshot of the store, so that everything it reads belongs to
+   * the same moment although writers commit meanwhile: PostgreSQL's REPEATABLE READ is one snapshot;
+   * H2's is not (rows committed meanwhile appear in tables not read yet), its SNAPSHOT level is. The
+   * connection's settings are restored afterwards.
+   */
+  public static <T> T inSnapshot(Connection c, Read<T> read) throws SQLException {
+    boolean autoCommit = c.getAutoCommit();
+    int isolation = c.getTransactionIsolation();
+    boolean readOnly = c.isReadOnly();
+    c.setAutoCommit(false);
+    c.setTransactionIsolation(isH2(c) ? org.h2.engine.Constants.TRANSACTION_SNAPSHOT : Connection.TRANSACTION_REPEATABLE_READ);
+    c.setReadOnly(true);
+    try {
+      return read.apply(c);
+    } finally {
+      c.rollback();
+      c.setReadOnly(readOnly);
+      c.setTransactionIsolation(isolation);
+      c.setAutoCommit(autoCommit);
+    }
   }
 
   /**

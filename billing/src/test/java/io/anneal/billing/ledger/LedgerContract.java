@@ -18,6 +18,7 @@ import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -793,6 +794,115 @@ public abstract class LedgerContract {
     assertThat(this.<Boolean>tx(c -> SqlLedger.release(c, "j1"))).isTrue();
     assertThat(this.<Boolean>tx(c -> SqlLedger.release(c, "j1"))).isFalse();
     assertThat(bal(Accounts.tenant("t1"))).isEqualTo(have);
+  }
+
+  // ---------------------------------------------------------------- a tenant's statement
+
+  private TenantStatement.Page statement(String tenant, Long before, int limit) throws Exception {
+    return tx(c -> TenantStatement.read(c, tenant, before, limit));
+  }
+
+  /** Each line's balance is the next (older) line's balance plus its own change, from nothing to the balance now. */
+  private static void assertLinesAddUp(TenantStatement.Amounts now, List<TenantStatement.Entry> newestFirst) {
+    TenantStatement.Amounts after = now;
+    long previousId = Long.MAX_VALUE;
+    for (TenantStatement.Entry e : newestFirst) {
+      assertThat(e.txId()).isLessThan(previousId);
+      assertThat(e.balanceAfter()).as("balance after entry %d", e.txId()).isEqualTo(after);
+      after = after.minus(e.change());
+      previousId = e.txId();
+    }
+    assertThat(after).as("balance before the first entry").isEqualTo(TenantStatement.Amounts.ZERO);
+  }
+
+  @Test
+  void aTenantsStatementListsWhatMovedItsBalancesNewestFirstAndAddsUpToTheBalancesNow() throws Exception {
+    deposit(100_000_000L);
+    tx(c -> {
+      SqlLedger.openTenantAccounts(c, "t2");
+      SqlLedger.depositAndMint(c, "t2", "dep-t2", 50_000_000L, ORACLE, BmeParams.defaults());
+      // admitted together: one journal entry holds both tenants' escrows
+      assertThat(SqlLedger.holdAll(c, List.of(new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1),
+          new EscrowHold("x1", "t2", 2_000_000L, 3_600_000L, "H100", 1)))).containsOnlyNulls();
+      return null;
+    });
+    tx(c -> placeAndSettle(c, receipt("j1", 250_000_000L), PRICES)); // 250 uact charged, 999,750 back
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j2", "t1", 5_000L, 3_600_000L, "H100", 1));
+      SqlLedger.release(c, "j2");
+      return null;
+    });
+    TenantStatement.Page all = statement("t1", null, TenantStatement.MAX_LIMIT);
+    assertThat(all.entries()).extracting(TenantStatement.Entry::kind)
+        .containsExactly("escrow.release", "escrow.hold", "settle", "escrow.hold", "bme.mint", "deposit");
+    assertThat(all.nextBefore()).isNull();
+    assertThat(all.balance()).isEqualTo(new TenantStatement.Amounts(bal(Accounts.tenant("t1")), 0, 0, 0));
+    assertLinesAddUp(all.balance(), all.entries());
+    var e = all.entries();
+    assertThat(e.get(0).ref()).isEqualTo("release:j2");
+    assertThat(e.get(0).change()).isEqualTo(new TenantStatement.Amounts(5_000L, -5_000L, 0, 0));
+    assertThat(e.get(2).ref()).as("a settlement entry names a batch, possibly of other tenants").isNull();
+    assertThat(e.get(2).change()).isEqualTo(new TenantStatement.Amounts(999_750L, -1_000_000L, 0, 0));
+    assertThat(e.get(3).ref()).isNull();
+    assertThat(e.get(3).change()).as("t2's hold in the same entry is not t1's")
+        .isEqualTo(new TenantStatement.Amounts(-1_000_000L, 1_000_000L, 0, 0));
+    assertThat(e.get(5).ref()).isEqualTo("deposit:dep-100000000");
+    assertThat(e.get(5).change()).isEqualTo(new TenantStatement.Amounts(0, 0, 100_000_000L, 0));
+    assertThat(e.get(4).change().uakt()).isEqualTo(-100_000_000L);
+
+    // t2 sees its own deposit, mint and hold, not t1's entries
+    TenantStatement.Page other = statement("t2", null, 10);
+    assertThat(other.entries()).extracting(TenantStatement.Entry::kind).containsExactly("escrow.hold", "bme.mint", "deposit");
+    assertLinesAddUp(other.balance(), other.entries());
+
+    // pages of two continue each other, balances included, and end at the first entry
+    List<TenantStatement.Entry> paged = new ArrayList<>();
+    Long before = null;
+    int pages = 0;
+    do {
+      TenantStatement.Page p = statement("t1", before, 2);
+      assertThat(p.entries()).hasSizeLessThanOrEqualTo(2);
+      paged.addAll(p.entries());
+      before = p.nextBefore();
+      pages++;
+    } while (before != null);
+    assertThat(pages).isEqualTo(3);
+    assertThat(paged).isEqualTo(all.entries());
+    assertThat(statement("t1", e.get(5).txId(), 5).entries()).isEmpty();
+    assertThatThrownBy(() -> TenantStatement.read(null, "t1", null, 0)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void aSettlementEntryOfTwoTenantsShowsEachOnlyItsOwnRuns() throws Exception {
+    deposit(100_000_000L);
+    tx(c -> {
+      SqlLedger.openTenantAccounts(c, "t2");
+      SqlLedger.depositAndMint(c, "t2", "dep-t2", 50_000_000L, ORACLE, BmeParams.defaults());
+      SqlLedger.hold(c, new EscrowHold("a1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.hold(c, new EscrowHold("a2", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      SqlLedger.hold(c, new EscrowHold("b1", "t2", 1_000_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    List<Settlement> settled = tx(c -> placeAndSettleAll(c, List.of(receipt("a1", 100_000_000L), receipt("a2", 0L),
+        receiptOf("b1", "t2", 300_000_000L, "SUCCEEDED", 0)), PRICES, System.currentTimeMillis(), 3600));
+    assertThat(settled).allMatch(Settlement::settled);
+    long settleTx = statement("t1", null, 1).entries().get(0).txId();
+    TenantStatement.Detail mine = this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t1", settleTx)).orElseThrow();
+    assertThat(mine.entry().kind()).isEqualTo("settle");
+    assertThat(mine.settlements()).extracting(TenantStatement.SettledRun::jobId).containsExactly("a1", "a2");
+    assertThat(mine.settlements()).extracting(TenantStatement.SettledRun::chargeUact).containsExactly(100L, 0L);
+    assertThat(mine.entry().change()).isEqualTo(new TenantStatement.Amounts(2_000_000L - 100L, -2_000_000L, 0, 0));
+    assertThat(mine.entry().balanceAfter()).isEqualTo(statement("t1", null, 1).entries().get(0).balanceAfter());
+    TenantStatement.Detail theirs = this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t2", settleTx)).orElseThrow();
+    assertThat(theirs.settlements()).extracting(TenantStatement.SettledRun::receiptId).containsExactly("b1/0");
+    assertThat(theirs.entry().change().uact()).isEqualTo(1_000_000L - 300L);
+    // an entry that did not move a tenant's balances is not on its statement
+    tx(c -> {
+      SqlLedger.openTenantAccounts(c, "t3");
+      return null;
+    });
+    assertThat(this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t3", settleTx))).isEmpty();
+    assertThat(this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t1", Long.MAX_VALUE))).isEmpty();
   }
 
   @Test

@@ -1,0 +1,215 @@
+package io.anneal.billing.ledger;
+
+import io.anneal.billing.sql.Database;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+/**
+ * A tenant's statement of account: the journal entries that moved its ACT or AKT (its own account
+ * and its escrow), newest first, each with what it changed and the balances after it, so that the
+ * lines add up to the balances the tenant is shown. Read from the postings (indexed by account,
+ * denomination and entry), in one snapshot; nothing is written.
+ *
+ * <p>Entries are ordered by their id. Settlement lanes commit entries out of id order, so a balance
+ * "after" an entry is the sum of the entries up to it in that order, not necessarily a balance the
+ * account had at one moment; the newest line's balance is the balance now.
+ *
+ * <p>Admission holds and settlements are journal entries for a batch of jobs, often of several
+ * tenants: their references name another job, so they are not shown; a settlement entry's own
+ * settlements of the tenant are read by {@link #entry}.
+ */
+public final class TenantStatement {
+  public static final int MAX_LIMIT = 500;
+  /** Entry kinds recorded for a batch across tenants: their reference is not the tenant's to read. */
+  private static final java.util.Set<String> SHARED_KINDS = java.util.Set.of("escrow.hold", "settle");
+
+  /** Amounts of the tenant's four balances, in base units: ACT available and held, AKT-direct available and held. */
+  public record Amounts(long uact, long escrowUact, long uakt, long escrowUakt) {
+    static final Amounts ZERO = new Amounts(0, 0, 0, 0);
+
+    Amounts plus(Amounts o) {
+      return new Amounts(uact + o.uact, escrowUact + o.escrowUact, uakt + o.uakt, escrowUakt + o.escrowUakt);
+    }
+
+    Amounts minus(Amounts o) {
+      return new Amounts(uact - o.uact, escrowUact - o.escrowUact, uakt - o.uakt, escrowUakt - o.escrowUakt);
+    }
+  }
+
+  /** One journal entry as the tenant sees it; {@code ref} is null for entries of a batch across tenants. */
+  public record Entry(long txId, String kind, String ref, Instant at, Amounts change, Amounts balanceAfter) {}
+
+  /** A page of entries, newest first, and the id to read the next (older) page before, or null at the first entry. */
+  public record Page(Amounts balance, List<Entry> entries, Long nextBefore) {}
+
+  /** One of the tenant's settled runs in a settlement entry. */
+  public record SettledRun(String receiptId, String jobId, String nodeId, long chargeUact, long refundUact, long paidUakt) {}
+
+  /** An entry with, for a settlement, the tenant's runs it settled (in receipt-id order). */
+  public record Detail(Entry entry, List<SettledRun> settlements) {}
+
+  private TenantStatement() {}
+
+  /** The four (account, denomination) pairs of a tenant, in the order of {@link Amounts}. */
+  private static String[][] accounts(String tenantId) {
+    return new String[][] {{Accounts.tenant(tenantId), "uact"}, {Accounts.escrow(tenantId), "uact"},
+        {Accounts.tenant(tenantId), "uakt"}, {Accounts.escrow(tenantId), "uakt"}};
+  }
+
+  /**
+   * Up to {@code limit} (1..{@link #MAX_LIMIT}) entries with id below {@code before} (null: from the
+   * newest), newest first.
+   */
+  public static Page read(Connection c, String tenantId, Long before, int limit) throws SQLException {
+    if (limit < 1 || limit > MAX_LIMIT) throw new IllegalArgumentException("limit must be 1.." + MAX_LIMIT);
+    return Database.inSnapshot(c, s -> {
+      String[][] acc = accounts(tenantId);
+      long below = before == null ? Long.MAX_VALUE : before;
+      // the newest limit + 1 entries of each account, merged: the page's entries are among them
+      TreeSet<Long> ids = new TreeSet<>(java.util.Comparator.reverseOrder());
+      for (String[] a : acc) {
+        try (PreparedStatement ps = s.prepareStatement("SELECT DISTINCT tx_id FROM posting WHERE account = ? AND denom = ?"
+            + " AND tx_id < ? ORDER BY tx_id DESC FETCH FIRST " + (limit + 1) + " ROWS ONLY")) {
+          ps.setString(1, a[0]);
+          ps.setString(2, a[1]);
+          ps.setLong(3, below);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) ids.add(rs.getLong(1));
+          }
+        }
+      }
+      List<Long> page = ids.stream().limit(limit).toList();
+      Long next = ids.size() > limit ? page.get(page.size() - 1) : null;
+      Amounts now = balances(s, acc);
+      if (page.isEmpty()) return new Page(now, List.of(), null);
+      long oldest = page.get(page.size() - 1);
+      TreeMap<Long, Amounts> changes = new TreeMap<>();
+      for (int i = 0; i < acc.length; i++) {
+        try (PreparedStatement ps = s.prepareStatement("SELECT tx_id, SUM(amount) FROM posting WHERE account = ? AND denom = ?"
+            + " AND tx_id >= ? AND tx_id < ? GROUP BY tx_id")) {
+          ps.setString(1, acc[i][0]);
+          ps.setString(2, acc[i][1]);
+          ps.setLong(3, oldest);
+          ps.setLong(4, below);
+          try (ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) changes.merge(rs.getLong(1), single(i, rs.getLong(2)), Amounts::plus);
+          }
+        }
+      }
+      // the entries at or after 'below' (those of the pages before this one) lead from the page's end to now
+      Amounts later = before == null ? Amounts.ZERO : changedSince(s, acc, below);
+      Amounts after = now.minus(later);
+      List<Entry> entries = new ArrayList<>();
+      for (Entry e : describe(s, changes)) {
+        entries.add(new Entry(e.txId(), e.kind(), e.ref(), e.at(), e.change(), after));
+        after = after.minus(e.change());
+      }
+      return new Page(now, entries, next);
+    });
+  }
+
+  /**
+   * Entry {@code txId} if it moved the tenant's balances, with its balance after it and, for a
+   * settlement, the tenant's runs it settled.
+   */
+  public static Optional<Detail> entry(Connection c, String tenantId, long txId) throws SQLException {
+    return Database.inSnapshot(c, s -> {
+      String[][] acc = accounts(tenantId);
+      Amounts change = Amounts.ZERO;
+      boolean touched = false;
+      for (int i = 0; i < acc.length; i++) {
+        try (PreparedStatement ps = s.prepareStatement(
+            "SELECT SUM(amount), COUNT(*) FROM posting WHERE account = ? AND denom = ? AND tx_id = ?")) {
+          ps.setString(1, acc[i][0]);
+          ps.setString(2, acc[i][1]);
+          ps.setLong(3, txId);
+          try (ResultSet rs = ps.executeQuery()) {
+            rs.next();
+            change = change.plus(single(i, rs.getLong(1)));
+            touched |= rs.getLong(2) > 0;
+          }
+        }
+      }
+      List<SettledRun> runs = settledRuns(s, tenantId, txId);
+      if (!touched && runs.isEmpty()) return Optional.empty();
+      TreeMap<Long, Amounts> one = new TreeMap<>();
+      one.put(txId, change);
+      Entry e = describe(s, one).get(0);
+      Amounts after = balances(s, acc).minus(changedSince(s, acc, txId + 1));
+      return Optional.of(new Detail(new Entry(e.txId(), e.kind(), e.ref(), e.at(), change, after), runs));
+    });
+  }
+
+  /** What the entries from id {@code fromTx} on changed (an indexed range per account, as long as those entries). */
+  private static Amounts changedSince(Connection c, String[][] acc, long fromTx) throws SQLException {
+    Amounts sum = Amounts.ZERO;
+    for (int i = 0; i < acc.length; i++) {
+      try (PreparedStatement ps = c.prepareStatement(
+          "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account = ? AND denom = ? AND tx_id >= ?")) {
+        ps.setString(1, acc[i][0]);
+        ps.setString(2, acc[i][1]);
+        ps.setLong(3, fromTx);
+        try (ResultSet rs = ps.executeQuery()) {
+          rs.next();
+          sum = sum.plus(single(i, rs.getLong(1)));
+        }
+      }
+    }
+    return sum;
+  }
+
+  private static List<SettledRun> settledRuns(Connection c, String tenantId, long txId) throws SQLException {
+    List<SettledRun> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT receipt_id, job_id, node_id, charge_uact, refund_uact, paid_uakt"
+        + " FROM settlement WHERE tx_id = ? AND tenant_id = ? ORDER BY receipt_id")) {
+      ps.setLong(1, txId);
+      ps.setString(2, tenantId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          out.add(new SettledRun(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)));
+        }
+      }
+    }
+    return out;
+  }
+
+  private static Amounts single(int index, long amount) {
+    return switch (index) {
+      case 0 -> new Amounts(amount, 0, 0, 0);
+      case 1 -> new Amounts(0, amount, 0, 0);
+      case 2 -> new Amounts(0, 0, amount, 0);
+      default -> new Amounts(0, 0, 0, amount);
+    };
+  }
+
+  private static Amounts balances(Connection c, String[][] acc) throws SQLException {
+    long[] b = new long[acc.length];
+    for (int i = 0; i < acc.length; i++) b[i] = SqlLedger.balance(c, acc[i][0], acc[i][1]);
+    return new Amounts(b[0], b[1], b[2], b[3]);
+  }
+
+  /** The entries of {@code changes}, newest first, with their kind, reference (where the tenant's) and time. */
+  private static List<Entry> describe(Connection c, TreeMap<Long, Amounts> changes) throws SQLException {
+    List<Entry> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT kind, ref, created_at FROM ledger_tx WHERE id = ?")) {
+      for (var e : changes.descendingMap().entrySet()) {
+        ps.setLong(1, e.getKey());
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) throw new SQLException("journal entry " + e.getKey() + " has postings but no entry");
+          String kind = rs.getString(1);
+          out.add(new Entry(e.getKey(), kind, SHARED_KINDS.contains(kind) ? null : rs.getString(2),
+              rs.getTimestamp(3).toInstant(), e.getValue(), null));
+        }
+      }
+    }
+    return out;
+  }
+}

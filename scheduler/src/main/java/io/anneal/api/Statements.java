@@ -1,0 +1,49 @@
+package io.anneal.api;
+
+import io.anneal.billing.ledger.TenantStatement;
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.math.BigDecimal;
+
+/** A tenant's statement of account in the API's shape (GET /api/v1/tenants/{id}/statement). */
+final class Statements {
+  static final int DEFAULT_LIMIT = 50;
+
+  private Statements() {}
+
+  static String path(String tenantId) {
+    return "/api/v1/tenants/" + tenantId + "/statement";
+  }
+
+  /** The four balances in base units, and ACT available as a decimal, as the balance endpoint shows them. */
+  static JsonObject amounts(TenantStatement.Amounts a) {
+    return new JsonObject().put("uact", a.uact()).put("escrowUact", a.escrowUact()).put("uakt", a.uakt())
+        .put("escrowUakt", a.escrowUakt()).put("act", BigDecimal.valueOf(a.uact(), 6).toPlainString());
+  }
+
+  static JsonObject entry(String tenantId, TenantStatement.Entry e) {
+    JsonObject o = new JsonObject().put("txId", e.txId()).put("kind", e.kind()).put("at", e.at().toString());
+    if (e.ref() != null) o.put("ref", e.ref());
+    o.put("change", amounts(e.change())).put("balanceAfter", amounts(e.balanceAfter()));
+    if (e.kind().equals("settle")) o.put("settlements", path(tenantId) + "/" + e.txId());
+    return o;
+  }
+
+  static JsonObject page(String tenantId, TenantStatement.Page p, int limit) {
+    JsonArray entries = new JsonArray();
+    p.entries().forEach(e -> entries.add(entry(tenantId, e)));
+    JsonObject o = new JsonObject().put("tenantId", tenantId).put("balance", amounts(p.balance())).put("entries", entries);
+    if (p.nextBefore() != null) o.put("next", path(tenantId) + "?before=" + p.nextBefore() + "&limit=" + limit);
+    return o;
+  }
+
+  static JsonObject detail(String tenantId, TenantStatement.Detail d) {
+    JsonArray runs = new JsonArray();
+    d.settlements().forEach(r -> runs.add(new JsonObject().put("receiptId", r.receiptId()).put("jobId", r.jobId())
+        .put("nodeId", r.nodeId()).put("chargeUact", r.chargeUact()).put("refundUact", r.refundUact())
+        .put("paidUakt", r.paidUakt()).put("receipts", "/api/v1/receipts/" + r.jobId())));
+    JsonObject o = entry(tenantId, d.entry()).put("tenantId", tenantId);
+    o.remove("settlements");
+    return o.put("settlements", runs);
+  }
+}

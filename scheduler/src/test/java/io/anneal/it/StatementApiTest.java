@@ -1,0 +1,111 @@
+package io.anneal.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.vertx.core.json.JsonArray;
+import io.vertx.core.json.JsonObject;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A tenant's statement of account: every journal entry that moved its balances (deposit, mint, holds at
+ * admission, settlements, releases), newest first, page by page, each line's balance following from the
+ * one before, the newest equal to the balance now; a settlement entry lists the tenant's runs in it.
+ * Read by the tenant and the admin only; bad queries are refused.
+ */
+class StatementApiTest {
+  @TempDir Path dir;
+
+  private static String sleepJob(long ms) {
+    return new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 60)
+        .put("params", new JsonObject().put("ms", ms)).encode();
+  }
+
+  private static final List<String> BALANCES = List.of("uact", "escrowUact", "uakt", "escrowUakt");
+
+  @Test
+  void aTenantsStatementAddsUpToItsBalanceAndTracesEachChargeToItsJob() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1")) {
+      String tenant = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+      String path = "/api/v1/tenants/" + tenant + "/statement";
+      String done = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(20))).getString("id");
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(done).getString("state")));
+      String blocker = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(60_000))).getString("id");
+      s.await(Duration.ofSeconds(10), () -> "RUNNING".equals(s.job(blocker).getString("state")));
+      String waiting = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(20))).getString("id");
+      assertThat(s.job(waiting).getString("state")).isEqualTo("QUEUED");
+      assertThat(s.delete("/api/v1/jobs/" + waiting, TestService.DEMO_KEY).statusCode()).isEqualTo(202);
+      s.await(Duration.ofSeconds(10), () -> s.json(s.get(path, TestService.DEMO_KEY)).getJsonArray("entries")
+          .stream().anyMatch(e -> ("release:" + waiting).equals(((JsonObject) e).getString("ref"))));
+
+      // the whole statement, three lines a page: each page continues the one before
+      List<JsonObject> lines = new ArrayList<>();
+      JsonObject first = s.json(s.get(path + "?limit=3", TestService.DEMO_KEY));
+      JsonObject balanceNow = s.json(s.get("/api/v1/tenants/" + tenant + "/balance", TestService.DEMO_KEY));
+      for (String b : BALANCES) assertThat(first.getJsonObject("balance").getLong(b)).as(b).isEqualTo(balanceNow.getLong(b));
+      String next = null;
+      for (JsonObject page = first; ; page = s.json(s.get(next, TestService.DEMO_KEY))) {
+        assertThat(page.getJsonArray("entries").size()).isBetween(1, 3);
+        page.getJsonArray("entries").forEach(e -> lines.add((JsonObject) e));
+        next = page.getString("next");
+        if (next == null) break;
+      }
+      long[] after = BALANCES.stream().mapToLong(b -> balanceNow.getLong(b)).toArray();
+      for (JsonObject line : lines) {
+        for (int i = 0; i < BALANCES.size(); i++) {
+          assertThat(line.getJsonObject("balanceAfter").getLong(BALANCES.get(i))).as("%s after %s", BALANCES.get(i), line)
+              .isEqualTo(after[i]);
+          after[i] -= line.getJsonObject("change").getLong(BALANCES.get(i));
+        }
+      }
+      assertThat(after).as("before the first entry, nothing").containsOnly(0L);
+      List<String> kinds = lines.stream().map(l -> l.getString("kind")).toList();
+      assertThat(kinds).contains("deposit", "bme.mint", "escrow.hold", "settle", "escrow.release");
+      assertThat(kinds.get(kinds.size() - 1)).isEqualTo("deposit");
+
+      // the settlement that charged the finished job names it, with the charge its job shows
+      JsonObject job = s.job(done);
+      JsonObject charged = null;
+      for (JsonObject line : lines) {
+        if (!line.getString("kind").equals("settle")) continue;
+        JsonObject detail = s.json(s.get(line.getString("settlements"), TestService.DEMO_KEY));
+        assertThat(detail.getJsonObject("change")).isEqualTo(line.getJsonObject("change"));
+        for (Object r : detail.getJsonArray("settlements")) {
+          if (((JsonObject) r).getString("jobId").equals(done)) charged = (JsonObject) r;
+        }
+      }
+      assertThat(charged).as("a settlement entry with the job " + done).isNotNull();
+      assertThat(charged.getLong("chargeUact")).isEqualTo(job.getLong("chargeUact"));
+      assertThat(s.get(charged.getString("receipts"), TestService.DEMO_KEY).statusCode()).isEqualTo(200);
+      assertThat(lines.stream().filter(l -> List.of("settle", "escrow.hold").contains(l.getString("kind"))))
+          .as("entries of a batch across tenants name no job of another").allMatch(l -> !l.containsKey("ref"));
+
+      // another tenant: its own statement only; the admin reads any; bad queries change nothing and say why
+      JsonObject other = s.json(s.post("/api/v1/tenants", TestService.ADMIN_KEY,
+          "{\"name\":\"other\",\"apiKey\":\"other-key-0123456789\"}"));
+      String otherPath = "/api/v1/tenants/" + other.getString("id") + "/statement";
+      assertThat(s.post(otherPath.replace("/statement", "/deposits"), TestService.ADMIN_KEY,
+          "{\"akt\":\"100\",\"reference\":\"o-1\"}").statusCode()).isEqualTo(202);
+      assertThat(s.get(path, "other-key-0123456789").statusCode()).isEqualTo(403);
+      assertThat(s.get(path, null).statusCode()).isEqualTo(401);
+      JsonArray otherLines = s.json(s.get(otherPath, TestService.ADMIN_KEY)).getJsonArray("entries");
+      assertThat(otherLines).isNotEmpty();
+      long otherDeposit = otherLines.getJsonObject(otherLines.size() - 1).getLong("txId");
+      assertThat(s.get(path + "/" + otherDeposit, TestService.DEMO_KEY).statusCode()).isEqualTo(404);
+      assertThat(s.get(otherPath + "/" + otherDeposit, "other-key-0123456789").statusCode()).isEqualTo(200);
+      assertThat(s.get(path, TestService.ADMIN_KEY).statusCode()).isEqualTo(200);
+      assertThat(s.get("/api/v1/tenants/t_nobody/statement", TestService.ADMIN_KEY).statusCode()).isEqualTo(404);
+      for (String bad : List.of("?limit=0", "?limit=501", "?limit=x", "?before=0", "?before=abc")) {
+        var r = s.get(path + bad, TestService.DEMO_KEY);
+        assertThat(r.statusCode()).as(bad).isEqualTo(422);
+        assertThat(s.json(r).getString("type")).endsWith("invalid-query");
+      }
+      assertThat(s.get(path + "/x1", TestService.DEMO_KEY).statusCode()).isEqualTo(422);
+      s.delete("/api/v1/jobs/" + blocker, TestService.DEMO_KEY);
+    }
+  }
+}
