@@ -509,7 +509,7 @@ function connectWs() {
       renderJobs();
       if (msg.state === 'SETTLED') refreshMe();
     } else if (msg.type === 'accepted') {
-      $('submit-msg').textContent = 'accepted ' + msg.jobId;
+      $('submit-msg').textContent = 'accepted ' + msg.jobId + (msg.waiting ? ' — it waits: ' + msg.waiting : '');
       getJson('/api/v1/jobs/' + msg.jobId, true).then((j) => { merge(j.id, j); renderJobs(); });
     } else if (msg.type === 'error') {
       if (!msg.requestId && msg.error.type.endsWith('/unauthorized')) keyRefused(msg.error.title);

@@ -562,10 +562,13 @@ public final class ApiVerticle extends VerticleBase {
   private static final io.vertx.core.eventbus.DeliveryOptions SHAPE_NOW_TIMEOUT =
       new io.vertx.core.eventbus.DeliveryOptions().setSendTimeout(2_000);
 
-  /** The GPU class and price a job is quoted at, or why no node of the fleet can ever run it. */
-  private record Fit(String gpuClass, long price, Problem refusal) {
+  /**
+   * The GPU class and price a job is quoted at, or why no node of the fleet can ever run it;
+   * {@code outOfService}: it fits only GPUs quarantined now, and waits until they are back in service.
+   */
+  private record Fit(String gpuClass, long price, Problem refusal, boolean outOfService) {
     static Fit refused(String detail) {
-      return new Fit(null, -1, new Problem("unsatisfiable", 422, "No node can ever run this job", detail));
+      return new Fit(null, -1, new Problem("unsatisfiable", 422, "No node can ever run this job", detail), false);
     }
   }
 
@@ -573,7 +576,7 @@ public final class ApiVerticle extends VerticleBase {
   private Fit fit(FleetShape fs, JobSpec spec) {
     if (!fs.kinds().contains(spec.kind())) {
       return new Fit(null, -1, new Problem("unsupported-kind", 422, "Kind not available",
-          "no node of this fleet runs '" + spec.kind() + "' jobs yet (available: " + String.join(", ", fs.kinds()) + ")"));
+          "no node of this fleet runs '" + spec.kind() + "' jobs yet (available: " + String.join(", ", fs.kinds()) + ")"), false);
     }
     for (Map.Entry<String, Long> limit : fs.limits().entrySet()) {
       if (!limit.getKey().startsWith(spec.kind() + ".")) continue;
@@ -584,14 +587,33 @@ public final class ApiVerticle extends VerticleBase {
             + limit.getValue());
       }
     }
+    // the dearest class that fits with the GPUs in service; else, with the quarantined GPUs back (an
+    // operator's cordon or a failing device: the job waits for them, as the jobs queued before do)
+    Fit inService = dearestFit(fs, spec, 0);
+    if (inService != null) return inService;
+    Fit installed = dearestFit(fs, spec, 1);
+    if (installed != null) return installed;
+    int largest = 0;
+    int largestInstalled = 0;
+    for (int[] v : fs.classes().values()) {
+      largest = Math.max(largest, v[0]);
+      largestInstalled = Math.max(largestInstalled, v[1]);
+    }
+    String what = spec.gpuClass() == null ? "" : " of class " + spec.gpuClass();
+    return Fit.refused("the job asks for " + spec.gpus() + " GPU(s)" + what
+        + (spec.memoryMiB() > 0 ? " with " + spec.memoryMiB() + " MiB each" : "")
+        + "; the largest node has " + largestInstalled + " GPU(s)" + (largest < largestInstalled ? " (" + largest + " in service)" : "")
+        + " (classes: " + String.join(", ", fs.classes().keySet()) + ")");
+  }
+
+  /** The dearest class priced now that fits the job, counting GPUs in service ({@code count} 0) or all (1); null if none. */
+  private Fit dearestFit(FleetShape fs, JobSpec spec, int count) {
     String cls = null;
     long price = -1;
-    int largest = 0;
     Map<String, Long> current = prices.current();
     for (Map.Entry<String, int[]> e : fs.classes().entrySet()) {
-      largest = Math.max(largest, e.getValue()[0]);
       if (spec.gpuClass() != null && !spec.gpuClass().equals(e.getKey())) continue;
-      if (e.getValue()[0] < spec.gpus() || fs.memoryMiB().get(e.getKey()) < spec.memoryMiB()) continue;
+      if (e.getValue()[count] < spec.gpus() || fs.memoryMiB().get(e.getKey()) < spec.memoryMiB()) continue;
       Long p = current.get(e.getKey());
       if (p == null) continue;
       if (p > price) {
@@ -599,13 +621,7 @@ public final class ApiVerticle extends VerticleBase {
         cls = e.getKey();
       }
     }
-    if (cls == null) {
-      String what = spec.gpuClass() == null ? "" : " of class " + spec.gpuClass();
-      return Fit.refused("the job asks for " + spec.gpus() + " GPU(s)" + what
-          + (spec.memoryMiB() > 0 ? " with " + spec.memoryMiB() + " MiB each" : "")
-          + "; the largest node has " + largest + " GPU(s) (classes: " + String.join(", ", fs.classes().keySet()) + ")");
-    }
-    return new Fit(cls, price, null);
+    return cls == null ? null : new Fit(cls, price, null, count == 1);
   }
 
   /** Prices, escrows and durably queues a job the fleet can run. */
@@ -655,6 +671,10 @@ public final class ApiVerticle extends VerticleBase {
       unseenByTenant.merge(tenant.id(), 1, Integer::sum);
       vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg.put("api", apiId).put("apiSeq", submittedSent));
       out.put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass);
+      if (fit.outOfService()) {
+        out.put("waiting", "no GPU that can run it is in service now (quarantined by an operator or after device"
+            + " failures); it waits until enough are back in service");
+      }
       if (r.heldUakt() > 0) {
         // paid from the tenant's AKT deposit while the BME is halted (bme-spec 16.5)
         return Future.succeededFuture(out.put("payment", "akt-direct").put("escrowUakt", r.heldUakt())

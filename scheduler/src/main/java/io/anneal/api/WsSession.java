@@ -141,6 +141,7 @@ final class WsSession {
           JsonObject ack = new JsonObject().put("type", "accepted").put("requestId", requestId).put("jobId", out.getString("id"))
               .put("state", out.getString("state"));
           if (out.containsKey("escrowUact")) ack.put("escrowUact", out.getLong("escrowUact"));
+          if (out.containsKey("waiting")) ack.put("waiting", out.getString("waiting"));
           if (Boolean.TRUE.equals(msg.getValue("subscribe"))) jobs.add(out.getString("id"));
           ws.writeTextMessage(ack.encode());
         }).onFailure(e -> sendError(requestId, e));

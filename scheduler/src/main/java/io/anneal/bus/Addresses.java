@@ -58,7 +58,8 @@ public final class Addresses {
   public static final String DEVICE_RESTORED = "anneal.fleet.device-restored";
   /**
    * publish: the fleet's shape for admission checks,
-   * {@code {classes: {CLASS: {maxPerNode, memoryMiB}}, kinds[], limits: {"kind.param": max}}}.
+   * {@code {classes: {CLASS: {maxPerNode, memoryMiB, installedPerNode}}, kinds[], limits: {"kind.param": max}}}
+   * ({@code maxPerNode} counts GPUs in service; {@code installedPerNode} every GPU, quarantined or not).
    */
   public static final String FLEET_SHAPE = "anneal.fleet.shape";
   /**

@@ -1142,13 +1142,17 @@ public final class PlacementEngine {
     return out;
   }
 
-  /** Largest single-host gang each class can ever offer, for admission checks. */
+  /**
+   * For admission checks, per class: the largest single-host gang it offers with the GPUs in service,
+   * its largest device memory (MiB), and the largest gang it would offer with every GPU back in service.
+   */
   public Map<String, int[]> shape() {
     Map<String, int[]> out = new TreeMap<>();
     for (Host h : hosts.values()) {
-      int[] v = out.computeIfAbsent(h.gpuClass, k -> new int[] {0, 0});
+      int[] v = out.computeIfAbsent(h.gpuClass, k -> new int[] {0, 0, 0});
       v[0] = Math.max(v[0], inService(h));
       v[1] = (int) Math.max(v[1], Math.min(Integer.MAX_VALUE, h.memoryMiB));
+      v[2] = Math.max(v[2], h.deviceIndex.length);
     }
     return out;
   }

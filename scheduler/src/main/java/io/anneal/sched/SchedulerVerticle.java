@@ -1297,7 +1297,8 @@ public final class SchedulerVerticle extends VerticleBase {
 
   private JsonObject shape() {
     JsonObject classes = new JsonObject();
-    engine.shape().forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0]).put("memoryMiB", (long) v[1])));
+    engine.shape().forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0]).put("memoryMiB", (long) v[1])
+        .put("installedPerNode", v[2])));
     return new JsonObject().put("classes", classes).put("kinds", new JsonArray(new ArrayList<>(kinds)))
         .put("limits", paramLimits());
   }

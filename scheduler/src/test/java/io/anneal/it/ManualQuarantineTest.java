@@ -10,8 +10,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * An operator takes GPUs out of service by hand — one, or a whole node before maintenance: nothing new is
- * placed there, a job running there runs to its end, the quarantine outlives a restart, and lifting it
- * puts the GPU back in service.
+ * placed there, a job running there runs to its end, a job submitted while no GPU that could run it is in
+ * service waits for one (and is told so), the quarantine outlives a restart, and lifting it puts the GPU
+ * back in service.
  */
 class ManualQuarantineTest {
   @TempDir Path dir;
@@ -69,11 +70,29 @@ class ManualQuarantineTest {
     // stored: after a restart both stay out of service; one lifted serves jobs again
     try (TestService s = TestService.start(dir, "--cpu-devices", "2")) {
       s.await(Duration.ofSeconds(10), () -> s.gpu(0).getBoolean("quarantined", false) && s.gpu(1).getBoolean("quarantined", false));
+      // the whole node out of service: a job it could run is taken and waits (it is told so), as the jobs
+      // queued before the cordon do; one larger than the node is refused, saying what is in service
+      var accepted = s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(10));
+      assertThat(accepted.statusCode()).isEqualTo(202);
+      assertThat(s.json(accepted).getString("waiting")).contains("in service");
+      String third = s.json(accepted).getString("id");
+      assertThat(s.job(third).getString("state")).isEqualTo("QUEUED");
+      try (TestService.Ws ws = s.ws(TestService.DEMO_KEY)) {
+        ws.send(new JsonObject().put("type", "submit").put("requestId", "w1").put("job", new JsonObject(sleepJob(10))));
+        JsonObject ack = ws.nextOfType("accepted", Duration.ofSeconds(5));
+        assertThat(ack.getString("waiting")).contains("in service");
+        s.delete("/api/v1/jobs/" + ack.getString("jobId"), TestService.DEMO_KEY);
+      }
+      var tooLarge = s.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject(sleepJob(10)).put("gpus", 3).encode());
+      assertThat(tooLarge.statusCode()).isEqualTo(422);
+      assertThat(s.json(tooLarge).getString("detail")).contains("the largest node has 2 GPU(s) (0 in service)");
       assertThat(s.delete("/api/v1/gpus/" + node + "/" + other + "/quarantine", TestService.ADMIN_KEY).statusCode()).isEqualTo(204);
       s.await(Duration.ofSeconds(10), () -> !s.gpu(other).getBoolean("quarantined", false));
-      String third = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(10))).getString("id");
       s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(third).getString("state")));
       assertThat(s.job(third).getJsonArray("devices")).containsExactly(other);
+      var inService = s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(10));
+      assertThat(s.json(inService).containsKey("waiting")).as("a GPU is in service again").isFalse();
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(s.json(inService).getString("id")).getString("state")));
       assertThat(s.gpu(1 - other).getBoolean("quarantined")).isTrue();
     }
   }

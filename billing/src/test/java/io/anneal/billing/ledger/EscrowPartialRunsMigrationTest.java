@@ -8,7 +8,6 @@ import java.sql.Statement;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.UUID;
-import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -68,10 +67,12 @@ class EscrowPartialRunsMigrationTest {
     assertThat(runs).containsEntry("p", 2).containsEntry("q", 0).containsEntry("s", 0);
   }
 
+  /** As the service migrates (Database's Flyway settings: schema, placeholders), up to {@code target} if given. */
   private static void migrate(Database db, String target) {
-    var cfg = Flyway.configure().dataSource(db.dataSource()).locations("classpath:db/ledger").table("flyway_ledger_history");
-    if (db.schema() != null) cfg = cfg.schemas(db.schema()).defaultSchema(db.schema()).createSchemas(true);
-    if (target != null) cfg = cfg.target(target);
-    cfg.load().migrate();
+    if (target == null) {
+      db.migrate("db/ledger", "flyway_ledger_history");
+    } else {
+      db.migrate("db/ledger", "flyway_ledger_history", target);
+    }
   }
 }

@@ -13,7 +13,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
-import org.flywaydb.core.Flyway;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -138,8 +137,7 @@ class LedgerCliTest {
   @Test
   void aLedgerNotMigratedToThisVersionIsRefused() throws Exception {
     try (Database db = Database.h2File(dir, 2)) {
-      Flyway.configure().dataSource(db.dataSource()).locations("classpath:db/ledger").table("flyway_ledger_history")
-          .target("14").load().migrate();
+      db.migrate("db/ledger", "flyway_ledger_history", "14");
     }
     assertThat(verify("", dir)).isEqualTo(2);
     assertThat(err()).contains("migration(s) behind this version of Anneal");
