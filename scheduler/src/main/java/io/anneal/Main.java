@@ -265,6 +265,8 @@ public final class Main {
       "  --cluster-port N         this member's Hazelcast port (default 5701)",
       "  --cluster-members H:P,.. members to join over TCP-IP (default 127.0.0.1:5701)",
       "  --cluster-host H         the address other instances reach this one at (default 127.0.0.1)",
+      "  --cluster-tls-cert F, --cluster-tls-key F, --cluster-tls-ca F  PEM files: TLS both ways between instances",
+      "  --tls-cert F, --tls-key F  PEM certificate chain and key: the API serves HTTPS and WSS only",
       "  --config FILE            configuration file (default config/application.yaml)",
       "environment: ANNEAL_ADMIN_KEY, ANNEAL_DEMO_TENANT=name:key:akt, ANNEAL_* for every option");
 }

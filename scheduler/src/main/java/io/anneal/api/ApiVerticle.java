@@ -282,10 +282,22 @@ public final class ApiVerticle extends VerticleBase {
 
     HttpServerOptions opts = new HttpServerOptions().setPort(config.httpPort()).setHost("0.0.0.0")
         .setMaxWebSocketFrameSize(config.maxRequestBytes()).setMaxWebSocketMessageSize(config.maxRequestBytes());
+    if (config.httpTls() != null) { // ADR 27: HTTPS and WSS only, on the same port
+      var pem = new io.vertx.core.net.PemKeyCertOptions()
+          .setCertPath(config.httpTls().certPath().toString()).setKeyPath(config.httpTls().keyPath().toString());
+      try {
+        pem.getKeyManagerFactory(vertx); // read now, so that a bad file is named (Vert.x's own error names none)
+      } catch (Exception e) {
+        return Future.failedFuture(new IllegalArgumentException("HTTPS: the certificate " + config.httpTls().certPath()
+            + " and key " + config.httpTls().keyPath() + " cannot be used: " + e.getMessage(), e));
+      }
+      opts.setSsl(true).setKeyCertOptions(pem);
+    }
     server = vertx.createHttpServer(opts);
     server.webSocketHandler(this::onWebSocket);
     server.requestHandler(router);
-    return server.listen().onSuccess(s -> LOG.info("HTTP listening on port " + s.actualPort()));
+    return server.listen().onSuccess(s -> LOG.info((config.httpTls() != null ? "HTTPS" : "HTTP") + " listening on port "
+        + s.actualPort()));
   }
 
   // ------------------------------------------------------------------ errors

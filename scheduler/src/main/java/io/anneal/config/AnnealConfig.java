@@ -62,9 +62,17 @@ public record AnnealConfig(
     long oracleMaxStalenessSeconds,
     String adminKey,
     String demoTenant,
-    String backupPassphrase) {
+    String backupPassphrase,
+    Tls httpTls,
+    Tls clusterTls) {
 
   public static final Set<String> ALL_ROLES = Set.of("api", "scheduler", "worker", "billing");
+
+  /**
+   * PEM files of a TLS endpoint (ADR 27): its certificate chain, its private key, and for the cluster's
+   * event bus the certificate authority every peer's certificate must chain to (null for HTTP).
+   */
+  public record Tls(Path certPath, Path keyPath, Path caPath) {}
 
   public AnnealConfig {
     roles = Set.copyOf(roles);
@@ -86,8 +94,10 @@ public record AnnealConfig(
     m.put("db.ledgerClient", ledgerClient);
     m.put("roles", String.join(",", new java.util.TreeSet<>(roles)));
     m.put("node.id", nodeId.isEmpty() ? "(from dataDir)" : nodeId);
+    m.put("http.tls", httpTls == null ? "off" : httpTls.certPath().toString());
     m.put("cluster", cluster);
     if (cluster) {
+      m.put("cluster.tls", clusterTls == null ? "off" : clusterTls.certPath() + " (peers signed by " + clusterTls.caPath() + ")");
       m.put("cluster.port", clusterPort);
       m.put("cluster.members", clusterMembers);
       m.put("cluster.host", clusterHost);

@@ -80,6 +80,11 @@ public final class ConfigLoader {
       new Key("oracle.seed", "ANNEAL_ORACLE_SEED", null),
       new Key("oracle.pollSeconds", "ANNEAL_ORACLE_POLL_SECONDS", "--oracle-poll-seconds"),
       new Key("oracle.maxStalenessSeconds", "ANNEAL_ORACLE_MAX_STALENESS_SECONDS", "--oracle-max-staleness-seconds"),
+      new Key("http.tlsCert", "ANNEAL_TLS_CERT", "--tls-cert"),
+      new Key("http.tlsKey", "ANNEAL_TLS_KEY", "--tls-key"),
+      new Key("cluster.tlsCert", "ANNEAL_CLUSTER_TLS_CERT", "--cluster-tls-cert"),
+      new Key("cluster.tlsKey", "ANNEAL_CLUSTER_TLS_KEY", "--cluster-tls-key"),
+      new Key("cluster.tlsCa", "ANNEAL_CLUSTER_TLS_CA", "--cluster-tls-ca"),
       new Key("config", "ANNEAL_CONFIG", "--config"));
 
   /** Every command-line flag that sets a configuration key, plus {@code --cluster}. */
@@ -232,7 +237,37 @@ public final class ConfigLoader {
         range("oracle.maxStalenessSeconds", values.getOrDefault("oracle.maxStalenessSeconds", "30"), 1, 86400),
         env.getOrDefault("ANNEAL_ADMIN_KEY", ""),
         demo,
-        backupPassphrase(env.getOrDefault("ANNEAL_BACKUP_PASSPHRASE", "")));
+        backupPassphrase(env.getOrDefault("ANNEAL_BACKUP_PASSPHRASE", "")),
+        tls(values, "http", "--tls-cert and --tls-key", false),
+        clusterTls(values, cluster));
+  }
+
+  /**
+   * A TLS endpoint's PEM files under {@code prefix}.tlsCert/.tlsKey (and .tlsCa when {@code withCa}): all
+   * or none given, each a readable file; null when none.
+   */
+  static AnnealConfig.Tls tls(Map<String, String> values, String prefix, String what, boolean withCa) {
+    List<String> keys = withCa ? List.of("tlsCert", "tlsKey", "tlsCa") : List.of("tlsCert", "tlsKey");
+    List<Path> paths = new java.util.ArrayList<>();
+    for (String k : keys) {
+      String v = values.getOrDefault(prefix + "." + k, "").trim();
+      if (!v.isEmpty()) {
+        Path p = Path.of(v);
+        if (!Files.isRegularFile(p) || !Files.isReadable(p)) {
+          throw new ConfigException(prefix + "." + k + ": no readable file " + p.toAbsolutePath());
+        }
+        paths.add(p);
+      }
+    }
+    if (paths.isEmpty()) return null;
+    if (paths.size() != keys.size()) throw new ConfigException(what + " are given together (PEM files), or not at all");
+    return new AnnealConfig.Tls(paths.get(0), paths.get(1), withCa ? paths.get(2) : null);
+  }
+
+  private static AnnealConfig.Tls clusterTls(Map<String, String> values, boolean cluster) {
+    AnnealConfig.Tls t = tls(values, "cluster", "--cluster-tls-cert, --cluster-tls-key and --cluster-tls-ca", true);
+    if (t != null && !cluster) throw new ConfigException("cluster TLS is set, but this instance is not in cluster mode (--cluster)");
+    return t;
   }
 
   /** {@code H:P,...}: each member a host and a port (TCP-IP join, ADR 19). */

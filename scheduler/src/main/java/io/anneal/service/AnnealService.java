@@ -173,7 +173,9 @@ public final class AnnealService {
     return Vertx.builder().with(options.setEventBusOptions(ClusterSetup.eventBus(config)))
         .withMetrics(new MicrometerMetricsFactory(prometheus)).withClusterManager(manager).buildClustered()
         .recover(e -> Future.failedFuture(new IllegalStateException("could not join the cluster " + config.clusterName()
-            + " at " + config.clusterMembers() + " from port " + config.clusterPort() + ": " + e.getMessage(), e)))
+            + " at " + config.clusterMembers() + " from port " + config.clusterPort() + ": " + e.getMessage()
+            + (config.clusterTls() == null ? "" : " (cluster TLS: certificate " + config.clusterTls().certPath() + ", key "
+                + config.clusterTls().keyPath() + ", CA " + config.clusterTls().caPath() + ")"), e)))
         .compose(v -> {
           vertx = v;
           LOG.info("joined cluster " + config.clusterName() + " as " + manager.getNodeId() + " (" + manager.getNodes().size()

@@ -6,6 +6,9 @@ import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.config.XmlConfigBuilder;
 import io.anneal.config.AnnealConfig;
 import io.vertx.core.eventbus.EventBusOptions;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
 import io.vertx.spi.cluster.hazelcast.ConfigUtil;
 import io.vertx.spi.cluster.hazelcast.HazelcastClusterManager;
 import java.io.IOException;
@@ -64,8 +67,19 @@ final class ClusterSetup {
     return hz;
   }
 
-  /** The clustered event bus listens on the cluster host, on a port of the system's choosing. */
+  /**
+   * The clustered event bus listens on the cluster host, on a port of the system's choosing. With
+   * cluster TLS (ADR 27) every connection between instances is TLS both ways: each side presents its
+   * certificate and accepts only one that chains to the cluster's CA (no host name check: the CA is the
+   * cluster's own, and instances reach each other by address).
+   */
   static EventBusOptions eventBus(AnnealConfig config) {
-    return new EventBusOptions().setHost(config.clusterHost()).setPort(0);
+    EventBusOptions o = new EventBusOptions().setHost(config.clusterHost()).setPort(0);
+    AnnealConfig.Tls tls = config.clusterTls();
+    if (tls == null) return o;
+    return o.setSsl(true)
+        .setKeyCertOptions(new PemKeyCertOptions().setCertPath(tls.certPath().toString()).setKeyPath(tls.keyPath().toString()))
+        .setTrustOptions(new PemTrustOptions().addCertPath(tls.caPath().toString()))
+        .setClientAuth(ClientAuth.REQUIRED);
   }
 }

@@ -61,6 +61,42 @@ class ClusterTest {
         .hasMessageContaining("--cluster needs --db-url");
   }
 
+  /**
+   * ADR 27: with cluster TLS the event bus between instances is TLS both ways. An instance that joins
+   * Hazelcast with a certificate of another CA (even one that trusts the cluster's CA) can exchange no
+   * message with the others: its GPUs never join the fleet and no job reaches it, while the instances
+   * of the cluster's CA run and settle jobs across each other.
+   */
+  @Test
+  void theEventBusIsTlsBothWaysAndAnInstanceWithoutACertificateOfTheClusterGetsNoJob() throws Exception {
+    int[] ports = cluster(4);
+    TestCerts ours = new TestCerts(dir.resolve("certs"), "cluster-ca");
+    TestCerts theirs = new TestCerts(dir.resolve("other-certs"), "other-ca");
+    AnnealService b = instance("sched-t", "scheduler,billing", ports[0], tls(ours.issue("sched-t"), ours.caPem()));
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    instance("rogue-w", "worker", ports[2], tls(theirs.issue("rogue-w"), ours.caPem()));
+    instance("worker-t", "worker", ports[3], tls(ours.issue("worker-t"), ours.caPem()));
+    // ready once it knows a fleet (the scheduler's, over the bus)
+    List<String> apiArgs = new ArrayList<>(List.of(clusterArgs("api-t", "api", ports[1])));
+    apiArgs.addAll(List.of(tls(ours.issue("api-t"), ours.caPem())));
+    TestService api = TestService.start(dir.resolve("api"), null, env(), apiArgs.toArray(String[]::new));
+    open.add(api);
+    assertThat(membersSeen(b)).as("the rogue instance is a Hazelcast member like the others").isEqualTo(4);
+
+    List<String> jobs = new ArrayList<>();
+    for (int i = 0; i < 6; i++) jobs.add(submit(api, 100));
+    awaitSettled(api, jobs);
+    for (String id : jobs) assertThat(api.job(id).getString("nodeId")).isEqualTo("worker-t");
+    // the rogue worker started before the good one and has been sending its registration since
+    assertThat(api.json(api.get("/api/v1/gpus", null)).getJsonArray("gpus").stream()
+        .map(g -> ((JsonObject) g).getString("nodeId")).distinct()).containsExactly("worker-t");
+  }
+
+  private static String[] tls(java.nio.file.Path[] certAndKey, java.nio.file.Path ca) {
+    return new String[] {"--cluster-tls-cert", certAndKey[0].toString(), "--cluster-tls-key", certAndKey[1].toString(),
+        "--cluster-tls-ca", ca.toString()};
+  }
+
   @Test
   void jobsRunAcrossInstancesAndAStandbyTakesOverWithoutLosingOrRunningAJobTwice() throws Exception {
     int[] ports = cluster(4);
