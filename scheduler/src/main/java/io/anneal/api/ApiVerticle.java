@@ -1881,9 +1881,17 @@ public final class ApiVerticle extends VerticleBase {
   private void createWebhook(RoutingContext rc) {
     tenant(rc).compose(t -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("url", "events", "secret"));
+      checkFields(body, Set.of("url", "events", "secret", "lowBalanceAct"));
       String url = webhookUrl(body.getValue("url"));
       Set<String> events = webhookEvents(body.getValue("events"));
+      Long lowBalance = null;
+      if (events.contains(io.anneal.webhook.WebhookStore.BALANCE_LOW) != body.containsKey("lowBalanceAct")) {
+        throw new Problem("invalid-webhook", 422, "Invalid webhook", "a webhook for balance.low gives lowBalanceAct (the ACT"
+            + " available below which it is told, e.g. \"25\"), and only such a webhook");
+      }
+      if (body.containsKey("lowBalanceAct")) {
+        lowBalance = parseAmount(body.getValue("lowBalanceAct"), "lowBalanceAct", "invalid-webhook", "Invalid webhook", "\"25\"");
+      }
       Object secretField = body.getValue("secret");
       String secret;
       if (secretField == null) {
@@ -1896,7 +1904,7 @@ public final class ApiVerticle extends VerticleBase {
         throw new Problem("invalid-webhook", 422, "Invalid webhook", "secret must be a string of 16 to 100 characters");
       }
       io.anneal.webhook.WebhookStore.Webhook w = new io.anneal.webhook.WebhookStore.Webhook(Ids.next("wh_"), t.id(), url,
-          events, secret, System.currentTimeMillis());
+          events, secret, System.currentTimeMillis(), lowBalance);
       return Future.fromCompletionStage(store.writer().submit(c -> {
         if (io.anneal.webhook.WebhookStore.active(c, t.id()).size() >= MAX_WEBHOOKS) return false;
         io.anneal.webhook.WebhookStore.insert(c, w);
@@ -1934,7 +1942,7 @@ public final class ApiVerticle extends VerticleBase {
     if (v == null) return Set.of("*");
     if (!(v instanceof JsonArray a) || a.isEmpty()) {
       throw new Problem("invalid-webhook", 422, "Invalid webhook", "events must be a non-empty list, e.g. [\"job.settled\"],"
-          + " [\"*\"] (every job event) or [\"epoch.closed\"]");
+          + " [\"*\"] (every job event), [\"epoch.closed\"] or [\"balance.low\"] (with lowBalanceAct)");
     }
     Set<String> out = new java.util.LinkedHashSet<>();
     for (Object o : a) {

@@ -20,13 +20,32 @@ public final class WebhookStore {
       "job.failed", "job.cancelled", "job.preempted", "job.settled");
   /** A closed accounting epoch's totals and Merkle root; asked for by name ({@code *} is the job events). */
   public static final String EPOCH_CLOSED = "epoch.closed";
+  /**
+   * The tenant's ACT available fell below the webhook's {@code lowBalanceAct} (ADR 28); asked for by name,
+   * told once each time it falls.
+   */
+  public static final String BALANCE_LOW = "balance.low";
   /** Every event a webhook may ask for. */
   public static final Set<String> EVENT_TYPES = java.util.stream.Stream.concat(JOB_EVENT_TYPES.stream(),
-      java.util.stream.Stream.of(EPOCH_CLOSED)).collect(java.util.stream.Collectors.toUnmodifiableSet());
+      java.util.stream.Stream.of(EPOCH_CLOSED, BALANCE_LOW)).collect(java.util.stream.Collectors.toUnmodifiableSet());
 
   private WebhookStore() {}
 
-  public record Webhook(String id, String tenantId, String url, Set<String> events, String secret, long createdAt) {
+  /** {@code lowBalanceUact}: the threshold of a webhook that asked for {@link #BALANCE_LOW}, else null. */
+  public record Webhook(String id, String tenantId, String url, Set<String> events, String secret, long createdAt,
+      Long lowBalanceUact, boolean lowBalanceTold) {
+    public Webhook(String id, String tenantId, String url, Set<String> events, String secret, long createdAt,
+        Long lowBalanceUact) {
+      this(id, tenantId, url, events, secret, createdAt, lowBalanceUact, false);
+    }
+
+    public Webhook {
+      if (events.contains(BALANCE_LOW) != (lowBalanceUact != null)) {
+        throw new IllegalArgumentException("a balance.low webhook, and only one, has a low-balance threshold");
+      }
+      if (lowBalanceUact != null && lowBalanceUact <= 0) throw new IllegalArgumentException("lowBalanceUact must be > 0");
+    }
+
     public boolean wants(String type) {
       return events.contains(type) || (events.contains("*") && JOB_EVENT_TYPES.contains(type));
     }
@@ -38,6 +57,10 @@ public final class WebhookStore {
       m.put("url", url);
       m.put("events", List.copyOf(events));
       m.put("createdAt", createdAt);
+      if (lowBalanceUact != null) {
+        m.put("lowBalanceAct", java.math.BigDecimal.valueOf(lowBalanceUact, 6).stripTrailingZeros().toPlainString());
+        m.put("balanceLow", lowBalanceTold); // told it fell below, not back at or above since
+      }
       return m;
     }
   }
@@ -64,32 +87,98 @@ public final class WebhookStore {
   /** Registers a webhook; epochs closed before now are not sent to it, those closed later are. */
   public static void insert(Connection c, Webhook w) throws SQLException {
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhook (id, tenant_id, url, events, secret, active,"
-        + " created_at, epochs_after_ms) SELECT ?, ?, ?, ?, ?, TRUE, ?, COALESCE(MAX(ends_at_ms), 0) FROM epoch_close")) {
+        + " created_at, epochs_after_ms, low_balance_uact) SELECT ?, ?, ?, ?, ?, TRUE, ?, COALESCE(MAX(ends_at_ms), 0), ?"
+        + " FROM epoch_close")) {
       ps.setString(1, w.id());
       ps.setString(2, w.tenantId());
       ps.setString(3, w.url());
       ps.setString(4, String.join(",", w.events()));
       ps.setString(5, w.secret());
       ps.setLong(6, w.createdAt());
+      if (w.lowBalanceUact() == null) ps.setNull(7, Types.BIGINT);
+      else ps.setLong(7, w.lowBalanceUact());
       ps.executeUpdate();
     }
   }
 
   /** Active webhooks, of one tenant or (tenantId null) of all. */
   public static List<Webhook> active(Connection c, String tenantId) throws SQLException {
-    String sql = "SELECT id, tenant_id, url, events, secret, created_at FROM webhook WHERE active = TRUE"
+    String sql = "SELECT id, tenant_id, url, events, secret, created_at, low_balance_uact, low_balance_told FROM webhook"
+        + " WHERE active = TRUE"
         + (tenantId == null ? "" : " AND tenant_id = ?") + " ORDER BY created_at, id";
     List<Webhook> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement(sql)) {
       if (tenantId != null) ps.setString(1, tenantId);
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
+          long low = rs.getLong(7);
+          Long lowBalance = rs.wasNull() ? null : low;
           out.add(new Webhook(rs.getString(1), rs.getString(2), rs.getString(3),
-              new LinkedHashSet<>(Arrays.asList(rs.getString(4).split(","))), rs.getString(5), rs.getLong(6)));
+              new LinkedHashSet<>(Arrays.asList(rs.getString(4).split(","))), rs.getString(5), rs.getLong(6),
+              lowBalance, rs.getBoolean(8)));
         }
       }
     }
     return out;
+  }
+
+  /**
+   * The {@code balance.low} webhooks whose tenant's ACT available crossed their threshold since they were
+   * last told: below it and not told yet, or told and back at or above it. A read: the writer is used only
+   * when one of them has to change.
+   */
+  public static boolean lowBalancesChanged(Connection c) throws SQLException {
+    return !lowBalanceCrossings(c).isEmpty();
+  }
+
+  /** {webhook id, tenant id, threshold, balance now, told} of the webhooks whose side of their threshold changed. */
+  private static List<Object[]> lowBalanceCrossings(Connection c) throws SQLException {
+    List<Object[]> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT w.id, w.tenant_id, w.low_balance_uact, COALESCE(b.amount, 0),"
+        + " w.low_balance_told FROM webhook w LEFT JOIN balance b ON b.account = CONCAT('tenant:', w.tenant_id)"
+        + " AND b.denom = 'uact' WHERE w.active = TRUE AND w.low_balance_uact IS NOT NULL")) {
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          boolean below = rs.getLong(4) < rs.getLong(3);
+          if (below != rs.getBoolean(5)) {
+            out.add(new Object[] {rs.getString(1), rs.getString(2), rs.getLong(3), rs.getLong(4), rs.getBoolean(5)});
+          }
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Tells each {@code balance.low} webhook whose tenant's ACT available fell below its threshold (one
+   * delivery, written with the webhook's "told" mark in the caller's transaction), and re-arms those whose
+   * tenant is back at or above it. Returns how many deliveries were written.
+   */
+  public static int enqueueLowBalances(Connection c, long nowMs) throws SQLException {
+    List<NewDelivery> out = new ArrayList<>();
+    for (Object[] w : lowBalanceCrossings(c)) {
+      boolean fell = !(Boolean) w[4];
+      try (PreparedStatement ps = c.prepareStatement(
+          "UPDATE webhook SET low_balance_told = ? WHERE id = ? AND low_balance_told = ?")) {
+        ps.setBoolean(1, fell);
+        ps.setString(2, (String) w[0]);
+        ps.setBoolean(3, !fell);
+        if (ps.executeUpdate() == 0 || !fell) continue; // changed meanwhile, or re-armed: nothing to tell
+      }
+      String eventId = "evt_" + java.util.UUID.randomUUID().toString().replace("-", "");
+      String tenantId = (String) w[1];
+      var balance = new io.vertx.core.json.JsonObject()
+          .put("uact", (Long) w[3])
+          .put("escrowUact", io.anneal.billing.ledger.SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.escrow(tenantId), "uact"))
+          .put("uakt", io.anneal.billing.ledger.SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.tenant(tenantId), "uakt"))
+          .put("escrowUakt", io.anneal.billing.ledger.SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.escrow(tenantId), "uakt"));
+      var data = new io.vertx.core.json.JsonObject().put("tenantId", tenantId).put("balance", balance)
+          .put("lowBalanceUact", (Long) w[2]).put("at", nowMs);
+      out.add(new NewDelivery((String) w[0], eventId, BALANCE_LOW, new io.vertx.core.json.JsonObject().put("id", eventId)
+          .put("type", BALANCE_LOW).put("createdAt", nowMs).put("data", data).encode(), nowMs));
+    }
+    if (!out.isEmpty()) enqueue(c, out);
+    return out.size();
   }
 
   /**

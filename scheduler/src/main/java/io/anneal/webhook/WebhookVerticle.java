@@ -21,8 +21,8 @@ import java.util.Set;
 import java.util.logging.Logger;
 
 /**
- * Delivers job events (and, to webhooks that ask for it, each closed accounting epoch's totals and
- * Merkle root) to tenants' webhooks. Each state change of a job that a webhook subscribed to
+ * Delivers job events (and, to webhooks that ask for them, each closed accounting epoch's totals and
+ * Merkle root, and the tenant's ACT falling below a threshold) to tenants' webhooks. Each state change of a job that a webhook subscribed to
  * becomes a delivery row written in the same transaction as the change ({@link WebhookStore#enqueueFor}
  * as the job store's transition listener), so a crash cannot lose it; a poller sends due
  * deliveries with the non-blocking HTTP client, signed ({@link WebhookSigner}), and records each
@@ -42,7 +42,10 @@ public final class WebhookVerticle extends VerticleBase {
   private static final int BATCH = 64;
   /** How often closed epochs are looked for, for webhooks that asked for them. */
   private static final int EPOCHS_MS = 1_000;
+  /** How often balances are compared with the thresholds of balance.low webhooks. */
+  private static final int BALANCES_MS = 2_000;
   private boolean enqueuingEpochs;
+  private boolean enqueuingBalances;
 
   private final JobStore store;
   private final Counter delivered;
@@ -87,6 +90,7 @@ public final class WebhookVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(CHANGED, m -> reload());
     vertx.setPeriodic(POLL_MS, id -> poll());
     vertx.setPeriodic(EPOCHS_MS, id -> enqueueClosedEpochs());
+    vertx.setPeriodic(BALANCES_MS, id -> enqueueLowBalances());
     return reload();
   }
 
@@ -113,6 +117,23 @@ public final class WebhookVerticle extends VerticleBase {
         : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
           enqueuingEpochs = false;
           if (ar.failed()) LOG.warning("could not write epoch.closed deliveries (tried again soon): " + ar.cause().getMessage());
+          else if (ar.result() > 0) pollSoon();
+        });
+  }
+
+  /**
+   * Tells {@code balance.low} webhooks whose tenant's ACT available fell below their threshold, and
+   * re-arms those back above it (ADR 28). Only while some webhook asked for it; a read first.
+   */
+  private void enqueueLowBalances() {
+    boolean wanted = byTenant.values().stream().flatMap(List::stream).anyMatch(w -> w.wants(WebhookStore.BALANCE_LOW));
+    if (!wanted || enqueuingBalances) return;
+    enqueuingBalances = true;
+    Future.fromCompletionStage(store.read(WebhookStore::lowBalancesChanged).thenCompose(changed -> changed
+        ? store.writer().submit(c -> WebhookStore.enqueueLowBalances(c, System.currentTimeMillis()))
+        : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
+          enqueuingBalances = false;
+          if (ar.failed()) LOG.warning("could not write balance.low deliveries (tried again soon): " + ar.cause().getMessage());
           else if (ar.result() > 0) pollSoon();
         });
   }

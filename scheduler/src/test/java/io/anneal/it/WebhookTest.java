@@ -173,4 +173,64 @@ class WebhookTest {
       assertThat(at("/jobs")).isNotEmpty().allSatisfy(r -> assertThat(r.type()).startsWith("job."));
     }
   }
+
+  /**
+   * balance.low (ADR 28): told once when the tenant's ACT available falls below the threshold (a job's
+   * escrow taking it there), not again while it stays below, and again after it came back and fell anew.
+   */
+  @Test
+  void aBalanceLowWebhookIsToldOnceEachTimeTheTenantsActFallsBelowItsThreshold() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1")) {
+      String k = TestService.DEMO_KEY;
+      // refused: the event without a threshold, a threshold without the event, a bad amount; nothing made
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/low") + "\",\"events\":[\"balance.low\"]}").statusCode())
+          .isEqualTo(422);
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/low") + "\",\"events\":[\"*\"],\"lowBalanceAct\":\"5\"}")
+          .statusCode()).isEqualTo(422);
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/low") + "\",\"events\":[\"balance.low\"],"
+          + "\"lowBalanceAct\":\"-1\"}").statusCode()).isEqualTo(422);
+      assertThat(s.json(s.get("/api/v1/webhooks", k)).getJsonArray("webhooks")).isEmpty();
+
+      // a job on the one device, so that the next waits in the queue with its escrow held
+      String running = s.json(s.post("/api/v1/jobs", k, new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 120)
+          .put("params", new JsonObject().put("ms", 60_000)).encode())).getString("id");
+      // a threshold 1 ACT under the balance now; a day's escrow at the cpu class's price (0.1 ACT/GPU-hour) is 2.4 ACT
+      long have = s.balanceUact();
+      String threshold = java.math.BigDecimal.valueOf(have - 1_000_000L, 6).toPlainString();
+      String secret = "0123456789abcdef-low-secret";
+      var made = s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/low") + "\",\"events\":[\"balance.low\"],"
+          + "\"lowBalanceAct\":\"" + threshold + "\",\"secret\":\"" + secret + "\"}");
+      assertThat(made.statusCode()).isEqualTo(201);
+      assertThat(new java.math.BigDecimal(s.json(made).getString("lowBalanceAct"))).isEqualByComparingTo(threshold);
+      String dayJob = new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 86_400)
+          .put("params", new JsonObject().put("ms", 10)).encode();
+      var bigAnswer = s.json(s.post("/api/v1/jobs", k, dayJob));
+      assertThat(bigAnswer.getLong("escrowUact")).isGreaterThan(1_000_000L);
+      String big = bigAnswer.getString("id");
+      s.await(Duration.ofSeconds(15), () -> at("/low").size() == 1);
+      Received first = at("/low").get(0);
+      assertThat(first.type()).isEqualTo("balance.low");
+      assertThat(WebhookSigner.verify(secret, first.signature(), first.body(), System.currentTimeMillis() / 1000, 300)).isTrue();
+      JsonObject data = new JsonObject(first.body()).getJsonObject("data");
+      assertThat(data.getLong("lowBalanceUact")).isEqualTo(have - 1_000_000L);
+      assertThat(data.getJsonObject("balance").getLong("uact")).isLessThan(have - 1_000_000L);
+
+      String hooks = "/api/v1/webhooks";
+      assertThat(s.json(s.get(hooks, k)).getJsonArray("webhooks").getJsonObject(0).getBoolean("balanceLow")).isTrue();
+      // not told again while it stays below: two more looks (every 2 s) pass (a wait for something not to happen)
+      Thread.sleep(4_500);
+      assertThat(at("/low")).hasSize(1);
+
+      // the escrow comes back (cancelled while queued): above the threshold again, re-armed; held again: told again
+      assertThat(s.delete("/api/v1/jobs/" + big, k).statusCode()).isEqualTo(202);
+      s.await(Duration.ofSeconds(10), () -> !s.json(s.get(hooks, k)).getJsonArray("webhooks").getJsonObject(0)
+          .getBoolean("balanceLow"));
+      assertThat(s.balanceUact()).isGreaterThanOrEqualTo(have - 1_000_000L);
+      String again = s.json(s.post("/api/v1/jobs", k, dayJob)).getString("id");
+      s.await(Duration.ofSeconds(15), () -> at("/low").size() == 2);
+      assertThat(new JsonObject(at("/low").get(1).body()).getString("id")).isNotEqualTo(new JsonObject(first.body()).getString("id"));
+      s.delete("/api/v1/jobs/" + again, k);
+      s.delete("/api/v1/jobs/" + running, k);
+    }
+  }
 }

@@ -344,7 +344,7 @@ public abstract class JobStoreContract {
   @Test
   void webhookDeliveriesAreWrittenWithTheStateChangesThatOweThemAndOnlyForChangesThatHappened() throws Exception {
     var hook = new io.anneal.webhook.WebhookStore.Webhook("wh_1", tenantId, "http://127.0.0.1:9/h", java.util.Set.of("*"),
-        "secret-0123456789abcdef", 1);
+        "secret-0123456789abcdef", 1, null);
     store.writer().submit(c -> {
       io.anneal.webhook.WebhookStore.insert(c, hook);
       return null;
