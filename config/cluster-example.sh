@@ -4,6 +4,8 @@
 #   w1  worker                (5702), 16 simulated GPUs unless GPU_ARGS says otherwise
 #   a1  api                   (5703), http://127.0.0.1:${HTTP_PORT:-8080}
 # Optional: STANDBY=1 adds s2, a second scheduler + billing instance that stands by (5704).
+# Optional: TLS=1 makes the event bus between them TLS both ways (ADR 27), with certificates that
+#   config/cluster-certs.sh makes under <dir>/tls (once).
 #
 #   DB=postgresql://postgres@127.0.0.1:5432/test config/cluster-example.sh start
 #   config/cluster-example.sh stop
@@ -22,8 +24,13 @@ case "${1:-}" in
       local name=$1 port=$2 roles=$3
       shift 3
       mkdir -p "$dir/$name"
+      local tls=()
+      if [ "${TLS:-0}" = 1 ]; then
+        [ -f "$dir/tls/$name.pem" ] || config/cluster-certs.sh "$dir/tls" "$name" > /dev/null
+        tls=(--cluster-tls-cert "$dir/tls/$name.pem" --cluster-tls-key "$dir/tls/$name-key.pem" --cluster-tls-ca "$dir/tls/ca.pem")
+      fi
       nohup java ${JAVA_OPTS:-} -jar "$jar" --cluster --db-url "$DB" --cluster-port "$port" --cluster-members "$members" \
-        --roles "$roles" --node-id "$name" --data-dir "$dir/$name" "$@" > "$dir/$name/log" 2>&1 &
+        --roles "$roles" --node-id "$name" --data-dir "$dir/$name" "${tls[@]}" "$@" > "$dir/$name/log" 2>&1 &
       echo $! > "$dir/$name/pid"
       echo "$name ($roles): pid $(cat "$dir/$name/pid"), log $dir/$name/log"
     }
