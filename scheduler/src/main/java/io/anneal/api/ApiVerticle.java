@@ -636,6 +636,23 @@ public final class ApiVerticle extends VerticleBase {
     return cls == null ? null : new Fit(cls, price, null, count == 1);
   }
 
+  private static final String WAITING_FOR_SERVICE = "no GPU that can run it is in service now (quarantined by an operator"
+      + " or after device failures); it waits until enough are back in service";
+
+  /** A job as the API shows it; a queued one that only GPUs out of service could run says so ({@code waiting}). */
+  private JsonObject jobView(JobRecord j) {
+    JsonObject o = JobMessages.toApi(j);
+    if (j.state() != JobState.QUEUED) return o;
+    boolean inService = false;
+    boolean installed = false;
+    for (Map.Entry<String, int[]> e : shape.classes().entrySet()) {
+      if (j.gpuClass() != null && !j.gpuClass().equals(e.getKey())) continue;
+      inService |= e.getValue()[0] >= j.gpus();
+      installed |= e.getValue()[1] >= j.gpus();
+    }
+    return !inService && installed ? o.put("waiting", WAITING_FOR_SERVICE) : o;
+  }
+
   /** Prices, escrows and durably queues a job the fleet can run. */
   private Future<JsonObject> admit(Tenant tenant, JobSpec spec, Fit fit, String idempotencyKey) {
     final long quoted = fit.price();
@@ -683,10 +700,7 @@ public final class ApiVerticle extends VerticleBase {
       unseenByTenant.merge(tenant.id(), 1, Integer::sum);
       vertx.eventBus().send(Addresses.JOB_SUBMITTED, msg.put("api", apiId).put("apiSeq", submittedSent));
       out.put("priceUactPerGpuHour", quoted).put("quotedGpuClass", quotedClass);
-      if (fit.outOfService()) {
-        out.put("waiting", "no GPU that can run it is in service now (quarantined by an operator or after device"
-            + " failures); it waits until enough are back in service");
-      }
+      if (fit.outOfService()) out.put("waiting", WAITING_FOR_SERVICE);
       if (r.heldUakt() > 0) {
         // paid from the tenant's AKT deposit while the BME is halted (bme-spec 16.5)
         return Future.succeededFuture(out.put("payment", "akt-direct").put("escrowUakt", r.heldUakt())
@@ -728,7 +742,7 @@ public final class ApiVerticle extends VerticleBase {
     tenant(rc).compose(t -> Future.fromCompletionStage(store.jobsOfTenant(t.id(), limit, before, only), vertx.getOrCreateContext()))
         .onSuccess(page -> {
           JsonArray a = new JsonArray();
-          page.jobs().forEach(j -> a.add(JobMessages.toApi(j)));
+          page.jobs().forEach(j -> a.add(jobView(j)));
           rc.json(new JsonObject().put("jobs", a).put("next", page.next()));
         })
         .onFailure(e -> fail(rc, e));
@@ -762,7 +776,7 @@ public final class ApiVerticle extends VerticleBase {
 
   private void getJob(RoutingContext rc) {
     tenant(rc).compose(t -> ownJob(t, rc.pathParam("id")))
-        .onSuccess(j -> rc.json(JobMessages.toApi(j)))
+        .onSuccess(j -> rc.json(jobView(j)))
         .onFailure(e -> fail(rc, e));
   }
 

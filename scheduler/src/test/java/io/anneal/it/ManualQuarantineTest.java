@@ -77,6 +77,7 @@ class ManualQuarantineTest {
       assertThat(s.json(accepted).getString("waiting")).contains("in service");
       String third = s.json(accepted).getString("id");
       assertThat(s.job(third).getString("state")).isEqualTo("QUEUED");
+      assertThat(s.job(third).getString("waiting")).as("the job's view says why it waits").contains("in service");
       try (TestService.Ws ws = s.ws(TestService.DEMO_KEY)) {
         ws.send(new JsonObject().put("type", "submit").put("requestId", "w1").put("job", new JsonObject(sleepJob(10))));
         JsonObject ack = ws.nextOfType("accepted", Duration.ofSeconds(5));
@@ -90,6 +91,7 @@ class ManualQuarantineTest {
       s.await(Duration.ofSeconds(10), () -> !s.gpu(other).getBoolean("quarantined", false));
       s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(third).getString("state")));
       assertThat(s.job(third).getJsonArray("devices")).containsExactly(other);
+      assertThat(s.job(third).containsKey("waiting")).isFalse();
       var inService = s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(10));
       assertThat(s.json(inService).containsKey("waiting")).as("a GPU is in service again").isFalse();
       s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(s.json(inService).getString("id")).getString("state")));
