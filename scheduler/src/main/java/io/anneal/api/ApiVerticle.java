@@ -1797,7 +1797,8 @@ public final class ApiVerticle extends VerticleBase {
   /**
    * A tenant's statement of account, to the admin or the tenant: the journal entries that moved its
    * balances, newest first, {@code limit} (1..500, 50 by default) before entry {@code before} (the
-   * previous page's {@code next}), each with its change and the balances after it.
+   * previous page's {@code next}), each with its change and the balances after it; as JSON, or as CSV
+   * with {@code format=csv} (the next page in a {@code Link} header).
    */
   private void statement(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
@@ -1805,10 +1806,24 @@ public final class ApiVerticle extends VerticleBase {
     if (limit == null) return;
     Long before = entryIdParam(rc, rc.queryParams().get("before"), "before");
     if (before == null && rc.queryParams().get("before") != null) return;
+    String format = rc.queryParams().get("format");
+    if (format != null && !format.equals("json") && !format.equals("csv")) {
+      fail(rc, new Problem("invalid-query", 422, "Invalid query", "format must be json (the default) or csv"));
+      return;
+    }
     ownStatement(rc, tenantId)
         .compose(v -> Future.fromCompletionStage(store.read(c -> TenantStatement.read(c, tenantId, before, limit)),
             vertx.getOrCreateContext()))
-        .onSuccess(p -> rc.json(Statements.page(tenantId, p, limit)))
+        .onSuccess(p -> {
+          if (!"csv".equals(format)) {
+            rc.json(Statements.page(tenantId, p, limit));
+            return;
+          }
+          String next = Statements.next(tenantId, p, limit, "csv");
+          if (next != null) rc.response().putHeader("Link", "<" + next + ">; rel=\"next\"");
+          rc.response().putHeader("content-type", "text/csv; charset=utf-8")
+              .putHeader("Content-Disposition", "inline; filename=\"statement-" + tenantId + ".csv\"").end(Statements.csv(p));
+        })
         .onFailure(e -> fail(rc, e));
   }
 

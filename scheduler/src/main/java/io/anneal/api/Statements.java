@@ -33,8 +33,39 @@ final class Statements {
     JsonArray entries = new JsonArray();
     p.entries().forEach(e -> entries.add(entry(tenantId, e)));
     JsonObject o = new JsonObject().put("tenantId", tenantId).put("balance", amounts(p.balance())).put("entries", entries);
-    if (p.nextBefore() != null) o.put("next", path(tenantId) + "?before=" + p.nextBefore() + "&limit=" + limit);
+    if (p.nextBefore() != null) o.put("next", next(tenantId, p, limit, null));
     return o;
+  }
+
+  static final String CSV_HEADER = "txId,at,kind,ref,uact,escrowUact,uakt,escrowUakt,balanceUact,balanceEscrowUact,"
+      + "balanceUakt,balanceEscrowUakt";
+
+  /** The page as CSV (RFC 4180): one line per entry, newest first, amounts in base units. */
+  static String csv(TenantStatement.Page p) {
+    StringBuilder out = new StringBuilder(CSV_HEADER).append("\r\n");
+    for (TenantStatement.Entry e : p.entries()) {
+      TenantStatement.Amounts c = e.change();
+      TenantStatement.Amounts b = e.balanceAfter();
+      out.append(e.txId()).append(',').append(e.at()).append(',').append(csvField(e.kind())).append(',')
+          .append(e.ref() == null ? "" : csvField(e.ref()));
+      for (long v : new long[] {c.uact(), c.escrowUact(), c.uakt(), c.escrowUakt(), b.uact(), b.escrowUact(), b.uakt(),
+          b.escrowUakt()}) {
+        out.append(',').append(v);
+      }
+      out.append("\r\n");
+    }
+    return out.toString();
+  }
+
+  private static String csvField(String v) {
+    boolean quote = v.indexOf(',') >= 0 || v.indexOf('"') >= 0 || v.indexOf('\n') >= 0 || v.indexOf('\r') >= 0;
+    return quote ? '"' + v.replace("\"", "\"\"") + '"' : v;
+  }
+
+  /** The path of the page after {@code p}, or null at the first entry. */
+  static String next(String tenantId, TenantStatement.Page p, int limit, String format) {
+    return p.nextBefore() == null ? null
+        : path(tenantId) + "?before=" + p.nextBefore() + "&limit=" + limit + (format == null ? "" : "&format=" + format);
   }
 
   static JsonObject detail(String tenantId, TenantStatement.Detail d) {

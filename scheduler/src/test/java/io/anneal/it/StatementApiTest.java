@@ -84,6 +84,25 @@ class StatementApiTest {
       assertThat(lines.stream().filter(l -> List.of("settle", "escrow.hold").contains(l.getString("kind"))))
           .as("entries of a batch across tenants name no job of another").allMatch(l -> !l.containsKey("ref"));
 
+      // the same lines as CSV, for a spreadsheet: a header, one line per entry, pages linked
+      var csv = s.get(path + "?format=csv&limit=3", TestService.DEMO_KEY);
+      assertThat(csv.statusCode()).isEqualTo(200);
+      assertThat(csv.headers().firstValue("content-type")).hasValueSatisfying(t -> assertThat(t).startsWith("text/csv"));
+      assertThat(csv.headers().firstValue("Link")).hasValueSatisfying(l -> assertThat(l).contains("format=csv", "rel=\"next\""));
+      String[] rows = csv.body().split("\r\n");
+      assertThat(rows[0]).isEqualTo("txId,at,kind,ref,uact,escrowUact,uakt,escrowUakt,balanceUact,balanceEscrowUact,balanceUakt,"
+          + "balanceEscrowUakt");
+      assertThat(rows).hasSize(4);
+      for (int i = 1; i < rows.length; i++) {
+        String[] f = rows[i].split(",", -1);
+        JsonObject line = lines.get(i - 1);
+        assertThat(Long.parseLong(f[0])).isEqualTo(line.getLong("txId"));
+        assertThat(f[2]).isEqualTo(line.getString("kind"));
+        assertThat(Long.parseLong(f[4])).isEqualTo(line.getJsonObject("change").getLong("uact"));
+        assertThat(Long.parseLong(f[8])).isEqualTo(line.getJsonObject("balanceAfter").getLong("uact"));
+      }
+      assertThat(s.get(path + "?format=xml", TestService.DEMO_KEY).statusCode()).isEqualTo(422);
+
       // another tenant: its own statement only; the admin reads any; bad queries change nothing and say why
       JsonObject other = s.json(s.post("/api/v1/tenants", TestService.ADMIN_KEY,
           "{\"name\":\"other\",\"apiKey\":\"other-key-0123456789\"}"));
