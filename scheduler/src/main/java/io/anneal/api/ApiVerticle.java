@@ -1971,7 +1971,8 @@ public final class ApiVerticle extends VerticleBase {
     if (v == null) return Set.of("*");
     if (!(v instanceof JsonArray a) || a.isEmpty()) {
       throw new Problem("invalid-webhook", 422, "Invalid webhook", "events must be a non-empty list, e.g. [\"job.settled\"],"
-          + " [\"*\"] (every job event), [\"epoch.closed\"] or [\"balance.low\"] (with lowBalanceAct)");
+          + " [\"*\"] (every job event), [\"epoch.closed\"], [\"deposit.executed\", \"deposit.cancelled\"] or"
+          + " [\"balance.low\"] (with lowBalanceAct)");
     }
     Set<String> out = new java.util.LinkedHashSet<>();
     for (Object o : a) {

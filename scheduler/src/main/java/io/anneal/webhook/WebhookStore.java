@@ -25,9 +25,13 @@ public final class WebhookStore {
    * told once each time it falls.
    */
   public static final String BALANCE_LOW = "balance.low";
+  /** A tenant's deposit converted into ACT at a mint epoch, or given back; asked for by name. */
+  public static final String DEPOSIT_EXECUTED = "deposit.executed";
+  public static final String DEPOSIT_CANCELLED = "deposit.cancelled";
   /** Every event a webhook may ask for. */
   public static final Set<String> EVENT_TYPES = java.util.stream.Stream.concat(JOB_EVENT_TYPES.stream(),
-      java.util.stream.Stream.of(EPOCH_CLOSED, BALANCE_LOW)).collect(java.util.stream.Collectors.toUnmodifiableSet());
+      java.util.stream.Stream.of(EPOCH_CLOSED, BALANCE_LOW, DEPOSIT_EXECUTED, DEPOSIT_CANCELLED))
+      .collect(java.util.stream.Collectors.toUnmodifiableSet());
 
   private WebhookStore() {}
 
@@ -86,9 +90,10 @@ public final class WebhookStore {
 
   /** Registers a webhook; epochs closed before now are not sent to it, those closed later are. */
   public static void insert(Connection c, Webhook w) throws SQLException {
+    long decided = io.anneal.billing.ledger.Mints.lastDecisionTx(c);
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhook (id, tenant_id, url, events, secret, active,"
-        + " created_at, epochs_after_ms, low_balance_uact) SELECT ?, ?, ?, ?, ?, TRUE, ?, COALESCE(MAX(ends_at_ms), 0), ?"
-        + " FROM epoch_close")) {
+        + " created_at, epochs_after_ms, low_balance_uact, deposits_after_tx) SELECT ?, ?, ?, ?, ?, TRUE, ?,"
+        + " COALESCE(MAX(ends_at_ms), 0), ?, " + decided + " FROM epoch_close")) {
       ps.setString(1, w.id());
       ps.setString(2, w.tenantId());
       ps.setString(3, w.url());
@@ -261,6 +266,67 @@ public final class WebhookStore {
       try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET epochs_after_ms = ? WHERE id = ?")) {
         ps.setLong(1, cursor);
         ps.setString(2, h[0]);
+        ps.executeUpdate();
+      }
+      written += out.size();
+    }
+    return written;
+  }
+
+  /** The active webhooks that asked for a deposit event: {id, tenant id, cursor, events}. */
+  private static List<Object[]> depositHooks(Connection c) throws SQLException {
+    List<Object[]> hooks = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, tenant_id, deposits_after_tx, events FROM webhook"
+        + " WHERE active = TRUE AND events LIKE ?")) {
+      ps.setString(1, "%deposit.%");
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Set<String> events = new LinkedHashSet<>(Arrays.asList(rs.getString(4).split(",")));
+          if (events.contains(DEPOSIT_EXECUTED) || events.contains(DEPOSIT_CANCELLED)) {
+            hooks.add(new Object[] {rs.getString(1), rs.getString(2), rs.getLong(3), events});
+          }
+        }
+      }
+    }
+    return hooks;
+  }
+
+  /** Whether a webhook that asked for a deposit event has a decision of its tenant not told yet (a read). */
+  public static boolean depositsOwed(Connection c) throws SQLException {
+    for (Object[] h : depositHooks(c)) {
+      if (!io.anneal.billing.ledger.Mints.decidedAfter(c, (String) h[1], (Long) h[2], 1).isEmpty()) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The {@code deposit.executed} / {@code deposit.cancelled} deliveries owed: each deposit of the webhook's
+   * tenant decided after its cursor (at most {@code limit} per webhook, in the order decided), written with
+   * the cursor's move in the caller's transaction; a decision of a kind the webhook did not ask for moves
+   * the cursor without a delivery. Returns how many were written.
+   */
+  @SuppressWarnings("unchecked")
+  public static int enqueueDeposits(Connection c, long nowMs, int limit) throws SQLException {
+    int written = 0;
+    for (Object[] h : depositHooks(c)) {
+      long cursor = (Long) h[2];
+      List<NewDelivery> out = new ArrayList<>();
+      for (io.anneal.billing.ledger.Mints.Decided d : io.anneal.billing.ledger.Mints.decidedAfter(c, (String) h[1], cursor, limit)) {
+        cursor = d.txId();
+        String type = "EXECUTED".equals(d.status().get("state")) ? DEPOSIT_EXECUTED : DEPOSIT_CANCELLED;
+        if (!((Set<String>) h[3]).contains(type)) continue;
+        // one event per decision: its id names the request, so a receiver keeps one copy
+        String eventId = "dep_" + d.status().get("requestId");
+        io.vertx.core.json.JsonObject data = new io.vertx.core.json.JsonObject(new LinkedHashMap<>(d.status()))
+            .put("tenantId", h[1]);
+        out.add(new NewDelivery((String) h[0], eventId, type, new io.vertx.core.json.JsonObject().put("id", eventId)
+            .put("type", type).put("createdAt", nowMs).put("data", data).encode(), nowMs));
+      }
+      if (cursor == (Long) h[2]) continue;
+      if (!out.isEmpty()) enqueue(c, out);
+      try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET deposits_after_tx = ? WHERE id = ?")) {
+        ps.setLong(1, cursor);
+        ps.setString(2, (String) h[0]);
         ps.executeUpdate();
       }
       written += out.size();

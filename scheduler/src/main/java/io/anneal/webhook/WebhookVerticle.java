@@ -46,6 +46,7 @@ public final class WebhookVerticle extends VerticleBase {
   private static final int BALANCES_MS = 2_000;
   private boolean enqueuingEpochs;
   private boolean enqueuingBalances;
+  private boolean enqueuingDeposits;
 
   private final JobStore store;
   private final Counter delivered;
@@ -91,6 +92,7 @@ public final class WebhookVerticle extends VerticleBase {
     vertx.setPeriodic(POLL_MS, id -> poll());
     vertx.setPeriodic(EPOCHS_MS, id -> enqueueClosedEpochs());
     vertx.setPeriodic(BALANCES_MS, id -> enqueueLowBalances());
+    vertx.setPeriodic(EPOCHS_MS, id -> enqueueDeposits());
     return reload();
   }
 
@@ -134,6 +136,25 @@ public final class WebhookVerticle extends VerticleBase {
         : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
           enqueuingBalances = false;
           if (ar.failed()) LOG.warning("could not write balance.low deliveries (tried again soon): " + ar.cause().getMessage());
+          else if (ar.result() > 0) pollSoon();
+        });
+  }
+
+  /**
+   * Writes the {@code deposit.executed} / {@code deposit.cancelled} deliveries of deposits decided since
+   * each subscribed webhook's cursor (with the cursor's move, in one transaction). Only while some
+   * webhook asked for them; a read first.
+   */
+  private void enqueueDeposits() {
+    boolean wanted = byTenant.values().stream().flatMap(List::stream)
+        .anyMatch(w -> w.wants(WebhookStore.DEPOSIT_EXECUTED) || w.wants(WebhookStore.DEPOSIT_CANCELLED));
+    if (!wanted || enqueuingDeposits) return;
+    enqueuingDeposits = true;
+    Future.fromCompletionStage(store.read(WebhookStore::depositsOwed).thenCompose(owed -> owed
+        ? store.writer().submit(c -> WebhookStore.enqueueDeposits(c, System.currentTimeMillis(), 100))
+        : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
+          enqueuingDeposits = false;
+          if (ar.failed()) LOG.warning("could not write deposit deliveries (tried again soon): " + ar.cause().getMessage());
           else if (ar.result() > 0) pollSoon();
         });
   }

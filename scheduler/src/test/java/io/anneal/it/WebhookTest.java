@@ -233,4 +233,41 @@ class WebhookTest {
       s.delete("/api/v1/jobs/" + running, k);
     }
   }
+
+  /**
+   * deposit.executed: a deposit is told once when its ACT arrives at the mint epoch, with what it minted;
+   * deposits decided before the webhook was registered (the demo tenant's own) are not sent.
+   */
+  @Test
+  void aDepositIsToldOnceWhenItsActArrivesAtTheMintEpoch() throws Exception {
+    try (TestService s = TestService.start(dir, "--tick-seconds", "1", "--min-epoch-ticks", "1")) {
+      String k = TestService.DEMO_KEY;
+      String tenant = s.json(s.get("/api/v1/me", k)).getString("id");
+      // the demo tenant's deposit at start is converted at the first mint epoch: before the webhook, not told
+      s.await(Duration.ofSeconds(20), () -> s.balanceUact() > 0);
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/deposits") + "\",\"events\":[\"deposit.executed\","
+          + "\"deposit.cancelled\"]}").statusCode()).isEqualTo(201);
+      long before = s.balanceUact();
+      var made = s.post("/api/v1/tenants/" + tenant + "/deposits", TestService.ADMIN_KEY, "{\"akt\":\"100\",\"reference\":\"chain-tx-7\"}");
+      assertThat(made.statusCode()).isEqualTo(202);
+      s.await(Duration.ofSeconds(20), () -> !at("/deposits").isEmpty());
+      String status = "/api/v1/tenants/" + tenant + "/deposits/chain-tx-7";
+      JsonObject executed = s.json(s.get(status, k));
+      assertThat(executed.getString("state")).isEqualTo("EXECUTED");
+      Received r = at("/deposits").get(0);
+      assertThat(r.type()).isEqualTo("deposit.executed");
+      JsonObject body = new JsonObject(r.body());
+      JsonObject data = body.getJsonObject("data");
+      assertThat(body.getString("id")).isEqualTo("dep_" + executed.getLong("requestId"));
+      assertThat(data.getString("reference")).isEqualTo("chain-tx-7");
+      assertThat(data.getString("tenantId")).isEqualTo(tenant);
+      assertThat(data.getLong("mintedUact")).isEqualTo(executed.getLong("mintedUact")).isPositive();
+      assertThat(s.balanceUact()).isEqualTo(before + executed.getLong("creditedUact"));
+      // once: a second deposit is told as its own event, the first not again
+      s.post("/api/v1/tenants/" + tenant + "/deposits", TestService.ADMIN_KEY, "{\"akt\":\"50\",\"reference\":\"chain-tx-8\"}");
+      s.await(Duration.ofSeconds(20), () -> at("/deposits").size() >= 2);
+      assertThat(at("/deposits").stream().map(x -> new JsonObject(x.body()).getJsonObject("data").getString("reference")))
+          .containsExactly("chain-tx-7", "chain-tx-8");
+    }
+  }
 }

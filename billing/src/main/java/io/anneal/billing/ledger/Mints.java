@@ -263,29 +263,69 @@ public final class Mints {
     return statusOf(c, Accounts.tenant(tenantId), reference, reference);
   }
 
+  private static final String STATUS_COLUMNS = "id, amount, state, attempts, requested_at_ms, decided_at_ms, swap_rate,"
+      + " minted_uact, credited_uact, spread_uact, reason, ref, tx_id";
+
   private static Optional<Map<String, Object>> statusOf(Connection c, String ownerAccount, String reference, String shown)
       throws SQLException {
-    try (PreparedStatement ps = c.prepareStatement("SELECT id, amount, state, attempts, requested_at_ms, decided_at_ms,"
-        + " swap_rate, minted_uact, credited_uact, spread_uact, reason FROM bme_request WHERE ref = ? AND owner = ?")) {
+    try (PreparedStatement ps = c.prepareStatement("SELECT " + STATUS_COLUMNS + " FROM bme_request WHERE ref = ? AND owner = ?")) {
       ps.setString(1, ref(reference));
       ps.setString(2, ownerAccount);
       try (ResultSet rs = ps.executeQuery()) {
-        if (!rs.next()) return Optional.empty();
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("requestId", rs.getLong(1));
-        m.put("reference", shown);
-        m.put("depositedUakt", rs.getLong(2));
-        m.put("state", rs.getString(3));
-        m.put("attempts", rs.getInt(4));
-        m.put("requestedAtMs", rs.getLong(5));
-        m.put("decidedAtMs", rs.getObject(6) == null ? null : rs.getLong(6));
-        m.put("swapRate", rs.getString(7));
-        m.put("mintedUact", rs.getObject(8) == null ? null : rs.getLong(8));
-        m.put("creditedUact", rs.getObject(9) == null ? null : rs.getLong(9));
-        m.put("spreadUact", rs.getObject(10) == null ? null : rs.getLong(10));
-        m.put("reason", rs.getString(11));
-        return Optional.of(m);
+        return rs.next() ? Optional.of(statusRow(rs, shown)) : Optional.empty();
       }
+    }
+  }
+
+  private static Map<String, Object> statusRow(ResultSet rs, String shown) throws SQLException {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("requestId", rs.getLong(1));
+    m.put("reference", shown);
+    m.put("depositedUakt", rs.getLong(2));
+    m.put("state", rs.getString(3));
+    m.put("attempts", rs.getInt(4));
+    m.put("requestedAtMs", rs.getLong(5));
+    m.put("decidedAtMs", rs.getObject(6) == null ? null : rs.getLong(6));
+    m.put("swapRate", rs.getString(7));
+    m.put("mintedUact", rs.getObject(8) == null ? null : rs.getLong(8));
+    m.put("creditedUact", rs.getObject(9) == null ? null : rs.getLong(9));
+    m.put("spreadUact", rs.getObject(10) == null ? null : rs.getLong(10));
+    m.put("reason", rs.getString(11));
+    return m;
+  }
+
+  /** A deposit decided (executed or cancelled) by the journal entry {@code txId}, with its state as {@link #status} shows it. */
+  public record Decided(long txId, Map<String, Object> status) {}
+
+  /**
+   * The tenant's deposits decided after journal entry {@code afterTx}, in the order they were decided (their
+   * entries'), at most {@code limit}. Decisions are made by the BME ticks of the one billing instance, one
+   * tick at a time, so a later decision always has a later entry.
+   */
+  public static List<Decided> decidedAfter(Connection c, String tenantId, long afterTx, int limit) throws SQLException {
+    List<Decided> out = new java.util.ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT " + STATUS_COLUMNS + " FROM bme_request WHERE owner = ?"
+        + " AND direction = 'AKT_TO_ACT' AND state IN ('EXECUTED', 'CANCELED') AND tx_id > ? ORDER BY tx_id")) {
+      ps.setString(1, Accounts.tenant(tenantId));
+      ps.setLong(2, afterTx);
+      ps.setMaxRows(limit);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          String ref = rs.getString(12);
+          out.add(new Decided(rs.getLong(13), statusRow(rs, ref.startsWith("deposit:") ? ref.substring("deposit:".length()) : ref)));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The last journal entry that decided a deposit (0 if none): where a new subscriber's cursor starts. */
+  public static long lastDecisionTx(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT COALESCE(MAX(tx_id), 0) FROM bme_request WHERE direction = 'AKT_TO_ACT' AND tx_id IS NOT NULL");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
     }
   }
 }
