@@ -270,4 +270,50 @@ class WebhookTest {
           .containsExactly("chain-tx-7", "chain-tx-8");
     }
   }
+
+  /**
+   * deposit.cancelled: a deposit that can no longer mint by its mint epoch (AKT fell: below the 10 ACT
+   * minimum) is given back and told so, with the reason.
+   */
+  @Test
+  void aDepositThatCanNoLongerMintIsToldAsCancelled() throws Exception {
+    Path price = dir.resolve("akt-usd.txt");
+    java.util.concurrent.atomic.AtomicReference<String> current = new java.util.concurrent.atomic.AtomicReference<>("0.5");
+    TestService.publishPrice(price, current.get());
+    var publisher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor();
+    publisher.scheduleAtFixedRate(() -> {
+      try {
+        TestService.publishPrice(price, current.get());
+      } catch (java.io.IOException ignored) {
+        // the next round writes again
+      }
+    }, 0, 300, java.util.concurrent.TimeUnit.MILLISECONDS);
+    // mint epochs every 10 s; the oracle's price is a 5 s average
+    try (TestService s = TestService.start(dir.resolve("data"), "--oracle-source", "file", "--oracle-file", price.toString(),
+        "--oracle-poll-seconds", "1", "--tick-seconds", "1", "--min-epoch-ticks", "10")) {
+      String k = TestService.DEMO_KEY;
+      String tenant = s.json(s.get("/api/v1/me", k)).getString("id");
+      // the demo tenant's deposit converted: a mint epoch just ended, the next is ~10 s away
+      s.await(Duration.ofSeconds(30), () -> s.balanceUact() > 0);
+      assertThat(s.post("/api/v1/webhooks", k, "{\"url\":\"" + url("/deposits") + "\",\"events\":[\"deposit.cancelled\"]}")
+          .statusCode()).isEqualTo(201);
+      // 21 AKT is 10.5 ACT at 0.5; AKT then falls to 0.3 (6.3 ACT, under the 10 ACT minimum) well before that epoch
+      assertThat(s.post("/api/v1/tenants/" + tenant + "/deposits", TestService.ADMIN_KEY,
+          "{\"akt\":\"21\",\"reference\":\"chain-tx-9\"}").statusCode()).isEqualTo(202);
+      current.set("0.3");
+      s.await(Duration.ofSeconds(30), () -> !at("/deposits").isEmpty());
+      JsonObject status = s.json(s.get("/api/v1/tenants/" + tenant + "/deposits/chain-tx-9", k));
+      assertThat(status.getString("state")).isEqualTo("CANCELED");
+      Received r = at("/deposits").get(0);
+      assertThat(r.type()).isEqualTo("deposit.cancelled");
+      JsonObject data = new JsonObject(r.body()).getJsonObject("data");
+      assertThat(data.getString("reference")).isEqualTo("chain-tx-9");
+      assertThat(data.getString("reason")).isEqualTo("MINIMUM_MINT");
+      assertThat(data.getLong("depositedUakt")).isEqualTo(21_000_000L);
+      // the AKT is the tenant's again
+      assertThat(s.json(s.get("/api/v1/me", k)).getJsonObject("balance").getLong("uakt")).isEqualTo(21_000_000L);
+    } finally {
+      publisher.shutdownNow();
+    }
+  }
 }
