@@ -1040,23 +1040,15 @@ public final class ApiVerticle extends VerticleBase {
 
   private void me(RoutingContext rc) {
     tenant(rc).compose(t -> balances(t.id())
-        .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", balanceJson(b))
+        .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", Statements.amounts(b))
             .put("weight", t.weight()).put("gpuQuota", t.gpuQuota()).put("maxQueuedJobs", queueLimitOf(t))))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
   }
 
-  /** {ACT available, ACT in escrow, AKT} of a tenant, in base units. */
-  private Future<long[]> balances(String tenantId) {
-    return Future.fromCompletionStage(store.read(c -> new long[] {SqlLedger.balance(c, Accounts.tenant(tenantId), "uact"),
-        SqlLedger.balance(c, Accounts.escrow(tenantId), "uact"), SqlLedger.balance(c, Accounts.tenant(tenantId), "uakt"),
-        SqlLedger.balance(c, Accounts.escrow(tenantId), "uakt")}), vertx.getOrCreateContext());
-  }
-
-  /** uakt is the tenant's AKT-direct deposit (bme-spec 16.5), escrowUakt what its running jobs hold of it. */
-  private static JsonObject balanceJson(long[] b) {
-    return new JsonObject().put("uact", b[0]).put("escrowUact", b[1]).put("uakt", b[2]).put("escrowUakt", b[3])
-        .put("act", BigDecimal.valueOf(b[0], 6).toPlainString());
+  /** A tenant's ACT and AKT-direct balances, available and in escrow. */
+  private Future<TenantStatement.Amounts> balances(String tenantId) {
+    return Future.fromCompletionStage(store.read(c -> TenantStatement.balancesOf(c, tenantId)), vertx.getOrCreateContext());
   }
 
   private void createTenant(RoutingContext rc) {
@@ -1790,7 +1782,7 @@ public final class ApiVerticle extends VerticleBase {
           if (t.isEmpty()) return Future.failedFuture(Problem.notFound("no tenant " + tenantId));
           return balances(tenantId);
         })
-        .onSuccess(b -> rc.json(balanceJson(b).put("tenantId", tenantId)))
+        .onSuccess(b -> rc.json(Statements.amounts(b).put("tenantId", tenantId)))
         .onFailure(e -> fail(rc, e));
   }
 

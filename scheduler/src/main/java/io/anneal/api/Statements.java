@@ -3,7 +3,6 @@ package io.anneal.api;
 import io.anneal.billing.ledger.TenantStatement;
 import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
-import java.math.BigDecimal;
 
 /** A tenant's statement of account in the API's shape (GET /api/v1/tenants/{id}/statement). */
 final class Statements {
@@ -17,8 +16,7 @@ final class Statements {
 
   /** The four balances in base units, and ACT available as a decimal, as the balance endpoint shows them. */
   static JsonObject amounts(TenantStatement.Amounts a) {
-    return new JsonObject().put("uact", a.uact()).put("escrowUact", a.escrowUact()).put("uakt", a.uakt())
-        .put("escrowUakt", a.escrowUakt()).put("act", BigDecimal.valueOf(a.uact(), 6).toPlainString());
+    return new JsonObject(a.toMap());
   }
 
   static JsonObject entry(String tenantId, TenantStatement.Entry e) {

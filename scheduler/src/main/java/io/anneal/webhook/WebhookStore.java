@@ -172,11 +172,8 @@ public final class WebhookStore {
       }
       String eventId = "evt_" + java.util.UUID.randomUUID().toString().replace("-", "");
       String tenantId = (String) w[1];
-      var balance = new io.vertx.core.json.JsonObject()
-          .put("uact", (Long) w[3])
-          .put("escrowUact", io.anneal.billing.ledger.SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.escrow(tenantId), "uact"))
-          .put("uakt", io.anneal.billing.ledger.SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.tenant(tenantId), "uakt"))
-          .put("escrowUakt", io.anneal.billing.ledger.SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.escrow(tenantId), "uakt"));
+      // as /api/v1/me shows it
+      var balance = new io.vertx.core.json.JsonObject(io.anneal.billing.ledger.TenantStatement.balancesOf(c, tenantId).toMap());
       var data = new io.vertx.core.json.JsonObject().put("tenantId", tenantId).put("balance", balance)
           .put("lowBalanceUact", (Long) w[2]).put("at", nowMs);
       out.add(new NewDelivery((String) w[0], eventId, BALANCE_LOW, new io.vertx.core.json.JsonObject().put("id", eventId)

@@ -44,9 +44,8 @@ public final class WebhookVerticle extends VerticleBase {
   private static final int EPOCHS_MS = 1_000;
   /** How often balances are compared with the thresholds of balance.low webhooks. */
   private static final int BALANCES_MS = 2_000;
-  private boolean enqueuingEpochs;
-  private boolean enqueuingBalances;
-  private boolean enqueuingDeposits;
+  /** The kinds of owed deliveries being written now (see {@link #enqueueOwed}). */
+  private final Set<String> enqueuing = new HashSet<>();
 
   private final JobStore store;
   private final Counter delivered;
@@ -106,57 +105,38 @@ public final class WebhookVerticle extends VerticleBase {
   }
 
   /**
-   * Writes the {@code epoch.closed} deliveries of epochs closed since each subscribed webhook's cursor
-   * (with the cursor's move, in one transaction), then polls. Only while some webhook asked for them.
+   * The deliveries owed to webhooks that asked for {@code what} (those {@code wants} matches), then a
+   * poll: a read first says whether any are owed, and only then the store's writer (and on H2 its synced
+   * checkpoint) writes them with their cursors or marks in one transaction. One at a time per kind.
    */
+  private void enqueueOwed(String what, java.util.function.Predicate<WebhookStore.Webhook> wants,
+      io.anneal.billing.sql.GroupCommitWriter.Op<Boolean> owed, io.anneal.billing.sql.GroupCommitWriter.Op<Integer> write) {
+    boolean wanted = byTenant.values().stream().flatMap(List::stream).anyMatch(wants);
+    if (!wanted || !enqueuing.add(what)) return;
+    Future.fromCompletionStage(store.read(owed).thenCompose(o -> o ? store.writer().submit(write)
+        : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
+          enqueuing.remove(what);
+          if (ar.failed()) LOG.warning("could not write " + what + " deliveries (tried again soon): " + ar.cause().getMessage());
+          else if (ar.result() > 0) pollSoon();
+        });
+  }
+
+  /** {@code epoch.closed}: the epochs closed since each subscribed webhook's cursor. */
   private void enqueueClosedEpochs() {
-    boolean wanted = byTenant.values().stream().flatMap(List::stream).anyMatch(w -> w.wants(WebhookStore.EPOCH_CLOSED));
-    if (!wanted || enqueuingEpochs) return;
-    enqueuingEpochs = true;
-    // a read first: the writer (and on H2 its synced checkpoint) only when an epoch is owed
-    Future.fromCompletionStage(store.read(WebhookStore::epochsOwed).thenCompose(owed -> owed
-        ? store.writer().submit(c -> WebhookStore.enqueueClosedEpochs(c, System.currentTimeMillis(), 100))
-        : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
-          enqueuingEpochs = false;
-          if (ar.failed()) LOG.warning("could not write epoch.closed deliveries (tried again soon): " + ar.cause().getMessage());
-          else if (ar.result() > 0) pollSoon();
-        });
+    enqueueOwed(WebhookStore.EPOCH_CLOSED, w -> w.wants(WebhookStore.EPOCH_CLOSED), WebhookStore::epochsOwed,
+        c -> WebhookStore.enqueueClosedEpochs(c, System.currentTimeMillis(), 100));
   }
 
-  /**
-   * Tells {@code balance.low} webhooks whose tenant's ACT available fell below their threshold, and
-   * re-arms those back above it (ADR 28). Only while some webhook asked for it; a read first.
-   */
+  /** {@code balance.low} (ADR 28): tenants whose ACT available fell below a webhook's threshold; re-arms those back above it. */
   private void enqueueLowBalances() {
-    boolean wanted = byTenant.values().stream().flatMap(List::stream).anyMatch(w -> w.wants(WebhookStore.BALANCE_LOW));
-    if (!wanted || enqueuingBalances) return;
-    enqueuingBalances = true;
-    Future.fromCompletionStage(store.read(WebhookStore::lowBalancesChanged).thenCompose(changed -> changed
-        ? store.writer().submit(c -> WebhookStore.enqueueLowBalances(c, System.currentTimeMillis()))
-        : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
-          enqueuingBalances = false;
-          if (ar.failed()) LOG.warning("could not write balance.low deliveries (tried again soon): " + ar.cause().getMessage());
-          else if (ar.result() > 0) pollSoon();
-        });
+    enqueueOwed(WebhookStore.BALANCE_LOW, w -> w.wants(WebhookStore.BALANCE_LOW), WebhookStore::lowBalancesChanged,
+        c -> WebhookStore.enqueueLowBalances(c, System.currentTimeMillis()));
   }
 
-  /**
-   * Writes the {@code deposit.executed} / {@code deposit.cancelled} deliveries of deposits decided since
-   * each subscribed webhook's cursor (with the cursor's move, in one transaction). Only while some
-   * webhook asked for them; a read first.
-   */
+  /** {@code deposit.executed} / {@code deposit.cancelled}: deposits decided since each subscribed webhook's cursor. */
   private void enqueueDeposits() {
-    boolean wanted = byTenant.values().stream().flatMap(List::stream)
-        .anyMatch(w -> w.wants(WebhookStore.DEPOSIT_EXECUTED) || w.wants(WebhookStore.DEPOSIT_CANCELLED));
-    if (!wanted || enqueuingDeposits) return;
-    enqueuingDeposits = true;
-    Future.fromCompletionStage(store.read(WebhookStore::depositsOwed).thenCompose(owed -> owed
-        ? store.writer().submit(c -> WebhookStore.enqueueDeposits(c, System.currentTimeMillis(), 100))
-        : java.util.concurrent.CompletableFuture.completedFuture(0)), context).onComplete(ar -> {
-          enqueuingDeposits = false;
-          if (ar.failed()) LOG.warning("could not write deposit deliveries (tried again soon): " + ar.cause().getMessage());
-          else if (ar.result() > 0) pollSoon();
-        });
+    enqueueOwed("deposit", w -> w.wants(WebhookStore.DEPOSIT_EXECUTED) || w.wants(WebhookStore.DEPOSIT_CANCELLED),
+        WebhookStore::depositsOwed, c -> WebhookStore.enqueueDeposits(c, System.currentTimeMillis(), 100));
   }
 
   /** Polls within 50 ms (at most one poll pending), so a burst of events costs one query. */

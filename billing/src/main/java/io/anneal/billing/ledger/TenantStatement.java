@@ -7,7 +7,9 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -42,6 +44,25 @@ public final class TenantStatement {
     Amounts minus(Amounts o) {
       return new Amounts(uact - o.uact, escrowUact - o.escrowUact, uakt - o.uakt, escrowUakt - o.escrowUakt);
     }
+
+    /**
+     * As the API shows a balance: the four amounts in base units and ACT available as a decimal ({@code uakt}
+     * is the AKT-direct deposit, bme-spec 16.5; {@code escrowUakt} what running jobs hold of it).
+     */
+    public Map<String, Object> toMap() {
+      Map<String, Object> m = new LinkedHashMap<>();
+      m.put("uact", uact);
+      m.put("escrowUact", escrowUact);
+      m.put("uakt", uakt);
+      m.put("escrowUakt", escrowUakt);
+      m.put("act", java.math.BigDecimal.valueOf(uact, 6).toPlainString());
+      return m;
+    }
+  }
+
+  /** A tenant's four balances now. */
+  public static Amounts balancesOf(Connection c, String tenantId) throws SQLException {
+    return balances(c, accounts(tenantId));
   }
 
   /** One journal entry as the tenant sees it; {@code ref} is null for entries of a batch across tenants. */
