@@ -36,11 +36,15 @@ async function refreshFleet() {
     grid.replaceChildren(...f.gpus.slice(0, 2048).map((g) => {
       const d = document.createElement('div');
       d.className = 'gpu' + (g.quarantined ? ' out' : g.free ? '' : ' used') + (g.simulated ? ' sim' : '');
-      d.title = `${g.nodeId}/${g.index} ${g.gpuClass}${g.simulated ? ' (simulated)' : ''} — `
+      d.title = `${g.nodeId}/${g.index} ${g.gpuClass}${g.simulated ? ' (simulated)' : ''}${labelText(g.labels) ? ' [' + labelText(g.labels) + ']' : ''} — `
         + (g.quarantined ? 'quarantined: ' + (g.quarantineReason || 'repeated failures')
           : g.free ? 'free' : 'running ' + g.jobId);
       return d;
     }));
+    const labelled = new Map();
+    f.gpus.forEach((g) => { if (labelText(g.labels)) labelled.set(g.nodeId, labelText(g.labels)); });
+    $('node-labels').textContent = labelled.size === 0 ? ''
+      : 'Node labels (jobs asking for them run only there): ' + [...labelled].slice(0, 32).map(([n, l]) => `${n}: ${l}`).join(' · ');
     await showNodeKeys([...new Set(f.gpus.map((g) => g.nodeId))].slice(0, 16));
     $('health').textContent = 'live';
     $('health').className = 'pill ok';
@@ -48,6 +52,21 @@ async function refreshFleet() {
     $('health').textContent = 'unreachable';
     $('health').className = 'pill bad';
   }
+}
+
+/** Labels as one writes them: "tier=certified, region=eu" ('' for none). */
+function labelText(labels) {
+  return Object.entries(labels || {}).map(([k, v]) => `${k}=${v}`).join(', ');
+}
+
+/** "tier=certified, region=eu" → {tier: 'certified', region: 'eu'}; the server checks names and values. */
+function parseLabels(text) {
+  const out = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter((p) => p)) {
+    const eq = part.indexOf('=');
+    out[eq < 0 ? part : part.slice(0, eq).trim()] = eq < 0 ? '' : part.slice(eq + 1).trim();
+  }
+  return out;
 }
 
 /** node → {at, text}: each node's signing keys, read again after 30 s (a rotation shows then). */
@@ -567,6 +586,8 @@ $('submit').onsubmit = (ev) => {
   const job = { kind, gpus: Number($('gpus').value), maxSeconds: Number($('maxSeconds').value),
     params: kind === 'sleep' ? { ms: p } : kind === 'matmul' ? { n: p, seed: 1 }
       : { dataset: 'spirals', layers: [2, 64, 64, 3], epochs: p, seed: 1 } };
+  const labels = parseLabels($('nodeLabels').value);
+  if (Object.keys(labels).length > 0) job.nodeLabels = labels;
   ws.send(JSON.stringify({ type: 'submit', requestId: 'ui-' + Date.now(), job }));
 };
 

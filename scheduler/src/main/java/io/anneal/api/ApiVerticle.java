@@ -27,6 +27,7 @@ import io.anneal.sched.JobMessages;
 import io.anneal.sched.SchedulerVerticle;
 import io.anneal.store.JobRecord;
 import io.anneal.store.JobStore;
+import io.anneal.store.NodeLabels;
 import io.anneal.store.Quarantines;
 import io.anneal.store.TenantStore;
 import io.anneal.store.TenantStore.Tenant;
@@ -249,6 +250,8 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/scenarios").handler(rc -> rc.json(ScenarioRuns.list()));
     router.get("/api/v1/scenarios/:id").handler(this::scenario);
     router.get("/api/v1/refused-receipts").handler(this::refusedReceipts);
+    router.get("/api/v1/nodes/:nodeId/labels").handler(this::nodeLabels);
+    router.put("/api/v1/nodes/:nodeId/labels").handler(this::labelNode);
     router.get("/api/v1/nodes/:nodeId/keys").handler(this::nodeKeys);
     router.post("/api/v1/nodes/:nodeId/keys").handler(this::rotateNodeKey);
     router.post("/api/v1/nodes/:nodeId/keys/:fingerprint/revoke").handler(this::revokeNodeKey);
@@ -585,12 +588,12 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   /** Matches a job against a fleet shape: its kind, its parameter limits, then the dearest class that fits it. */
-  private Fit fit(FleetShape fs, JobSpec spec) {
-    if (!fs.kinds().contains(spec.kind())) {
+  private Fit fit(FleetShape whole, JobSpec spec) {
+    if (!whole.kinds().contains(spec.kind())) {
       return new Fit(null, -1, new Problem("unsupported-kind", 422, "Kind not available",
-          "no node of this fleet runs '" + spec.kind() + "' jobs yet (available: " + String.join(", ", fs.kinds()) + ")"), false);
+          "no node of this fleet runs '" + spec.kind() + "' jobs yet (available: " + String.join(", ", whole.kinds()) + ")"), false);
     }
-    for (Map.Entry<String, Long> limit : fs.limits().entrySet()) {
+    for (Map.Entry<String, Long> limit : whole.limits().entrySet()) {
       if (!limit.getKey().startsWith(spec.kind() + ".")) continue;
       String param = limit.getKey().substring(spec.kind().length() + 1);
       if (!(spec.params().get(param) instanceof Number asked)) continue;
@@ -598,6 +601,12 @@ public final class ApiVerticle extends VerticleBase {
         return Fit.refused("params." + param + " is " + asked.longValue() + "; the largest this fleet's nodes run is "
             + limit.getValue());
       }
+    }
+    // only the nodes carrying the labels it asks for (ADR 29)
+    FleetShape fs = whole.carrying(spec.nodeLabels());
+    if (fs == null) {
+      return Fit.refused("no node carries the labels " + labelText(spec.nodeLabels()) + " (an operator gives nodes labels;"
+          + " GET /api/v1/gpus shows them" + (whole.labelled().isEmpty() ? ", and no node has any now)" : ")"));
     }
     // the dearest class that fits with the GPUs in service; else, with the quarantined GPUs back (an
     // operator's cordon or a failing device: the job waits for them, as the jobs queued before do)
@@ -614,8 +623,16 @@ public final class ApiVerticle extends VerticleBase {
     String what = spec.gpuClass() == null ? "" : " of class " + spec.gpuClass();
     return Fit.refused("the job asks for " + spec.gpus() + " GPU(s)" + what
         + (spec.memoryMiB() > 0 ? " with " + spec.memoryMiB() + " MiB each" : "")
-        + "; the largest node has " + largestInstalled + " GPU(s)" + (largest < largestInstalled ? " (" + largest + " in service)" : "")
+        + "; the largest node" + (spec.nodeLabels().isEmpty() ? "" : " with the labels " + labelText(spec.nodeLabels()))
+        + " has " + largestInstalled + " GPU(s)" + (largest < largestInstalled ? " (" + largest + " in service)" : "")
         + " (classes: " + String.join(", ", fs.classes().keySet()) + ")");
+  }
+
+  /** Labels as a client wrote them: {@code tier=certified, region=eu}. */
+  private static String labelText(Map<String, String> labels) {
+    StringBuilder b = new StringBuilder();
+    labels.forEach((k, v) -> b.append(b.length() == 0 ? "" : ", ").append(k).append('=').append(v));
+    return b.toString();
   }
 
   /** The dearest class priced now that fits the job, counting GPUs in service ({@code count} 0) or all (1); null if none. */
@@ -643,9 +660,16 @@ public final class ApiVerticle extends VerticleBase {
   private JsonObject jobView(JobRecord j) {
     JsonObject o = JobMessages.toApi(j);
     if (j.state() != JobState.QUEUED) return o;
+    Map<String, String> asked = new java.util.TreeMap<>();
+    o.getJsonObject("nodeLabels", new JsonObject()).forEach(e -> asked.put(e.getKey(), String.valueOf(e.getValue())));
+    FleetShape fs = shape.carrying(asked);
+    if (fs == null) {
+      // admitted when a node carried them; an operator has taken them off since
+      return o.put("waiting", "no node carries the labels " + labelText(asked) + " now; it waits until one does");
+    }
     boolean inService = false;
     boolean installed = false;
-    for (Map.Entry<String, int[]> e : shape.classes().entrySet()) {
+    for (Map.Entry<String, int[]> e : fs.classes().entrySet()) {
       if (j.gpuClass() != null && !j.gpuClass().equals(e.getKey())) continue;
       inService |= e.getValue()[0] >= j.gpus();
       installed |= e.getValue()[1] >= j.gpus();
@@ -886,6 +910,57 @@ public final class ApiVerticle extends VerticleBase {
           });
     }).onSuccess(o -> rc.response().setStatusCode(o.getBoolean("changed") ? 201 : 200)
         .putHeader("content-type", "application/json").end(o.encode())).onFailure(e -> fail(rc, e));
+  }
+
+  /** A node's labels (ADR 29), as the store holds them; readable as the fleet is ({@code GET /api/v1/gpus}). */
+  private void nodeLabels(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    Future.fromCompletionStage(store.read(c -> NodeLabels.of(c, nodeId)), vertx.getOrCreateContext())
+        .onSuccess(labels -> rc.json(new JsonObject().put("nodeId", nodeId).put("labels", new JsonObject(new java.util.LinkedHashMap<>(labels)))))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Admin: gives a node of the fleet its labels (ADR 29), {@code {"labels": {"tier": "certified"}}}, replacing
+   * those it had ({@code {}} takes them all off). Jobs that ask for labels ({@code nodeLabels}) are placed only
+   * on nodes carrying every one; jobs running on the node run on. Stored, so they outlive restarts; a node
+   * cannot give itself labels. 200 with the labels the node has now and whether they changed.
+   */
+  private void labelNode(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    admin(rc).compose(v -> {
+      JsonObject body = optionalBody(rc);
+      checkFields(body, Set.of("labels"));
+      List<JobSpec.FieldError> errors = new java.util.ArrayList<>();
+      if (!body.containsKey("labels")) {
+        errors.add(new JobSpec.FieldError("labels", "required", "labels is required: an object of names to values, {} for none"));
+      }
+      Object given = body.getValue("labels");
+      Map<String, String> labels = JobSpec.labels(given instanceof JsonObject o ? o.getMap() : given, "labels", errors);
+      if (!errors.isEmpty()) {
+        JsonArray list = new JsonArray();
+        errors.forEach(e -> list.add(new JsonObject().put("field", e.field()).put("code", e.code()).put("message", e.message())));
+        throw Problem.invalid("invalid-labels", "Invalid labels", list);
+      }
+      // a node the scheduler does not know is refused, not stored (a typo would label nothing)
+      return vertx.eventBus().<JsonObject>request(Addresses.FLEET, new JsonObject())
+          .recover(e -> Future.failedFuture(new Problem("unavailable", 503, "Scheduler unavailable", e.getMessage())))
+          .compose(m -> {
+            boolean known = m.body().getJsonArray("gpus", new JsonArray()).stream()
+                .anyMatch(g -> nodeId.equals(((JsonObject) g).getString("nodeId")));
+            if (!known) return Future.failedFuture(Problem.notFound("no node " + nodeId + " in the fleet"));
+            return Future.fromCompletionStage(store.writer().submit(c -> NodeLabels.replace(c, nodeId, labels)),
+                vertx.getOrCreateContext());
+          })
+          .map(changed -> {
+            JsonObject now = new JsonObject(new java.util.LinkedHashMap<>(labels));
+            if (changed) {
+              vertx.eventBus().publish(Addresses.NODE_LABELS, new JsonObject().put("nodeId", nodeId).put("labels", now));
+              LOG.info("node " + nodeId + " labelled " + labels + " by an operator");
+            }
+            return new JsonObject().put("nodeId", nodeId).put("labels", now).put("changed", changed);
+          });
+    }).onSuccess(o -> rc.json(o)).onFailure(e -> fail(rc, e));
   }
 
   private void gpus(RoutingContext rc) {

@@ -41,6 +41,11 @@ public final class Addresses {
   public static final String JOB_CANCEL = "anneal.scheduler.job-cancel";
   /** send: GPUs of a job are free again, {@code {jobId, nodeId, devices[]}}. */
   public static final String GPUS_RELEASED = "anneal.scheduler.gpus-released";
+  /**
+   * publish: an operator gave a node labels (stored already; ADR 29), {@code {nodeId, labels{name: value}}}
+   * (every label the node has now; none: an empty object).
+   */
+  public static final String NODE_LABELS = "anneal.scheduler.node-labels";
   /** A tenant's fair-share weight or GPU quota changed: {tenantId, weight, gpuQuota (null = none)}. */
   public static final String TENANT_POLICY = "anneal.scheduler.tenant-policy";
   /**

@@ -11,11 +11,19 @@ import java.util.regex.Pattern;
 /** A validated job request (CONTRACT.md "Job spec"). */
 public record JobSpec(
     String kind, int gpus, String gpuClass, long memoryMiB, int priority, long maxSeconds, long deadlineSeconds,
-    Map<String, Object> params) {
+    Map<String, Object> params, Map<String, String> nodeLabels) {
 
   public static final Set<String> KINDS = Set.of("train", "infer", "matmul", "sleep");
   private static final Set<String> FIELDS = Set.of("kind", "gpus", "gpuClass", "memoryMiB", "priority", "maxSeconds",
-      "deadlineSeconds", "params");
+      "deadlineSeconds", "params", "nodeLabels");
+  /** Most labels a job may ask for, or an operator give a node. */
+  public static final int MAX_LABELS = 16;
+  /** A label's name: 1..63 lower-case letters, digits, '.', '_', '-', '/', starting and ending with a letter or digit. */
+  private static final Pattern LABEL_NAME = Pattern.compile("[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?");
+  /** A label's value: 1..63 letters, digits, '.', '_', '-', starting and ending with a letter or digit. */
+  private static final Pattern LABEL_VALUE = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?");
+  /** Label names Anneal gives nodes itself (the kinds a node runs): neither asked for nor given by hand. */
+  public static final String RESERVED_LABEL_PREFIX = "anneal.";
   /** Longest start-by deadline a job may ask for: 30 days. */
   public static final long MAX_DEADLINE_SECONDS = 30L * 86400;
   private static final Pattern CLASS = Pattern.compile("[A-Za-z0-9_.-]{1,32}");
@@ -42,6 +50,47 @@ public record JobSpec(
   public JobSpec {
     Objects.requireNonNull(kind, "kind");
     params = params == null ? Map.of() : java.util.Collections.unmodifiableMap(new LinkedHashMap<>(params));
+    nodeLabels = nodeLabels == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(nodeLabels));
+  }
+
+  /** A job that may run on any node. */
+  public JobSpec(String kind, int gpus, String gpuClass, long memoryMiB, int priority, long maxSeconds, long deadlineSeconds,
+      Map<String, Object> params) {
+    this(kind, gpus, gpuClass, memoryMiB, priority, maxSeconds, deadlineSeconds, params, Map.of());
+  }
+
+  /**
+   * Node labels as a job asks for them ({@code nodeLabels}) or an operator gives them to a node: an
+   * object of at most {@link #MAX_LABELS} names to values, each checked; what is wrong goes to
+   * {@code errors} under {@code field.name}. Null (absent) is no label.
+   */
+  public static Map<String, String> labels(Object value, String field, List<FieldError> errors) {
+    if (value == null) return Map.of();
+    if (!(value instanceof Map<?, ?> m)) {
+      errors.add(new FieldError(field, "invalid", field + " must be an object of label names to values, e.g. {\"tier\": \"certified\"}"));
+      return Map.of();
+    }
+    if (m.size() > MAX_LABELS) {
+      errors.add(new FieldError(field, "out-of-range", field + " holds " + m.size() + " labels; at most " + MAX_LABELS));
+      return Map.of();
+    }
+    Map<String, String> out = new java.util.TreeMap<>();
+    for (Map.Entry<?, ?> e : m.entrySet()) {
+      String name = String.valueOf(e.getKey());
+      if (!LABEL_NAME.matcher(name).matches()) {
+        errors.add(new FieldError(field + "." + name, "invalid", "a label name is 1 to 63 lower-case letters, digits,"
+            + " '.', '_', '-' or '/', starting and ending with a letter or digit"));
+      } else if (name.startsWith(RESERVED_LABEL_PREFIX)) {
+        errors.add(new FieldError(field + "." + name, "invalid", "label names starting with '" + RESERVED_LABEL_PREFIX
+            + "' are Anneal's own"));
+      } else if (!(e.getValue() instanceof String v) || !LABEL_VALUE.matcher(v).matches()) {
+        errors.add(new FieldError(field + "." + name, "invalid", "a label value is a string of 1 to 63 letters, digits,"
+            + " '.', '_' or '-', starting and ending with a letter or digit"));
+      } else {
+        out.put(name, v);
+      }
+    }
+    return out;
   }
 
   public static Parsed parse(Map<String, Object> json, Limits limits) {
@@ -81,9 +130,11 @@ public record JobSpec(
       params = m;
     }
     if (kind != null) checkParams(kind, params, maxSeconds, errors);
+    // placed only on nodes an operator gave every one of these labels (ADR 29)
+    Map<String, String> nodeLabels = labels(json.get("nodeLabels"), "nodeLabels", errors);
     if (!errors.isEmpty()) return new Parsed(null, List.copyOf(errors));
-    return new Parsed(new JobSpec(kind, (int) gpus, gpuClass, memoryMiB, (int) priority, maxSeconds, deadlineSeconds, params),
-        List.of());
+    return new Parsed(new JobSpec(kind, (int) gpus, gpuClass, memoryMiB, (int) priority, maxSeconds, deadlineSeconds, params,
+        nodeLabels), List.of());
   }
 
   private static void checkParams(String kind, Map<String, Object> params, long maxSeconds, List<FieldError> errors) {
@@ -186,6 +237,7 @@ public record JobSpec(
     m.put("maxSeconds", maxSeconds);
     if (deadlineSeconds > 0) m.put("deadlineSeconds", deadlineSeconds);
     m.put("params", params);
+    if (!nodeLabels.isEmpty()) m.put("nodeLabels", nodeLabels);
     return m;
   }
 }

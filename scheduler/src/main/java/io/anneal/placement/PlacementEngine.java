@@ -44,7 +44,8 @@ public final class PlacementEngine {
     final String nodeId;
     final String gpuClass;
     final long memoryMiB;
-    final Map<String, String> labels;
+    /** The node's labels: its kinds and those an operator gave it ({@link #relabel}). */
+    Map<String, String> labels;
     /** The node's own parameter limits ("kind.param" -> largest value it runs); absent: no limit. */
     final Map<String, Long> limits;
     final int[] deviceIndex;
@@ -228,6 +229,22 @@ public final class PlacementEngine {
       totalGpus += idx.length;
       freeGpus += idx.length;
     }
+  }
+
+  /**
+   * Gives a node's hosts new labels (an operator labelled the node): queued jobs that ask for labels
+   * are matched against them from the next pass on; jobs running there run on. False when the node is
+   * unknown or its labels are already these.
+   */
+  public boolean relabel(String nodeId, Map<String, String> labels) {
+    Map<String, String> now = labels == null ? Map.of() : Map.copyOf(labels);
+    boolean changed = false;
+    for (Host h : hosts.values()) {
+      if (!h.nodeId.equals(nodeId) || h.labels.equals(now)) continue;
+      h.labels = now;
+      changed = true;
+    }
+    return changed;
   }
 
   private void indexAdd(Host h) {
@@ -1147,8 +1164,14 @@ public final class PlacementEngine {
    * its largest device memory (MiB), and the largest gang it would offer with every GPU back in service.
    */
   public Map<String, int[]> shape() {
+    return shape(node -> true);
+  }
+
+  /** As {@link #shape()}, over the nodes {@code nodes} accepts only. */
+  public Map<String, int[]> shape(java.util.function.Predicate<String> nodes) {
     Map<String, int[]> out = new TreeMap<>();
     for (Host h : hosts.values()) {
+      if (!nodes.test(h.nodeId)) continue;
       int[] v = out.computeIfAbsent(h.gpuClass, k -> new int[] {0, 0, 0});
       v[0] = Math.max(v[0], inService(h));
       v[1] = (int) Math.max(v[1], Math.min(Integer.MAX_VALUE, h.memoryMiB));

@@ -13,15 +13,17 @@ public final class JobMessages {
   public static JsonObject fromRecord(JobRecord j) {
     JsonObject spec = new JsonObject(j.specJson());
     return message(j, spec.getLong("memoryMiB", 0L), spec.getLong("deadlineSeconds", 0L),
-        spec.getJsonObject("params", new JsonObject()));
+        spec.getJsonObject("params", new JsonObject()), spec.getJsonObject("nodeLabels"));
   }
 
   /** The same for a job just admitted, from its validated spec (no JSON round trip). */
   public static JsonObject fromSpec(JobRecord j, io.anneal.job.JobSpec spec) {
-    return message(j, spec.memoryMiB(), spec.deadlineSeconds(), new JsonObject(spec.params()));
+    return message(j, spec.memoryMiB(), spec.deadlineSeconds(), new JsonObject(spec.params()),
+        spec.nodeLabels().isEmpty() ? null : new JsonObject(new java.util.LinkedHashMap<>(spec.nodeLabels())));
   }
 
-  private static JsonObject message(JobRecord j, long memoryMiB, long deadlineSeconds, JsonObject params) {
+  private static JsonObject message(JobRecord j, long memoryMiB, long deadlineSeconds, JsonObject params,
+      JsonObject nodeLabels) {
     JsonObject m = new JsonObject()
         .put("id", j.id())
         .put("tenantId", j.tenantId())
@@ -38,6 +40,8 @@ public final class JobMessages {
     if (j.preemptions() > 0) m.put("preemptions", j.preemptions());
     // start-by deadline, absolute (ms): the scheduler fails the job if it is still queued then
     if (deadlineSeconds > 0) m.put("deadlineAt", j.submittedAt() + deadlineSeconds * 1000);
+    // placed only on nodes carrying every one of these labels (ADR 29)
+    if (nodeLabels != null && !nodeLabels.isEmpty()) m.put("nodeLabels", nodeLabels);
     return m;
   }
 
@@ -65,6 +69,7 @@ public final class JobMessages {
         .put("attempt", j.attempt());
     if (j.preemptions() > 0) o.put("preemptions", j.preemptions());
     if (spec.containsKey("deadlineSeconds")) o.put("deadlineSeconds", spec.getLong("deadlineSeconds"));
+    if (spec.containsKey("nodeLabels")) o.put("nodeLabels", spec.getJsonObject("nodeLabels"));
     if (j.outcome() != null) o.put("outcome", j.outcome());
     if (j.error() != null) o.put("error", j.error());
     if (j.nodeId() != null) o.put("nodeId", j.nodeId());

@@ -16,6 +16,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -150,6 +151,12 @@ public final class SchedulerVerticle extends VerticleBase {
         if (d != null) d.put("freeMemoryMiB", e.getValue());
       });
     });
+    bus.<JsonObject>consumer(Addresses.NODE_LABELS, m -> {
+      labelMessages++;
+      Map<String, String> labels = new java.util.TreeMap<>();
+      m.body().getJsonObject("labels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
+      setOperatorLabels(m.body().getString("nodeId"), labels);
+    });
     bus.<JsonObject>consumer(Addresses.TENANT_POLICY, m -> {
       policyMessages++;
       setTenant(m.body().getString("tenantId"), m.body().getDouble("weight", 1.0), m.body().getInteger("gpuQuota"),
@@ -180,8 +187,11 @@ public final class SchedulerVerticle extends VerticleBase {
     fleetKnown = claimGraceMs == 0;
     Future<?> live = nodeTimeoutMs <= 0 ? Future.succeededFuture()
         : vertx.sharedData().<String, Long>getAsyncMap(Addresses.FLEET_ALIVE).onSuccess(m -> alive = m);
-    return live.compose(x -> vertx.executeBlocking(() -> List.of(store.tenantPoliciesBlocking(), store.activeJobsBlocking())))
-        .map(read -> {
+    return live.compose(x -> vertx.executeBlocking(() -> List.of(store.tenantPoliciesBlocking(), store.activeJobsBlocking(),
+        store.nodeLabelsBlocking()))).map(read -> {
+      @SuppressWarnings("unchecked")
+      Map<String, Map<String, String>> labelled = (Map<String, Map<String, String>>) read.get(2);
+      operatorLabels.putAll(labelled);
       @SuppressWarnings("unchecked")
       List<io.anneal.store.TenantStore.Tenant> policies = (List<io.anneal.store.TenantStore.Tenant>) read.get(0);
       @SuppressWarnings("unchecked")
@@ -224,6 +234,7 @@ public final class SchedulerVerticle extends VerticleBase {
           sweepQueued();
           rereadPolicies();
           rereadQuarantines();
+          rereadLabels();
           takeSavedWindows(System.currentTimeMillis() - 3 * WINDOW_SAVE_MS);
         });
       }
@@ -771,16 +782,13 @@ public final class SchedulerVerticle extends VerticleBase {
       if (d.getBoolean("simulated", false)) simulated.add(nodeId + "/" + d.getInteger("index"));
       inventory.put(nodeId + "/" + d.getInteger("index"), d.copy());
     }
-    Map<String, String> labels = new HashMap<>();
-    body.getJsonObject("labels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
     Set<String> nodeKinds = new TreeSet<>();
     body.getJsonArray("kinds").forEach(k -> nodeKinds.add((String) k));
-    // a node runs only its backend's kinds: they are labels, and a job of a kind not every node runs requires one
-    nodeKinds.forEach(k -> labels.put(KIND_LABEL + k, "true"));
     JsonObject limits = body.getJsonObject("limits", new JsonObject());
     Map<String, Long> own = new HashMap<>();
     limits.forEach(e -> own.put(e.getKey(), ((Number) e.getValue()).longValue()));
-    engine.addNode(nodeId, devices, labels, own);
+    // its labels are its kinds and those an operator gave it: a node's registration cannot claim any
+    engine.addNode(nodeId, devices, placementLabels(nodeKinds, operatorLabels.getOrDefault(nodeId, Map.of())), own);
     kinds.addAll(nodeKinds);
     nodeLimits.put(nodeId, Map.entry(nodeKinds, own));
     Set<String> everywhereBefore = kindsEverywhere == null ? null : Set.copyOf(kindsEverywhere);
@@ -838,6 +846,12 @@ public final class SchedulerVerticle extends VerticleBase {
     String kind = job.getString("kind");
     Map<String, String> labels = kindsEverywhere != null && kindsEverywhere.contains(kind)
         ? Map.of() : Map.of(KIND_LABEL + kind, "true");
+    JsonObject nodeLabels = job.getJsonObject("nodeLabels");
+    if (nodeLabels != null && !nodeLabels.isEmpty()) {
+      // the labels the job asks a node for (ADR 29), beside the kind's
+      labels = new HashMap<>(labels);
+      for (Map.Entry<String, Object> l : nodeLabels) labels.put(l.getKey(), String.valueOf(l.getValue()));
+    }
     // a parameter above the smallest limit of the kind's nodes must land on a node that reaches it
     Map<String, Long> needs = Map.of();
     JsonObject params = job.getJsonObject("params");
@@ -1300,8 +1314,85 @@ public final class SchedulerVerticle extends VerticleBase {
     engine.shape().forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0]).put("memoryMiB", (long) v[1])
         .put("installedPerNode", v[2])));
     return new JsonObject().put("classes", classes).put("kinds", new JsonArray(new ArrayList<>(kinds)))
-        .put("limits", paramLimits());
+        .put("limits", paramLimits()).put("labelled", labelledShape());
   }
+
+  /**
+   * The shape of the labelled nodes, per set of operator labels: {@code [{labels, classes}]} with
+   * {@code classes} as in {@link #shape()}, so that the API refuses at submit a job that asks for
+   * labels no node that could run it carries.
+   */
+  private JsonArray labelledShape() {
+    Map<Map<String, String>, Set<String>> nodesBySet = new HashMap<>();
+    operatorLabels.forEach((node, labels) -> {
+      if (!labels.isEmpty() && nodeLimits.containsKey(node)) nodesBySet.computeIfAbsent(labels, k -> new HashSet<>()).add(node);
+    });
+    JsonArray out = new JsonArray();
+    nodesBySet.forEach((labels, nodes) -> {
+      JsonObject classes = new JsonObject();
+      engine.shape(nodes::contains).forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0])
+          .put("memoryMiB", (long) v[1]).put("installedPerNode", v[2])));
+      out.add(new JsonObject().put("labels", new JsonObject(new java.util.LinkedHashMap<>(labels))).put("classes", classes));
+    });
+    return out;
+  }
+
+  /** A node's labels for placement: the kinds it runs ({@link #KIND_LABEL}) and the operator's labels. */
+  private static Map<String, String> placementLabels(Set<String> nodeKinds, Map<String, String> operator) {
+    Map<String, String> labels = new HashMap<>(operator);
+    nodeKinds.forEach(k -> labels.put(KIND_LABEL + k, "true"));
+    return labels;
+  }
+
+  /**
+   * An operator's labels for a node (told on the bus, or found in the store): kept for the node's next
+   * registration and, if it is in the fleet, applied at once; queued jobs that ask for labels are matched
+   * against them at the next pass. Jobs running there run on.
+   */
+  private void setOperatorLabels(String nodeId, Map<String, String> labels) {
+    if (labels.isEmpty()) {
+      operatorLabels.remove(nodeId);
+    } else {
+      operatorLabels.put(nodeId, Map.copyOf(labels));
+    }
+    Map.Entry<Set<String>, Map<String, Long>> known = nodeLimits.get(nodeId);
+    if (known != null && engine.relabel(nodeId, placementLabels(known.getKey(), labels))) {
+      LOG.info("node " + nodeId + " labelled " + labels);
+      publishShape();
+      schedulePass();
+    }
+  }
+
+  /**
+   * Cluster mode, every {@link #SWEEP_EVERY_MS}: takes the nodes' labels from the store, which holds them
+   * (a change told to a scheduler that is gone, or a message this one missed), unless one was told meanwhile.
+   */
+  private void rereadLabels() {
+    if (deposed) return;
+    long messagesBefore = labelMessages;
+    vertx.executeBlocking(store::nodeLabelsBlocking).onComplete(ar -> {
+      if (ar.failed()) {
+        LOG.warning("could not read the nodes' labels: " + ar.cause().getMessage());
+        return;
+      }
+      if (deposed || labelMessages != messagesBefore) return; // told meanwhile: the next look decides
+      Set<String> nodes = new HashSet<>(operatorLabels.keySet());
+      nodes.addAll(ar.result().keySet());
+      int repaired = 0;
+      for (String node : nodes) {
+        Map<String, String> stored = ar.result().getOrDefault(node, Map.of());
+        if (stored.equals(operatorLabels.getOrDefault(node, Map.of()))) continue;
+        setOperatorLabels(node, stored);
+        repaired++;
+      }
+      metrics.repairedFromStore("labels", repaired);
+    });
+  }
+
+  /** Labels an operator gave nodes (ADR 29), by node; also of nodes not in the fleet now. */
+  private final Map<String, Map<String, String>> operatorLabels = new HashMap<>();
+  /** Label changes told on the bus so far. */
+  private long labelMessages;
 
   /**
    * The largest value of each limited job parameter that some node of the fleet accepts ("kind.param"
@@ -1340,7 +1431,8 @@ public final class SchedulerVerticle extends VerticleBase {
           .put("driverVersion", reported.getString("driverVersion"))
           .put("freeMemoryMiB", reported.getLong("freeMemoryMiB"))
           .put("free", d[4]).put("jobId", jobOn.get(nodeId + "/" + d[1])).put("simulated", simulated.contains(nodeId + "/" + d[1]))
-          .put("quarantined", d[5]).put("quarantineReason", quarantineReasons.get(nodeId + "/" + d[1])));
+          .put("quarantined", d[5]).put("quarantineReason", quarantineReasons.get(nodeId + "/" + d[1]))
+          .put("labels", new JsonObject(new java.util.TreeMap<>(operatorLabels.getOrDefault(nodeId, Map.of())))));
     }
     JsonObject byClass = new JsonObject();
     engine.byClass().forEach((c, ft) -> byClass.put(c, new JsonObject().put("free", ft[0]).put("total", ft[1])));

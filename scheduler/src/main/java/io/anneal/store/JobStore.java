@@ -928,6 +928,13 @@ public final class JobStore implements AutoCloseable {
     }
   }
 
+  /** Every labelled node's labels (node → name → value), read now (ADR 29). */
+  public Map<String, Map<String, String>> nodeLabelsBlocking() throws SQLException {
+    try (Connection c = db.connection()) {
+      return NodeLabels.all(c);
+    }
+  }
+
   /** The most a scheduler's saved pending windows may take (characters of JSON): the column's size. */
   public static final int MAX_PENDING_WINDOWS_CHARS = 1_000_000;
 

@@ -131,6 +131,26 @@ class WebUiTest {
             + " ')]]")).getText()).contains("charged " + java.math.BigDecimal.valueOf(charge, 6).stripTrailingZeros().toPlainString()
             + " ACT");
 
+        // an operator labels the node (ADR 29): the page shows it, and a job asking for labels from the form
+        // runs where they are and is refused where no node has them
+        String node = s.service.nodeId();
+        assertThat(s.put("/api/v1/nodes/" + node + "/labels", TestService.ADMIN_KEY, "{\"labels\":{\"tier\":\"certified\"}}")
+            .statusCode()).isEqualTo(200);
+        wait.until(d -> d.findElement(By.id("node-labels")).getText().contains(node + ": tier=certified"));
+        var labels = driver.findElement(By.id("nodeLabels"));
+        labels.sendKeys("tier=gold");
+        driver.findElement(By.cssSelector("#submit button")).click();
+        wait.until(d -> d.findElement(By.id("submit-msg")).getText().contains("no node carries the labels tier=gold"));
+        labels.clear();
+        labels.sendKeys("tier=certified");
+        driver.findElement(By.cssSelector("#submit button")).click();
+        wait.until(d -> d.findElement(By.id("submit-msg")).getText().startsWith("accepted j_")
+            && !d.findElement(By.id("submit-msg")).getText().equals("accepted " + jobId));
+        String labelledJob = driver.findElement(By.id("submit-msg")).getText().substring("accepted ".length());
+        assertThat(s.job(labelledJob).getJsonObject("nodeLabels").getString("tier")).isEqualTo("certified");
+        wait.until(d -> d.findElements(By.cssSelector("#jobs td.state.SETTLED")).size() == 2);
+        labels.clear();
+
         // the 10x demand spike simulated from the UI: its phases and charts
         wait.until(d -> d.findElement(By.id("scenario-form")).isDisplayed());
         new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("scenario"))).selectByValue("spike10x");
@@ -166,7 +186,7 @@ class WebUiTest {
         param.sendKeys("20");
         driver.findElement(By.cssSelector("#submit button")).click();
         wait.until(d -> d.findElement(By.id("submit-msg")).getText().startsWith("accepted j_")
-            && !d.findElement(By.id("submit-msg")).getText().equals("accepted " + jobId));
+            && !d.findElement(By.id("submit-msg")).getText().equals("accepted " + labelledJob));
         // one connection, not a reconnection every 2 s (the replaced socket used to reconnect, and so on)
         Thread.sleep(4_500);
         assertThat(((JavascriptExecutor) driver).executeScript("return window.__opened")).isEqualTo(1L);

@@ -80,4 +80,32 @@ class PlacementLabelsTest {
     e.release("hold", 2);
     assertThat(e.schedule(2, 10)).extracting(a -> a.parts().get(0).nodeId()).containsExactly("busy");
   }
+
+  @Test
+  void aJobAskingForALabelWaitsUntilANodeIsGivenItAndGoesOnlyThere() {
+    PlacementEngine e = new PlacementEngine(PlacementEngine.Config.defaults());
+    e.addNode("a", gpus("a", 4, 80_000), Map.of());
+    e.addNode("b", gpus("b", 1, 80_000), Map.of("tier", "certified"));
+    JobRequest certified = new JobRequest("c1", "t", 0, 1, null, 0, Map.of("tier", "certified"), 60, false);
+    JobRequest certified2 = new JobRequest("c2", "t", 0, 1, null, 0, Map.of("tier", "certified"), 60, false);
+    JobRequest any = new JobRequest("x", "t", 0, 1, null, 0, Map.of(), 60, false);
+    e.enqueue(certified, 0);
+    e.enqueue(certified2, 0);
+    e.enqueue(any, 0);
+    List<Assignment> placed = e.schedule(0, 10);
+    // best fit would put a 1-GPU job on b (one free GPU); c1 takes it, c2 finds no other certified node
+    assertThat(placed).extracting(Assignment::jobId).containsExactlyInAnyOrder("c1", "x");
+    for (Assignment a : placed) assertThat(a.parts().get(0).nodeId()).isEqualTo(a.jobId().equals("c1") ? "b" : "a");
+    assertThat(e.queuedJobs()).extracting(JobRequest::id).containsExactly("c2");
+    // the operator takes the label off b and gives it to a: c2 goes to a at the next pass
+    assertThat(e.relabel("b", Map.of())).isTrue();
+    assertThat(e.relabel("a", Map.of("tier", "certified"))).isTrue();
+    assertThat(e.relabel("a", Map.of("tier", "certified"))).as("the same labels again change nothing").isFalse();
+    assertThat(e.relabel("nowhere", Map.of("tier", "certified"))).as("an unknown node").isFalse();
+    List<Assignment> next = e.schedule(1, 10);
+    assertThat(next).extracting(Assignment::jobId).containsExactly("c2");
+    assertThat(next.get(0).parts().get(0).nodeId()).isEqualTo("a");
+    // the label matches by value too: a job asking for another value fits no node
+    assertThat(e.couldEverFit(new JobRequest("r", "t", 0, 1, null, 0, Map.of("tier", "gold"), 60, false))).isFalse();
+  }
 }

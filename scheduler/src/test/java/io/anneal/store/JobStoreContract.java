@@ -13,6 +13,7 @@ import io.anneal.job.Ids;
 import io.anneal.job.JobState;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -391,6 +392,20 @@ public abstract class JobStoreContract {
     assertThat(store.writer().submit(c -> Quarantines.lift(c, "n1", 0)).get()).isFalse();
     assertThat(store.read(c -> Quarantines.of(c, "n1")).get()).containsOnlyKeys(2);
     assertThat(store.read(c -> Quarantines.of(c, "n2")).get()).containsOnlyKeys(0);
+  }
+
+  @Test
+  void aNodesLabelsAreReplacedWholeAndReadBackPerNode() throws Exception {
+    assertThat(store.writer().submit(c -> NodeLabels.replace(c, "n1", Map.of("tier", "certified", "region", "eu"))).get()).isTrue();
+    assertThat(store.writer().submit(c -> NodeLabels.replace(c, "n2", Map.of("tier", "gold"))).get()).isTrue();
+    assertThat(store.writer().submit(c -> NodeLabels.replace(c, "n1", Map.of("region", "eu", "tier", "certified"))).get())
+        .as("the same labels again").isFalse();
+    assertThat(store.writer().submit(c -> NodeLabels.replace(c, "n1", Map.of("region", "us"))).get()).isTrue();
+    assertThat(store.read(c -> NodeLabels.of(c, "n1")).get()).isEqualTo(Map.of("region", "us"));
+    assertThat(store.read(NodeLabels::all).get()).isEqualTo(Map.of("n1", Map.of("region", "us"), "n2", Map.of("tier", "gold")));
+    assertThat(store.writer().submit(c -> NodeLabels.replace(c, "n2", Map.of())).get()).isTrue();
+    assertThat(store.read(NodeLabels::all).get()).containsOnlyKeys("n1");
+    assertThat(store.read(c -> NodeLabels.of(c, "n2")).get()).isEmpty();
   }
 
   @Test
