@@ -139,7 +139,8 @@ async function refreshMe() {
   if (!apiKey) return;
   try {
     const me = await getJson('/api/v1/me', true);
-    $('who').textContent = 'tenant ' + me.name;
+    // a tenant whose policy keeps its jobs to labelled nodes (ADR 29) sees which
+    $('who').textContent = 'tenant ' + me.name + (labelText(me.nodeLabels) ? ` (jobs run only on nodes labelled ${labelText(me.nodeLabels)})` : '');
     refreshStatement(me.id);
     $('balance').textContent = `— ${units(me.balance.uact)} ACT available, ${units(me.balance.escrowUact)} ACT in escrow`
       + (me.balance.uakt || me.balance.escrowUakt
@@ -594,6 +595,7 @@ $('submit').onsubmit = (ev) => {
 refreshFleet(); refreshSupply(); refreshEpochs();
 setInterval(refreshFleet, 2000);
 setInterval(refreshSupply, 3000);
+setInterval(refreshMe, 5000); // deposits minted at an epoch, a policy changed by an admin
 setInterval(refreshEpochs, 5000);
 setInterval(refreshMe, 5000);
 if (apiKey) { $('apiKey').value = apiKey; $('auth').requestSubmit(); }

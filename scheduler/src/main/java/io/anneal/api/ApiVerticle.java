@@ -421,10 +421,12 @@ public final class ApiVerticle extends VerticleBase {
     double weight = change.getDouble("weight", 1.0);
     Integer quota = change.getInteger("gpuQuota");
     Integer maxQueued = change.getInteger("maxQueuedJobs");
+    Map<String, String> labels = new java.util.TreeMap<>();
+    change.getJsonObject("nodeLabels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
     tenantByKey.replaceAll((key, c) -> c.tenant().id().equals(id)
-        ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued), c.readAtNs(), c.validUntilMs()) : c);
+        ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued, labels), c.readAtNs(), c.validUntilMs()) : c);
     Set<WsSession> sessions = sessionsByTenant.get(id);
-    if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota, maxQueued));
+    if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota, maxQueued, labels));
   }
 
   /**
@@ -475,7 +477,8 @@ public final class ApiVerticle extends VerticleBase {
             ws.keyRotated("", null, 0); // the tenant is gone: no key of it authenticates
           } else {
             ws.keyRotated(current.currentHash(), current.previousHash(), current.previousUntilMs());
-            ws.policyChanged(current.tenant().weight(), current.tenant().gpuQuota(), current.tenant().maxQueuedJobs());
+            ws.policyChanged(current.tenant().weight(), current.tenant().gpuQuota(), current.tenant().maxQueuedJobs(),
+                current.tenant().nodeLabels());
           }
         }
       }
@@ -536,7 +539,25 @@ public final class ApiVerticle extends VerticleBase {
       return Future.failedFuture(unknown ? Problem.invalid("unknown-field", "Unknown field", errors)
           : Problem.invalid("invalid-job", "Invalid job", errors));
     }
-    JobSpec spec = parsed.spec();
+    JobSpec asked = parsed.spec();
+    if (!tenant.nodeLabels().isEmpty()) {
+      // the tenant's policy asks every job of it for these labels (ADR 29): added to the job's own, never overridden
+      JsonArray conflicts = new JsonArray();
+      Map<String, String> labels = new java.util.TreeMap<>(asked.nodeLabels());
+      tenant.nodeLabels().forEach((k, v) -> {
+        String own = labels.put(k, v);
+        if (own != null && !own.equals(v)) {
+          conflicts.add(new JsonObject().put("field", "nodeLabels." + k).put("code", "tenant-policy").put("message",
+              "this tenant's jobs run only on nodes labelled " + k + "=" + v + " (its policy), not " + k + "=" + own));
+        }
+      });
+      if (!conflicts.isEmpty()) {
+        metrics.jobsRefused.increment();
+        return Future.failedFuture(Problem.invalid("invalid-job", "Invalid job", conflicts));
+      }
+      asked = asked.withNodeLabels(labels);
+    }
+    JobSpec spec = asked;
     if (tenant.gpuQuota() != null && spec.gpus() > tenant.gpuQuota()) {
       metrics.jobsRefused.increment();
       return Future.failedFuture(new Problem("unsatisfiable", 422, "No node can ever run this job",
@@ -1116,7 +1137,8 @@ public final class ApiVerticle extends VerticleBase {
   private void me(RoutingContext rc) {
     tenant(rc).compose(t -> balances(t.id())
         .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", Statements.amounts(b))
-            .put("weight", t.weight()).put("gpuQuota", t.gpuQuota()).put("maxQueuedJobs", queueLimitOf(t))))
+            .put("weight", t.weight()).put("gpuQuota", t.gpuQuota()).put("maxQueuedJobs", queueLimitOf(t))
+            .put("nodeLabels", new JsonObject(new java.util.LinkedHashMap<>(t.nodeLabels())))))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
   }
@@ -1129,8 +1151,8 @@ public final class ApiVerticle extends VerticleBase {
   private void createTenant(RoutingContext rc) {
     admin(rc).compose(v -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("name", "apiKey", "weight", "gpuQuota", "maxQueuedJobs"));
-      TenantPolicy policy = TenantPolicy.parse(body, new TenantPolicy(1.0, null, null));
+      checkFields(body, Set.of("name", "apiKey", "weight", "gpuQuota", "maxQueuedJobs", "nodeLabels"));
+      TenantPolicy policy = TenantPolicy.parse(body, new TenantPolicy(1.0, null, null, Map.of()));
       String name = body.getValue("name") instanceof String s ? s.trim() : null;
       if (name == null || !name.matches("[A-Za-z0-9_.@-]{1,100}")) {
         throw Problem.invalid("invalid-tenant", "Invalid tenant", new JsonArray().add(new JsonObject().put("field", "name")
@@ -1139,9 +1161,8 @@ public final class ApiVerticle extends VerticleBase {
       String apiKey = apiKeyOf(body, "invalid-tenant", "Invalid tenant", "ak_");
       return Future.fromCompletionStage(tenants.create(name, apiKey), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw new Problem("conflict", 409, "Tenant exists", "a tenant named '" + name + "' (or that key) exists");
-        JsonObject out = new JsonObject().put("id", t.get().id()).put("name", name).put("apiKey", apiKey)
-            .put("weight", policy.weight()).put("gpuQuota", policy.gpuQuota()).put("maxQueuedJobs", policy.maxQueuedJobs());
-        if (policy.weight() == 1.0 && policy.gpuQuota() == null && policy.maxQueuedJobs() == null) {
+        JsonObject out = policy.toJson(new JsonObject().put("id", t.get().id()).put("name", name).put("apiKey", apiKey));
+        if (policy.weight() == 1.0 && policy.gpuQuota() == null && policy.maxQueuedJobs() == null && policy.nodeLabels().isEmpty()) {
           return Future.succeededFuture(out);
         }
         return applyPolicy(t.get().id(), policy).map(ok -> out);
@@ -1158,12 +1179,12 @@ public final class ApiVerticle extends VerticleBase {
     String tenantId = rc.pathParam("id");
     admin(rc).compose(v -> {
       JsonObject body = parseBody(rc.body().buffer());
-      checkFields(body, Set.of("weight", "gpuQuota", "maxQueuedJobs"));
+      checkFields(body, Set.of("weight", "gpuQuota", "maxQueuedJobs", "nodeLabels"));
       return Future.fromCompletionStage(tenants.byId(tenantId), vertx.getOrCreateContext()).compose(t -> {
         if (t.isEmpty()) throw Problem.notFound("no tenant " + tenantId);
-        TenantPolicy p = TenantPolicy.parse(body, new TenantPolicy(t.get().weight(), t.get().gpuQuota(), t.get().maxQueuedJobs()));
-        return applyPolicy(tenantId, p).map(ok -> new JsonObject().put("id", tenantId).put("name", t.get().name())
-            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota()).put("maxQueuedJobs", p.maxQueuedJobs()));
+        TenantPolicy p = TenantPolicy.parse(body, new TenantPolicy(t.get().weight(), t.get().gpuQuota(), t.get().maxQueuedJobs(),
+            t.get().nodeLabels()));
+        return applyPolicy(tenantId, p).map(ok -> p.toJson(new JsonObject().put("id", tenantId).put("name", t.get().name())));
       });
     }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
   }
@@ -1309,19 +1330,32 @@ public final class ApiVerticle extends VerticleBase {
 
   /** Stores a policy, then tells the scheduler (which applies it from its next placement pass). */
   private Future<Boolean> applyPolicy(String tenantId, TenantPolicy p) {
-    return Future.fromCompletionStage(tenants.setPolicy(tenantId, p.weight(), p.gpuQuota(), p.maxQueuedJobs()),
+    return Future.fromCompletionStage(tenants.setPolicy(tenantId, p.weight(), p.gpuQuota(), p.maxQueuedJobs(), p.nodeLabels()),
             vertx.getOrCreateContext())
-        .onSuccess(ok -> vertx.eventBus().publish(Addresses.TENANT_POLICY, new JsonObject().put("tenantId", tenantId)
-            .put("weight", p.weight()).put("gpuQuota", p.gpuQuota()).put("maxQueuedJobs", p.maxQueuedJobs())));
+        .onSuccess(ok -> vertx.eventBus().publish(Addresses.TENANT_POLICY, p.toJson(new JsonObject().put("tenantId", tenantId))));
   }
 
   /** A tenant's scheduling policy as the API accepts it. */
-  record TenantPolicy(double weight, Integer gpuQuota, Integer maxQueuedJobs) {
+  record TenantPolicy(double weight, Integer gpuQuota, Integer maxQueuedJobs, Map<String, String> nodeLabels) {
+    /** The policy's fields put into {@code o}. */
+    JsonObject toJson(JsonObject o) {
+      return o.put("weight", weight).put("gpuQuota", gpuQuota).put("maxQueuedJobs", maxQueuedJobs)
+          .put("nodeLabels", new JsonObject(new java.util.LinkedHashMap<>(nodeLabels)));
+    }
+
     static TenantPolicy parse(JsonObject body, TenantPolicy current) {
       double weight = current.weight();
       Integer quota = current.gpuQuota();
       Integer maxQueued = current.maxQueuedJobs();
+      Map<String, String> labels = current.nodeLabels();
       JsonArray errors = new JsonArray();
+      if (body.containsKey("nodeLabels")) {
+        // null or {}: none; the node labels every job of the tenant asks for (ADR 29)
+        Object given = body.getValue("nodeLabels");
+        List<JobSpec.FieldError> wrong = new java.util.ArrayList<>();
+        labels = JobSpec.labels(given instanceof JsonObject o ? o.getMap() : given, "nodeLabels", wrong);
+        wrong.forEach(e -> errors.add(new JsonObject().put("field", e.field()).put("code", e.code()).put("message", e.message())));
+      }
       if (body.containsKey("weight")) {
         Object w = body.getValue("weight");
         if (w instanceof Number n && n.doubleValue() > 0 && n.doubleValue() <= 1000) {
@@ -1356,7 +1390,7 @@ public final class ApiVerticle extends VerticleBase {
         }
       }
       if (!errors.isEmpty()) throw Problem.invalid("invalid-tenant", "Invalid tenant", errors);
-      return new TenantPolicy(weight, quota, maxQueued);
+      return new TenantPolicy(weight, quota, maxQueued, labels);
     }
   }
 

@@ -5,6 +5,7 @@ import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.json.DecodeException;
 import io.vertx.core.json.JsonObject;
 import java.util.HashSet;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -90,8 +91,8 @@ final class WsSession {
   }
 
   /** Its tenant's weight, GPU quota or queue bound changed: submits from now on are checked against the new ones. */
-  void policyChanged(double weight, Integer gpuQuota, Integer maxQueuedJobs) {
-    if (tenant != null) tenant = tenant.withPolicy(weight, gpuQuota, maxQueuedJobs);
+  void policyChanged(double weight, Integer gpuQuota, Integer maxQueuedJobs, Map<String, String> nodeLabels) {
+    if (tenant != null) tenant = tenant.withPolicy(weight, gpuQuota, maxQueuedJobs, nodeLabels);
   }
 
   void maybeSend(String jobId, String text) {

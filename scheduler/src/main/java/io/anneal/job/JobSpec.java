@@ -59,6 +59,11 @@ public record JobSpec(
     this(kind, gpus, gpuClass, memoryMiB, priority, maxSeconds, deadlineSeconds, params, Map.of());
   }
 
+  /** The same job asking for {@code labels} instead. */
+  public JobSpec withNodeLabels(Map<String, String> labels) {
+    return new JobSpec(kind, gpus, gpuClass, memoryMiB, priority, maxSeconds, deadlineSeconds, params, labels);
+  }
+
   /**
    * Node labels as a job asks for them ({@code nodeLabels}) or an operator gives them to a node: an
    * object of at most {@link #MAX_LABELS} names to values, each checked; what is wrong goes to

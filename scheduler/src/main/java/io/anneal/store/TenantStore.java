@@ -15,16 +15,26 @@ import java.util.concurrent.CompletableFuture;
 public final class TenantStore {
   /**
    * A tenant with its scheduling policy: fair-share {@code weight} (> 0), hard {@code gpuQuota} (GPUs held
-   * at once; null = none) and {@code maxQueuedJobs} (jobs it may have queued; null = the service's limit).
+   * at once; null = none), {@code maxQueuedJobs} (jobs it may have queued; null = the service's limit) and
+   * {@code nodeLabels}, the node labels every job of it asks for (ADR 29; none: any node).
    */
-  public record Tenant(String id, String name, double weight, Integer gpuQuota, Integer maxQueuedJobs) {
+  public record Tenant(String id, String name, double weight, Integer gpuQuota, Integer maxQueuedJobs,
+      java.util.Map<String, String> nodeLabels) {
+    public Tenant {
+      nodeLabels = nodeLabels == null ? java.util.Map.of() : java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(nodeLabels));
+    }
+
+    public Tenant(String id, String name, double weight, Integer gpuQuota, Integer maxQueuedJobs) {
+      this(id, name, weight, gpuQuota, maxQueuedJobs, java.util.Map.of());
+    }
+
     public Tenant(String id, String name) {
       this(id, name, 1.0, null, null);
     }
 
     /** The same tenant with another policy. */
-    public Tenant withPolicy(double weight, Integer gpuQuota, Integer maxQueuedJobs) {
-      return new Tenant(id, name, weight, gpuQuota, maxQueuedJobs);
+    public Tenant withPolicy(double weight, Integer gpuQuota, Integer maxQueuedJobs, java.util.Map<String, String> nodeLabels) {
+      return new Tenant(id, name, weight, gpuQuota, maxQueuedJobs, nodeLabels);
     }
   }
 
@@ -174,7 +184,7 @@ public final class TenantStore {
         ps.setString(1, hash);
         ps.setLong(2, System.currentTimeMillis());
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(new KeyOwner(row(rs), rs.getLong(6))) : Optional.<KeyOwner>empty();
+          return rs.next() ? Optional.of(new KeyOwner(row(rs), rs.getLong(7))) : Optional.<KeyOwner>empty();
         }
       }
     });
@@ -201,9 +211,9 @@ public final class TenantStore {
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) {
               Tenant t = row(rs);
-              long until = rs.getLong(8);
-              boolean grace = rs.getString(7) != null && until > now;
-              out.put(t.id(), new Keys(t, rs.getString(6), grace ? rs.getString(7) : null, grace ? until : 0));
+              long until = rs.getLong(9);
+              boolean grace = rs.getString(8) != null && until > now;
+              out.put(t.id(), new Keys(t, rs.getString(7), grace ? rs.getString(8) : null, grace ? until : 0));
             }
           }
         }
@@ -223,10 +233,18 @@ public final class TenantStore {
     });
   }
 
-  private static final String COLUMNS = "id, name, weight, gpu_quota, max_queued_jobs";
+  private static final String COLUMNS = "id, name, weight, gpu_quota, max_queued_jobs, node_labels";
 
   private static Tenant row(ResultSet rs) throws java.sql.SQLException {
-    return new Tenant(rs.getString(1), rs.getString(2), rs.getDouble(3), intOrNull(rs, 4), intOrNull(rs, 5));
+    return new Tenant(rs.getString(1), rs.getString(2), rs.getDouble(3), intOrNull(rs, 4), intOrNull(rs, 5), labels(rs.getString(6)));
+  }
+
+  /** Node labels as stored (a JSON object; null: none). */
+  private static java.util.Map<String, String> labels(String json) {
+    if (json == null) return java.util.Map.of();
+    java.util.Map<String, String> out = new java.util.TreeMap<>();
+    new io.vertx.core.json.JsonObject(json).forEach(e -> out.put(e.getKey(), String.valueOf(e.getValue())));
+    return out;
   }
 
   private static Integer intOrNull(ResultSet rs, int column) throws java.sql.SQLException {
@@ -234,13 +252,19 @@ public final class TenantStore {
     return rs.wasNull() ? null : v; // wasNull refers to the column read last
   }
 
-  /** Sets a tenant's weight, GPU quota and queue bound (null: none / the service's); false if there is no such tenant. */
-  public CompletableFuture<Boolean> setPolicy(String id, double weight, Integer gpuQuota, Integer maxQueuedJobs) {
+  /**
+   * Sets a tenant's weight, GPU quota, queue bound (null: none / the service's) and the node labels its jobs
+   * ask for (empty: none); false if there is no such tenant.
+   */
+  public CompletableFuture<Boolean> setPolicy(String id, double weight, Integer gpuQuota, Integer maxQueuedJobs,
+      java.util.Map<String, String> nodeLabels) {
     if (!(weight > 0) || weight > 1000) throw new IllegalArgumentException("weight must be in (0, 1000]");
     if (gpuQuota != null && gpuQuota < 0) throw new IllegalArgumentException("gpuQuota must be >= 0");
     if (maxQueuedJobs != null && maxQueuedJobs < 1) throw new IllegalArgumentException("maxQueuedJobs must be >= 1");
-    return store.writer().submit(c -> JobStore.update(c, "UPDATE tenant SET weight = ?, gpu_quota = ?, max_queued_jobs = ?"
-        + " WHERE id = ?", weight, gpuQuota, maxQueuedJobs, id) == 1);
+    String labels = nodeLabels.isEmpty() ? null
+        : new io.vertx.core.json.JsonObject(new java.util.LinkedHashMap<>(new java.util.TreeMap<String, Object>(nodeLabels))).encode();
+    return store.writer().submit(c -> JobStore.update(c, "UPDATE tenant SET weight = ?, gpu_quota = ?, max_queued_jobs = ?,"
+        + " node_labels = ? WHERE id = ?", weight, gpuQuota, maxQueuedJobs, labels, id) == 1);
   }
 
   /** Every tenant whose policy differs from the default (weight 1, no quota), for the scheduler at start. */

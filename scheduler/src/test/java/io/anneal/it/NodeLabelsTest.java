@@ -162,4 +162,56 @@ class NodeLabelsTest {
       s.delete("/api/v1/jobs/" + id, TestService.DEMO_KEY);
     }
   }
+
+  /**
+   * A tenant's policy asks every job of it for labels: a job that asks for nothing still goes only to a
+   * node carrying them, one that asks for another value is refused, and taking the policy off frees it.
+   */
+  @Test
+  void aTenantsPolicyKeepsEveryJobOfItToTheLabelledNodes(@TempDir Path dir) throws Exception {
+    try (TestService s = TestService.start(dir)) {
+      fakeNode(s, "cert-a", 1);
+      fakeNode(s, "plain-b", 1);
+      String admin = TestService.ADMIN_KEY;
+      assertThat(s.put("/api/v1/nodes/cert-a/labels", admin, "{\"labels\":{\"tier\":\"certified\"}}").statusCode()).isEqualTo(200);
+      String demo = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+      var bad = s.patch("/api/v1/tenants/" + demo, admin, "{\"nodeLabels\":{\"tier\":\"certified!\"}}");
+      assertThat(bad.statusCode()).as(bad.body()).isEqualTo(422);
+      assertThat(s.json(bad).getJsonArray("errors").getJsonObject(0).getString("field")).isEqualTo("nodeLabels.tier");
+      var badNew = s.post("/api/v1/tenants", admin, "{\"name\":\"regulated\",\"nodeLabels\":[\"tier\"]}");
+      assertThat(badNew.statusCode()).as(badNew.body()).isEqualTo(422);
+      assertThat(s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getJsonObject("nodeLabels")).isEmpty();
+
+      // a WebSocket session opened before the policy: its submits follow the policy at once too
+      TestService.Ws ws = s.ws(TestService.DEMO_KEY);
+      var set = s.patch("/api/v1/tenants/" + demo, admin, "{\"nodeLabels\":{\"tier\":\"certified\"}}");
+      assertThat(set.statusCode()).as(set.body()).isEqualTo(200);
+      ws.send(new JsonObject().put("type", "submit").put("requestId", "w1").put("job", sleep(Map.of("tier", "gold"))));
+      JsonObject refused = ws.nextOfType("error", Duration.ofSeconds(5));
+      assertThat(refused.getJsonObject("error").getJsonArray("errors").getJsonObject(0).getString("code")).isEqualTo("tenant-policy");
+      ws.close();
+      assertThat(s.json(set).getJsonObject("nodeLabels").getMap()).isEqualTo(Map.of("tier", "certified"));
+      assertThat(s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getJsonObject("nodeLabels").getMap())
+          .isEqualTo(Map.of("tier", "certified"));
+      // asks for nothing, yet runs only where the policy's label is, though the CPU node and plain-b are free
+      String plain = submit(s, sleep(Map.of()));
+      s.await(Duration.ofSeconds(10), () -> runIds("cert-a").contains(plain));
+      assertThat(s.job(plain).getJsonObject("nodeLabels").getMap()).isEqualTo(Map.of("tier", "certified"));
+      var other = s.post("/api/v1/jobs", TestService.DEMO_KEY, sleep(Map.of("tier", "gold")).encode());
+      assertThat(other.statusCode()).as(other.body()).isEqualTo(422);
+      assertThat(s.json(other).getJsonArray("errors").getJsonObject(0).getString("code")).isEqualTo("tenant-policy");
+      // its own labels come on top of the policy's: no node carries both
+      var both = s.post("/api/v1/jobs", TestService.DEMO_KEY, sleep(Map.of("region", "eu")).encode());
+      assertThat(both.statusCode()).as(both.body()).isEqualTo(422);
+      assertThat(s.json(both).getString("detail")).contains("region=eu, tier=certified");
+      // the policy taken off: the tenant's jobs run anywhere again
+      var off = s.patch("/api/v1/tenants/" + demo, admin, "{\"nodeLabels\":null}");
+      assertThat(s.json(off).getJsonObject("nodeLabels")).isEmpty();
+      String free = submit(s, sleep(Map.of()));
+      s.await(Duration.ofSeconds(10), () -> runIds("plain-b").contains(free) || "RUNNING".equals(s.job(free).getString("state")));
+      assertThat(s.job(free).containsKey("nodeLabels")).isFalse();
+      s.delete("/api/v1/jobs/" + plain, TestService.DEMO_KEY);
+      s.delete("/api/v1/jobs/" + free, TestService.DEMO_KEY);
+    }
+  }
 }

@@ -150,6 +150,11 @@ class WebUiTest {
         assertThat(s.job(labelledJob).getJsonObject("nodeLabels").getString("tier")).isEqualTo("certified");
         wait.until(d -> d.findElements(By.cssSelector("#jobs td.state.SETTLED")).size() == 2);
         labels.clear();
+        // a tenant policy keeping the tenant's jobs there shows beside its name
+        String tenantId = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+        assertThat(s.patch("/api/v1/tenants/" + tenantId, TestService.ADMIN_KEY, "{\"nodeLabels\":{\"tier\":\"certified\"}}")
+            .statusCode()).isEqualTo(200);
+        wait.until(d -> d.findElement(By.id("who")).getText().contains("jobs run only on nodes labelled tier=certified"));
 
         // the 10x demand spike simulated from the UI: its phases and charts
         wait.until(d -> d.findElement(By.id("scenario-form")).isDisplayed());

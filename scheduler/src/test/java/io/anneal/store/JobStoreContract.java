@@ -518,15 +518,24 @@ public abstract class JobStoreContract {
   void tenantPoliciesAreStoredAndThoseNotDefaultAreRead() throws Exception {
     String acme = tenants.byKey("acme-key-0123456789").get().orElseThrow().id();
     assertThat(store.tenantPoliciesBlocking()).isEmpty();
-    assertThat(tenants.setPolicy(acme, 1.0, null, 500).get()).isTrue();
+    assertThat(tenants.setPolicy(acme, 1.0, null, 500, Map.of()).get()).isTrue();
     assertThat(store.tenantPoliciesBlocking()).extracting(TenantStore.Tenant::maxQueuedJobs).containsExactly(500);
-    assertThat(tenants.setPolicy(acme, 2.0, 8, null).get()).isTrue();
+    assertThat(tenants.setPolicy(acme, 2.0, 8, null, Map.of("tier", "certified", "region", "eu")).get()).isTrue();
     TenantStore.Tenant t = tenants.byId(acme).get().orElseThrow();
     assertThat(t.weight()).isEqualTo(2.0);
     assertThat(t.gpuQuota()).isEqualTo(8);
     assertThat(t.maxQueuedJobs()).isNull();
-    assertThat(tenants.setPolicy("t_nope", 1.0, null, null).get()).isFalse();
-    assertThat(tenants.setPolicy(acme, 1.0, null, null).get()).isTrue();
+    assertThat(t.nodeLabels()).isEqualTo(Map.of("tier", "certified", "region", "eu"));
+    // the same policy, read as a key's owner and with the keys' hashes (the columns after it are read by place)
+    var owner = tenants.ownerOf("acme-key-0123456789").get().orElseThrow();
+    assertThat(owner.tenant()).isEqualTo(t);
+    assertThat(owner.validUntilMs()).isEqualTo(Long.MAX_VALUE);
+    var keys = tenants.withKeyHashes(List.of(acme)).get().get(acme);
+    assertThat(keys.tenant()).isEqualTo(t);
+    assertThat(keys.currentHash()).isEqualTo(TenantStore.hashKey("acme-key-0123456789"));
+    assertThat(tenants.setPolicy("t_nope", 1.0, null, null, Map.of()).get()).isFalse();
+    assertThat(tenants.setPolicy(acme, 1.0, null, null, Map.of()).get()).isTrue();
+    assertThat(tenants.byId(acme).get().orElseThrow().nodeLabels()).isEmpty();
     assertThat(store.tenantPoliciesBlocking()).isEmpty();
   }
 
