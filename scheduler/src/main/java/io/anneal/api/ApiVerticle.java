@@ -109,6 +109,11 @@ public final class ApiVerticle extends VerticleBase {
   private final Map<String, Integer> unseenByTenant = new HashMap<>();
   private final Map<String, Integer> admittingByTenant = new HashMap<>();
   private HttpServer server;
+  /** The certificate and key served over HTTPS now (null without TLS); replaced when their files are renewed. */
+  private volatile ServingCertificate serving;
+  /** The digest of certificate files that were refused: not tried again until they change once more. */
+  private volatile String refusedCertificate;
+  private boolean reloadingCertificate;
   /** bme simulate runs for the UI (GET /api/v1/scenarios/{id}). */
   private ScenarioRuns scenarios;
   private volatile boolean accepting = true;
@@ -286,15 +291,19 @@ public final class ApiVerticle extends VerticleBase {
     HttpServerOptions opts = new HttpServerOptions().setPort(config.httpPort()).setHost("0.0.0.0")
         .setMaxWebSocketFrameSize(config.maxRequestBytes()).setMaxWebSocketMessageSize(config.maxRequestBytes());
     if (config.httpTls() != null) { // ADR 27: HTTPS and WSS only, on the same port
-      var pem = new io.vertx.core.net.PemKeyCertOptions()
-          .setCertPath(config.httpTls().certPath().toString()).setKeyPath(config.httpTls().keyPath().toString());
       try {
-        pem.getKeyManagerFactory(vertx); // read now, so that a bad file is named (Vert.x's own error names none)
+        // read now, so that a bad file is named (Vert.x's own error names none)
+        serving = ServingCertificate.load(vertx, config.httpTls().certPath(), config.httpTls().keyPath());
       } catch (Exception e) {
         return Future.failedFuture(new IllegalArgumentException("HTTPS: the certificate " + config.httpTls().certPath()
             + " and key " + config.httpTls().keyPath() + " cannot be used: " + e.getMessage(), e));
       }
-      opts.setSsl(true).setKeyCertOptions(pem);
+      opts.setSsl(true).setKeyCertOptions(serving.options());
+      io.micrometer.core.instrument.Gauge.builder("anneal.tls.certificate.not.after", this,
+              v -> v.serving.leaf().getNotAfter().getTime() / 1000.0)
+          .description("when the certificate the API serves HTTPS with expires (seconds since the epoch)")
+          .baseUnit("seconds").register(metrics.registry());
+      if (config.httpTls().reloadCheckMs() > 0) vertx.setPeriodic(config.httpTls().reloadCheckMs(), id -> reloadCertificate());
     }
     server = vertx.createHttpServer(opts);
     server.webSocketHandler(this::onWebSocket);
@@ -988,6 +997,46 @@ public final class ApiVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>request(Addresses.FLEET, new JsonObject())
         .onSuccess(m -> rc.json(m.body()))
         .onFailure(e -> fail(rc, new Problem("unavailable", 503, "Scheduler unavailable", e.getMessage())));
+  }
+
+  /**
+   * Every {@code http.tlsReloadSeconds}: when the certificate or key file changed (a renewal), reads and
+   * checks the new pair and serves it to new connections; connections open keep theirs. A pair that cannot
+   * be used (unreadable, not PEM, a key of another certificate: a renewal caught halfway) is refused with a
+   * warning naming the files, and the certificate served so far stays; it is tried again when the files
+   * change again.
+   */
+  private void reloadCertificate() {
+    if (reloadingCertificate) return;
+    reloadingCertificate = true;
+    java.nio.file.Path cert = config.httpTls().certPath();
+    java.nio.file.Path key = config.httpTls().keyPath();
+    vertx.executeBlocking(() -> {
+      String now = ServingCertificate.digestOf(cert, key);
+      if (now.equals(serving.digest()) || now.equals(refusedCertificate)) return null;
+      try {
+        return ServingCertificate.load(vertx, cert, key);
+      } catch (Exception e) {
+        refusedCertificate = now;
+        throw e;
+      }
+    }).compose(loaded -> loaded == null ? Future.succeededFuture()
+        : server.updateSSLOptions(new io.vertx.core.net.ServerSSLOptions().setKeyCertOptions(loaded.options()), true)
+            .map(updated -> {
+              serving = loaded;
+              metrics.registry().counter("anneal.tls.reloads", "outcome", "ok").increment();
+              LOG.info("HTTPS now serves the renewed certificate " + loaded.leaf().getSubjectX500Principal() + " (serial "
+                  + loaded.leaf().getSerialNumber().toString(16) + ", valid until " + loaded.leaf().getNotAfter().toInstant() + ")");
+              return null;
+            }))
+        .onComplete(ar -> {
+          reloadingCertificate = false;
+          if (ar.failed()) {
+            metrics.registry().counter("anneal.tls.reloads", "outcome", "refused").increment();
+            LOG.warning("HTTPS: the renewed certificate " + cert + " and key " + key + " cannot be used, the previous one"
+                + " is served: " + ar.cause().getMessage());
+          }
+        });
   }
 
   // ------------------------------------------------------------------ billing views

@@ -70,9 +70,10 @@ public record AnnealConfig(
 
   /**
    * PEM files of a TLS endpoint (ADR 27): its certificate chain, its private key, and for the cluster's
-   * event bus the certificate authority every peer's certificate must chain to (null for HTTP).
+   * event bus the certificate authority every peer's certificate must chain to (null for HTTP);
+   * {@code reloadCheckMs}: how often the files are looked at for a renewal (0: read at start only).
    */
-  public record Tls(Path certPath, Path keyPath, Path caPath) {}
+  public record Tls(Path certPath, Path keyPath, Path caPath, long reloadCheckMs) {}
 
   public AnnealConfig {
     roles = Set.copyOf(roles);
@@ -95,6 +96,7 @@ public record AnnealConfig(
     m.put("roles", String.join(",", new java.util.TreeSet<>(roles)));
     m.put("node.id", nodeId.isEmpty() ? "(from dataDir)" : nodeId);
     m.put("http.tls", httpTls == null ? "off" : httpTls.certPath().toString());
+    if (httpTls != null) m.put("http.tlsReloadSeconds", httpTls.reloadCheckMs() / 1000);
     m.put("cluster", cluster);
     if (cluster) {
       m.put("cluster.tls", clusterTls == null ? "off" : clusterTls.certPath() + " (peers signed by " + clusterTls.caPath() + ")");

@@ -82,6 +82,7 @@ public final class ConfigLoader {
       new Key("oracle.maxStalenessSeconds", "ANNEAL_ORACLE_MAX_STALENESS_SECONDS", "--oracle-max-staleness-seconds"),
       new Key("http.tlsCert", "ANNEAL_TLS_CERT", "--tls-cert"),
       new Key("http.tlsKey", "ANNEAL_TLS_KEY", "--tls-key"),
+      new Key("http.tlsReloadSeconds", "ANNEAL_TLS_RELOAD_SECONDS", null),
       new Key("cluster.tlsCert", "ANNEAL_CLUSTER_TLS_CERT", "--cluster-tls-cert"),
       new Key("cluster.tlsKey", "ANNEAL_CLUSTER_TLS_KEY", "--cluster-tls-key"),
       new Key("cluster.tlsCa", "ANNEAL_CLUSTER_TLS_CA", "--cluster-tls-ca"),
@@ -261,7 +262,10 @@ public final class ConfigLoader {
     }
     if (paths.isEmpty()) return null;
     if (paths.size() != keys.size()) throw new ConfigException(what + " are given together (PEM files), or not at all");
-    return new AnnealConfig.Tls(paths.get(0), paths.get(1), withCa ? paths.get(2) : null);
+    // the API's certificate is looked at for renewals (ADR 27 addendum); the event bus's is read at start
+    long reloadMs = withCa ? 0 : range(prefix + ".tlsReloadSeconds", values.getOrDefault(prefix + ".tlsReloadSeconds", "60"), 0,
+        86_400) * 1000;
+    return new AnnealConfig.Tls(paths.get(0), paths.get(1), withCa ? paths.get(2) : null, reloadMs);
   }
 
   private static AnnealConfig.Tls clusterTls(Map<String, String> values, boolean cluster) {

@@ -108,4 +108,65 @@ class HttpsTest {
         .hasMessageContaining("key " + garbage + " cannot be used");
     s.stop();
   }
+
+  /** The serial number of the certificate the server at {@code port} presents now, to a client trusting {@code ca}. */
+  private static java.math.BigInteger servedSerial(TestCerts ca, int port) throws Exception {
+    try (javax.net.ssl.SSLSocket socket = (javax.net.ssl.SSLSocket) ca.clientContext().getSocketFactory()
+        .createSocket("127.0.0.1", port)) {
+      socket.setSoTimeout(10_000);
+      socket.startHandshake();
+      return ((java.security.cert.X509Certificate) socket.getSession().getPeerCertificates()[0]).getSerialNumber();
+    }
+  }
+
+  /**
+   * A renewed certificate is served without a restart (ADR 27 addendum): the files are looked at every
+   * {@code http.tlsReloadSeconds}; a pair that cannot be used — here a renewal caught with the new
+   * certificate and the old key — is refused and the certificate served so far stays.
+   */
+  @Test
+  void aRenewedCertificateIsServedWithoutARestartAndABrokenRenewalIsRefused() throws Exception {
+    TestCerts ca = new TestCerts(dir.resolve("certs"), "anneal-test-ca");
+    Path[] first = ca.issue("api");
+    Path cert = Files.copy(first[0], dir.resolve("api.crt"));
+    Path key = Files.copy(first[1], dir.resolve("api.key"));
+    AnnealService s = new AnnealService(ConfigLoader.load(new String[] {"--http-port", "0", "--data-dir",
+        dir.resolve("data").toString(), "--gpu-backend", "cpu", "--tls-cert", cert.toString(), "--tls-key", key.toString()},
+        Map.of("ANNEAL_TLS_RELOAD_SECONDS", "1", "ANNEAL_ADMIN_KEY", TestService.ADMIN_KEY)));
+    s.start().toCompletionStage().toCompletableFuture().get(60, TimeUnit.SECONDS);
+    try {
+      int port = s.httpPort();
+      java.math.BigInteger before = servedSerial(ca, port);
+      HttpClient https = HttpClient.newBuilder().sslContext(ca.clientContext()).connectTimeout(Duration.ofSeconds(10)).build();
+      java.util.function.Supplier<String> metrics = () -> {
+        try {
+          return https.send(get("https://127.0.0.1:" + port + "/metrics", null), HttpResponse.BodyHandlers.ofString()).body();
+        } catch (IOException | InterruptedException e) {
+          throw new AssertionError(e);
+        }
+      };
+      assertThat(metrics.get()).contains("anneal_tls_certificate_not_after_seconds ");
+
+      // a renewal caught halfway: the new certificate is written, its key not yet
+      Path[] renewed = ca.issue("api-renewed");
+      Files.copy(renewed[0], cert, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      TestService.awaitCondition(Duration.ofSeconds(10), () -> metrics.get().contains("anneal_tls_reloads_total{outcome=\"refused\"} 1.0"),
+          () -> "the mismatched pair was not refused: " + metrics.get());
+      assertThat(servedSerial(ca, port)).as("the certificate served so far stays").isEqualTo(before);
+      // the key follows: the renewed pair is served to new connections
+      Files.copy(renewed[1], key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+      TestService.awaitCondition(Duration.ofSeconds(10), () -> {
+        try {
+          return !servedSerial(ca, port).equals(before);
+        } catch (Exception e) {
+          return false;
+        }
+      }, () -> "the renewed certificate is not served within 10 s");
+      assertThat(metrics.get()).contains("anneal_tls_reloads_total{outcome=\"ok\"} 1.0");
+      assertThat(https.send(get("https://127.0.0.1:" + port + "/health", null), HttpResponse.BodyHandlers.ofString()).statusCode())
+          .isEqualTo(200);
+    } finally {
+      s.stop();
+    }
+  }
 }
