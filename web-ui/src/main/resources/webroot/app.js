@@ -510,9 +510,13 @@ function connectWs() {
     const msg = JSON.parse(m.data);
     if (msg.type === 'authenticated') {
       me.send(JSON.stringify({ type: 'subscribe' }));
-      $('submit').hidden = false;
-      $('key-row').hidden = false;
-      if (msg.keyValidUntil) {
+      // a read-only key (ADR 30) watches: no submit form, no key buttons
+      $('submit').hidden = !!msg.readOnly;
+      $('key-row').hidden = !!msg.readOnly;
+      $('read-only').hidden = !msg.readOnly;
+      $('read-only').textContent = msg.readOnly ? 'Read-only key: jobs, receipts and the statement are shown; submitting'
+        + ' and cancelling need the tenant\'s API key' + (msg.keyValidUntil ? ` (it expires ${new Date(msg.keyValidUntil).toLocaleString()})` : '') + '.' : '';
+      if (msg.keyValidUntil && !msg.readOnly) {
         $('key-msg').textContent = `this key was replaced and stops working at ${new Date(msg.keyValidUntil).toLocaleString()}: use the new one`;
       }
       $('jobs-hint').hidden = true;
@@ -551,6 +555,7 @@ function keyRefused(why) {
   sessionStorage.removeItem('anneal.apiKey');
   $('submit').hidden = true;
   $('key-row').hidden = true;
+  $('read-only').hidden = true;
   $('jobs-hint').hidden = false;
   $('jobs-hint').textContent = `${why}: enter the tenant's current API key.`;
 }

@@ -82,7 +82,7 @@ public final class ApiVerticle extends VerticleBase {
   private final AtomicLong tenantChanges = new AtomicLong();
 
   /** {@code validUntilMs}: until when the key authenticates (a replaced key in its grace), else MAX_VALUE. */
-  private record CachedTenant(Tenant tenant, long readAtNs, long validUntilMs) {}
+  private record CachedTenant(Tenant tenant, long readAtNs, long validUntilMs, boolean readOnly) {}
   private final Map<String, Set<WsSession>> sessionsByTenant = new ConcurrentHashMap<>();
   private volatile FleetShape shape = FleetShape.EMPTY;
   /**
@@ -216,6 +216,7 @@ public final class ApiVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(Addresses.JOB_EVENTS, m -> forwardEvent(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_POLICY, m -> policyChanged(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_KEY, m -> keyRotated(m.body()));
+    vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_READ_KEY_REVOKED, m -> readKeyEnded(m.body().getString("keyHash")));
     vertx.setPeriodic(config.tenantRecheckMs(), id -> recheckSessions());
     io.micrometer.core.instrument.Gauge.builder("anneal.api.websocket.sessions", sessionsByTenant,
             m -> m.values().stream().mapToInt(Set::size).sum())
@@ -267,6 +268,9 @@ public final class ApiVerticle extends VerticleBase {
     router.post("/api/v1/tenants").handler(this::createTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
     router.post("/api/v1/tenants/:id/keys").handler(this::rotateTenantKey);
+    router.post("/api/v1/tenants/:id/read-keys").handler(this::addReadKey);
+    router.get("/api/v1/tenants/:id/read-keys").handler(this::readKeys);
+    router.delete("/api/v1/tenants/:id/read-keys/:fingerprint").handler(this::revokeReadKey);
     router.get("/api/v1/admin-keys").handler(this::adminKeys);
     router.post("/api/v1/admin-keys").handler(this::addAdminKey);
     router.delete("/api/v1/admin-keys/:fingerprint").handler(this::revokeAdminKey);
@@ -391,8 +395,24 @@ public final class ApiVerticle extends VerticleBase {
     return key.isEmpty() ? Optional.empty() : Optional.of(key);
   }
 
-  private Future<Tenant> tenantOf(String apiKey) {
-    return ownerOf(apiKey, 3).map(KeyOwner::tenant);
+  /**
+   * The tenant a request's key authenticates. A read-only key (ADR 30) authenticates only requests that
+   * change nothing (GET, HEAD): any other is refused here, whatever the endpoint, so that an endpoint added
+   * later is closed to read-only keys unless it only reads.
+   */
+  private Future<Tenant> tenantOf(RoutingContext rc, String apiKey) {
+    return ownerOf(apiKey, 3).compose(o -> {
+      io.vertx.core.http.HttpMethod m = rc.request().method();
+      if (o.readOnly() && m != io.vertx.core.http.HttpMethod.GET && m != io.vertx.core.http.HttpMethod.HEAD) {
+        return Future.failedFuture(readOnlyKey(m + " " + rc.request().path()));
+      }
+      return Future.succeededFuture(o.tenant());
+    });
+  }
+
+  /** A read-only key's refusal of {@code what}. */
+  static Problem readOnlyKey(String what) {
+    return new Problem("read-only-key", 403, "Read-only key", "this key only reads; " + what + " needs the tenant's API key");
   }
 
   /** The tenant a key authenticates, and until when (a replaced key in its grace), for WebSocket sessions. */
@@ -405,7 +425,7 @@ public final class ApiVerticle extends VerticleBase {
     CachedTenant cached = tenantByKey.get(apiKey);
     if (cached != null && System.nanoTime() - cached.readAtNs() < config.tenantRecheckMs() * 1_000_000
         && System.currentTimeMillis() < cached.validUntilMs()) {
-      return Future.succeededFuture(new KeyOwner(cached.tenant(), cached.validUntilMs()));
+      return Future.succeededFuture(new KeyOwner(cached.tenant(), cached.validUntilMs(), cached.readOnly()));
     }
     long changes = tenantChanges.get();
     long at = System.nanoTime();
@@ -418,7 +438,7 @@ public final class ApiVerticle extends VerticleBase {
         // a policy or key changed while this was read: the answer may predate it
         return reads > 1 ? ownerOf(apiKey, reads - 1) : Future.succeededFuture(o.get());
       }
-      tenantByKey.put(apiKey, new CachedTenant(o.get().tenant(), at, o.get().validUntilMs()));
+      tenantByKey.put(apiKey, new CachedTenant(o.get().tenant(), at, o.get().validUntilMs(), o.get().readOnly()));
       return Future.succeededFuture(o.get());
     });
   }
@@ -433,7 +453,7 @@ public final class ApiVerticle extends VerticleBase {
     Map<String, String> labels = new java.util.TreeMap<>();
     change.getJsonObject("nodeLabels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
     tenantByKey.replaceAll((key, c) -> c.tenant().id().equals(id)
-        ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued, labels), c.readAtNs(), c.validUntilMs()) : c);
+        ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued, labels), c.readAtNs(), c.validUntilMs(), c.readOnly()) : c);
     Set<WsSession> sessions = sessionsByTenant.get(id);
     if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota, maxQueued, labels));
   }
@@ -474,6 +494,19 @@ public final class ApiVerticle extends VerticleBase {
     if (recheckingSessions || sessionsByTenant.isEmpty()) return;
     recheckingSessions = true;
     Set<String> ids = Set.copyOf(sessionsByTenant.keySet());
+    // the read-only keys of the sessions opened with one: a revocation this instance was not told of, or an
+    // expiry, closes them by the next look too
+    Set<String> readOnly = new java.util.HashSet<>();
+    sessionsByTenant.values().forEach(set -> set.forEach(ws -> {
+      if (ws.readOnlyKeyHash() != null) readOnly.add(ws.readOnlyKeyHash());
+    }));
+    if (!readOnly.isEmpty()) {
+      Future.fromCompletionStage(tenants.validReadKeys(readOnly), vertx.getOrCreateContext()).onSuccess(valid -> {
+        for (String h : readOnly) {
+          if (!valid.contains(h)) readKeyEnded(h);
+        }
+      });
+    }
     Future.fromCompletionStage(tenants.withKeyHashes(ids), vertx.getOrCreateContext()).onComplete(ar -> {
       recheckingSessions = false;
       if (ar.failed()) return; // the store is out of reach: the next look
@@ -495,7 +528,7 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   private Future<Tenant> tenant(RoutingContext rc) {
-    return tenantOf(bearer(rc.request().getHeader("Authorization")).orElse(null));
+    return tenantOf(rc, bearer(rc.request().getHeader("Authorization")).orElse(null));
   }
 
   private Future<Void> admin(RoutingContext rc) {
@@ -1238,6 +1271,97 @@ public final class ApiVerticle extends VerticleBase {
     }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
   }
 
+  /** The longest a read-only key may be made to last ({@code expiresInDays}): ten years. */
+  static final long MAX_READ_KEY_DAYS = 3650;
+
+  /**
+   * A read-only key for a tenant (ADR 30; admin, or the tenant with its API key): it reads what the tenant's
+   * key reads — jobs, receipts, balance, statement, webhooks and their deliveries, job events over the
+   * WebSocket — and is refused (403 read-only-key) for anything that would change something. Body:
+   * {@code name} (1..100 characters), optional {@code expiresInDays} (1..3650) and {@code apiKey} (given, at
+   * least 16 characters; else made). 201 with the key, shown only here.
+   */
+  private void addReadKey(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    adminOrTenant(rc, tenantId, "a tenant may make read-only keys only for itself").compose(v -> {
+      JsonObject body = optionalBody(rc);
+      checkFields(body, Set.of("name", "expiresInDays", "apiKey"));
+      JsonArray errors = new JsonArray();
+      Object n = body.getValue("name");
+      if (!(n instanceof String name) || name.isBlank() || name.length() > 100) {
+        errors.add(new JsonObject().put("field", "name").put("code", "invalid")
+            .put("message", "name must be 1 to 100 characters, e.g. \"grafana\""));
+      }
+      Object d = body.getValue("expiresInDays");
+      if (d != null && (!(d instanceof Integer || d instanceof Long) || ((Number) d).longValue() < 1
+          || ((Number) d).longValue() > MAX_READ_KEY_DAYS)) {
+        errors.add(new JsonObject().put("field", "expiresInDays").put("code", "invalid")
+            .put("message", "expiresInDays must be a whole number of days from 1 to " + MAX_READ_KEY_DAYS + ", or absent for none"));
+      }
+      if (!errors.isEmpty()) throw Problem.invalid("invalid-read-key", "Invalid read-only key", errors);
+      String apiKey = apiKeyOf(body, "invalid-read-key", "Invalid read-only key", "rk_");
+      Long expiresAt = d == null ? null : System.currentTimeMillis() + ((Number) d).longValue() * 86_400_000L;
+      String name = ((String) n).strip();
+      return Future.fromCompletionStage(tenants.addReadKey(tenantId, apiKey, name, expiresAt), vertx.getOrCreateContext())
+          .recover(e -> Future.failedFuture(e instanceof IllegalStateException || e.getCause() instanceof IllegalStateException
+              ? new Problem("conflict", 409, "Key in use", "that key authenticates someone already") : e))
+          .compose(k -> k.isEmpty() ? Future.failedFuture(Problem.notFound("no tenant " + tenantId))
+              : Future.succeededFuture(readKeyJson(k.get()).put("apiKey", apiKey)));
+    }).onSuccess(o -> rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(o.encode()))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  private static JsonObject readKeyJson(TenantStore.ReadKey k) {
+    long now = System.currentTimeMillis();
+    String state = k.revokedAtMs() != null ? "revoked" : k.expiresAtMs() != null && k.expiresAtMs() <= now ? "expired" : "active";
+    return new JsonObject().put("fingerprint", k.fingerprint()).put("name", k.name()).put("state", state)
+        .put("createdAtMs", k.createdAtMs()).put("expiresAtMs", k.expiresAtMs()).put("revokedAtMs", k.revokedAtMs());
+  }
+
+  /** A tenant's read-only keys, oldest first, with their state (active, expired, revoked); never the keys themselves. */
+  private void readKeys(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    adminOrTenant(rc, tenantId, "a tenant may list only its own keys")
+        .compose(v -> Future.fromCompletionStage(tenants.readKeys(tenantId), vertx.getOrCreateContext()))
+        .onSuccess(keys -> {
+          JsonArray list = new JsonArray();
+          keys.forEach(k -> list.add(readKeyJson(k)));
+          rc.json(new JsonObject().put("tenantId", tenantId).put("readKeys", list));
+        }).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Revokes a tenant's read-only key by its fingerprint (at least 8 of its hex digits): it is refused at once
+   * on every instance and its WebSocket sessions are closed. 204; revoking it again answers the same.
+   */
+  private void revokeReadKey(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    String fingerprint = rc.pathParam("fingerprint");
+    adminOrTenant(rc, tenantId, "a tenant may revoke only its own keys")
+        .compose(v -> Future.fromCompletionStage(tenants.revokeReadKey(tenantId, fingerprint), vertx.getOrCreateContext())
+            .recover(e -> Future.failedFuture(e instanceof IllegalStateException || e.getCause() instanceof IllegalStateException
+                ? new Problem("conflict", 409, "Ambiguous fingerprint", "more than one read-only key of this tenant starts with "
+                    + fingerprint + ": give more of it") : e)))
+        .onSuccess(hash -> {
+          if (hash.isEmpty()) {
+            fail(rc, Problem.notFound("no read-only key " + fingerprint + " of tenant " + tenantId));
+            return;
+          }
+          readKeyEnded(hash.get()); // here before the answer; the other instances as the message reaches them
+          vertx.eventBus().publish(Addresses.TENANT_READ_KEY_REVOKED, new JsonObject().put("tenantId", tenantId)
+              .put("keyHash", hash.get()));
+          LOG.info("tenant " + tenantId + ": read-only key " + fingerprint + " revoked");
+          rc.response().setStatusCode(204).end();
+        }).onFailure(e -> fail(rc, e));
+  }
+
+  /** A read-only key was revoked: forgotten here, and the sessions opened with it closed. */
+  private void readKeyEnded(String hash) {
+    tenantChanges.incrementAndGet();
+    tenantByKey.entrySet().removeIf(e -> e.getValue().readOnly() && TenantStore.hashKey(e.getKey()).equals(hash));
+    sessionsByTenant.values().forEach(set -> List.copyOf(set).forEach(ws -> ws.readKeyEnded(hash)));
+  }
+
   /** The longest a replaced tenant key may go on working ({@code graceSeconds}): a week. */
   static final long MAX_KEY_GRACE_SECONDS = 7 * 86_400;
 
@@ -1589,7 +1713,7 @@ public final class ApiVerticle extends VerticleBase {
     Optional<String> key = bearer(rc.request().getHeader("Authorization"));
     if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
     return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
-        .compose(admin -> admin ? Future.<Void>succeededFuture() : tenantOf(key.get()).mapEmpty());
+        .compose(admin -> admin ? Future.<Void>succeededFuture() : tenantOf(rc, key.get()).mapEmpty());
   }
 
   /** The query parameter {@code name} in 1..{@code max} ({@code dflt} when absent); null once answered 422. */
@@ -1923,7 +2047,7 @@ public final class ApiVerticle extends VerticleBase {
     Optional<String> key = bearer(rc.request().getHeader("Authorization"));
     if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
     return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
-        .compose(isAdmin -> isAdmin ? Future.<Void>succeededFuture() : tenantOf(key.get()).compose(t -> t.id().equals(tenantId)
+        .compose(isAdmin -> isAdmin ? Future.<Void>succeededFuture() : tenantOf(rc, key.get()).compose(t -> t.id().equals(tenantId)
             ? Future.<Void>succeededFuture() : Future.<Void>failedFuture(Problem.forbidden(forbidden))));
   }
 

@@ -20,6 +20,8 @@ final class WsSession {
   private String keyHash;
   /** Until when its key authenticates (ms): a replaced key in its grace; else MAX_VALUE. */
   private long keyValidUntilMs = Long.MAX_VALUE;
+  /** Opened with one of the tenant's read-only keys (ADR 30): it subscribes, but neither submits nor cancels. */
+  private boolean readOnly;
   /** The timer that closes it when its key's grace ends, or -1. */
   private long graceTimer = -1;
   private boolean all;
@@ -45,9 +47,11 @@ final class WsSession {
     Tenant t = owner.tenant();
     this.tenant = t;
     this.keyHash = io.anneal.store.TenantStore.hashKey(apiKey);
+    this.readOnly = owner.readOnly();
     validUntil(owner.validUntilMs());
     api.register(this);
     JsonObject msg = new JsonObject().put("type", "authenticated").put("tenantId", t.id()).put("name", t.name());
+    if (readOnly) msg.put("readOnly", true);
     if (owner.validUntilMs() != Long.MAX_VALUE) msg.put("keyValidUntil", owner.validUntilMs());
     ws.writeTextMessage(msg.encode());
   }
@@ -59,7 +63,7 @@ final class WsSession {
    * closed so when its grace ends.
    */
   void keyRotated(String newKeyHash, String previousHash, long previousUntilMs) {
-    if (keyHash == null || ws.isClosed()) return;
+    if (keyHash == null || ws.isClosed() || readOnly) return; // a read-only key outlives the tenant key's rotation
     if (keyHash.equals(newKeyHash)) {
       validUntil(Long.MAX_VALUE);
     } else if (keyHash.equals(previousHash) && previousUntilMs > System.currentTimeMillis()) {
@@ -67,6 +71,17 @@ final class WsSession {
     } else {
       closeRotated();
     }
+  }
+
+  /** Opened with a read-only key, and the SHA-256 of that key (null before it authenticated). */
+  String readOnlyKeyHash() {
+    return readOnly ? keyHash : null;
+  }
+
+  /** The read-only key hashed {@code hash} was revoked (or has expired): a session opened with it is closed. */
+  void readKeyEnded(String hash) {
+    if (!readOnly || ws.isClosed() || !hash.equals(keyHash)) return;
+    close("API key revoked", "the read-only key this session authenticated with was revoked or has expired");
   }
 
   private void validUntil(long untilMs) {
@@ -84,10 +99,17 @@ final class WsSession {
   }
 
   private void closeRotated() {
+    if (readOnly) {
+      close("API key expired", "the read-only key this session authenticated with has expired");
+    } else {
+      close("API key rotated", "the key this session authenticated with was replaced; connect again with the new key");
+    }
+  }
+
+  private void close(String title, String detail) {
     if (graceTimer >= 0) api.cancelTimer(graceTimer);
-    sendError(null, new Problem("unauthorized", 401, "API key rotated",
-        "the key this session authenticated with was replaced; connect again with the new key"));
-    ws.close((short) 1008, "API key rotated");
+    sendError(null, new Problem("unauthorized", 401, title, detail));
+    ws.close((short) 1008, title);
   }
 
   /** Its tenant's weight, GPU quota or queue bound changed: submits from now on are checked against the new ones. */
@@ -128,6 +150,10 @@ final class WsSession {
     }
     if (type == null) {
       sendError(requestId, new Problem("malformed-message", 400, "Unknown message", "a message needs a string 'type'"));
+      return;
+    }
+    if (readOnly && ("submit".equals(type) || "cancel".equals(type))) {
+      sendError(requestId, ApiVerticle.readOnlyKey(type + " over the WebSocket"));
       return;
     }
     switch (type) {

@@ -53,6 +53,11 @@ public final class Addresses {
    * API instance forgets the old key and closes the WebSocket sessions opened with it.
    */
   public static final String TENANT_KEY = "anneal.api.tenant-key";
+  /**
+   * publish: a tenant's read-only key was revoked, {@code {tenantId, keyHash}}: every API instance forgets it
+   * and closes the WebSocket sessions opened with it (ADR 30).
+   */
+  public static final String TENANT_READ_KEY_REVOKED = "anneal.api.tenant-read-key-revoked";
   /** request: {@code {}} → the fleet view (nodes, devices with free/used, per-class totals, queue depth). */
   public static final String FLEET = "anneal.scheduler.fleet";
   /** A node's free device memory: {nodeId, freeMemoryMiB: {"0": MiB, ...}} (backends that measure it). */

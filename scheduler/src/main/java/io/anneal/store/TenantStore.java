@@ -78,8 +78,10 @@ public final class TenantStore {
 
   /** Whether the key hashed {@code hash} authenticates anyone now: a tenant's, one in its grace, an admin's. */
   private static boolean keyInUse(java.sql.Connection c, String hash) throws java.sql.SQLException {
-    return exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, ADMIN_KEY, hash);
+    return exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, ADMIN_KEY, hash) || exists(c, READ_KEY, hash);
   }
+
+  private static final String READ_KEY = "SELECT 1 FROM tenant_read_key WHERE key_hash = ?";
 
   /** Creates a tenant with the given key, or returns the existing one of that name (same key or not: empty). */
   public CompletableFuture<Optional<Tenant>> create(String name, String apiKey) {
@@ -151,7 +153,8 @@ public final class TenantStore {
           ownPrevious = rs.next(); // going back to the key just replaced: its own grace does not make it taken
         }
       }
-      if (exists(c, TENANT_KEY, hash) || exists(c, ADMIN_KEY, hash) || (!ownPrevious && inGrace(c, hash))) {
+      if (exists(c, TENANT_KEY, hash) || exists(c, ADMIN_KEY, hash) || exists(c, READ_KEY, hash)
+          || (!ownPrevious && inGrace(c, hash))) {
         return new Rotation(KeyChange.KEY_TAKEN, null, 0);
       }
       long until = graceMs > 0 ? System.currentTimeMillis() + graceMs : 0;
@@ -166,8 +169,15 @@ public final class TenantStore {
     return ownerOf(apiKey).thenApply(o -> o.map(KeyOwner::tenant));
   }
 
-  /** The tenant a key authenticates, and until when (ms): {@link Long#MAX_VALUE} for its current key. */
-  public record KeyOwner(Tenant tenant, long validUntilMs) {}
+  /**
+   * The tenant a key authenticates, and until when (ms): {@link Long#MAX_VALUE} for its current key;
+   * {@code readOnly}: one of its read-only keys (ADR 30), which changes nothing.
+   */
+  public record KeyOwner(Tenant tenant, long validUntilMs, boolean readOnly) {
+    public KeyOwner(Tenant tenant, long validUntilMs) {
+      this(tenant, validUntilMs, false);
+    }
+  }
 
   /** The tenant whose current key, or whose replaced key still in its grace, {@code apiKey} is. */
   public CompletableFuture<Optional<KeyOwner>> ownerOf(String apiKey) {
@@ -184,9 +194,105 @@ public final class TenantStore {
         ps.setString(1, hash);
         ps.setLong(2, System.currentTimeMillis());
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(new KeyOwner(row(rs), rs.getLong(7))) : Optional.<KeyOwner>empty();
+          if (rs.next()) return Optional.of(new KeyOwner(row(rs), rs.getLong(7)));
         }
       }
+      try (PreparedStatement ps = c.prepareStatement("SELECT t." + COLUMNS.replace(", ", ", t.") + ", r.expires_at"
+          + " FROM tenant_read_key r JOIN tenant t ON t.id = r.tenant_id WHERE r.key_hash = ? AND r.revoked_at IS NULL"
+          + " AND (r.expires_at IS NULL OR r.expires_at > ?)")) {
+        ps.setString(1, hash);
+        ps.setLong(2, System.currentTimeMillis());
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) return Optional.<KeyOwner>empty();
+          long expires = rs.getLong(7);
+          long until = rs.wasNull() ? Long.MAX_VALUE : expires; // before row(), whose reads would answer wasNull
+          return Optional.of(new KeyOwner(row(rs), until, true));
+        }
+      }
+    });
+  }
+
+  /** A read-only key of a tenant as it is listed (its hash is never shown; its fingerprint names it). */
+  public record ReadKey(String fingerprint, String name, long createdAtMs, Long expiresAtMs, Long revokedAtMs) {}
+
+  /**
+   * A new read-only key for tenant {@code tenantId} (ADR 30), expiring at {@code expiresAtMs} (null: never);
+   * empty when there is no such tenant; {@link KeyChange#KEY_TAKEN} as the error when the key authenticates
+   * anyone already.
+   */
+  public CompletableFuture<Optional<ReadKey>> addReadKey(String tenantId, String apiKey, String name, Long expiresAtMs) {
+    String hash = hashKey(apiKey);
+    return store.writer().submit(c -> {
+      if (!exists(c, "SELECT 1 FROM tenant WHERE id = ?", tenantId)) return Optional.<ReadKey>empty();
+      if (keyInUse(c, hash)) throw new IllegalStateException(KeyChange.KEY_TAKEN.name());
+      long now = System.currentTimeMillis();
+      JobStore.update(c, "INSERT INTO tenant_read_key (key_hash, tenant_id, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+          hash, tenantId, name, now, expiresAtMs);
+      return Optional.of(new ReadKey(fingerprint(apiKey), name, now, expiresAtMs, null));
+    });
+  }
+
+  /** A tenant's read-only keys, oldest first, revoked and expired ones too. */
+  public CompletableFuture<java.util.List<ReadKey>> readKeys(String tenantId) {
+    return store.read(c -> {
+      java.util.List<ReadKey> out = new java.util.ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT key_hash, name, created_at, expires_at, revoked_at"
+          + " FROM tenant_read_key WHERE tenant_id = ? ORDER BY created_at, key_hash")) {
+        ps.setString(1, tenantId);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            out.add(new ReadKey("sha256:" + rs.getString(1).substring(0, 16), rs.getString(2), rs.getLong(3),
+                (Long) rs.getObject(4, Long.class), (Long) rs.getObject(5, Long.class)));
+          }
+        }
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Revokes the tenant's read-only key whose fingerprint is {@code fingerprint} (its {@code sha256:} prefix
+   * optional): the key's hash, or empty when it has no such key; revoking it again answers the same.
+   * {@link IllegalStateException} when the fingerprint names two of its keys.
+   */
+  public CompletableFuture<Optional<String>> revokeReadKey(String tenantId, String fingerprint) {
+    String prefix = fingerprint.startsWith("sha256:") ? fingerprint.substring(7) : fingerprint;
+    // at least 8 hex digits of the key's SHA-256 (the fingerprint shows 16)
+    if (prefix.length() < 8 || !prefix.matches("[0-9a-f]{8,64}")) return CompletableFuture.completedFuture(Optional.empty());
+    return store.writer().submit(c -> {
+      java.util.List<String> hashes = new java.util.ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT key_hash FROM tenant_read_key WHERE tenant_id = ? AND key_hash LIKE ?")) {
+        ps.setString(1, tenantId);
+        ps.setString(2, prefix + "%");
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) hashes.add(rs.getString(1));
+        }
+      }
+      if (hashes.isEmpty()) return Optional.<String>empty();
+      if (hashes.size() > 1) throw new IllegalStateException("more than one read-only key of this tenant starts with " + fingerprint);
+      JobStore.update(c, "UPDATE tenant_read_key SET revoked_at = ? WHERE key_hash = ? AND revoked_at IS NULL",
+          System.currentTimeMillis(), hashes.get(0));
+      return Optional.of(hashes.get(0));
+    });
+  }
+
+  /** Of the read-only keys hashed {@code hashes}, those that authenticate now (not revoked, not expired). */
+  public CompletableFuture<java.util.Set<String>> validReadKeys(java.util.Collection<String> hashes) {
+    java.util.List<String> list = java.util.List.copyOf(hashes);
+    return store.read(c -> {
+      java.util.Set<String> out = new java.util.HashSet<>();
+      long now = System.currentTimeMillis();
+      for (String h : list) {
+        try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM tenant_read_key WHERE key_hash = ? AND revoked_at IS NULL"
+            + " AND (expires_at IS NULL OR expires_at > ?)")) {
+          ps.setString(1, h);
+          ps.setLong(2, now);
+          try (ResultSet rs = ps.executeQuery()) {
+            if (rs.next()) out.add(h);
+          }
+        }
+      }
+      return out;
     });
   }
 
@@ -314,7 +420,7 @@ public final class TenantStore {
           }
         }
       }
-      if (exists(c, TENANT_KEY, hash) || inGrace(c, hash)) return AdminKeyAdded.TENANT_KEY;
+      if (exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, READ_KEY, hash)) return AdminKeyAdded.TENANT_KEY;
       JobStore.update(c, "INSERT INTO admin_key (key_hash, created_at) VALUES (?, ?)", hash, System.currentTimeMillis());
       return AdminKeyAdded.ADDED;
     });

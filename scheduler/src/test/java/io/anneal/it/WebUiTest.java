@@ -204,6 +204,18 @@ class WebUiTest {
             .equals("API key rotated: enter the tenant's current API key."));
         assertThat(driver.findElement(By.id("submit")).isDisplayed()).isFalse();
         assertThat(((JavascriptExecutor) driver).executeScript("return sessionStorage.getItem('anneal.apiKey')")).isNull();
+
+        // a read-only key (ADR 30): the page shows the tenant's jobs, without the submit form or key buttons
+        String readKey = s.json(s.post("/api/v1/tenants/" + demo + "/read-keys", TestService.ADMIN_KEY, "{\"name\":\"board\"}"))
+            .getString("apiKey");
+        driver.findElement(By.id("apiKey")).clear();
+        driver.findElement(By.id("apiKey")).sendKeys(readKey);
+        driver.findElement(By.cssSelector("#auth button")).click();
+        wait.until(d -> d.findElement(By.id("read-only")).isDisplayed()
+            && d.findElement(By.id("read-only")).getText().startsWith("Read-only key"));
+        wait.until(d -> d.findElements(By.cssSelector("#jobs td.state.SETTLED")).size() >= 2);
+        assertThat(driver.findElement(By.id("submit")).isDisplayed()).isFalse();
+        assertThat(driver.findElement(By.id("key-row")).isDisplayed()).isFalse();
       } finally {
         driver.quit();
       }

@@ -539,6 +539,36 @@ public abstract class JobStoreContract {
     assertThat(store.tenantPoliciesBlocking()).isEmpty();
   }
 
+  /** Read-only keys (ADR 30): found as their tenant's, read-only, until revoked or expired; one value, one key. */
+  @Test
+  void readOnlyKeysAuthenticateTheirTenantUntilRevokedOrExpired() throws Exception {
+    String acme = tenants.byKey("acme-key-0123456789").get().orElseThrow().id();
+    // with a policy whose column comes last in the tenant's row: the key's own columns are read apart from it
+    assertThat(tenants.setPolicy(acme, 1.0, null, null, Map.of("tier", "certified")).get()).isTrue();
+    var forever = tenants.addReadKey(acme, "read-key-forever-0123", "board", null).get().orElseThrow();
+    long at = System.currentTimeMillis() + 86_400_000L;
+    tenants.addReadKey(acme, "read-key-expiring-0123", "audit", at).get().orElseThrow();
+    tenants.addReadKey(acme, "read-key-expired-01234", "old", System.currentTimeMillis() - 1).get().orElseThrow();
+    var owner = tenants.ownerOf("read-key-forever-0123").get().orElseThrow();
+    assertThat(owner.readOnly()).isTrue();
+    assertThat(owner.validUntilMs()).isEqualTo(Long.MAX_VALUE);
+    assertThat(owner.tenant().id()).isEqualTo(acme);
+    assertThat(owner.tenant().nodeLabels()).isEqualTo(Map.of("tier", "certified"));
+    assertThat(tenants.ownerOf("read-key-expiring-0123").get().orElseThrow().validUntilMs()).isEqualTo(at);
+    assertThat(tenants.ownerOf("read-key-expired-01234").get()).isEmpty();
+    assertThat(tenants.ownerOf("acme-key-0123456789").get().orElseThrow().readOnly()).isFalse();
+    assertThat(tenants.addReadKey("t_nope", "read-key-nobody-01234", "x", null).get()).isEmpty();
+    assertThat(tenants.addReadKey(acme, "acme-key-0123456789", "x", null)).failsWithin(java.time.Duration.ofSeconds(10));
+    assertThat(tenants.rotateKey(acme, "read-key-forever-0123").get()).isEqualTo(TenantStore.KeyChange.KEY_TAKEN);
+    assertThat(tenants.readKeys(acme).get()).extracting(TenantStore.ReadKey::name).containsExactlyInAnyOrder("board", "audit", "old");
+    String h = TenantStore.hashKey("read-key-forever-0123");
+    assertThat(tenants.validReadKeys(List.of(h, TenantStore.hashKey("read-key-expired-01234"))).get()).containsExactly(h);
+    assertThat(tenants.revokeReadKey(acme, forever.fingerprint()).get()).hasValue(h);
+    assertThat(tenants.revokeReadKey(acme, "sha256:1234").get()).as("too short a fingerprint").isEmpty();
+    assertThat(tenants.ownerOf("read-key-forever-0123").get()).isEmpty();
+    assertThat(tenants.validReadKeys(List.of(h)).get()).isEmpty();
+  }
+
   @Test
   void tenantsAreFoundByKeyOnlyThroughTheKeysHash() throws Exception {
     assertThat(tenants.byKey("acme-key-0123456789").get()).map(TenantStore.Tenant::name).hasValue("acme");
