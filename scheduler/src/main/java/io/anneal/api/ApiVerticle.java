@@ -266,6 +266,8 @@ public final class ApiVerticle extends VerticleBase {
     router.post("/api/v1/backups").handler(this::backup);
     router.get("/api/v1/me").handler(this::me);
     router.post("/api/v1/tenants").handler(this::createTenant);
+    router.get("/api/v1/tenants").handler(this::listTenants);
+    router.get("/api/v1/tenants/:id").handler(this::getTenant);
     router.patch("/api/v1/tenants/:id").handler(this::patchTenant);
     router.post("/api/v1/tenants/:id/keys").handler(this::rotateTenantKey);
     router.post("/api/v1/tenants/:id/read-keys").handler(this::addReadKey);
@@ -1228,6 +1230,40 @@ public final class ApiVerticle extends VerticleBase {
   /** A tenant's ACT and AKT-direct balances, available and in escrow. */
   private Future<TenantStatement.Amounts> balances(String tenantId) {
     return Future.fromCompletionStage(store.read(c -> TenantStatement.balancesOf(c, tenantId)), vertx.getOrCreateContext());
+  }
+
+  /** A tenant as an operator sees it: its id, name, policy and when it was made. */
+  private JsonObject tenantView(TenantStore.Listed l) {
+    Tenant t = l.tenant();
+    return new TenantPolicy(t.weight(), t.gpuQuota(), t.maxQueuedJobs(), t.nodeLabels())
+        .toJson(new JsonObject().put("id", t.id()).put("name", t.name())).put("createdAtMs", l.createdAtMs());
+  }
+
+  /** Admin: every tenant, a page at a time in the order they were made ({@code limit} 1..1000, 200; {@code after}). */
+  private void listTenants(RoutingContext rc) {
+    Integer limit = countParam(rc, "limit", 200, 1000);
+    if (limit == null) return;
+    String after = rc.queryParams().get("after");
+    admin(rc).compose(v -> Future.fromCompletionStage(tenants.list(after, limit), vertx.getOrCreateContext()))
+        .onSuccess(page -> {
+          JsonArray a = new JsonArray();
+          page.tenants().forEach(l -> a.add(tenantView(l)));
+          rc.json(new JsonObject().put("tenants", a).put("next", page.next()));
+        }).onFailure(e -> fail(rc, e));
+  }
+
+  /** A tenant with its policy (admin, or the tenant itself). */
+  private void getTenant(RoutingContext rc) {
+    String tenantId = rc.pathParam("id");
+    adminOrTenant(rc, tenantId, "a tenant may read only itself")
+        .compose(v -> Future.fromCompletionStage(tenants.listed(tenantId), vertx.getOrCreateContext()))
+        .onSuccess(l -> {
+          if (l.isEmpty()) {
+            fail(rc, Problem.notFound("no tenant " + tenantId));
+          } else {
+            rc.json(tenantView(l.get()));
+          }
+        }).onFailure(e -> fail(rc, e));
   }
 
   private void createTenant(RoutingContext rc) {

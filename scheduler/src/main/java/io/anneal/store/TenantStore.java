@@ -212,6 +212,40 @@ public final class TenantStore {
     });
   }
 
+  /** A tenant as an operator lists it: its policy and when it was made (ms). */
+  public record Listed(Tenant tenant, long createdAtMs) {}
+
+  /** A page of tenants by id (ids grow with time: oldest first), and the id to continue after, or null at the end. */
+  public record Page(java.util.List<Listed> tenants, String next) {}
+
+  /** Up to {@code limit} tenants with an id above {@code after} (null: from the first), in id order. */
+  public CompletableFuture<Page> list(String after, int limit) {
+    return store.read(c -> {
+      java.util.List<Listed> out = new java.util.ArrayList<>();
+      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", created_at FROM tenant WHERE id > ? ORDER BY id"
+          + " FETCH FIRST " + (limit + 1) + " ROWS ONLY")) {
+        ps.setString(1, after == null ? "" : after);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) out.add(new Listed(row(rs), rs.getLong(7)));
+        }
+      }
+      String next = out.size() > limit ? out.get(limit - 1).tenant().id() : null;
+      return new Page(out.size() > limit ? java.util.List.copyOf(out.subList(0, limit)) : out, next);
+    });
+  }
+
+  /** Tenant {@code id} with when it was made, if it exists. */
+  public CompletableFuture<Optional<Listed>> listed(String id) {
+    return store.read(c -> {
+      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", created_at FROM tenant WHERE id = ?")) {
+        ps.setString(1, id);
+        try (ResultSet rs = ps.executeQuery()) {
+          return rs.next() ? Optional.of(new Listed(row(rs), rs.getLong(7))) : Optional.<Listed>empty();
+        }
+      }
+    });
+  }
+
   /** A read-only key of a tenant as it is listed (its hash is never shown; its fingerprint names it). */
   public record ReadKey(String fingerprint, String name, long createdAtMs, Long expiresAtMs, Long revokedAtMs) {}
 

@@ -110,4 +110,42 @@ class TenantPolicyTest {
       assertThat(maxOverlap(s, again)).isEqualTo(1);
     }
   }
+
+  /** An operator lists the tenants a page at a time with their policies; a tenant reads only itself. */
+  @Test
+  void anOperatorListsTheTenantsAndATenantReadsItself() throws Exception {
+    try (TestService s = TestService.start(dir)) {
+      String admin = TestService.ADMIN_KEY;
+      JsonObject a = s.json(s.post("/api/v1/tenants", admin, "{\"name\":\"alpha\",\"gpuQuota\":2,\"nodeLabels\":{\"tier\":\"certified\"}}"));
+      JsonObject b = s.json(s.post("/api/v1/tenants", admin, "{\"name\":\"beta\"}"));
+      String demo = s.json(s.get("/api/v1/me", TestService.DEMO_KEY)).getString("id");
+      // every tenant, in the order made, one a page
+      List<String> names = new ArrayList<>();
+      String after = null;
+      for (int page = 0; page < 5; page++) {
+        JsonObject p = s.json(s.get("/api/v1/tenants?limit=1" + (after == null ? "" : "&after=" + after), admin));
+        p.getJsonArray("tenants").forEach(t -> names.add(((JsonObject) t).getString("name")));
+        after = p.getString("next");
+        if (after == null) break;
+      }
+      assertThat(names).containsExactly("demo", "alpha", "beta");
+      JsonObject all = s.json(s.get("/api/v1/tenants", admin));
+      assertThat(all.getJsonArray("tenants")).hasSize(3);
+      assertThat(all.getValue("next")).isNull();
+      JsonObject alpha = all.getJsonArray("tenants").getJsonObject(1);
+      assertThat(alpha.getString("id")).isEqualTo(a.getString("id"));
+      assertThat(alpha.getInteger("gpuQuota")).isEqualTo(2);
+      assertThat(alpha.getJsonObject("nodeLabels").getString("tier")).isEqualTo("certified");
+      assertThat(alpha.getLong("createdAtMs")).isPositive();
+      assertThat(alpha.containsKey("apiKey")).as("keys are never shown").isFalse();
+      assertThat(s.get("/api/v1/tenants?limit=0", admin).statusCode()).isEqualTo(422);
+      // a tenant: not the list, itself only
+      assertThat(s.get("/api/v1/tenants", TestService.DEMO_KEY).statusCode()).isEqualTo(403);
+      var self = s.get("/api/v1/tenants/" + demo, TestService.DEMO_KEY);
+      assertThat(self.statusCode()).isEqualTo(200);
+      assertThat(s.json(self).getString("name")).isEqualTo("demo");
+      assertThat(s.get("/api/v1/tenants/" + b.getString("id"), TestService.DEMO_KEY).statusCode()).isEqualTo(403);
+      assertThat(s.get("/api/v1/tenants/t_nope", admin).statusCode()).isEqualTo(404);
+    }
+  }
 }
