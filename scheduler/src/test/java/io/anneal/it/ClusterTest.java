@@ -593,6 +593,46 @@ class ClusterTest {
     assertThat(again.getJsonObject("quarantined")).as(again.encode()).isEmpty();
   }
 
+  /**
+   * Node labels (ADR 29) set through an API instance whose message never reached the scheduler: the
+   * scheduler reads them from the store at its next look, then places a job asking for them there.
+   */
+  @Test
+  void aNodeLabelWhoseMessageWasLostIsReadFromTheStore() throws Exception {
+    int[] ports = cluster(3);
+    AnnealService b = instance("sched-b", "scheduler,billing", ports[0]);
+    awaitRoles(b, Set.of("scheduler", "billing"));
+    instance("worker-1", "worker", ports[1], "--cpu-devices", "2");
+    TestService api = TestService.start(dir.resolve("api"), null, env(), clusterArgs("api-a", "api", ports[2]));
+    open.add(api);
+    api.await(Duration.ofSeconds(10), () -> api.json(api.get("/api/v1/gpus", null)).getInteger("total") == 2);
+    java.util.concurrent.atomic.AtomicInteger dropped = new java.util.concurrent.atomic.AtomicInteger();
+    api.service.vertx().eventBus().addOutboundInterceptor(ctx -> {
+      if (ctx.message().address().equals(io.anneal.bus.Addresses.NODE_LABELS)) {
+        dropped.incrementAndGet();
+        return;
+      }
+      ctx.next();
+    });
+    var labelled = api.put("/api/v1/nodes/worker-1/labels", TestService.ADMIN_KEY, "{\"labels\":{\"tier\":\"certified\"}}");
+    assertThat(labelled.statusCode()).as(labelled.body()).isEqualTo(200);
+    assertThat(dropped.get()).isEqualTo(1);
+    String job = new JsonObject().put("kind", "sleep").put("gpus", 1).put("maxSeconds", 60)
+        .put("nodeLabels", new JsonObject().put("tier", "certified")).put("params", new JsonObject().put("ms", 10)).encode();
+    assertThat(api.post("/api/v1/jobs", TestService.DEMO_KEY, job).statusCode()).as("the scheduler does not know the label yet")
+        .isEqualTo(422);
+    TestService.awaitCondition(Duration.ofSeconds(25), // a look at the store (every 10 s)
+        () -> b.metrics().registry().counter("anneal.scheduler.repaired", "what", "labels").count() == 1.0,
+        () -> "the node's labels were not read from the store");
+    api.await(Duration.ofSeconds(5), () -> api.json(api.get("/api/v1/gpus", null)).getJsonArray("gpus").stream()
+        .allMatch(g -> "certified".equals(((JsonObject) g).getJsonObject("labels").getString("tier"))));
+    var r = api.post("/api/v1/jobs", TestService.DEMO_KEY, job);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(202);
+    String id = api.json(r).getString("id");
+    awaitSettled(api, List.of(id));
+    assertThat(api.job(id).getString("nodeId")).isEqualTo("worker-1");
+  }
+
   private static boolean quarantined(TestService api, int index) {
     return api.json(api.get("/api/v1/gpus", null)).getJsonArray("gpus").stream().map(o -> (JsonObject) o)
         .filter(g -> "worker-1".equals(g.getString("nodeId")) && g.getInteger("index") == index)
