@@ -5,6 +5,8 @@ const fmt = (n) => (n === null || n === undefined) ? '–' : Number(n).toLocaleS
 const units = (n) => (n === null || n === undefined) ? '–' : (Number(n) / 1e6).toLocaleString('en-US', { maximumFractionDigits: 6 });
 let apiKey = sessionStorage.getItem('anneal.apiKey') || '';
 let ws = null;
+/** The connected key is a read-only one (the WebSocket's authenticated message says so). */
+let readOnlySession = false;
 const jobs = new Map();
 // states only move forward in the table: a late REST answer must not undo a newer event
 const RANK = { QUEUED: 0, PREEMPTED: 0, PLACED: 1, RUNNING: 2, SUCCEEDED: 3, FAILED: 3, CANCELLED: 3, SETTLED: 4 };
@@ -142,6 +144,7 @@ async function refreshMe() {
     // a tenant whose policy keeps its jobs to labelled nodes (ADR 29) sees which
     $('who').textContent = 'tenant ' + me.name + (labelText(me.nodeLabels) ? ` (jobs run only on nodes labelled ${labelText(me.nodeLabels)})` : '');
     refreshStatement(me.id);
+    if (!readOnlySession) refreshReadKeys(me.id);
     $('balance').textContent = `— ${units(me.balance.uact)} ACT available, ${units(me.balance.escrowUact)} ACT in escrow`
       + (me.balance.uakt || me.balance.escrowUakt
         ? `, ${units(me.balance.uakt)} AKT-direct deposit (${units(me.balance.escrowUakt)} AKT in escrow)` : '');
@@ -511,6 +514,8 @@ function connectWs() {
     if (msg.type === 'authenticated') {
       me.send(JSON.stringify({ type: 'subscribe' }));
       // a read-only key (ADR 30) watches: no submit form, no key buttons
+      readOnlySession = !!msg.readOnly;
+      if (readOnlySession) $('read-keys').hidden = true;
       $('submit').hidden = !!msg.readOnly;
       $('key-row').hidden = !!msg.readOnly;
       $('read-only').hidden = !msg.readOnly;
@@ -556,6 +561,7 @@ function keyRefused(why) {
   $('submit').hidden = true;
   $('key-row').hidden = true;
   $('read-only').hidden = true;
+  $('read-keys').hidden = true;
   $('jobs-hint').hidden = false;
   $('jobs-hint').textContent = `${why}: enter the tenant's current API key.`;
 }
@@ -575,10 +581,58 @@ $('rotate-key').onclick = async () => {
   }
 };
 
+/** A request with a JSON body (or none) under the connected key; the answer's JSON, {} for 204. */
+async function sendJson(path, method, body) {
+  const r = await fetch(path, { method, headers: { Authorization: 'Bearer ' + apiKey, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body) });
+  const out = r.status === 204 ? {} : await r.json().catch(() => ({}));
+  if (!r.ok) throw Object.assign(new Error(out.detail || out.title || r.statusText), { problem: out, status: r.status });
+  return out;
+}
+
+/** The tenant's read-only keys (ADR 30), each with a button that revokes it while it is active. */
+async function refreshReadKeys(tenantId) {
+  try {
+    const keys = (await getJson(`/api/v1/tenants/${encodeURIComponent(tenantId)}/read-keys`, true)).readKeys;
+    $('read-keys').hidden = keys.length === 0;
+    $('read-keys').replaceChildren(...keys.map((k) => {
+      const li = el('li', { className: 'read-key ' + k.state },
+        `read-only key "${k.name}" ${k.fingerprint} — ${k.state}`
+        + (k.expiresAtMs && k.state === 'active' ? `, expires ${new Date(k.expiresAtMs).toLocaleDateString()}` : '') + ' ');
+      if (k.state === 'active') {
+        li.append(el('button', { type: 'button', textContent: 'revoke', onclick: async () => {
+          try {
+            await sendJson(`/api/v1/tenants/${encodeURIComponent(tenantId)}/read-keys/${encodeURIComponent(k.fingerprint)}`, 'DELETE');
+          } catch (e) { $('key-msg').textContent = e.message; }
+          refreshReadKeys(tenantId);
+        } }));
+      }
+      return li;
+    }));
+  } catch (e) {
+    $('read-keys').hidden = true;
+  }
+}
+
+$('read-key').onclick = async () => {
+  const name = prompt('A name for the read-only key (e.g. grafana):');
+  if (!name) return;
+  try {
+    const me = await getJson('/api/v1/me', true);
+    const r = await sendJson(`/api/v1/tenants/${encodeURIComponent(me.id)}/read-keys`, 'POST', { name });
+    $('key-msg').replaceChildren('read-only key, shown only now: ', el('code', { id: 'new-read-key', textContent: r.apiKey }));
+    refreshReadKeys(me.id);
+  } catch (e) {
+    $('key-msg').textContent = e.message;
+  }
+};
+
 $('auth').onsubmit = async (ev) => {
   ev.preventDefault();
   apiKey = $('apiKey').value.trim();
   sessionStorage.setItem('anneal.apiKey', apiKey);
+  readOnlySession = true; // until the WebSocket says what this key is
+  $('read-keys').hidden = true;
   jobs.clear();
   openEntries.clear();
   await refreshMe();

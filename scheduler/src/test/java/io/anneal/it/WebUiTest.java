@@ -156,6 +156,20 @@ class WebUiTest {
             .statusCode()).isEqualTo(200);
         wait.until(d -> d.findElement(By.id("who")).getText().contains("jobs run only on nodes labelled tier=certified"));
 
+        // the tenant makes a read-only key from the page (shown once, listed), and revokes it there
+        driver.findElement(By.id("read-key")).click();
+        driver.switchTo().alert().sendKeys("board");
+        driver.switchTo().alert().accept();
+        wait.until(d -> !d.findElements(By.id("new-read-key")).isEmpty());
+        String boardKey = driver.findElement(By.id("new-read-key")).getText();
+        assertThat(boardKey).startsWith("rk_");
+        assertThat(s.get("/api/v1/me", boardKey).statusCode()).isEqualTo(200);
+        wait.until(d -> d.findElements(By.cssSelector("#read-keys li.active")).size() == 1);
+        assertThat(driver.findElement(By.id("read-keys")).getText()).contains("read-only key \"board\" sha256:");
+        driver.findElement(By.cssSelector("#read-keys li.active button")).click();
+        wait.until(d -> d.findElements(By.cssSelector("#read-keys li.revoked")).size() == 1);
+        assertThat(s.get("/api/v1/me", boardKey).statusCode()).isEqualTo(401);
+
         // the 10x demand spike simulated from the UI: its phases and charts
         wait.until(d -> d.findElement(By.id("scenario-form")).isDisplayed());
         new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("scenario"))).selectByValue("spike10x");
