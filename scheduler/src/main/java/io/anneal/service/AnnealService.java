@@ -180,8 +180,37 @@ public final class AnnealService {
           vertx = v;
           LOG.info("joined cluster " + config.clusterName() + " as " + manager.getNodeId() + " (" + manager.getNodes().size()
               + " member(s))");
+          if (config.clusterTls() != null) watchClusterCertificate(config.clusterTls().certPath());
           return startOnVertx();
         });
+  }
+
+  /** Days before its expiry from which the event bus's certificate is warned about at start. */
+  static final long CLUSTER_CERT_WARN_DAYS = 14;
+
+  /**
+   * Cluster TLS (ADR 27): the event bus's certificate is read at start only (a rolling restart renews it),
+   * so when it expires is a gauge to alert on ({@code anneal_cluster_tls_certificate_not_after_seconds}),
+   * and a start with less than {@link #CLUSTER_CERT_WARN_DAYS} left says so.
+   */
+  private void watchClusterCertificate(java.nio.file.Path certPath) {
+    java.security.cert.X509Certificate leaf;
+    try (java.io.InputStream in = java.nio.file.Files.newInputStream(certPath)) {
+      leaf = (java.security.cert.X509Certificate) java.security.cert.CertificateFactory.getInstance("X.509")
+          .generateCertificates(in).iterator().next();
+    } catch (Exception e) {
+      LOG.warning("cluster TLS: could not read the certificate " + certPath + " for its expiry: " + e.getMessage());
+      return;
+    }
+    long notAfterMs = leaf.getNotAfter().getTime();
+    io.micrometer.core.instrument.Gauge.builder("anneal.cluster.tls.certificate.not.after", () -> notAfterMs / 1000.0)
+        .description("when the certificate of this instance's event bus expires (seconds since the epoch); renewed by a restart")
+        .baseUnit("seconds").register(prometheus);
+    long daysLeft = (notAfterMs - System.currentTimeMillis()) / 86_400_000L;
+    if (daysLeft < CLUSTER_CERT_WARN_DAYS) {
+      LOG.warning("cluster TLS: the certificate " + certPath + " (" + leaf.getSubjectX500Principal() + ") expires in "
+          + daysLeft + " day(s), at " + leaf.getNotAfter().toInstant() + ": renew it and restart this instance before then");
+    }
   }
 
   /** Cluster mode: the Hazelcast member this instance runs (the members it sees now), else null. */

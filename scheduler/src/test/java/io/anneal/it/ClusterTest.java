@@ -82,6 +82,9 @@ class ClusterTest {
     TestService api = TestService.start(dir.resolve("api"), null, env(), apiArgs.toArray(String[]::new));
     open.add(api);
     assertThat(membersSeen(b)).as("the rogue instance is a Hazelcast member like the others").isEqualTo(4);
+    // the event bus certificate's expiry, to alert on (the test CA issues for 2 days)
+    double notAfter = b.metrics().registry().get("anneal.cluster.tls.certificate.not.after").gauge().value();
+    assertThat(notAfter).isBetween(System.currentTimeMillis() / 1000.0 + 86_400, System.currentTimeMillis() / 1000.0 + 3 * 86_400);
 
     List<String> jobs = new ArrayList<>();
     for (int i = 0; i < 6; i++) jobs.add(submit(api, 100));
