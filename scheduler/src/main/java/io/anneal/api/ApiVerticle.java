@@ -452,8 +452,7 @@ public final class ApiVerticle extends VerticleBase {
     double weight = change.getDouble("weight", 1.0);
     Integer quota = change.getInteger("gpuQuota");
     Integer maxQueued = change.getInteger("maxQueuedJobs");
-    Map<String, String> labels = new java.util.TreeMap<>();
-    change.getJsonObject("nodeLabels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
+    Map<String, String> labels = NodeLabels.fromJson(change.getJsonObject("nodeLabels"));
     tenantByKey.replaceAll((key, c) -> c.tenant().id().equals(id)
         ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued, labels), c.readAtNs(), c.validUntilMs(), c.readOnly()) : c);
     Set<WsSession> sessions = sessionsByTenant.get(id);
@@ -725,8 +724,7 @@ public final class ApiVerticle extends VerticleBase {
   private JsonObject jobView(JobRecord j) {
     JsonObject o = JobMessages.toApi(j);
     if (j.state() != JobState.QUEUED) return o;
-    Map<String, String> asked = new java.util.TreeMap<>();
-    o.getJsonObject("nodeLabels", new JsonObject()).forEach(e -> asked.put(e.getKey(), String.valueOf(e.getValue())));
+    Map<String, String> asked = NodeLabels.fromJson(o.getJsonObject("nodeLabels"));
     FleetShape fs = shape.carrying(asked);
     if (fs == null) {
       // admitted when a node carried them; an operator has taken them off since
@@ -981,7 +979,7 @@ public final class ApiVerticle extends VerticleBase {
   private void nodeLabels(RoutingContext rc) {
     String nodeId = rc.pathParam("nodeId");
     Future.fromCompletionStage(store.read(c -> NodeLabels.of(c, nodeId)), vertx.getOrCreateContext())
-        .onSuccess(labels -> rc.json(new JsonObject().put("nodeId", nodeId).put("labels", new JsonObject(new java.util.LinkedHashMap<>(labels)))))
+        .onSuccess(labels -> rc.json(new JsonObject().put("nodeId", nodeId).put("labels", NodeLabels.toJson(labels))))
         .onFailure(e -> fail(rc, e));
   }
 
@@ -1018,7 +1016,7 @@ public final class ApiVerticle extends VerticleBase {
                 vertx.getOrCreateContext());
           })
           .map(changed -> {
-            JsonObject now = new JsonObject(new java.util.LinkedHashMap<>(labels));
+            JsonObject now = NodeLabels.toJson(labels);
             if (changed) {
               vertx.eventBus().publish(Addresses.NODE_LABELS, new JsonObject().put("nodeId", nodeId).put("labels", now));
               LOG.info("node " + nodeId + " labelled " + labels + " by an operator");
@@ -1222,7 +1220,7 @@ public final class ApiVerticle extends VerticleBase {
     tenant(rc).compose(t -> balances(t.id())
         .map(b -> new JsonObject().put("id", t.id()).put("name", t.name()).put("balance", Statements.amounts(b))
             .put("weight", t.weight()).put("gpuQuota", t.gpuQuota()).put("maxQueuedJobs", queueLimitOf(t))
-            .put("nodeLabels", new JsonObject(new java.util.LinkedHashMap<>(t.nodeLabels())))))
+            .put("nodeLabels", NodeLabels.toJson(t.nodeLabels()))))
         .onSuccess(rc::json)
         .onFailure(e -> fail(rc, e));
   }
@@ -1549,7 +1547,7 @@ public final class ApiVerticle extends VerticleBase {
     /** The policy's fields put into {@code o}. */
     JsonObject toJson(JsonObject o) {
       return o.put("weight", weight).put("gpuQuota", gpuQuota).put("maxQueuedJobs", maxQueuedJobs)
-          .put("nodeLabels", new JsonObject(new java.util.LinkedHashMap<>(nodeLabels)));
+          .put("nodeLabels", NodeLabels.toJson(nodeLabels));
     }
 
     static TenantPolicy parse(JsonObject body, TenantPolicy current) {

@@ -30,8 +30,7 @@ record FleetShape(Map<String, int[]> classes, Map<String, Long> memoryMiB, Set<S
     List<Labelled> labelled = new java.util.ArrayList<>();
     for (Object l : o.getJsonArray("labelled", new JsonArray())) {
       JsonObject one = (JsonObject) l;
-      Map<String, String> labels = new java.util.TreeMap<>();
-      one.getJsonObject("labels").forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
+      Map<String, String> labels = io.anneal.store.NodeLabels.fromJson(one.getJsonObject("labels"));
       Map<String, int[]> lc = new java.util.TreeMap<>();
       Map<String, Long> lm = new java.util.TreeMap<>();
       readClasses(one.getJsonObject("classes", new JsonObject()), lc, lm);

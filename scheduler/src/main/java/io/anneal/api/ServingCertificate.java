@@ -29,10 +29,14 @@ record ServingCertificate(PemKeyCertOptions options, String digest, X509Certific
 
   /** The SHA-256 of both files now (blocking). */
   static String digestOf(Path cert, Path key) throws Exception {
+    return digest(Files.readAllBytes(cert), Files.readAllBytes(key));
+  }
+
+  private static String digest(byte[] cert, byte[] key) throws Exception {
     MessageDigest md = MessageDigest.getInstance("SHA-256");
-    md.update(Files.readAllBytes(cert));
+    md.update(cert);
     md.update((byte) 0);
-    md.update(Files.readAllBytes(key));
+    md.update(key);
     return HexFormat.of().formatHex(md.digest());
   }
 
@@ -58,11 +62,7 @@ record ServingCertificate(PemKeyCertOptions options, String digest, X509Certific
     X509Certificate[] chain = km.getCertificateChain(alias);
     if (chain == null || chain.length == 0) throw new IllegalArgumentException("no certificate");
     checkPair(km.getPrivateKey(alias), chain[0]);
-    MessageDigest md = MessageDigest.getInstance("SHA-256");
-    md.update(c);
-    md.update((byte) 0);
-    md.update(k);
-    return new ServingCertificate(pem, HexFormat.of().formatHex(md.digest()), chain[0]);
+    return new ServingCertificate(pem, digest(c, k), chain[0]);
   }
 
   /** The private key signs what the certificate's public key verifies, or the pair is refused. */

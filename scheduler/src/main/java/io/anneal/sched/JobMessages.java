@@ -19,7 +19,7 @@ public final class JobMessages {
   /** The same for a job just admitted, from its validated spec (no JSON round trip). */
   public static JsonObject fromSpec(JobRecord j, io.anneal.job.JobSpec spec) {
     return message(j, spec.memoryMiB(), spec.deadlineSeconds(), new JsonObject(spec.params()),
-        spec.nodeLabels().isEmpty() ? null : new JsonObject(new java.util.LinkedHashMap<>(spec.nodeLabels())));
+        spec.nodeLabels().isEmpty() ? null : io.anneal.store.NodeLabels.toJson(spec.nodeLabels()));
   }
 
   private static JsonObject message(JobRecord j, long memoryMiB, long deadlineSeconds, JsonObject params,

@@ -9,6 +9,7 @@ import io.anneal.placement.JobRequest;
 import io.anneal.placement.PlacementEngine;
 import io.anneal.store.JobRecord;
 import io.anneal.store.JobStore;
+import io.anneal.store.NodeLabels;
 import io.vertx.core.Future;
 import io.vertx.core.VerticleBase;
 import io.vertx.core.eventbus.Message;
@@ -153,9 +154,7 @@ public final class SchedulerVerticle extends VerticleBase {
     });
     bus.<JsonObject>consumer(Addresses.NODE_LABELS, m -> {
       labelMessages++;
-      Map<String, String> labels = new java.util.TreeMap<>();
-      m.body().getJsonObject("labels", new JsonObject()).forEach(e -> labels.put(e.getKey(), String.valueOf(e.getValue())));
-      setOperatorLabels(m.body().getString("nodeId"), labels);
+      setOperatorLabels(m.body().getString("nodeId"), NodeLabels.fromJson(m.body().getJsonObject("labels")));
     });
     bus.<JsonObject>consumer(Addresses.TENANT_POLICY, m -> {
       policyMessages++;
@@ -846,11 +845,11 @@ public final class SchedulerVerticle extends VerticleBase {
     String kind = job.getString("kind");
     Map<String, String> labels = kindsEverywhere != null && kindsEverywhere.contains(kind)
         ? Map.of() : Map.of(KIND_LABEL + kind, "true");
-    JsonObject nodeLabels = job.getJsonObject("nodeLabels");
+    JsonObject nodeLabels = job.getJsonObject("nodeLabels"); // absent for most jobs: nothing made for them
     if (nodeLabels != null && !nodeLabels.isEmpty()) {
       // the labels the job asks a node for (ADR 29), beside the kind's
       labels = new HashMap<>(labels);
-      for (Map.Entry<String, Object> l : nodeLabels) labels.put(l.getKey(), String.valueOf(l.getValue()));
+      labels.putAll(NodeLabels.fromJson(nodeLabels));
     }
     // a parameter above the smallest limit of the kind's nodes must land on a node that reaches it
     Map<String, Long> needs = Map.of();
@@ -1332,7 +1331,7 @@ public final class SchedulerVerticle extends VerticleBase {
       JsonObject classes = new JsonObject();
       engine.shape(nodes::contains).forEach((cls, v) -> classes.put(cls, new JsonObject().put("maxPerNode", v[0])
           .put("memoryMiB", (long) v[1]).put("installedPerNode", v[2])));
-      out.add(new JsonObject().put("labels", new JsonObject(new java.util.LinkedHashMap<>(labels))).put("classes", classes));
+      out.add(new JsonObject().put("labels", NodeLabels.toJson(labels)).put("classes", classes));
     });
     return out;
   }
@@ -1432,7 +1431,7 @@ public final class SchedulerVerticle extends VerticleBase {
           .put("freeMemoryMiB", reported.getLong("freeMemoryMiB"))
           .put("free", d[4]).put("jobId", jobOn.get(nodeId + "/" + d[1])).put("simulated", simulated.contains(nodeId + "/" + d[1]))
           .put("quarantined", d[5]).put("quarantineReason", quarantineReasons.get(nodeId + "/" + d[1]))
-          .put("labels", new JsonObject(new java.util.TreeMap<>(operatorLabels.getOrDefault(nodeId, Map.of())))));
+          .put("labels", NodeLabels.toJson(operatorLabels.getOrDefault(nodeId, Map.of()))));
     }
     JsonObject byClass = new JsonObject();
     engine.byClass().forEach((c, ft) -> byClass.put(c, new JsonObject().put("free", ft[0]).put("total", ft[1])));

@@ -11,6 +11,18 @@ import java.util.TreeMap;
 public final class NodeLabels {
   private NodeLabels() {}
 
+  /** Labels as JSON carries them (an object of names to values; null: none), sorted by name. */
+  public static Map<String, String> fromJson(io.vertx.core.json.JsonObject o) {
+    Map<String, String> out = new TreeMap<>();
+    if (o != null) o.forEach(e -> out.put(e.getKey(), String.valueOf(e.getValue())));
+    return out;
+  }
+
+  /** Labels as a JSON object, by name. */
+  public static io.vertx.core.json.JsonObject toJson(Map<String, String> labels) {
+    return new io.vertx.core.json.JsonObject(new java.util.LinkedHashMap<>(new TreeMap<String, Object>(labels)));
+  }
+
   /** The node's labels, by name. */
   public static Map<String, String> of(Connection c, String nodeId) throws SQLException {
     Map<String, String> out = new TreeMap<>();

@@ -381,10 +381,7 @@ public final class TenantStore {
 
   /** Node labels as stored (a JSON object; null: none). */
   private static java.util.Map<String, String> labels(String json) {
-    if (json == null) return java.util.Map.of();
-    java.util.Map<String, String> out = new java.util.TreeMap<>();
-    new io.vertx.core.json.JsonObject(json).forEach(e -> out.put(e.getKey(), String.valueOf(e.getValue())));
-    return out;
+    return json == null ? java.util.Map.of() : NodeLabels.fromJson(new io.vertx.core.json.JsonObject(json));
   }
 
   private static Integer intOrNull(ResultSet rs, int column) throws java.sql.SQLException {
@@ -401,8 +398,7 @@ public final class TenantStore {
     if (!(weight > 0) || weight > 1000) throw new IllegalArgumentException("weight must be in (0, 1000]");
     if (gpuQuota != null && gpuQuota < 0) throw new IllegalArgumentException("gpuQuota must be >= 0");
     if (maxQueuedJobs != null && maxQueuedJobs < 1) throw new IllegalArgumentException("maxQueuedJobs must be >= 1");
-    String labels = nodeLabels.isEmpty() ? null
-        : new io.vertx.core.json.JsonObject(new java.util.LinkedHashMap<>(new java.util.TreeMap<String, Object>(nodeLabels))).encode();
+    String labels = nodeLabels.isEmpty() ? null : NodeLabels.toJson(nodeLabels).encode();
     return store.writer().submit(c -> JobStore.update(c, "UPDATE tenant SET weight = ?, gpu_quota = ?, max_queued_jobs = ?,"
         + " node_labels = ? WHERE id = ?", weight, gpuQuota, maxQueuedJobs, labels, id) == 1);
   }
