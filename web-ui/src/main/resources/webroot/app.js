@@ -163,12 +163,39 @@ const ENTRY_KINDS = {
 const signed = (n) => (n > 0 ? '+' : '') + (n ? units(n) : '');
 const openEntries = new Map(); // txId -> its runs, once loaded: kept open across refreshes
 
+// the period chooser: all entries, or one of the last twelve months (UTC), this one first
+(function fillPeriods() {
+  const now = new Date();
+  for (let i = 0; i < 12; i++) {
+    const from = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - i, 1));
+    const to = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth() + 1, 1));
+    const day = (d) => d.toISOString().slice(0, 10);
+    const name = from.toLocaleString('en', { month: 'long', year: 'numeric', timeZone: 'UTC' });
+    $('statement-period').append(el('option', { value: `from=${day(from)}&to=${day(to)}`, textContent: name }));
+  }
+})();
+let statementTenant = null;
+$('statement-period').onchange = () => { if (statementTenant) refreshStatement(statementTenant); };
+
+/** A period's summary in a line: opening, what each kind of entry changed, closing (ACT available and in escrow). */
+function periodText(p) {
+  const bal = (b) => `${units(b.uact)} ACT available, ${units(b.escrowUact)} in escrow`
+    + (b.uakt || b.escrowUakt ? `, ${units(b.uakt + b.escrowUakt)} AKT-direct` : '');
+  const kinds = p.totals.map((t) => `${ENTRY_KINDS[t.kind] || t.kind} ×${t.entries} `
+    + `(${signed(t.change.uact) || '0'} available, ${signed(t.change.escrowUact) || '0'} escrow)`);
+  return `opened at ${bal(p.opening)}; ${p.entries} entries${kinds.length ? ': ' + kinds.join('; ') : ''}; closed at ${bal(p.closing)}`;
+}
+
 async function refreshStatement(tenantId) {
+  statementTenant = tenantId;
+  const period = $('statement-period').value;
   let page;
   try {
-    page = await getJson(`/api/v1/tenants/${encodeURIComponent(tenantId)}/statement?limit=20`, true);
+    page = await getJson(`/api/v1/tenants/${encodeURIComponent(tenantId)}/statement?limit=20${period ? '&' + period : ''}`, true);
   } catch (e) { return; }
+  if (period !== $('statement-period').value) return; // another period was chosen meanwhile
   $('statement-card').hidden = false;
+  $('statement-summary').textContent = page.period ? periodText(page.period) : '';
   $('statement-more').hidden = !page.next;
   $('statement-next').textContent = page.next ? 'GET ' + page.next : '';
   const rows = [];

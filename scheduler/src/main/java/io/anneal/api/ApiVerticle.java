@@ -2106,7 +2106,8 @@ public final class ApiVerticle extends VerticleBase {
    * A tenant's statement of account, to the admin or the tenant: the journal entries that moved its
    * balances, newest first, {@code limit} (1..500, 50 by default) before entry {@code before} (the
    * previous page's {@code next}), each with its change and the balances after it; as JSON, or as CSV
-   * with {@code format=csv} (the next page in a {@code Link} header).
+   * with {@code format=csv} (the next page in a {@code Link} header). With {@code from} and/or {@code to}
+   * the entries of that period, and (JSON) its opening and closing balances and totals by kind.
    */
   private void statement(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
@@ -2119,8 +2120,15 @@ public final class ApiVerticle extends VerticleBase {
       fail(rc, new Problem("invalid-query", 422, "Invalid query", "format must be json (the default) or csv"));
       return;
     }
+    TenantStatement.Period period;
+    try {
+      period = Statements.period(rc.queryParams().get("from"), rc.queryParams().get("to"));
+    } catch (IllegalArgumentException e) {
+      fail(rc, new Problem("invalid-query", 422, "Invalid query", e.getMessage()));
+      return;
+    }
     ownStatement(rc, tenantId)
-        .compose(v -> Future.fromCompletionStage(store.read(c -> TenantStatement.read(c, tenantId, before, limit)),
+        .compose(v -> Future.fromCompletionStage(store.read(c -> TenantStatement.read(c, tenantId, before, limit, period)),
             vertx.getOrCreateContext()))
         .onSuccess(p -> {
           if (!"csv".equals(format)) {

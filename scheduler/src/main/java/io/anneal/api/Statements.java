@@ -30,9 +30,44 @@ final class Statements {
   static JsonObject page(String tenantId, TenantStatement.Page p, int limit) {
     JsonArray entries = new JsonArray();
     p.entries().forEach(e -> entries.add(entry(tenantId, e)));
-    JsonObject o = new JsonObject().put("tenantId", tenantId).put("balance", amounts(p.balance())).put("entries", entries);
+    JsonObject o = new JsonObject().put("tenantId", tenantId).put("balance", amounts(p.balance()));
+    if (p.summary() != null) o.put("period", summary(p.summary()));
+    o.put("entries", entries);
     if (p.nextBefore() != null) o.put("next", next(tenantId, p, limit, null));
     return o;
+  }
+
+  /** A period's opening and closing balances, its number of entries and each kind's change. */
+  static JsonObject summary(TenantStatement.Summary s) {
+    JsonObject o = new JsonObject();
+    if (s.period().from() != null) o.put("from", s.period().from().toString());
+    if (s.period().to() != null) o.put("to", s.period().to().toString());
+    JsonArray totals = new JsonArray();
+    s.totals().forEach(t -> totals.add(new JsonObject().put("kind", t.kind()).put("entries", t.entries()).put("change", amounts(t.change()))));
+    return o.put("opening", amounts(s.opening())).put("closing", amounts(s.closing())).put("entries", s.entries()).put("totals", totals);
+  }
+
+  /**
+   * The period the query's {@code from} and {@code to} name, or null when neither is given: each a
+   * date ({@code 2026-11-01}, its midnight UTC) or an instant ({@code 2026-11-01T00:00:00Z}, or with an
+   * offset); {@code from} must be before {@code to}.
+   *
+   * @throws IllegalArgumentException saying which is wrong and why
+   */
+  static TenantStatement.Period period(String from, String to) {
+    if (from == null && to == null) return null;
+    return new TenantStatement.Period(time("from", from), time("to", to));
+  }
+
+  private static java.time.Instant time(String name, String raw) {
+    if (raw == null) return null;
+    try {
+      if (raw.length() == 10) return java.time.LocalDate.parse(raw).atStartOfDay(java.time.ZoneOffset.UTC).toInstant();
+      return java.time.OffsetDateTime.parse(raw).toInstant();
+    } catch (java.time.format.DateTimeParseException e) {
+      throw new IllegalArgumentException(name + " must be a date (2026-11-01) or an instant (2026-11-01T00:00:00Z), not '"
+          + raw + "'");
+    }
   }
 
   static final String CSV_HEADER = "txId,at,kind,ref,uact,escrowUact,uakt,escrowUakt,balanceUact,balanceEscrowUact,"
@@ -60,10 +95,13 @@ final class Statements {
     return quote ? '"' + v.replace("\"", "\"\"") + '"' : v;
   }
 
-  /** The path of the page after {@code p}, or null at the first entry. */
+  /** The path of the page after {@code p} (of its period, if read for one), or null at the first entry. */
   static String next(String tenantId, TenantStatement.Page p, int limit, String format) {
-    return p.nextBefore() == null ? null
-        : path(tenantId) + "?before=" + p.nextBefore() + "&limit=" + limit + (format == null ? "" : "&format=" + format);
+    if (p.nextBefore() == null) return null;
+    StringBuilder next = new StringBuilder(path(tenantId)).append("?before=").append(p.nextBefore()).append("&limit=").append(limit);
+    if (p.summary() != null && p.summary().period().from() != null) next.append("&from=").append(p.summary().period().from());
+    if (p.summary() != null && p.summary().period().to() != null) next.append("&to=").append(p.summary().period().to());
+    return next.append(format == null ? "" : "&format=" + format).toString();
   }
 
   static JsonObject detail(String tenantId, TenantStatement.Detail d) {

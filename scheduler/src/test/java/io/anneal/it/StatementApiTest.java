@@ -6,6 +6,7 @@ import io.vertx.core.json.JsonArray;
 import io.vertx.core.json.JsonObject;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -103,6 +104,43 @@ class StatementApiTest {
       }
       assertThat(s.get(path + "?format=xml", TestService.DEMO_KEY).statusCode()).isEqualTo(422);
 
+      // a period: from the settlement of the finished job on; and the period before it, which closes where it opens
+      String settledAt = lines.stream().filter(l -> l.getString("kind").equals("settle")).reduce((a, b) -> b).orElseThrow()
+          .getString("at");
+      List<JsonObject> inPeriod = lines.stream()
+          .filter(l -> !Instant.parse(l.getString("at")).isBefore(Instant.parse(settledAt))).toList();
+      JsonObject since = s.json(s.get(path + "?limit=2&from=" + settledAt, TestService.DEMO_KEY));
+      JsonObject period = since.getJsonObject("period");
+      assertThat(period.getString("from")).isEqualTo(settledAt);
+      assertThat(period.containsKey("to")).isFalse();
+      assertThat(period.getLong("entries")).isEqualTo(inPeriod.size());
+      JsonObject lastBefore = lines.get(inPeriod.size());
+      for (String b : BALANCES) {
+        assertThat(period.getJsonObject("closing").getLong(b)).as("closing " + b).isEqualTo(balanceNow.getLong(b));
+        assertThat(period.getJsonObject("opening").getLong(b)).as("opening " + b)
+            .isEqualTo(lastBefore.getJsonObject("balanceAfter").getLong(b));
+        long byKind = period.getJsonArray("totals").stream().mapToLong(t -> ((JsonObject) t).getJsonObject("change").getLong(b)).sum();
+        long byLine = inPeriod.stream().mapToLong(l -> l.getJsonObject("change").getLong(b)).sum();
+        assertThat(byKind).as("totals of " + b).isEqualTo(byLine);
+      }
+      List<JsonObject> periodLines = new ArrayList<>();
+      for (JsonObject page = since; ; page = s.json(s.get(page.getString("next"), TestService.DEMO_KEY))) {
+        assertThat(page.getJsonObject("period")).isEqualTo(period);
+        page.getJsonArray("entries").forEach(e -> periodLines.add((JsonObject) e));
+        if (page.getString("next") == null) break;
+        assertThat(page.getString("next")).contains("from=" + settledAt);
+      }
+      assertThat(periodLines).isEqualTo(inPeriod);
+      JsonObject before = s.json(s.get(path + "?to=" + settledAt, TestService.DEMO_KEY)).getJsonObject("period");
+      assertThat(before.getJsonObject("closing")).isEqualTo(period.getJsonObject("opening"));
+      assertThat(before.getLong("entries")).isEqualTo(lines.size() - inPeriod.size());
+      JsonObject longAgo = s.json(s.get(path + "?from=2020-01-01&to=2020-02-01", TestService.DEMO_KEY));
+      assertThat(longAgo.getJsonArray("entries")).isEmpty();
+      assertThat(longAgo.getJsonObject("period").getLong("entries")).isZero();
+      assertThat(longAgo.getJsonObject("period").getString("to")).isEqualTo("2020-02-01T00:00:00Z");
+      var periodCsv = s.get(path + "?format=csv&from=" + settledAt, TestService.DEMO_KEY);
+      assertThat(periodCsv.body().split("\r\n")).hasSize(inPeriod.size() + 1);
+
       // another tenant: its own statement only; the admin reads any; bad queries change nothing and say why
       JsonObject other = s.json(s.post("/api/v1/tenants", TestService.ADMIN_KEY,
           "{\"name\":\"other\",\"apiKey\":\"other-key-0123456789\"}"));
@@ -118,7 +156,8 @@ class StatementApiTest {
       assertThat(s.get(otherPath + "/" + otherDeposit, "other-key-0123456789").statusCode()).isEqualTo(200);
       assertThat(s.get(path, TestService.ADMIN_KEY).statusCode()).isEqualTo(200);
       assertThat(s.get("/api/v1/tenants/t_nobody/statement", TestService.ADMIN_KEY).statusCode()).isEqualTo(404);
-      for (String bad : List.of("?limit=0", "?limit=501", "?limit=x", "?before=0", "?before=abc")) {
+      for (String bad : List.of("?limit=0", "?limit=501", "?limit=x", "?before=0", "?before=abc", "?from=2026-13-01",
+          "?to=yesterday", "?from=2026-11-02&to=2026-11-01", "?from=2026-11-01&to=2026-11-01T00:00:00Z")) {
         var r = s.get(path + bad, TestService.DEMO_KEY);
         assertThat(r.statusCode()).as(bad).isEqualTo(422);
         assertThat(s.json(r).getString("type")).endsWith("invalid-query");

@@ -131,6 +131,22 @@ class WebUiTest {
             + " ')]]")).getText()).contains("charged " + java.math.BigDecimal.valueOf(charge, 6).stripTrailingZeros().toPlainString()
             + " ACT");
 
+        // the statement for this month (UTC): its summary names the settlement and where the month opened and
+        // closed; last month has no entry of this new service
+        var period = new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("statement-period")));
+        assertThat(period.getOptions()).hasSize(13);
+        period.selectByIndex(1);
+        wait.until(d -> d.findElement(By.id("statement-summary")).getText().contains("runs settled ×1"));
+        assertThat(driver.findElement(By.id("statement-summary")).getText()).startsWith("opened at 0 ACT available, 0 in escrow;")
+            .contains("AKT deposit ×1", "closed at ");
+        assertThat(driver.findElements(By.xpath("//table[@id='statement']//tr[td[2]='runs settled']"))).hasSize(1);
+        period.selectByIndex(2);
+        wait.until(d -> d.findElement(By.id("statement-summary")).getText().contains("0 entries"));
+        assertThat(driver.findElements(By.xpath("//table[@id='statement']//tr[@class='entry']"))).isEmpty();
+        period.selectByIndex(0);
+        wait.until(d -> d.findElement(By.id("statement-summary")).getText().isEmpty()
+            && d.findElements(By.xpath("//table[@id='statement']//tr[@class='entry']")).size() > 0);
+
         // an operator labels the node (ADR 29): the page shows it, and a job asking for labels from the form
         // runs where they are and is refused where no node has them
         String node = s.service.nodeId();

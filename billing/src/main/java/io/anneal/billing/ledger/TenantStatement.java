@@ -27,6 +27,15 @@ import java.util.TreeSet;
  * <p>Admission holds and settlements are journal entries for a batch of jobs, often of several
  * tenants: their references name another job, so they are not shown; a settlement entry's own
  * settlements of the tenant are read by {@link #entry}.
+ *
+ * <p>A statement may be read for a {@link Period} (a month, say): its lines are then the entries of the
+ * period, and a {@link Summary} gives the balances at its opening and closing and what each kind of
+ * entry changed in it. A period's edges are placed in the journal by time: it starts at the first entry
+ * made at or after its {@code from} and ends before the first made at or after its {@code to}, found by
+ * a binary search over the entries' ids (a few dozen primary-key reads, however long the journal).
+ * Settlement lanes may commit entries a few milliseconds out of time order; such an entry at an edge
+ * is in the period its place in the journal puts it in, so consecutive periods share no entry and
+ * miss none, and one period's closing balance is the next one's opening.
  */
 public final class TenantStatement {
   public static final int MAX_LIMIT = 500;
@@ -68,8 +77,37 @@ public final class TenantStatement {
   /** One journal entry as the tenant sees it; {@code ref} is null for entries of a batch across tenants. */
   public record Entry(long txId, String kind, String ref, Instant at, Amounts change, Amounts balanceAfter) {}
 
-  /** A page of entries, newest first, and the id to read the next (older) page before, or null at the first entry. */
-  public record Page(Amounts balance, List<Entry> entries, Long nextBefore) {}
+  /**
+   * A page of entries, newest first, and the id to read the next (older) page before, or null at the
+   * first entry (of the period, when read for one); {@code summary} is the period's, or null.
+   */
+  public record Page(Amounts balance, List<Entry> entries, Long nextBefore, Summary summary) {
+    public Page(Amounts balance, List<Entry> entries, Long nextBefore) {
+      this(balance, entries, nextBefore, null);
+    }
+  }
+
+  /**
+   * A span of time: the entries made at or after {@code from} (null: from the first entry) and before
+   * {@code to} (null: up to now).
+   */
+  public record Period(Instant from, Instant to) {
+    public Period {
+      if (from != null && to != null && !from.isBefore(to)) {
+        throw new IllegalArgumentException("a period's from (" + from + ") must be before its to (" + to + ")");
+      }
+    }
+  }
+
+  /** What one kind of entry changed in a period, and in how many entries. */
+  public record KindTotal(String kind, long entries, Amounts change) {}
+
+  /**
+   * A period's account: the balances at its opening (before its first entry) and closing (after its
+   * last; the balances now for a period open towards now), its number of entries and what each kind of
+   * entry changed, in kind order; the opening plus every kind's change is the closing.
+   */
+  public record Summary(Period period, Amounts opening, Amounts closing, long entries, List<KindTotal> totals) {}
 
   /** One of the tenant's settled runs in a settlement entry. */
   public record SettledRun(String receiptId, String jobId, String nodeId, long chargeUact, long refundUact, long paidUakt) {}
@@ -90,18 +128,31 @@ public final class TenantStatement {
    * newest), newest first.
    */
   public static Page read(Connection c, String tenantId, Long before, int limit) throws SQLException {
+    return read(c, tenantId, before, limit, null);
+  }
+
+  /**
+   * Up to {@code limit} (1..{@link #MAX_LIMIT}) entries of {@code period} (null: of the whole journal,
+   * without a summary) with id below {@code before} (null: from the period's newest), newest first.
+   */
+  public static Page read(Connection c, String tenantId, Long before, int limit, Period period) throws SQLException {
     if (limit < 1 || limit > MAX_LIMIT) throw new IllegalArgumentException("limit must be 1.." + MAX_LIMIT);
     return Database.inSnapshot(c, s -> {
       String[][] acc = accounts(tenantId);
-      long below = before == null ? Long.MAX_VALUE : before;
+      long first = period == null || period.from() == null ? 0 : firstEntryAtOrAfter(s, period.from());
+      long end = period == null || period.to() == null ? Long.MAX_VALUE : firstEntryAtOrAfter(s, period.to());
+      long below = Math.min(before == null ? Long.MAX_VALUE : before, end);
+      Amounts now = balances(s, acc);
+      Summary summary = period == null ? null : summary(s, acc, period, first, end, now);
       // the newest limit + 1 entries of each account, merged: the page's entries are among them
       TreeSet<Long> ids = new TreeSet<>(java.util.Comparator.reverseOrder());
       for (String[] a : acc) {
         try (PreparedStatement ps = s.prepareStatement("SELECT DISTINCT tx_id FROM posting WHERE account = ? AND denom = ?"
-            + " AND tx_id < ? ORDER BY tx_id DESC FETCH FIRST " + (limit + 1) + " ROWS ONLY")) {
+            + " AND tx_id < ? AND tx_id >= ? ORDER BY tx_id DESC FETCH FIRST " + (limit + 1) + " ROWS ONLY")) {
           ps.setString(1, a[0]);
           ps.setString(2, a[1]);
           ps.setLong(3, below);
+          ps.setLong(4, first);
           try (ResultSet rs = ps.executeQuery()) {
             while (rs.next()) ids.add(rs.getLong(1));
           }
@@ -109,8 +160,7 @@ public final class TenantStatement {
       }
       List<Long> page = ids.stream().limit(limit).toList();
       Long next = ids.size() > limit ? page.get(page.size() - 1) : null;
-      Amounts now = balances(s, acc);
-      if (page.isEmpty()) return new Page(now, List.of(), null);
+      if (page.isEmpty()) return new Page(now, List.of(), null, summary);
       long oldest = page.get(page.size() - 1);
       TreeMap<Long, Amounts> changes = new TreeMap<>();
       for (int i = 0; i < acc.length; i++) {
@@ -125,16 +175,100 @@ public final class TenantStatement {
           }
         }
       }
-      // the entries at or after 'below' (those of the pages before this one) lead from the page's end to now
-      Amounts later = before == null ? Amounts.ZERO : changedSince(s, acc, below);
+      // the entries at or after 'below' (those of the pages before this one, and after the period) lead
+      // from the page's end to now
+      Amounts later = below == Long.MAX_VALUE ? Amounts.ZERO : changedSince(s, acc, below);
       Amounts after = now.minus(later);
       List<Entry> entries = new ArrayList<>();
       for (Entry e : describe(s, changes)) {
         entries.add(new Entry(e.txId(), e.kind(), e.ref(), e.at(), e.change(), after));
         after = after.minus(e.change());
       }
-      return new Page(now, entries, next);
+      return new Page(now, entries, next, summary);
     });
+  }
+
+  /** The summary of the period whose entries have ids in [{@code first}, {@code end}). */
+  private static Summary summary(Connection c, String[][] acc, Period period, long first, long end, Amounts now)
+      throws SQLException {
+    Amounts closing = end == Long.MAX_VALUE ? now : now.minus(changedSince(c, acc, end));
+    TreeMap<String, Amounts> changes = new TreeMap<>();
+    for (int i = 0; i < acc.length; i++) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT t.kind, SUM(p.amount) FROM posting p JOIN ledger_tx t ON t.id = p.tx_id"
+          + " WHERE p.account = ? AND p.denom = ? AND p.tx_id >= ? AND p.tx_id < ? GROUP BY t.kind")) {
+        ps.setString(1, acc[i][0]);
+        ps.setString(2, acc[i][1]);
+        ps.setLong(3, first);
+        ps.setLong(4, end);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) changes.merge(rs.getString(1), single(i, rs.getLong(2)), Amounts::plus);
+        }
+      }
+    }
+    // an entry that moved several of the four balances counts once: the union of the four id ranges
+    StringBuilder union = new StringBuilder();
+    for (int i = 0; i < acc.length; i++) {
+      if (i > 0) union.append(" UNION ");
+      union.append("SELECT tx_id FROM posting WHERE account = ? AND denom = ? AND tx_id >= ? AND tx_id < ?");
+    }
+    TreeMap<String, Long> counts = new TreeMap<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT t.kind, COUNT(*) FROM (" + union + ") u JOIN ledger_tx t"
+        + " ON t.id = u.tx_id GROUP BY t.kind")) {
+      for (int i = 0; i < acc.length; i++) {
+        ps.setString(4 * i + 1, acc[i][0]);
+        ps.setString(4 * i + 2, acc[i][1]);
+        ps.setLong(4 * i + 3, first);
+        ps.setLong(4 * i + 4, end);
+      }
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) counts.put(rs.getString(1), rs.getLong(2));
+      }
+    }
+    List<KindTotal> totals = new ArrayList<>();
+    Amounts change = Amounts.ZERO;
+    long entries = 0;
+    for (var k : counts.entrySet()) {
+      Amounts kindChange = changes.getOrDefault(k.getKey(), Amounts.ZERO);
+      totals.add(new KindTotal(k.getKey(), k.getValue(), kindChange));
+      change = change.plus(kindChange);
+      entries += k.getValue();
+    }
+    return new Summary(period, closing.minus(change), closing, entries, totals);
+  }
+
+  /**
+   * The id of the first journal entry made at or after {@code t}, or one past the last entry when none
+   * is: a binary search over ids (which the journal gives in the order it is written, and so, but for
+   * entries committed concurrently by settlement lanes, in time order), skipping gaps in the ids.
+   */
+  static long firstEntryAtOrAfter(Connection c, Instant t) throws SQLException {
+    long lo;
+    long hi;
+    try (PreparedStatement ps = c.prepareStatement("SELECT MIN(id), MAX(id) FROM ledger_tx"); ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      if (rs.getObject(1) == null) return 1;
+      lo = rs.getLong(1);
+      hi = rs.getLong(2) + 1;
+    }
+    // entries with an id below lo were made before t, those from hi on at or after it
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, created_at FROM ledger_tx WHERE id >= ? AND id < ?"
+        + " ORDER BY id FETCH FIRST 1 ROWS ONLY")) {
+      while (lo < hi) {
+        long mid = lo + (hi - lo) / 2;
+        ps.setLong(1, mid);
+        ps.setLong(2, hi);
+        try (ResultSet rs = ps.executeQuery()) {
+          if (!rs.next()) {
+            hi = mid; // no entry in [mid, hi)
+          } else if (rs.getTimestamp(2).toInstant().isBefore(t)) {
+            lo = rs.getLong(1) + 1;
+          } else {
+            hi = rs.getLong(1);
+          }
+        }
+      }
+    }
+    return hi;
   }
 
   /**

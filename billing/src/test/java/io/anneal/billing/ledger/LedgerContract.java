@@ -15,6 +15,7 @@ import io.anneal.billing.sql.GroupCommitWriter;
 import java.security.KeyPairGenerator;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -870,6 +871,108 @@ public abstract class LedgerContract {
     assertThat(paged).isEqualTo(all.entries());
     assertThat(statement("t1", e.get(5).txId(), 5).entries()).isEmpty();
     assertThatThrownBy(() -> TenantStatement.read(null, "t1", null, 0)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void aStatementForAPeriodListsItsEntriesAndOpensWhereThePreviousPeriodClosed() throws Exception {
+    deposit(100_000_000L); // deposit, bme.mint
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j1", "t1", 1_000_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    tx(c -> placeAndSettle(c, receipt("j1", 250_000_000L), PRICES));
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j2", "t1", 5_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    tx(c -> SqlLedger.release(c, "j2"));
+    tx(c -> {
+      SqlLedger.hold(c, new EscrowHold("j3", "t1", 7_000L, 3_600_000L, "H100", 1));
+      return null;
+    });
+    List<TenantStatement.Entry> all = new ArrayList<>(statement("t1", null, TenantStatement.MAX_LIMIT).entries());
+    java.util.Collections.reverse(all);
+    assertThat(all).extracting(TenantStatement.Entry::kind)
+        .containsExactly("deposit", "bme.mint", "escrow.hold", "settle", "escrow.hold", "escrow.release", "escrow.hold");
+    // date the entries, oldest first; one exactly at November's start, one at December's, one a millisecond before it
+    Instant nov = Instant.parse("2026-11-01T00:00:00Z");
+    Instant dec = Instant.parse("2026-12-01T00:00:00Z");
+    Instant[] at = {Instant.parse("2026-10-20T10:00:00Z"), Instant.parse("2026-10-20T10:00:01Z"), nov,
+        Instant.parse("2026-11-15T12:00:00Z"), dec.minusMillis(1), dec, Instant.parse("2026-12-05T08:00:00Z")};
+    tx(c -> {
+      // every entry of the journal (other tenants' too) gets the time of the next entry of t1's at or after it
+      List<Long> ids = new ArrayList<>();
+      try (var ps = c.prepareStatement("SELECT id FROM ledger_tx ORDER BY id"); var rs = ps.executeQuery()) {
+        while (rs.next()) ids.add(rs.getLong(1));
+      }
+      try (var ps = c.prepareStatement("UPDATE ledger_tx SET created_at = ? WHERE id = ?")) {
+        int k = 0;
+        for (long id : ids) {
+          while (k < all.size() - 1 && all.get(k).txId() < id) k++;
+          ps.setObject(1, java.time.OffsetDateTime.ofInstant(at[k], java.time.ZoneOffset.UTC));
+          ps.setLong(2, id);
+          ps.executeUpdate();
+        }
+      }
+      return null;
+    });
+    TenantStatement.Amounts now = statement("t1", null, 1).balance();
+
+    TenantStatement.Page november = tx(c -> TenantStatement.read(c, "t1", null, TenantStatement.MAX_LIMIT,
+        new TenantStatement.Period(nov, dec)));
+    assertThat(november.entries()).extracting(TenantStatement.Entry::txId)
+        .containsExactly(all.get(4).txId(), all.get(3).txId(), all.get(2).txId());
+    assertThat(november.entries()).extracting(TenantStatement.Entry::balanceAfter)
+        .containsExactly(all.get(4).balanceAfter(), all.get(3).balanceAfter(), all.get(2).balanceAfter());
+    assertThat(november.nextBefore()).isNull();
+    assertThat(november.balance()).isEqualTo(now);
+    TenantStatement.Summary s = november.summary();
+    assertThat(s.opening()).as("the balance after October's last entry").isEqualTo(all.get(1).balanceAfter());
+    assertThat(s.closing()).as("the balance after November's last entry").isEqualTo(all.get(4).balanceAfter());
+    assertThat(s.entries()).isEqualTo(3);
+    assertThat(s.totals()).extracting(TenantStatement.KindTotal::kind).containsExactly("escrow.hold", "settle");
+    assertThat(s.totals().get(0).entries()).isEqualTo(2);
+    assertThat(s.totals().get(0).change()).isEqualTo(all.get(2).change().plus(all.get(4).change()));
+    assertThat(s.totals().get(1)).isEqualTo(new TenantStatement.KindTotal("settle", 1, all.get(3).change()));
+
+    // October closes where November opens; December, open towards now, closes at the balances now
+    TenantStatement.Summary october = this.<TenantStatement.Page>tx(c -> TenantStatement.read(c, "t1", null, 10,
+        new TenantStatement.Period(Instant.parse("2026-10-01T00:00:00Z"), nov))).summary();
+    assertThat(october.opening()).isEqualTo(TenantStatement.Amounts.ZERO);
+    assertThat(october.closing()).isEqualTo(s.opening());
+    assertThat(october.totals()).extracting(TenantStatement.KindTotal::kind).containsExactly("bme.mint", "deposit");
+    TenantStatement.Page december = tx(c -> TenantStatement.read(c, "t1", null, 10, new TenantStatement.Period(dec, null)));
+    assertThat(december.entries()).extracting(TenantStatement.Entry::kind).containsExactly("escrow.hold", "escrow.release");
+    assertThat(december.summary().opening()).isEqualTo(s.closing());
+    assertThat(december.summary().closing()).isEqualTo(now);
+    TenantStatement.Page untilNovember = tx(c -> TenantStatement.read(c, "t1", null, 10, new TenantStatement.Period(null, nov)));
+    assertThat(untilNovember.entries()).extracting(TenantStatement.Entry::kind).containsExactly("bme.mint", "deposit");
+    assertThat(untilNovember.summary().closing()).isEqualTo(s.opening());
+
+    // pages of one entry within November continue each other and stop at its first entry
+    List<TenantStatement.Entry> paged = new ArrayList<>();
+    Long before = null;
+    do {
+      Long b = before;
+      TenantStatement.Page p = tx(c -> TenantStatement.read(c, "t1", b, 1, new TenantStatement.Period(nov, dec)));
+      paged.addAll(p.entries());
+      assertThat(p.summary()).isEqualTo(s);
+      before = p.nextBefore();
+    } while (before != null);
+    assertThat(paged).isEqualTo(november.entries());
+
+    // periods without entries: before the first, and after the last
+    TenantStatement.Summary empty = this.<TenantStatement.Page>tx(c -> TenantStatement.read(c, "t1", null, 10,
+        new TenantStatement.Period(Instant.parse("2026-01-01T00:00:00Z"), Instant.parse("2026-02-01T00:00:00Z")))).summary();
+    assertThat(empty).isEqualTo(new TenantStatement.Summary(empty.period(), TenantStatement.Amounts.ZERO,
+        TenantStatement.Amounts.ZERO, 0, List.of()));
+    TenantStatement.Page later = tx(c -> TenantStatement.read(c, "t1", null, 10,
+        new TenantStatement.Period(Instant.parse("2027-01-01T00:00:00Z"), null)));
+    assertThat(later.entries()).isEmpty();
+    assertThat(later.summary().opening()).isEqualTo(now);
+    assertThat(later.summary().closing()).isEqualTo(now);
+    assertThatThrownBy(() -> new TenantStatement.Period(dec, nov)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new TenantStatement.Period(dec, dec)).isInstanceOf(IllegalArgumentException.class);
   }
 
   @Test
