@@ -625,7 +625,8 @@ async function refreshReadKeys(tenantId) {
     $('read-keys').replaceChildren(...keys.map((k) => {
       const li = el('li', { className: 'read-key ' + k.state },
         `read-only key "${k.name}" ${k.fingerprint} — ${k.state}`
-        + (k.expiresAtMs && k.state === 'active' ? `, expires ${new Date(k.expiresAtMs).toLocaleDateString()}` : '') + ' ');
+        + (k.expiresAtMs && k.state === 'active' ? `, expires ${new Date(k.expiresAtMs).toLocaleDateString()}` : '')
+        + (k.lastUsedAtMs ? `, last used ${new Date(k.lastUsedAtMs).toISOString().slice(0, 16).replace('T', ' ')} UTC` : ', never used') + ' ');
       if (k.state === 'active') {
         li.append(el('button', { type: 'button', textContent: 'revoke', onclick: async () => {
           try {

@@ -82,7 +82,7 @@ public final class ApiVerticle extends VerticleBase {
   private final AtomicLong tenantChanges = new AtomicLong();
 
   /** {@code validUntilMs}: until when the key authenticates (a replaced key in its grace), else MAX_VALUE. */
-  private record CachedTenant(Tenant tenant, long readAtNs, long validUntilMs, boolean readOnly) {}
+  private record CachedTenant(Tenant tenant, long readAtNs, long validUntilMs, boolean readOnly, String keyHash) {}
   private final Map<String, Set<WsSession>> sessionsByTenant = new ConcurrentHashMap<>();
   private volatile FleetShape shape = FleetShape.EMPTY;
   /**
@@ -188,6 +188,15 @@ public final class ApiVerticle extends VerticleBase {
     accepting = false;
   }
 
+  /** How often the keys' last uses seen here are written to the store (and once more at a stop). */
+  static final long KEY_USE_WRITE_MS = 30_000;
+
+  /** Writes the keys' last uses seen here since the last write; a failure is logged and taken up next time. */
+  public Future<Void> writeKeyUses() {
+    return Future.fromCompletionStage(tenants.writeKeyUses(), vertx.getOrCreateContext()).<Void>mapEmpty()
+        .onFailure(e -> LOG.warning("could not record when API keys were last used (tried again in 30 s): " + e.getMessage()));
+  }
+
   boolean hasFleet() {
     return !shape.empty();
   }
@@ -218,6 +227,7 @@ public final class ApiVerticle extends VerticleBase {
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_KEY, m -> keyRotated(m.body()));
     vertx.eventBus().<JsonObject>consumer(Addresses.TENANT_READ_KEY_REVOKED, m -> readKeyEnded(m.body().getString("keyHash")));
     vertx.setPeriodic(config.tenantRecheckMs(), id -> recheckSessions());
+    vertx.setPeriodic(KEY_USE_WRITE_MS, id -> writeKeyUses());
     io.micrometer.core.instrument.Gauge.builder("anneal.api.websocket.sessions", sessionsByTenant,
             m -> m.values().stream().mapToInt(Set::size).sum())
         .description("authenticated WebSocket sessions open on this instance").register(metrics.registry());
@@ -425,8 +435,10 @@ public final class ApiVerticle extends VerticleBase {
   private Future<KeyOwner> ownerOf(String apiKey, int reads) {
     if (apiKey == null) return Future.failedFuture(Problem.unauthorized());
     CachedTenant cached = tenantByKey.get(apiKey);
+    long nowMs = System.currentTimeMillis();
     if (cached != null && System.nanoTime() - cached.readAtNs() < config.tenantRecheckMs() * 1_000_000
-        && System.currentTimeMillis() < cached.validUntilMs()) {
+        && nowMs < cached.validUntilMs()) {
+      tenants.keyUsed(cached.keyHash(), nowMs);
       return Future.succeededFuture(new KeyOwner(cached.tenant(), cached.validUntilMs(), cached.readOnly()));
     }
     long changes = tenantChanges.get();
@@ -440,7 +452,9 @@ public final class ApiVerticle extends VerticleBase {
         // a policy or key changed while this was read: the answer may predate it
         return reads > 1 ? ownerOf(apiKey, reads - 1) : Future.succeededFuture(o.get());
       }
-      tenantByKey.put(apiKey, new CachedTenant(o.get().tenant(), at, o.get().validUntilMs(), o.get().readOnly()));
+      String hash = TenantStore.hashKey(apiKey);
+      tenants.keyUsed(hash, System.currentTimeMillis());
+      tenantByKey.put(apiKey, new CachedTenant(o.get().tenant(), at, o.get().validUntilMs(), o.get().readOnly(), hash));
       return Future.succeededFuture(o.get());
     });
   }
@@ -454,7 +468,8 @@ public final class ApiVerticle extends VerticleBase {
     Integer maxQueued = change.getInteger("maxQueuedJobs");
     Map<String, String> labels = NodeLabels.fromJson(change.getJsonObject("nodeLabels"));
     tenantByKey.replaceAll((key, c) -> c.tenant().id().equals(id)
-        ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued, labels), c.readAtNs(), c.validUntilMs(), c.readOnly()) : c);
+        ? new CachedTenant(c.tenant().withPolicy(weight, quota, maxQueued, labels), c.readAtNs(), c.validUntilMs(), c.readOnly(),
+            c.keyHash()) : c);
     Set<WsSession> sessions = sessionsByTenant.get(id);
     if (sessions != null) sessions.forEach(ws -> ws.policyChanged(weight, quota, maxQueued, labels));
   }
@@ -1230,11 +1245,19 @@ public final class ApiVerticle extends VerticleBase {
     return Future.fromCompletionStage(store.read(c -> TenantStatement.balancesOf(c, tenantId)), vertx.getOrCreateContext());
   }
 
-  /** A tenant as an operator sees it: its id, name, policy and when it was made. */
+  /**
+   * A tenant as an operator sees it: its id, name, policy, when it was made, when its key was last used and,
+   * during a rotation's grace, until when the previous key works and when it was last used.
+   */
   private JsonObject tenantView(TenantStore.Listed l) {
     Tenant t = l.tenant();
-    return new TenantPolicy(t.weight(), t.gpuQuota(), t.maxQueuedJobs(), t.nodeLabels())
-        .toJson(new JsonObject().put("id", t.id()).put("name", t.name())).put("createdAtMs", l.createdAtMs());
+    JsonObject o = new TenantPolicy(t.weight(), t.gpuQuota(), t.maxQueuedJobs(), t.nodeLabels())
+        .toJson(new JsonObject().put("id", t.id()).put("name", t.name())).put("createdAtMs", l.createdAtMs())
+        .put("keyLastUsedAtMs", l.keyLastUsedAtMs());
+    if (l.previousKeyUntilMs() != null) {
+      o.put("previousKeyUntilMs", l.previousKeyUntilMs()).put("previousKeyLastUsedAtMs", l.previousKeyLastUsedAtMs());
+    }
+    return o;
   }
 
   /** Admin: every tenant, a page at a time in the order they were made ({@code limit} 1..1000, 200; {@code after}). */
@@ -1349,7 +1372,8 @@ public final class ApiVerticle extends VerticleBase {
     long now = System.currentTimeMillis();
     String state = k.revokedAtMs() != null ? "revoked" : k.expiresAtMs() != null && k.expiresAtMs() <= now ? "expired" : "active";
     return new JsonObject().put("fingerprint", k.fingerprint()).put("name", k.name()).put("state", state)
-        .put("createdAtMs", k.createdAtMs()).put("expiresAtMs", k.expiresAtMs()).put("revokedAtMs", k.revokedAtMs());
+        .put("createdAtMs", k.createdAtMs()).put("expiresAtMs", k.expiresAtMs()).put("revokedAtMs", k.revokedAtMs())
+        .put("lastUsedAtMs", k.lastUsedAtMs());
   }
 
   /** A tenant's read-only keys, oldest first, with their state (active, expired, revoked); never the keys themselves. */
@@ -1469,7 +1493,7 @@ public final class ApiVerticle extends VerticleBase {
       JsonArray out = new JsonArray();
       for (TenantStore.AdminKey k : keys) {
         out.add(new JsonObject().put("fingerprint", k.fingerprint()).put("createdAt", k.createdAtMs())
-            .put("revokedAt", k.revokedAtMs()).put("current", k.fingerprint().equals(mine)));
+            .put("revokedAt", k.revokedAtMs()).put("lastUsedAt", k.lastUsedAtMs()).put("current", k.fingerprint().equals(mine)));
       }
       return new JsonObject().put("keys", out);
     }).onSuccess(rc::json).onFailure(e -> fail(rc, e));

@@ -726,6 +726,13 @@ public final class AnnealService {
         }
         // the Vert.x SQL client ledger settles what is queued on the event loop: before Vert.x closes
         if (ledger instanceof io.anneal.billing.ledger.SqlClientLedgerStore) ledger.close();
+        if (api != null) {
+          try {
+            api.writeKeyUses().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+          } catch (Exception e) {
+            LOG.warning("stopping: the keys' last uses seen since the last write are not recorded: " + e);
+          }
+        }
         vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
       } catch (Exception e) {
         LOG.warning("stopping: " + e);

@@ -39,9 +39,62 @@ public final class TenantStore {
   }
 
   private final JobStore store;
+  /** When each key (by hash) last authenticated a request on this instance: the latest time seen. */
+  private final java.util.concurrent.ConcurrentHashMap<String, Long> keysSeen = new java.util.concurrent.ConcurrentHashMap<>();
+  /** The part of {@link #keysSeen} not yet written to {@code key_use}. */
+  private final java.util.concurrent.ConcurrentHashMap<String, Long> keysUnwritten = new java.util.concurrent.ConcurrentHashMap<>();
 
   public TenantStore(JobStore store) {
     this.store = store;
+  }
+
+  /**
+   * The key hashed {@code keyHash} authenticated a request at {@code atMs}: kept in memory (a map update,
+   * nothing written per request) until {@link #writeKeyUses}.
+   */
+  public void keyUsed(String keyHash, long atMs) {
+    keysSeen.merge(keyHash, atMs, Math::max);
+    keysUnwritten.merge(keyHash, atMs, Math::max);
+  }
+
+  /**
+   * Writes the key uses seen since the last call, in one transaction; a later time another instance
+   * wrote is kept. Uses seen while it runs wait for the next call; a failed write is taken up again then.
+   * Completes with the number of keys written.
+   */
+  public CompletableFuture<Integer> writeKeyUses() {
+    java.util.Map<String, Long> batch = new java.util.TreeMap<>(); // in key order: two instances lock rows alike
+    for (String hash : java.util.List.copyOf(keysUnwritten.keySet())) {
+      Long at = keysUnwritten.remove(hash);
+      if (at != null) batch.put(hash, at);
+    }
+    if (batch.isEmpty()) return CompletableFuture.completedFuture(0);
+    return store.writer().submit(c -> {
+      boolean h2 = io.anneal.billing.sql.Database.isH2(c);
+      try (PreparedStatement ps = c.prepareStatement(h2
+          ? "MERGE INTO key_use t USING (VALUES (CAST(? AS VARCHAR(64)), CAST(? AS BIGINT))) s(h, a) ON t.key_hash = s.h"
+              + " WHEN MATCHED AND t.last_used_at < s.a THEN UPDATE SET last_used_at = s.a"
+              + " WHEN NOT MATCHED THEN INSERT (key_hash, last_used_at) VALUES (s.h, s.a)"
+          : "INSERT INTO key_use (key_hash, last_used_at) VALUES (?, ?) ON CONFLICT (key_hash) DO UPDATE"
+              + " SET last_used_at = GREATEST(key_use.last_used_at, EXCLUDED.last_used_at)")) {
+        for (var e : batch.entrySet()) {
+          ps.setString(1, e.getKey());
+          ps.setLong(2, e.getValue());
+          ps.addBatch();
+        }
+        ps.executeBatch();
+      }
+      return batch.size();
+    }).whenComplete((n, e) -> {
+      if (e != null) batch.forEach((hash, at) -> keysUnwritten.merge(hash, at, Math::max));
+    });
+  }
+
+  /** When the key hashed {@code keyHash} last authenticated a request: the store's time or this instance's, the later. */
+  private Long lastUsed(String keyHash, long stored, boolean wasNull) {
+    Long seen = keyHash == null ? null : keysSeen.get(keyHash);
+    if (wasNull) return seen;
+    return seen == null ? stored : Math.max(stored, seen);
   }
 
   public static String hashKey(String apiKey) {
@@ -212,8 +265,32 @@ public final class TenantStore {
     });
   }
 
-  /** A tenant as an operator lists it: its policy and when it was made (ms). */
-  public record Listed(Tenant tenant, long createdAtMs) {}
+  /**
+   * A tenant as an operator lists it: its policy, when it was made (ms), when its key last authenticated a
+   * request (null: not since this was recorded) and, while a rotation's grace lasts, until when its
+   * previous key works and when that one was last used.
+   */
+  public record Listed(Tenant tenant, long createdAtMs, Long keyLastUsedAtMs, Long previousKeyUntilMs,
+      Long previousKeyLastUsedAtMs) {}
+
+  /** The columns a {@link Listed} is read from, after {@link #COLUMNS}. */
+  private static final String LISTED = "SELECT t." + TenantStore.COLUMNS.replace(", ", ", t.")
+      + ", t.created_at, t.api_key_hash, u.last_used_at, CASE WHEN t.previous_key_until > ? THEN t.previous_key_hash END,"
+      + " CASE WHEN t.previous_key_until > ? THEN t.previous_key_until END, p.last_used_at"
+      + " FROM tenant t LEFT JOIN key_use u ON u.key_hash = t.api_key_hash LEFT JOIN key_use p ON p.key_hash = t.previous_key_hash";
+
+  private Listed listedRow(ResultSet rs) throws java.sql.SQLException {
+    Tenant t = row(rs);
+    long created = rs.getLong(7);
+    String keyHash = rs.getString(8);
+    long used = rs.getLong(9);
+    Long keyUsed = lastUsed(keyHash, used, rs.wasNull());
+    String previousHash = rs.getString(10);
+    Long previousUntil = rs.getObject(11, Long.class);
+    long previousUsed = rs.getLong(12);
+    Long previousKeyUsed = previousHash == null ? null : lastUsed(previousHash, previousUsed, rs.wasNull());
+    return new Listed(t, created, keyUsed, previousUntil, previousKeyUsed);
+  }
 
   /** A page of tenants by id (ids grow with time: oldest first), and the id to continue after, or null at the end. */
   public record Page(java.util.List<Listed> tenants, String next) {}
@@ -222,11 +299,13 @@ public final class TenantStore {
   public CompletableFuture<Page> list(String after, int limit) {
     return store.read(c -> {
       java.util.List<Listed> out = new java.util.ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", created_at FROM tenant WHERE id > ? ORDER BY id"
-          + " FETCH FIRST " + (limit + 1) + " ROWS ONLY")) {
-        ps.setString(1, after == null ? "" : after);
+      try (PreparedStatement ps = c.prepareStatement(LISTED + " WHERE t.id > ? ORDER BY t.id FETCH FIRST " + (limit + 1) + " ROWS ONLY")) {
+        long now = System.currentTimeMillis();
+        ps.setLong(1, now);
+        ps.setLong(2, now);
+        ps.setString(3, after == null ? "" : after);
         try (ResultSet rs = ps.executeQuery()) {
-          while (rs.next()) out.add(new Listed(row(rs), rs.getLong(7)));
+          while (rs.next()) out.add(listedRow(rs));
         }
       }
       String next = out.size() > limit ? out.get(limit - 1).tenant().id() : null;
@@ -237,17 +316,20 @@ public final class TenantStore {
   /** Tenant {@code id} with when it was made, if it exists. */
   public CompletableFuture<Optional<Listed>> listed(String id) {
     return store.read(c -> {
-      try (PreparedStatement ps = c.prepareStatement("SELECT " + COLUMNS + ", created_at FROM tenant WHERE id = ?")) {
-        ps.setString(1, id);
+      try (PreparedStatement ps = c.prepareStatement(LISTED + " WHERE t.id = ?")) {
+        long now = System.currentTimeMillis();
+        ps.setLong(1, now);
+        ps.setLong(2, now);
+        ps.setString(3, id);
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next() ? Optional.of(new Listed(row(rs), rs.getLong(7))) : Optional.<Listed>empty();
+          return rs.next() ? Optional.of(listedRow(rs)) : Optional.<Listed>empty();
         }
       }
     });
   }
 
   /** A read-only key of a tenant as it is listed (its hash is never shown; its fingerprint names it). */
-  public record ReadKey(String fingerprint, String name, long createdAtMs, Long expiresAtMs, Long revokedAtMs) {}
+  public record ReadKey(String fingerprint, String name, long createdAtMs, Long expiresAtMs, Long revokedAtMs, Long lastUsedAtMs) {}
 
   /**
    * A new read-only key for tenant {@code tenantId} (ADR 30), expiring at {@code expiresAtMs} (null: never);
@@ -262,7 +344,7 @@ public final class TenantStore {
       long now = System.currentTimeMillis();
       JobStore.update(c, "INSERT INTO tenant_read_key (key_hash, tenant_id, name, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
           hash, tenantId, name, now, expiresAtMs);
-      return Optional.of(new ReadKey(fingerprint(apiKey), name, now, expiresAtMs, null));
+      return Optional.of(new ReadKey(fingerprint(apiKey), name, now, expiresAtMs, null, null));
     });
   }
 
@@ -270,13 +352,17 @@ public final class TenantStore {
   public CompletableFuture<java.util.List<ReadKey>> readKeys(String tenantId) {
     return store.read(c -> {
       java.util.List<ReadKey> out = new java.util.ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT key_hash, name, created_at, expires_at, revoked_at"
-          + " FROM tenant_read_key WHERE tenant_id = ? ORDER BY created_at, key_hash")) {
+      try (PreparedStatement ps = c.prepareStatement("SELECT r.key_hash, r.name, r.created_at, r.expires_at, r.revoked_at,"
+          + " u.last_used_at FROM tenant_read_key r LEFT JOIN key_use u ON u.key_hash = r.key_hash WHERE r.tenant_id = ?"
+          + " ORDER BY r.created_at, r.key_hash")) {
         ps.setString(1, tenantId);
         try (ResultSet rs = ps.executeQuery()) {
           while (rs.next()) {
-            out.add(new ReadKey("sha256:" + rs.getString(1).substring(0, 16), rs.getString(2), rs.getLong(3),
-                (Long) rs.getObject(4, Long.class), (Long) rs.getObject(5, Long.class)));
+            String hash = rs.getString(1);
+            long used = rs.getLong(6);
+            Long lastUsed = lastUsed(hash, used, rs.wasNull());
+            out.add(new ReadKey("sha256:" + hash.substring(0, 16), rs.getString(2), rs.getLong(3),
+                (Long) rs.getObject(4, Long.class), (Long) rs.getObject(5, Long.class), lastUsed));
           }
         }
       }
@@ -414,13 +500,16 @@ public final class TenantStore {
     return out;
   }
 
+  /** Whether {@code key} is an admin key that authenticates; a yes counts as the key's use ({@link #keyUsed}). */
   public CompletableFuture<Boolean> isAdminKey(String key) {
     String hash = hashKey(key);
     return store.read(c -> {
       try (PreparedStatement ps = c.prepareStatement("SELECT 1 FROM admin_key WHERE key_hash = ? AND revoked_at IS NULL")) {
         ps.setString(1, hash);
         try (ResultSet rs = ps.executeQuery()) {
-          return rs.next();
+          if (!rs.next()) return false;
+          keyUsed(hash, System.currentTimeMillis()); // every caller asks to authenticate a request
+          return true;
         }
       }
     });
@@ -470,7 +559,7 @@ public final class TenantStore {
    * An admin key as listed: its fingerprint ({@code sha256:} and the first 16 hex digits of the key's
    * SHA-256; the key itself is not stored), when it was added, when revoked (null: it authenticates).
    */
-  public record AdminKey(String fingerprint, long createdAtMs, Long revokedAtMs) {}
+  public record AdminKey(String fingerprint, long createdAtMs, Long revokedAtMs, Long lastUsedAtMs) {}
 
   /** The fingerprint of a key, as {@link AdminKey} shows it. */
   public static String fingerprint(String key) {
@@ -481,12 +570,16 @@ public final class TenantStore {
   public CompletableFuture<java.util.List<AdminKey>> adminKeys() {
     return store.read(c -> {
       java.util.List<AdminKey> out = new java.util.ArrayList<>();
-      try (PreparedStatement ps = c.prepareStatement("SELECT key_hash, created_at, revoked_at FROM admin_key ORDER BY created_at, key_hash");
+      try (PreparedStatement ps = c.prepareStatement("SELECT a.key_hash, a.created_at, a.revoked_at, u.last_used_at FROM admin_key a"
+          + " LEFT JOIN key_use u ON u.key_hash = a.key_hash ORDER BY a.created_at, a.key_hash");
           ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
+          String hash = rs.getString(1);
           long revokedAt = rs.getLong(3);
           Long revoked = rs.wasNull() ? null : revokedAt; // wasNull refers to the column read last
-          out.add(new AdminKey("sha256:" + rs.getString(1).substring(0, 16), rs.getLong(2), revoked));
+          long used = rs.getLong(4);
+          Long lastUsed = lastUsed(hash, used, rs.wasNull());
+          out.add(new AdminKey("sha256:" + hash.substring(0, 16), rs.getLong(2), revoked, lastUsed));
         }
       }
       return out;

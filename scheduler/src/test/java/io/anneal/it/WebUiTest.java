@@ -182,6 +182,8 @@ class WebUiTest {
         assertThat(s.get("/api/v1/me", boardKey).statusCode()).isEqualTo(200);
         wait.until(d -> d.findElements(By.cssSelector("#read-keys li.active")).size() == 1);
         assertThat(driver.findElement(By.id("read-keys")).getText()).contains("read-only key \"board\" sha256:");
+        // the key read /me above: the list (read again every 5 s) says when it was last used
+        wait.until(d -> d.findElement(By.id("read-keys")).getText().contains("last used "));
         driver.findElement(By.cssSelector("#read-keys li.active button")).click();
         wait.until(d -> d.findElements(By.cssSelector("#read-keys li.revoked")).size() == 1);
         assertThat(s.get("/api/v1/me", boardKey).statusCode()).isEqualTo(401);

@@ -580,4 +580,29 @@ public abstract class JobStoreContract {
       assertThat(rs.getString(1)).hasSize(64).doesNotContain("acme-key");
     }
   }
+  /**
+   * Two instances record the same key's uses: each writes what it saw, and the store keeps the latest
+   * whichever wrote last; an instance that saw nothing new writes nothing.
+   */
+  @Test
+  void aKeysLastUseIsTheLatestAnyInstanceWrote() throws Exception {
+    String hash = TenantStore.hashKey("acme-key-0123456789");
+    TenantStore other = new TenantStore(store);
+    tenants.keyUsed(hash, 2_000L);
+    tenants.keyUsed(hash, 1_500L);
+    assertThat(tenants.writeKeyUses().get()).isEqualTo(1);
+    assertThat(tenants.writeKeyUses().get()).as("nothing new").isZero();
+    other.keyUsed(hash, 1_000L); // seen earlier on the other instance, written later
+    assertThat(other.writeKeyUses().get()).isEqualTo(1);
+    TenantStore third = new TenantStore(store); // an instance that saw nothing: only the store's time
+    assertThat(third.listed(tenantId).get().orElseThrow().keyLastUsedAtMs()).isEqualTo(2_000L);
+    other.keyUsed(hash, 3_000L);
+    other.writeKeyUses().get();
+    assertThat(third.listed(tenantId).get().orElseThrow().keyLastUsedAtMs()).isEqualTo(3_000L);
+    assertThat(third.list(null, 10).get().tenants().get(0).keyLastUsedAtMs()).isEqualTo(3_000L);
+    // seen here but not yet written: this instance shows it, the others do not yet
+    tenants.keyUsed(hash, 4_000L);
+    assertThat(tenants.listed(tenantId).get().orElseThrow().keyLastUsedAtMs()).isEqualTo(4_000L);
+    assertThat(third.listed(tenantId).get().orElseThrow().keyLastUsedAtMs()).isEqualTo(3_000L);
+  }
 }
