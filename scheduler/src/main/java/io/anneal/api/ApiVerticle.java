@@ -511,10 +511,12 @@ public final class ApiVerticle extends VerticleBase {
     recheckingSessions = true;
     Set<String> ids = Set.copyOf(sessionsByTenant.keySet());
     // the read-only keys of the sessions opened with one: a revocation this instance was not told of, or an
-    // expiry, closes them by the next look too
+    // expiry, closes them by the next look too; and a session open is its key in use (ADR 31)
     Set<String> readOnly = new java.util.HashSet<>();
+    long now = System.currentTimeMillis();
     sessionsByTenant.values().forEach(set -> set.forEach(ws -> {
       if (ws.readOnlyKeyHash() != null) readOnly.add(ws.readOnlyKeyHash());
+      if (ws.keyHash() != null) tenants.keyUsed(ws.keyHash(), now);
     }));
     if (!readOnly.isEmpty()) {
       Future.fromCompletionStage(tenants.validReadKeys(readOnly), vertx.getOrCreateContext()).onSuccess(valid -> {

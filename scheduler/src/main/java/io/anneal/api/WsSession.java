@@ -73,6 +73,11 @@ final class WsSession {
     }
   }
 
+  /** The SHA-256 of the key it authenticated with (null before it did). */
+  String keyHash() {
+    return keyHash;
+  }
+
   /** Opened with a read-only key, and the SHA-256 of that key (null before it authenticated). */
   String readOnlyKeyHash() {
     return readOnly ? keyHash : null;

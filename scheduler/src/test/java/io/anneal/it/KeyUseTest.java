@@ -50,7 +50,8 @@ class KeyUseTest {
     JsonObject adminKeyBefore;
     String tenantId;
     String tenantPath;
-    try (TestService s = TestService.start(dir, args)) {
+    // sessions are looked at every second (cluster.tenantRecheckSeconds): an open one is its key in use
+    try (TestService s = TestService.start(dir, null, java.util.Map.of("ANNEAL_CLUSTER_TENANT_RECHECK_SECONDS", "1"), args)) {
       long t0 = System.currentTimeMillis();
       tenantId = s.json(s.post("/api/v1/tenants", TestService.ADMIN_KEY,
           new JsonObject().put("name", "acme").put("apiKey", K1).encode())).getString("id");
@@ -85,6 +86,13 @@ class KeyUseTest {
       assertThat(s.post("/api/v1/jobs", readKey, "{}").statusCode()).as("refused, but the key authenticated").isEqualTo(403);
       listed = s.json(s.get(tenantPath + "/read-keys", K1)).getJsonArray("readKeys").getJsonObject(0);
       assertThat(listed.getLong("lastUsedAtMs")).isBetween(t3, System.currentTimeMillis());
+      // a dashboard's WebSocket session left open: its key stays in use without a request
+      TestService.Ws board = s.ws(readKey);
+      board.nextOfType("authenticated", Duration.ofSeconds(5));
+      long opened = System.currentTimeMillis();
+      s.await(Duration.ofSeconds(10), () -> s.json(s.get(tenantPath + "/read-keys", K1)).getJsonArray("readKeys")
+          .getJsonObject(0).getLong("lastUsedAtMs") >= opened + 1_500);
+      board.close();
 
       // a rotation with a grace: the previous key's last use is shown until the grace ends, the new key has none
       assertThat(s.post(tenantPath + "/keys", TestService.ADMIN_KEY, "{\"apiKey\":\"" + K2 + "\",\"graceSeconds\":3600}")
