@@ -139,6 +139,7 @@ async function refreshSupply() {
 
 async function refreshMe() {
   if (!apiKey) return;
+  if (providerSession) { refreshProvider(); return; }
   try {
     const me = await getJson('/api/v1/me', true);
     // a tenant whose policy keeps its jobs to labelled nodes (ADR 29) sees which
@@ -149,9 +150,59 @@ async function refreshMe() {
       + (me.balance.uakt || me.balance.escrowUakt
         ? `, ${units(me.balance.uakt)} AKT-direct deposit (${units(me.balance.escrowUakt)} AKT in escrow)` : '');
   } catch (e) {
-    $('who').textContent = e.status === 401 ? 'unknown API key' : e.message;
     $('statement-card').hidden = true;
+    // not a tenant's key: a provider account's (ADR 32)?
+    if (e.status === 401 && await refreshProvider()) return;
+    $('who').textContent = e.status === 401 ? 'unknown API key' : e.message;
   }
+}
+
+// ------------------------------------------------------------------ a provider account (ADR 32)
+let providerSession = false;
+
+/** Shows the provider account of the key, its nodes' balances and this month's income; false when the key is not one. */
+async function refreshProvider() {
+  let acct;
+  try {
+    acct = await getJson('/api/v1/provider-accounts/me', true);
+  } catch (e) {
+    if (providerSession && (e.status === 401 || e.status === 403)) keyRefused('the provider account key was refused');
+    return false;
+  }
+  providerSession = true;
+  $('who').textContent = 'provider account ' + acct.name;
+  $('provider-who').textContent = `— ${acct.nodes.length} node(s); each is paid out in AKT at a redemption epoch`;
+  $('provider-card').hidden = false;
+  $('jobs-card').hidden = true;
+  const now = new Date();
+  const month = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)).toISOString().slice(0, 10);
+  const rows = await Promise.all(acct.nodes.map(async (n) => {
+    let income = '–';
+    if (n.known) {
+      try {
+        const p = (await getJson(`${n.statement}?limit=1&from=${month}`, true)).period;
+        const earned = p.totals.filter((t) => t.kind === 'settle' || t.kind === 'bootstrap.payout')
+          .reduce((sum, t) => sum + t.change.uact, 0);
+        const paid = p.totals.filter((t) => t.kind === 'bme.redeem').reduce((sum, t) => sum + t.change.uakt, 0);
+        income = `earned ${units(earned)} ACT, paid ${units(paid)} AKT`;
+      } catch (e) { income = e.message; }
+    }
+    const pay = el('button', { type: 'button', textContent: 'Request payout', disabled: !(n.uact > 0),
+      title: 'all of this node\'s ACT, paid in AKT at the next redemption epoch' });
+    pay.onclick = async () => {
+      try {
+        const r = await sendJson(n.payouts, 'POST', {});
+        $('provider-msg').textContent = `payout #${r.id} of ${units(r.uact)} ACT from ${n.nodeId} queued for the next redemption epoch`;
+      } catch (e) { $('provider-msg').textContent = e.message; }
+      refreshProvider();
+    };
+    return el('tr', { className: 'provider-node' },
+      el('td', { textContent: n.nodeId + (n.known ? '' : ' (not registered yet)') }),
+      el('td', { textContent: units(n.uact) }), el('td', { textContent: units(n.uakt) }),
+      el('td', { textContent: income }), el('td', {}, pay));
+  }));
+  $('provider-nodes').querySelector('tbody').replaceChildren(...rows);
+  return true;
 }
 
 // ------------------------------------------------------------------ the tenant's statement of account
@@ -589,8 +640,12 @@ function keyRefused(why) {
   $('key-row').hidden = true;
   $('read-only').hidden = true;
   $('read-keys').hidden = true;
+  const whose = providerSession ? "provider account's" : "tenant's";
+  providerSession = false;
+  $('provider-card').hidden = true;
+  $('jobs-card').hidden = false;
   $('jobs-hint').hidden = false;
-  $('jobs-hint').textContent = `${why}: enter the tenant's current API key.`;
+  $('jobs-hint').textContent = `${why}: enter the ${whose} current API key.`;
 }
 
 /** Replaces the tenant's key with a generated one, shown once, and goes on with it. */
@@ -660,10 +715,14 @@ $('auth').onsubmit = async (ev) => {
   apiKey = $('apiKey').value.trim();
   sessionStorage.setItem('anneal.apiKey', apiKey);
   readOnlySession = true; // until the WebSocket says what this key is
+  providerSession = false;
   $('read-keys').hidden = true;
+  $('provider-card').hidden = true;
+  $('jobs-card').hidden = false;
   jobs.clear();
   openEntries.clear();
   await refreshMe();
+  if (providerSession) return; // a provider account's key: its nodes, no jobs
   try { await loadJobs(); connectWs(); } catch (e) { $('jobs-hint').textContent = e.message; }
 };
 
@@ -684,5 +743,4 @@ setInterval(refreshFleet, 2000);
 setInterval(refreshSupply, 3000);
 setInterval(refreshMe, 5000); // deposits minted at an epoch, a policy changed by an admin
 setInterval(refreshEpochs, 5000);
-setInterval(refreshMe, 5000);
 if (apiKey) { $('apiKey').value = apiKey; $('auth').requestSubmit(); }

@@ -13,7 +13,7 @@ import io.anneal.billing.ledger.NodeKey;
 import io.anneal.billing.ledger.Redemptions;
 import io.anneal.billing.ledger.SqlLedger;
 import io.anneal.billing.ledger.SupplyView;
-import io.anneal.billing.ledger.TenantStatement;
+import io.anneal.billing.ledger.AccountStatement;
 import io.anneal.billing.receipt.NodeKeys;
 import io.anneal.billing.receipt.ReceiptCheck;
 import io.anneal.billing.receipt.ReceiptVerifier;
@@ -118,6 +118,9 @@ public final class ApiVerticle extends VerticleBase {
   private ScenarioRuns scenarios;
   private volatile boolean accepting = true;
 
+  /** Provider accounts (ADR 32): their keys read their nodes' statements and payouts. */
+  private final io.anneal.store.ProviderStore providers;
+
   public ApiVerticle(AnnealConfig config, JobStore store, TenantStore tenants, Metrics metrics,
       PrometheusMeterRegistry prometheus, java.util.function.Supplier<OracleSnapshot> oracle,
       io.anneal.billing.oracle.OracleState oracleState, BmeParams bmeParams, AtomicBoolean ready,
@@ -126,6 +129,7 @@ public final class ApiVerticle extends VerticleBase {
     this.config = config;
     this.store = store;
     this.tenants = tenants;
+    this.providers = new io.anneal.store.ProviderStore(store, tenants);
     this.metrics = metrics;
     this.prometheus = prometheus;
     this.oracle = oracle;
@@ -293,6 +297,14 @@ public final class ApiVerticle extends VerticleBase {
     router.get("/api/v1/tenants/:id/statement/:txId").handler(this::statementEntry);
     router.post("/api/v1/providers/:nodeId/payouts").handler(this::requestPayout);
     router.get("/api/v1/providers/:nodeId/payouts").handler(this::payouts);
+    router.get("/api/v1/providers/:nodeId/statement").handler(this::providerStatement);
+    router.post("/api/v1/provider-accounts").handler(this::createProviderAccount);
+    router.get("/api/v1/provider-accounts").handler(this::providerAccounts);
+    router.get("/api/v1/provider-accounts/me").handler(this::myProviderAccount);
+    router.get("/api/v1/provider-accounts/:id").handler(this::providerAccount);
+    router.put("/api/v1/provider-accounts/:id/nodes").handler(this::setProviderNodes);
+    router.post("/api/v1/provider-accounts/:id/keys").handler(this::replaceProviderKey);
+    router.get("/api/v1/providers/:nodeId/statement/:txId").handler(this::providerStatementEntry);
     router.post("/api/v1/bootstrap-fund/grants").handler(this::grant);
     router.get("/api/v1/bootstrap-fund/grants/:reference").handler(this::grantStatus);
     router.get("/api/v1/bootstrap-fund/windows").handler(this::bootstrapWindows);
@@ -1243,8 +1255,8 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   /** A tenant's ACT and AKT-direct balances, available and in escrow. */
-  private Future<TenantStatement.Amounts> balances(String tenantId) {
-    return Future.fromCompletionStage(store.read(c -> TenantStatement.balancesOf(c, tenantId)), vertx.getOrCreateContext());
+  private Future<AccountStatement.Amounts> balances(String tenantId) {
+    return Future.fromCompletionStage(store.read(c -> AccountStatement.balancesOf(c, tenantId)), vertx.getOrCreateContext());
   }
 
   /**
@@ -2036,7 +2048,7 @@ public final class ApiVerticle extends VerticleBase {
   /** Admin: pay a provider's ACT out in AKT at the next redemption epoch ({@code act} omitted = all of it). */
   private void requestPayout(RoutingContext rc) {
     String nodeId = rc.pathParam("nodeId");
-    admin(rc).compose(v -> {
+    adminOrProviderOf(rc, nodeId).compose(v -> {
       JsonObject body = optionalBody(rc);
       checkFields(body, Set.of("act", "reference"));
       Long uact = body.getValue("act") == null ? null : parseAct(body.getValue("act"));
@@ -2060,10 +2072,13 @@ public final class ApiVerticle extends VerticleBase {
     }).onFailure(e -> fail(rc, e));
   }
 
-  /** Admin: a provider's ACT and AKT balances and its payouts, newest first, each with the receipts it redeems. */
+  /**
+   * A provider's ACT and AKT balances and its payouts, newest first, each with the receipts it redeems (the
+   * admin, or the node's provider account).
+   */
   private void payouts(RoutingContext rc) {
     String nodeId = rc.pathParam("nodeId");
-    admin(rc).compose(v -> Future.fromCompletionStage(store.read(c -> {
+    adminOrProviderOf(rc, nodeId).compose(v -> Future.fromCompletionStage(store.read(c -> {
       JsonObject out = new JsonObject().put("nodeId", nodeId)
           .put("uact", SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.provider(nodeId), "uact"))
           .put("uakt", SqlLedger.balance(c, io.anneal.billing.ledger.Accounts.provider(nodeId), "uakt"));
@@ -2137,7 +2152,29 @@ public final class ApiVerticle extends VerticleBase {
    */
   private void statement(RoutingContext rc) {
     String tenantId = rc.pathParam("id");
-    Integer limit = countParam(rc, "limit", Statements.DEFAULT_LIMIT, TenantStatement.MAX_LIMIT);
+    statement(rc, Statements.Of.tenant(tenantId), () -> ownStatement(rc, tenantId),
+        (c, before, limit, period) -> AccountStatement.read(c, tenantId, before, limit, period));
+  }
+
+  /**
+   * Admin: a provider's statement (node {@code nodeId}): the entries that moved what it earned (ACT) and was
+   * paid directly (AKT) — settlements, bootstrap payouts, redemptions — as a tenant's statement reads.
+   */
+  private void providerStatement(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    statement(rc, Statements.Of.provider(nodeId), () -> knownProvider(rc, nodeId),
+        (c, before, limit, period) -> AccountStatement.readProvider(c, nodeId, before, limit, period));
+  }
+
+  /** Reads a page of a statement. */
+  private interface StatementRead {
+    AccountStatement.Page read(java.sql.Connection c, Long before, int limit, AccountStatement.Period period)
+        throws java.sql.SQLException;
+  }
+
+  /** A page of {@code of}'s statement once {@code allowed} succeeds, the query checked first (422 naming what is wrong). */
+  private void statement(RoutingContext rc, Statements.Of of, java.util.function.Supplier<Future<Void>> allowed, StatementRead read) {
+    Integer limit = countParam(rc, "limit", Statements.DEFAULT_LIMIT, AccountStatement.MAX_LIMIT);
     if (limit == null) return;
     Long before = entryIdParam(rc, rc.queryParams().get("before"), "before");
     if (before == null && rc.queryParams().get("before") != null) return;
@@ -2146,25 +2183,24 @@ public final class ApiVerticle extends VerticleBase {
       fail(rc, new Problem("invalid-query", 422, "Invalid query", "format must be json (the default) or csv"));
       return;
     }
-    TenantStatement.Period period;
+    AccountStatement.Period period;
     try {
       period = Statements.period(rc.queryParams().get("from"), rc.queryParams().get("to"));
     } catch (IllegalArgumentException e) {
       fail(rc, new Problem("invalid-query", 422, "Invalid query", e.getMessage()));
       return;
     }
-    ownStatement(rc, tenantId)
-        .compose(v -> Future.fromCompletionStage(store.read(c -> TenantStatement.read(c, tenantId, before, limit, period)),
-            vertx.getOrCreateContext()))
+    allowed.get()
+        .compose(v -> Future.fromCompletionStage(store.read(c -> read.read(c, before, limit, period)), vertx.getOrCreateContext()))
         .onSuccess(p -> {
           if (!"csv".equals(format)) {
-            rc.json(Statements.page(tenantId, p, limit));
+            rc.json(Statements.page(of, p, limit));
             return;
           }
-          String next = Statements.next(tenantId, p, limit, "csv");
+          String next = Statements.next(of, p, limit, "csv");
           if (next != null) rc.response().putHeader("Link", "<" + next + ">; rel=\"next\"");
           rc.response().putHeader("content-type", "text/csv; charset=utf-8")
-              .putHeader("Content-Disposition", "inline; filename=\"statement-" + tenantId + ".csv\"").end(Statements.csv(p));
+              .putHeader("Content-Disposition", "inline; filename=\"statement-" + of.id() + ".csv\"").end(Statements.csv(of, p));
         })
         .onFailure(e -> fail(rc, e));
   }
@@ -2175,12 +2211,216 @@ public final class ApiVerticle extends VerticleBase {
     Long txId = entryIdParam(rc, rc.pathParam("txId"), "txId");
     if (txId == null) return;
     ownStatement(rc, tenantId)
-        .compose(v -> Future.fromCompletionStage(store.read(c -> TenantStatement.entry(c, tenantId, txId)),
+        .compose(v -> Future.fromCompletionStage(store.read(c -> AccountStatement.entry(c, tenantId, txId)),
             vertx.getOrCreateContext()))
         .compose(d -> d.isPresent() ? Future.succeededFuture(d.get())
             : Future.failedFuture(Problem.notFound("no entry " + txId + " on the statement of tenant " + tenantId)))
-        .onSuccess(d -> rc.json(Statements.detail(tenantId, d)))
+        .onSuccess(d -> rc.json(Statements.detail(Statements.Of.tenant(tenantId), d)))
         .onFailure(e -> fail(rc, e));
+  }
+
+  /** Admin: one entry of a provider's statement, with, for a settlement, the node's runs it settled (what it earned). */
+  private void providerStatementEntry(RoutingContext rc) {
+    String nodeId = rc.pathParam("nodeId");
+    Long txId = entryIdParam(rc, rc.pathParam("txId"), "txId");
+    if (txId == null) return;
+    knownProvider(rc, nodeId)
+        .compose(v -> Future.fromCompletionStage(store.read(c -> AccountStatement.providerEntry(c, nodeId, txId)),
+            vertx.getOrCreateContext()))
+        .compose(d -> d.isPresent() ? Future.succeededFuture(d.get())
+            : Future.failedFuture(Problem.notFound("no entry " + txId + " on the statement of provider " + nodeId)))
+        .onSuccess(d -> rc.json(Statements.detail(Statements.Of.provider(nodeId), d)))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  // ------------------------------------------------------------------ provider accounts (ADR 32)
+
+  /**
+   * Succeeds for the admin or the provider account that node {@code nodeId} belongs to; any other key is
+   * refused (403), no key 401.
+   */
+  private Future<Void> adminOrProviderOf(RoutingContext rc, String nodeId) {
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
+    return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext()).compose(admin -> admin
+        ? Future.<Void>succeededFuture()
+        : Future.fromCompletionStage(providers.byKey(key.get()), vertx.getOrCreateContext()).compose(a -> a.isPresent()
+            && a.get().nodes().contains(nodeId) ? Future.<Void>succeededFuture()
+            : Future.failedFuture(Problem.forbidden(a.isPresent() ? "node " + nodeId + " is not one of this provider account's nodes"
+                : "an admin key or the key of node " + nodeId + "'s provider account is required"))));
+  }
+
+  /** The account a request's provider key authenticates: 401 without a key, 403 for another kind of key. */
+  private Future<io.anneal.store.ProviderStore.Account> providerAccountOf(RoutingContext rc) {
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
+    return Future.fromCompletionStage(providers.byKey(key.get()), vertx.getOrCreateContext()).compose(a -> {
+      if (a.isPresent()) return Future.succeededFuture(a.get());
+      // another kind of key is refused (403); one that authenticates nobody is not a key (401)
+      return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext())
+          .compose(admin -> admin ? Future.succeededFuture(true)
+              : Future.fromCompletionStage(tenants.ownerOf(key.get()), vertx.getOrCreateContext()).map(java.util.Optional::isPresent))
+          .compose(known -> Future.failedFuture(known ? Problem.forbidden("a provider account's key is required") : Problem.unauthorized()));
+    });
+  }
+
+  /** An account as the API shows it; with balances, each node's ACT earned and AKT paid. */
+  private Future<JsonObject> providerAccountView(io.anneal.store.ProviderStore.Account a, boolean balances) {
+    JsonObject o = new JsonObject().put("id", a.id()).put("name", a.name()).put("createdAtMs", a.createdAtMs())
+        .put("keyLastUsedAtMs", a.keyLastUsedAtMs());
+    if (!balances) return Future.succeededFuture(o.put("nodes", new JsonArray(a.nodes())));
+    return Future.fromCompletionStage(store.read(c -> {
+      JsonArray nodes = new JsonArray();
+      for (String node : a.nodes()) {
+        String account = io.anneal.billing.ledger.Accounts.provider(node);
+        long uact = SqlLedger.balance(c, account, "uact");
+        nodes.add(new JsonObject().put("nodeId", node).put("uact", uact).put("uakt", SqlLedger.balance(c, account, "uakt"))
+            .put("act", BigDecimal.valueOf(uact, 6).toPlainString()).put("known", SqlLedger.nodeKey(c, node).isPresent())
+            .put("statement", "/api/v1/providers/" + node + "/statement").put("payouts", "/api/v1/providers/" + node + "/payouts"));
+      }
+      return o.put("nodes", nodes);
+    }), vertx.getOrCreateContext());
+  }
+
+  /** Node ids from {@code body.nodes}: a list of at most 1,000 ids of the node-id form (422 otherwise). */
+  private static List<String> nodeIdsOf(JsonObject body, boolean required) {
+    Object v = body.getValue("nodes");
+    if (v == null && !required) return List.of();
+    List<String> out = new java.util.ArrayList<>();
+    if (v instanceof JsonArray a && a.size() <= 1000) {
+      for (Object n : a) {
+        if (!(n instanceof String s) || !s.matches("[A-Za-z0-9_.:-]{1,64}")) {
+          out = null;
+          break;
+        }
+        out.add(s);
+      }
+    } else {
+      out = null;
+    }
+    if (out == null) {
+      throw Problem.invalid("invalid-provider-account", "Invalid provider account", new JsonArray().add(new JsonObject()
+          .put("field", "nodes").put("code", "invalid")
+          .put("message", "nodes must be a list of at most 1000 node ids (1-64 letters, digits, _ . : -)")));
+    }
+    return out;
+  }
+
+  /** What a refused change of a provider account answers: 409 naming what is taken. */
+  private static Throwable providerRefusal(Throwable e) {
+    Throwable cause = e instanceof java.util.concurrent.CompletionException && e.getCause() != null ? e.getCause() : e;
+    if (cause instanceof IllegalStateException ise && ise.getMessage() != null) {
+      for (io.anneal.store.ProviderStore.Refusal r : io.anneal.store.ProviderStore.Refusal.values()) {
+        if (ise.getMessage().startsWith(r.name() + ": ")) {
+          return new Problem("conflict", 409, switch (r) {
+            case NAME_TAKEN -> "Name taken";
+            case KEY_TAKEN -> "Key in use";
+            case NODE_TAKEN -> "Node taken";
+          }, ise.getMessage().substring(r.name().length() + 2));
+        }
+      }
+    }
+    return e;
+  }
+
+  /**
+   * Admin: a provider account ({@code name}, {@code nodes}, optional {@code apiKey}, else a {@code pk_} key
+   * generated), answered once with its key.
+   */
+  private void createProviderAccount(RoutingContext rc) {
+    admin(rc).compose(v -> {
+      JsonObject body = parseBody(rc.body().buffer());
+      checkFields(body, Set.of("name", "nodes", "apiKey"));
+      String name = body.getValue("name") instanceof String s ? s.trim() : null;
+      if (name == null || !name.matches("[A-Za-z0-9_.@-]{1,100}")) {
+        throw Problem.invalid("invalid-provider-account", "Invalid provider account", new JsonArray().add(new JsonObject()
+            .put("field", "name").put("code", "invalid").put("message", "name must be 1-100 characters of letters, digits, _ . @ -")));
+      }
+      List<String> nodes = nodeIdsOf(body, false);
+      String apiKey = apiKeyOf(body, "invalid-provider-account", "Invalid provider account", "pk_");
+      return Future.fromCompletionStage(providers.create(name, apiKey, nodes), vertx.getOrCreateContext())
+          .recover(e -> Future.failedFuture(providerRefusal(e)))
+          .compose(a -> providerAccountView(a, false)).map(o -> o.put("apiKey", apiKey));
+    }).onSuccess(o -> rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(o.encode()))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  /** Admin: every provider account, in the order made, with its nodes (never its key). */
+  private void providerAccounts(RoutingContext rc) {
+    admin(rc).compose(v -> Future.fromCompletionStage(providers.list(), vertx.getOrCreateContext()))
+        .compose(list -> {
+          JsonArray out = new JsonArray();
+          list.forEach(a -> out.add(new JsonObject().put("id", a.id()).put("name", a.name()).put("nodes", new JsonArray(a.nodes()))
+              .put("createdAtMs", a.createdAtMs()).put("keyLastUsedAtMs", a.keyLastUsedAtMs())));
+          return Future.succeededFuture(new JsonObject().put("accounts", out));
+        }).onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /** The account of the request's provider key, with each node's balances: what the web UI shows a provider. */
+  private void myProviderAccount(RoutingContext rc) {
+    providerAccountOf(rc).compose(a -> providerAccountView(a, true)).onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /** A provider account with its nodes' balances (the admin, or the account itself). */
+  private void providerAccount(RoutingContext rc) {
+    String id = rc.pathParam("id");
+    adminOrProviderAccount(rc, id)
+        .compose(v -> Future.fromCompletionStage(providers.byId(id), vertx.getOrCreateContext()))
+        .compose(a -> a.isPresent() ? providerAccountView(a.get(), true) : Future.failedFuture(Problem.notFound("no provider account " + id)))
+        .onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /** Succeeds for the admin or provider account {@code id} itself. */
+  private Future<Void> adminOrProviderAccount(RoutingContext rc, String id) {
+    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
+    if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
+    return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext()).compose(admin -> admin
+        ? Future.<Void>succeededFuture()
+        : Future.fromCompletionStage(providers.byKey(key.get()), vertx.getOrCreateContext()).compose(a -> a.isPresent()
+            && a.get().id().equals(id) ? Future.<Void>succeededFuture()
+            : Future.failedFuture(Problem.forbidden("an admin key or this provider account's key is required"))));
+  }
+
+  /** Admin: the account's nodes become {@code nodes} (replaced); 409 when one is another account's. */
+  private void setProviderNodes(RoutingContext rc) {
+    String id = rc.pathParam("id");
+    admin(rc).compose(v -> {
+      JsonObject body = parseBody(rc.body().buffer());
+      checkFields(body, Set.of("nodes"));
+      List<String> nodes = nodeIdsOf(body, true);
+      return Future.fromCompletionStage(providers.setNodes(id, nodes), vertx.getOrCreateContext())
+          .recover(e -> Future.failedFuture(providerRefusal(e)));
+    }).compose(a -> a.isPresent() ? providerAccountView(a.get(), false) : Future.failedFuture(Problem.notFound("no provider account " + id)))
+        .onSuccess(rc::json).onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * A new key for provider account {@code id} (the admin, or the account with its current key): given as
+   * {@code apiKey} or generated, answered once; the old key is refused from now on, on every instance.
+   */
+  private void replaceProviderKey(RoutingContext rc) {
+    String id = rc.pathParam("id");
+    adminOrProviderAccount(rc, id).compose(v -> {
+      JsonObject body = optionalBody(rc);
+      checkFields(body, Set.of("apiKey"));
+      String apiKey = apiKeyOf(body, "invalid-key", "Invalid key", "pk_");
+      return Future.fromCompletionStage(providers.replaceKey(id, apiKey), vertx.getOrCreateContext())
+          .recover(e -> Future.failedFuture(providerRefusal(e)))
+          .compose(a -> a.isPresent() ? Future.succeededFuture(new JsonObject().put("id", id).put("apiKey", apiKey))
+              : Future.failedFuture(Problem.notFound("no provider account " + id)));
+    }).onSuccess(o -> rc.response().setStatusCode(201).putHeader("content-type", "application/json").end(o.encode()))
+        .onFailure(e -> fail(rc, e));
+  }
+
+  /**
+   * Succeeds for the admin or the node's provider account (ADR 32) when node {@code nodeId} is known to
+   * the ledger (it registered a key).
+   */
+  private Future<Void> knownProvider(RoutingContext rc, String nodeId) {
+    return adminOrProviderOf(rc, nodeId)
+        .compose(v -> Future.fromCompletionStage(store.read(c -> SqlLedger.nodeKey(c, nodeId)), vertx.getOrCreateContext()))
+        .compose(k -> k.isPresent() ? Future.<Void>succeededFuture()
+            : Future.failedFuture(Problem.notFound("no node " + nodeId + " in the ledger (a node is known once it registers its key)")));
   }
 
   /** Succeeds for the admin or the tenant itself when the tenant exists. */

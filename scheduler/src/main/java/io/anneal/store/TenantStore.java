@@ -91,7 +91,7 @@ public final class TenantStore {
   }
 
   /** When the key hashed {@code keyHash} last authenticated a request: the store's time or this instance's, the later. */
-  private Long lastUsed(String keyHash, long stored, boolean wasNull) {
+  Long lastUsed(String keyHash, long stored, boolean wasNull) {
     Long seen = keyHash == null ? null : keysSeen.get(keyHash);
     if (wasNull) return seen;
     return seen == null ? stored : Math.max(stored, seen);
@@ -130,9 +130,12 @@ public final class TenantStore {
   }
 
   /** Whether the key hashed {@code hash} authenticates anyone now: a tenant's, one in its grace, an admin's. */
-  private static boolean keyInUse(java.sql.Connection c, String hash) throws java.sql.SQLException {
-    return exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, ADMIN_KEY, hash) || exists(c, READ_KEY, hash);
+  static boolean keyInUse(java.sql.Connection c, String hash) throws java.sql.SQLException {
+    return exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, ADMIN_KEY, hash) || exists(c, READ_KEY, hash)
+        || exists(c, PROVIDER_KEY, hash);
   }
+
+  private static final String PROVIDER_KEY = "SELECT 1 FROM provider_account WHERE key_hash = ?";
 
   private static final String READ_KEY = "SELECT 1 FROM tenant_read_key WHERE key_hash = ?";
 
@@ -522,7 +525,7 @@ public final class TenantStore {
     EXISTS,
     /** An admin key that was revoked: it stays revoked. */
     REVOKED,
-    /** A tenant's key: refused. */
+    /** Another kind of key (a tenant's, a read-only or a provider account's): refused. */
     TENANT_KEY
   }
 
@@ -539,7 +542,9 @@ public final class TenantStore {
           }
         }
       }
-      if (exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, READ_KEY, hash)) return AdminKeyAdded.TENANT_KEY;
+      if (exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, READ_KEY, hash) || exists(c, PROVIDER_KEY, hash)) {
+        return AdminKeyAdded.TENANT_KEY;
+      }
       JobStore.update(c, "INSERT INTO admin_key (key_hash, created_at) VALUES (?, ?)", hash, System.currentTimeMillis());
       return AdminKeyAdded.ADDED;
     });

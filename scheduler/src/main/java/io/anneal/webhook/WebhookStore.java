@@ -173,7 +173,7 @@ public final class WebhookStore {
       String eventId = "evt_" + java.util.UUID.randomUUID().toString().replace("-", "");
       String tenantId = (String) w[1];
       // as /api/v1/me shows it
-      var balance = new io.vertx.core.json.JsonObject(io.anneal.billing.ledger.TenantStatement.balancesOf(c, tenantId).toMap());
+      var balance = new io.vertx.core.json.JsonObject(io.anneal.billing.ledger.AccountStatement.balancesOf(c, tenantId).toMap());
       var data = new io.vertx.core.json.JsonObject().put("tenantId", tenantId).put("balance", balance)
           .put("lowBalanceUact", (Long) w[2]).put("at", nowMs);
       out.add(new NewDelivery((String) w[0], eventId, BALANCE_LOW, new io.vertx.core.json.JsonObject().put("id", eventId)

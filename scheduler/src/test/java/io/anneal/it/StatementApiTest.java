@@ -166,4 +166,63 @@ class StatementApiTest {
       s.delete("/api/v1/jobs/" + blocker, TestService.DEMO_KEY);
     }
   }
+  /**
+   * A provider's statement (admin): the settlement that paid the node for a job, with the run it settled,
+   * then the payout it asked for; the lines add up to the node's balance; periods and CSV as a tenant's.
+   */
+  @Test
+  void aProvidersStatementShowsWhatItsNodeEarnedAndRedeemed() throws Exception {
+    try (TestService s = TestService.start(dir, "--cpu-devices", "1")) {
+      String node = s.service.nodeId();
+      String path = "/api/v1/providers/" + node + "/statement";
+      String done = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, sleepJob(200))).getString("id");
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(done).getString("state")));
+      long charge = s.job(done).getLong("chargeUact");
+      assertThat(charge).isPositive();
+      JsonObject page = s.json(s.get(path, TestService.ADMIN_KEY));
+      assertThat(page.getString("nodeId")).isEqualTo(node);
+      assertThat(page.getJsonObject("balance").fieldNames()).containsExactlyInAnyOrder("uact", "uakt", "act");
+      JsonObject settled = page.getJsonArray("entries").getJsonObject(0);
+      assertThat(settled.getString("kind")).isEqualTo("settle");
+      assertThat(settled.getJsonObject("change").getLong("uact")).isEqualTo(charge);
+      JsonObject detail = s.json(s.get(settled.getString("settlements"), TestService.ADMIN_KEY));
+      assertThat(detail.getJsonArray("settlements")).singleElement()
+          .satisfies(r -> assertThat(((JsonObject) r).getString("jobId")).isEqualTo(done));
+
+      // the node asks for its ACT to be paid out: a redemption request takes it off its balance
+      assertThat(s.post("/api/v1/providers/" + node + "/payouts", TestService.ADMIN_KEY, new JsonObject()
+          .put("act", java.math.BigDecimal.valueOf(charge, 6).toPlainString()).put("reference", "pay-1").encode()).statusCode())
+          .isEqualTo(202);
+      JsonObject after = s.json(s.get(path, TestService.ADMIN_KEY));
+      JsonObject request = after.getJsonArray("entries").getJsonObject(0);
+      assertThat(request.getString("kind")).isEqualTo("bme.redeem-request");
+      assertThat(request.getString("ref")).isEqualTo("redeem-request:api:pay-1");
+      assertThat(request.getJsonObject("change").getLong("uact")).isEqualTo(-charge);
+      long[] balance = {after.getJsonObject("balance").getLong("uact"), after.getJsonObject("balance").getLong("uakt")};
+      JsonObject payouts = s.json(s.get("/api/v1/providers/" + node + "/payouts", TestService.ADMIN_KEY));
+      assertThat(balance).containsExactly(payouts.getLong("uact"), payouts.getLong("uakt"));
+      for (Object o : after.getJsonArray("entries")) {
+        JsonObject line = (JsonObject) o;
+        assertThat(line.getJsonObject("balanceAfter").getLong("uact")).isEqualTo(balance[0]);
+        assertThat(line.getJsonObject("balanceAfter").getLong("uakt")).isEqualTo(balance[1]);
+        balance[0] -= line.getJsonObject("change").getLong("uact");
+        balance[1] -= line.getJsonObject("change").getLong("uakt");
+      }
+      assertThat(balance).as("before the first entry, nothing").containsOnly(0L);
+
+      JsonObject period = s.json(s.get(path + "?from=2020-01-01", TestService.ADMIN_KEY)).getJsonObject("period");
+      assertThat(period.getJsonObject("opening").getLong("uact")).isZero();
+      assertThat(period.getJsonArray("totals").stream().map(t -> ((JsonObject) t).getString("kind")).toList())
+          .contains("bme.redeem-request", "settle");
+      var csv = s.get(path + "?format=csv", TestService.ADMIN_KEY);
+      assertThat(csv.body().split("\r\n")[0]).isEqualTo("txId,at,kind,ref,uact,uakt,balanceUact,balanceUakt");
+
+      // the admin's only; a node the ledger does not know; bad queries
+      assertThat(s.get(path, TestService.DEMO_KEY).statusCode()).isEqualTo(403);
+      assertThat(s.get(path, null).statusCode()).isEqualTo(401);
+      assertThat(s.get("/api/v1/providers/no-such-node/statement", TestService.ADMIN_KEY).statusCode()).isEqualTo(404);
+      assertThat(s.get(path + "/" + Long.MAX_VALUE, TestService.ADMIN_KEY).statusCode()).isEqualTo(404);
+      assertThat(s.get(path + "?from=nope", TestService.ADMIN_KEY).statusCode()).isEqualTo(422);
+    }
+  }
 }

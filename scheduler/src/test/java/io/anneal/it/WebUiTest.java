@@ -248,6 +248,29 @@ class WebUiTest {
         wait.until(d -> d.findElements(By.cssSelector("#jobs td.state.SETTLED")).size() >= 2);
         assertThat(driver.findElement(By.id("submit")).isDisplayed()).isFalse();
         assertThat(driver.findElement(By.id("key-row")).isDisplayed()).isFalse();
+
+        // a provider account's key (ADR 32): its node's earnings, this month's income, and a payout from the page
+        String providerKey = s.json(s.post("/api/v1/provider-accounts", TestService.ADMIN_KEY,
+            new JsonObject().put("name", "acme-gpu").put("nodes", new io.vertx.core.json.JsonArray().add(node)).encode()))
+            .getString("apiKey");
+        long earned = s.json(s.get("/api/v1/providers/" + node + "/payouts", TestService.ADMIN_KEY)).getLong("uact");
+        assertThat(earned).isPositive();
+        driver.findElement(By.id("apiKey")).clear();
+        driver.findElement(By.id("apiKey")).sendKeys(providerKey);
+        driver.findElement(By.cssSelector("#auth button")).click();
+        wait.until(d -> d.findElement(By.id("provider-card")).isDisplayed()
+            && d.findElements(By.cssSelector("#provider-nodes tr.provider-node")).size() == 1);
+        assertThat(driver.findElement(By.id("jobs-card")).isDisplayed()).isFalse();
+        assertThat(driver.findElement(By.id("who")).getText()).isEqualTo("provider account acme-gpu");
+        String act = java.math.BigDecimal.valueOf(earned, 6).stripTrailingZeros().toPlainString();
+        wait.until(d -> d.findElement(By.cssSelector("#provider-nodes tr.provider-node")).getText().contains("earned "));
+        assertThat(driver.findElement(By.cssSelector("#provider-nodes tr.provider-node")).getText())
+            .startsWith(node + " " + act + " ");
+        driver.findElement(By.cssSelector("#provider-nodes tr.provider-node button")).click();
+        wait.until(d -> d.findElement(By.id("provider-msg")).getText().contains("queued for the next redemption epoch"));
+        assertThat(driver.findElement(By.id("provider-msg")).getText()).contains(act + " ACT from " + node);
+        assertThat(s.json(s.get("/api/v1/providers/" + node + "/statement", TestService.ADMIN_KEY)).getJsonArray("entries")
+            .getJsonObject(0).getString("kind")).isEqualTo("bme.redeem-request");
       } finally {
         driver.quit();
       }

@@ -605,4 +605,37 @@ public abstract class JobStoreContract {
     assertThat(tenants.listed(tenantId).get().orElseThrow().keyLastUsedAtMs()).isEqualTo(4_000L);
     assertThat(third.listed(tenantId).get().orElseThrow().keyLastUsedAtMs()).isEqualTo(3_000L);
   }
+  /**
+   * Provider accounts: made with their nodes, found by their key only, a node at most one account's, a
+   * replaced key refused; a refused change leaves nothing behind.
+   */
+  @Test
+  void aProviderAccountOwnsItsNodesAndIsFoundByItsKey() throws Exception {
+    ProviderStore providers = new ProviderStore(store, tenants);
+    ProviderStore.Account a = providers.create("acme-gpu", "provider-key-0123456789", List.of("n2", "n1")).get();
+    assertThat(a.nodes()).containsExactly("n1", "n2");
+    assertThat(providers.byKey("provider-key-0123456789").get()).hasValueSatisfying(x -> assertThat(x.id()).isEqualTo(a.id()));
+    assertThat(providers.byKey("acme-key-0123456789").get()).as("a tenant's key").isEmpty();
+    assertThat(providers.create("other", "other-provider-key-0123", List.of("n3", "n1")))
+        .failsWithin(java.time.Duration.ofSeconds(10)).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+        .withMessageContaining("NODE_TAKEN");
+    assertThat(providers.byKey("other-provider-key-0123").get()).as("nothing of the refused account").isEmpty();
+    assertThat(providers.create("other", "acme-key-0123456789", List.of()))
+        .failsWithin(java.time.Duration.ofSeconds(10)).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+        .withMessageContaining("KEY_TAKEN");
+    assertThat(tenants.addReadKey(tenantId, "provider-key-0123456789", "x", null))
+        .as("a provider's key is no one else's").failsWithin(java.time.Duration.ofSeconds(10));
+    ProviderStore.Account b = providers.create("other", "other-provider-key-0123", List.of("n3")).get();
+    assertThat(providers.setNodes(a.id(), List.of("n2", "n3")))
+        .failsWithin(java.time.Duration.ofSeconds(10)).withThrowableOfType(java.util.concurrent.ExecutionException.class)
+        .withMessageContaining("NODE_TAKEN");
+    assertThat(providers.byId(a.id()).get().orElseThrow().nodes()).as("unchanged").containsExactly("n1", "n2");
+    assertThat(providers.setNodes(a.id(), List.of("n4")).get().orElseThrow().nodes()).containsExactly("n4");
+    assertThat(providers.setNodes("pa_nope", List.of()).get()).isEmpty();
+    assertThat(providers.replaceKey(a.id(), "provider-key-replaced-01").get()).isPresent();
+    assertThat(providers.byKey("provider-key-0123456789").get()).isEmpty();
+    assertThat(providers.byKey("provider-key-replaced-01").get()).isPresent();
+    assertThat(providers.list().get()).extracting(ProviderStore.Account::name).containsExactly("acme-gpu", "other");
+    assertThat(b.nodes()).containsExactly("n3");
+  }
 }

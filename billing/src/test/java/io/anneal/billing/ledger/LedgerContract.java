@@ -799,21 +799,21 @@ public abstract class LedgerContract {
 
   // ---------------------------------------------------------------- a tenant's statement
 
-  private TenantStatement.Page statement(String tenant, Long before, int limit) throws Exception {
-    return tx(c -> TenantStatement.read(c, tenant, before, limit));
+  private AccountStatement.Page statement(String tenant, Long before, int limit) throws Exception {
+    return tx(c -> AccountStatement.read(c, tenant, before, limit));
   }
 
   /** Each line's balance is the next (older) line's balance plus its own change, from nothing to the balance now. */
-  private static void assertLinesAddUp(TenantStatement.Amounts now, List<TenantStatement.Entry> newestFirst) {
-    TenantStatement.Amounts after = now;
+  private static void assertLinesAddUp(AccountStatement.Amounts now, List<AccountStatement.Entry> newestFirst) {
+    AccountStatement.Amounts after = now;
     long previousId = Long.MAX_VALUE;
-    for (TenantStatement.Entry e : newestFirst) {
+    for (AccountStatement.Entry e : newestFirst) {
       assertThat(e.txId()).isLessThan(previousId);
       assertThat(e.balanceAfter()).as("balance after entry %d", e.txId()).isEqualTo(after);
       after = after.minus(e.change());
       previousId = e.txId();
     }
-    assertThat(after).as("balance before the first entry").isEqualTo(TenantStatement.Amounts.ZERO);
+    assertThat(after).as("balance before the first entry").isEqualTo(AccountStatement.Amounts.ZERO);
   }
 
   @Test
@@ -833,35 +833,35 @@ public abstract class LedgerContract {
       SqlLedger.release(c, "j2");
       return null;
     });
-    TenantStatement.Page all = statement("t1", null, TenantStatement.MAX_LIMIT);
-    assertThat(all.entries()).extracting(TenantStatement.Entry::kind)
+    AccountStatement.Page all = statement("t1", null, AccountStatement.MAX_LIMIT);
+    assertThat(all.entries()).extracting(AccountStatement.Entry::kind)
         .containsExactly("escrow.release", "escrow.hold", "settle", "escrow.hold", "bme.mint", "deposit");
     assertThat(all.nextBefore()).isNull();
-    assertThat(all.balance()).isEqualTo(new TenantStatement.Amounts(bal(Accounts.tenant("t1")), 0, 0, 0));
+    assertThat(all.balance()).isEqualTo(new AccountStatement.Amounts(bal(Accounts.tenant("t1")), 0, 0, 0));
     assertLinesAddUp(all.balance(), all.entries());
     var e = all.entries();
     assertThat(e.get(0).ref()).isEqualTo("release:j2");
-    assertThat(e.get(0).change()).isEqualTo(new TenantStatement.Amounts(5_000L, -5_000L, 0, 0));
+    assertThat(e.get(0).change()).isEqualTo(new AccountStatement.Amounts(5_000L, -5_000L, 0, 0));
     assertThat(e.get(2).ref()).as("a settlement entry names a batch, possibly of other tenants").isNull();
-    assertThat(e.get(2).change()).isEqualTo(new TenantStatement.Amounts(999_750L, -1_000_000L, 0, 0));
+    assertThat(e.get(2).change()).isEqualTo(new AccountStatement.Amounts(999_750L, -1_000_000L, 0, 0));
     assertThat(e.get(3).ref()).isNull();
     assertThat(e.get(3).change()).as("t2's hold in the same entry is not t1's")
-        .isEqualTo(new TenantStatement.Amounts(-1_000_000L, 1_000_000L, 0, 0));
+        .isEqualTo(new AccountStatement.Amounts(-1_000_000L, 1_000_000L, 0, 0));
     assertThat(e.get(5).ref()).isEqualTo("deposit:dep-100000000");
-    assertThat(e.get(5).change()).isEqualTo(new TenantStatement.Amounts(0, 0, 100_000_000L, 0));
+    assertThat(e.get(5).change()).isEqualTo(new AccountStatement.Amounts(0, 0, 100_000_000L, 0));
     assertThat(e.get(4).change().uakt()).isEqualTo(-100_000_000L);
 
     // t2 sees its own deposit, mint and hold, not t1's entries
-    TenantStatement.Page other = statement("t2", null, 10);
-    assertThat(other.entries()).extracting(TenantStatement.Entry::kind).containsExactly("escrow.hold", "bme.mint", "deposit");
+    AccountStatement.Page other = statement("t2", null, 10);
+    assertThat(other.entries()).extracting(AccountStatement.Entry::kind).containsExactly("escrow.hold", "bme.mint", "deposit");
     assertLinesAddUp(other.balance(), other.entries());
 
     // pages of two continue each other, balances included, and end at the first entry
-    List<TenantStatement.Entry> paged = new ArrayList<>();
+    List<AccountStatement.Entry> paged = new ArrayList<>();
     Long before = null;
     int pages = 0;
     do {
-      TenantStatement.Page p = statement("t1", before, 2);
+      AccountStatement.Page p = statement("t1", before, 2);
       assertThat(p.entries()).hasSizeLessThanOrEqualTo(2);
       paged.addAll(p.entries());
       before = p.nextBefore();
@@ -870,7 +870,7 @@ public abstract class LedgerContract {
     assertThat(pages).isEqualTo(3);
     assertThat(paged).isEqualTo(all.entries());
     assertThat(statement("t1", e.get(5).txId(), 5).entries()).isEmpty();
-    assertThatThrownBy(() -> TenantStatement.read(null, "t1", null, 0)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> AccountStatement.read(null, "t1", null, 0)).isInstanceOf(IllegalArgumentException.class);
   }
 
   @Test
@@ -890,9 +890,9 @@ public abstract class LedgerContract {
       SqlLedger.hold(c, new EscrowHold("j3", "t1", 7_000L, 3_600_000L, "H100", 1));
       return null;
     });
-    List<TenantStatement.Entry> all = new ArrayList<>(statement("t1", null, TenantStatement.MAX_LIMIT).entries());
+    List<AccountStatement.Entry> all = new ArrayList<>(statement("t1", null, AccountStatement.MAX_LIMIT).entries());
     java.util.Collections.reverse(all);
-    assertThat(all).extracting(TenantStatement.Entry::kind)
+    assertThat(all).extracting(AccountStatement.Entry::kind)
         .containsExactly("deposit", "bme.mint", "escrow.hold", "settle", "escrow.hold", "escrow.release", "escrow.hold");
     // date the entries, oldest first; one exactly at November's start, one at December's, one a millisecond before it
     Instant nov = Instant.parse("2026-11-01T00:00:00Z");
@@ -916,45 +916,45 @@ public abstract class LedgerContract {
       }
       return null;
     });
-    TenantStatement.Amounts now = statement("t1", null, 1).balance();
+    AccountStatement.Amounts now = statement("t1", null, 1).balance();
 
-    TenantStatement.Page november = tx(c -> TenantStatement.read(c, "t1", null, TenantStatement.MAX_LIMIT,
-        new TenantStatement.Period(nov, dec)));
-    assertThat(november.entries()).extracting(TenantStatement.Entry::txId)
+    AccountStatement.Page november = tx(c -> AccountStatement.read(c, "t1", null, AccountStatement.MAX_LIMIT,
+        new AccountStatement.Period(nov, dec)));
+    assertThat(november.entries()).extracting(AccountStatement.Entry::txId)
         .containsExactly(all.get(4).txId(), all.get(3).txId(), all.get(2).txId());
-    assertThat(november.entries()).extracting(TenantStatement.Entry::balanceAfter)
+    assertThat(november.entries()).extracting(AccountStatement.Entry::balanceAfter)
         .containsExactly(all.get(4).balanceAfter(), all.get(3).balanceAfter(), all.get(2).balanceAfter());
     assertThat(november.nextBefore()).isNull();
     assertThat(november.balance()).isEqualTo(now);
-    TenantStatement.Summary s = november.summary();
+    AccountStatement.Summary s = november.summary();
     assertThat(s.opening()).as("the balance after October's last entry").isEqualTo(all.get(1).balanceAfter());
     assertThat(s.closing()).as("the balance after November's last entry").isEqualTo(all.get(4).balanceAfter());
     assertThat(s.entries()).isEqualTo(3);
-    assertThat(s.totals()).extracting(TenantStatement.KindTotal::kind).containsExactly("escrow.hold", "settle");
+    assertThat(s.totals()).extracting(AccountStatement.KindTotal::kind).containsExactly("escrow.hold", "settle");
     assertThat(s.totals().get(0).entries()).isEqualTo(2);
     assertThat(s.totals().get(0).change()).isEqualTo(all.get(2).change().plus(all.get(4).change()));
-    assertThat(s.totals().get(1)).isEqualTo(new TenantStatement.KindTotal("settle", 1, all.get(3).change()));
+    assertThat(s.totals().get(1)).isEqualTo(new AccountStatement.KindTotal("settle", 1, all.get(3).change()));
 
     // October closes where November opens; December, open towards now, closes at the balances now
-    TenantStatement.Summary october = this.<TenantStatement.Page>tx(c -> TenantStatement.read(c, "t1", null, 10,
-        new TenantStatement.Period(Instant.parse("2026-10-01T00:00:00Z"), nov))).summary();
-    assertThat(october.opening()).isEqualTo(TenantStatement.Amounts.ZERO);
+    AccountStatement.Summary october = this.<AccountStatement.Page>tx(c -> AccountStatement.read(c, "t1", null, 10,
+        new AccountStatement.Period(Instant.parse("2026-10-01T00:00:00Z"), nov))).summary();
+    assertThat(october.opening()).isEqualTo(AccountStatement.Amounts.ZERO);
     assertThat(october.closing()).isEqualTo(s.opening());
-    assertThat(october.totals()).extracting(TenantStatement.KindTotal::kind).containsExactly("bme.mint", "deposit");
-    TenantStatement.Page december = tx(c -> TenantStatement.read(c, "t1", null, 10, new TenantStatement.Period(dec, null)));
-    assertThat(december.entries()).extracting(TenantStatement.Entry::kind).containsExactly("escrow.hold", "escrow.release");
+    assertThat(october.totals()).extracting(AccountStatement.KindTotal::kind).containsExactly("bme.mint", "deposit");
+    AccountStatement.Page december = tx(c -> AccountStatement.read(c, "t1", null, 10, new AccountStatement.Period(dec, null)));
+    assertThat(december.entries()).extracting(AccountStatement.Entry::kind).containsExactly("escrow.hold", "escrow.release");
     assertThat(december.summary().opening()).isEqualTo(s.closing());
     assertThat(december.summary().closing()).isEqualTo(now);
-    TenantStatement.Page untilNovember = tx(c -> TenantStatement.read(c, "t1", null, 10, new TenantStatement.Period(null, nov)));
-    assertThat(untilNovember.entries()).extracting(TenantStatement.Entry::kind).containsExactly("bme.mint", "deposit");
+    AccountStatement.Page untilNovember = tx(c -> AccountStatement.read(c, "t1", null, 10, new AccountStatement.Period(null, nov)));
+    assertThat(untilNovember.entries()).extracting(AccountStatement.Entry::kind).containsExactly("bme.mint", "deposit");
     assertThat(untilNovember.summary().closing()).isEqualTo(s.opening());
 
     // pages of one entry within November continue each other and stop at its first entry
-    List<TenantStatement.Entry> paged = new ArrayList<>();
+    List<AccountStatement.Entry> paged = new ArrayList<>();
     Long before = null;
     do {
       Long b = before;
-      TenantStatement.Page p = tx(c -> TenantStatement.read(c, "t1", b, 1, new TenantStatement.Period(nov, dec)));
+      AccountStatement.Page p = tx(c -> AccountStatement.read(c, "t1", b, 1, new AccountStatement.Period(nov, dec)));
       paged.addAll(p.entries());
       assertThat(p.summary()).isEqualTo(s);
       before = p.nextBefore();
@@ -962,17 +962,63 @@ public abstract class LedgerContract {
     assertThat(paged).isEqualTo(november.entries());
 
     // periods without entries: before the first, and after the last
-    TenantStatement.Summary empty = this.<TenantStatement.Page>tx(c -> TenantStatement.read(c, "t1", null, 10,
-        new TenantStatement.Period(Instant.parse("2026-01-01T00:00:00Z"), Instant.parse("2026-02-01T00:00:00Z")))).summary();
-    assertThat(empty).isEqualTo(new TenantStatement.Summary(empty.period(), TenantStatement.Amounts.ZERO,
-        TenantStatement.Amounts.ZERO, 0, List.of()));
-    TenantStatement.Page later = tx(c -> TenantStatement.read(c, "t1", null, 10,
-        new TenantStatement.Period(Instant.parse("2027-01-01T00:00:00Z"), null)));
+    AccountStatement.Summary empty = this.<AccountStatement.Page>tx(c -> AccountStatement.read(c, "t1", null, 10,
+        new AccountStatement.Period(Instant.parse("2026-01-01T00:00:00Z"), Instant.parse("2026-02-01T00:00:00Z")))).summary();
+    assertThat(empty).isEqualTo(new AccountStatement.Summary(empty.period(), AccountStatement.Amounts.ZERO,
+        AccountStatement.Amounts.ZERO, 0, List.of()));
+    AccountStatement.Page later = tx(c -> AccountStatement.read(c, "t1", null, 10,
+        new AccountStatement.Period(Instant.parse("2027-01-01T00:00:00Z"), null)));
     assertThat(later.entries()).isEmpty();
     assertThat(later.summary().opening()).isEqualTo(now);
     assertThat(later.summary().closing()).isEqualTo(now);
-    assertThatThrownBy(() -> new TenantStatement.Period(dec, nov)).isInstanceOf(IllegalArgumentException.class);
-    assertThatThrownBy(() -> new TenantStatement.Period(dec, dec)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new AccountStatement.Period(dec, nov)).isInstanceOf(IllegalArgumentException.class);
+    assertThatThrownBy(() -> new AccountStatement.Period(dec, dec)).isInstanceOf(IllegalArgumentException.class);
+  }
+
+  @Test
+  void aProvidersStatementShowsWhatItsNodeEarnedAndWasPaid() throws Exception {
+    deposit(100_000_000L);
+    earn("n1", "j1", 4_000_000L);
+    earn("n2", "k1", 1_000_000L);
+    earn("n1", "j2", 6_000_000L);
+    assertThat(tx(c -> Redemptions.request(c, "n1", 10_000_000L, "p-1", ORACLE, 1_000L)).refusal()).isNull();
+    List<Redemptions.Outcome> paid = tx(c -> Redemptions.runEpoch(c, ORACLE, BmeParams.defaults(), 2_000L));
+    assertThat(paid).singleElement().satisfies(o -> assertThat(o.state()).isEqualTo("EXECUTED"));
+
+    AccountStatement.Page n1 = tx(c -> AccountStatement.readProvider(c, "n1", null, AccountStatement.MAX_LIMIT, null));
+    assertThat(n1.entries()).extracting(AccountStatement.Entry::kind)
+        .containsExactly("bme.redeem", "bme.redeem-request", "settle", "settle");
+    assertThat(n1.entries()).extracting(AccountStatement.Entry::change).containsExactly(
+        new AccountStatement.Amounts(0, 0, 20_000_000L, 0), new AccountStatement.Amounts(-10_000_000L, 0, 0, 0),
+        new AccountStatement.Amounts(6_000_000L, 0, 0, 0), new AccountStatement.Amounts(4_000_000L, 0, 0, 0));
+    assertThat(n1.balance()).isEqualTo(new AccountStatement.Amounts(bal(Accounts.provider("n1")), 0, balAkt(Accounts.provider("n1")), 0));
+    assertLinesAddUp(n1.balance(), n1.entries());
+    assertThat(n1.entries().get(1).ref()).isEqualTo("redeem-request:p-1");
+    assertThat(n1.entries().get(2).ref()).as("a settlement is a batch across providers").isNull();
+
+    // a settlement entry lists the node's own runs in it; another node's statement has neither its entries nor its runs
+    long settledJ1 = n1.entries().get(3).txId();
+    AccountStatement.Detail d = this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.providerEntry(c, "n1", settledJ1))
+        .orElseThrow();
+    assertThat(d.settlements()).extracting(AccountStatement.SettledRun::receiptId).containsExactly("j1/0");
+    assertThat(d.settlements().get(0).chargeUact()).isEqualTo(4_000_000L);
+    AccountStatement.Page n2 = tx(c -> AccountStatement.readProvider(c, "n2", null, 10, null));
+    assertThat(n2.entries()).extracting(AccountStatement.Entry::kind).containsExactly("settle");
+    assertThat(n2.entries().get(0).change().uact()).isEqualTo(1_000_000L);
+    assertThat(this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.providerEntry(c, "n2", settledJ1))).isEmpty();
+    // the tenant who paid does not see the provider's redemption, nor the provider the tenant's deposit
+    assertThat(statement("t1", null, AccountStatement.MAX_LIMIT).entries()).extracting(AccountStatement.Entry::kind)
+        .doesNotContain("bme.redeem", "bme.redeem-request");
+
+    // a period: what the node earned and was paid in it, by kind
+    AccountStatement.Summary all = this.<AccountStatement.Page>tx(c -> AccountStatement.readProvider(c, "n1", null, 1,
+        new AccountStatement.Period(Instant.parse("2020-01-01T00:00:00Z"), null))).summary();
+    assertThat(all.opening()).isEqualTo(AccountStatement.Amounts.ZERO);
+    assertThat(all.closing()).isEqualTo(n1.balance());
+    assertThat(all.totals()).containsExactly(
+        new AccountStatement.KindTotal("bme.redeem", 1, new AccountStatement.Amounts(0, 0, 20_000_000L, 0)),
+        new AccountStatement.KindTotal("bme.redeem-request", 1, new AccountStatement.Amounts(-10_000_000L, 0, 0, 0)),
+        new AccountStatement.KindTotal("settle", 2, new AccountStatement.Amounts(10_000_000L, 0, 0, 0)));
   }
 
   @Test
@@ -990,22 +1036,22 @@ public abstract class LedgerContract {
         receiptOf("b1", "t2", 300_000_000L, "SUCCEEDED", 0)), PRICES, System.currentTimeMillis(), 3600));
     assertThat(settled).allMatch(Settlement::settled);
     long settleTx = statement("t1", null, 1).entries().get(0).txId();
-    TenantStatement.Detail mine = this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t1", settleTx)).orElseThrow();
+    AccountStatement.Detail mine = this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t1", settleTx)).orElseThrow();
     assertThat(mine.entry().kind()).isEqualTo("settle");
-    assertThat(mine.settlements()).extracting(TenantStatement.SettledRun::jobId).containsExactly("a1", "a2");
-    assertThat(mine.settlements()).extracting(TenantStatement.SettledRun::chargeUact).containsExactly(100L, 0L);
-    assertThat(mine.entry().change()).isEqualTo(new TenantStatement.Amounts(2_000_000L - 100L, -2_000_000L, 0, 0));
+    assertThat(mine.settlements()).extracting(AccountStatement.SettledRun::jobId).containsExactly("a1", "a2");
+    assertThat(mine.settlements()).extracting(AccountStatement.SettledRun::chargeUact).containsExactly(100L, 0L);
+    assertThat(mine.entry().change()).isEqualTo(new AccountStatement.Amounts(2_000_000L - 100L, -2_000_000L, 0, 0));
     assertThat(mine.entry().balanceAfter()).isEqualTo(statement("t1", null, 1).entries().get(0).balanceAfter());
-    TenantStatement.Detail theirs = this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t2", settleTx)).orElseThrow();
-    assertThat(theirs.settlements()).extracting(TenantStatement.SettledRun::receiptId).containsExactly("b1/0");
+    AccountStatement.Detail theirs = this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t2", settleTx)).orElseThrow();
+    assertThat(theirs.settlements()).extracting(AccountStatement.SettledRun::receiptId).containsExactly("b1/0");
     assertThat(theirs.entry().change().uact()).isEqualTo(1_000_000L - 300L);
     // an entry that did not move a tenant's balances is not on its statement
     tx(c -> {
       SqlLedger.openTenantAccounts(c, "t3");
       return null;
     });
-    assertThat(this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t3", settleTx))).isEmpty();
-    assertThat(this.<Optional<TenantStatement.Detail>>tx(c -> TenantStatement.entry(c, "t1", Long.MAX_VALUE))).isEmpty();
+    assertThat(this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t3", settleTx))).isEmpty();
+    assertThat(this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t1", Long.MAX_VALUE))).isEmpty();
   }
 
   @Test

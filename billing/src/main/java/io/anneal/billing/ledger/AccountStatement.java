@@ -15,10 +15,11 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 /**
- * A tenant's statement of account: the journal entries that moved its ACT or AKT (its own account
- * and its escrow), newest first, each with what it changed and the balances after it, so that the
- * lines add up to the balances the tenant is shown. Read from the postings (indexed by account,
- * denomination and entry), in one snapshot; nothing is written.
+ * A statement of account, a tenant's or a provider's ({@link #readProvider}). A tenant's: the journal
+ * entries that moved its ACT or AKT (its own account and its escrow), newest first, each with what it
+ * changed and the balances after it, so that the lines add up to the balances the tenant is shown. A
+ * provider's: the entries that moved what its node earned (ACT) or was paid directly (AKT). Read from the
+ * postings (indexed by account, denomination and entry), in one snapshot; nothing is written.
  *
  * <p>Entries are ordered by their id. Settlement lanes commit entries out of id order, so a balance
  * "after" an entry is the sum of the entries up to it in that order, not necessarily a balance the
@@ -37,12 +38,15 @@ import java.util.TreeSet;
  * is in the period its place in the journal puts it in, so consecutive periods share no entry and
  * miss none, and one period's closing balance is the next one's opening.
  */
-public final class TenantStatement {
+public final class AccountStatement {
   public static final int MAX_LIMIT = 500;
-  /** Entry kinds recorded for a batch across tenants: their reference is not the tenant's to read. */
+  /** Entry kinds recorded for a batch across tenants: their reference is not a tenant's to read. */
   private static final java.util.Set<String> SHARED_KINDS = java.util.Set.of("escrow.hold", "settle");
 
-  /** Amounts of the tenant's four balances, in base units: ACT available and held, AKT-direct available and held. */
+  /**
+   * Amounts of a tenant's four balances, in base units: ACT available and held, AKT-direct available and
+   * held; a provider's ACT earned and AKT paid are in the two "available" ones.
+   */
   public record Amounts(long uact, long escrowUact, long uakt, long escrowUakt) {
     static final Amounts ZERO = new Amounts(0, 0, 0, 0);
 
@@ -71,7 +75,7 @@ public final class TenantStatement {
 
   /** A tenant's four balances now. */
   public static Amounts balancesOf(Connection c, String tenantId) throws SQLException {
-    return balances(c, accounts(tenantId));
+    return balances(c, Owner.tenant(tenantId).acc());
   }
 
   /** One journal entry as the tenant sees it; {@code ref} is null for entries of a batch across tenants. */
@@ -115,12 +119,29 @@ public final class TenantStatement {
   /** An entry with, for a settlement, the tenant's runs it settled (in receipt-id order). */
   public record Detail(Entry entry, List<SettledRun> settlements) {}
 
-  private TenantStatement() {}
+  private AccountStatement() {}
 
-  /** The four (account, denomination) pairs of a tenant, in the order of {@link Amounts}. */
-  private static String[][] accounts(String tenantId) {
-    return new String[][] {{Accounts.tenant(tenantId), "uact"}, {Accounts.escrow(tenantId), "uact"},
-        {Accounts.tenant(tenantId), "uakt"}, {Accounts.escrow(tenantId), "uakt"}};
+  /**
+   * Whose statement: the (account, denomination) pair behind each of the four {@link Amounts} (null where
+   * the owner has none), the entry kinds recorded for a batch across owners (their reference is not
+   * shown), and the settlement column that names the owner's runs.
+   */
+  private record Owner(String id, String[][] acc, java.util.Set<String> shared, String runsOf) {
+    /** A tenant: its ACT and AKT-direct balances, available and in escrow. */
+    static Owner tenant(String tenantId) {
+      return new Owner(tenantId, new String[][] {{Accounts.tenant(tenantId), "uact"}, {Accounts.escrow(tenantId), "uact"},
+          {Accounts.tenant(tenantId), "uakt"}, {Accounts.escrow(tenantId), "uakt"}}, SHARED_KINDS, "tenant_id");
+    }
+
+    /**
+     * A provider (a node): the ACT it earned and has not redeemed, and the AKT it was paid directly (bme-spec
+     * 16.5), in the "available" slots. Settlements are batches across providers; a bootstrap payout names
+     * its window, which is every provider's.
+     */
+    static Owner provider(String nodeId) {
+      return new Owner(nodeId, new String[][] {{Accounts.provider(nodeId), "uact"}, null, {Accounts.provider(nodeId), "uakt"}, null},
+          java.util.Set.of("settle"), "node_id");
+    }
   }
 
   /**
@@ -136,9 +157,22 @@ public final class TenantStatement {
    * without a summary) with id below {@code before} (null: from the period's newest), newest first.
    */
   public static Page read(Connection c, String tenantId, Long before, int limit, Period period) throws SQLException {
+    return read(c, Owner.tenant(tenantId), before, limit, period);
+  }
+
+  /**
+   * A provider's statement (node {@code nodeId}): the entries that moved the ACT it earned ({@code uact})
+   * or the AKT it was paid ({@code uakt}) — settlements, bootstrap payouts, redemptions — as {@link
+   * #read(Connection, String, Long, int, Period)} gives a tenant's; the escrow amounts are always zero.
+   */
+  public static Page readProvider(Connection c, String nodeId, Long before, int limit, Period period) throws SQLException {
+    return read(c, Owner.provider(nodeId), before, limit, period);
+  }
+
+  private static Page read(Connection c, Owner owner, Long before, int limit, Period period) throws SQLException {
     if (limit < 1 || limit > MAX_LIMIT) throw new IllegalArgumentException("limit must be 1.." + MAX_LIMIT);
     return Database.inSnapshot(c, s -> {
-      String[][] acc = accounts(tenantId);
+      String[][] acc = owner.acc();
       long first = period == null || period.from() == null ? 0 : firstEntryAtOrAfter(s, period.from());
       long end = period == null || period.to() == null ? Long.MAX_VALUE : firstEntryAtOrAfter(s, period.to());
       long below = Math.min(before == null ? Long.MAX_VALUE : before, end);
@@ -147,6 +181,7 @@ public final class TenantStatement {
       // the newest limit + 1 entries of each account, merged: the page's entries are among them
       TreeSet<Long> ids = new TreeSet<>(java.util.Comparator.reverseOrder());
       for (String[] a : acc) {
+        if (a == null) continue;
         try (PreparedStatement ps = s.prepareStatement("SELECT DISTINCT tx_id FROM posting WHERE account = ? AND denom = ?"
             + " AND tx_id < ? AND tx_id >= ? ORDER BY tx_id DESC FETCH FIRST " + (limit + 1) + " ROWS ONLY")) {
           ps.setString(1, a[0]);
@@ -164,6 +199,7 @@ public final class TenantStatement {
       long oldest = page.get(page.size() - 1);
       TreeMap<Long, Amounts> changes = new TreeMap<>();
       for (int i = 0; i < acc.length; i++) {
+        if (acc[i] == null) continue;
         try (PreparedStatement ps = s.prepareStatement("SELECT tx_id, SUM(amount) FROM posting WHERE account = ? AND denom = ?"
             + " AND tx_id >= ? AND tx_id < ? GROUP BY tx_id")) {
           ps.setString(1, acc[i][0]);
@@ -180,7 +216,7 @@ public final class TenantStatement {
       Amounts later = below == Long.MAX_VALUE ? Amounts.ZERO : changedSince(s, acc, below);
       Amounts after = now.minus(later);
       List<Entry> entries = new ArrayList<>();
-      for (Entry e : describe(s, changes)) {
+      for (Entry e : describe(s, changes, owner.shared())) {
         entries.add(new Entry(e.txId(), e.kind(), e.ref(), e.at(), e.change(), after));
         after = after.minus(e.change());
       }
@@ -194,6 +230,7 @@ public final class TenantStatement {
     Amounts closing = end == Long.MAX_VALUE ? now : now.minus(changedSince(c, acc, end));
     TreeMap<String, Amounts> changes = new TreeMap<>();
     for (int i = 0; i < acc.length; i++) {
+      if (acc[i] == null) continue;
       try (PreparedStatement ps = c.prepareStatement("SELECT t.kind, SUM(p.amount) FROM posting p JOIN ledger_tx t ON t.id = p.tx_id"
           + " WHERE p.account = ? AND p.denom = ? AND p.tx_id >= ? AND p.tx_id < ? GROUP BY t.kind")) {
         ps.setString(1, acc[i][0]);
@@ -206,17 +243,18 @@ public final class TenantStatement {
       }
     }
     // an entry that moved several of the four balances counts once: the union of the four id ranges
+    List<String[]> held = java.util.Arrays.stream(acc).filter(java.util.Objects::nonNull).toList();
     StringBuilder union = new StringBuilder();
-    for (int i = 0; i < acc.length; i++) {
+    for (int i = 0; i < held.size(); i++) {
       if (i > 0) union.append(" UNION ");
       union.append("SELECT tx_id FROM posting WHERE account = ? AND denom = ? AND tx_id >= ? AND tx_id < ?");
     }
     TreeMap<String, Long> counts = new TreeMap<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT t.kind, COUNT(*) FROM (" + union + ") u JOIN ledger_tx t"
         + " ON t.id = u.tx_id GROUP BY t.kind")) {
-      for (int i = 0; i < acc.length; i++) {
-        ps.setString(4 * i + 1, acc[i][0]);
-        ps.setString(4 * i + 2, acc[i][1]);
+      for (int i = 0; i < held.size(); i++) {
+        ps.setString(4 * i + 1, held.get(i)[0]);
+        ps.setString(4 * i + 2, held.get(i)[1]);
         ps.setLong(4 * i + 3, first);
         ps.setLong(4 * i + 4, end);
       }
@@ -276,11 +314,24 @@ public final class TenantStatement {
    * settlement, the tenant's runs it settled.
    */
   public static Optional<Detail> entry(Connection c, String tenantId, long txId) throws SQLException {
+    return entry(c, Owner.tenant(tenantId), txId);
+  }
+
+  /**
+   * Entry {@code txId} of node {@code nodeId}'s provider statement, with, for a settlement, the node's runs
+   * it settled (their charges are what the node earned in it).
+   */
+  public static Optional<Detail> providerEntry(Connection c, String nodeId, long txId) throws SQLException {
+    return entry(c, Owner.provider(nodeId), txId);
+  }
+
+  private static Optional<Detail> entry(Connection c, Owner owner, long txId) throws SQLException {
     return Database.inSnapshot(c, s -> {
-      String[][] acc = accounts(tenantId);
+      String[][] acc = owner.acc();
       Amounts change = Amounts.ZERO;
       boolean touched = false;
       for (int i = 0; i < acc.length; i++) {
+        if (acc[i] == null) continue;
         try (PreparedStatement ps = s.prepareStatement(
             "SELECT SUM(amount), COUNT(*) FROM posting WHERE account = ? AND denom = ? AND tx_id = ?")) {
           ps.setString(1, acc[i][0]);
@@ -293,11 +344,11 @@ public final class TenantStatement {
           }
         }
       }
-      List<SettledRun> runs = settledRuns(s, tenantId, txId);
+      List<SettledRun> runs = settledRuns(s, owner, txId);
       if (!touched && runs.isEmpty()) return Optional.empty();
       TreeMap<Long, Amounts> one = new TreeMap<>();
       one.put(txId, change);
-      Entry e = describe(s, one).get(0);
+      Entry e = describe(s, one, owner.shared()).get(0);
       Amounts after = balances(s, acc).minus(changedSince(s, acc, txId + 1));
       return Optional.of(new Detail(new Entry(e.txId(), e.kind(), e.ref(), e.at(), change, after), runs));
     });
@@ -307,6 +358,7 @@ public final class TenantStatement {
   private static Amounts changedSince(Connection c, String[][] acc, long fromTx) throws SQLException {
     Amounts sum = Amounts.ZERO;
     for (int i = 0; i < acc.length; i++) {
+      if (acc[i] == null) continue;
       try (PreparedStatement ps = c.prepareStatement(
           "SELECT COALESCE(SUM(amount), 0) FROM posting WHERE account = ? AND denom = ? AND tx_id >= ?")) {
         ps.setString(1, acc[i][0]);
@@ -321,12 +373,12 @@ public final class TenantStatement {
     return sum;
   }
 
-  private static List<SettledRun> settledRuns(Connection c, String tenantId, long txId) throws SQLException {
+  private static List<SettledRun> settledRuns(Connection c, Owner owner, long txId) throws SQLException {
     List<SettledRun> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT receipt_id, job_id, node_id, charge_uact, refund_uact, paid_uakt"
-        + " FROM settlement WHERE tx_id = ? AND tenant_id = ? ORDER BY receipt_id")) {
+        + " FROM settlement WHERE tx_id = ? AND " + owner.runsOf() + " = ? ORDER BY receipt_id")) {
       ps.setLong(1, txId);
-      ps.setString(2, tenantId);
+      ps.setString(2, owner.id());
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           out.add(new SettledRun(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)));
@@ -347,12 +399,13 @@ public final class TenantStatement {
 
   private static Amounts balances(Connection c, String[][] acc) throws SQLException {
     long[] b = new long[acc.length];
-    for (int i = 0; i < acc.length; i++) b[i] = SqlLedger.balance(c, acc[i][0], acc[i][1]);
+    for (int i = 0; i < acc.length; i++) b[i] = acc[i] == null ? 0 : SqlLedger.balance(c, acc[i][0], acc[i][1]);
     return new Amounts(b[0], b[1], b[2], b[3]);
   }
 
   /** The entries of {@code changes}, newest first, with their kind, reference (where the tenant's) and time. */
-  private static List<Entry> describe(Connection c, TreeMap<Long, Amounts> changes) throws SQLException {
+  private static List<Entry> describe(Connection c, TreeMap<Long, Amounts> changes, java.util.Set<String> shared)
+      throws SQLException {
     List<Entry> out = new ArrayList<>();
     try (PreparedStatement ps = c.prepareStatement("SELECT kind, ref, created_at FROM ledger_tx WHERE id = ?")) {
       for (var e : changes.descendingMap().entrySet()) {
@@ -360,7 +413,7 @@ public final class TenantStatement {
         try (ResultSet rs = ps.executeQuery()) {
           if (!rs.next()) throw new SQLException("journal entry " + e.getKey() + " has postings but no entry");
           String kind = rs.getString(1);
-          out.add(new Entry(e.getKey(), kind, SHARED_KINDS.contains(kind) ? null : rs.getString(2),
+          out.add(new Entry(e.getKey(), kind, shared.contains(kind) ? null : rs.getString(2),
               rs.getTimestamp(3).toInstant(), e.getValue(), null));
         }
       }
