@@ -2240,14 +2240,23 @@ public final class ApiVerticle extends VerticleBase {
    * refused (403), no key 401.
    */
   private Future<Void> adminOrProviderOf(RoutingContext rc, String nodeId) {
+    return adminOr(rc, a -> a.nodes().contains(nodeId), "node " + nodeId + " is not one of this provider account's nodes",
+        "an admin key or the key of node " + nodeId + "'s provider account is required");
+  }
+
+  /**
+   * Succeeds for the admin, or a provider account {@code allowed} accepts; refuses (403) another account
+   * with {@code notAllowed} and any other key with {@code neither}; no key 401.
+   */
+  private Future<Void> adminOr(RoutingContext rc, java.util.function.Predicate<io.anneal.store.ProviderStore.Account> allowed,
+      String notAllowed, String neither) {
     Optional<String> key = bearer(rc.request().getHeader("Authorization"));
     if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
     return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext()).compose(admin -> admin
         ? Future.<Void>succeededFuture()
         : Future.fromCompletionStage(providers.byKey(key.get()), vertx.getOrCreateContext()).compose(a -> a.isPresent()
-            && a.get().nodes().contains(nodeId) ? Future.<Void>succeededFuture()
-            : Future.failedFuture(Problem.forbidden(a.isPresent() ? "node " + nodeId + " is not one of this provider account's nodes"
-                : "an admin key or the key of node " + nodeId + "'s provider account is required"))));
+            && allowed.test(a.get()) ? Future.<Void>succeededFuture()
+            : Future.failedFuture(Problem.forbidden(a.isPresent() ? notAllowed : neither))));
   }
 
   /** The account a request's provider key authenticates: 401 without a key, 403 for another kind of key. */
@@ -2372,13 +2381,8 @@ public final class ApiVerticle extends VerticleBase {
 
   /** Succeeds for the admin or provider account {@code id} itself. */
   private Future<Void> adminOrProviderAccount(RoutingContext rc, String id) {
-    Optional<String> key = bearer(rc.request().getHeader("Authorization"));
-    if (key.isEmpty()) return Future.failedFuture(Problem.unauthorized());
-    return Future.fromCompletionStage(tenants.isAdminKey(key.get()), vertx.getOrCreateContext()).compose(admin -> admin
-        ? Future.<Void>succeededFuture()
-        : Future.fromCompletionStage(providers.byKey(key.get()), vertx.getOrCreateContext()).compose(a -> a.isPresent()
-            && a.get().id().equals(id) ? Future.<Void>succeededFuture()
-            : Future.failedFuture(Problem.forbidden("an admin key or this provider account's key is required"))));
+    String refusal = "an admin key or this provider account's key is required";
+    return adminOr(rc, a -> a.id().equals(id), refusal, refusal);
   }
 
   /** Admin: the account's nodes become {@code nodes} (replaced); 409 when one is another account's. */
@@ -2485,16 +2489,33 @@ public final class ApiVerticle extends VerticleBase {
   /** Webhooks a tenant may hold at once. */
   static final int MAX_WEBHOOKS = 20;
 
+  /** Whose webhooks a request's key reaches: a tenant's, or (ADR 32) a provider account's. */
+  private record WebhookOwner(String id, boolean provider) {}
+
+  /**
+   * The owner of the request's key: its tenant (a read-only key only reads, as everywhere), else its
+   * provider account; 401 when it is neither.
+   */
+  private Future<WebhookOwner> webhookOwner(RoutingContext rc) {
+    String key = bearer(rc.request().getHeader("Authorization")).orElse(null);
+    return tenantOf(rc, key).map(t -> new WebhookOwner(t.id(), false)).recover(e -> {
+      if (key == null || !(e instanceof Problem p) || p.status() != 401) return Future.failedFuture(e);
+      return Future.fromCompletionStage(providers.byKey(key), vertx.getOrCreateContext())
+          .compose(a -> a.isPresent() ? Future.succeededFuture(new WebhookOwner(a.get().id(), true)) : Future.failedFuture(e));
+    });
+  }
+
   /**
    * A tenant registers {@code {"url": "https://…", "events": ["job.succeeded", …] or ["*"], "secret": optional}};
-   * the answer (201) carries the secret deliveries are signed with, the only time it is shown.
+   * a provider account (ADR 32) {@code "events": ["payout.executed", "payout.cancelled"]}, its only events. The
+   * answer (201) carries the secret deliveries are signed with, the only time it is shown.
    */
   private void createWebhook(RoutingContext rc) {
-    tenant(rc).compose(t -> {
+    webhookOwner(rc).compose(t -> {
       JsonObject body = parseBody(rc.body().buffer());
       checkFields(body, Set.of("url", "events", "secret", "lowBalanceAct"));
       String url = webhookUrl(body.getValue("url"));
-      Set<String> events = webhookEvents(body.getValue("events"));
+      Set<String> events = t.provider() ? providerWebhookEvents(body.getValue("events")) : webhookEvents(body.getValue("events"));
       Long lowBalance = null;
       if (events.contains(io.anneal.webhook.WebhookStore.BALANCE_LOW) != body.containsKey("lowBalanceAct")) {
         throw new Problem("invalid-webhook", 422, "Invalid webhook", "a webhook for balance.low gives lowBalanceAct (the ACT"
@@ -2549,6 +2570,27 @@ public final class ApiVerticle extends VerticleBase {
     return u.toString();
   }
 
+  /** A provider account's webhook events: a non-empty list of payout.executed and payout.cancelled. */
+  private static Set<String> providerWebhookEvents(Object v) {
+    Set<String> out = new java.util.LinkedHashSet<>();
+    if (v instanceof JsonArray a && !a.isEmpty()) {
+      for (Object o : a) {
+        if (!(o instanceof String s) || !io.anneal.webhook.WebhookStore.PROVIDER_EVENT_TYPES.contains(s)) {
+          out = null;
+          break;
+        }
+        out.add(s);
+      }
+    } else {
+      out = null;
+    }
+    if (out == null) {
+      throw new Problem("invalid-webhook", 422, "Invalid webhook", "a provider account's webhook asks for"
+          + " [\"payout.executed\"], [\"payout.cancelled\"] or both: its nodes' payouts, decided at redemption epochs");
+    }
+    return out;
+  }
+
   private static Set<String> webhookEvents(Object v) {
     if (v == null) return Set.of("*");
     if (!(v instanceof JsonArray a) || a.isEmpty()) {
@@ -2568,7 +2610,7 @@ public final class ApiVerticle extends VerticleBase {
   }
 
   private void listWebhooks(RoutingContext rc) {
-    tenant(rc).compose(t -> Future.fromCompletionStage(store.read(c -> io.anneal.webhook.WebhookStore.active(c, t.id())),
+    webhookOwner(rc).compose(t -> Future.fromCompletionStage(store.read(c -> io.anneal.webhook.WebhookStore.active(c, t.id())),
         vertx.getOrCreateContext())).onSuccess(list -> {
           JsonArray a = new JsonArray();
           list.forEach(w -> a.add(new JsonObject(new java.util.LinkedHashMap<>(w.toApi()))));
@@ -2578,7 +2620,7 @@ public final class ApiVerticle extends VerticleBase {
 
   private void deleteWebhook(RoutingContext rc) {
     String id = rc.pathParam("id");
-    tenant(rc).compose(t -> Future.fromCompletionStage(store.writer().submit(c -> io.anneal.webhook.WebhookStore.deactivate(c,
+    webhookOwner(rc).compose(t -> Future.fromCompletionStage(store.writer().submit(c -> io.anneal.webhook.WebhookStore.deactivate(c,
         t.id(), id)), vertx.getOrCreateContext()).compose(ok -> ok ? Future.succeededFuture(t)
             : Future.failedFuture(Problem.notFound("no webhook " + id))))
         .onSuccess(t -> {
@@ -2590,7 +2632,7 @@ public final class ApiVerticle extends VerticleBase {
   /** The delivery log of one of the tenant's webhooks, newest first (at most 200). */
   private void webhookDeliveries(RoutingContext rc) {
     String id = rc.pathParam("id");
-    tenant(rc).compose(t -> Future.fromCompletionStage(store.read(c -> io.anneal.webhook.WebhookStore.owns(c, t.id(), id)
+    webhookOwner(rc).compose(t -> Future.fromCompletionStage(store.read(c -> io.anneal.webhook.WebhookStore.owns(c, t.id(), id)
         ? java.util.Optional.of(io.anneal.webhook.WebhookStore.deliveries(c, id, 200)) : java.util.Optional.<List<Map<String, Object>>>empty()),
         vertx.getOrCreateContext())).onSuccess(list -> {
           if (list.isEmpty()) {

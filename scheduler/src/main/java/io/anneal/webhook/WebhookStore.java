@@ -28,7 +28,14 @@ public final class WebhookStore {
   /** A tenant's deposit converted into ACT at a mint epoch, or given back; asked for by name. */
   public static final String DEPOSIT_EXECUTED = "deposit.executed";
   public static final String DEPOSIT_CANCELLED = "deposit.cancelled";
-  /** Every event a webhook may ask for. */
+  /**
+   * A payout of one of a provider account's nodes executed (AKT paid) or cancelled (its ACT given back)
+   * at a redemption epoch (ADR 32): the events of a provider account's webhooks, and theirs only.
+   */
+  public static final String PAYOUT_EXECUTED = "payout.executed";
+  public static final String PAYOUT_CANCELLED = "payout.cancelled";
+  public static final Set<String> PROVIDER_EVENT_TYPES = Set.of(PAYOUT_EXECUTED, PAYOUT_CANCELLED);
+  /** Every event a tenant's webhook may ask for. */
   public static final Set<String> EVENT_TYPES = java.util.stream.Stream.concat(JOB_EVENT_TYPES.stream(),
       java.util.stream.Stream.of(EPOCH_CLOSED, BALANCE_LOW, DEPOSIT_EXECUTED, DEPOSIT_CANCELLED))
       .collect(java.util.stream.Collectors.toUnmodifiableSet());
@@ -91,9 +98,10 @@ public final class WebhookStore {
   /** Registers a webhook; epochs closed before now are not sent to it, those closed later are. */
   public static void insert(Connection c, Webhook w) throws SQLException {
     long decided = io.anneal.billing.ledger.Mints.lastDecisionTx(c);
+    long paid = io.anneal.billing.ledger.Redemptions.lastDecisionTx(c);
     try (PreparedStatement ps = c.prepareStatement("INSERT INTO webhook (id, tenant_id, url, events, secret, active,"
-        + " created_at, epochs_after_ms, low_balance_uact, deposits_after_tx) SELECT ?, ?, ?, ?, ?, TRUE, ?,"
-        + " COALESCE(MAX(ends_at_ms), 0), ?, " + decided + " FROM epoch_close")) {
+        + " created_at, epochs_after_ms, low_balance_uact, deposits_after_tx, payouts_after_tx) SELECT ?, ?, ?, ?, ?, TRUE, ?,"
+        + " COALESCE(MAX(ends_at_ms), 0), ?, " + decided + ", " + paid + " FROM epoch_close")) {
       ps.setString(1, w.id());
       ps.setString(2, w.tenantId());
       ps.setString(3, w.url());
@@ -322,6 +330,79 @@ public final class WebhookStore {
       if (cursor == (Long) h[2]) continue;
       if (!out.isEmpty()) enqueue(c, out);
       try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET deposits_after_tx = ? WHERE id = ?")) {
+        ps.setLong(1, cursor);
+        ps.setString(2, (String) h[0]);
+        ps.executeUpdate();
+      }
+      written += out.size();
+    }
+    return written;
+  }
+
+  /** The active webhooks that asked for a payout event: {id, provider account id, cursor, events}. */
+  private static List<Object[]> payoutHooks(Connection c) throws SQLException {
+    List<Object[]> hooks = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, tenant_id, payouts_after_tx, events FROM webhook"
+        + " WHERE active = TRUE AND events LIKE ?")) {
+      ps.setString(1, "%payout.%");
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          Set<String> events = new LinkedHashSet<>(Arrays.asList(rs.getString(4).split(",")));
+          if (events.contains(PAYOUT_EXECUTED) || events.contains(PAYOUT_CANCELLED)) {
+            hooks.add(new Object[] {rs.getString(1), rs.getString(2), rs.getLong(3), events});
+          }
+        }
+      }
+    }
+    return hooks;
+  }
+
+  /** The nodes of provider account {@code accountId} now. */
+  private static List<String> nodesOf(Connection c, String accountId) throws SQLException {
+    List<String> nodes = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT node_id FROM provider_node WHERE account_id = ? ORDER BY node_id")) {
+      ps.setString(1, accountId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) nodes.add(rs.getString(1));
+      }
+    }
+    return nodes;
+  }
+
+  /** Whether a payout webhook has a payout of its account's nodes decided and not told yet (a read). */
+  public static boolean payoutsOwed(Connection c) throws SQLException {
+    for (Object[] h : payoutHooks(c)) {
+      if (!io.anneal.billing.ledger.Redemptions.decidedAfter(c, nodesOf(c, (String) h[1]), (Long) h[2], 1).isEmpty()) return true;
+    }
+    return false;
+  }
+
+  /**
+   * The {@code payout.executed} / {@code payout.cancelled} deliveries owed: each payout of the account's
+   * nodes (those it has now) decided after the webhook's cursor, at most {@code limit} per webhook in the
+   * order decided, written with the cursor's move in the caller's transaction; a decision of a kind the
+   * webhook did not ask for moves the cursor without a delivery. Returns how many were written.
+   */
+  @SuppressWarnings("unchecked")
+  public static int enqueuePayouts(Connection c, long nowMs, int limit) throws SQLException {
+    int written = 0;
+    for (Object[] h : payoutHooks(c)) {
+      long cursor = (Long) h[2];
+      List<NewDelivery> out = new ArrayList<>();
+      for (io.anneal.billing.ledger.Mints.Decided d : io.anneal.billing.ledger.Redemptions.decidedAfter(c,
+          nodesOf(c, (String) h[1]), cursor, limit)) {
+        cursor = d.txId();
+        String type = "EXECUTED".equals(d.status().get("state")) ? PAYOUT_EXECUTED : PAYOUT_CANCELLED;
+        if (!((Set<String>) h[3]).contains(type)) continue;
+        String eventId = "po_" + d.status().get("id"); // one event per payout: a receiver keeps one copy
+        io.vertx.core.json.JsonObject data = new io.vertx.core.json.JsonObject(new LinkedHashMap<>(d.status()))
+            .put("providerAccountId", h[1]);
+        out.add(new NewDelivery((String) h[0], eventId, type, new io.vertx.core.json.JsonObject().put("id", eventId)
+            .put("type", type).put("createdAt", nowMs).put("data", data).encode(), nowMs));
+      }
+      if (cursor == (Long) h[2]) continue;
+      if (!out.isEmpty()) enqueue(c, out);
+      try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET payouts_after_tx = ? WHERE id = ?")) {
         ps.setLong(1, cursor);
         ps.setString(2, (String) h[0]);
         ps.executeUpdate();

@@ -92,6 +92,7 @@ public final class WebhookVerticle extends VerticleBase {
     vertx.setPeriodic(EPOCHS_MS, id -> enqueueClosedEpochs());
     vertx.setPeriodic(BALANCES_MS, id -> enqueueLowBalances());
     vertx.setPeriodic(EPOCHS_MS, id -> enqueueDeposits());
+    vertx.setPeriodic(EPOCHS_MS, id -> enqueuePayouts());
     return reload();
   }
 
@@ -137,6 +138,12 @@ public final class WebhookVerticle extends VerticleBase {
   private void enqueueDeposits() {
     enqueueOwed("deposit", w -> w.wants(WebhookStore.DEPOSIT_EXECUTED) || w.wants(WebhookStore.DEPOSIT_CANCELLED),
         WebhookStore::depositsOwed, c -> WebhookStore.enqueueDeposits(c, System.currentTimeMillis(), 100));
+  }
+
+  /** {@code payout.executed} / {@code payout.cancelled} (ADR 32): payouts of provider accounts' nodes decided since each cursor. */
+  private void enqueuePayouts() {
+    enqueueOwed("payout", w -> w.wants(WebhookStore.PAYOUT_EXECUTED) || w.wants(WebhookStore.PAYOUT_CANCELLED),
+        WebhookStore::payoutsOwed, c -> WebhookStore.enqueuePayouts(c, System.currentTimeMillis(), 100));
   }
 
   /** Polls within 50 ms (at most one poll pending), so a burst of events costs one query. */

@@ -121,4 +121,63 @@ class ProviderAccountsTest {
           .as("a provider's key cannot become an admin's").isEqualTo(409);
     }
   }
+  /**
+   * A provider account's webhook (ADR 32): told when a payout of its node executes, signed as every
+   * delivery is; its events are payouts only, and a tenant cannot ask for them.
+   */
+  @Test
+  void aProviderAccountsWebhookIsToldWhenItsNodeIsPaidOut() throws Exception {
+    java.util.List<String[]> received = new java.util.concurrent.CopyOnWriteArrayList<>();
+    com.sun.net.httpserver.HttpServer receiver = com.sun.net.httpserver.HttpServer.create(
+        new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+    receiver.createContext("/", ex -> {
+      received.add(new String[] {ex.getRequestHeaders().getFirst(io.anneal.webhook.WebhookSigner.HEADER),
+          new String(ex.getRequestBody().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8)});
+      ex.sendResponseHeaders(200, -1);
+      ex.close();
+    });
+    receiver.start();
+    String url = "http://127.0.0.1:" + receiver.getAddress().getPort() + "/paid";
+    try (TestService s = TestService.start(dir, "--tick-seconds", "1", "--min-epoch-ticks", "1", "--node-id", "node-pay")) {
+      s.json(s.post("/api/v1/provider-accounts", TestService.ADMIN_KEY,
+          new JsonObject().put("name", "acme-gpu").put("nodes", new JsonArray().add("node-pay")).put("apiKey", PK).encode()));
+      for (String bad : List.of("[\"*\"]", "[\"job.settled\"]", "[\"payout.executed\",\"epoch.closed\"]", "[]")) {
+        var r = s.post("/api/v1/webhooks", PK, "{\"url\":\"" + url + "\",\"events\":" + bad + "}");
+        assertThat(r.statusCode()).as(bad).isEqualTo(422);
+      }
+      assertThat(s.post("/api/v1/webhooks", TestService.DEMO_KEY, "{\"url\":\"" + url + "\",\"events\":[\"payout.executed\"]}")
+          .statusCode()).as("a tenant's webhook cannot ask for payouts").isEqualTo(422);
+      var made = s.post("/api/v1/webhooks", PK, "{\"url\":\"" + url + "\",\"events\":[\"payout.executed\"]}");
+      assertThat(made.statusCode()).isEqualTo(201);
+      String hook = s.json(made).getString("id");
+      String secret = s.json(made).getString("secret");
+      assertThat(s.json(s.get("/api/v1/webhooks", PK)).getJsonArray("webhooks")).hasSize(1);
+      assertThat(s.json(s.get("/api/v1/webhooks", TestService.DEMO_KEY)).getJsonArray("webhooks")).isEmpty();
+      assertThat(s.get("/api/v1/webhooks/" + hook + "/deliveries", TestService.DEMO_KEY).statusCode()).isEqualTo(404);
+
+      String done = s.json(s.post("/api/v1/jobs", TestService.DEMO_KEY, new JsonObject().put("kind", "sleep").put("gpus", 1)
+          .put("maxSeconds", 60).put("params", new JsonObject().put("ms", 200)).encode())).getString("id");
+      s.await(Duration.ofSeconds(20), () -> "SETTLED".equals(s.job(done).getString("state")));
+      long charge = s.job(done).getLong("chargeUact");
+      long payout = s.json(s.post("/api/v1/providers/node-pay/payouts", PK, "{}")).getLong("id");
+      s.await(Duration.ofSeconds(30), () -> !received.isEmpty());
+      String[] delivery = received.get(0);
+      JsonObject event = new JsonObject(delivery[1]);
+      assertThat(event.getString("type")).isEqualTo("payout.executed");
+      assertThat(event.getString("id")).isEqualTo("po_" + payout);
+      JsonObject data = event.getJsonObject("data");
+      assertThat(data.getString("nodeId")).isEqualTo("node-pay");
+      assertThat(data.getLong("uact")).isEqualTo(charge);
+      assertThat(data.getLong("paidUakt")).isPositive();
+      assertThat(data.getString("providerAccountId")).isEqualTo(s.json(s.get("/api/v1/provider-accounts/me", PK)).getString("id"));
+      assertThat(io.anneal.webhook.WebhookSigner.verify(secret, delivery[0], delivery[1], System.currentTimeMillis() / 1000, 300))
+          .as("signed with the webhook's secret").isTrue();
+      s.await(Duration.ofSeconds(10), () -> s.json(s.get("/api/v1/webhooks/" + hook + "/deliveries", PK)).getJsonArray("deliveries")
+          .stream().anyMatch(d -> "DELIVERED".equals(((JsonObject) d).getString("state"))));
+      assertThat(s.delete("/api/v1/webhooks/" + hook, PK).statusCode()).isEqualTo(204);
+      assertThat(received).hasSize(1);
+    } finally {
+      receiver.stop(0);
+    }
+  }
 }

@@ -365,6 +365,53 @@ public final class Redemptions {
     return out;
   }
 
+  /**
+   * The payouts of nodes {@code nodeIds} decided (executed or cancelled) by a journal entry after {@code
+   * afterTx}, in the order decided, at most {@code limit}: what a provider account's payout webhooks are
+   * told (ADR 32). Each with the entry that decided it ({@link Mints.Decided#txId}) and its status.
+   */
+  public static List<Mints.Decided> decidedAfter(Connection c, java.util.Collection<String> nodeIds, long afterTx, int limit)
+      throws SQLException {
+    List<Mints.Decided> out = new ArrayList<>();
+    // per node on the owner index, merged in decision order (an account has few nodes)
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, amount, state, decided_at_ms, swap_rate, paid_uakt, reason, tx_id"
+        + " FROM bme_request WHERE owner = ? AND direction = 'ACT_TO_AKT' AND state IN ('EXECUTED', 'CANCELED') AND tx_id > ?"
+        + " ORDER BY tx_id")) {
+      for (String node : nodeIds) {
+        ps.setString(1, Accounts.provider(node));
+        ps.setLong(2, afterTx);
+        ps.setMaxRows(limit);
+        try (ResultSet rs = ps.executeQuery()) {
+          while (rs.next()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("id", rs.getLong(1));
+            m.put("nodeId", node);
+            m.put("uact", rs.getLong(2));
+            m.put("state", rs.getString(3));
+            m.put("decidedAtMs", rs.getLong(4));
+            m.put("swapRate", rs.getString(5));
+            m.put("paidUakt", rs.getObject(6) == null ? null : rs.getLong(6));
+            m.put("reason", rs.getString(7));
+            m.put("txId", rs.getLong(8));
+            out.add(new Mints.Decided(rs.getLong(8), m));
+          }
+        }
+      }
+    }
+    out.sort(java.util.Comparator.comparingLong(Mints.Decided::txId).thenComparingLong(d -> (Long) d.status().get("id")));
+    return out.size() > limit ? List.copyOf(out.subList(0, limit)) : out;
+  }
+
+  /** The last journal entry that decided a payout (0 if none): where a new payout webhook's cursor starts. */
+  public static long lastDecisionTx(Connection c) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement(
+        "SELECT COALESCE(MAX(tx_id), 0) FROM bme_request WHERE direction = 'ACT_TO_AKT' AND tx_id IS NOT NULL");
+        ResultSet rs = ps.executeQuery()) {
+      rs.next();
+      return rs.getLong(1);
+    }
+  }
+
   /** A payout as the receipts it burns are looked up by: its owner, state, range and where it started and ended. */
   private record Span(long id, String state, long uact, Long paidUakt, long requestedAtMs, Long decidedAtMs, String node,
       long after, long through, PayoutFifo.Cursor start, PayoutFifo.Cursor end, boolean byAmount) {
