@@ -266,6 +266,7 @@ class WebUiTest {
         wait.until(d -> d.findElement(By.cssSelector("#provider-nodes tr.provider-node")).getText().contains("earned "));
         assertThat(driver.findElement(By.cssSelector("#provider-nodes tr.provider-node")).getText())
             .startsWith(node + " " + act + " ");
+        Files.write(Path.of("target", "web-ui-provider.png"), ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
         driver.findElement(By.cssSelector("#provider-nodes tr.provider-node button")).click();
         wait.until(d -> d.findElement(By.id("provider-msg")).getText().contains("queued for the next redemption epoch"));
         assertThat(driver.findElement(By.id("provider-msg")).getText()).contains(act + " ACT from " + node);
