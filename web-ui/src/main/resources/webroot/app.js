@@ -253,12 +253,14 @@ async function refreshStatement(tenantId) {
   for (const e of page.entries) {
     const label = (ENTRY_KINDS[e.kind] || e.kind) + (e.ref ? ` (${e.ref})` : '');
     const more = el('td');
-    if (e.settlements) {
-      const a = el('a', { href: '#', textContent: openEntries.has(e.txId) ? 'hide runs' : 'runs' });
+    const detail = e.settlements || e.holds; // a settlement's runs, a hold's jobs
+    if (detail) {
+      const what = e.settlements ? 'runs' : 'jobs';
+      const a = el('a', { href: '#', textContent: openEntries.has(e.txId) ? 'hide ' + what : what });
       a.onclick = async (ev) => {
         ev.preventDefault();
         if (openEntries.has(e.txId)) openEntries.delete(e.txId);
-        else openEntries.set(e.txId, (await getJson(e.settlements, true)).settlements);
+        else openEntries.set(e.txId, await getJson(detail, true));
         refreshStatement(tenantId);
       };
       more.append(a);
@@ -272,7 +274,14 @@ async function refreshStatement(tenantId) {
       el('td', { textContent: units(e.balanceAfter.uact) }),
       el('td', { textContent: units(e.balanceAfter.escrowUact) }),
       more));
-    for (const r of openEntries.get(e.txId) || []) {
+    const opened = openEntries.get(e.txId) || {};
+    for (const h of opened.holds || []) {
+      rows.push(el('tr', { className: 'held' }, el('td'),
+        el('td', { textContent: `job ${h.jobId}` }),
+        el('td', { colSpan: 6, textContent: h.uakt ? `held ${units(h.uakt)} AKT of the AKT-direct deposit at admission`
+          : `held ${units(h.uact)} ACT at admission` })));
+    }
+    for (const r of opened.settlements || []) {
       const receipt = el('a', { href: '#', textContent: 'receipt' });
       receipt.onclick = (ev) => { ev.preventDefault(); showReceipt(r.jobId); };
       rows.push(el('tr', { className: 'run' }, el('td'),

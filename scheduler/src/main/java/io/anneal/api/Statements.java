@@ -43,6 +43,7 @@ final class Statements {
     if (e.ref() != null) o.put("ref", e.ref());
     o.put("change", of.amounts(e.change())).put("balanceAfter", of.amounts(e.balanceAfter()));
     if (e.kind().equals("settle")) o.put("settlements", of.path() + "/" + e.txId());
+    if (e.kind().equals("escrow.hold") && !of.provider()) o.put("holds", of.path() + "/" + e.txId());
     return o;
   }
 
@@ -132,6 +133,14 @@ final class Statements {
         .put("paidUakt", r.paidUakt()).put("receipts", "/api/v1/receipts/" + r.jobId())));
     JsonObject o = entry(of, d.entry()).put(of.idField(), of.id());
     o.remove("settlements");
-    return o.put("settlements", runs);
+    o.remove("holds");
+    o.put("settlements", runs);
+    if (d.entry().kind().equals("escrow.hold") && !of.provider()) {
+      JsonArray holds = new JsonArray();
+      d.holds().forEach(h -> holds.add(new JsonObject().put("jobId", h.jobId()).put("uact", h.uact()).put("uakt", h.uakt())
+          .put("job", "/api/v1/jobs/" + h.jobId())));
+      o.put("holds", holds);
+    }
+    return o;
   }
 }

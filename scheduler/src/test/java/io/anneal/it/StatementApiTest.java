@@ -9,6 +9,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -84,6 +85,20 @@ class StatementApiTest {
       assertThat(s.get(charged.getString("receipts"), TestService.DEMO_KEY).statusCode()).isEqualTo(200);
       assertThat(lines.stream().filter(l -> List.of("settle", "escrow.hold").contains(l.getString("kind"))))
           .as("entries of a batch across tenants name no job of another").allMatch(l -> !l.containsKey("ref"));
+      // the hold lines list the jobs they held: each of the three jobs, with the escrow its job shows
+      Map<String, Long> held = new java.util.HashMap<>();
+      for (JsonObject line : lines) {
+        if (!line.getString("kind").equals("escrow.hold")) continue;
+        JsonObject d = s.json(s.get(line.getString("holds"), TestService.DEMO_KEY));
+        long sum = 0;
+        for (Object h : d.getJsonArray("holds")) {
+          held.put(((JsonObject) h).getString("jobId"), ((JsonObject) h).getLong("uact"));
+          sum += ((JsonObject) h).getLong("uact");
+        }
+        assertThat(sum).as("a hold line's jobs add up to its change").isEqualTo(-line.getJsonObject("change").getLong("uact"));
+      }
+      assertThat(held).containsOnlyKeys(done, blocker, waiting);
+      assertThat(held.get(done)).isEqualTo(job.getLong("escrowUact"));
 
       // the same lines as CSV, for a spreadsheet: a header, one line per entry, pages linked
       var csv = s.get(path + "?format=csv&limit=3", TestService.DEMO_KEY);

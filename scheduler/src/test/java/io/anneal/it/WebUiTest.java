@@ -131,6 +131,11 @@ class WebUiTest {
             + " ')]]")).getText()).contains("charged " + java.math.BigDecimal.valueOf(charge, 6).stripTrailingZeros().toPlainString()
             + " ACT");
 
+        // the hold line lists the job it held
+        driver.findElement(By.xpath("//table[@id='statement']//tr[td[2]='held for admitted jobs']//a[text()='jobs']")).click();
+        wait.until(d -> d.findElements(By.xpath("//table[@id='statement']//tr[@class='held'][td[2]='job " + jobId + "']")).size() == 1);
+        assertThat(driver.findElement(By.xpath("//table[@id='statement']//tr[@class='held']")).getText()).contains("ACT at admission");
+
         // the statement for this month (UTC): its summary names the settlement and where the month opened and
         // closed; last month has no entry of this new service
         var period = new org.openqa.selenium.support.ui.Select(driver.findElement(By.id("statement-period")));

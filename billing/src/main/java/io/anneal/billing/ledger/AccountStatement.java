@@ -116,8 +116,18 @@ public final class AccountStatement {
   /** One of the tenant's settled runs in a settlement entry. */
   public record SettledRun(String receiptId, String jobId, String nodeId, long chargeUact, long refundUact, long paidUakt) {}
 
-  /** An entry with, for a settlement, the tenant's runs it settled (in receipt-id order). */
-  public record Detail(Entry entry, List<SettledRun> settlements) {}
+  /** One of the tenant's jobs an admission hold entry held: ACT, or AKT from an AKT-direct deposit. */
+  public record HeldJob(String jobId, long uact, long uakt) {}
+
+  /**
+   * An entry with, for a settlement, the owner's runs it settled (in receipt-id order) and, for an
+   * admission hold, the tenant's jobs it held (in job-id order; none for holds made before V22).
+   */
+  public record Detail(Entry entry, List<SettledRun> settlements, List<HeldJob> holds) {
+    public Detail(Entry entry, List<SettledRun> settlements) {
+      this(entry, settlements, List.of());
+    }
+  }
 
   private AccountStatement() {}
 
@@ -350,7 +360,9 @@ public final class AccountStatement {
       one.put(txId, change);
       Entry e = describe(s, one, owner.shared()).get(0);
       Amounts after = balances(s, acc).minus(changedSince(s, acc, txId + 1));
-      return Optional.of(new Detail(new Entry(e.txId(), e.kind(), e.ref(), e.at(), change, after), runs));
+      List<HeldJob> holds = e.kind().equals("escrow.hold") && owner.runsOf().equals("tenant_id") ? heldJobs(s, owner.id(), txId)
+          : List.of();
+      return Optional.of(new Detail(new Entry(e.txId(), e.kind(), e.ref(), e.at(), change, after), runs, holds));
     });
   }
 
@@ -382,6 +394,23 @@ public final class AccountStatement {
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           out.add(new SettledRun(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4), rs.getLong(5), rs.getLong(6)));
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Tenant {@code tenantId}'s jobs held by hold entry {@code txId} (V22), with what each holds. */
+  private static List<HeldJob> heldJobs(Connection c, String tenantId, long txId) throws SQLException {
+    List<HeldJob> out = new ArrayList<>();
+    try (PreparedStatement ps = c.prepareStatement("SELECT h.job_id, e.amount_uact, e.held_uakt FROM escrow_hold_job h"
+        + " JOIN escrow e ON e.job_id = h.job_id WHERE h.tx_id = ? AND e.tenant_id = ? ORDER BY h.job_id")) {
+      ps.setLong(1, txId);
+      ps.setString(2, tenantId);
+      try (ResultSet rs = ps.executeQuery()) {
+        while (rs.next()) {
+          boolean inAkt = rs.getLong(3) > 0;
+          out.add(new HeldJob(rs.getString(1), inAkt ? 0 : rs.getLong(2), rs.getLong(3)));
         }
       }
     }

@@ -246,6 +246,7 @@ public final class SqlLedger {
       insertPostings(c, tx, postings);
       applyDeltas(c, summed(deltas), "uact");
       applyDeltas(c, summed(aktDeltas), "uakt");
+      heldBy(c, tx, taken.stream().map(EscrowHold::jobId).toArray(String[]::new));
     }
     int m = taken.size();
     String[][] text = new String[4][m]; // job_id, tenant_id, gpu_class, akt_price
@@ -324,6 +325,7 @@ public final class SqlLedger {
           new Posting(Accounts.tenant(h.tenantId()), "uact", -h.amountUact()),
           new Posting(Accounts.escrow(h.tenantId()), "uact", h.amountUact())));
       if (tx.isEmpty()) throw new Refused(LedgerRefusal.DUPLICATE, "job " + h.jobId() + " already holds escrow");
+      heldBy(c, tx.get(), new String[] {h.jobId()});
     }
     try (PreparedStatement ps = c.prepareStatement(
         "INSERT INTO escrow (job_id, tenant_id, amount_uact, price_uact_gpu_hour, gpu_class, gpus, state)"
@@ -334,6 +336,16 @@ public final class SqlLedger {
       ps.setLong(4, h.priceUactPerGpuHour());
       ps.setString(5, h.gpuClass());
       ps.setInt(6, h.gpus());
+      ps.executeUpdate();
+    }
+  }
+
+  /** Records that hold entry {@code tx} held {@code jobIds} (V22), for the statement's hold lines. */
+  private static void heldBy(Connection c, long tx, String[] jobIds) throws SQLException {
+    try (PreparedStatement ps = c.prepareStatement("INSERT INTO escrow_hold_job (tx_id, job_id) SELECT CAST(? AS BIGINT), v.j"
+        + " FROM unnest(CAST(? AS VARCHAR ARRAY)) AS v(j)")) {
+      ps.setLong(1, tx);
+      Database.setArray(ps, 2, "varchar", jobIds);
       ps.executeUpdate();
     }
   }

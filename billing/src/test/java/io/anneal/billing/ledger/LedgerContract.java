@@ -871,6 +871,17 @@ public abstract class LedgerContract {
     assertThat(paged).isEqualTo(all.entries());
     assertThat(statement("t1", e.get(5).txId(), 5).entries()).isEmpty();
     assertThatThrownBy(() -> AccountStatement.read(null, "t1", null, 0)).isInstanceOf(IllegalArgumentException.class);
+
+    // a hold line lists the tenant's own jobs it held: the batch entry of two tenants, and a single hold
+    long batchHold = e.get(3).txId();
+    assertThat(this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t1", batchHold)).orElseThrow().holds())
+        .containsExactly(new AccountStatement.HeldJob("j1", 1_000_000L, 0));
+    assertThat(this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t2", batchHold)).orElseThrow().holds())
+        .containsExactly(new AccountStatement.HeldJob("x1", 2_000_000L, 0));
+    assertThat(this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t1", e.get(1).txId())).orElseThrow()
+        .holds()).containsExactly(new AccountStatement.HeldJob("j2", 5_000L, 0));
+    assertThat(this.<Optional<AccountStatement.Detail>>tx(c -> AccountStatement.entry(c, "t1", e.get(2).txId())).orElseThrow()
+        .holds()).as("a settlement holds nothing").isEmpty();
   }
 
   @Test
