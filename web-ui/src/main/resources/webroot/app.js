@@ -196,13 +196,40 @@ async function refreshProvider() {
       } catch (e) { $('provider-msg').textContent = e.message; }
       refreshProvider();
     };
+    const lines = el('button', { type: 'button', textContent: 'Statement', disabled: !n.known,
+      title: "the node's newest journal entries: what it earned and was paid" });
+    lines.onclick = () => { providerStatementOf = n.statement; refreshProviderStatement(); };
     return el('tr', { className: 'provider-node' },
       el('td', { textContent: n.nodeId + (n.known ? '' : ' (not registered yet)') }),
       el('td', { textContent: units(n.uact) }), el('td', { textContent: units(n.uakt) }),
-      el('td', { textContent: income }), el('td', {}, pay));
+      el('td', { textContent: income }), el('td', {}, lines, ' ', pay));
   }));
   $('provider-nodes').querySelector('tbody').replaceChildren(...rows);
+  refreshProviderStatement();
   return true;
+}
+
+let providerStatementOf = null; // the statement path of the node whose lines are shown
+
+const PROVIDER_KINDS = {
+  settle: 'runs settled (earned)', 'bootstrap.payout': 'bootstrap fund top-up', 'bme.redeem-request': 'payout requested (ACT burned)',
+  'bme.redeem': 'payout executed (AKT paid)', 'bme.redeem-cancel': 'payout cancelled (ACT returned)',
+};
+
+/** The newest 20 entries of the chosen node's statement (ADR 26, a provider's): when, what, ACT and AKT moved. */
+async function refreshProviderStatement() {
+  if (!providerStatementOf) return;
+  let page;
+  try {
+    page = await getJson(providerStatementOf + '?limit=20', true);
+  } catch (e) { $('provider-msg').textContent = e.message; return; }
+  $('provider-statement').hidden = false;
+  $('provider-statement').querySelector('tbody').replaceChildren(...page.entries.map((e) => el('tr', { className: 'provider-entry',
+    title: 'journal entry ' + e.txId },
+  el('td', { textContent: e.at.slice(0, 19).replace('T', ' ') }),
+  el('td', { textContent: (PROVIDER_KINDS[e.kind] || e.kind) + ' — ' + page.nodeId }),
+  el('td', { textContent: signed(e.change.uact) }), el('td', { textContent: signed(e.change.uakt) }),
+  el('td', { textContent: units(e.balanceAfter.uact) }), el('td', { textContent: units(e.balanceAfter.uakt) }))));
 }
 
 // ------------------------------------------------------------------ the tenant's statement of account
@@ -725,6 +752,8 @@ $('auth').onsubmit = async (ev) => {
   sessionStorage.setItem('anneal.apiKey', apiKey);
   readOnlySession = true; // until the WebSocket says what this key is
   providerSession = false;
+  providerStatementOf = null;
+  $('provider-statement').hidden = true;
   $('read-keys').hidden = true;
   $('provider-card').hidden = true;
   $('jobs-card').hidden = false;

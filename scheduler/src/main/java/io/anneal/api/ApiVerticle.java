@@ -2291,14 +2291,14 @@ public final class ApiVerticle extends VerticleBase {
     }), vertx.getOrCreateContext());
   }
 
-  /** Node ids from {@code body.nodes}: a list of at most 1,000 ids of the node-id form (422 otherwise). */
+  /** Node ids from {@code body.nodes}: a list of at most 1,000 ids, each 1-64 characters without spaces or / (422 otherwise). */
   private static List<String> nodeIdsOf(JsonObject body, boolean required) {
     Object v = body.getValue("nodes");
     if (v == null && !required) return List.of();
     List<String> out = new java.util.ArrayList<>();
     if (v instanceof JsonArray a && a.size() <= 1000) {
       for (Object n : a) {
-        if (!(n instanceof String s) || !s.matches("[A-Za-z0-9_.:-]{1,64}")) {
+        if (!(n instanceof String s) || !s.matches("[^/\\s]{1,64}")) { // a node id as it appears in a path
           out = null;
           break;
         }
@@ -2310,7 +2310,7 @@ public final class ApiVerticle extends VerticleBase {
     if (out == null) {
       throw Problem.invalid("invalid-provider-account", "Invalid provider account", new JsonArray().add(new JsonObject()
           .put("field", "nodes").put("code", "invalid")
-          .put("message", "nodes must be a list of at most 1000 node ids (1-64 letters, digits, _ . : -)")));
+          .put("message", "nodes must be a list of at most 1000 node ids (1-64 characters, no spaces or /)")));
     }
     return out;
   }

@@ -272,11 +272,18 @@ class WebUiTest {
         assertThat(driver.findElement(By.cssSelector("#provider-nodes tr.provider-node")).getText())
             .startsWith(node + " " + act + " ");
         Files.write(Path.of("target", "web-ui-provider.png"), ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
-        driver.findElement(By.cssSelector("#provider-nodes tr.provider-node button")).click();
+        driver.findElement(By.xpath("//tr[@class='provider-node']//button[text()='Request payout']")).click();
         wait.until(d -> d.findElement(By.id("provider-msg")).getText().contains("queued for the next redemption epoch"));
         assertThat(driver.findElement(By.id("provider-msg")).getText()).contains(act + " ACT from " + node);
         assertThat(s.json(s.get("/api/v1/providers/" + node + "/statement", TestService.ADMIN_KEY)).getJsonArray("entries")
             .getJsonObject(0).getString("kind")).isEqualTo("bme.redeem-request");
+        // the node's statement lines: the payout asked for, newest, above the runs that earned it
+        driver.findElement(By.xpath("//tr[@class='provider-node']//button[text()='Statement']")).click();
+        wait.until(d -> d.findElements(By.cssSelector("#provider-statement tr.provider-entry")).size() >= 2);
+        var lines = driver.findElements(By.cssSelector("#provider-statement tr.provider-entry"));
+        assertThat(lines.get(0).getText()).contains("payout requested (ACT burned)", "-" + act);
+        assertThat(lines.get(lines.size() - 1).getText()).contains("runs settled (earned)");
+        Files.write(Path.of("target", "web-ui-provider-statement.png"), ((TakesScreenshot) driver).getScreenshotAs(OutputType.BYTES));
       } finally {
         driver.quit();
       }
