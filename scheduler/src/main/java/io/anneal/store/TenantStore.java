@@ -129,7 +129,10 @@ public final class TenantStore {
     }
   }
 
-  /** Whether the key hashed {@code hash} authenticates anyone now: a tenant's, one in its grace, an admin's. */
+  /**
+   * Whether the key hashed {@code hash} authenticates anyone now: a tenant's, one in its grace, an admin's,
+   * a read-only key or a provider account's. A key is one thing only.
+   */
   static boolean keyInUse(java.sql.Connection c, String hash) throws java.sql.SQLException {
     return exists(c, TENANT_KEY, hash) || inGrace(c, hash) || exists(c, ADMIN_KEY, hash) || exists(c, READ_KEY, hash)
         || exists(c, PROVIDER_KEY, hash);
@@ -276,7 +279,10 @@ public final class TenantStore {
   public record Listed(Tenant tenant, long createdAtMs, Long keyLastUsedAtMs, Long previousKeyUntilMs,
       Long previousKeyLastUsedAtMs) {}
 
-  /** The columns a {@link Listed} is read from, after {@link #COLUMNS}. */
+  /**
+   * The query a {@link Listed} is read with: the tenant's {@link #COLUMNS}, when it was made, and the last
+   * uses of its key and, while a grace lasts (the two parameters: now), of its previous key.
+   */
   private static final String LISTED = "SELECT t." + TenantStore.COLUMNS.replace(", ", ", t.")
       + ", t.created_at, t.api_key_hash, u.last_used_at, CASE WHEN t.previous_key_until > ? THEN t.previous_key_hash END,"
       + " CASE WHEN t.previous_key_until > ? THEN t.previous_key_until END, p.last_used_at"

@@ -278,77 +278,35 @@ public final class WebhookStore {
     return written;
   }
 
-  /** The active webhooks that asked for a deposit event: {id, tenant id, cursor, events}. */
-  private static List<Object[]> depositHooks(Connection c) throws SQLException {
-    List<Object[]> hooks = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT id, tenant_id, deposits_after_tx, events FROM webhook"
-        + " WHERE active = TRUE AND events LIKE ?")) {
-      ps.setString(1, "%deposit.%");
-      try (ResultSet rs = ps.executeQuery()) {
-        while (rs.next()) {
-          Set<String> events = new LinkedHashSet<>(Arrays.asList(rs.getString(4).split(",")));
-          if (events.contains(DEPOSIT_EXECUTED) || events.contains(DEPOSIT_CANCELLED)) {
-            hooks.add(new Object[] {rs.getString(1), rs.getString(2), rs.getLong(3), events});
-          }
-        }
-      }
-    }
-    return hooks;
-  }
-
-  /** Whether a webhook that asked for a deposit event has a decision of its tenant not told yet (a read). */
-  public static boolean depositsOwed(Connection c) throws SQLException {
-    for (Object[] h : depositHooks(c)) {
-      if (!io.anneal.billing.ledger.Mints.decidedAfter(c, (String) h[1], (Long) h[2], 1).isEmpty()) return true;
-    }
-    return false;
+  /** Decisions of one owner after a journal entry, in the order decided (at most {@code limit}). */
+  private interface DecidedAfter {
+    List<io.anneal.billing.ledger.Mints.Decided> read(Connection c, String owner, long afterTx, int limit) throws SQLException;
   }
 
   /**
-   * The {@code deposit.executed} / {@code deposit.cancelled} deliveries owed: each deposit of the webhook's
-   * tenant decided after its cursor (at most {@code limit} per webhook, in the order decided), written with
-   * the cursor's move in the caller's transaction; a decision of a kind the webhook did not ask for moves
-   * the cursor without a delivery. Returns how many were written.
+   * Events told once per decision of an owner's requests, from a cursor per webhook over the deciding
+   * journal entries: deposits (a tenant's, decided at mint epochs) and payouts (a provider account's
+   * nodes', decided at redemption epochs).
    */
-  @SuppressWarnings("unchecked")
-  public static int enqueueDeposits(Connection c, long nowMs, int limit) throws SQLException {
-    int written = 0;
-    for (Object[] h : depositHooks(c)) {
-      long cursor = (Long) h[2];
-      List<NewDelivery> out = new ArrayList<>();
-      for (io.anneal.billing.ledger.Mints.Decided d : io.anneal.billing.ledger.Mints.decidedAfter(c, (String) h[1], cursor, limit)) {
-        cursor = d.txId();
-        String type = "EXECUTED".equals(d.status().get("state")) ? DEPOSIT_EXECUTED : DEPOSIT_CANCELLED;
-        if (!((Set<String>) h[3]).contains(type)) continue;
-        // one event per decision: its id names the request, so a receiver keeps one copy
-        String eventId = "dep_" + d.status().get("requestId");
-        io.vertx.core.json.JsonObject data = new io.vertx.core.json.JsonObject(new LinkedHashMap<>(d.status()))
-            .put("tenantId", h[1]);
-        out.add(new NewDelivery((String) h[0], eventId, type, new io.vertx.core.json.JsonObject().put("id", eventId)
-            .put("type", type).put("createdAt", nowMs).put("data", data).encode(), nowMs));
-      }
-      if (cursor == (Long) h[2]) continue;
-      if (!out.isEmpty()) enqueue(c, out);
-      try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET deposits_after_tx = ? WHERE id = ?")) {
-        ps.setLong(1, cursor);
-        ps.setString(2, (String) h[0]);
-        ps.executeUpdate();
-      }
-      written += out.size();
-    }
-    return written;
-  }
+  private record DecisionEvents(String executed, String cancelled, String cursorColumn, String eventPrefix, String idField,
+      String ownerField, DecidedAfter decided) {}
 
-  /** The active webhooks that asked for a payout event: {id, provider account id, cursor, events}. */
-  private static List<Object[]> payoutHooks(Connection c) throws SQLException {
+  private static final DecisionEvents DEPOSITS = new DecisionEvents(DEPOSIT_EXECUTED, DEPOSIT_CANCELLED, "deposits_after_tx",
+      "dep_", "requestId", "tenantId", io.anneal.billing.ledger.Mints::decidedAfter);
+  private static final DecisionEvents PAYOUTS = new DecisionEvents(PAYOUT_EXECUTED, PAYOUT_CANCELLED, "payouts_after_tx",
+      "po_", "id", "providerAccountId",
+      (c, account, after, limit) -> io.anneal.billing.ledger.Redemptions.decidedAfter(c, nodesOf(c, account), after, limit));
+
+  /** The active webhooks that asked for one of {@code e}'s events: {id, owner id, cursor, events}. */
+  private static List<Object[]> hooksOf(Connection c, DecisionEvents e) throws SQLException {
     List<Object[]> hooks = new ArrayList<>();
-    try (PreparedStatement ps = c.prepareStatement("SELECT id, tenant_id, payouts_after_tx, events FROM webhook"
+    try (PreparedStatement ps = c.prepareStatement("SELECT id, tenant_id, " + e.cursorColumn() + ", events FROM webhook"
         + " WHERE active = TRUE AND events LIKE ?")) {
-      ps.setString(1, "%payout.%");
+      ps.setString(1, "%" + e.executed().substring(0, e.executed().indexOf('.') + 1) + "%");
       try (ResultSet rs = ps.executeQuery()) {
         while (rs.next()) {
           Set<String> events = new LinkedHashSet<>(Arrays.asList(rs.getString(4).split(",")));
-          if (events.contains(PAYOUT_EXECUTED) || events.contains(PAYOUT_CANCELLED)) {
+          if (events.contains(e.executed()) || events.contains(e.cancelled())) {
             hooks.add(new Object[] {rs.getString(1), rs.getString(2), rs.getLong(3), events});
           }
         }
@@ -369,40 +327,39 @@ public final class WebhookStore {
     return nodes;
   }
 
-  /** Whether a payout webhook has a payout of its account's nodes decided and not told yet (a read). */
-  public static boolean payoutsOwed(Connection c) throws SQLException {
-    for (Object[] h : payoutHooks(c)) {
-      if (!io.anneal.billing.ledger.Redemptions.decidedAfter(c, nodesOf(c, (String) h[1]), (Long) h[2], 1).isEmpty()) return true;
+  private static boolean owed(Connection c, DecisionEvents e) throws SQLException {
+    for (Object[] h : hooksOf(c, e)) {
+      if (!e.decided().read(c, (String) h[1], (Long) h[2], 1).isEmpty()) return true;
     }
     return false;
   }
 
   /**
-   * The {@code payout.executed} / {@code payout.cancelled} deliveries owed: each payout of the account's
-   * nodes (those it has now) decided after the webhook's cursor, at most {@code limit} per webhook in the
-   * order decided, written with the cursor's move in the caller's transaction; a decision of a kind the
-   * webhook did not ask for moves the cursor without a delivery. Returns how many were written.
+   * The deliveries of {@code e}'s events owed: each decision of the webhook's owner after its cursor (at
+   * most {@code limit} per webhook, in the order decided), written with the cursor's move in the caller's
+   * transaction; a decision of a kind the webhook did not ask for moves the cursor without a delivery.
+   * Returns how many were written.
    */
   @SuppressWarnings("unchecked")
-  public static int enqueuePayouts(Connection c, long nowMs, int limit) throws SQLException {
+  private static int enqueueDecided(Connection c, DecisionEvents e, long nowMs, int limit) throws SQLException {
     int written = 0;
-    for (Object[] h : payoutHooks(c)) {
+    for (Object[] h : hooksOf(c, e)) {
       long cursor = (Long) h[2];
       List<NewDelivery> out = new ArrayList<>();
-      for (io.anneal.billing.ledger.Mints.Decided d : io.anneal.billing.ledger.Redemptions.decidedAfter(c,
-          nodesOf(c, (String) h[1]), cursor, limit)) {
+      for (io.anneal.billing.ledger.Mints.Decided d : e.decided().read(c, (String) h[1], cursor, limit)) {
         cursor = d.txId();
-        String type = "EXECUTED".equals(d.status().get("state")) ? PAYOUT_EXECUTED : PAYOUT_CANCELLED;
+        String type = "EXECUTED".equals(d.status().get("state")) ? e.executed() : e.cancelled();
         if (!((Set<String>) h[3]).contains(type)) continue;
-        String eventId = "po_" + d.status().get("id"); // one event per payout: a receiver keeps one copy
+        // one event per decision: its id names the request, so a receiver keeps one copy
+        String eventId = e.eventPrefix() + d.status().get(e.idField());
         io.vertx.core.json.JsonObject data = new io.vertx.core.json.JsonObject(new LinkedHashMap<>(d.status()))
-            .put("providerAccountId", h[1]);
+            .put(e.ownerField(), h[1]);
         out.add(new NewDelivery((String) h[0], eventId, type, new io.vertx.core.json.JsonObject().put("id", eventId)
             .put("type", type).put("createdAt", nowMs).put("data", data).encode(), nowMs));
       }
       if (cursor == (Long) h[2]) continue;
       if (!out.isEmpty()) enqueue(c, out);
-      try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET payouts_after_tx = ? WHERE id = ?")) {
+      try (PreparedStatement ps = c.prepareStatement("UPDATE webhook SET " + e.cursorColumn() + " = ? WHERE id = ?")) {
         ps.setLong(1, cursor);
         ps.setString(2, (String) h[0]);
         ps.executeUpdate();
@@ -410,6 +367,32 @@ public final class WebhookStore {
       written += out.size();
     }
     return written;
+  }
+
+  /** Whether a webhook that asked for a deposit event has a decision of its tenant not told yet (a read). */
+  public static boolean depositsOwed(Connection c) throws SQLException {
+    return owed(c, DEPOSITS);
+  }
+
+  /**
+   * The {@code deposit.executed} / {@code deposit.cancelled} deliveries owed: each deposit of the webhook's
+   * tenant decided after its cursor. Returns how many were written.
+   */
+  public static int enqueueDeposits(Connection c, long nowMs, int limit) throws SQLException {
+    return enqueueDecided(c, DEPOSITS, nowMs, limit);
+  }
+
+  /** Whether a payout webhook has a payout of its account's nodes decided and not told yet (a read). */
+  public static boolean payoutsOwed(Connection c) throws SQLException {
+    return owed(c, PAYOUTS);
+  }
+
+  /**
+   * The {@code payout.executed} / {@code payout.cancelled} deliveries owed (ADR 32): each payout of the
+   * account's nodes (those it has now) decided after the webhook's cursor. Returns how many were written.
+   */
+  public static int enqueuePayouts(Connection c, long nowMs, int limit) throws SQLException {
+    return enqueueDecided(c, PAYOUTS, nowMs, limit);
   }
 
   public static void enqueue(Connection c, List<NewDelivery> deliveries) throws SQLException {
