@@ -103,9 +103,12 @@ public final class ProviderStore {
   public CompletableFuture<Optional<Account>> byKey(String apiKey) {
     String hash = TenantStore.hashKey(apiKey);
     return store.read(c -> {
-      Optional<Account> a = read(c, "a.key_hash = ?", hash);
-      a.ifPresent(x -> keys.keyUsed(hash, System.currentTimeMillis()));
-      return a;
+      long now = System.currentTimeMillis();
+      // used now: the account as it answers this request shows so, as a tenant's own view does
+      return read(c, "a.key_hash = ?", hash).map(a -> {
+        keys.keyUsed(hash, now);
+        return new Account(a.id(), a.name(), a.nodes(), a.createdAtMs(), now);
+      });
     });
   }
 

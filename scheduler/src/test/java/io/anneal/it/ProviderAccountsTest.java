@@ -62,8 +62,10 @@ class ProviderAccountsTest {
       assertThat(other).startsWith("pk_");
 
       // the provider's key: its account and its node's balances, statement and payouts
+      long asked = System.currentTimeMillis();
       JsonObject me = s.json(s.get(accounts + "/me", PK));
       assertThat(me.getString("id")).isEqualTo(id);
+      assertThat(me.getLong("keyLastUsedAtMs")).as("this request").isBetween(asked, System.currentTimeMillis());
       JsonObject n = me.getJsonArray("nodes").getJsonObject(0);
       assertThat(n.getString("nodeId")).isEqualTo(node);
       assertThat(n.getLong("uact")).isEqualTo(charge);
