@@ -69,7 +69,7 @@ class KeyUseTest {
       assertThat(s.get("/api/v1/me", "key-use-wrong-0123456789").statusCode()).isEqualTo(401);
       assertThat(s.json(s.get(tenantPath, TestService.ADMIN_KEY)).getLong("keyLastUsedAtMs")).isBetween(t1, t1b);
       // a request answered from the key cache is a use as well
-      Thread.sleep(20);
+      s.await(Duration.ofSeconds(1), () -> System.currentTimeMillis() > t1b); // a later millisecond than the first use
       long t2 = System.currentTimeMillis();
       assertThat(s.get("/api/v1/jobs", K1).statusCode()).isEqualTo(200);
       long t2b = System.currentTimeMillis();
@@ -102,7 +102,8 @@ class KeyUseTest {
       assertThat(rotated.getLong("previousKeyUntilMs")).isGreaterThan(System.currentTimeMillis() + 3_000_000);
       long previousUse = rotated.getLong("previousKeyLastUsedAtMs");
       assertThat(previousUse).isBetween(t2, System.currentTimeMillis());
-      Thread.sleep(20);
+      long beforeOld = System.currentTimeMillis();
+      s.await(Duration.ofSeconds(1), () -> System.currentTimeMillis() > beforeOld); // a later millisecond than the last use
       long t4 = System.currentTimeMillis();
       assertThat(s.get("/api/v1/me", K1).statusCode()).as("the old key, in its grace").isEqualTo(200);
       assertThat(s.json(s.get(tenantPath, TestService.ADMIN_KEY)).getLong("previousKeyLastUsedAtMs"))
